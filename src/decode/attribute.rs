@@ -1,0 +1,219 @@
+//! DynamoDB JSON (`{"S":"x"}`, `{"N":"1"}`, …) to [`AttributeValue`].
+
+use std::fmt;
+
+use base64::Engine as _;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use super::DecodeError;
+use crate::model::{AttributeValue, Item, Number};
+
+/// Deserializes one attribute value. `nested` is true inside `L` and `M`,
+/// where DynamoDB Local's untagged empty map `{}` is accepted.
+#[derive(Clone, Copy)]
+struct ValueSeed {
+    nested: bool,
+}
+
+/// Deserializes an item: a map of attribute names to tagged values.
+#[derive(Clone, Copy, Default)]
+pub struct ItemSeed;
+
+impl<'de> DeserializeSeed<'de> for ItemSeed {
+    type Value = Item;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Item, D::Error> {
+        deserializer.deserialize_map(MapVisitor { nested: false })
+    }
+}
+
+struct MapVisitor {
+    nested: bool,
+}
+
+impl<'de> Visitor<'de> for MapVisitor {
+    type Value = Item;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map of attribute names to DynamoDB JSON values")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Item, A::Error> {
+        let mut item = Item::new();
+        while let Some(name) = map.next_key::<String>()? {
+            let value = map.next_value_seed(ValueSeed {
+                nested: self.nested,
+            })?;
+            if item.insert(name.clone(), value).is_some() {
+                return Err(de::Error::custom(format_args!(
+                    "attribute {name:?} appears twice"
+                )));
+            }
+        }
+        Ok(item)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for ValueSeed {
+    type Value = AttributeValue;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed {
+    type Value = AttributeValue;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a DynamoDB JSON value such as {\"S\": \"text\"}")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AttributeValue, A::Error> {
+        let Some(tag) = map.next_key::<TypeTag>()? else {
+            return if self.nested {
+                Ok(AttributeValue::M(Item::new()))
+            } else {
+                Err(de::Error::custom("attribute value has no type tag"))
+            };
+        };
+        let value = match tag {
+            TypeTag::S => AttributeValue::S(map.next_value()?),
+            TypeTag::N => AttributeValue::N(parse_number(&map.next_value::<String>()?)?),
+            TypeTag::B => AttributeValue::B(parse_base64(&map.next_value::<String>()?)?),
+            TypeTag::Bool => AttributeValue::Bool(map.next_value()?),
+            TypeTag::Null => {
+                if !map.next_value::<bool>()? {
+                    return Err(de::Error::custom("NULL must be true"));
+                }
+                AttributeValue::Null
+            }
+            TypeTag::M => AttributeValue::M(map.next_value_seed(NestedMap)?),
+            TypeTag::L => AttributeValue::L(map.next_value_seed(NestedList)?),
+            TypeTag::Ss => AttributeValue::Ss(map.next_value()?),
+            TypeTag::Ns => AttributeValue::Ns(
+                map.next_value::<Vec<String>>()?
+                    .iter()
+                    .map(|text| parse_number(text))
+                    .collect::<Result<_, _>>()?,
+            ),
+            TypeTag::Bs => AttributeValue::Bs(
+                map.next_value::<Vec<String>>()?
+                    .iter()
+                    .map(|text| parse_base64(text))
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
+        if let Some(extra) = map.next_key::<TypeTag>()? {
+            return Err(de::Error::custom(format_args!(
+                "attribute value has a second type tag {extra:?}"
+            )));
+        }
+        Ok(value)
+    }
+}
+
+fn parse_number<E: de::Error>(text: &str) -> Result<Number, E> {
+    Number::parse(text).map_err(E::custom)
+}
+
+fn parse_base64<E: de::Error>(text: &str) -> Result<Vec<u8>, E> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|err| E::custom(format_args!("binary value is not base64: {err}")))
+}
+
+struct NestedMap;
+
+impl<'de> DeserializeSeed<'de> for NestedMap {
+    type Value = Item;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Item, D::Error> {
+        deserializer.deserialize_map(MapVisitor { nested: true })
+    }
+}
+
+struct NestedList;
+
+impl<'de> DeserializeSeed<'de> for NestedList {
+    type Value = Vec<AttributeValue>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NestedList {
+    type Value = Vec<AttributeValue>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of DynamoDB JSON values")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut list = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(value) = seq.next_element_seed(ValueSeed { nested: true })? {
+            list.push(value);
+        }
+        Ok(list)
+    }
+}
+
+/// The ten DynamoDB type tags.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+enum TypeTag {
+    S,
+    N,
+    B,
+    #[serde(rename = "BOOL")]
+    Bool,
+    #[serde(rename = "NULL")]
+    Null,
+    M,
+    L,
+    #[serde(rename = "SS")]
+    Ss,
+    #[serde(rename = "NS")]
+    Ns,
+    #[serde(rename = "BS")]
+    Bs,
+}
+
+/// Decodes one DynamoDB JSON item (`{"name": {"S": "x"}, …}`).
+pub fn decode_item(json: &str) -> Result<Item, DecodeError> {
+    decode_whole(json, ItemSeed)
+}
+
+/// Decodes one top-level DynamoDB JSON value (`{"S": "x"}`).
+pub fn decode_value(json: &str) -> Result<AttributeValue, DecodeError> {
+    decode_whole(json, ValueSeed { nested: false })
+}
+
+fn decode_whole<'de, T: DeserializeSeed<'de>>(
+    json: &'de str,
+    seed: T,
+) -> Result<T::Value, DecodeError> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    let mut track = serde_path_to_error::Track::new();
+    let value = seed
+        .deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track))
+        .map_err(|err| DecodeError::Value {
+            path: display_path(&track.path()),
+            message: err.to_string(),
+        })?;
+    de.end().map_err(|err| DecodeError::Value {
+        path: ".".to_owned(),
+        message: err.to_string(),
+    })?;
+    Ok(value)
+}
+
+/// Renders a serde path, `.` for the root.
+pub(super) fn display_path(path: &serde_path_to_error::Path) -> String {
+    let text = path.to_string();
+    if text.is_empty() {
+        ".".to_owned()
+    } else {
+        text
+    }
+}

@@ -1,0 +1,44 @@
+//! Lossless decoding of DynamoDB JSON and DynamoDB Streams records into the model.
+//!
+//! Numbers stay decimal text, binary is base64-decoded, sets keep their
+//! members, NULL and empty strings survive. Unknown or malformed attribute
+//! shapes are errors, never coerced, with one documented exception: DynamoDB
+//! Local writes an empty map nested inside a list or map as a bare `{}`
+//! (real DynamoDB always tags it `{"M":{}}`), so a bare `{}` is read as an
+//! empty map when it is nested, and rejected at the top level of an item.
+
+mod attribute;
+mod page;
+mod record;
+
+pub use attribute::{decode_item, decode_value, ItemSeed};
+pub use page::{parse_page, RecordsPage};
+pub use record::decode_record;
+
+/// Why input could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The response body is not a GetRecords page.
+    #[error("not a GetRecords response: {0}")]
+    Page(String),
+    /// One stream record is malformed.
+    #[error("record {event_id} (sequence {sequence}): {message} at {path}")]
+    Record {
+        /// The record's `eventID`, or `?` when it could not be read.
+        event_id: String,
+        /// The record's sequence number, or `?` when it could not be read.
+        sequence: String,
+        /// Where in the record the problem is (`dynamodb.NewImage.price`).
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A DynamoDB JSON value or item is malformed.
+    #[error("invalid DynamoDB JSON at {path}: {message}")]
+    Value {
+        /// Where in the value the problem is.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}

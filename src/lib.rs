@@ -1,0 +1,9 @@
+//! dynamo-cdc: change-data-capture for Amazon DynamoDB.
+//!
+//! Sources read DynamoDB Streams; the coordinator tracks shard lineage and
+//! checkpoints; decoded changes flow to sinks that acknowledge durable
+//! writes, and a shard's checkpoint only ever moves past acknowledged
+//! changes. See `DESIGN.md`-style invariants in the README.
+
+pub mod decode;
+pub mod model;
