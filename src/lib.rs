@@ -7,3 +7,4 @@
 
 pub mod decode;
 pub mod model;
+pub mod config;

@@ -230,6 +230,7 @@ start_dynamodb_local() {
         tail -n 30 "$log" >&2 || true
         return 1
     fi
+    # shellcheck disable=SC2034 # read by callers
     DCDC_DYNAMODB_LOCAL_PID=$pid
 }
 

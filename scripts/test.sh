@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The project's one test command (CI runs it through .ci/run).
+#
+#   scripts/test.sh [extra args for cargo nextest run / cargo test]
+#
+# Lints (fmt, clippy), builds, starts DynamoDB Local on a free port and runs
+# the whole test suite against it. Servers are stopped on exit.
+#
+# The tests find the servers through:
+#   DYNAMO_CDC_TEST_DYNAMODB_ENDPOINT  http://127.0.0.1:PORT (DynamoDB + Streams)
+#   AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_REGION  (local / local / us-east-1)
+#   DYNAMO_CDC_BIN                     the debug dynamo-cdc binary
+#
+# CARGO_TARGET_DIR defaults to /var/tmp/dynamo-cdc-target.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+# shellcheck source=SCRIPTDIR/lib/servers.sh
+source scripts/lib/servers.sh
+trap stop_servers EXIT
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dynamo-cdc-target}"
+
+section() { printf '\n==> %s\n' "$*"; }
+started=$SECONDS
+
+section "servers: DynamoDB Local (installed on first use)"
+ensure_dynamodb_local
+echo "DynamoDB Local: $(dcdc_dynamodb_local_dir)"
+
+section "cargo fmt --check"
+cargo fmt --check
+
+section "cargo clippy --all-targets --locked -- -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+
+runner=nextest
+if ! cargo nextest --version >/dev/null 2>&1; then
+    section "installing cargo-nextest"
+    if ! cargo install cargo-nextest --locked; then
+        echo "cargo-nextest could not be installed: falling back to cargo test"
+        runner="test"
+    fi
+fi
+
+section "building tests and the dynamo-cdc binary"
+if [ "$runner" = nextest ]; then
+    cargo nextest run --no-run --locked
+else
+    cargo test --no-run --locked
+fi
+cargo build --locked
+export DYNAMO_CDC_BIN="$CARGO_TARGET_DIR/debug/dynamo-cdc"
+if [ ! -x "$DYNAMO_CDC_BIN" ]; then
+    echo "error: no binary at $DYNAMO_CDC_BIN after cargo build" >&2
+    exit 1
+fi
+
+logs="$CARGO_TARGET_DIR/test-servers"
+mkdir -p "$logs"
+port=$(free_port)
+section "starting DynamoDB Local on 127.0.0.1:$port (log: $logs/dynamodb-local.log)"
+start_dynamodb_local "$port" "$logs/dynamodb-local.log"
+
+export DYNAMO_CDC_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
+export AWS_ACCESS_KEY_ID=local
+export AWS_SECRET_ACCESS_KEY=local
+export AWS_REGION=us-east-1
+# Make sure no profile or real credential source overrides the ones above.
+unset AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE 2>/dev/null || true
+
+rc=0
+if [ "$runner" = nextest ]; then
+    section "cargo nextest run --locked $*"
+    cargo nextest run --locked "$@" || rc=$?
+else
+    section "cargo test --locked $*"
+    cargo test --locked "$@" || rc=$?
+fi
+
+section "done in $((SECONDS - started)) s: tests exited with $rc"
+exit "$rc"

@@ -1,0 +1,48 @@
+//! The pipeline configuration file: types, loading with `${ENV}` interpolation, validation.
+
+mod interpolate;
+mod load;
+mod types;
+mod validate;
+
+pub use interpolate::interpolate;
+pub use load::{load_file, parse_str};
+pub use types::*;
+
+use std::path::PathBuf;
+
+/// A configuration problem, naming the file, the field and what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// The configuration file.
+        file: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML.
+    #[error("{file}: line {line}: {message}")]
+    Syntax {
+        /// The configuration file.
+        file: PathBuf,
+        /// 1-based line of the error.
+        line: usize,
+        /// What the TOML parser said.
+        message: String,
+    },
+    /// A field is missing, unknown, of the wrong type or out of range.
+    #[error("{file}: {field}: {message}")]
+    Field {
+        /// The configuration file.
+        file: PathBuf,
+        /// Dotted path of the field (`tables[0].start_position`).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,150 @@
+//! Unit tests of configuration parsing and its error messages.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+const GOOD: &str = r#"
+state_dir = "${STATE:-/tmp/state}"
+
+[aws]
+region = "us-east-1"
+endpoint_url = "http://127.0.0.1:${PORT}"
+
+[source]
+idle_poll_max = "5s"
+
+[[tables]]
+name = "orders"
+
+[[tables]]
+name = "customers"
+start_position = "latest"
+on_trimmed = "skip"
+
+[[sinks]]
+type = "sqlite"
+path = "/tmp/replica.db"
+
+[[sinks]]
+type = "jsonl"
+dir = "/tmp/changes"
+gzip = true
+rotate_bytes = 1000
+[sinks.batch]
+max_age = "1s"
+"#;
+
+fn env(name: &str) -> Option<String> {
+    (name == "PORT").then(|| "8000".to_owned())
+}
+
+fn parse(text: &str) -> Result<PipelineConfig, ConfigError> {
+    parse_str(text, Path::new("pipeline.toml"), env)
+}
+
+fn error_of(text: &str) -> String {
+    parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn parses_with_defaults_and_interpolation() {
+    let config = parse(GOOD).unwrap();
+    assert_eq!(config.state_dir, Path::new("/tmp/state"));
+    assert_eq!(config.aws.endpoint_url.as_deref(), Some("http://127.0.0.1:8000"));
+    assert_eq!(config.source.batch_size, 1000);
+    assert_eq!(config.source.idle_poll_min, Duration::from_millis(250));
+    assert_eq!(config.source.idle_poll_max, Duration::from_secs(5));
+    assert_eq!(config.tables[0].start_position, StartPosition::TrimHorizon);
+    assert_eq!(config.tables[0].on_trimmed, TrimPolicy::Halt);
+    assert_eq!(config.tables[1].start_position, StartPosition::Latest);
+    assert_eq!(config.tables[1].on_trimmed, TrimPolicy::Skip);
+    let SinkConfig::Jsonl(jsonl) = &config.sinks[1] else {
+        panic!("second sink is jsonl")
+    };
+    assert!(jsonl.gzip);
+    assert_eq!(jsonl.batch.max_age, Duration::from_secs(1));
+    assert_eq!(jsonl.batch.max_records, BatchConfig::default().max_records);
+}
+
+#[test]
+fn unknown_field_is_named() {
+    let text = GOOD.replace("on_trimmed = \"skip\"", "on_trim = \"skip\"");
+    let err = error_of(&text);
+    assert!(err.starts_with("pipeline.toml: tables[1].on_trim: unknown field `on_trim`"), "{err}");
+}
+
+#[test]
+fn unknown_field_inside_a_sink_is_named() {
+    let text = GOOD.replace("gzip = true", "gzipped = true");
+    let err = error_of(&text);
+    assert!(err.contains("sinks[1]"), "{err}");
+    assert!(err.contains("unknown field `gzipped`"), "{err}");
+}
+
+#[test]
+fn bad_enum_value_is_named() {
+    let text = GOOD.replace("\"latest\"", "\"earliest\"");
+    let err = error_of(&text);
+    assert!(err.contains("tables[1].start_position"), "{err}");
+    assert!(err.contains("earliest"), "{err}");
+}
+
+#[test]
+fn unknown_sink_type_is_named() {
+    let text = GOOD.replace("type = \"sqlite\"", "type = \"oracle\"");
+    let err = error_of(&text);
+    assert!(err.contains("sinks[0]"), "{err}");
+    assert!(err.contains("oracle"), "{err}");
+}
+
+#[test]
+fn missing_env_var_is_named_with_its_field() {
+    let text = GOOD.replace("${PORT}", "${DDB_PORT}");
+    assert_eq!(
+        error_of(&text),
+        "pipeline.toml: aws.endpoint_url: environment variable DDB_PORT is not set"
+    );
+}
+
+#[test]
+fn syntax_error_gives_the_line() {
+    let err = error_of("state_dir = \"x\"\n[[tables]\nname = 1\n");
+    assert!(err.starts_with("pipeline.toml: line 2:"), "{err}");
+}
+
+#[test]
+fn missing_required_field_is_named() {
+    let err = error_of("state_dir = \"x\"\n[[sinks]]\ntype = \"sqlite\"\npath = \"a\"\n");
+    assert!(err.contains("missing field `tables`"), "{err}");
+}
+
+#[test]
+fn ranges_are_checked() {
+    let text = GOOD.replace("idle_poll_max = \"5s\"", "batch_size = 5000");
+    assert_eq!(
+        error_of(&text),
+        "pipeline.toml: source.batch_size: 5000 is outside 1..=1000 (the GetRecords limit)"
+    );
+    let text = GOOD.replace("idle_poll_max = \"5s\"", "idle_poll_max = \"banana\"");
+    assert!(error_of(&text).contains("source.idle_poll_max"));
+}
+
+#[test]
+fn duplicates_are_rejected() {
+    let text = GOOD.replace("name = \"customers\"", "name = \"orders\"");
+    assert_eq!(
+        error_of(&text),
+        "pipeline.toml: tables[1].name: table \"orders\" is listed twice"
+    );
+}
+
+#[test]
+fn stream_arn_format_is_checked() {
+    let text = GOOD.replace(
+        "name = \"orders\"",
+        "name = \"orders\"\nstream_arn = \"orders-stream\"",
+    );
+    assert!(error_of(&text).contains("tables[0].stream_arn"));
+}

@@ -1,0 +1,216 @@
+//! Configuration types. Every struct rejects unknown fields.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A whole pipeline: where state lives, how to reach AWS, which tables to follow, where to write.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Directory for checkpoints and dead letters; created when missing.
+    pub state_dir: PathBuf,
+    /// AWS connection settings.
+    #[serde(default)]
+    pub aws: AwsConfig,
+    /// Stream polling settings shared by all tables.
+    #[serde(default)]
+    pub source: SourceSettings,
+    /// Tables whose streams are followed; at least one.
+    pub tables: Vec<TableConfig>,
+    /// Destinations that receive every change of every table; at least one.
+    pub sinks: Vec<SinkConfig>,
+}
+
+/// How to reach AWS. Credentials come from the standard AWS chain
+/// (environment, profile, web identity, container, instance metadata).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsConfig {
+    /// Region; defaults to the AWS chain's (`AWS_REGION`, profile).
+    pub region: Option<String>,
+    /// Endpoint for both DynamoDB and DynamoDB Streams, for local stand-ins
+    /// such as DynamoDB Local (`http://127.0.0.1:8000`).
+    pub endpoint_url: Option<String>,
+    /// Named profile from the shared AWS config files.
+    pub profile: Option<String>,
+}
+
+/// Polling behaviour of the DynamoDB Streams source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceSettings {
+    /// GetRecords `Limit`, 1 to 1000.
+    pub batch_size: u32,
+    /// First wait after a poll that returned nothing.
+    #[serde(with = "humantime_serde")]
+    pub idle_poll_min: Duration,
+    /// Longest wait between polls of an idle shard.
+    #[serde(with = "humantime_serde")]
+    pub idle_poll_max: Duration,
+    /// How often the shard list is re-read to find new shards.
+    #[serde(with = "humantime_serde")]
+    pub discovery_interval: Duration,
+    /// Longest backoff after throttling or a server error.
+    #[serde(with = "humantime_serde")]
+    pub max_retry_backoff: Duration,
+    /// Timeout of one request to AWS.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+}
+
+impl Default for SourceSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 1000,
+            idle_poll_min: Duration::from_millis(250),
+            idle_poll_max: Duration::from_secs(2),
+            discovery_interval: Duration::from_secs(10),
+            max_retry_backoff: Duration::from_secs(20),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One table whose stream is followed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableConfig {
+    /// Table name; its latest stream is followed unless `stream_arn` is set.
+    pub name: String,
+    /// Explicit stream ARN, for an older stream of the table.
+    pub stream_arn: Option<String>,
+    /// Where to start a shard that has no checkpoint.
+    #[serde(default)]
+    pub start_position: StartPosition,
+    /// What to do when the stream no longer holds records after a checkpoint.
+    #[serde(default)]
+    pub on_trimmed: TrimPolicy,
+    /// What to do with a record that cannot be decoded.
+    #[serde(default)]
+    pub on_decode_error: DecodeErrorPolicy,
+}
+
+/// Where a shard without a checkpoint starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartPosition {
+    /// The oldest record the stream still holds (up to 24 hours back).
+    #[default]
+    TrimHorizon,
+    /// Only changes made after the first start; shards already closed then are skipped.
+    Latest,
+}
+
+/// What to do when records after a checkpoint were trimmed from the stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrimPolicy {
+    /// Stop with an error that says what was lost (default).
+    #[default]
+    Halt,
+    /// Log the gap as an error and continue at the oldest available record.
+    Skip,
+}
+
+/// What to do with a record that cannot be decoded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecodeErrorPolicy {
+    /// Write it with its error to the dead-letter file and move on (default).
+    #[default]
+    DeadLetter,
+    /// Stop the pipeline with the error.
+    Halt,
+}
+
+/// One destination.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SinkConfig {
+    /// Embedded SQLite replica: one table per source table.
+    Sqlite(SqliteSinkConfig),
+    /// Change events appended to local JSON Lines files.
+    Jsonl(JsonlSinkConfig),
+}
+
+impl SinkConfig {
+    /// The sink's name in logs and metrics: its `name`, or its type.
+    pub fn name(&self) -> String {
+        match self {
+            SinkConfig::Sqlite(c) => c.name.clone().unwrap_or_else(|| "sqlite".into()),
+            SinkConfig::Jsonl(c) => c.name.clone().unwrap_or_else(|| "jsonl".into()),
+        }
+    }
+
+    /// The sink's batching settings.
+    pub fn batch(&self) -> &BatchConfig {
+        match self {
+            SinkConfig::Sqlite(c) => &c.batch,
+            SinkConfig::Jsonl(c) => &c.batch,
+        }
+    }
+}
+
+/// Settings of the `sqlite` sink.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqliteSinkConfig {
+    /// Name in logs; defaults to `sqlite`.
+    pub name: Option<String>,
+    /// Database file; created when missing.
+    pub path: PathBuf,
+    /// Remove tombstones (deleted rows) this long after the delete; kept forever when unset.
+    /// Keep it longer than any replay window (hours), or a replayed insert could resurrect a row.
+    #[serde(default, with = "humantime_serde")]
+    pub purge_tombstones_after: Option<Duration>,
+    /// Batching.
+    #[serde(default)]
+    pub batch: BatchConfig,
+}
+
+/// Settings of the `jsonl` sink.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonlSinkConfig {
+    /// Name in logs; defaults to `jsonl`.
+    pub name: Option<String>,
+    /// Directory; one subdirectory per source table.
+    pub dir: PathBuf,
+    /// Gzip each file (`.jsonl.gz`).
+    #[serde(default)]
+    pub gzip: bool,
+    /// Start a new file once the current one holds this many bytes; one file per run when unset.
+    pub rotate_bytes: Option<u64>,
+    /// Batching.
+    #[serde(default)]
+    pub batch: BatchConfig,
+}
+
+/// When a sink writes: a batch closes at whichever limit comes first.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    /// Records per batch (a source page is never split, so a batch may exceed it by one page).
+    pub max_records: usize,
+    /// Approximate bytes per batch (DynamoDB's record sizes).
+    pub max_bytes: u64,
+    /// Longest time the oldest record waits for its batch to close.
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+    /// Longest backoff between retries of a failed write.
+    #[serde(with = "humantime_serde")]
+    pub max_retry_backoff: Duration,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            max_records: 5000,
+            max_bytes: 8 * 1024 * 1024,
+            max_age: Duration::from_millis(100),
+            max_retry_backoff: Duration::from_secs(30),
+        }
+    }
+}

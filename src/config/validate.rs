@@ -1,0 +1,121 @@
+//! Checks that need more than types: ranges, uniqueness, formats. No I/O.
+
+use std::collections::HashSet;
+
+use super::{BatchConfig, PipelineConfig, SinkConfig};
+
+type Invalid = (String, String);
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
+    (field.into(), message.into())
+}
+
+/// Returns the first problem found as (field path, message).
+pub(super) fn validate(config: &PipelineConfig) -> Result<(), Invalid> {
+    if config.state_dir.as_os_str().is_empty() {
+        return Err(invalid("state_dir", "must not be empty"));
+    }
+    if let Some(url) = &config.aws.endpoint_url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(invalid(
+                "aws.endpoint_url",
+                format!("{url:?} must start with http:// or https://"),
+            ));
+        }
+    }
+    let source = &config.source;
+    if !(1..=1000).contains(&source.batch_size) {
+        return Err(invalid(
+            "source.batch_size",
+            format!("{} is outside 1..=1000 (the GetRecords limit)", source.batch_size),
+        ));
+    }
+    if source.idle_poll_min.is_zero() || source.idle_poll_min > source.idle_poll_max {
+        return Err(invalid(
+            "source.idle_poll_min",
+            "must be above zero and at most source.idle_poll_max",
+        ));
+    }
+    for (field, value) in [
+        ("source.discovery_interval", source.discovery_interval),
+        ("source.max_retry_backoff", source.max_retry_backoff),
+        ("source.request_timeout", source.request_timeout),
+    ] {
+        if value.is_zero() {
+            return Err(invalid(field, "must be above zero"));
+        }
+    }
+    if config.tables.is_empty() {
+        return Err(invalid("tables", "at least one [[tables]] entry is required"));
+    }
+    let mut names = HashSet::new();
+    for (index, table) in config.tables.iter().enumerate() {
+        let field = format!("tables[{index}]");
+        if table.name.trim().is_empty() {
+            return Err(invalid(format!("{field}.name"), "must not be empty"));
+        }
+        if !names.insert(table.name.as_str()) {
+            return Err(invalid(
+                format!("{field}.name"),
+                format!("table {:?} is listed twice", table.name),
+            ));
+        }
+        if let Some(arn) = &table.stream_arn {
+            if !arn.starts_with("arn:") || !arn.contains("/stream/") {
+                return Err(invalid(
+                    format!("{field}.stream_arn"),
+                    format!("{arn:?} is not a DynamoDB stream ARN (arn:…:table/NAME/stream/LABEL)"),
+                ));
+            }
+        }
+    }
+    if config.sinks.is_empty() {
+        return Err(invalid("sinks", "at least one [[sinks]] entry is required"));
+    }
+    let mut sink_names = HashSet::new();
+    for (index, sink) in config.sinks.iter().enumerate() {
+        let field = format!("sinks[{index}]");
+        if !sink_names.insert(sink.name()) {
+            return Err(invalid(
+                format!("{field}.name"),
+                format!(
+                    "two sinks are named {:?}: give each a distinct `name`",
+                    sink.name()
+                ),
+            ));
+        }
+        validate_batch(sink.batch(), &format!("{field}.batch"))?;
+        match sink {
+            SinkConfig::Sqlite(sqlite) => {
+                if sqlite.path.as_os_str().is_empty() {
+                    return Err(invalid(format!("{field}.path"), "must not be empty"));
+                }
+            }
+            SinkConfig::Jsonl(jsonl) => {
+                if jsonl.dir.as_os_str().is_empty() {
+                    return Err(invalid(format!("{field}.dir"), "must not be empty"));
+                }
+                if jsonl.rotate_bytes == Some(0) {
+                    return Err(invalid(format!("{field}.rotate_bytes"), "must be above zero"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_batch(batch: &BatchConfig, field: &str) -> Result<(), Invalid> {
+    if batch.max_records == 0 {
+        return Err(invalid(format!("{field}.max_records"), "must be above zero"));
+    }
+    if batch.max_bytes == 0 {
+        return Err(invalid(format!("{field}.max_bytes"), "must be above zero"));
+    }
+    if batch.max_retry_backoff.is_zero() {
+        return Err(invalid(
+            format!("{field}.max_retry_backoff"),
+            "must be above zero",
+        ));
+    }
+    Ok(())
+}
