@@ -8,3 +8,8 @@
 pub mod decode;
 pub mod model;
 pub mod config;
+pub mod backoff;
+pub mod coordinator;
+pub mod dead_letter;
+pub mod stats;
+pub mod sink;

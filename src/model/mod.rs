@@ -1,9 +1,11 @@
 //! The engine's data model: values, change events, stream positions. No I/O.
 
 mod event;
+mod schema;
 mod sequence;
 mod value;
 
 pub use event::{ChangeEvent, Op, Position};
 pub use sequence::{SequenceNumber, SequenceNumberError};
 pub use value::{canonical_item, AttributeValue, Item, Number, NumberError};
+pub use schema::{KeyAttribute, KeyKind, TableSchema};

@@ -1,0 +1,21 @@
+//! A chunk: the decoded changes of one source page, shared by every sink.
+
+use std::sync::Arc;
+
+use super::tracker::AckHandle;
+use crate::model::ChangeEvent;
+
+/// The changes of one GetRecords page of one shard, in stream order.
+/// Every sink receives the same `Arc<Chunk>` and acknowledges it through
+/// `ack` once its records are durable.
+#[derive(Debug)]
+pub struct Chunk {
+    /// Source table.
+    pub table: Arc<str>,
+    /// The decoded changes (records that failed to decode are already dead-lettered).
+    pub events: Vec<ChangeEvent>,
+    /// Sum of the records' `SizeBytes`, for batch sizing.
+    pub bytes: u64,
+    /// Acknowledgement handle.
+    pub ack: AckHandle,
+}

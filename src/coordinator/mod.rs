@@ -1,0 +1,20 @@
+//! Shard lineage, ordered acknowledgements and checkpoints.
+//!
+//! The decision logic ([`frontier`], [`lineage`]) is pure and unit-tested
+//! without a network; [`tracker`] shares it between readers and sinks, and
+//! [`store`] persists checkpoints in an embedded SQLite file.
+
+pub mod chunk;
+pub mod frontier;
+pub mod lineage;
+pub mod store;
+pub mod tracker;
+
+pub use chunk::Chunk;
+pub use frontier::{FrontierError, ShardFrontier};
+pub use lineage::{ready_shards, ShardNode};
+pub use store::{CheckpointRow, CheckpointStore, ShardCheckpoint, StoreError};
+pub use tracker::{AckHandle, AckTracker, CheckpointUpdate, ShardKey};
+
+#[cfg(test)]
+mod simulation_tests;

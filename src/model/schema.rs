@@ -1,0 +1,32 @@
+//! A source table's primary key, as sinks need it to key their rows.
+
+use std::sync::Arc;
+
+/// The scalar type of a key attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// String key.
+    S,
+    /// Number key.
+    N,
+    /// Binary key.
+    B,
+}
+
+/// One primary-key attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyAttribute {
+    /// Attribute name.
+    pub name: String,
+    /// Attribute type.
+    pub kind: KeyKind,
+}
+
+/// A source table: its name and primary key (partition key first, then the sort key if any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSchema {
+    /// Table name.
+    pub name: Arc<str>,
+    /// Key attributes, partition key first.
+    pub keys: Vec<KeyAttribute>,
+}

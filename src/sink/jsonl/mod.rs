@@ -1,0 +1,8 @@
+//! The embedded `jsonl` sink: change events appended to local JSON Lines
+//! files, one directory per source table, optionally gzipped and rotated by size.
+
+mod files;
+mod writer;
+
+pub use files::{file_name, repair_tail};
+pub use writer::JsonlSink;

@@ -1,0 +1,88 @@
+//! Sinks: one folder per destination over one shared driver that batches,
+//! retries with backoff, dead-letters rejected records and acknowledges chunks.
+
+pub mod driver;
+pub mod jsonl;
+pub mod sqlite;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::coordinator::Chunk;
+use crate::model::ChangeEvent;
+
+pub use driver::{run_sink, SinkContext};
+
+/// A write failure of a whole batch.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// Worth retrying: the destination may accept the same batch later
+    /// (connection lost, busy, disk full).
+    #[error("{sink}: {message}")]
+    Transient {
+        /// Sink name.
+        sink: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// Retrying cannot help (schema conflict, misconfiguration): the pipeline stops.
+    #[error("{sink}: {message}")]
+    Fatal {
+        /// Sink name.
+        sink: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// A record the sink refused for good; it goes to the dead-letter file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// Index of the chunk within the batch.
+    pub chunk: usize,
+    /// Index of the event within the chunk.
+    pub event: usize,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+/// Whole chunks handed to a sink in one write, in arrival order.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// The chunks.
+    pub chunks: Vec<Arc<Chunk>>,
+}
+
+impl Batch {
+    /// Every event of the batch with its (chunk, event) indices, in order.
+    pub fn events(&self) -> impl Iterator<Item = ((usize, usize), &ChangeEvent)> {
+        self.chunks.iter().enumerate().flat_map(|(c, chunk)| {
+            chunk
+                .events
+                .iter()
+                .enumerate()
+                .map(move |(e, event)| ((c, e), event))
+        })
+    }
+
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.chunks.iter().map(|c| c.events.len()).sum()
+    }
+
+    /// True when the batch holds no events.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A destination. `write` must return only once every event it did not
+/// reject is durable; a returned error means nothing of the batch may be
+/// assumed written (writing it again must be harmless).
+pub trait SinkWriter: Send + 'static {
+    /// Writes a batch; returns the events refused for good.
+    fn write(
+        &mut self,
+        batch: Batch,
+    ) -> impl Future<Output = Result<Vec<Rejected>, SinkError>> + Send;
+}

@@ -1,0 +1,9 @@
+//! The embedded `sqlite` sink: a replica table per source table, written with
+//! versioned upserts so that replays never regress an item and deletes stay
+//! deleted (tombstones).
+
+mod schema;
+mod writer;
+
+pub use schema::{live_view_name, META_COLUMNS};
+pub use writer::SqliteSink;

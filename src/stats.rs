@@ -1,0 +1,80 @@
+//! Engine counters for progress logs and the final summary.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+/// Counters of one sink.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SinkCounters {
+    /// Records written.
+    pub written: u64,
+    /// Records rejected to the dead-letter file.
+    pub rejected: u64,
+    /// Batches written.
+    pub batches: u64,
+    /// Total time spent writing batches (retries included).
+    pub write_time: Duration,
+}
+
+/// Engine-wide counters, updated by readers and sinks.
+#[derive(Debug, Default)]
+pub struct Stats {
+    records_read: AtomicU64,
+    pages_read: AtomicU64,
+    decode_errors: AtomicU64,
+    sinks: Mutex<BTreeMap<String, SinkCounters>>,
+}
+
+/// A copy of the counters at one instant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    /// Records read from streams.
+    pub records_read: u64,
+    /// GetRecords pages read.
+    pub pages_read: u64,
+    /// Records that failed to decode.
+    pub decode_errors: u64,
+    /// Per-sink counters by sink name.
+    pub sinks: BTreeMap<String, SinkCounters>,
+}
+
+impl Stats {
+    /// Counts one page of `records` records.
+    pub fn record_page(&self, records: usize) {
+        self.pages_read.fetch_add(1, Ordering::Relaxed);
+        self.records_read
+            .fetch_add(records as u64, Ordering::Relaxed);
+    }
+
+    /// Counts records that failed to decode.
+    pub fn record_decode_errors(&self, count: usize) {
+        self.decode_errors
+            .fetch_add(count as u64, Ordering::Relaxed);
+    }
+
+    /// Counts one successful batch write of a sink.
+    pub fn record_sink_write(&self, sink: &str, written: usize, rejected: usize, took: Duration) {
+        let mut sinks = self.sinks.lock().unwrap_or_else(PoisonError::into_inner);
+        let counters = sinks.entry(sink.to_owned()).or_default();
+        counters.written += written as u64;
+        counters.rejected += rejected as u64;
+        counters.batches += 1;
+        counters.write_time += took;
+    }
+
+    /// The counters now.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            records_read: self.records_read.load(Ordering::Relaxed),
+            pages_read: self.pages_read.load(Ordering::Relaxed),
+            decode_errors: self.decode_errors.load(Ordering::Relaxed),
+            sinks: self
+                .sinks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        }
+    }
+}
