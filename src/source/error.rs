@@ -1,0 +1,139 @@
+//! Errors of the stream APIs, classified by what the engine does about them.
+
+use aws_sdk_dynamodbstreams::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+/// A failed call to DynamoDB or DynamoDB Streams.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SourceError {
+    /// The shard iterator is older than 15 minutes: get a new one.
+    #[error("{operation}: shard iterator expired: {message}")]
+    ExpiredIterator {
+        /// The API call.
+        operation: &'static str,
+        /// The service's message.
+        message: String,
+    },
+    /// The requested position is older than the stream's retention.
+    #[error("{operation}: records were trimmed from the stream: {message}")]
+    Trimmed {
+        /// The API call.
+        operation: &'static str,
+        /// The service's message.
+        message: String,
+    },
+    /// Throttled or a server-side error: retry with backoff.
+    #[error("{operation}: {message}")]
+    Retryable {
+        /// The API call.
+        operation: &'static str,
+        /// What happened.
+        message: String,
+    },
+    /// The table, stream or shard does not exist.
+    #[error("{operation}: not found: {message}")]
+    NotFound {
+        /// The API call.
+        operation: &'static str,
+        /// The service's message.
+        message: String,
+    },
+    /// Anything retrying cannot fix (credentials, permissions, bad request).
+    #[error("{operation}: {message}")]
+    Fatal {
+        /// The API call.
+        operation: &'static str,
+        /// What happened.
+        message: String,
+    },
+}
+
+impl SourceError {
+    /// Classifies a service error code (`ExpiredIteratorException`, …) and message.
+    pub fn from_code(operation: &'static str, code: &str, message: String, status: u16) -> Self {
+        match code {
+            "ExpiredIteratorException" => Self::ExpiredIterator { operation, message },
+            "TrimmedDataAccessException" => Self::Trimmed { operation, message },
+            "ResourceNotFoundException" => Self::NotFound { operation, message },
+            "LimitExceededException"
+            | "ProvisionedThroughputExceededException"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "InternalServerError"
+            | "InternalFailure"
+            | "ServiceUnavailable" => Self::Retryable {
+                operation,
+                message: format!("{code}: {message}"),
+            },
+            _ if status >= 500 => Self::Retryable {
+                operation,
+                message: format!("{code}: {message}"),
+            },
+            _ => Self::Fatal {
+                operation,
+                message: format!("{code}: {message}"),
+            },
+        }
+    }
+
+    /// Classifies an AWS SDK error.
+    pub fn from_sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        match &err {
+            SdkError::ServiceError(service) => {
+                let inner = service.err();
+                let code = inner.code().unwrap_or("UnknownError").to_owned();
+                let message = inner.message().unwrap_or_default().to_owned();
+                Self::from_code(operation, &code, message, 400)
+            }
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+                Self::Retryable {
+                    operation,
+                    message: root_cause(&err),
+                }
+            }
+            _ => Self::Fatal {
+                operation,
+                message: DisplayErrorContext(&err).to_string(),
+            },
+        }
+    }
+
+    /// True for errors worth retrying after a backoff.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Retryable { .. })
+    }
+}
+
+/// The innermost cause of an error chain, which names what really failed
+/// ("Connection refused (os error 111)").
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = err;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    let text = current.to_string();
+    if text.is_empty() {
+        err.to_string()
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_classified() {
+        let classify = |code, status| SourceError::from_code("GetRecords", code, "m".into(), status);
+        assert!(matches!(classify("ExpiredIteratorException", 400), SourceError::ExpiredIterator { .. }));
+        assert!(matches!(classify("TrimmedDataAccessException", 400), SourceError::Trimmed { .. }));
+        assert!(classify("LimitExceededException", 400).is_retryable());
+        assert!(classify("Whatever", 503).is_retryable());
+        assert!(matches!(classify("AccessDeniedException", 400), SourceError::Fatal { .. }));
+        assert!(matches!(classify("ResourceNotFoundException", 400), SourceError::NotFound { .. }));
+    }
+}

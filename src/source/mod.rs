@@ -1,0 +1,6 @@
+//! Sources: only this layer talks to the stream APIs.
+
+pub mod error;
+pub mod streams;
+
+pub use error::SourceError;

@@ -1,0 +1,317 @@
+//! The stream APIs the engine uses: DescribeTable (key schema and stream),
+//! DescribeStream (shards), GetShardIterator (SDK) and GetRecords (signed request).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodbstreams::config::endpoint::{Params, ResolveEndpoint};
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+
+use super::credentials::CachedCredentials;
+use super::records::RecordsClient;
+use crate::config::{AwsConfig, SourceSettings};
+use crate::decode::RecordsPage;
+use crate::model::{KeyAttribute, KeyKind, SequenceNumber, TableSchema};
+use crate::source::SourceError;
+
+/// The stream view type: which images records carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewType {
+    /// Keys only.
+    KeysOnly,
+    /// The item after the change.
+    NewImage,
+    /// The item before the change.
+    OldImage,
+    /// Both.
+    NewAndOldImages,
+}
+
+impl ViewType {
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "KEYS_ONLY" => Some(Self::KeysOnly),
+            "NEW_IMAGE" => Some(Self::NewImage),
+            "OLD_IMAGE" => Some(Self::OldImage),
+            "NEW_AND_OLD_IMAGES" => Some(Self::NewAndOldImages),
+            _ => None,
+        }
+    }
+
+    /// True when records carry the item after the change.
+    pub fn has_new_image(self) -> bool {
+        matches!(self, Self::NewImage | Self::NewAndOldImages)
+    }
+}
+
+/// A table and the stream the engine follows.
+#[derive(Debug, Clone)]
+pub struct TableStream {
+    /// The table's name and key.
+    pub schema: TableSchema,
+    /// The stream's ARN.
+    pub stream_arn: Arc<str>,
+    /// What records carry.
+    pub view_type: ViewType,
+}
+
+/// One shard of a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardInfo {
+    /// Shard id.
+    pub id: String,
+    /// Parent shard id, if the shard came from a split.
+    pub parent: Option<String>,
+    /// Set once the shard is closed to new records.
+    pub ending_sequence: Option<String>,
+}
+
+/// Where to open a shard iterator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShardStart {
+    /// The oldest record still in the stream.
+    TrimHorizon,
+    /// Only records written from now on.
+    Latest,
+    /// Right after a checkpointed record.
+    After(SequenceNumber),
+}
+
+/// Clients for DynamoDB (table metadata) and DynamoDB Streams.
+pub struct StreamsApi {
+    dynamodb: aws_sdk_dynamodb::Client,
+    streams: aws_sdk_dynamodbstreams::Client,
+    records: RecordsClient,
+    endpoint_label: String,
+}
+
+impl StreamsApi {
+    /// Builds the clients from the standard AWS configuration chain plus the
+    /// pipeline's `[aws]` overrides.
+    pub async fn connect(aws: &AwsConfig, source: &SourceSettings) -> Result<Self, SourceError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(source.request_timeout)
+                .connect_timeout(Duration::from_secs(5))
+                .build(),
+        );
+        if let Some(region) = &aws.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(profile) = &aws.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(endpoint) = &aws.endpoint_url {
+            loader = loader.endpoint_url(endpoint);
+        }
+        let sdk_config: SdkConfig = loader.load().await;
+        let config_error = |message: String| SourceError::Fatal {
+            operation: "configure",
+            message,
+        };
+        let region = sdk_config
+            .region()
+            .map(|r| r.to_string())
+            .ok_or_else(|| config_error("no AWS region: set aws.region in the config or AWS_REGION".into()))?;
+        let provider = sdk_config.credentials_provider().ok_or_else(|| {
+            config_error("no AWS credentials provider could be configured".into())
+        })?;
+        let endpoint = match &aws.endpoint_url {
+            Some(url) => url.clone(),
+            None => resolve_streams_endpoint(&region).await?,
+        };
+        let records = RecordsClient::new(
+            endpoint.clone(),
+            region,
+            CachedCredentials::new(provider),
+            source.request_timeout,
+        )?;
+        Ok(Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk_config),
+            streams: aws_sdk_dynamodbstreams::Client::new(&sdk_config),
+            records,
+            endpoint_label: aws.endpoint_url.clone().unwrap_or(endpoint),
+        })
+    }
+
+    /// Where requests go, for messages.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint_label
+    }
+
+    /// Finds a table's key schema and its stream (`stream_arn`, or the latest one).
+    pub async fn describe_table(
+        &self,
+        table: &str,
+        stream_arn: Option<&str>,
+    ) -> Result<TableStream, SourceError> {
+        let output = self
+            .dynamodb
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|err| SourceError::from_sdk("DescribeTable", err))?;
+        let fatal = |message: String| SourceError::Fatal {
+            operation: "DescribeTable",
+            message,
+        };
+        let description = output
+            .table
+            .ok_or_else(|| fatal(format!("no description returned for table {table}")))?;
+        let definitions = description.attribute_definitions.unwrap_or_default();
+        let mut keys = Vec::new();
+        let mut schema = description.key_schema.unwrap_or_default();
+        // Partition (HASH) key first, then the sort (RANGE) key.
+        schema.sort_by_key(|k| k.key_type.as_str() != "HASH");
+        for element in schema {
+            let name = element.attribute_name;
+            let kind = definitions
+                .iter()
+                .find(|d| d.attribute_name == name)
+                .map(|d| d.attribute_type.as_str().to_owned())
+                .ok_or_else(|| fatal(format!("table {table}: key {name} has no attribute definition")))?;
+            let kind = match kind.as_str() {
+                "S" => KeyKind::S,
+                "N" => KeyKind::N,
+                "B" => KeyKind::B,
+                other => return Err(fatal(format!("table {table}: key {name} has unknown type {other}"))),
+            };
+            keys.push(KeyAttribute { name, kind });
+        }
+        let stream_arn = match stream_arn {
+            Some(arn) => arn.to_owned(),
+            None => description.latest_stream_arn.ok_or_else(|| {
+                fatal(format!(
+                    "table {table} has no stream: enable DynamoDB Streams on it (view type NEW_AND_OLD_IMAGES)"
+                ))
+            })?,
+        };
+        let view_type = match description
+            .stream_specification
+            .as_ref()
+            .filter(|spec| spec.stream_enabled)
+            .and_then(|spec| spec.stream_view_type.as_ref())
+        {
+            Some(view) => ViewType::parse(view.as_str()),
+            None => None,
+        };
+        let view_type = match view_type {
+            Some(view) => view,
+            None => self.stream_view_type(&stream_arn).await?,
+        };
+        Ok(TableStream {
+            schema: TableSchema {
+                name: Arc::from(table),
+                keys,
+            },
+            stream_arn: Arc::from(stream_arn.as_str()),
+            view_type,
+        })
+    }
+
+    async fn stream_view_type(&self, stream_arn: &str) -> Result<ViewType, SourceError> {
+        let output = self
+            .streams
+            .describe_stream()
+            .stream_arn(stream_arn)
+            .limit(1)
+            .send()
+            .await
+            .map_err(|err| SourceError::from_sdk("DescribeStream", err))?;
+        output
+            .stream_description
+            .and_then(|d| d.stream_view_type)
+            .and_then(|v| ViewType::parse(v.as_str()))
+            .ok_or_else(|| SourceError::Fatal {
+                operation: "DescribeStream",
+                message: format!("stream {stream_arn} has no known view type"),
+            })
+    }
+
+    /// Every shard of a stream (DescribeStream, 100 shards a page).
+    pub async fn list_shards(&self, stream_arn: &str) -> Result<Vec<ShardInfo>, SourceError> {
+        let mut shards = Vec::new();
+        let mut start: Option<String> = None;
+        loop {
+            let output = self
+                .streams
+                .describe_stream()
+                .stream_arn(stream_arn)
+                .limit(100)
+                .set_exclusive_start_shard_id(start.take())
+                .send()
+                .await
+                .map_err(|err| SourceError::from_sdk("DescribeStream", err))?;
+            let Some(description) = output.stream_description else {
+                break;
+            };
+            for shard in description.shards.unwrap_or_default() {
+                let Some(id) = shard.shard_id else { continue };
+                shards.push(ShardInfo {
+                    id,
+                    parent: shard.parent_shard_id,
+                    ending_sequence: shard
+                        .sequence_number_range
+                        .and_then(|range| range.ending_sequence_number),
+                });
+            }
+            match description.last_evaluated_shard_id {
+                Some(last) => start = Some(last),
+                None => break,
+            }
+        }
+        Ok(shards)
+    }
+
+    /// Opens an iterator on a shard.
+    pub async fn shard_iterator(
+        &self,
+        stream_arn: &str,
+        shard: &str,
+        start: &ShardStart,
+    ) -> Result<Option<String>, SourceError> {
+        let request = self
+            .streams
+            .get_shard_iterator()
+            .stream_arn(stream_arn)
+            .shard_id(shard);
+        let request = match start {
+            ShardStart::TrimHorizon => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+            ShardStart::Latest => request.shard_iterator_type(ShardIteratorType::Latest),
+            ShardStart::After(sequence) => request
+                .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                .sequence_number(sequence.as_str()),
+        };
+        let output = request
+            .send()
+            .await
+            .map_err(|err| SourceError::from_sdk("GetShardIterator", err))?;
+        Ok(output.shard_iterator)
+    }
+
+    /// Reads one page of records.
+    pub async fn get_records(&self, iterator: &str, limit: u32) -> Result<RecordsPage, SourceError> {
+        self.records.get_records(iterator, limit).await
+    }
+}
+
+/// The regional DynamoDB Streams endpoint, from the SDK's endpoint rules
+/// (partitions, FIPS and dual-stack included).
+async fn resolve_streams_endpoint(region: &str) -> Result<String, SourceError> {
+    let fatal = |message: String| SourceError::Fatal {
+        operation: "resolve endpoint",
+        message,
+    };
+    let params = Params::builder()
+        .region(region.to_owned())
+        .build()
+        .map_err(|err| fatal(err.to_string()))?;
+    let endpoint = aws_sdk_dynamodbstreams::config::endpoint::DefaultResolver::new()
+        .resolve_endpoint(&params)
+        .await
+        .map_err(|err| fatal(err.to_string()))?;
+    Ok(endpoint.url().to_owned())
+}

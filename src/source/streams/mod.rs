@@ -1,0 +1,11 @@
+//! DynamoDB Streams: stream discovery, shard listing, iterators and GetRecords.
+
+mod api;
+mod credentials;
+mod reader;
+mod records;
+mod table;
+
+pub use api::{ShardInfo, ShardStart, StreamsApi, TableStream, ViewType};
+pub use reader::{ReaderExit, ShardReader, ShardStatus};
+pub use table::{run_table, TableContext, TableProgress};
