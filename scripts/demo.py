@@ -536,7 +536,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         problems.append(f"replica has no view {view!r}; read {table!r} WHERE _deleted = 0 instead")
         live_from = f"{quote_ident(table)} WHERE _deleted = 0"
     key_cols = ", ".join(quote_ident(k) for k in key_names)
-    live_rows = db.execute(f"SELECT {key_cols}, _item, _version, _deleted FROM {live_from}").fetchall()
+    live_rows = db.execute(f"SELECT {key_cols}, _item, _version FROM {live_from}").fetchall()
 
     # Contract checks on all rows: _deleted is 0/1, deleted rows carry no item.
     for row in db.execute(f"SELECT {key_cols}, _deleted, _item IS NULL FROM {quote_ident(table)}"):

@@ -5,11 +5,14 @@
 //! writes, and a shard's checkpoint only ever moves past acknowledged
 //! changes. See `DESIGN.md`-style invariants in the README.
 
-pub mod decode;
-pub mod model;
-pub mod config;
+pub mod app;
 pub mod backoff;
+pub mod cli;
+pub mod config;
 pub mod coordinator;
 pub mod dead_letter;
-pub mod stats;
+pub mod decode;
+pub mod model;
 pub mod sink;
+pub mod source;
+pub mod stats;

@@ -58,7 +58,10 @@ fn lambda_event_example_keeps_images() {
         modify.new_image.as_ref().unwrap()["Message"],
         s("This item has changed")
     );
-    assert_eq!(modify.old_image.as_ref().unwrap()["Message"], s("New item!"));
+    assert_eq!(
+        modify.old_image.as_ref().unwrap()["Message"],
+        s("New item!")
+    );
     assert_eq!(modify.keys["Id"], n("101"));
     assert!(events[2].new_image.is_none());
     assert!(events[2].old_image.is_some());
@@ -99,10 +102,7 @@ fn every_type_decodes_exactly() {
     assert_eq!(item["n"], n("-12345678901234567890123456789012345678"));
     assert_eq!(item["b"], AttributeValue::B(vec![0, 1, 2]));
     assert_eq!(item["z"], AttributeValue::Null);
-    assert_eq!(
-        item["bs"],
-        AttributeValue::Bs(vec![vec![0], vec![255]])
-    );
+    assert_eq!(item["bs"], AttributeValue::Bs(vec![vec![0], vec![255]]));
     assert_eq!(
         item["ns"],
         AttributeValue::Ns(vec![
@@ -119,10 +119,16 @@ fn every_type_decodes_exactly() {
 #[test]
 fn bare_empty_map_is_accepted_only_when_nested() {
     let nested = decode_item(r#"{"l":{"L":[{}]},"m":{"M":{"e":{}}}}"#).unwrap();
-    assert_eq!(nested["l"], AttributeValue::L(vec![AttributeValue::M(Item::new())]));
+    assert_eq!(
+        nested["l"],
+        AttributeValue::L(vec![AttributeValue::M(Item::new())])
+    );
     assert_eq!(
         nested["m"],
-        AttributeValue::M(Item::from([("e".to_owned(), AttributeValue::M(Item::new()))]))
+        AttributeValue::M(Item::from([(
+            "e".to_owned(),
+            AttributeValue::M(Item::new())
+        )]))
     );
     let err = decode_item(r#"{"top":{}}"#).unwrap_err();
     assert!(err.to_string().contains("no type tag"), "{err}");
@@ -172,7 +178,10 @@ fn unknown_event_name_is_an_error() {
     let raw = r#"{"eventID":"e","eventName":"UPSERT","dynamodb":{"Keys":{"pk":{"S":"a"}},
         "SequenceNumber":"100000000000000000009"}}"#;
     let err = decode_record(raw, &Arc::from("t"), &Arc::from("s")).unwrap_err();
-    assert!(err.to_string().contains("unknown event name \"UPSERT\""), "{err}");
+    assert!(
+        err.to_string().contains("unknown event name \"UPSERT\""),
+        "{err}"
+    );
 }
 
 #[test]

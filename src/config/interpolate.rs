@@ -4,10 +4,7 @@
 /// with the fallback when the variable is unset or empty, and `$$` with `$`.
 ///
 /// Errors name the variable that is missing or the malformed reference.
-pub fn interpolate(
-    text: &str,
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<String, String> {
+pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find('$') {
@@ -25,11 +22,7 @@ pub fn interpolate(
                 Some((name, fallback)) => (name, Some(fallback)),
                 None => (reference, None),
             };
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(format!("`${{{reference}}}` is not a variable name"));
             }
             match (lookup(name).filter(|v| !v.is_empty()), fallback) {
@@ -63,7 +56,10 @@ mod tests {
 
     #[test]
     fn substitutes_and_falls_back() {
-        assert_eq!(interpolate("http://${HOST}:1", env).unwrap(), "http://db.local:1");
+        assert_eq!(
+            interpolate("http://${HOST}:1", env).unwrap(),
+            "http://db.local:1"
+        );
         assert_eq!(interpolate("${NOPE:-x}${EMPTY:-y}", env).unwrap(), "xy");
         assert_eq!(interpolate("cost $$5 or $5", env).unwrap(), "cost $5 or $5");
         assert_eq!(interpolate("no refs", env).unwrap(), "no refs");

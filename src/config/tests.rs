@@ -52,7 +52,10 @@ fn error_of(text: &str) -> String {
 fn parses_with_defaults_and_interpolation() {
     let config = parse(GOOD).unwrap();
     assert_eq!(config.state_dir, Path::new("/tmp/state"));
-    assert_eq!(config.aws.endpoint_url.as_deref(), Some("http://127.0.0.1:8000"));
+    assert_eq!(
+        config.aws.endpoint_url.as_deref(),
+        Some("http://127.0.0.1:8000")
+    );
     assert_eq!(config.source.batch_size, 1000);
     assert_eq!(config.source.idle_poll_min, Duration::from_millis(250));
     assert_eq!(config.source.idle_poll_max, Duration::from_secs(5));
@@ -72,7 +75,10 @@ fn parses_with_defaults_and_interpolation() {
 fn unknown_field_is_named() {
     let text = GOOD.replace("on_trimmed = \"skip\"", "on_trim = \"skip\"");
     let err = error_of(&text);
-    assert!(err.starts_with("pipeline.toml: tables[1].on_trim: unknown field `on_trim`"), "{err}");
+    assert!(
+        err.starts_with("pipeline.toml: tables[1].on_trim: unknown field `on_trim`"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -27,7 +27,10 @@ pub(super) fn validate(config: &PipelineConfig) -> Result<(), Invalid> {
     if !(1..=1000).contains(&source.batch_size) {
         return Err(invalid(
             "source.batch_size",
-            format!("{} is outside 1..=1000 (the GetRecords limit)", source.batch_size),
+            format!(
+                "{} is outside 1..=1000 (the GetRecords limit)",
+                source.batch_size
+            ),
         ));
     }
     if source.idle_poll_min.is_zero() || source.idle_poll_min > source.idle_poll_max {
@@ -46,7 +49,10 @@ pub(super) fn validate(config: &PipelineConfig) -> Result<(), Invalid> {
         }
     }
     if config.tables.is_empty() {
-        return Err(invalid("tables", "at least one [[tables]] entry is required"));
+        return Err(invalid(
+            "tables",
+            "at least one [[tables]] entry is required",
+        ));
     }
     let mut names = HashSet::new();
     for (index, table) in config.tables.iter().enumerate() {
@@ -96,7 +102,10 @@ pub(super) fn validate(config: &PipelineConfig) -> Result<(), Invalid> {
                     return Err(invalid(format!("{field}.dir"), "must not be empty"));
                 }
                 if jsonl.rotate_bytes == Some(0) {
-                    return Err(invalid(format!("{field}.rotate_bytes"), "must be above zero"));
+                    return Err(invalid(
+                        format!("{field}.rotate_bytes"),
+                        "must be above zero",
+                    ));
                 }
             }
         }
@@ -106,7 +115,10 @@ pub(super) fn validate(config: &PipelineConfig) -> Result<(), Invalid> {
 
 fn validate_batch(batch: &BatchConfig, field: &str) -> Result<(), Invalid> {
     if batch.max_records == 0 {
-        return Err(invalid(format!("{field}.max_records"), "must be above zero"));
+        return Err(invalid(
+            format!("{field}.max_records"),
+            "must be above zero",
+        ));
     }
     if batch.max_bytes == 0 {
         return Err(invalid(format!("{field}.max_bytes"), "must be above zero"));

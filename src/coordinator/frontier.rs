@@ -96,7 +96,11 @@ impl ShardFrontier {
 
     fn advance(&mut self) -> bool {
         let mut advanced = false;
-        while self.pending.front().is_some_and(|chunk| chunk.remaining == 0) {
+        while self
+            .pending
+            .front()
+            .is_some_and(|chunk| chunk.remaining == 0)
+        {
             if let Some(chunk) = self.pending.pop_front() {
                 self.checkpoint = Some(chunk.last);
                 advanced = true;

@@ -26,7 +26,12 @@ impl FakeStream {
             parents: parents.iter().map(|p| (*p).to_owned()).collect(),
         };
         Self {
-            nodes: vec![node("a", &[]), node("b", &["a"]), node("c", &["a"]), node("d", &["b", "c"])],
+            nodes: vec![
+                node("a", &[]),
+                node("b", &["a"]),
+                node("c", &["a"]),
+                node("d", &["b", "c"]),
+            ],
             records: HashMap::from([
                 ("a", (100..110).collect::<Vec<_>>()),
                 ("b", (200..207).collect()),
@@ -83,9 +88,17 @@ impl Run<'_> {
         .filter_map(|id| SHARDS.iter().copied().find(|s| *s == id))
         .collect();
         for shard in ready {
-            for parent in &self.stream.nodes.iter().find(|n| n.id == shard).unwrap().parents {
+            for parent in &self
+                .stream
+                .nodes
+                .iter()
+                .find(|n| n.id == shard)
+                .unwrap()
+                .parents
+            {
                 if !self.done(parent) {
-                    self.violations.push(format!("{shard} started before {parent} was done"));
+                    self.violations
+                        .push(format!("{shard} started before {parent} was done"));
                 }
             }
             let checkpoint = self.store.get(shard).and_then(|c| c.sequence.clone());
@@ -94,7 +107,8 @@ impl Run<'_> {
                 .iter()
                 .position(|n| checkpoint.as_ref().is_none_or(|c| seq(*n) > *c))
                 .unwrap_or(all.len());
-            self.tracker.open_shard(key(shard), Arc::from("t"), checkpoint);
+            self.tracker
+                .open_shard(key(shard), Arc::from("t"), checkpoint);
             self.readers.push((shard, next));
         }
     }
@@ -109,8 +123,16 @@ impl Run<'_> {
         let page: Vec<u64> = all.iter().skip(next).take(take).copied().collect();
         self.readers[index].1 += page.len();
         if let Some(last) = page.last() {
-            let handle = self.tracker.register(&key(shard), seq(*last), SINKS).unwrap();
-            self.in_flight.push(InFlight { handle, shard, records: page, acked_by: [false; SINKS] });
+            let handle = self
+                .tracker
+                .register(&key(shard), seq(*last), SINKS)
+                .unwrap();
+            self.in_flight.push(InFlight {
+                handle,
+                shard,
+                records: page,
+                acked_by: [false; SINKS],
+            });
         }
         if self.readers[index].1 == all.len() && self.stream.closed.contains(shard) {
             self.tracker.mark_drained(&key(shard));
@@ -147,10 +169,18 @@ impl Run<'_> {
         }
         // Every stored checkpoint must be covered by every sink.
         for (shard, checkpoint) in self.store.iter() {
-            let Some(cp) = &checkpoint.sequence else { continue };
+            let Some(cp) = &checkpoint.sequence else {
+                continue;
+            };
             for n in &self.stream.records[shard.as_str()] {
-                if seq(*n) <= *cp && self.delivered.iter().any(|d| !d.contains(&(SHARDS.iter().copied().find(|s| s == shard).unwrap(), *n))) {
-                    self.violations.push(format!("checkpoint {cp} of {shard} passed undelivered record {n}"));
+                if seq(*n) <= *cp
+                    && self.delivered.iter().any(|d| {
+                        !d.contains(&(SHARDS.iter().copied().find(|s| s == shard).unwrap(), *n))
+                    })
+                {
+                    self.violations.push(format!(
+                        "checkpoint {cp} of {shard} passed undelivered record {n}"
+                    ));
                 }
             }
         }
@@ -159,7 +189,10 @@ impl Run<'_> {
     fn caught_up(&self) -> bool {
         self.in_flight.is_empty()
             && !self.tracker.has_updates()
-            && self.readers.iter().all(|(s, next)| *next == self.stream.records[s].len())
+            && self
+                .readers
+                .iter()
+                .all(|(s, next)| *next == self.stream.records[s].len())
             && self.stream.closed.iter().all(|s| self.done(s))
     }
 }

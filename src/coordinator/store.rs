@@ -89,8 +89,10 @@ impl CheckpointStore {
             source,
         };
         let conn = Connection::open(path).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
@@ -184,7 +186,9 @@ impl CheckpointStore {
                 .map_err(|e| sqlite_at(&self.path, e))?;
             for update in updates {
                 let stored: Option<String> = select
-                    .query_row(params![update.key.stream, update.key.shard], |row| row.get(0))
+                    .query_row(params![update.key.stream, update.key.shard], |row| {
+                        row.get(0)
+                    })
                     .optional()
                     .map_err(|e| sqlite_at(&self.path, e))?
                     .flatten();

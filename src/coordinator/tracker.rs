@@ -176,6 +176,10 @@ impl AckHandle {
 
 impl std::fmt::Debug for AckHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "AckHandle({}/{}#{})", self.key.stream, self.key.shard, self.id)
+        write!(
+            f,
+            "AckHandle({}/{}#{})",
+            self.key.stream, self.key.shard, self.id
+        )
     }
 }

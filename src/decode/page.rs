@@ -29,8 +29,8 @@ mod tests {
 
     #[test]
     fn reads_records_and_iterator() {
-        let page = parse_page(br#"{"Records":[{"a":1},{"b":2}],"NextShardIterator":"it"}"#)
-            .unwrap();
+        let page =
+            parse_page(br#"{"Records":[{"a":1},{"b":2}],"NextShardIterator":"it"}"#).unwrap();
         assert_eq!(page.records.len(), 2);
         assert_eq!(page.records[1].get(), r#"{"b":2}"#);
         assert_eq!(page.next_shard_iterator.as_deref(), Some("it"));

@@ -126,7 +126,10 @@ pub fn decode_record(
 fn explain_failure(raw: &str) -> DecodeError {
     let mut de = serde_json::Deserializer::from_str(raw);
     let (path, message) = match serde_path_to_error::deserialize::<_, WireRecord>(&mut de) {
-        Ok(_) => (".".to_owned(), "record decodes only on a second try".to_owned()),
+        Ok(_) => (
+            ".".to_owned(),
+            "record decodes only on a second try".to_owned(),
+        ),
         Err(err) => (display_path(err.path()), err.inner().to_string()),
     };
     let loose: serde_json::Value = serde_json::from_str(raw).unwrap_or_default();

@@ -6,6 +6,6 @@ mod sequence;
 mod value;
 
 pub use event::{ChangeEvent, Op, Position};
+pub use schema::{KeyAttribute, KeyKind, TableSchema};
 pub use sequence::{SequenceNumber, SequenceNumberError};
 pub use value::{canonical_item, AttributeValue, Item, Number, NumberError};
-pub use schema::{KeyAttribute, KeyKind, TableSchema};

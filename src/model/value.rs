@@ -244,7 +244,9 @@ mod tests {
 
     #[test]
     fn rejects_non_numbers() {
-        for text in ["", "-", "1.2.3", "1e", "abc", "1 ", "NaN", "Infinity", "0x10"] {
+        for text in [
+            "", "-", "1.2.3", "1e", "abc", "1 ", "NaN", "Infinity", "0x10",
+        ] {
             assert!(Number::parse(text).is_err(), "{text:?} accepted");
         }
     }

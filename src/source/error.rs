@@ -79,7 +79,7 @@ impl SourceError {
     pub fn from_sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
         match &err {
             SdkError::ServiceError(service) => {
@@ -88,12 +88,12 @@ impl SourceError {
                 let message = inner.message().unwrap_or_default().to_owned();
                 Self::from_code(operation, &code, message, 400)
             }
-            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
-                Self::Retryable {
-                    operation,
-                    message: root_cause(&err),
-                }
-            }
+            SdkError::DispatchFailure(_)
+            | SdkError::TimeoutError(_)
+            | SdkError::ResponseError(_) => Self::Retryable {
+                operation,
+                message: root_cause(&err),
+            },
             _ => Self::Fatal {
                 operation,
                 message: DisplayErrorContext(&err).to_string(),
@@ -128,12 +128,25 @@ mod tests {
 
     #[test]
     fn codes_are_classified() {
-        let classify = |code, status| SourceError::from_code("GetRecords", code, "m".into(), status);
-        assert!(matches!(classify("ExpiredIteratorException", 400), SourceError::ExpiredIterator { .. }));
-        assert!(matches!(classify("TrimmedDataAccessException", 400), SourceError::Trimmed { .. }));
+        let classify =
+            |code, status| SourceError::from_code("GetRecords", code, "m".into(), status);
+        assert!(matches!(
+            classify("ExpiredIteratorException", 400),
+            SourceError::ExpiredIterator { .. }
+        ));
+        assert!(matches!(
+            classify("TrimmedDataAccessException", 400),
+            SourceError::Trimmed { .. }
+        ));
         assert!(classify("LimitExceededException", 400).is_retryable());
         assert!(classify("Whatever", 503).is_retryable());
-        assert!(matches!(classify("AccessDeniedException", 400), SourceError::Fatal { .. }));
-        assert!(matches!(classify("ResourceNotFoundException", 400), SourceError::NotFound { .. }));
+        assert!(matches!(
+            classify("AccessDeniedException", 400),
+            SourceError::Fatal { .. }
+        ));
+        assert!(matches!(
+            classify("ResourceNotFoundException", 400),
+            SourceError::NotFound { .. }
+        ));
     }
 }

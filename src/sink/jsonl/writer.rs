@@ -169,9 +169,9 @@ fn repair_newest(dir: &Path, table: &str, sink: &str) {
         .flatten()
         .map(|entry| entry.path())
         .filter(|path| {
-            path.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&prefix) && (n.ends_with(".jsonl") || n.ends_with(".jsonl.gz")))
+            path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with(&prefix) && (n.ends_with(".jsonl") || n.ends_with(".jsonl.gz"))
+            })
         })
         .max();
     if let Some(path) = newest {
@@ -183,7 +183,9 @@ fn repair_newest(dir: &Path, table: &str, sink: &str) {
                 removed,
                 "cut an unacknowledged partial batch off the end of the file (it is read again from the stream)"
             ),
-            Err(err) => tracing::warn!(sink, file = %path.display(), "could not check the file's tail: {err}"),
+            Err(err) => {
+                tracing::warn!(sink, file = %path.display(), "could not check the file's tail: {err}")
+            }
         }
     }
 }

@@ -102,13 +102,22 @@ mod tests {
         let schema = TableSchema {
             name: "orders".into(),
             keys: vec![
-                KeyAttribute { name: "pk".into(), kind: KeyKind::S },
-                KeyAttribute { name: "sk".into(), kind: KeyKind::N },
+                KeyAttribute {
+                    name: "pk".into(),
+                    kind: KeyKind::S,
+                },
+                KeyAttribute {
+                    name: "sk".into(),
+                    kind: KeyKind::N,
+                },
             ],
         };
         let sql = upsert_statement(&schema);
         assert!(sql.contains("VALUES (?1, ?2, ?3, ?4, ?5, ?6)"), "{sql}");
-        assert!(sql.contains("WHERE excluded._version > \"orders\"._version"), "{sql}");
+        assert!(
+            sql.contains("WHERE excluded._version > \"orders\"._version"),
+            "{sql}"
+        );
         assert_eq!(
             expected_columns(&schema),
             ["pk", "sk", "_item", "_version", "_deleted", "_updated_ms"]

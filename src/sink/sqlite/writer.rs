@@ -70,7 +70,13 @@ impl SqliteSink {
                 )));
             }
             conn.execute_batch(&create_statements(schema))
-                .map_err(|e| fatal(format!("{}: creating table {}: {e}", path.display(), schema.name)))?;
+                .map_err(|e| {
+                    fatal(format!(
+                        "{}: creating table {}: {e}",
+                        path.display(),
+                        schema.name
+                    ))
+                })?;
             check_columns(&conn, schema).map_err(fatal)?;
             by_name.insert(
                 Arc::clone(&schema.name),
@@ -143,7 +149,10 @@ impl State {
     fn write(&mut self, batch: &Batch) -> Result<Vec<Rejected>, SinkError> {
         let now = now_ms();
         let mut rejected = Vec::new();
-        let tx = self.conn.transaction().map_err(|e| sqlite_error(&self.name, &self.path, e))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| sqlite_error(&self.name, &self.path, e))?;
         for ((chunk, index), event) in batch.events() {
             let Some(table) = self.tables.get(&event.table) else {
                 rejected.push(Rejected {
@@ -170,7 +179,8 @@ impl State {
             stmt.execute(params_from_iter(row))
                 .map_err(|e| sqlite_error(&self.name, &self.path, e))?;
         }
-        tx.commit().map_err(|e| sqlite_error(&self.name, &self.path, e))?;
+        tx.commit()
+            .map_err(|e| sqlite_error(&self.name, &self.path, e))?;
         if let Some(after) = self.purge_after {
             if self.last_purge.elapsed() >= PURGE_EVERY {
                 self.last_purge = Instant::now();

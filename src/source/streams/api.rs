@@ -111,10 +111,9 @@ impl StreamsApi {
             operation: "configure",
             message,
         };
-        let region = sdk_config
-            .region()
-            .map(|r| r.to_string())
-            .ok_or_else(|| config_error("no AWS region: set aws.region in the config or AWS_REGION".into()))?;
+        let region = sdk_config.region().map(|r| r.to_string()).ok_or_else(|| {
+            config_error("no AWS region: set aws.region in the config or AWS_REGION".into())
+        })?;
         let provider = sdk_config.credentials_provider().ok_or_else(|| {
             config_error("no AWS credentials provider could be configured".into())
         })?;
@@ -172,12 +171,20 @@ impl StreamsApi {
                 .iter()
                 .find(|d| d.attribute_name == name)
                 .map(|d| d.attribute_type.as_str().to_owned())
-                .ok_or_else(|| fatal(format!("table {table}: key {name} has no attribute definition")))?;
+                .ok_or_else(|| {
+                    fatal(format!(
+                        "table {table}: key {name} has no attribute definition"
+                    ))
+                })?;
             let kind = match kind.as_str() {
                 "S" => KeyKind::S,
                 "N" => KeyKind::N,
                 "B" => KeyKind::B,
-                other => return Err(fatal(format!("table {table}: key {name} has unknown type {other}"))),
+                other => {
+                    return Err(fatal(format!(
+                        "table {table}: key {name} has unknown type {other}"
+                    )))
+                }
             };
             keys.push(KeyAttribute { name, kind });
         }
@@ -293,7 +300,11 @@ impl StreamsApi {
     }
 
     /// Reads one page of records.
-    pub async fn get_records(&self, iterator: &str, limit: u32) -> Result<RecordsPage, SourceError> {
+    pub async fn get_records(
+        &self,
+        iterator: &str,
+        limit: u32,
+    ) -> Result<RecordsPage, SourceError> {
         self.records.get_records(iterator, limit).await
     }
 }

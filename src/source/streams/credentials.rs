@@ -36,11 +36,12 @@ impl CachedCredentials {
                 return Ok(credentials.clone());
             }
         }
-        let credentials = self
-            .provider
-            .provide_credentials()
-            .await
-            .map_err(|err| format!("no AWS credentials: {}", aws_sdk_dynamodbstreams::error::DisplayErrorContext(&err)))?;
+        let credentials = self.provider.provide_credentials().await.map_err(|err| {
+            format!(
+                "no AWS credentials: {}",
+                aws_sdk_dynamodbstreams::error::DisplayErrorContext(&err)
+            )
+        })?;
         *cached = Some(credentials.clone());
         Ok(credentials)
     }

@@ -7,5 +7,5 @@ mod records;
 mod table;
 
 pub use api::{ShardInfo, ShardStart, StreamsApi, TableStream, ViewType};
-pub use reader::{ReaderExit, ShardReader, ShardStatus};
-pub use table::{run_table, TableContext, TableProgress};
+pub use reader::{ReaderError, ReaderExit, ShardReader, ShardStatus};
+pub use table::{run_table, TableContext, TableError, TableProgress};

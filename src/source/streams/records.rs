@@ -50,13 +50,12 @@ impl RecordsClient {
         })
     }
 
-    /// The endpoint requests go to.
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-
     /// Reads up to `limit` records at `iterator`.
-    pub async fn get_records(&self, iterator: &str, limit: u32) -> Result<RecordsPage, SourceError> {
+    pub async fn get_records(
+        &self,
+        iterator: &str,
+        limit: u32,
+    ) -> Result<RecordsPage, SourceError> {
         let body = serde_json::to_vec(&serde_json::json!({
             "ShardIterator": iterator,
             "Limit": limit,
@@ -150,7 +149,12 @@ fn service_error(status: u16, body: &[u8]) -> SourceError {
         }
         Err(_) => {
             let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
-            SourceError::from_code(OPERATION, "HttpError", format!("HTTP {status}: {text}"), status)
+            SourceError::from_code(
+                OPERATION,
+                "HttpError",
+                format!("HTTP {status}: {text}"),
+                status,
+            )
         }
     }
 }
@@ -165,12 +169,20 @@ mod tests {
             400,
             br#"{"__type":"com.amazonaws.dynamodb.v20120810#ExpiredIteratorException","message":"Iterator expired"}"#,
         );
-        assert!(matches!(expired, SourceError::ExpiredIterator { ref message, .. } if message == "Iterator expired"));
-        let throttled = service_error(400, br#"{"__type":"x#LimitExceededException","Message":"slow down"}"#);
+        assert!(
+            matches!(expired, SourceError::ExpiredIterator { ref message, .. } if message == "Iterator expired")
+        );
+        let throttled = service_error(
+            400,
+            br#"{"__type":"x#LimitExceededException","Message":"slow down"}"#,
+        );
         assert!(throttled.is_retryable());
         let gateway = service_error(502, b"<html>bad gateway</html>");
         assert!(gateway.is_retryable());
-        let denied = service_error(400, br#"{"__type":"x#AccessDeniedException","message":"no"}"#);
+        let denied = service_error(
+            400,
+            br#"{"__type":"x#AccessDeniedException","message":"no"}"#,
+        );
         assert!(matches!(denied, SourceError::Fatal { .. }));
     }
 }

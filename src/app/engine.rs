@@ -1,0 +1,243 @@
+//! The `run` command's engine: start everything, wait, shut down in order
+//! (readers, then sinks, then the last checkpoints).
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::{checkpointer, progress, signals, EngineError};
+use crate::config::{PipelineConfig, SinkConfig};
+use crate::coordinator::{AckTracker, CheckpointStore, Chunk};
+use crate::dead_letter::DeadLetters;
+use crate::sink::jsonl::JsonlSink;
+use crate::sink::sqlite::SqliteSink;
+use crate::sink::{run_sink, SinkContext, SinkError};
+use crate::source::streams::{run_table, StreamsApi, TableContext, TableProgress, TableStream};
+use crate::stats::{Stats, StatsSnapshot};
+
+/// Chunks buffered per sink before readers wait (backpressure).
+const SINK_QUEUE: usize = 16;
+
+/// How a run behaves.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Exit once every shard is read to its current end and everything read is acknowledged.
+    pub exit_when_caught_up: bool,
+    /// How often to log a progress line.
+    pub progress_interval: Duration,
+}
+
+/// What a finished run did.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// Counters at the end.
+    pub stats: StatsSnapshot,
+    /// True when the run ended because it caught up (not by a signal).
+    pub caught_up: bool,
+}
+
+type SinkTasks = JoinSet<(String, Result<(), SinkError>)>;
+
+/// Runs a pipeline until a signal, a fatal error, or (with
+/// `exit_when_caught_up`) until it has caught up.
+pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSummary, EngineError> {
+    std::fs::create_dir_all(&config.state_dir).map_err(|source| EngineError::StateDir {
+        path: config.state_dir.display().to_string(),
+        source,
+    })?;
+    let store = Arc::new(Mutex::new(CheckpointStore::open(
+        &CheckpointStore::path_in(&config.state_dir),
+    )?));
+    let api = Arc::new(
+        StreamsApi::connect(&config.aws, &config.source)
+            .await
+            .map_err(EngineError::Aws)?,
+    );
+    let tables = describe_tables(config, &api).await?;
+
+    let cancel = CancellationToken::new();
+    signals::install(cancel.clone());
+    let tracker = AckTracker::new();
+    let stats = Arc::new(Stats::default());
+    let dead_letters = Arc::new(DeadLetters::new(&config.state_dir.join("dead-letters")));
+
+    let schemas: Vec<_> = tables.iter().map(|t| t.schema.clone()).collect();
+    let mut sink_tasks: SinkTasks = JoinSet::new();
+    let mut senders: Vec<(String, mpsc::Sender<Arc<Chunk>>)> = Vec::new();
+    for sink in &config.sinks {
+        let name = sink.name();
+        let (tx, rx) = mpsc::channel(SINK_QUEUE);
+        let ctx = SinkContext {
+            name: name.clone(),
+            batch: sink.batch().clone(),
+            dead_letters: Arc::clone(&dead_letters),
+            cancel: cancel.clone(),
+            stats: Arc::clone(&stats),
+        };
+        match sink {
+            SinkConfig::Sqlite(sqlite) => {
+                let writer = SqliteSink::open(&name, sqlite, &schemas)?;
+                let task_name = name.clone();
+                sink_tasks.spawn(async move { (task_name, run_sink(writer, rx, ctx).await) });
+            }
+            SinkConfig::Jsonl(jsonl) => {
+                let writer = JsonlSink::new(&name, jsonl);
+                let task_name = name.clone();
+                sink_tasks.spawn(async move { (task_name, run_sink(writer, rx, ctx).await) });
+            }
+        }
+        senders.push((name, tx));
+    }
+    let senders: Arc<[(String, mpsc::Sender<Arc<Chunk>>)]> = senders.into();
+
+    let checkpoint_stop = CancellationToken::new();
+    let checkpoint_task = tokio::spawn(checkpointer::run_checkpointer(
+        Arc::clone(&tracker),
+        Arc::clone(&store),
+        checkpoint_stop.clone(),
+    ));
+    let reporter_stop = CancellationToken::new();
+    tokio::spawn(progress::report(
+        Arc::clone(&stats),
+        Arc::clone(&tracker),
+        options.progress_interval,
+        reporter_stop.clone(),
+    ));
+
+    let mut progress_flags = Vec::new();
+    let mut table_tasks = JoinSet::new();
+    for (table_config, table) in config.tables.iter().zip(&tables) {
+        let flag = Arc::new(TableProgress::default());
+        progress_flags.push(Arc::clone(&flag));
+        tracing::info!(table = %table.schema.name, stream = %table.stream_arn, "following stream");
+        table_tasks.spawn(run_table(TableContext {
+            api: Arc::clone(&api),
+            table: Arc::new(table_config.clone()),
+            stream_arn: Arc::clone(&table.stream_arn),
+            settings: config.source.clone(),
+            store: Arc::clone(&store),
+            tracker: Arc::clone(&tracker),
+            sinks: Arc::clone(&senders),
+            dead_letters: Arc::clone(&dead_letters),
+            stats: Arc::clone(&stats),
+            progress: flag,
+            cancel: cancel.clone(),
+        }));
+    }
+    drop(senders);
+
+    let mut errors: Vec<EngineError> = Vec::new();
+    let mut caught_up = false;
+    let mut sinks_done = false;
+    while !table_tasks.is_empty() {
+        tokio::select! {
+            joined = table_tasks.join_next() => {
+                match joined {
+                    Some(Ok(Ok(()))) | None => {}
+                    Some(Ok(Err(err))) => {
+                        errors.push(err.into());
+                        cancel.cancel();
+                    }
+                    Some(Err(join)) => {
+                        errors.push(EngineError::Internal(format!("table task failed: {join}")));
+                        cancel.cancel();
+                    }
+                }
+            }
+            joined = sink_tasks.join_next(), if !sinks_done => {
+                match joined {
+                    Some(result) => {
+                        collect_sink_result(result, &mut errors);
+                        cancel.cancel();
+                    }
+                    None => sinks_done = true,
+                }
+            }
+            () = tokio::time::sleep(Duration::from_millis(100)), if options.exit_when_caught_up && !cancel.is_cancelled() => {
+                let all_caught_up = progress_flags.iter().all(|p| p.caught_up.load(Ordering::Relaxed));
+                if all_caught_up && tracker.in_flight() == 0 {
+                    tracing::info!("caught up: every shard is read to its current end and every change is acknowledged");
+                    caught_up = true;
+                    cancel.cancel();
+                }
+            }
+        }
+    }
+    // Every reader has stopped and dropped its sink senders: the sinks drain and stop.
+    while let Some(result) = sink_tasks.join_next().await {
+        collect_sink_result(result, &mut errors);
+    }
+    checkpoint_stop.cancel();
+    reporter_stop.cancel();
+    match checkpoint_task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => errors.push(err.into()),
+        Err(join) => errors.push(EngineError::Internal(format!(
+            "checkpoint writer failed: {join}"
+        ))),
+    }
+    checkpointer::flush(&tracker, &store).await?;
+    let stats = stats.snapshot();
+    if let Some(first) = pick_error(errors) {
+        return Err(first);
+    }
+    Ok(RunSummary { stats, caught_up })
+}
+
+fn collect_sink_result(
+    result: Result<(String, Result<(), SinkError>), tokio::task::JoinError>,
+    errors: &mut Vec<EngineError>,
+) {
+    match result {
+        Ok((_, Ok(()))) => {}
+        Ok((_, Err(err))) => errors.push(err.into()),
+        Err(join) => errors.push(EngineError::Internal(format!("sink task failed: {join}"))),
+    }
+}
+
+/// The root cause among several errors: a sink's own failure explains a
+/// reader's "sink stopped".
+fn pick_error(errors: Vec<EngineError>) -> Option<EngineError> {
+    let sink_index = errors
+        .iter()
+        .position(|e| matches!(e, EngineError::Sink(_)));
+    match sink_index {
+        Some(index) => errors.into_iter().nth(index),
+        None => errors.into_iter().next(),
+    }
+}
+
+/// Looks up every table's key schema and stream, and checks that the stream
+/// carries what the sinks need.
+async fn describe_tables(
+    config: &PipelineConfig,
+    api: &StreamsApi,
+) -> Result<Vec<TableStream>, EngineError> {
+    let needs_new_image = config
+        .sinks
+        .iter()
+        .any(|s| matches!(s, SinkConfig::Sqlite(_)));
+    let mut tables = Vec::new();
+    for table in &config.tables {
+        let described = api
+            .describe_table(&table.name, table.stream_arn.as_deref())
+            .await
+            .map_err(|source| EngineError::Source {
+                table: table.name.clone(),
+                endpoint: api.endpoint().to_owned(),
+                source,
+            })?;
+        if needs_new_image && !described.view_type.has_new_image() {
+            return Err(EngineError::ViewType {
+                table: table.name.clone(),
+                view: described.view_type,
+            });
+        }
+        tables.push(described);
+    }
+    Ok(tables)
+}

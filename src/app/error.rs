@@ -1,0 +1,52 @@
+//! Errors that stop the engine, each naming what failed.
+
+use crate::coordinator::StoreError;
+use crate::sink::SinkError;
+use crate::source::streams::ViewType;
+use crate::source::SourceError;
+
+/// Why the engine stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The state directory could not be created.
+    #[error("state_dir {path}: {source}")]
+    StateDir {
+        /// The directory.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The checkpoint store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// AWS could not be reached or refused a call at start.
+    #[error("table {table}: {source} (endpoint {endpoint})")]
+    Source {
+        /// Source table.
+        table: String,
+        /// The endpoint.
+        endpoint: String,
+        /// The failure.
+        source: SourceError,
+    },
+    /// AWS client configuration failed.
+    #[error("AWS configuration: {0}")]
+    Aws(SourceError),
+    /// The table's stream does not carry what the sinks need.
+    #[error("table {table}: the stream's view type is {view:?}, but the sinks need the new image of each item: set StreamViewType to NEW_AND_OLD_IMAGES (or NEW_IMAGE)")]
+    ViewType {
+        /// Source table.
+        table: String,
+        /// The view type.
+        view: ViewType,
+    },
+    /// A sink failed for good.
+    #[error("sink {0}")]
+    Sink(#[from] SinkError),
+    /// A table runner failed.
+    #[error(transparent)]
+    Table(#[from] crate::source::streams::TableError),
+    /// A task failed unexpectedly.
+    #[error("internal error: {0}")]
+    Internal(String),
+}

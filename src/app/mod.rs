@@ -1,0 +1,11 @@
+//! Wiring: builds sources, sinks, the ack tracker and the checkpoint writer
+//! from a configuration, runs them, and shuts them down in order.
+
+mod checkpointer;
+mod engine;
+mod error;
+mod progress;
+mod signals;
+
+pub use engine::{run, RunOptions, RunSummary};
+pub use error::EngineError;

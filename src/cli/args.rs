@@ -1,0 +1,94 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Change-data-capture for Amazon DynamoDB: follows table streams and keeps
+/// sinks up to date, without losing or double-applying a change.
+#[derive(Debug, Parser)]
+#[command(name = "dynamo-cdc", version, about, long_about = None)]
+pub struct Cli {
+    /// Log format on standard error.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true, env = "DYNAMO_CDC_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// Log filter (`info`, `debug`, `dynamo_cdc=debug,info`); RUST_LOG wins when set.
+    #[arg(long, default_value = "info", global = true)]
+    pub log_level: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The config file argument shared by every command.
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// Pipeline configuration file (TOML).
+    #[arg(long, short = 'c', env = "DYNAMO_CDC_CONFIG")]
+    pub config: PathBuf,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Follow the configured tables' streams into the sinks until stopped (SIGINT/SIGTERM).
+    Run {
+        /// The configuration.
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Exit with status 0 once every shard is read to its current end and every change is acknowledged.
+        #[arg(long)]
+        exit_when_caught_up: bool,
+        /// How often to log a progress line.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        progress_interval: Duration,
+    },
+    /// Parse and check the configuration without connecting to anything.
+    Validate {
+        /// The configuration.
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Inspect or reset stored checkpoints.
+    Checkpoints {
+        /// What to do with them.
+        #[command(subcommand)]
+        command: CheckpointsCommand,
+    },
+}
+
+/// Checkpoint commands.
+#[derive(Debug, Subcommand)]
+pub enum CheckpointsCommand {
+    /// List every shard checkpoint.
+    Show {
+        /// The configuration.
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Print JSON Lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete checkpoints, so the next run starts a table over (from start_position).
+    Reset {
+        /// The configuration.
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The table whose checkpoints go.
+        #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+        table: Option<String>,
+        /// Delete the checkpoints of every table.
+        #[arg(long)]
+        all: bool,
+    },
+}

@@ -1,0 +1,143 @@
+//! The commands' bodies.
+
+use std::process::ExitCode;
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::Context as _;
+
+use super::{CheckpointsCommand, Command};
+use crate::app::{self, RunOptions};
+use crate::config::{self, PipelineConfig};
+use crate::coordinator::CheckpointStore;
+
+/// Runs a parsed command; the exit code on success, an error otherwise.
+pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run {
+            config,
+            exit_when_caught_up,
+            progress_interval,
+        } => {
+            let pipeline = config::load_file(&config.config)?;
+            let summary = app::run(
+                &pipeline,
+                RunOptions {
+                    exit_when_caught_up,
+                    progress_interval,
+                },
+            )
+            .await?;
+            let sinks: Vec<String> = summary
+                .stats
+                .sinks
+                .iter()
+                .map(|(name, c)| format!("{name}: {} written, {} rejected", c.written, c.rejected))
+                .collect();
+            tracing::info!(
+                records_read = summary.stats.records_read,
+                decode_errors = summary.stats.decode_errors,
+                caught_up = summary.caught_up,
+                "stopped: {} records read; {}",
+                summary.stats.records_read,
+                sinks.join("; ")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { config } => {
+            let pipeline = config::load_file(&config.config)?;
+            println!(
+                "{}: ok ({} table(s): {}; {} sink(s): {})",
+                config.config.display(),
+                pipeline.tables.len(),
+                pipeline
+                    .tables
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                pipeline.sinks.len(),
+                pipeline
+                    .sinks
+                    .iter()
+                    .map(|s| s.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Checkpoints { command } => checkpoints(command),
+    }
+}
+
+fn open_store(pipeline: &PipelineConfig) -> anyhow::Result<CheckpointStore> {
+    let path = CheckpointStore::path_in(&pipeline.state_dir);
+    anyhow::ensure!(
+        path.exists(),
+        "no checkpoint store at {} (nothing has run with this state_dir yet)",
+        path.display()
+    );
+    Ok(CheckpointStore::open(&path)?)
+}
+
+fn checkpoints(command: CheckpointsCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        CheckpointsCommand::Show { config, json } => {
+            let pipeline = config::load_file(&config.config)?;
+            let rows = open_store(&pipeline)?.all()?;
+            if json {
+                for row in &rows {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "table": row.table,
+                            "stream_arn": row.stream_arn,
+                            "shard": row.shard,
+                            "sequence": row.checkpoint.sequence.as_ref().map(|s| s.as_str()),
+                            "finished": row.checkpoint.finished,
+                            "updated_at": format_time(row.updated_at_ms),
+                        })
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            if rows.is_empty() {
+                println!("no checkpoints");
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "{:<20} {:<28} {:<42} {:<9} {:<24} stream",
+                "table", "shard", "sequence", "finished", "updated"
+            );
+            for row in rows {
+                println!(
+                    "{:<20} {:<28} {:<42} {:<9} {:<24} {}",
+                    row.table,
+                    row.shard,
+                    row.checkpoint.sequence.as_ref().map_or("-", |s| s.as_str()),
+                    if row.checkpoint.finished { "yes" } else { "no" },
+                    format_time(row.updated_at_ms),
+                    row.stream_arn
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CheckpointsCommand::Reset { config, table, all } => {
+            let pipeline = config::load_file(&config.config)?;
+            let mut store = open_store(&pipeline)?;
+            let target = if all { None } else { table.as_deref() };
+            let deleted = store.reset(target).with_context(|| {
+                format!("resetting checkpoints in {}", pipeline.state_dir.display())
+            })?;
+            match target {
+                Some(table) => println!("deleted {deleted} checkpoint(s) of table {table}"),
+                None => println!("deleted {deleted} checkpoint(s)"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn format_time(ms: i64) -> String {
+    let time = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(time).to_string()
+}

@@ -1,0 +1,9 @@
+//! The command line: argument parsing, logging setup and the commands.
+
+mod args;
+mod commands;
+mod logging;
+
+pub use args::{CheckpointsCommand, Cli, Command, LogFormat};
+pub use commands::execute;
+pub use logging::init_logging;

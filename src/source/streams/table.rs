@@ -1,0 +1,379 @@
+//! One table's runner: periodic shard discovery, lineage decisions, one
+//! reader task per ready shard, trim detection for vanished shards.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::api::{ShardInfo, ShardStart, StreamsApi};
+use super::reader::{ReaderError, ReaderExit, ShardReader, ShardStatus};
+use crate::backoff::Backoff;
+use crate::config::{SourceSettings, StartPosition, TableConfig, TrimPolicy};
+use crate::coordinator::{
+    ready_shards, AckTracker, CheckpointStore, CheckpointUpdate, Chunk, ShardCheckpoint, ShardKey,
+    ShardNode,
+};
+use crate::dead_letter::DeadLetters;
+use crate::model::SequenceNumber;
+use crate::source::SourceError;
+use crate::stats::Stats;
+
+/// Whether a table is read to its current end (for `--exit-when-caught-up`).
+#[derive(Debug, Default)]
+pub struct TableProgress {
+    /// True when the last discovery found nothing new to start and every
+    /// reader's last poll found no new records.
+    pub caught_up: AtomicBool,
+}
+
+/// Everything a table runner needs.
+pub struct TableContext {
+    /// Stream clients.
+    pub api: Arc<StreamsApi>,
+    /// The table's configuration.
+    pub table: Arc<TableConfig>,
+    /// The stream to follow.
+    pub stream_arn: Arc<str>,
+    /// Polling settings.
+    pub settings: SourceSettings,
+    /// Checkpoint store.
+    pub store: Arc<Mutex<CheckpointStore>>,
+    /// Ordered-ack state.
+    pub tracker: Arc<AckTracker>,
+    /// Sink channels.
+    pub sinks: Arc<[(String, mpsc::Sender<Arc<Chunk>>)]>,
+    /// Dead letters.
+    pub dead_letters: Arc<DeadLetters>,
+    /// Counters.
+    pub stats: Arc<Stats>,
+    /// Caught-up flag.
+    pub progress: Arc<TableProgress>,
+    /// Shutdown.
+    pub cancel: CancellationToken,
+}
+
+/// Why a table runner stopped the pipeline.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    /// A reader failed.
+    #[error(transparent)]
+    Reader(#[from] ReaderError),
+    /// Shard discovery failed for good.
+    #[error("table {table}: {source}")]
+    Discovery {
+        /// Source table.
+        table: String,
+        /// The failure.
+        source: SourceError,
+    },
+    /// Checkpoints could not be read or written.
+    #[error("table {table}: {message}")]
+    Store {
+        /// Source table.
+        table: String,
+        /// What failed.
+        message: String,
+    },
+    /// A checkpointed shard vanished from the stream before it was finished.
+    #[error(
+        "table {table}: shard {shard} has a checkpoint ({checkpoint}) but is no longer in stream {stream}: its \
+         remaining records expired (24-hour retention) or the stream was replaced. Changes are missing from the \
+         sinks; re-snapshot the table, then `dynamo-cdc checkpoints reset --table {table}`, or set \
+         on_trimmed = \"skip\""
+    )]
+    ShardVanished {
+        /// Source table.
+        table: String,
+        /// The stream.
+        stream: String,
+        /// The shard.
+        shard: String,
+        /// Its checkpoint.
+        checkpoint: String,
+    },
+    /// A reader task panicked.
+    #[error("table {table}: a shard reader failed unexpectedly: {message}")]
+    Panicked {
+        /// Source table.
+        table: String,
+        /// The panic.
+        message: String,
+    },
+}
+
+struct Running {
+    status: Arc<ShardStatus>,
+}
+
+/// Follows one table's stream until shutdown or a fatal error.
+pub async fn run_table(ctx: TableContext) -> Result<(), TableError> {
+    let table = ctx.table.name.clone();
+    let store_error = |message: String| TableError::Store {
+        table: table.clone(),
+        message,
+    };
+    let mut stored = load_checkpoints(&ctx).await.map_err(store_error)?;
+    let fresh = stored.is_empty();
+    let mut drained: HashMap<String, Option<SequenceNumber>> = HashMap::new();
+    let mut running: HashMap<String, Running> = HashMap::new();
+    let mut readers: JoinSet<(String, Result<ReaderExit, ReaderError>)> = JoinSet::new();
+    let mut first_discovery = true;
+    let mut discovery_retry = Backoff::new(
+        std::time::Duration::from_millis(200),
+        ctx.settings.max_retry_backoff,
+    );
+    loop {
+        ctx.progress.caught_up.store(false, Ordering::Relaxed);
+        let shards = match ctx.api.list_shards(&ctx.stream_arn).await {
+            Ok(shards) => {
+                discovery_retry.reset();
+                Some(shards)
+            }
+            Err(err) if err.is_retryable() && !first_discovery => {
+                tracing::warn!(table = %table, "shard discovery failed, will retry: {err}");
+                None
+            }
+            Err(source) => {
+                ctx.cancel.cancel();
+                drain_readers(&mut readers).await;
+                return Err(TableError::Discovery {
+                    table: table.clone(),
+                    source,
+                });
+            }
+        };
+        let discovered = shards.is_some();
+        if let Some(shards) = shards {
+            if first_discovery {
+                if fresh && ctx.table.start_position == StartPosition::Latest {
+                    skip_closed_shards(&ctx, &shards, &mut stored)
+                        .await
+                        .map_err(store_error)?;
+                }
+                check_vanished(&ctx, &shards, &stored)?;
+                first_discovery = false;
+            }
+            let nodes: Vec<ShardNode> = shards
+                .iter()
+                .map(|s| ShardNode {
+                    id: s.id.clone(),
+                    parents: s.parent.iter().cloned().collect(),
+                })
+                .collect();
+            let done =
+                |id: &str| drained.contains_key(id) || stored.get(id).is_some_and(|c| c.finished);
+            let ready: Vec<String> = ready_shards(&nodes, done, |id| running.contains_key(id))
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            for shard in ready {
+                let info = shards.iter().find(|s| s.id == shard);
+                let checkpoint = stored.get(&shard).and_then(|c| c.sequence.clone());
+                let start = match &checkpoint {
+                    Some(sequence) => ShardStart::After(sequence.clone()),
+                    None if fresh
+                        && ctx.table.start_position == StartPosition::Latest
+                        && info.is_some_and(|i| i.ending_sequence.is_none()) =>
+                    {
+                        ShardStart::Latest
+                    }
+                    None => ShardStart::TrimHorizon,
+                };
+                let after_parents = info.and_then(|i| i.parent.as_ref()).and_then(|parent| {
+                    drained
+                        .get(parent)
+                        .cloned()
+                        .flatten()
+                        .or_else(|| stored.get(parent).and_then(|c| c.sequence.clone()))
+                });
+                let key = ShardKey {
+                    stream: Arc::clone(&ctx.stream_arn),
+                    shard: Arc::from(shard.as_str()),
+                };
+                ctx.tracker
+                    .open_shard(key.clone(), Arc::from(table.as_str()), checkpoint);
+                let status = Arc::new(ShardStatus::default());
+                tracing::info!(table = %table, shard = %shard, start = ?start, "reading shard");
+                let reader = ShardReader {
+                    api: Arc::clone(&ctx.api),
+                    table: Arc::clone(&ctx.table),
+                    table_name: Arc::from(table.as_str()),
+                    key,
+                    start,
+                    after_parents,
+                    settings: ctx.settings.clone(),
+                    tracker: Arc::clone(&ctx.tracker),
+                    sinks: Arc::clone(&ctx.sinks),
+                    dead_letters: Arc::clone(&ctx.dead_letters),
+                    stats: Arc::clone(&ctx.stats),
+                    status: Arc::clone(&status),
+                    cancel: ctx.cancel.clone(),
+                };
+                running.insert(shard.clone(), Running { status });
+                readers.spawn(async move { (shard, reader.run().await) });
+            }
+        }
+        let mut rediscover_now = false;
+        let discovery_wait = if discovered {
+            ctx.settings.discovery_interval
+        } else {
+            discovery_retry.next_delay()
+        };
+        let next_discovery = tokio::time::Instant::now() + discovery_wait;
+        while !rediscover_now {
+            let all_caught_up = discovered
+                && running
+                    .values()
+                    .all(|r| r.status.caught_up.load(Ordering::Relaxed));
+            ctx.progress
+                .caught_up
+                .store(all_caught_up, Ordering::Relaxed);
+            tokio::select! {
+                joined = readers.join_next(), if !readers.is_empty() => {
+                    let Some(joined) = joined else { continue };
+                    let (shard, result) = joined.map_err(|err| TableError::Panicked {
+                        table: table.clone(),
+                        message: err.to_string(),
+                    })?;
+                    running.remove(&shard);
+                    match result {
+                        Ok(ReaderExit::Drained(last)) => {
+                            tracing::info!(table = %table, shard = %shard, "shard read to its end");
+                            drained.insert(shard, last);
+                            rediscover_now = true;
+                        }
+                        Ok(ReaderExit::Cancelled) => {}
+                        Err(err) => {
+                            ctx.cancel.cancel();
+                            drain_readers(&mut readers).await;
+                            return Err(err.into());
+                        }
+                    }
+                }
+                () = tokio::time::sleep_until(next_discovery) => rediscover_now = true,
+                () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+                () = ctx.cancel.cancelled() => {
+                    drain_readers(&mut readers).await;
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Waits for every reader to stop (they watch the cancellation token).
+async fn drain_readers(readers: &mut JoinSet<(String, Result<ReaderExit, ReaderError>)>) {
+    while let Some(joined) = readers.join_next().await {
+        if let Ok((shard, Err(err))) = joined {
+            tracing::debug!(shard = %shard, "reader stopped during shutdown: {err}");
+        }
+    }
+}
+
+async fn load_checkpoints(ctx: &TableContext) -> Result<HashMap<String, ShardCheckpoint>, String> {
+    let store = Arc::clone(&ctx.store);
+    let stream = ctx.stream_arn.to_string();
+    let table = ctx.table.name.clone();
+    let (checkpoints, streams) = tokio::task::spawn_blocking(move || {
+        let store = store.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok::<_, String>((
+            store.load(&stream).map_err(|e| e.to_string())?,
+            store.streams_of(&table).map_err(|e| e.to_string())?,
+        ))
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    let others: Vec<&String> = streams.iter().filter(|s| **s != *ctx.stream_arn).collect();
+    if !others.is_empty() {
+        tracing::warn!(
+            table = %ctx.table.name,
+            stream = %ctx.stream_arn,
+            "the table has checkpoints for other streams ({}): the stream was replaced (disabled and re-enabled). \
+             Changes between the old stream's last checkpoint and this stream's start may be missing; \
+             re-snapshot the table if they matter",
+            others.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(checkpoints)
+}
+
+/// With `start_position = "latest"` on a first start, shards already closed
+/// hold only old changes: record them as finished so they are never read.
+async fn skip_closed_shards(
+    ctx: &TableContext,
+    shards: &[ShardInfo],
+    stored: &mut HashMap<String, ShardCheckpoint>,
+) -> Result<(), String> {
+    let updates: Vec<CheckpointUpdate> = shards
+        .iter()
+        .filter(|s| s.ending_sequence.is_some())
+        .map(|s| CheckpointUpdate {
+            key: ShardKey {
+                stream: Arc::clone(&ctx.stream_arn),
+                shard: Arc::from(s.id.as_str()),
+            },
+            table: Arc::from(ctx.table.name.as_str()),
+            sequence: None,
+            finished: true,
+        })
+        .collect();
+    for update in &updates {
+        stored.insert(
+            update.key.shard.to_string(),
+            ShardCheckpoint {
+                sequence: None,
+                finished: true,
+            },
+        );
+    }
+    let store = Arc::clone(&ctx.store);
+    tokio::task::spawn_blocking(move || {
+        store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .save(&updates)
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// A shard with an unfinished checkpoint that the stream no longer lists has
+/// lost its unread records: apply the trim policy.
+fn check_vanished(
+    ctx: &TableContext,
+    shards: &[ShardInfo],
+    stored: &HashMap<String, ShardCheckpoint>,
+) -> Result<(), TableError> {
+    let listed: HashSet<&str> = shards.iter().map(|s| s.id.as_str()).collect();
+    for (shard, checkpoint) in stored {
+        if checkpoint.finished || listed.contains(shard.as_str()) {
+            continue;
+        }
+        let position = checkpoint
+            .sequence
+            .as_ref()
+            .map_or_else(|| "no records read".to_owned(), ToString::to_string);
+        match ctx.table.on_trimmed {
+            TrimPolicy::Halt => {
+                return Err(TableError::ShardVanished {
+                    table: ctx.table.name.clone(),
+                    stream: ctx.stream_arn.to_string(),
+                    shard: shard.clone(),
+                    checkpoint: position,
+                })
+            }
+            TrimPolicy::Skip => tracing::error!(
+                table = %ctx.table.name,
+                shard = %shard,
+                checkpoint = %position,
+                "a checkpointed shard is no longer in the stream; its unread changes are lost (on_trimmed = skip)"
+            ),
+        }
+    }
+    Ok(())
+}
