@@ -21,9 +21,23 @@ fn main() -> ExitCode {
     match runtime.block_on(execute(cli.command)) {
         Ok(code) => code,
         Err(err) => {
-            let message = format!("{err:#}").replace('\n', " ");
+            let message = one_line(&err);
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and those of its causes whose text it does not already include,
+/// on one line.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut message = err.to_string();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    message.replace('\n', " ")
 }

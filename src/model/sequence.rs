@@ -6,13 +6,19 @@ use std::fmt;
 /// Widest sequence number accepted (AWS documents 21 to 40 digits).
 pub const MAX_SEQUENCE_DIGITS: usize = 40;
 
-/// A stream sequence number, kept as its decimal digits without leading zeros.
+/// A stream sequence number: the text as the service wrote it (which the
+/// service wants back, leading zeros included), compared as an exact integer.
 ///
-/// Ordering is numeric (shorter digit strings are smaller), so values of any
-/// width up to [`MAX_SEQUENCE_DIGITS`] compare exactly; no integer or float
-/// conversion is ever involved.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct SequenceNumber(Box<str>);
+/// Ordering and equality are numeric (leading zeros ignored, then shorter
+/// digit strings are smaller), so values of any width up to
+/// [`MAX_SEQUENCE_DIGITS`] compare exactly; no integer or float conversion
+/// is ever involved.
+#[derive(Clone)]
+pub struct SequenceNumber {
+    text: Box<str>,
+    /// Offset of the first significant digit in `text`.
+    start: u8,
+}
 
 /// Why a text is not a sequence number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,7 +35,7 @@ pub enum SequenceNumberError {
 }
 
 impl SequenceNumber {
-    /// Parses a decimal sequence number; leading zeros are dropped.
+    /// Parses a decimal sequence number, keeping its text.
     pub fn parse(text: &str) -> Result<Self, SequenceNumberError> {
         if text.is_empty() {
             return Err(SequenceNumberError::Empty);
@@ -37,32 +43,52 @@ impl SequenceNumber {
         if !text.bytes().all(|b| b.is_ascii_digit()) {
             return Err(SequenceNumberError::NotDecimal(text.to_owned()));
         }
-        let trimmed = text.trim_start_matches('0');
-        let digits = if trimmed.is_empty() { "0" } else { trimmed };
-        if digits.len() > MAX_SEQUENCE_DIGITS {
+        if text.len() > MAX_SEQUENCE_DIGITS {
             return Err(SequenceNumberError::TooLong(text.to_owned()));
         }
-        Ok(Self(digits.into()))
+        let zeros = text.len() - text.trim_start_matches('0').len();
+        let start = zeros.min(text.len() - 1);
+        Ok(Self {
+            text: text.into(),
+            start: u8::try_from(start).unwrap_or(u8::MAX),
+        })
     }
 
-    /// The decimal digits, without leading zeros.
+    /// The text as the service wrote it.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
+    }
+
+    /// The significant digits (no leading zeros; `0` for zero).
+    pub fn digits(&self) -> &str {
+        &self.text[usize::from(self.start)..]
     }
 
     /// The number left-padded with zeros to [`MAX_SEQUENCE_DIGITS`] digits, so
     /// that text comparison of two padded values equals numeric comparison.
     pub fn to_padded(&self) -> String {
-        format!("{:0>width$}", self.0, width = MAX_SEQUENCE_DIGITS)
+        format!("{:0>width$}", self.digits(), width = MAX_SEQUENCE_DIGITS)
+    }
+}
+
+impl PartialEq for SequenceNumber {
+    fn eq(&self, other: &Self) -> bool {
+        self.digits() == other.digits()
+    }
+}
+
+impl Eq for SequenceNumber {}
+
+impl std::hash::Hash for SequenceNumber {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.digits().hash(state);
     }
 }
 
 impl Ord for SequenceNumber {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.0
-            .len()
-            .cmp(&other.0.len())
-            .then_with(|| self.0.cmp(&other.0))
+        let (a, b) = (self.digits(), other.digits());
+        a.len().cmp(&b.len()).then_with(|| a.cmp(b))
     }
 }
 
@@ -74,13 +100,13 @@ impl PartialOrd for SequenceNumber {
 
 impl fmt::Display for SequenceNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
 impl fmt::Debug for SequenceNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SequenceNumber({})", self.0)
+        write!(f, "SequenceNumber({})", self.text)
     }
 }
 
@@ -103,6 +129,16 @@ mod tests {
     }
 
     #[test]
+    fn keeps_the_text_but_compares_the_value() {
+        let padded = SequenceNumber::parse("000000000000000004144").unwrap();
+        assert_eq!(padded.as_str(), "000000000000000004144");
+        assert_eq!(padded.digits(), "4144");
+        assert_eq!(padded, SequenceNumber::parse("4144").unwrap());
+        assert!(padded < SequenceNumber::parse("4145").unwrap());
+        assert_eq!(SequenceNumber::parse("000").unwrap().digits(), "0");
+    }
+
+    #[test]
     fn orders_wider_numbers_after_narrower_ones() {
         let small = SequenceNumber::parse("999999999999999999999").unwrap();
         let big = SequenceNumber::parse("1000000000000000000000").unwrap();
@@ -115,7 +151,7 @@ mod tests {
         #[test]
         fn order_matches_u128_order(a in any::<u128>(), b in any::<u128>()) {
             let sa = SequenceNumber::parse(&a.to_string()).unwrap();
-            let sb = SequenceNumber::parse(&format!("000{b}")).unwrap();
+            let sb = SequenceNumber::parse(&format!("{b:0>40}")).unwrap();
             prop_assert_eq!(sa.cmp(&sb), a.cmp(&b));
             prop_assert_eq!(sa.to_padded().cmp(&sb.to_padded()), a.cmp(&b));
         }

@@ -1,0 +1,85 @@
+//! Running the `dynamo-cdc` binary from tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// The engine binary cargo built for these tests.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_dynamo-cdc"))
+}
+
+/// Writes a pipeline config for `tables` into `dir` with extra `[source]`
+/// lines and the given sink sections (TOML), and returns its path.
+pub fn write_config(dir: &Path, tables: &[&str], source: &str, extra: &str) -> PathBuf {
+    let mut text = format!(
+        "state_dir = \"{state}\"\n\n[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\n\n\
+         [source]\nidle_poll_min = \"50ms\"\nidle_poll_max = \"200ms\"\n{source}\n",
+        state = dir.join("state").display(),
+        endpoint = super::endpoint(),
+    );
+    for table in tables {
+        text.push_str(&format!("\n[[tables]]\nname = \"{table}\"\n"));
+    }
+    text.push('\n');
+    text.push_str(extra);
+    let path = dir.join("pipeline.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// The command with local credentials and no inherited AWS profile.
+pub fn command(args: &[&str]) -> Command {
+    let mut command = Command::new(binary());
+    command
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "local")
+        .env("AWS_SECRET_ACCESS_KEY", "local")
+        .env_remove("AWS_PROFILE")
+        .env("RUST_LOG", "info");
+    command
+}
+
+/// Runs the engine to completion (`--exit-when-caught-up`) and checks it succeeded.
+pub fn run_until_caught_up(config: &Path) -> Output {
+    let output = command(&[
+        "run",
+        "--config",
+        &config.display().to_string(),
+        "--exit-when-caught-up",
+    ])
+    .output()
+    .expect("run the engine");
+    assert!(
+        output.status.success(),
+        "engine failed: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Starts the engine in the background (logs to `log`).
+pub fn spawn(config: &Path, log: &Path) -> Child {
+    let log = std::fs::File::create(log).expect("log file");
+    command(&["run", "--config", &config.display().to_string()])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start the engine")
+}
+
+/// The number of records a run read, from its final log line.
+pub fn records_read(output: &Output) -> u64 {
+    let text = String::from_utf8_lossy(&output.stderr);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("stopped:"))
+        .unwrap_or_else(|| panic!("no summary line in:\n{text}"));
+    let after = line.split("stopped: ").nth(1).expect("summary");
+    after
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("cannot read the record count in {line:?}"))
+}

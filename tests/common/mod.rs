@@ -1,0 +1,189 @@
+//! Shared helpers of the integration tests: DynamoDB Local access, random
+//! workloads, replica reading, the engine binary. The servers are started by
+//! `scripts/test.sh`, which exports their addresses.
+
+#![allow(dead_code)]
+
+pub mod engine;
+pub mod values;
+pub mod workload;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    StreamSpecification, StreamViewType,
+};
+use aws_sdk_dynamodb::Client;
+use dynamo_cdc::model::{canonical_item, Item};
+
+/// The DynamoDB Local endpoint exported by scripts/test.sh.
+pub fn endpoint() -> String {
+    std::env::var("DYNAMO_CDC_TEST_DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "DYNAMO_CDC_TEST_DYNAMODB_ENDPOINT is not set: run the tests with scripts/test.sh, \
+             which installs and starts DynamoDB Local"
+        )
+    })
+}
+
+/// A DynamoDB client for DynamoDB Local.
+pub async fn client() -> Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint())
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local", "local", None, None, "tests",
+        ))
+        .build();
+    Client::from_conf(config)
+}
+
+/// A table name unique to this test run.
+pub fn unique_table(prefix: &str) -> String {
+    format!("{prefix}_{}_{}", std::process::id(), fastrand::u32(..))
+}
+
+/// Creates a table keyed by `pk` (S) and `sk` (N) with a NEW_AND_OLD_IMAGES stream.
+pub async fn create_table(client: &Client, name: &str) {
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute definition"),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("sk")
+                .attribute_type(ScalarAttributeType::N)
+                .build()
+                .expect("attribute definition"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key schema"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("sk")
+                .key_type(KeyType::Range)
+                .build()
+                .expect("key schema"),
+        )
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .expect("stream specification"),
+        )
+        .send()
+        .await
+        .expect("create table");
+}
+
+/// The (pk, sk) text of an item.
+pub fn key_of(item: &Item) -> (String, String) {
+    let text = |name: &str| match item.get(name) {
+        Some(dynamo_cdc::model::AttributeValue::S(s)) => s.clone(),
+        Some(dynamo_cdc::model::AttributeValue::N(n)) => n.as_str().to_owned(),
+        other => panic!("key {name} is {other:?}"),
+    };
+    (text("pk"), text("sk"))
+}
+
+/// Every item of a table, canonical (sets sorted), by key.
+pub async fn scan(client: &Client, table: &str) -> BTreeMap<(String, String), Item> {
+    let mut out = BTreeMap::new();
+    let mut pages = client
+        .scan()
+        .table_name(table)
+        .into_paginator()
+        .items()
+        .send();
+    while let Some(item) = pages.next().await {
+        let item = values::from_sdk_item(item.expect("scan"));
+        out.insert(key_of(&item), canonical_item(&item));
+    }
+    out
+}
+
+/// The live rows of a SQLite replica table, canonical, by key.
+pub fn replica(path: &std::path::Path, table: &str) -> BTreeMap<(String, String), Item> {
+    let conn = rusqlite::Connection::open(path).expect("open replica");
+    let mut stmt = conn
+        .prepare(&format!("SELECT pk, sk, _item FROM \"{table}_live\""))
+        .expect("query replica");
+    let rows = stmt
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })
+        .expect("rows");
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let (pk, sk, json) = row.expect("row");
+        let item = dynamo_cdc::decode::decode_item(&json).expect("replica item decodes");
+        out.insert((pk, sk), canonical_item(&item));
+    }
+    out
+}
+
+/// Asserts that two table copies are equal, naming the first differences.
+pub fn assert_same(
+    expected: &BTreeMap<(String, String), Item>,
+    actual: &BTreeMap<(String, String), Item>,
+) {
+    let mut problems = Vec::new();
+    for (key, item) in expected {
+        match actual.get(key) {
+            None => problems.push(format!("{key:?} missing from the replica")),
+            Some(other) if other != item => problems.push(format!(
+                "{key:?} differs:\n  table:   {item:?}\n  replica: {other:?}"
+            )),
+            Some(_) => {}
+        }
+    }
+    for key in actual.keys() {
+        if !expected.contains_key(key) {
+            problems.push(format!("{key:?} is in the replica but not in the table"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} of {} items differ; first ones:\n{}",
+        problems.len(),
+        expected.len(),
+        problems
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// Polls `condition` every 50 ms until it holds or `timeout` passes.
+pub fn wait_for(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
