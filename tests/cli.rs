@@ -10,7 +10,11 @@ fn stderr_of(output: &std::process::Output) -> String {
 
 /// The one `error:` line of a failed run.
 fn error_line(output: &std::process::Output) -> String {
-    assert!(!output.status.success(), "expected a failure, got {}", output.status);
+    assert!(
+        !output.status.success(),
+        "expected a failure, got {}",
+        output.status
+    );
     let text = stderr_of(output);
     let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(errors.len(), 1, "expected one error line in:\n{text}");
@@ -18,45 +22,89 @@ fn error_line(output: &std::process::Output) -> String {
 }
 
 fn sqlite_sink(dir: &std::path::Path) -> String {
-    format!("[[sinks]]\ntype = \"sqlite\"\npath = \"{}\"\n", dir.join("replica.db").display())
+    format!(
+        "[[sinks]]\ntype = \"sqlite\"\npath = \"{}\"\n",
+        dir.join("replica.db").display()
+    )
 }
 
 #[test]
 fn malformed_config_names_the_field() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_config(dir.path(), &["t1"], "batch_size = 5000", &sqlite_sink(dir.path()));
+    let config = write_config(
+        dir.path(),
+        &["t1"],
+        "batch_size = 5000",
+        &sqlite_sink(dir.path()),
+    );
     for verb in ["validate", "run"] {
         let output = command(&[verb, "--config", &config.display().to_string()])
             .output()
             .expect("run");
         let line = error_line(&output);
-        assert!(line.contains("pipeline.toml: source.batch_size: 5000 is outside 1..=1000"), "{line}");
+        assert!(
+            line.contains("pipeline.toml: source.batch_size: 5000 is outside 1..=1000"),
+            "{line}"
+        );
     }
-    std::fs::write(&config, "state_dir = \"x\"\n[[tables]]\nname = \"t\"\nstart = \"latest\"\n").expect("write");
-    let line = error_line(&command(&["validate", "--config", &config.display().to_string()]).output().expect("run"));
-    assert!(line.contains("tables[0].start: unknown field `start`"), "{line}");
-    let line = error_line(&command(&["validate", "--config", "/nonexistent/p.toml"]).output().expect("run"));
+    std::fs::write(
+        &config,
+        "state_dir = \"x\"\n[[tables]]\nname = \"t\"\nstart = \"latest\"\n",
+    )
+    .expect("write");
+    let line = error_line(
+        &command(&["validate", "--config", &config.display().to_string()])
+            .output()
+            .expect("run"),
+    );
+    assert!(
+        line.contains("tables[0].start: unknown field `start`"),
+        "{line}"
+    );
+    let line = error_line(
+        &command(&["validate", "--config", "/nonexistent/p.toml"])
+            .output()
+            .expect("run"),
+    );
     assert!(line.contains("/nonexistent/p.toml: cannot read"), "{line}");
 }
 
 #[test]
 fn valid_config_validates_without_io() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_config(dir.path(), &["a_table", "b_table"], "", &sqlite_sink(dir.path()));
+    let config = write_config(
+        dir.path(),
+        &["a_table", "b_table"],
+        "",
+        &sqlite_sink(dir.path()),
+    );
     let output = command(&["validate", "--config", &config.display().to_string()])
         .output()
         .expect("run");
     assert!(output.status.success(), "{}", stderr_of(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("ok (2 table(s): a_table, b_table; 1 sink(s): sqlite)"), "{stdout}");
-    assert!(!dir.path().join("state").exists(), "validate must not touch the state dir");
+    assert!(
+        stdout.contains("ok (2 table(s): a_table, b_table; 1 sink(s): sqlite)"),
+        "{stdout}"
+    );
+    assert!(
+        !dir.path().join("state").exists(),
+        "validate must not touch the state dir"
+    );
 }
 
 #[test]
 fn unknown_table_is_named() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_config(dir.path(), &["no_such_table_here"], "", &sqlite_sink(dir.path()));
-    let output = command(&["run", "--config", &config.display().to_string()]).output().expect("run");
+    let config = write_config(
+        dir.path(),
+        &["no_such_table_here"],
+        "",
+        &sqlite_sink(dir.path()),
+    );
+    let output = command(&["run", "--config", &config.display().to_string()])
+        .output()
+        .expect("run");
     let line = error_line(&output);
     assert!(line.contains("table no_such_table_here"), "{line}");
     assert!(line.contains("not found"), "{line}");
@@ -67,9 +115,13 @@ fn unknown_table_is_named() {
 fn wrong_endpoint_is_named() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = write_config(dir.path(), &["t1"], "", &sqlite_sink(dir.path()));
-    let text = std::fs::read_to_string(&config).expect("read").replace(&common::endpoint(), "http://127.0.0.1:9");
+    let text = std::fs::read_to_string(&config)
+        .expect("read")
+        .replace(&common::endpoint(), "http://127.0.0.1:9");
     std::fs::write(&config, text).expect("write");
-    let output = command(&["run", "--config", &config.display().to_string()]).output().expect("run");
+    let output = command(&["run", "--config", &config.display().to_string()])
+        .output()
+        .expect("run");
     let line = error_line(&output);
     assert!(line.contains("http://127.0.0.1:9"), "{line}");
     assert!(line.to_lowercase().contains("connection refused"), "{line}");
@@ -102,9 +154,14 @@ async fn table_without_a_stream_is_explained() {
         .expect("create table");
     let dir = tempfile::tempdir().expect("temp dir");
     let config = write_config(dir.path(), &[&table], "", &sqlite_sink(dir.path()));
-    let output = command(&["run", "--config", &config.display().to_string()]).output().expect("run");
+    let output = command(&["run", "--config", &config.display().to_string()])
+        .output()
+        .expect("run");
     let line = error_line(&output);
-    assert!(line.contains(&format!("table {table} has no stream")), "{line}");
+    assert!(
+        line.contains(&format!("table {table} has no stream")),
+        "{line}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -117,7 +174,11 @@ async fn checkpoints_show_and_reset() {
     let config = write_config(dir.path(), &[&table], "", &sqlite_sink(dir.path()));
     let config_arg = config.display().to_string();
 
-    let line = error_line(&command(&["checkpoints", "show", "--config", &config_arg]).output().expect("run"));
+    let line = error_line(
+        &command(&["checkpoints", "show", "--config", &config_arg])
+            .output()
+            .expect("run"),
+    );
     assert!(line.contains("no checkpoint store"), "{line}");
 
     tokio::task::spawn_blocking({
@@ -126,7 +187,9 @@ async fn checkpoints_show_and_reset() {
     })
     .await
     .expect("run");
-    let output = command(&["checkpoints", "show", "--config", &config_arg, "--json"]).output().expect("run");
+    let output = command(&["checkpoints", "show", "--config", &config_arg, "--json"])
+        .output()
+        .expect("run");
     assert!(output.status.success(), "{}", stderr_of(&output));
     let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
         .lines()
@@ -136,11 +199,21 @@ async fn checkpoints_show_and_reset() {
     assert_eq!(rows[0]["table"], table.as_str());
     assert!(rows[0]["sequence"].as_str().is_some_and(|s| s.len() >= 21));
 
-    let output = command(&["checkpoints", "reset", "--config", &config_arg, "--table", &table])
+    let output = command(&[
+        "checkpoints",
+        "reset",
+        "--config",
+        &config_arg,
+        "--table",
+        &table,
+    ])
+    .output()
+    .expect("run");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(String::from_utf8_lossy(&output.stdout)
+        .contains(&format!("deleted 1 checkpoint(s) of table {table}")));
+    let output = command(&["checkpoints", "show", "--config", &config_arg])
         .output()
         .expect("run");
-    assert!(output.status.success(), "{}", stderr_of(&output));
-    assert!(String::from_utf8_lossy(&output.stdout).contains(&format!("deleted 1 checkpoint(s) of table {table}")));
-    let output = command(&["checkpoints", "show", "--config", &config_arg]).output().expect("run");
     assert!(String::from_utf8_lossy(&output.stdout).contains("no checkpoints"));
 }

@@ -90,17 +90,26 @@ async fn sigkill_at_several_points_loses_nothing_and_resumes_from_checkpoints() 
             let table_changes = table_changes.clone();
             let state = state.clone();
             move || {
-                common::wait_for("the engine to write 150 more events and checkpoint them", Duration::from_secs(90), || {
-                    events_written(&table_changes) >= target
-                        && checkpoints(&state).iter().any(|(_, seq, _)| seq.is_some())
-                });
+                common::wait_for(
+                    "the engine to write 150 more events and checkpoint them",
+                    Duration::from_secs(90),
+                    || {
+                        events_written(&table_changes) >= target
+                            && checkpoints(&state).iter().any(|(_, seq, _)| seq.is_some())
+                    },
+                );
             }
         })
         .await;
         engine.kill().expect("SIGKILL the engine");
         engine.wait().expect("reap the engine");
         kills += 1;
-        progressed.unwrap_or_else(|_| panic!("round {round}: {}", std::fs::read_to_string(&log).unwrap_or_default()));
+        progressed.unwrap_or_else(|_| {
+            panic!(
+                "round {round}: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        });
 
         // This run resumed after the checkpoint the previous run left: its
         // first event follows that checkpoint, so nothing was re-read from the start.
@@ -112,7 +121,10 @@ async fn sigkill_at_several_points_loses_nothing_and_resumes_from_checkpoints() 
                 .flat_map(|f| sequences_in(f))
                 .next()
                 .expect("the run wrote events");
-            assert!(first > checkpoint, "round {round}: first event {first} is not after checkpoint {checkpoint}");
+            assert!(
+                first > checkpoint,
+                "round {round}: first event {first} is not after checkpoint {checkpoint}"
+            );
         }
     }
     assert_eq!(kills, 3);
@@ -128,9 +140,16 @@ async fn sigkill_at_several_points_loses_nothing_and_resumes_from_checkpoints() 
 
     // Every sequence number reached the JSON Lines sink at least once, with
     // replays only around the kill points.
-    let mut all: Vec<u128> = jsonl_files(&table_changes).iter().flat_map(|f| sequences_in(f)).collect();
+    let mut all: Vec<u128> = jsonl_files(&table_changes)
+        .iter()
+        .flat_map(|f| sequences_in(f))
+        .collect();
     let total = all.len();
     all.sort_unstable();
     all.dedup();
-    assert!(total - all.len() < 3 * 200, "{} duplicates for 3 kills", total - all.len());
+    assert!(
+        total - all.len() < 3 * 200,
+        "{} duplicates for 3 kills",
+        total - all.len()
+    );
 }

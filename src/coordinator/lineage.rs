@@ -16,11 +16,11 @@ pub struct ShardNode {
 ///
 /// `done` is true for shards read to their end (this run) or recorded as
 /// finished (earlier runs); `active` for shards being read now.
-pub fn ready_shards<'a>(
-    nodes: &'a [ShardNode],
+pub fn ready_shards(
+    nodes: &[ShardNode],
     done: impl Fn(&str) -> bool,
     active: impl Fn(&str) -> bool,
-) -> Vec<&'a str> {
+) -> Vec<&str> {
     let described = |id: &str| nodes.iter().any(|node| node.id == id);
     nodes
         .iter()

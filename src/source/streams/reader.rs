@@ -69,7 +69,7 @@ pub enum ReaderError {
         /// Shard id.
         shard: String,
         /// The decode error.
-        source: DecodeError,
+        source: Box<DecodeError>,
     },
     /// Sequence numbers went backwards, which versioned sinks rely on never happening.
     #[error("table {table}, shard {shard}: sequence number {got} does not follow {previous}; refusing to continue because sink versions rely on stream order")]
@@ -322,7 +322,7 @@ impl ShardReader {
                         return Err(ReaderError::Decode {
                             table: self.table.name.clone(),
                             shard: self.key.shard.to_string(),
-                            source: err,
+                            source: Box::new(err),
                         });
                     }
                     if let DecodeError::Record { sequence, .. } = &err {
