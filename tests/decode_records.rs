@@ -243,3 +243,17 @@ proptest! {
         let _ = decode_record(&text, &Arc::from("t"), &Arc::from("s"));
     }
 }
+
+#[test]
+fn dynamodb_local_ttl_delete_is_a_ttl_remove() {
+    let raw = r#"{"eventID":"43ea","eventName":"UNKNOWN_TO_SDK_VERSION","eventVersion":"1.1",
+        "eventSource":"aws:dynamodb","awsRegion":"ddblocal","dynamodb":{"ApproximateCreationDateTime":1795314540.000,
+        "Keys":{"pk":{"S":"a"}},"OldImage":{"pk":{"S":"a"},"exp":{"N":"1795314455"}},
+        "SequenceNumber":"000000000000000007841","SizeBytes":15,"StreamViewType":"NEW_AND_OLD_IMAGES"}}"#;
+    let event = decode_record(raw, &Arc::from("t"), &Arc::from("s")).unwrap();
+    assert_eq!(event.op, Op::Remove);
+    assert!(event.ttl_delete);
+    // The same name anywhere else (not DynamoDB Local, or with a new image) stays an error.
+    let elsewhere = raw.replace("ddblocal", "us-east-1");
+    assert!(decode_record(&elsewhere, &Arc::from("t"), &Arc::from("s")).is_err());
+}

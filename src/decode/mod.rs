@@ -6,6 +6,9 @@
 //! Local writes an empty map nested inside a list or map as a bare `{}`
 //! (real DynamoDB always tags it `{"M":{}}`), so a bare `{}` is read as an
 //! empty map when it is nested, and rejected at the top level of an item.
+//! Likewise DynamoDB Local names a TTL delete `UNKNOWN_TO_SDK_VERSION` (with
+//! region `ddblocal`, an old image and no new image): exactly that shape is
+//! read as a TTL remove; any other unknown event name is an error.
 
 mod attribute;
 mod page;

@@ -20,7 +20,13 @@ struct WireRecord {
     dynamodb: WireStreamRecord,
     #[serde(rename = "userIdentity", default)]
     user_identity: Option<WireIdentity>,
+    #[serde(rename = "awsRegion", default)]
+    aws_region: Option<String>,
 }
+
+/// DynamoDB Local's name for a TTL delete (its region is always `ddblocal`).
+const LOCAL_TTL_EVENT: &str = "UNKNOWN_TO_SDK_VERSION";
+const LOCAL_REGION: &str = "ddblocal";
 
 #[derive(Deserialize)]
 struct WireStreamRecord {
@@ -74,10 +80,15 @@ pub fn decode_record(
         path: path.to_owned(),
         message,
     };
+    let local_ttl_delete = wire.event_name == LOCAL_TTL_EVENT
+        && wire.aws_region.as_deref() == Some(LOCAL_REGION)
+        && wire.dynamodb.new_image.is_none()
+        && wire.dynamodb.old_image.is_some();
     let op = match wire.event_name.as_str() {
         "INSERT" => Op::Insert,
         "MODIFY" => Op::Modify,
         "REMOVE" => Op::Remove,
+        _ if local_ttl_delete => Op::Remove,
         other => {
             return Err(fail(
                 "eventName",
@@ -100,11 +111,12 @@ pub fn decode_record(
         }
         None => None,
     };
-    let ttl_delete = op == Op::Remove
-        && wire.user_identity.as_ref().is_some_and(|identity| {
-            identity.kind.as_deref() == Some("Service")
-                && identity.principal_id.as_deref() == Some(TTL_PRINCIPAL)
-        });
+    let ttl_delete = local_ttl_delete
+        || op == Op::Remove
+            && wire.user_identity.as_ref().is_some_and(|identity| {
+                identity.kind.as_deref() == Some("Service")
+                    && identity.principal_id.as_deref() == Some(TTL_PRINCIPAL)
+            });
     Ok(ChangeEvent {
         table: Arc::clone(table),
         op,
