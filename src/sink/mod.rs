@@ -86,3 +86,6 @@ pub trait SinkWriter: Send + 'static {
         batch: Batch,
     ) -> impl Future<Output = Result<Vec<Rejected>, SinkError>> + Send;
 }
+
+#[cfg(test)]
+mod driver_tests;

@@ -7,3 +7,6 @@ mod writer;
 
 pub use schema::{live_view_name, META_COLUMNS};
 pub use writer::SqliteSink;
+
+#[cfg(test)]
+mod tests;

@@ -182,7 +182,7 @@ impl State {
         tx.commit()
             .map_err(|e| sqlite_error(&self.name, &self.path, e))?;
         if let Some(after) = self.purge_after {
-            if self.last_purge.elapsed() >= PURGE_EVERY {
+            if self.last_purge.elapsed() >= PURGE_EVERY.min(after) {
                 self.last_purge = Instant::now();
                 let cutoff = now - i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
                 for table in self.tables.values() {
