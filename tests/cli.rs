@@ -22,10 +22,7 @@ fn error_line(output: &std::process::Output) -> String {
 }
 
 fn sqlite_sink(dir: &std::path::Path) -> String {
-    format!(
-        "[[sinks]]\ntype = \"sqlite\"\npath = \"{}\"\n",
-        dir.join("replica.db").display()
-    )
+    common::engine::sqlite_sink(&dir.join("replica.db"))
 }
 
 #[test]

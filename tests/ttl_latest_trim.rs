@@ -8,7 +8,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveSpecification};
-use common::engine::{command, records_read, run_until_caught_up, spawn, write_config};
+use common::engine::{
+    command, records_read, run_until_caught_up, set_table_option, spawn, sqlite_sink, write_config,
+};
 
 fn put(
     client: &aws_sdk_dynamodb::Client,
@@ -132,24 +134,8 @@ async fn latest_skips_history_and_sigterm_stops_cleanly() {
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let replica = dir.path().join("replica.db");
-    let config = write_config(
-        dir.path(),
-        &[&table],
-        "",
-        &format!(
-            "[[sinks]]\ntype = \"sqlite\"\npath = \"{}\"\n",
-            replica.display()
-        ),
-    );
-    let text = std::fs::read_to_string(&config).expect("read");
-    std::fs::write(
-        &config,
-        text.replace(
-            &format!("name = \"{table}\"\n"),
-            &format!("name = \"{table}\"\nstart_position = \"latest\"\n"),
-        ),
-    )
-    .expect("write");
+    let config = write_config(dir.path(), &[&table], "", &sqlite_sink(&replica));
+    set_table_option(&config, &table, "start_position = \"latest\"");
     let log = dir.path().join("engine.log");
     let mut engine = spawn(&config, &log);
     let log_clone = log.clone();
@@ -218,15 +204,7 @@ async fn vanished_checkpointed_shard_halts_or_is_skipped() {
     common::workload::run(&client, &table, 10, 20, 3, 1).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let replica = dir.path().join("replica.db");
-    let config = write_config(
-        dir.path(),
-        &[&table],
-        "",
-        &format!(
-            "[[sinks]]\ntype = \"sqlite\"\npath = \"{}\"\n",
-            replica.display()
-        ),
-    );
+    let config = write_config(dir.path(), &[&table], "", &sqlite_sink(&replica));
     let config_clone = config.clone();
     tokio::task::spawn_blocking(move || run_until_caught_up(&config_clone))
         .await
@@ -263,15 +241,7 @@ async fn vanished_checkpointed_shard_halts_or_is_skipped() {
         "{stderr}"
     );
 
-    let text = std::fs::read_to_string(&config).expect("read");
-    std::fs::write(
-        &config,
-        text.replace(
-            &format!("name = \"{table}\"\n"),
-            &format!("name = \"{table}\"\non_trimmed = \"skip\"\n"),
-        ),
-    )
-    .expect("write");
+    set_table_option(&config, &table, "on_trimmed = \"skip\"");
     let output = tokio::task::spawn_blocking(move || run_until_caught_up(&config))
         .await
         .expect("run");

@@ -6,7 +6,7 @@ pub mod jsonl;
 pub mod sqlite;
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::coordinator::Chunk;
 use crate::model::ChangeEvent;
@@ -89,3 +89,25 @@ pub trait SinkWriter: Send + 'static {
 
 #[cfg(test)]
 mod driver_tests;
+
+/// Runs a blocking write on `state` on the blocking thread pool, so that
+/// file and SQLite I/O never stalls the async workers.
+pub(crate) async fn write_blocking<S: Send + 'static>(
+    sink: &str,
+    state: &Arc<Mutex<S>>,
+    batch: Batch,
+    write: fn(&mut S, &Batch) -> Result<Vec<Rejected>, SinkError>,
+) -> Result<Vec<Rejected>, SinkError> {
+    let state = Arc::clone(state);
+    tokio::task::spawn_blocking(move || {
+        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+        write(&mut state, &batch)
+    })
+    .await
+    .unwrap_or_else(|err| {
+        Err(SinkError::Fatal {
+            sink: sink.to_owned(),
+            message: format!("writer thread failed: {err}"),
+        })
+    })
+}

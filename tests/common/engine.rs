@@ -83,3 +83,20 @@ pub fn records_read(output: &Output) -> u64 {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("cannot read the record count in {line:?}"))
 }
+
+/// Adds `option` (a TOML line) to the `[[tables]]` entry of `table` in a config file.
+pub fn set_table_option(config: &Path, table: &str, option: &str) {
+    let text = std::fs::read_to_string(config).expect("read config");
+    let entry = format!("name = \"{table}\"\n");
+    assert!(text.contains(&entry), "no table {table} in the config");
+    std::fs::write(config, text.replace(&entry, &format!("{entry}{option}\n")))
+        .expect("write config");
+}
+
+/// A `[[sinks]]` section for a SQLite replica at `path`.
+pub fn sqlite_sink(path: &Path) -> String {
+    format!(
+        "[[sinks]]\ntype = \"sqlite\"\npath = \"{}\"\n",
+        path.display()
+    )
+}

@@ -4,14 +4,14 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use flate2::write::GzEncoder;
 
 use super::files::{file_name, repair_tail};
 use crate::config::JsonlSinkConfig;
-use crate::sink::{Batch, Rejected, SinkError, SinkWriter};
+use crate::sink::{write_blocking, Batch, Rejected, SinkError, SinkWriter};
 
 struct OpenFile {
     file: File,
@@ -30,6 +30,7 @@ struct State {
 
 /// The `jsonl` sink. Writes run on the blocking thread pool.
 pub struct JsonlSink {
+    name: String,
     state: Arc<Mutex<State>>,
 }
 
@@ -37,6 +38,7 @@ impl JsonlSink {
     /// A sink writing under `config.dir`; files are created on first write.
     pub fn new(name: &str, config: &JsonlSinkConfig) -> Self {
         Self {
+            name: name.to_owned(),
             state: Arc::new(Mutex::new(State {
                 name: name.to_owned(),
                 dir: config.dir.clone(),
@@ -51,18 +53,7 @@ impl JsonlSink {
 
 impl SinkWriter for JsonlSink {
     async fn write(&mut self, batch: Batch) -> Result<Vec<Rejected>, SinkError> {
-        let state = Arc::clone(&self.state);
-        let joined = tokio::task::spawn_blocking(move || {
-            let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
-            state.write(&batch)
-        })
-        .await;
-        joined.unwrap_or_else(|err| {
-            Err(SinkError::Fatal {
-                sink: "jsonl".into(),
-                message: format!("writer thread failed: {err}"),
-            })
-        })
+        write_blocking(&self.name, &self.state, batch, State::write).await
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rusqlite::types::Value;
@@ -14,7 +14,7 @@ use super::schema::{
 use crate::config::SqliteSinkConfig;
 use crate::coordinator::store::now_ms;
 use crate::model::{AttributeValue, ChangeEvent, KeyKind, TableSchema};
-use crate::sink::{Batch, Rejected, SinkError, SinkWriter};
+use crate::sink::{write_blocking, Batch, Rejected, SinkError, SinkWriter};
 
 /// How often tombstones are purged when purging is configured.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
@@ -36,6 +36,7 @@ struct State {
 
 /// The `sqlite` sink. Writes run on the blocking thread pool.
 pub struct SqliteSink {
+    name: String,
     state: Arc<Mutex<State>>,
 }
 
@@ -88,6 +89,7 @@ impl SqliteSink {
             );
         }
         Ok(Self {
+            name: name.to_owned(),
             state: Arc::new(Mutex::new(State {
                 name: name.to_owned(),
                 path: path.clone(),
@@ -130,18 +132,7 @@ fn check_columns(conn: &Connection, schema: &TableSchema) -> Result<(), String> 
 
 impl SinkWriter for SqliteSink {
     async fn write(&mut self, batch: Batch) -> Result<Vec<Rejected>, SinkError> {
-        let state = Arc::clone(&self.state);
-        let joined = tokio::task::spawn_blocking(move || {
-            let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
-            state.write(&batch)
-        })
-        .await;
-        joined.unwrap_or_else(|err| {
-            Err(SinkError::Fatal {
-                sink: "sqlite".into(),
-                message: format!("writer thread failed: {err}"),
-            })
-        })
+        write_blocking(&self.name, &self.state, batch, State::write).await
     }
 }
 
