@@ -3,7 +3,9 @@
 //! Sources read DynamoDB Streams; the coordinator tracks shard lineage and
 //! checkpoints; decoded changes flow to sinks that acknowledge durable
 //! writes, and a shard's checkpoint only ever moves past acknowledged
-//! changes. See `DESIGN.md`-style invariants in the README.
+//! changes. The guarantees this gives are listed in the README.
+
+#![warn(missing_docs)]
 
 pub mod app;
 pub mod backoff;
