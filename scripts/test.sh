@@ -25,9 +25,13 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dynamo-cdc-target}"
 section() { printf '\n==> %s\n' "$*"; }
 started=$SECONDS
 
-section "servers: DynamoDB Local (installed on first use)"
+section "servers: DynamoDB Local, ClickHouse, chdb (installed on first use)"
 ensure_dynamodb_local
 echo "DynamoDB Local: $(dcdc_dynamodb_local_dir)"
+ensure_clickhouse
+echo "ClickHouse: $(clickhouse-server --version 2>/dev/null | head -n 1)"
+chdb_python=$(ensure_chdb)
+echo "chdb: $chdb_python"
 
 section "cargo fmt --check"
 cargo fmt --check
@@ -64,6 +68,13 @@ section "starting DynamoDB Local on 127.0.0.1:$port (log: $logs/dynamodb-local.l
 start_dynamodb_local "$port" "$logs/dynamodb-local.log"
 
 export DYNAMO_CDC_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
+
+ch_port=$(free_port)
+section "starting ClickHouse on 127.0.0.1:$ch_port (dir: $logs/clickhouse)"
+rm -rf "$logs/clickhouse"
+start_clickhouse "$ch_port" "$logs/clickhouse"
+export DYNAMO_CDC_TEST_CLICKHOUSE_URL="http://127.0.0.1:$ch_port"
+export DYNAMO_CDC_TEST_CHDB_PYTHON="$chdb_python"
 export AWS_ACCESS_KEY_ID=local
 export AWS_SECRET_ACCESS_KEY=local
 export AWS_REGION=us-east-1

@@ -236,6 +236,77 @@ start_dynamodb_local() {
 
 # Ends every server this shell started (TERM, then KILL after 10 s).
 # Trap-friendly: never fails, and may be called more than once.
+# Installs chdb (ClickHouse's current engine, in-process) into the venv and
+# prints the venv's python.
+ensure_chdb() {
+    local py
+    py=$(ensure_python_venv)
+    if ! "$py" -c 'import chdb' >/dev/null 2>&1; then
+        _dcdc_log "==> installing chdb into $(dirname "$(dirname "$py")") (ClickHouse engine, ~900 MB)"
+        "$py" -m pip install -q --disable-pip-version-check chdb >&2
+    fi
+    printf '%s\n' "$py"
+}
+
+# Debian's ClickHouse server (18.16) and client.
+ensure_clickhouse() {
+    if ! command -v clickhouse-server >/dev/null 2>&1; then
+        _dcdc_apt_install clickhouse-server clickhouse-client
+    fi
+}
+
+# start_clickhouse HTTP_PORT DIR: a ClickHouse server as a plain process on
+# 127.0.0.1 with its data, config and log under DIR; waits until it answers.
+start_clickhouse() {
+    local port=${1:?usage: start_clickhouse HTTP_PORT DIR}
+    local dir=${2:?usage: start_clickhouse HTTP_PORT DIR}
+    ensure_curl
+    mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files"
+    local tcp_port
+    tcp_port=$(free_port)
+    cat >"$dir/users.xml" <<XML
+<yandex>
+  <profiles><default></default></profiles>
+  <users>
+    <default>
+      <password></password>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </default>
+  </users>
+  <quotas><default></default></quotas>
+</yandex>
+XML
+    cat >"$dir/config.xml" <<XML
+<yandex>
+  <logger><level>warning</level><console>true</console></logger>
+  <listen_host>127.0.0.1</listen_host>
+  <http_port>$port</http_port>
+  <tcp_port>$tcp_port</tcp_port>
+  <path>$dir/data/</path>
+  <tmp_path>$dir/tmp/</tmp_path>
+  <user_files_path>$dir/user_files/</user_files_path>
+  <users_config>$dir/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <mark_cache_size>536870912</mark_cache_size>
+</yandex>
+XML
+    clickhouse-server --config-file="$dir/config.xml" </dev/null >"$dir/server.log" 2>&1 &
+    local pid=$!
+    DCDC_SERVER_PIDS+=("$pid")
+    local deadline=$((SECONDS + 60))
+    until [ "$(curl -s "http://127.0.0.1:$port/?query=SELECT%201" 2>/dev/null)" = "1" ]; do
+        if ! _dcdc_pid_alive "$pid" || [ "$SECONDS" -ge "$deadline" ]; then
+            _dcdc_log "error: ClickHouse did not answer on 127.0.0.1:$port; last lines of $dir/server.log:"
+            tail -n 30 "$dir/server.log" >&2 || true
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
 stop_servers() {
     local pid
     for pid in ${DCDC_SERVER_PIDS[@]+"${DCDC_SERVER_PIDS[@]}"}; do

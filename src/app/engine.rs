@@ -10,9 +10,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::{checkpointer, progress, signals, EngineError};
-use crate::config::{PipelineConfig, SinkConfig};
+use crate::config::{ClickHouseMode, PipelineConfig, SinkConfig};
 use crate::coordinator::{AckTracker, CheckpointStore, Chunk};
 use crate::dead_letter::DeadLetters;
+use crate::sink::clickhouse::ClickHouseSink;
 use crate::sink::jsonl::JsonlSink;
 use crate::sink::sqlite::SqliteSink;
 use crate::sink::{run_sink, SinkContext, SinkError};
@@ -86,6 +87,11 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
             }
             SinkConfig::Jsonl(jsonl) => {
                 let writer = JsonlSink::new(&name, jsonl);
+                let task_name = name.clone();
+                sink_tasks.spawn(async move { (task_name, run_sink(writer, rx, ctx).await) });
+            }
+            SinkConfig::Clickhouse(clickhouse) => {
+                let writer = ClickHouseSink::connect(&name, clickhouse, &schemas).await?;
                 let task_name = name.clone();
                 sink_tasks.spawn(async move { (task_name, run_sink(writer, rx, ctx).await) });
             }
@@ -217,10 +223,11 @@ async fn describe_tables(
     config: &PipelineConfig,
     api: &StreamsApi,
 ) -> Result<Vec<TableStream>, EngineError> {
-    let needs_new_image = config
-        .sinks
-        .iter()
-        .any(|s| matches!(s, SinkConfig::Sqlite(_)));
+    let needs_new_image = config.sinks.iter().any(|s| match s {
+        SinkConfig::Sqlite(_) => true,
+        SinkConfig::Clickhouse(c) => c.mode == ClickHouseMode::State,
+        SinkConfig::Jsonl(_) => false,
+    });
     let mut tables = Vec::new();
     for table in &config.tables {
         let described = api

@@ -133,6 +133,8 @@ pub enum SinkConfig {
     Sqlite(SqliteSinkConfig),
     /// Change events appended to local JSON Lines files.
     Jsonl(JsonlSinkConfig),
+    /// ClickHouse over its HTTP interface: versioned state or a change log.
+    Clickhouse(ClickHouseSinkConfig),
 }
 
 impl SinkConfig {
@@ -141,6 +143,7 @@ impl SinkConfig {
         match self {
             SinkConfig::Sqlite(c) => c.name.clone().unwrap_or_else(|| "sqlite".into()),
             SinkConfig::Jsonl(c) => c.name.clone().unwrap_or_else(|| "jsonl".into()),
+            SinkConfig::Clickhouse(c) => c.name.clone().unwrap_or_else(|| "clickhouse".into()),
         }
     }
 
@@ -149,6 +152,7 @@ impl SinkConfig {
         match self {
             SinkConfig::Sqlite(c) => &c.batch,
             SinkConfig::Jsonl(c) => &c.batch,
+            SinkConfig::Clickhouse(c) => &c.batch,
         }
     }
 }
@@ -212,5 +216,95 @@ impl Default for BatchConfig {
             max_age: Duration::from_millis(100),
             max_retry_backoff: Duration::from_secs(30),
         }
+    }
+}
+
+/// Settings of the `clickhouse` sink.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClickHouseSinkConfig {
+    /// Name in logs; defaults to `clickhouse`.
+    pub name: Option<String>,
+    /// HTTP(S) interface, e.g. `http://127.0.0.1:8123`; TLS when `https://`.
+    pub url: String,
+    /// Database of the target tables.
+    #[serde(default = "default_database")]
+    pub database: String,
+    /// User (HTTP basic auth).
+    #[serde(default = "default_user")]
+    pub user: String,
+    /// Password; never logged.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// `state` (versioned ReplacingMergeTree, default) or `changelog` (one row per change).
+    #[serde(default)]
+    pub mode: ClickHouseMode,
+    /// Prefix of the target table names (`<prefix><source table>`).
+    #[serde(default)]
+    pub table_prefix: String,
+    /// Create the database and tables when missing.
+    #[serde(default)]
+    pub create_table: bool,
+    /// Typed columns extracted from the item, next to the item JSON.
+    #[serde(default)]
+    pub columns: Vec<ColumnMapping>,
+    /// Inserts running at once (one per target table).
+    #[serde(default = "default_concurrency")]
+    pub max_concurrency: usize,
+    /// Timeout of one HTTP request.
+    #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Batching.
+    #[serde(default)]
+    pub batch: BatchConfig,
+}
+
+fn default_database() -> String {
+    "default".into()
+}
+
+fn default_user() -> String {
+    "default".into()
+}
+
+fn default_concurrency() -> usize {
+    4
+}
+
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// How the `clickhouse` sink lays out its tables.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClickHouseMode {
+    /// One row per item version; `FINAL` with `_is_deleted = 0` is the current state.
+    #[default]
+    State,
+    /// Append-only: one row per change with op, images, version and event metadata.
+    Changelog,
+}
+
+/// One typed column filled from an item attribute.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnMapping {
+    /// Column name in ClickHouse.
+    pub name: String,
+    /// Top-level attribute it comes from; defaults to `name`.
+    pub attribute: Option<String>,
+    /// ClickHouse type: String, Int64, UInt64, Float64, Decimal(P,S), Bool,
+    /// UInt8, DateTime, Array(String), or Nullable(one of those).
+    #[serde(rename = "type")]
+    pub column_type: String,
+    /// Only for this source table; for every table when unset.
+    pub table: Option<String>,
+}
+
+impl ColumnMapping {
+    /// The attribute the column is filled from.
+    pub fn attribute(&self) -> &str {
+        self.attribute.as_deref().unwrap_or(&self.name)
     }
 }

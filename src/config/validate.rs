@@ -2,7 +2,8 @@
 
 use std::collections::HashSet;
 
-use super::{BatchConfig, PipelineConfig, SinkConfig};
+use super::{BatchConfig, ClickHouseSinkConfig, PipelineConfig, SinkConfig};
+use crate::sink::clickhouse::ColumnType;
 
 type Invalid = (String, String);
 
@@ -97,6 +98,7 @@ pub(super) fn validate(config: &PipelineConfig) -> Result<(), Invalid> {
                     return Err(invalid(format!("{field}.path"), "must not be empty"));
                 }
             }
+            SinkConfig::Clickhouse(clickhouse) => validate_clickhouse(clickhouse, &field)?,
             SinkConfig::Jsonl(jsonl) => {
                 if jsonl.dir.as_os_str().is_empty() {
                     return Err(invalid(format!("{field}.dir"), "must not be empty"));
@@ -128,6 +130,62 @@ fn validate_batch(batch: &BatchConfig, field: &str) -> Result<(), Invalid> {
             format!("{field}.max_retry_backoff"),
             "must be above zero",
         ));
+    }
+    Ok(())
+}
+
+fn validate_clickhouse(config: &ClickHouseSinkConfig, field: &str) -> Result<(), Invalid> {
+    if !(config.url.starts_with("http://") || config.url.starts_with("https://")) {
+        return Err(invalid(
+            format!("{field}.url"),
+            format!("{:?} must start with http:// or https://", config.url),
+        ));
+    }
+    let identifier = |text: &str| {
+        !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if !identifier(&config.database) {
+        return Err(invalid(
+            format!("{field}.database"),
+            "must be letters, digits and underscores",
+        ));
+    }
+    if !config
+        .table_prefix
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(invalid(
+            format!("{field}.table_prefix"),
+            "must be letters, digits and underscores",
+        ));
+    }
+    if config.max_concurrency == 0 {
+        return Err(invalid(
+            format!("{field}.max_concurrency"),
+            "must be above zero",
+        ));
+    }
+    let mut names = HashSet::new();
+    for (index, column) in config.columns.iter().enumerate() {
+        let column_field = format!("{field}.columns[{index}]");
+        if !identifier(&column.name) || column.name.starts_with('_') {
+            return Err(invalid(
+                format!("{column_field}.name"),
+                format!(
+                    "{:?} must be letters, digits and underscores, not starting with `_` (reserved for the sink's columns)",
+                    column.name
+                ),
+            ));
+        }
+        if !names.insert((column.table.clone(), column.name.clone())) {
+            return Err(invalid(
+                format!("{column_field}.name"),
+                format!("column {:?} is mapped twice", column.name),
+            ));
+        }
+        ColumnType::parse(&column.column_type)
+            .map_err(|message| invalid(format!("{column_field}.type"), message))?;
     }
     Ok(())
 }

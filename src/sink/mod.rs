@@ -1,6 +1,7 @@
 //! Sinks: one folder per destination over one shared driver that batches,
 //! retries with backoff, dead-letters rejected records and acknowledges chunks.
 
+pub mod clickhouse;
 pub mod driver;
 pub mod jsonl;
 pub mod sqlite;

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod clickhouse;
 pub mod engine;
 pub mod values;
 pub mod workload;

@@ -1,0 +1,384 @@
+//! Mapped column types and the conversion of attribute values into them.
+//! A value that does not fit its column is an error for that record, never
+//! a silent NULL or default.
+
+use std::fmt::Write as _;
+
+use crate::model::{AttributeValue, Number};
+
+/// A ClickHouse type a mapped column may have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ColumnType {
+    /// `String`: from S, N (its text) or BOOL (`true`/`false`).
+    String,
+    /// `Int64`: from an integral N in range.
+    Int64,
+    /// `UInt64`: from a non-negative integral N in range.
+    UInt64,
+    /// `Float64`: from N (rounded to the nearest double, as the column implies).
+    Float64,
+    /// `Decimal(P,S)`: from N with at most P-S integer and S fraction digits (no rounding).
+    Decimal {
+        /// Precision.
+        precision: u32,
+        /// Scale.
+        scale: u32,
+    },
+    /// `Bool` or `UInt8`: from BOOL, or N 0/1.
+    Bool {
+        /// The name used in DDL (`Bool` or `UInt8`).
+        name: &'static str,
+    },
+    /// `DateTime`: from N epoch seconds or an RFC 3339 S.
+    DateTime,
+    /// `Array(String)`: from SS or an L of S.
+    ArrayString,
+    /// `Nullable(T)`: NULL or a missing attribute is NULL.
+    Nullable(Box<ColumnType>),
+}
+
+impl ColumnType {
+    /// Parses a type name as written in the configuration.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        if let Some(inner) = compact
+            .strip_prefix("Nullable(")
+            .and_then(|rest| rest.strip_suffix(')'))
+        {
+            let inner = Self::parse(inner)?;
+            if matches!(inner, Self::Nullable(_) | Self::ArrayString) {
+                return Err(format!("{text:?}: Nullable cannot wrap {}", inner.ddl()));
+            }
+            return Ok(Self::Nullable(Box::new(inner)));
+        }
+        if let Some(args) = compact
+            .strip_prefix("Decimal(")
+            .and_then(|rest| rest.strip_suffix(')'))
+        {
+            let (p, s) = args
+                .split_once(',')
+                .ok_or_else(|| format!("{text:?}: Decimal needs (precision, scale)"))?;
+            let precision: u32 = p.parse().map_err(|_| format!("{text:?}: bad precision"))?;
+            let scale: u32 = s.parse().map_err(|_| format!("{text:?}: bad scale"))?;
+            if !(1..=38).contains(&precision) || scale > precision {
+                return Err(format!(
+                    "{text:?}: precision must be 1..=38 and scale at most the precision"
+                ));
+            }
+            return Ok(Self::Decimal { precision, scale });
+        }
+        match compact.as_str() {
+            "String" => Ok(Self::String),
+            "Int64" => Ok(Self::Int64),
+            "UInt64" => Ok(Self::UInt64),
+            "Float64" => Ok(Self::Float64),
+            "Bool" => Ok(Self::Bool { name: "Bool" }),
+            "UInt8" => Ok(Self::Bool { name: "UInt8" }),
+            "DateTime" => Ok(Self::DateTime),
+            "Array(String)" => Ok(Self::ArrayString),
+            _ => Err(format!(
+                "{text:?} is not a supported type (String, Int64, UInt64, Float64, Decimal(P,S), Bool, UInt8, DateTime, Array(String), Nullable(...))"
+            )),
+        }
+    }
+
+    /// The type as written in DDL. `Bool` becomes `UInt8` on servers without it.
+    pub fn ddl(&self) -> String {
+        match self {
+            Self::String => "String".into(),
+            Self::Int64 => "Int64".into(),
+            Self::UInt64 => "UInt64".into(),
+            Self::Float64 => "Float64".into(),
+            Self::Decimal { precision, scale } => format!("Decimal({precision}, {scale})"),
+            Self::Bool { name } => (*name).into(),
+            Self::DateTime => "DateTime".into(),
+            Self::ArrayString => "Array(String)".into(),
+            Self::Nullable(inner) => format!("Nullable({})", inner.ddl()),
+        }
+    }
+
+    /// Appends the JSON for `value` (absent when the attribute is missing)
+    /// to `out`, or says why it does not fit.
+    pub fn write_json(
+        &self,
+        value: Option<&AttributeValue>,
+        out: &mut String,
+    ) -> Result<(), String> {
+        let value = match (self, value) {
+            (Self::Nullable(_), None | Some(AttributeValue::Null)) => {
+                out.push_str("null");
+                return Ok(());
+            }
+            (Self::Nullable(inner), Some(value)) => return inner.write_json(Some(value), out),
+            (_, None) => {
+                return Err(format!(
+                    "the attribute is missing and the column is {} (not Nullable)",
+                    self.ddl()
+                ))
+            }
+            (_, Some(value)) => value,
+        };
+        let mismatch = || {
+            format!(
+                "a {} value does not fit a {} column",
+                value.type_tag(),
+                self.ddl()
+            )
+        };
+        match (self, value) {
+            (Self::String, AttributeValue::S(s)) => push_json_string(out, s),
+            (Self::String, AttributeValue::N(n)) => push_json_string(out, n.as_str()),
+            (Self::String, AttributeValue::Bool(b)) => {
+                push_json_string(out, if *b { "true" } else { "false" })
+            }
+            (Self::Int64, AttributeValue::N(n)) => {
+                let v: i64 = n
+                    .as_str()
+                    .parse()
+                    .map_err(|_| format!("{n} is not an integer within Int64"))?;
+                let _ = write!(out, "{v}");
+            }
+            (Self::UInt64, AttributeValue::N(n)) => {
+                let v: u64 = n
+                    .as_str()
+                    .parse()
+                    .map_err(|_| format!("{n} is not an integer within UInt64"))?;
+                let _ = write!(out, "{v}");
+            }
+            (Self::Float64, AttributeValue::N(n)) => {
+                let v: f64 = n
+                    .as_str()
+                    .parse()
+                    .map_err(|_| format!("{n} is not a number"))?;
+                if !v.is_finite() {
+                    return Err(format!("{n} is out of the Float64 range"));
+                }
+                let _ = write!(out, "{v:?}");
+            }
+            (Self::Decimal { precision, scale }, AttributeValue::N(n)) => {
+                out.push_str(&decimal_text(n, *precision, *scale)?);
+            }
+            (Self::Bool { .. }, AttributeValue::Bool(b)) => {
+                out.push_str(if *b { "1" } else { "0" })
+            }
+            (Self::Bool { .. }, AttributeValue::N(n)) if matches!(n.as_str(), "0" | "1") => {
+                out.push_str(n.as_str())
+            }
+            (Self::DateTime, AttributeValue::N(n)) => {
+                let seconds: u32 = n
+                    .as_str()
+                    .split('.')
+                    .next()
+                    .and_then(|whole| whole.parse().ok())
+                    .ok_or_else(|| format!("{n} is not epoch seconds within DateTime's range"))?;
+                let _ = write!(out, "\"{seconds}\"");
+            }
+            (Self::DateTime, AttributeValue::S(s)) => {
+                let time = humantime::parse_rfc3339_weak(s)
+                    .map_err(|e| format!("{s:?} is not an RFC 3339 time: {e}"))?;
+                let seconds = time
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()
+                    .and_then(|d| u32::try_from(d.as_secs()).ok())
+                    .ok_or_else(|| format!("{s:?} is outside DateTime's range"))?;
+                let _ = write!(out, "\"{seconds}\"");
+            }
+            (Self::ArrayString, AttributeValue::Ss(items)) => {
+                push_string_array(out, items.iter().map(String::as_str))
+            }
+            (Self::ArrayString, AttributeValue::L(items)) => {
+                let strings: Vec<&str> = items
+                    .iter()
+                    .map(|item| match item {
+                        AttributeValue::S(s) => Ok(s.as_str()),
+                        other => Err(format!(
+                            "the list holds a {} value, Array(String) needs S",
+                            other.type_tag()
+                        )),
+                    })
+                    .collect::<Result<_, _>>()?;
+                push_string_array(out, strings.into_iter());
+            }
+            _ => return Err(mismatch()),
+        }
+        Ok(())
+    }
+}
+
+/// Appends `text` as a JSON string.
+pub(super) fn push_json_string(out: &mut String, text: &str) {
+    // Serializing a &str to JSON cannot fail.
+    if let Ok(json) = serde_json::to_string(text) {
+        out.push_str(&json);
+    }
+}
+
+fn push_string_array<'a>(out: &mut String, items: impl Iterator<Item = &'a str>) {
+    out.push('[');
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_string(out, item);
+    }
+    out.push(']');
+}
+
+/// The plain decimal text of `n` if it fits Decimal(precision, scale) exactly.
+fn decimal_text(n: &Number, precision: u32, scale: u32) -> Result<String, String> {
+    let text = n.as_str();
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => (
+            &unsigned[..at],
+            unsigned[at + 1..]
+                .parse::<i64>()
+                .map_err(|_| format!("{text} has an exponent out of range"))?,
+        ),
+        None => (unsigned, 0),
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let mut digits: String = format!("{int_part}{frac_part}");
+    // Position of the decimal point within `digits`, after applying the exponent.
+    let mut point = int_part.len() as i64 + exponent;
+    if point < 0 {
+        digits = format!(
+            "{}{digits}",
+            "0".repeat(usize::try_from(-point).unwrap_or(0))
+        );
+        point = 0;
+    }
+    let point = usize::try_from(point).map_err(|_| format!("{text} is out of range"))?;
+    if digits.len() < point {
+        digits.push_str(&"0".repeat(point - digits.len()));
+    }
+    let (int_digits, frac_digits) = digits.split_at(point);
+    let int_digits = int_digits.trim_start_matches('0');
+    let frac_digits = frac_digits.trim_end_matches('0');
+    let max_int = (precision - scale) as usize;
+    if int_digits.len() > max_int {
+        return Err(format!(
+            "{text} has more than {max_int} integer digits for Decimal({precision}, {scale})"
+        ));
+    }
+    if frac_digits.len() > scale as usize {
+        return Err(format!(
+            "{text} has more than {scale} decimal places for Decimal({precision}, {scale})"
+        ));
+    }
+    let mut out = String::new();
+    if negative && !(int_digits.is_empty() && frac_digits.is_empty()) {
+        out.push('-');
+    }
+    out.push_str(if int_digits.is_empty() {
+        "0"
+    } else {
+        int_digits
+    });
+    if !frac_digits.is_empty() {
+        out.push('.');
+        out.push_str(frac_digits);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(text: &str) -> AttributeValue {
+        AttributeValue::N(Number::parse(text).unwrap())
+    }
+
+    fn json(column: &str, value: Option<&AttributeValue>) -> Result<String, String> {
+        let mut out = String::new();
+        ColumnType::parse(column)
+            .unwrap()
+            .write_json(value, &mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn parses_types() {
+        assert_eq!(
+            ColumnType::parse("Decimal(38, 10)").unwrap().ddl(),
+            "Decimal(38, 10)"
+        );
+        assert_eq!(
+            ColumnType::parse("Nullable(Int64)").unwrap().ddl(),
+            "Nullable(Int64)"
+        );
+        assert!(ColumnType::parse("Map(String, String)").is_err());
+        assert!(ColumnType::parse("Decimal(40, 2)").is_err());
+        assert!(ColumnType::parse("Nullable(Nullable(String))").is_err());
+    }
+
+    #[test]
+    fn converts_values_that_fit() {
+        assert_eq!(
+            json(
+                "Decimal(38, 10)",
+                Some(&n("12345678901234567890.1234567891"))
+            )
+            .unwrap(),
+            "12345678901234567890.1234567891"
+        );
+        assert_eq!(json("Decimal(10, 2)", Some(&n("1.5E+3"))).unwrap(), "1500");
+        assert_eq!(
+            json("Decimal(10, 4)", Some(&n("-25E-4"))).unwrap(),
+            "-0.0025"
+        );
+        assert_eq!(json("Int64", Some(&n("-42"))).unwrap(), "-42");
+        assert_eq!(
+            json(
+                "DateTime",
+                Some(&AttributeValue::S("2023-11-14T22:13:20Z".into()))
+            )
+            .unwrap(),
+            "\"1700000000\""
+        );
+        assert_eq!(
+            json("DateTime", Some(&n("1700000000"))).unwrap(),
+            "\"1700000000\""
+        );
+        assert_eq!(
+            json(
+                "Array(String)",
+                Some(&AttributeValue::Ss(vec!["a".into(), "\"".into()]))
+            )
+            .unwrap(),
+            r#"["a","\""]"#
+        );
+        assert_eq!(json("Nullable(Int64)", None).unwrap(), "null");
+        assert_eq!(
+            json("Bool", Some(&AttributeValue::Bool(true))).unwrap(),
+            "1"
+        );
+        assert_eq!(json("String", Some(&n("1.50"))).unwrap(), "\"1.50\"");
+    }
+
+    #[test]
+    fn values_that_do_not_fit_are_errors() {
+        assert!(json("Decimal(10, 2)", Some(&n("1.234")))
+            .unwrap_err()
+            .contains("decimal places"));
+        assert!(json("Decimal(5, 2)", Some(&n("12345")))
+            .unwrap_err()
+            .contains("integer digits"));
+        assert!(json("Int64", Some(&n("1.5")))
+            .unwrap_err()
+            .contains("Int64"));
+        assert!(json("UInt64", Some(&n("-1")))
+            .unwrap_err()
+            .contains("UInt64"));
+        assert!(json("Int64", Some(&AttributeValue::S("7".into())))
+            .unwrap_err()
+            .contains("does not fit"));
+        assert!(json("String", None).unwrap_err().contains("missing"));
+        assert!(json("DateTime", Some(&AttributeValue::S("yesterday".into()))).is_err());
+        assert!(json("Array(String)", Some(&AttributeValue::L(vec![n("1")]))).is_err());
+    }
+}

@@ -1,0 +1,17 @@
+//! The `clickhouse` sink: versioned state (ReplacingMergeTree) or an
+//! append-only change log, written over the HTTP interface with gzipped
+//! JSONEachRow inserts.
+
+mod client;
+mod column_type;
+mod ddl;
+mod rows;
+mod server;
+mod writer;
+
+pub use client::{ClickHouseClient, ClickHouseError, ErrorKind};
+pub use column_type::ColumnType;
+pub use ddl::{create_table_statement, TargetTable};
+pub use rows::encode_row;
+pub use server::{Capabilities, ServerVersion};
+pub use writer::ClickHouseSink;

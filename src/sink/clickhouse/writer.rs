@@ -1,0 +1,251 @@
+//! Writes batches into ClickHouse: one insert per target table (several at
+//! once), bad rows found by bisection and dead-lettered with the server's message.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::client::{ClickHouseClient, ClickHouseError, ErrorKind};
+use super::ddl::{create_table_statement, quote, TargetTable};
+use super::rows::{encode_row, RowError};
+use super::server::{Capabilities, ServerVersion};
+use crate::config::ClickHouseSinkConfig;
+use crate::model::TableSchema;
+use crate::sink::{Batch, Rejected, SinkError, SinkWriter};
+
+/// The `clickhouse` sink.
+pub struct ClickHouseSink {
+    name: String,
+    client: Arc<ClickHouseClient>,
+    caps: Capabilities,
+    tables: HashMap<Arc<str>, Arc<TargetTable>>,
+    concurrency: Arc<Semaphore>,
+}
+
+impl ClickHouseSink {
+    /// Connects, detects the server's capabilities, and creates (with
+    /// `create_table`) or checks the target tables.
+    pub async fn connect(
+        name: &str,
+        config: &ClickHouseSinkConfig,
+        schemas: &[TableSchema],
+    ) -> Result<Self, SinkError> {
+        let fatal = |message: String| SinkError::Fatal {
+            sink: name.to_owned(),
+            message,
+        };
+        let client = ClickHouseClient::new(
+            &config.url,
+            &config.user,
+            config.password.clone(),
+            config.request_timeout,
+        )
+        .map_err(|e| fatal(e.message))?;
+        let version_text = client
+            .query("SELECT version()")
+            .await
+            .map_err(|e| fatal(format!("cannot reach ClickHouse: {e}")))?;
+        let version = ServerVersion::parse(&version_text).ok_or_else(|| {
+            fatal(format!(
+                "cannot read the server version from {version_text:?}"
+            ))
+        })?;
+        let caps = version.capabilities();
+        tracing::info!(sink = name, version = %version_text.trim(), ?caps, "connected to ClickHouse");
+        if config.create_table {
+            client
+                .query(&format!(
+                    "CREATE DATABASE IF NOT EXISTS {}",
+                    quote(&config.database)
+                ))
+                .await
+                .map_err(|e| fatal(e.to_string()))?;
+        }
+        let mut tables = HashMap::new();
+        for schema in schemas {
+            let target = TargetTable::new(
+                schema,
+                &config.database,
+                &config.table_prefix,
+                config.mode,
+                &config.columns,
+            )
+            .map_err(fatal)?;
+            let ddl = create_table_statement(&target, caps);
+            if config.create_table {
+                client.query(&ddl).await.map_err(|e| fatal(e.to_string()))?;
+            }
+            check_columns(&client, &target, caps, &ddl)
+                .await
+                .map_err(fatal)?;
+            tables.insert(Arc::clone(&schema.name), Arc::new(target));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            client: Arc::new(client),
+            caps,
+            tables,
+            concurrency: Arc::new(Semaphore::new(config.max_concurrency)),
+        })
+    }
+}
+
+/// Checks that the target table exists with every column the sink writes.
+async fn check_columns(
+    client: &ClickHouseClient,
+    target: &TargetTable,
+    caps: Capabilities,
+    ddl: &str,
+) -> Result<(), String> {
+    let sql = format!(
+        "SELECT name FROM system.columns WHERE database = '{}' AND table = '{}' FORMAT TabSeparated",
+        target.database.replace('\'', "\\'"),
+        target.name.replace('\'', "\\'")
+    );
+    let body = client.query(&sql).await.map_err(|e| e.to_string())?;
+    let existing: Vec<&str> = body.lines().collect();
+    if existing.is_empty() {
+        return Err(format!(
+            "table {} does not exist: set create_table = true, or create it with: {}",
+            target.qualified(),
+            ddl.replace('\n', " ")
+        ));
+    }
+    let missing: Vec<String> = target
+        .column_types(caps)
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| !existing.contains(&name.as_str()))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "table {} lacks the columns {missing:?}; expected: {}",
+            target.qualified(),
+            ddl.replace('\n', " ")
+        ));
+    }
+    Ok(())
+}
+
+/// Rows of one target table: (chunk, event) index and the JSON line.
+struct TableRows {
+    target: Arc<TargetTable>,
+    rows: Vec<((usize, usize), String)>,
+}
+
+impl SinkWriter for ClickHouseSink {
+    async fn write(&mut self, batch: Batch) -> Result<Vec<Rejected>, SinkError> {
+        let mut rejected = Vec::new();
+        let mut by_table: HashMap<Arc<str>, TableRows> = HashMap::new();
+        for ((chunk, event_index), event) in batch.events() {
+            let Some(target) = self.tables.get(&event.table) else {
+                rejected.push(Rejected {
+                    chunk,
+                    event: event_index,
+                    reason: format!("no target table for source table {}", event.table),
+                });
+                continue;
+            };
+            let mut line = String::new();
+            match encode_row(target, event, self.caps, &mut line) {
+                Ok(()) => by_table
+                    .entry(Arc::clone(&event.table))
+                    .or_insert_with(|| TableRows {
+                        target: Arc::clone(target),
+                        rows: Vec::new(),
+                    })
+                    .rows
+                    .push(((chunk, event_index), line)),
+                Err(RowError::Reject(reason)) => rejected.push(Rejected {
+                    chunk,
+                    event: event_index,
+                    reason,
+                }),
+                Err(RowError::Fatal(message)) => {
+                    return Err(SinkError::Fatal {
+                        sink: self.name.clone(),
+                        message,
+                    })
+                }
+            }
+        }
+        let mut inserts = JoinSet::new();
+        for (_, table) in by_table {
+            let client = Arc::clone(&self.client);
+            let semaphore = Arc::clone(&self.concurrency);
+            inserts.spawn(async move {
+                let _permit = semaphore.acquire_owned().await;
+                insert_finding_bad_rows(&client, &table).await
+            });
+        }
+        let mut failure: Option<ClickHouseError> = None;
+        while let Some(joined) = inserts.join_next().await {
+            match joined {
+                Ok(Ok(mut bad)) => rejected.append(&mut bad),
+                Ok(Err(err)) => {
+                    // A fatal error outranks a transient one.
+                    if failure.as_ref().is_none_or(|f| f.kind != ErrorKind::Fatal) {
+                        failure = Some(err);
+                    }
+                }
+                Err(join) => {
+                    return Err(SinkError::Fatal {
+                        sink: self.name.clone(),
+                        message: format!("insert task failed: {join}"),
+                    })
+                }
+            }
+        }
+        match failure {
+            None => Ok(rejected),
+            Some(err) if err.kind == ErrorKind::Fatal => Err(SinkError::Fatal {
+                sink: self.name.clone(),
+                message: err.message,
+            }),
+            Some(err) => Err(SinkError::Transient {
+                sink: self.name.clone(),
+                message: err.message,
+            }),
+        }
+    }
+}
+
+/// Inserts all rows; when ClickHouse rejects the data, splits the rows in
+/// halves until the bad ones are alone, and returns those as rejections.
+async fn insert_finding_bad_rows(
+    client: &ClickHouseClient,
+    table: &TableRows,
+) -> Result<Vec<Rejected>, ClickHouseError> {
+    let qualified = table.target.qualified();
+    let mut rejected = Vec::new();
+    let mut pending: Vec<std::ops::Range<usize>> = Vec::from([0..table.rows.len()]);
+    while let Some(range) = pending.pop() {
+        if range.is_empty() {
+            continue;
+        }
+        let body: String = table.rows[range.clone()]
+            .iter()
+            .map(|(_, line)| line.as_str())
+            .collect();
+        match client.insert(&qualified, body.as_bytes()).await {
+            Ok(()) => {}
+            Err(err) if err.kind == ErrorKind::Data && range.len() == 1 => {
+                let ((chunk, event), _) = &table.rows[range.start];
+                rejected.push(Rejected {
+                    chunk: *chunk,
+                    event: *event,
+                    reason: format!("ClickHouse rejected the row: {}", err.message),
+                });
+            }
+            Err(err) if err.kind == ErrorKind::Data => {
+                let middle = range.start + range.len() / 2;
+                pending.push(middle..range.end);
+                pending.push(range.start..middle);
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(rejected)
+}

@@ -1,0 +1,198 @@
+//! Against DynamoDB Local and Debian's ClickHouse server (18.16): versioned
+//! state converges through a SIGKILL, the change log gets every change, and
+//! values that do not fit mapped columns are dead-lettered while the rest arrives.
+
+mod common;
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use common::engine::{records_read, run_until_caught_up, spawn, write_config};
+
+fn clickhouse_sink(database: &str, extra: &str) -> String {
+    format!(
+        "[[sinks]]\ntype = \"clickhouse\"\nurl = \"{}\"\ndatabase = \"{database}\"\ncreate_table = true\n{extra}\n",
+        common::clickhouse::url()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn state_table_converges_through_a_crash() {
+    let client = common::client().await;
+    let table = common::unique_table("ch_state");
+    common::create_table(&client, &table).await;
+    common::workload::run(&client, &table, 120, 500, 31, 4).await;
+    let database = common::clickhouse::unique_database("cdc");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        &[&table],
+        "batch_size = 50",
+        &clickhouse_sink(
+            &database,
+            "[sinks.batch]\nmax_records = 100\nmax_age = \"20ms\"",
+        ),
+    );
+
+    // First run: killed once rows have arrived.
+    let log = dir.path().join("engine.log");
+    let mut engine = spawn(&config, &log);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let count = common::clickhouse::query(&format!(
+            "SELECT count() FROM system.tables WHERE database = '{database}'"
+        ))
+        .await;
+        if count.trim() == "1" {
+            let rows =
+                common::clickhouse::query(&format!("SELECT count() FROM `{database}`.`{table}`"))
+                    .await;
+            if rows.trim().parse::<u64>().unwrap_or(0) > 0 {
+                break;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no rows arrived: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    engine.kill().expect("SIGKILL");
+    engine.wait().expect("reap");
+
+    // More changes, then a run to the end.
+    common::workload::run(&client, &table, 120, 300, 32, 4).await;
+    let config_clone = config.clone();
+    tokio::task::spawn_blocking(move || run_until_caught_up(&config_clone))
+        .await
+        .expect("run");
+    let expected = common::scan(&client, &table).await;
+    common::assert_same(
+        &expected,
+        &common::clickhouse::state(&database, &table).await,
+    );
+    let deleted = common::clickhouse::query(&format!(
+        "SELECT count() FROM `{database}`.`{table}` FINAL WHERE _is_deleted = 1"
+    ))
+    .await;
+    assert!(
+        deleted.trim().parse::<u64>().expect("count") > 0,
+        "tombstones are kept"
+    );
+    assert!(!dir.path().join("state/dead-letters").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changelog_gets_every_change() {
+    let client = common::client().await;
+    let table = common::unique_table("ch_log");
+    common::create_table(&client, &table).await;
+    let counts = common::workload::run(&client, &table, 30, 200, 41, 2).await;
+    let database = common::clickhouse::unique_database("cdc");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        &[&table],
+        "",
+        &clickhouse_sink(&database, "mode = \"changelog\""),
+    );
+    let output = tokio::task::spawn_blocking(move || run_until_caught_up(&config))
+        .await
+        .expect("run");
+    let body = common::clickhouse::query(&format!(
+        "SELECT _op, count() FROM `{database}`.`{table}` GROUP BY _op ORDER BY _op FORMAT TabSeparated"
+    ))
+    .await;
+    let total: u64 = body
+        .lines()
+        .filter_map(|l| l.split('\t').nth(1)?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(total, records_read(&output));
+    assert!(
+        body.contains(&format!("remove\t{}", counts.deletes)),
+        "{body}"
+    );
+    // One row per change: no sequence number twice in a run without crashes.
+    let duplicates = common::clickhouse::query(&format!(
+        "SELECT count() - uniqExact(_sequence) FROM `{database}`.`{table}`"
+    ))
+    .await;
+    assert_eq!(duplicates.trim(), "0");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn values_that_do_not_fit_mapped_columns_are_dead_lettered() {
+    let client = common::client().await;
+    let table = common::unique_table("ch_map");
+    common::create_table(&client, &table).await;
+    let put = |pk: &str, amount: AttributeValue| {
+        client
+            .put_item()
+            .table_name(&table)
+            .item("pk", AttributeValue::S(pk.to_owned()))
+            .item("sk", AttributeValue::N("1".to_owned()))
+            .item("amount", amount)
+            .item("status", AttributeValue::S("ok".to_owned()))
+            .send()
+    };
+    put("good-1", AttributeValue::N("12.50".into()))
+        .await
+        .expect("put");
+    put("bad-text", AttributeValue::S("twelve".into()))
+        .await
+        .expect("put");
+    put("bad-scale", AttributeValue::N("1.234".into()))
+        .await
+        .expect("put");
+    put("good-2", AttributeValue::N("-99999999999999.99".into()))
+        .await
+        .expect("put");
+    let database = common::clickhouse::unique_database("cdc");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        &[&table],
+        "",
+        &clickhouse_sink(
+            &database,
+            "[[sinks.columns]]\nname = \"amount\"\ntype = \"Decimal(16, 2)\"\n[[sinks.columns]]\nname = \"state\"\nattribute = \"status\"\ntype = \"Nullable(String)\"",
+        ),
+    );
+    tokio::task::spawn_blocking(move || run_until_caught_up(&config))
+        .await
+        .expect("run");
+    let rows = common::clickhouse::query(&format!(
+        "SELECT pk, toString(amount), state FROM `{database}`.`{table}` FINAL ORDER BY pk FORMAT TabSeparated"
+    ))
+    .await;
+    assert_eq!(rows, "good-1\t12.50\tok\ngood-2\t-99999999999999.99\tok\n");
+    let letters =
+        std::fs::read_to_string(dir.path().join(format!("state/dead-letters/{table}.jsonl")))
+            .expect("dead letters");
+    let letters: Vec<serde_json::Value> = letters
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    assert!(letters.iter().all(|l| l["stage"] == "sink:clickhouse"));
+    let reasons: Vec<&str> = letters
+        .iter()
+        .map(|l| l["error"].as_str().expect("error"))
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("a S value does not fit a Decimal(16, 2) column")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("more than 2 decimal places")),
+        "{reasons:?}"
+    );
+    assert!(letters
+        .iter()
+        .any(|l| l["record"]["keys"]["pk"]["S"] == "bad-text"));
+}
