@@ -220,7 +220,8 @@ async fn insert_finding_bad_rows(
 ) -> Result<Vec<Rejected>, ClickHouseError> {
     let qualified = table.target.qualified();
     let mut rejected = Vec::new();
-    let mut pending: Vec<std::ops::Range<usize>> = Vec::from([0..table.rows.len()]);
+    let mut pending: Vec<std::ops::Range<usize>> = Vec::new();
+    pending.push(0..table.rows.len());
     while let Some(range) = pending.pop() {
         if range.is_empty() {
             continue;
