@@ -196,3 +196,70 @@ async fn values_that_do_not_fit_mapped_columns_are_dead_lettered() {
         .iter()
         .any(|l| l["record"]["keys"]["pk"]["S"] == "bad-text"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rows_the_server_rejects_are_found_and_dead_lettered() {
+    let client = common::client().await;
+    let table = common::unique_table("ch_bisect");
+    common::create_table(&client, &table).await;
+    for (pk, status) in [
+        ("a", "1"),
+        ("b", "shipped"),
+        ("c", "0"),
+        ("d", "1"),
+        ("e", "lost"),
+    ] {
+        client
+            .put_item()
+            .table_name(&table)
+            .item("pk", AttributeValue::S(pk.to_owned()))
+            .item("sk", AttributeValue::N("1".to_owned()))
+            .item("status", AttributeValue::S(status.to_owned()))
+            .send()
+            .await
+            .expect("put");
+    }
+    // The table exists with `status` as UInt8 while the mapping sends strings:
+    // only the server can tell which rows fail.
+    let database = common::clickhouse::unique_database("cdc");
+    common::clickhouse::query(&format!("CREATE DATABASE `{database}`")).await;
+    common::clickhouse::query(&format!(
+        "CREATE TABLE `{database}`.`{table}` (pk String, sk String, _item String, _version UInt64, \
+         _is_deleted UInt8, _approx_time_ms Int64, status UInt8) ENGINE = ReplacingMergeTree(_version) ORDER BY (pk, sk)"
+    ))
+    .await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sink = clickhouse_sink(
+        &database,
+        "[[sinks.columns]]\nname = \"status\"\ntype = \"String\"",
+    )
+    .replace("create_table = true", "create_table = false");
+    let config = write_config(dir.path(), &[&table], "", &sink);
+    tokio::task::spawn_blocking(move || run_until_caught_up(&config))
+        .await
+        .expect("run");
+    let rows = common::clickhouse::query(&format!(
+        "SELECT pk, status FROM `{database}`.`{table}` FINAL ORDER BY pk FORMAT TabSeparated"
+    ))
+    .await;
+    assert_eq!(rows, "a\t1\nc\t0\nd\t1\n");
+    let letters =
+        std::fs::read_to_string(dir.path().join(format!("state/dead-letters/{table}.jsonl")))
+            .expect("dead letters");
+    let letters: Vec<serde_json::Value> = letters
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let mut keys: Vec<&str> = letters
+        .iter()
+        .map(|l| l["record"]["keys"]["pk"]["S"].as_str().expect("pk"))
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["b", "e"]);
+    assert!(
+        letters.iter().all(|l| l["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("ClickHouse rejected the row") && e.contains("Code: "))),
+        "{letters:?}"
+    );
+}
