@@ -14,6 +14,7 @@ pub mod config;
 pub mod coordinator;
 pub mod dead_letter;
 pub mod decode;
+pub mod error_text;
 pub mod model;
 pub mod sink;
 pub mod source;

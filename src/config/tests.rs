@@ -154,3 +154,24 @@ fn stream_arn_format_is_checked() {
     );
     assert!(error_of(&text).contains("tables[0].stream_arn"));
 }
+
+#[test]
+fn clickhouse_sink_parses_and_hides_its_password() {
+    let text = GOOD.replace(
+        "[[sinks]]\ntype = \"sqlite\"",
+        "[[sinks]]\ntype = \"clickhouse\"\nurl = \"https://ch.example:8443\"\npassword = \"s3cr3t-pw\"\n\
+         mode = \"changelog\"\n[[sinks.columns]]\nname = \"amount\"\ntype = \"Decimal(18, 2)\"\n\n[[sinks]]\ntype = \"sqlite\"",
+    );
+    let config = parse(&text).unwrap();
+    let SinkConfig::Clickhouse(ch) = &config.sinks[0] else {
+        panic!("first sink is clickhouse")
+    };
+    assert_eq!(ch.mode, ClickHouseMode::Changelog);
+    assert_eq!(ch.database, "default");
+    assert_eq!(ch.password.as_ref().map(Secret::expose), Some("s3cr3t-pw"));
+    assert!(!format!("{config:?}").contains("s3cr3t-pw"), "password leaked into Debug output");
+    let bad = text.replace("Decimal(18, 2)", "Decimal(99, 2)");
+    assert!(error_of(&bad).contains("sinks[0].columns[0].type"), "{}", error_of(&bad));
+    let bad = text.replace("name = \"amount\"", "name = \"_amount\"");
+    assert!(error_of(&bad).contains("reserved"), "{}", error_of(&bad));
+}

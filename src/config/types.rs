@@ -233,9 +233,9 @@ pub struct ClickHouseSinkConfig {
     /// User (HTTP basic auth).
     #[serde(default = "default_user")]
     pub user: String,
-    /// Password; never logged.
+    /// Password; never logged (its `Debug` form is `***`).
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// `state` (versioned ReplacingMergeTree, default) or `changelog` (one row per change).
     #[serde(default)]
     pub mode: ClickHouseMode,
@@ -306,5 +306,29 @@ impl ColumnMapping {
     /// The attribute the column is filled from.
     pub fn attribute(&self) -> &str {
         self.attribute.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// A secret string from the configuration: `Debug` prints `***`, so a
+/// logged configuration never shows it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
     }
 }

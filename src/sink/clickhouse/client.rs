@@ -136,13 +136,13 @@ impl ClickHouseClient {
         let response = request.send().await.map_err(|err| ClickHouseError {
             kind: ErrorKind::Transient,
             code: None,
-            message: format!("{}: {}", self.url, describe(&err)),
+            message: format!("{}: {}", self.url, crate::error_text::with_causes(&err)),
         })?;
         let status = response.status();
         let body = response.text().await.map_err(|err| ClickHouseError {
             kind: ErrorKind::Transient,
             code: None,
-            message: format!("{}: reading the response: {}", self.url, describe(&err)),
+            message: format!("{}: reading the response: {}", self.url, crate::error_text::with_causes(&err)),
         })?;
         if status.is_success() {
             return Ok(body);
@@ -166,16 +166,6 @@ impl ClickHouseClient {
     }
 }
 
-fn describe(err: &reqwest::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
 
 #[cfg(test)]
 mod tests {

@@ -39,7 +39,7 @@ impl ClickHouseSink {
         let client = ClickHouseClient::new(
             &config.url,
             &config.user,
-            config.password.clone(),
+            config.password.as_ref().map(|p| p.expose().to_owned()),
             config.request_timeout,
         )
         .map_err(|e| fatal(e.message))?;

@@ -95,12 +95,12 @@ impl RecordsClient {
             .body(body)
             .send()
             .await
-            .map_err(|err| retryable(describe_http_error(&err)))?;
+            .map_err(|err| retryable(crate::error_text::with_causes(&err)))?;
         let status = response.status();
         let bytes = response
             .bytes()
             .await
-            .map_err(|err| retryable(describe_http_error(&err)))?;
+            .map_err(|err| retryable(crate::error_text::with_causes(&err)))?;
         if status.is_success() {
             return parse_page(&bytes).map_err(|err| retryable(err.to_string()));
         }
@@ -122,16 +122,6 @@ fn retryable(message: String) -> SourceError {
     }
 }
 
-fn describe_http_error(err: &reqwest::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
 
 /// Maps an AWS JSON error body (`{"__type":"…#Code","message":"…"}`) to a [`SourceError`].
 fn service_error(status: u16, body: &[u8]) -> SourceError {

@@ -1,0 +1,178 @@
+//! ClickHouse sink benchmark (used by `scripts/bench-clickhouse.sh`).
+//!
+//! Generates a synthetic stream of N changes (inserts, updates and deletes
+//! over a key space, ~0.5 KB items with a 38-digit number, a string set and a
+//! nested map), hands it to the `clickhouse` sink in batches exactly as the
+//! engine's sink driver would, and reports changes/s and batch-insert
+//! latency percentiles. Run it under `/usr/bin/time -v` for CPU and RSS.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use dynamo_cdc::config::{BatchConfig, ClickHouseMode, ClickHouseSinkConfig, ColumnMapping};
+use dynamo_cdc::coordinator::{AckTracker, Chunk, ShardKey};
+use dynamo_cdc::model::{
+    AttributeValue, ChangeEvent, Item, KeyAttribute, KeyKind, Number, Op, Position, SequenceNumber,
+    TableSchema,
+};
+use dynamo_cdc::sink::clickhouse::ClickHouseSink;
+use dynamo_cdc::sink::{Batch, SinkWriter};
+
+#[derive(Parser)]
+struct Args {
+    /// ClickHouse HTTP URL.
+    #[arg(long)]
+    url: String,
+    /// Changes to generate.
+    #[arg(long, default_value_t = 1_000_000)]
+    changes: usize,
+    /// Distinct items.
+    #[arg(long, default_value_t = 100_000)]
+    keys: usize,
+    /// Changes per insert batch.
+    #[arg(long, default_value_t = 10_000)]
+    batch: usize,
+    /// `state` or `changelog`.
+    #[arg(long, default_value = "state")]
+    mode: String,
+    /// Also fill two mapped columns (Decimal and String).
+    #[arg(long)]
+    mapped: bool,
+}
+
+fn event(rng: &mut fastrand::Rng, sequence: usize, keys: usize) -> ChangeEvent {
+    let key = rng.usize(..keys);
+    let op = match rng.u8(0..10) {
+        0 => Op::Remove,
+        1..=4 => Op::Insert,
+        _ => Op::Modify,
+    };
+    let keys_item = Item::from([
+        ("pk".to_owned(), AttributeValue::S(format!("customer#{key:08}"))),
+        ("sk".to_owned(), AttributeValue::N(Number::parse(&(key % 7).to_string()).expect("int"))),
+    ]);
+    let mut image = keys_item.clone();
+    image.insert("status".into(), AttributeValue::S(["new", "paid", "shipped"][rng.usize(..3)].into()));
+    image.insert(
+        "amount".into(),
+        AttributeValue::N(Number::parse(&format!("{}.{:02}", rng.u32(..100_000), rng.u8(..100))).expect("decimal")),
+    );
+    image.insert(
+        "big".into(),
+        AttributeValue::N(Number::parse("12345678901234567890123456789012345678").expect("big")),
+    );
+    image.insert("note".into(), AttributeValue::S("x".repeat(300)));
+    image.insert("tags".into(), AttributeValue::Ss(vec!["a".into(), "b".into(), "c".into()]));
+    image.insert(
+        "address".into(),
+        AttributeValue::M(Item::from([
+            ("city".to_owned(), AttributeValue::S("Lisbon".into())),
+            ("zip".to_owned(), AttributeValue::S("1100-148".into())),
+        ])),
+    );
+    ChangeEvent {
+        table: Arc::from("bench_orders"),
+        op,
+        keys: keys_item,
+        new_image: op.is_upsert().then(|| image.clone()),
+        old_image: (op != Op::Insert).then_some(image),
+        position: Position {
+            shard: Arc::from("shardId-bench"),
+            sequence: SequenceNumber::parse(&format!("{:021}", sequence + 1)).expect("sequence"),
+        },
+        approx_time_ms: Some(1_700_000_000_000 + sequence as i64),
+        ttl_delete: false,
+        event_id: format!("ev-{sequence}"),
+        size_bytes: 600,
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mode = match args.mode.as_str() {
+        "state" => ClickHouseMode::State,
+        "changelog" => ClickHouseMode::Changelog,
+        other => anyhow::bail!("unknown mode {other}"),
+    };
+    let columns = if args.mapped {
+        vec![
+            ColumnMapping { name: "amount".into(), attribute: None, column_type: "Decimal(18, 2)".into(), table: None },
+            ColumnMapping { name: "status".into(), attribute: None, column_type: "Nullable(String)".into(), table: None },
+        ]
+    } else {
+        Vec::new()
+    };
+    let database = format!("bench_{}", std::process::id());
+    let config = ClickHouseSinkConfig {
+        name: None,
+        url: args.url.clone(),
+        database: database.clone(),
+        user: "default".into(),
+        password: None,
+        mode,
+        table_prefix: String::new(),
+        create_table: true,
+        columns,
+        max_concurrency: 4,
+        request_timeout: Duration::from_secs(120),
+        batch: BatchConfig::default(),
+    };
+    let schema = TableSchema {
+        name: Arc::from("bench_orders"),
+        keys: vec![
+            KeyAttribute { name: "pk".into(), kind: KeyKind::S },
+            KeyAttribute { name: "sk".into(), kind: KeyKind::N },
+        ],
+    };
+    let mut sink = ClickHouseSink::connect("clickhouse", &config, &[schema]).await?;
+    let tracker = AckTracker::new();
+    let key = ShardKey { stream: Arc::from("bench"), shard: Arc::from("shardId-bench") };
+    tracker.open_shard(key.clone(), Arc::from("bench_orders"), None);
+
+    let mut rng = fastrand::Rng::with_seed(7);
+    let mut latencies = Vec::new();
+    let started = Instant::now();
+    let mut sequence = 0;
+    while sequence < args.changes {
+        // Pages of 1000 changes, as GetRecords delivers them.
+        let mut chunks = Vec::new();
+        let mut in_batch = 0;
+        while in_batch < args.batch && sequence < args.changes {
+            let page = 1000.min(args.changes - sequence);
+            let events: Vec<ChangeEvent> = (0..page).map(|i| event(&mut rng, sequence + i, args.keys)).collect();
+            sequence += page;
+            in_batch += page;
+            let last = events.last().map(|e| e.position.sequence.clone()).expect("page");
+            let ack = tracker.register(&key, last, 1)?;
+            chunks.push(Arc::new(Chunk { table: Arc::from("bench_orders"), bytes: 600 * page as u64, events, ack }));
+        }
+        let batch = Batch { chunks };
+        let t0 = Instant::now();
+        let rejected = sink.write(batch.clone()).await?;
+        latencies.push(t0.elapsed());
+        anyhow::ensure!(rejected.is_empty(), "{} rows rejected: {:?}", rejected.len(), rejected.first());
+        for chunk in &batch.chunks {
+            chunk.ack.ack()?;
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64() * 1e3;
+    println!(
+        "clickhouse {} mode{}: {} changes in {seconds:.2} s = {:.0} changes/s; {} batches of {}; insert latency p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        args.mode,
+        if args.mapped { " + 2 mapped columns" } else { "" },
+        args.changes,
+        args.changes as f64 / seconds,
+        latencies.len(),
+        args.batch,
+        pct(0.5),
+        pct(0.9),
+        pct(0.99),
+        pct(1.0),
+    );
+    println!("database: {database}");
+    Ok(())
+}
