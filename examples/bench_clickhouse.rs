@@ -49,21 +49,36 @@ fn event(rng: &mut fastrand::Rng, sequence: usize, keys: usize) -> ChangeEvent {
         _ => Op::Modify,
     };
     let keys_item = Item::from([
-        ("pk".to_owned(), AttributeValue::S(format!("customer#{key:08}"))),
-        ("sk".to_owned(), AttributeValue::N(Number::parse(&(key % 7).to_string()).expect("int"))),
+        (
+            "pk".to_owned(),
+            AttributeValue::S(format!("customer#{key:08}")),
+        ),
+        (
+            "sk".to_owned(),
+            AttributeValue::N(Number::parse(&(key % 7).to_string()).expect("int")),
+        ),
     ]);
     let mut image = keys_item.clone();
-    image.insert("status".into(), AttributeValue::S(["new", "paid", "shipped"][rng.usize(..3)].into()));
+    image.insert(
+        "status".into(),
+        AttributeValue::S(["new", "paid", "shipped"][rng.usize(..3)].into()),
+    );
     image.insert(
         "amount".into(),
-        AttributeValue::N(Number::parse(&format!("{}.{:02}", rng.u32(..100_000), rng.u8(..100))).expect("decimal")),
+        AttributeValue::N(
+            Number::parse(&format!("{}.{:02}", rng.u32(..100_000), rng.u8(..100)))
+                .expect("decimal"),
+        ),
     );
     image.insert(
         "big".into(),
         AttributeValue::N(Number::parse("12345678901234567890123456789012345678").expect("big")),
     );
     image.insert("note".into(), AttributeValue::S("x".repeat(300)));
-    image.insert("tags".into(), AttributeValue::Ss(vec!["a".into(), "b".into(), "c".into()]));
+    image.insert(
+        "tags".into(),
+        AttributeValue::Ss(vec!["a".into(), "b".into(), "c".into()]),
+    );
     image.insert(
         "address".into(),
         AttributeValue::M(Item::from([
@@ -98,8 +113,18 @@ async fn main() -> anyhow::Result<()> {
     };
     let columns = if args.mapped {
         vec![
-            ColumnMapping { name: "amount".into(), attribute: None, column_type: "Decimal(18, 2)".into(), table: None },
-            ColumnMapping { name: "status".into(), attribute: None, column_type: "Nullable(String)".into(), table: None },
+            ColumnMapping {
+                name: "amount".into(),
+                attribute: None,
+                column_type: "Decimal(18, 2)".into(),
+                table: None,
+            },
+            ColumnMapping {
+                name: "status".into(),
+                attribute: None,
+                column_type: "Nullable(String)".into(),
+                table: None,
+            },
         ]
     } else {
         Vec::new()
@@ -122,13 +147,22 @@ async fn main() -> anyhow::Result<()> {
     let schema = TableSchema {
         name: Arc::from("bench_orders"),
         keys: vec![
-            KeyAttribute { name: "pk".into(), kind: KeyKind::S },
-            KeyAttribute { name: "sk".into(), kind: KeyKind::N },
+            KeyAttribute {
+                name: "pk".into(),
+                kind: KeyKind::S,
+            },
+            KeyAttribute {
+                name: "sk".into(),
+                kind: KeyKind::N,
+            },
         ],
     };
     let mut sink = ClickHouseSink::connect("clickhouse", &config, &[schema]).await?;
     let tracker = AckTracker::new();
-    let key = ShardKey { stream: Arc::from("bench"), shard: Arc::from("shardId-bench") };
+    let key = ShardKey {
+        stream: Arc::from("bench"),
+        shard: Arc::from("shardId-bench"),
+    };
     tracker.open_shard(key.clone(), Arc::from("bench_orders"), None);
 
     let mut rng = fastrand::Rng::with_seed(7);
@@ -141,25 +175,43 @@ async fn main() -> anyhow::Result<()> {
         let mut in_batch = 0;
         while in_batch < args.batch && sequence < args.changes {
             let page = 1000.min(args.changes - sequence);
-            let events: Vec<ChangeEvent> = (0..page).map(|i| event(&mut rng, sequence + i, args.keys)).collect();
+            let events: Vec<ChangeEvent> = (0..page)
+                .map(|i| event(&mut rng, sequence + i, args.keys))
+                .collect();
             sequence += page;
             in_batch += page;
-            let last = events.last().map(|e| e.position.sequence.clone()).expect("page");
+            let last = events
+                .last()
+                .map(|e| e.position.sequence.clone())
+                .expect("page");
             let ack = tracker.register(&key, last, 1)?;
-            chunks.push(Arc::new(Chunk { table: Arc::from("bench_orders"), bytes: 600 * page as u64, events, ack }));
+            chunks.push(Arc::new(Chunk {
+                table: Arc::from("bench_orders"),
+                bytes: 600 * page as u64,
+                events,
+                ack,
+            }));
         }
         let batch = Batch { chunks };
         let t0 = Instant::now();
         let rejected = sink.write(batch.clone()).await?;
         latencies.push(t0.elapsed());
-        anyhow::ensure!(rejected.is_empty(), "{} rows rejected: {:?}", rejected.len(), rejected.first());
+        anyhow::ensure!(
+            rejected.is_empty(),
+            "{} rows rejected: {:?}",
+            rejected.len(),
+            rejected.first()
+        );
         for chunk in &batch.chunks {
             chunk.ack.ack()?;
         }
     }
     let seconds = started.elapsed().as_secs_f64();
     latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64() * 1e3;
+    let pct = |p: f64| {
+        latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64()
+            * 1e3
+    };
     println!(
         "clickhouse {} mode{}: {} changes in {seconds:.2} s = {:.0} changes/s; {} batches of {}; insert latency p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
         args.mode,

@@ -169,9 +169,16 @@ fn clickhouse_sink_parses_and_hides_its_password() {
     assert_eq!(ch.mode, ClickHouseMode::Changelog);
     assert_eq!(ch.database, "default");
     assert_eq!(ch.password.as_ref().map(Secret::expose), Some("s3cr3t-pw"));
-    assert!(!format!("{config:?}").contains("s3cr3t-pw"), "password leaked into Debug output");
+    assert!(
+        !format!("{config:?}").contains("s3cr3t-pw"),
+        "password leaked into Debug output"
+    );
     let bad = text.replace("Decimal(18, 2)", "Decimal(99, 2)");
-    assert!(error_of(&bad).contains("sinks[0].columns[0].type"), "{}", error_of(&bad));
+    assert!(
+        error_of(&bad).contains("sinks[0].columns[0].type"),
+        "{}",
+        error_of(&bad)
+    );
     let bad = text.replace("name = \"amount\"", "name = \"_amount\"");
     assert!(error_of(&bad).contains("reserved"), "{}", error_of(&bad));
 }

@@ -142,7 +142,11 @@ impl ClickHouseClient {
         let body = response.text().await.map_err(|err| ClickHouseError {
             kind: ErrorKind::Transient,
             code: None,
-            message: format!("{}: reading the response: {}", self.url, crate::error_text::with_causes(&err)),
+            message: format!(
+                "{}: reading the response: {}",
+                self.url,
+                crate::error_text::with_causes(&err)
+            ),
         })?;
         if status.is_success() {
             return Ok(body);
@@ -165,7 +169,6 @@ impl ClickHouseClient {
         })
     }
 }
-
 
 #[cfg(test)]
 mod tests {

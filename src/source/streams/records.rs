@@ -122,7 +122,6 @@ fn retryable(message: String) -> SourceError {
     }
 }
 
-
 /// Maps an AWS JSON error body (`{"__type":"…#Code","message":"…"}`) to a [`SourceError`].
 fn service_error(status: u16, body: &[u8]) -> SourceError {
     #[derive(serde::Deserialize)]
