@@ -29,7 +29,7 @@ section "servers: DynamoDB Local, ClickHouse, chdb (installed on first use)"
 ensure_dynamodb_local
 echo "DynamoDB Local: $(dcdc_dynamodb_local_dir)"
 ensure_clickhouse
-echo "ClickHouse: $(clickhouse-server --version 2>/dev/null | head -n 1)"
+echo "ClickHouse: $(dpkg-query -W -f '${Version}' clickhouse-server 2>/dev/null)"
 chdb_python=$(ensure_chdb)
 echo "chdb: $chdb_python"
 

@@ -9,6 +9,15 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::engine::{records_read, run_until_caught_up, spawn, write_config};
 
+/// The dead letters the engine wrote for `table` under a test's directory.
+fn dead_letters(dir: &std::path::Path, table: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join(format!("state/dead-letters/{table}.jsonl")))
+        .expect("dead letters")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect()
+}
+
 fn clickhouse_sink(database: &str, extra: &str) -> String {
     format!(
         "[[sinks]]\ntype = \"clickhouse\"\nurl = \"{}\"\ndatabase = \"{database}\"\ncreate_table = true\n{extra}\n",
@@ -167,13 +176,7 @@ async fn values_that_do_not_fit_mapped_columns_are_dead_lettered() {
     ))
     .await;
     assert_eq!(rows, "good-1\t12.50\tok\ngood-2\t-99999999999999.99\tok\n");
-    let letters =
-        std::fs::read_to_string(dir.path().join(format!("state/dead-letters/{table}.jsonl")))
-            .expect("dead letters");
-    let letters: Vec<serde_json::Value> = letters
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
+    let letters = dead_letters(dir.path(), &table);
     assert_eq!(letters.len(), 2, "{letters:?}");
     assert!(letters.iter().all(|l| l["stage"] == "sink:clickhouse"));
     let reasons: Vec<&str> = letters
@@ -243,13 +246,7 @@ async fn rows_the_server_rejects_are_found_and_dead_lettered() {
     ))
     .await;
     assert_eq!(rows, "a\t1\nc\t0\nd\t1\n");
-    let letters =
-        std::fs::read_to_string(dir.path().join(format!("state/dead-letters/{table}.jsonl")))
-            .expect("dead letters");
-    let letters: Vec<serde_json::Value> = letters
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
+    let letters = dead_letters(dir.path(), &table);
     let mut keys: Vec<&str> = letters
         .iter()
         .map(|l| l["record"]["keys"]["pk"]["S"].as_str().expect("pk"))
