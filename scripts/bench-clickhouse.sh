@@ -45,4 +45,20 @@ run() { # label, extra args...
 run state --mode state
 run state-mapped --mode state --mapped
 run changelog --mode changelog
+# JSONEachRow versus RowBinary on the server side: the rows the state run
+# wrote are exported in both formats, gzipped as the sink sends them, and
+# inserted into empty copies of the table.
+step "formats: server-side insert time of the same rows, JSONEachRow vs RowBinary (gzipped)"
+ch() { curl -sS --fail-with-body --data-binary @- "http://127.0.0.1:$port/$1"; }
+db=$(echo "SELECT database FROM system.tables WHERE name = 'bench_orders' LIMIT 1" | ch "")
+for format in JSONEachRow RowBinary; do
+    echo "SELECT * FROM \`$db\`.bench_orders FORMAT $format" | ch "" | gzip -1 > "$work/rows.$format.gz"
+    echo "CREATE TABLE \`$db\`.copy_$format AS \`$db\`.bench_orders" | ch "" >/dev/null
+    seconds=$(curl -sS --fail-with-body -o /dev/null -w '%{time_total}' -H 'Content-Encoding: gzip' \
+        --data-binary @"$work/rows.$format.gz" \
+        "http://127.0.0.1:$port/?query=INSERT%20INTO%20%60$db%60.copy_$format%20FORMAT%20$format")
+    rows=$(echo "SELECT count() FROM \`$db\`.copy_$format" | ch "")
+    printf '    %-11s %s rows, %s bytes gzipped, inserted in %s s\n' "$format" "$rows" \
+        "$(stat -c %s "$work/rows.$format.gz")" "$seconds"
+done
 echo "work dir: $work"
