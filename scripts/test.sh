@@ -32,6 +32,8 @@ ensure_clickhouse
 echo "ClickHouse: $(dpkg-query -W -f '${Version}' clickhouse-server 2>/dev/null)"
 chdb_python=$(ensure_chdb)
 echo "chdb: $chdb_python"
+ensure_moto >/dev/null
+echo "moto: installed"
 
 section "cargo fmt --check"
 cargo fmt --check
@@ -75,6 +77,11 @@ rm -rf "$logs/clickhouse"
 start_clickhouse "$ch_port" "$logs/clickhouse"
 export DYNAMO_CDC_TEST_CLICKHOUSE_URL="http://127.0.0.1:$ch_port"
 export DYNAMO_CDC_TEST_CHDB_PYTHON="$chdb_python"
+
+moto_port=$(free_port)
+section "starting moto (S3, SQS) on 127.0.0.1:$moto_port"
+start_moto "$moto_port" "$logs/moto.log"
+export DYNAMO_CDC_TEST_MOTO_URL="http://127.0.0.1:$moto_port"
 export AWS_ACCESS_KEY_ID=local
 export AWS_SECRET_ACCESS_KEY=local
 export AWS_REGION=us-east-1

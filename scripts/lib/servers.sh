@@ -248,6 +248,34 @@ ensure_chdb() {
     printf '%s\n' "$py"
 }
 
+# moto (S3 and SQS stand-in) in the venv; prints the venv's python.
+ensure_moto() {
+    local py
+    py=$(ensure_python_venv)
+    if ! "$py" -c 'import moto.server' >/dev/null 2>&1; then
+        _dcdc_log "==> installing moto[server] into $(dirname "$(dirname "$py")")"
+        "$py" -m pip install -q --disable-pip-version-check 'moto[server]>=5,<6' >&2
+    fi
+    printf '%s\n' "$py"
+}
+
+# start_moto PORT LOGFILE: moto_server on 127.0.0.1:PORT; waits until it answers.
+start_moto() {
+    local port=${1:?usage: start_moto PORT LOGFILE}
+    local log=${2:?usage: start_moto PORT LOGFILE}
+    local py
+    py=$(ensure_moto)
+    mkdir -p "$(dirname "$log")"
+    "$(dirname "$py")/moto_server" -H 127.0.0.1 -p "$port" </dev/null >"$log" 2>&1 &
+    local pid=$!
+    DCDC_SERVER_PIDS+=("$pid")
+    if ! dcdc_wait_http "$port" 60 "$pid"; then
+        _dcdc_log "error: moto did not answer on 127.0.0.1:$port; last lines of $log:"
+        tail -n 30 "$log" >&2 || true
+        return 1
+    fi
+}
+
 # Debian's ClickHouse server (18.16) and client.
 ensure_clickhouse() {
     if ! command -v clickhouse-server >/dev/null 2>&1; then

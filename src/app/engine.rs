@@ -15,6 +15,7 @@ use crate::coordinator::{AckTracker, CheckpointStore, Chunk};
 use crate::dead_letter::DeadLetters;
 use crate::sink::clickhouse::ClickHouseSink;
 use crate::sink::jsonl::JsonlSink;
+use crate::sink::s3::S3Sink;
 use crate::sink::sqlite::SqliteSink;
 use crate::sink::{run_sink, SinkContext, SinkError};
 use crate::source::streams::{run_table, StreamsApi, TableContext, TableProgress, TableStream};
@@ -87,6 +88,11 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
             }
             SinkConfig::Jsonl(jsonl) => {
                 let writer = JsonlSink::new(&name, jsonl);
+                let task_name = name.clone();
+                sink_tasks.spawn(async move { (task_name, run_sink(writer, rx, ctx).await) });
+            }
+            SinkConfig::S3(s3) => {
+                let writer = S3Sink::connect(&name, s3, &config.aws).await?;
                 let task_name = name.clone();
                 sink_tasks.spawn(async move { (task_name, run_sink(writer, rx, ctx).await) });
             }
@@ -226,7 +232,7 @@ async fn describe_tables(
     let needs_new_image = config.sinks.iter().any(|s| match s {
         SinkConfig::Sqlite(_) => true,
         SinkConfig::Clickhouse(c) => c.mode == ClickHouseMode::State,
-        SinkConfig::Jsonl(_) => false,
+        SinkConfig::Jsonl(_) | SinkConfig::S3(_) => false,
     });
     let mut tables = Vec::new();
     for table in &config.tables {

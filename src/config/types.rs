@@ -135,6 +135,8 @@ pub enum SinkConfig {
     Jsonl(JsonlSinkConfig),
     /// ClickHouse over its HTTP interface: versioned state or a change log.
     Clickhouse(ClickHouseSinkConfig),
+    /// Batches as gzipped JSON Lines objects in S3, announced on SQS.
+    S3(S3SinkConfig),
 }
 
 impl SinkConfig {
@@ -144,6 +146,7 @@ impl SinkConfig {
             SinkConfig::Sqlite(c) => c.name.clone().unwrap_or_else(|| "sqlite".into()),
             SinkConfig::Jsonl(c) => c.name.clone().unwrap_or_else(|| "jsonl".into()),
             SinkConfig::Clickhouse(c) => c.name.clone().unwrap_or_else(|| "clickhouse".into()),
+            SinkConfig::S3(c) => c.name.clone().unwrap_or_else(|| "s3".into()),
         }
     }
 
@@ -153,6 +156,7 @@ impl SinkConfig {
             SinkConfig::Sqlite(c) => &c.batch,
             SinkConfig::Jsonl(c) => &c.batch,
             SinkConfig::Clickhouse(c) => &c.batch,
+            SinkConfig::S3(c) => &c.batch,
         }
     }
 }
@@ -330,5 +334,38 @@ impl Secret {
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("***")
+    }
+}
+
+/// Settings of the `s3` sink (the landing zone of a staged pipeline).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3SinkConfig {
+    /// Name in logs; defaults to `s3`.
+    pub name: Option<String>,
+    /// Bucket.
+    pub bucket: String,
+    /// Key prefix (`landing/`); objects go to `<prefix><table>/dt=YYYY-MM-DD/…`.
+    #[serde(default)]
+    pub prefix: String,
+    /// Region of the bucket and queue; defaults to `aws.region`.
+    pub region: Option<String>,
+    /// S3 endpoint for local stand-ins (path-style requests, http allowed).
+    pub endpoint_url: Option<String>,
+    /// SQS queue that gets a notice per object; no notices when unset.
+    pub sqs_queue_url: Option<String>,
+    /// SQS endpoint for local stand-ins; defaults to `endpoint_url`.
+    pub sqs_endpoint_url: Option<String>,
+    /// Batching: one object per table and shard per batch.
+    #[serde(default = "s3_batch")]
+    pub batch: BatchConfig,
+}
+
+fn s3_batch() -> BatchConfig {
+    BatchConfig {
+        max_records: 50_000,
+        max_bytes: 64 * 1024 * 1024,
+        max_age: Duration::from_secs(10),
+        ..BatchConfig::default()
     }
 }

@@ -99,6 +99,25 @@ pub(super) fn validate(config: &PipelineConfig) -> Result<(), Invalid> {
                 }
             }
             SinkConfig::Clickhouse(clickhouse) => validate_clickhouse(clickhouse, &field)?,
+            SinkConfig::S3(s3) => {
+                if s3.bucket.trim().is_empty() {
+                    return Err(invalid(format!("{field}.bucket"), "must not be empty"));
+                }
+                for (name, url) in [
+                    ("endpoint_url", &s3.endpoint_url),
+                    ("sqs_endpoint_url", &s3.sqs_endpoint_url),
+                    ("sqs_queue_url", &s3.sqs_queue_url),
+                ] {
+                    if let Some(url) = url {
+                        if !(url.starts_with("http://") || url.starts_with("https://")) {
+                            return Err(invalid(
+                                format!("{field}.{name}"),
+                                format!("{url:?} must start with http:// or https://"),
+                            ));
+                        }
+                    }
+                }
+            }
             SinkConfig::Jsonl(jsonl) => {
                 if jsonl.dir.as_os_str().is_empty() {
                     return Err(invalid(format!("{field}.dir"), "must not be empty"));

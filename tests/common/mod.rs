@@ -6,6 +6,7 @@
 
 pub mod clickhouse;
 pub mod engine;
+pub mod moto;
 pub mod values;
 pub mod workload;
 

@@ -1,0 +1,11 @@
+//! The `s3` sink: batches of change events as gzipped JSON Lines objects in a
+//! landing zone, each announced on SQS once durable; the checkpoint moves
+//! only after both.
+
+mod keys;
+mod notice;
+mod writer;
+
+pub use keys::object_key;
+pub use notice::ObjectNotice;
+pub use writer::S3Sink;

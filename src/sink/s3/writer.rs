@@ -1,0 +1,197 @@
+//! Writes one object per (table, shard) of a batch, then sends their notices.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::sync::Arc;
+
+use flate2::write::GzEncoder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutPayload};
+
+use super::keys::object_key;
+use super::notice::ObjectNotice;
+use crate::config::{AwsConfig, S3SinkConfig};
+use crate::model::ChangeEvent;
+use crate::sink::{Batch, Rejected, SinkError, SinkWriter};
+
+/// The `s3` sink.
+pub struct S3Sink {
+    name: String,
+    bucket: String,
+    prefix: String,
+    store: Arc<AmazonS3>,
+    sqs: Option<(aws_sdk_sqs::Client, String)>,
+}
+
+impl S3Sink {
+    /// Builds the S3 and SQS clients. Credentials: the environment
+    /// (`AWS_ACCESS_KEY_ID`, …), web identity or instance metadata for S3; the
+    /// standard AWS chain for SQS.
+    pub async fn connect(
+        name: &str,
+        config: &S3SinkConfig,
+        aws: &AwsConfig,
+    ) -> Result<Self, SinkError> {
+        let fatal = |message: String| SinkError::Fatal {
+            sink: name.to_owned(),
+            message,
+        };
+        let region = config
+            .region
+            .clone()
+            .or_else(|| aws.region.clone())
+            .or_else(|| std::env::var("AWS_REGION").ok())
+            .ok_or_else(|| {
+                fatal("no region: set region on the sink, aws.region or AWS_REGION".into())
+            })?;
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(&config.bucket)
+            .with_region(&region);
+        if let Some(endpoint) = &config.endpoint_url {
+            builder = builder.with_endpoint(endpoint).with_allow_http(true);
+        }
+        let store = builder
+            .build()
+            .map_err(|e| fatal(format!("S3 bucket {}: {e}", config.bucket)))?;
+        let sqs = match &config.sqs_queue_url {
+            Some(queue) => {
+                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .region(aws_config::Region::new(region.clone()));
+                if let Some(profile) = &aws.profile {
+                    loader = loader.profile_name(profile);
+                }
+                if let Some(endpoint) = config
+                    .sqs_endpoint_url
+                    .as_ref()
+                    .or(config.endpoint_url.as_ref())
+                {
+                    loader = loader.endpoint_url(endpoint);
+                }
+                let sdk = loader.load().await;
+                Some((aws_sdk_sqs::Client::new(&sdk), queue.clone()))
+            }
+            None => None,
+        };
+        Ok(Self {
+            name: name.to_owned(),
+            bucket: config.bucket.clone(),
+            prefix: config.prefix.clone(),
+            store: Arc::new(store),
+            sqs,
+        })
+    }
+
+    fn transient(&self, message: String) -> SinkError {
+        SinkError::Transient {
+            sink: self.name.clone(),
+            message,
+        }
+    }
+}
+
+/// One object to write: its key, gzipped body and notice.
+struct Object {
+    key: String,
+    body: Vec<u8>,
+    notice: ObjectNotice,
+}
+
+fn build_objects(batch: &Batch, bucket: &str, prefix: &str) -> Result<Vec<Object>, String> {
+    // (table, shard) groups in first-seen order; events keep stream order within a shard.
+    let mut order: Vec<(Arc<str>, Arc<str>)> = Vec::new();
+    let mut groups: HashMap<(Arc<str>, Arc<str>), Vec<&ChangeEvent>> = HashMap::new();
+    for (_, event) in batch.events() {
+        let group = (Arc::clone(&event.table), Arc::clone(&event.position.shard));
+        groups
+            .entry(group.clone())
+            .or_insert_with(|| {
+                order.push(group);
+                Vec::new()
+            })
+            .push(event);
+    }
+    let mut objects = Vec::new();
+    for group in order {
+        let Some(events) = groups.get(&group) else {
+            continue;
+        };
+        let (Some(first), Some(last)) = (events.first(), events.last()) else {
+            continue;
+        };
+        let mut encoder = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        for event in events {
+            serde_json::to_writer(&mut encoder, event).map_err(|e| e.to_string())?;
+            encoder.write_all(b"\n").map_err(|e| e.to_string())?;
+        }
+        let body = encoder.finish().map_err(|e| e.to_string())?;
+        let key = object_key(
+            prefix,
+            &group.0,
+            &group.1,
+            first.position.sequence.as_str(),
+            last.position.sequence.as_str(),
+            first.approx_time_ms,
+        );
+        objects.push(Object {
+            notice: ObjectNotice {
+                bucket: bucket.to_owned(),
+                key: key.clone(),
+                table: group.0.to_string(),
+                shard: group.1.to_string(),
+                records: events.len(),
+                first_sequence: first.position.sequence.as_str().to_owned(),
+                last_sequence: last.position.sequence.as_str().to_owned(),
+                format: "jsonl.gz".into(),
+            },
+            key,
+            body,
+        });
+    }
+    Ok(objects)
+}
+
+impl SinkWriter for S3Sink {
+    async fn write(&mut self, batch: Batch) -> Result<Vec<Rejected>, SinkError> {
+        let objects = build_objects(&batch, &self.bucket, &self.prefix).map_err(|message| {
+            SinkError::Fatal {
+                sink: self.name.clone(),
+                message,
+            }
+        })?;
+        // Every object is durable before any notice goes out, and every
+        // notice is sent before the batch is acknowledged.
+        for object in &objects {
+            self.store
+                .put(
+                    &Path::from(object.key.as_str()),
+                    PutPayload::from(object.body.clone()),
+                )
+                .await
+                .map_err(|e| {
+                    self.transient(format!("put s3://{}/{}: {e}", self.bucket, object.key))
+                })?;
+        }
+        if let Some((client, queue)) = &self.sqs {
+            for object in &objects {
+                let body = serde_json::to_string(&object.notice)
+                    .map_err(|e| self.transient(e.to_string()))?;
+                client
+                    .send_message()
+                    .queue_url(queue)
+                    .message_body(body)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        self.transient(format!(
+                            "SQS notice for s3://{}/{}: {}",
+                            self.bucket,
+                            object.key,
+                            crate::error_text::with_causes(&e)
+                        ))
+                    })?;
+            }
+        }
+        Ok(Vec::new())
+    }
+}

@@ -1,0 +1,194 @@
+//! Against DynamoDB Local and moto (S3 + SQS): batches land as gzipped JSON
+//! Lines objects with one SQS notice each; a crash between the S3 put and the
+//! SQS send loses nothing and the replay overwrites the same object.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::time::Duration;
+
+use common::engine::{records_read, run_until_caught_up, spawn, write_config};
+use dynamo_cdc::decode::decode_item;
+use dynamo_cdc::model::{canonical_item, Item};
+use dynamo_cdc::sink::s3::ObjectNotice;
+
+fn s3_sink(bucket: &str, queue_url: &str) -> String {
+    format!(
+        "[[sinks]]\ntype = \"s3\"\nbucket = \"{bucket}\"\nprefix = \"landing/\"\nregion = \"us-east-1\"\n\
+         endpoint_url = \"{}\"\nsqs_queue_url = \"{queue_url}\"\n[sinks.batch]\nmax_age = \"2s\"\n",
+        common::moto::url()
+    )
+}
+
+/// Applies the announced objects' change events like a versioned state
+/// table would: the highest sequence number per key wins.
+async fn state_from_notices(notices: &[ObjectNotice]) -> BTreeMap<(String, String), Item> {
+    let mut latest: BTreeMap<(String, String), (u128, Option<Item>)> = BTreeMap::new();
+    for notice in notices {
+        let body = common::moto::get_object(&notice.bucket, &notice.key).await;
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(body.as_slice())
+            .read_to_string(&mut text)
+            .expect("gzip");
+        assert_eq!(text.lines().count(), notice.records, "{}", notice.key);
+        for line in text.lines() {
+            let event: serde_json::Value = serde_json::from_str(line).expect("event");
+            let keys = decode_item(&event["keys"].to_string()).expect("keys");
+            let key = common::key_of(&keys);
+            let version: u128 = event["position"]["sequence"]
+                .as_str()
+                .expect("seq")
+                .parse()
+                .expect("digits");
+            let item = match event.get("new_image") {
+                Some(image) if event["op"] != "remove" => {
+                    Some(decode_item(&image.to_string()).expect("image"))
+                }
+                _ => None,
+            };
+            let entry = latest.entry(key).or_insert((0, None));
+            if version > entry.0 {
+                *entry = (version, item);
+            }
+        }
+    }
+    latest
+        .into_iter()
+        .filter_map(|(key, (_, item))| item.map(|i| (key, canonical_item(&i))))
+        .collect()
+}
+
+fn parse_notices(bodies: &[String]) -> Vec<ObjectNotice> {
+    bodies
+        .iter()
+        .map(|b| serde_json::from_str(b).expect("notice json"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batches_land_in_s3_with_one_notice_each() {
+    let client = common::client().await;
+    let table = common::unique_table("s3_land");
+    common::create_table(&client, &table).await;
+    common::workload::run(&client, &table, 60, 300, 51, 3).await;
+    let bucket = common::unique_table("bucket").replace('_', "-");
+    common::moto::create_bucket(&bucket).await;
+    let sqs = common::moto::sqs();
+    let queue = sqs
+        .create_queue()
+        .queue_name(&bucket)
+        .send()
+        .await
+        .expect("queue");
+    let queue_url = queue.queue_url.expect("queue url");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        &[&table],
+        "batch_size = 100",
+        &s3_sink(&bucket, &queue_url),
+    );
+    let output = tokio::task::spawn_blocking(move || run_until_caught_up(&config))
+        .await
+        .expect("run");
+
+    let notices = parse_notices(&common::moto::drain(&sqs, &queue_url).await);
+    assert!(!notices.is_empty());
+    let total: usize = notices.iter().map(|n| n.records).sum();
+    assert_eq!(total as u64, records_read(&output));
+    let mut keys = common::moto::list_keys(&bucket, "landing/").await;
+    keys.sort();
+    let mut announced: Vec<String> = notices.iter().map(|n| n.key.clone()).collect();
+    announced.sort();
+    assert_eq!(keys, announced, "every object is announced exactly once");
+    for notice in &notices {
+        assert!(
+            notice.key.starts_with(&format!("landing/{table}/dt=")),
+            "{}",
+            notice.key
+        );
+        assert!(notice.key.ends_with(&format!(
+            "{}-{}.jsonl.gz",
+            notice.first_sequence, notice.last_sequence
+        )));
+        assert_eq!(notice.format, "jsonl.gz");
+    }
+    common::assert_same(
+        &common::scan(&client, &table).await,
+        &state_from_notices(&notices).await,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crash_between_put_and_notice_loses_nothing() {
+    let client = common::client().await;
+    let table = common::unique_table("s3_crash");
+    common::create_table(&client, &table).await;
+    common::workload::run(&client, &table, 40, 200, 52, 2).await;
+    let bucket = common::unique_table("bucket").replace('_', "-");
+    common::moto::create_bucket(&bucket).await;
+    let sqs = common::moto::sqs();
+    // The queue does not exist yet: every notice fails after the object is written.
+    let queue_name = format!("{bucket}-q");
+    let queue_url = format!("{}/123456789012/{queue_name}", common::moto::url());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), &[&table], "", &s3_sink(&bucket, &queue_url));
+    let log = dir.path().join("engine.log");
+    let mut engine = spawn(&config, &log);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let objects = common::moto::list_keys(&bucket, "landing/").await;
+        let retrying = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("SQS notice");
+        if !objects.is_empty() && retrying {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no object / no failed notice: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    engine.kill().expect("SIGKILL");
+    engine.wait().expect("reap");
+    let orphans = common::moto::list_keys(&bucket, "landing/").await;
+    assert!(
+        !dir.path().join("state/checkpoints.db").exists() || {
+            let conn =
+                rusqlite::Connection::open(dir.path().join("state/checkpoints.db")).expect("open");
+            conn.query_row(
+                "SELECT count(*) FROM checkpoints WHERE sequence IS NOT NULL",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .expect("count")
+                == 0
+        },
+        "no checkpoint may pass an unannounced object"
+    );
+
+    sqs.create_queue()
+        .queue_name(&queue_name)
+        .send()
+        .await
+        .expect("queue");
+    tokio::task::spawn_blocking(move || run_until_caught_up(&config))
+        .await
+        .expect("run");
+    let notices = parse_notices(&common::moto::drain(&sqs, &queue_url).await);
+    let keys = common::moto::list_keys(&bucket, "landing/").await;
+    assert_eq!(
+        keys, orphans,
+        "the replay rewrote the same objects instead of adding new ones"
+    );
+    let mut announced: Vec<String> = notices.iter().map(|n| n.key.clone()).collect();
+    announced.sort();
+    assert_eq!(announced, keys);
+    common::assert_same(
+        &common::scan(&client, &table).await,
+        &state_from_notices(&notices).await,
+    );
+}
