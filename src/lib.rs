@@ -19,3 +19,4 @@ pub mod model;
 pub mod sink;
 pub mod source;
 pub mod stats;
+pub mod transform;

@@ -5,24 +5,17 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::sinks::{spawn_sinks, SinkShared};
 use super::{checkpointer, progress, signals, EngineError};
 use crate::config::{ClickHouseMode, PipelineConfig, SinkConfig};
-use crate::coordinator::{AckTracker, CheckpointStore, Chunk};
+use crate::coordinator::{AckTracker, CheckpointStore};
 use crate::dead_letter::DeadLetters;
-use crate::sink::clickhouse::ClickHouseSink;
-use crate::sink::jsonl::JsonlSink;
-use crate::sink::s3::S3Sink;
-use crate::sink::sqlite::SqliteSink;
-use crate::sink::{run_sink, SinkContext, SinkError};
+use crate::sink::SinkError;
 use crate::source::streams::{run_table, StreamsApi, TableContext, TableProgress, TableStream};
 use crate::stats::{Stats, StatsSnapshot};
-
-/// Chunks buffered per sink before readers wait (backpressure).
-const SINK_QUEUE: usize = 16;
 
 /// How a run behaves.
 #[derive(Debug, Clone)]
@@ -41,8 +34,6 @@ pub struct RunSummary {
     /// True when the run ended because it caught up (not by a signal).
     pub caught_up: bool,
 }
-
-type SinkTasks = JoinSet<(String, Result<(), SinkError>)>;
 
 /// Runs a pipeline until a signal, a fatal error, or (with
 /// `exit_when_caught_up`) until it has caught up.
@@ -68,43 +59,12 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
     let dead_letters = Arc::new(DeadLetters::new(&config.state_dir.join("dead-letters")));
 
     let schemas: Vec<_> = tables.iter().map(|t| t.schema.clone()).collect();
-    let mut sink_tasks: SinkTasks = JoinSet::new();
-    let mut senders: Vec<(String, mpsc::Sender<Arc<Chunk>>)> = Vec::new();
-    for sink in &config.sinks {
-        let name = sink.name();
-        let (tx, rx) = mpsc::channel(SINK_QUEUE);
-        let ctx = SinkContext {
-            name: name.clone(),
-            batch: sink.batch().clone(),
-            dead_letters: Arc::clone(&dead_letters),
-            cancel: cancel.clone(),
-            stats: Arc::clone(&stats),
-        };
-        match sink {
-            SinkConfig::Sqlite(sqlite) => {
-                let writer = SqliteSink::open(&name, sqlite, &schemas)?;
-                let task_name = name.clone();
-                sink_tasks.spawn(async move { (task_name, run_sink(writer, rx, ctx).await) });
-            }
-            SinkConfig::Jsonl(jsonl) => {
-                let writer = JsonlSink::new(&name, jsonl);
-                let task_name = name.clone();
-                sink_tasks.spawn(async move { (task_name, run_sink(writer, rx, ctx).await) });
-            }
-            SinkConfig::S3(s3) => {
-                let writer = S3Sink::connect(&name, s3, &config.aws).await?;
-                let task_name = name.clone();
-                sink_tasks.spawn(async move { (task_name, run_sink(writer, rx, ctx).await) });
-            }
-            SinkConfig::Clickhouse(clickhouse) => {
-                let writer = ClickHouseSink::connect(&name, clickhouse, &schemas).await?;
-                let task_name = name.clone();
-                sink_tasks.spawn(async move { (task_name, run_sink(writer, rx, ctx).await) });
-            }
-        }
-        senders.push((name, tx));
-    }
-    let senders: Arc<[(String, mpsc::Sender<Arc<Chunk>>)]> = senders.into();
+    let shared = SinkShared {
+        dead_letters: Arc::clone(&dead_letters),
+        cancel: cancel.clone(),
+        stats: Arc::clone(&stats),
+    };
+    let (senders, mut sink_tasks) = spawn_sinks(&config.sinks, &schemas, &config.aws, &shared).await?;
 
     let checkpoint_stop = CancellationToken::new();
     let checkpoint_task = tokio::spawn(checkpointer::run_checkpointer(

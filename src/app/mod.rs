@@ -6,6 +6,7 @@ mod engine;
 mod error;
 mod progress;
 mod signals;
+mod sinks;
 
 pub use engine::{run, RunOptions, RunSummary};
 pub use error::EngineError;

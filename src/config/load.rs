@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use super::{interpolate, validate, ConfigError, PipelineConfig};
+use serde::de::DeserializeOwned;
+
+use super::{interpolate, validate, ConfigError, LoaderConfig, PipelineConfig};
 
 /// Reads, interpolates, parses and validates a pipeline configuration file.
 pub fn load_file(path: &Path) -> Result<PipelineConfig, ConfigError> {
@@ -20,6 +22,45 @@ pub fn parse_str(
     file: &Path,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<PipelineConfig, ConfigError> {
+    let config: PipelineConfig = parse_typed(text, file, env)?;
+    validate::validate(&config).map_err(|(field, message)| ConfigError::Field {
+        file: file.to_owned(),
+        field,
+        message,
+    })?;
+    Ok(config)
+}
+
+/// Reads, interpolates, parses and validates a loader configuration file.
+pub fn load_loader_file(path: &Path) -> Result<LoaderConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.to_owned(),
+        source,
+    })?;
+    parse_loader_str(&text, path, |name| std::env::var(name).ok())
+}
+
+/// Parses loader configuration text (see [`parse_str`]).
+pub fn parse_loader_str(
+    text: &str,
+    file: &Path,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<LoaderConfig, ConfigError> {
+    let config: LoaderConfig = parse_typed(text, file, env)?;
+    validate::validate_loader(&config).map_err(|(field, message)| ConfigError::Field {
+        file: file.to_owned(),
+        field,
+        message,
+    })?;
+    Ok(config)
+}
+
+/// TOML syntax, `${ENV}` interpolation of strings, then typed fields.
+fn parse_typed<T: DeserializeOwned>(
+    text: &str,
+    file: &Path,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<T, ConfigError> {
     let mut table: toml::Table = toml::from_str(text).map_err(|err| ConfigError::Syntax {
         file: file.to_owned(),
         line: err
@@ -35,21 +76,14 @@ pub fn parse_str(
             message,
         })?;
     }
-    let config: PipelineConfig = serde_path_to_error::deserialize(toml::Value::Table(table))
-        .map_err(|err| ConfigError::Field {
-            file: file.to_owned(),
-            field: match err.path().to_string() {
-                path if path.is_empty() || path == "." => "(top level)".to_owned(),
-                path => path,
-            },
-            message: err.inner().message().trim().to_owned(),
-        })?;
-    validate::validate(&config).map_err(|(field, message)| ConfigError::Field {
+    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|err| ConfigError::Field {
         file: file.to_owned(),
-        field,
-        message,
-    })?;
-    Ok(config)
+        field: match err.path().to_string() {
+            path if path.is_empty() || path == "." => "(top level)".to_owned(),
+            path => path,
+        },
+        message: err.inner().message().trim().to_owned(),
+    })
 }
 
 fn interpolate_value(

@@ -2,11 +2,13 @@
 
 mod interpolate;
 mod load;
+mod loader;
 mod types;
 mod validate;
 
 pub use interpolate::interpolate;
-pub use load::{load_file, parse_str};
+pub use load::{load_file, load_loader_file, parse_loader_str, parse_str};
+pub use loader::*;
 pub use types::*;
 
 use std::path::PathBuf;

@@ -2,7 +2,8 @@
 
 use std::collections::HashSet;
 
-use super::{BatchConfig, ClickHouseSinkConfig, PipelineConfig, SinkConfig};
+use super::{BatchConfig, ClickHouseSinkConfig, LoaderConfig, PipelineConfig, SinkConfig};
+use crate::transform::DimensionFormat;
 use crate::sink::clickhouse::ColumnType;
 
 type Invalid = (String, String);
@@ -76,11 +77,16 @@ pub(super) fn validate(config: &PipelineConfig) -> Result<(), Invalid> {
             }
         }
     }
-    if config.sinks.is_empty() {
+    validate_sinks(&config.sinks)
+}
+
+/// Checks the `[[sinks]]` entries.
+fn validate_sinks(sinks: &[SinkConfig]) -> Result<(), Invalid> {
+    if sinks.is_empty() {
         return Err(invalid("sinks", "at least one [[sinks]] entry is required"));
     }
     let mut sink_names = HashSet::new();
-    for (index, sink) in config.sinks.iter().enumerate() {
+    for (index, sink) in sinks.iter().enumerate() {
         let field = format!("sinks[{index}]");
         if !sink_names.insert(sink.name()) {
             return Err(invalid(
@@ -207,4 +213,52 @@ fn validate_clickhouse(config: &ClickHouseSinkConfig, field: &str) -> Result<(),
             .map_err(|message| invalid(format!("{column_field}.type"), message))?;
     }
     Ok(())
+}
+
+/// Checks a loader configuration.
+pub(super) fn validate_loader(config: &LoaderConfig) -> Result<(), Invalid> {
+    if config.state_dir.as_os_str().is_empty() {
+        return Err(invalid("state_dir", "must not be empty"));
+    }
+    let queue = &config.queue;
+    if !(queue.url.starts_with("http://") || queue.url.starts_with("https://")) {
+        return Err(invalid("queue.url", format!("{:?} must start with http:// or https://", queue.url)));
+    }
+    if queue.wait_time > std::time::Duration::from_secs(20) {
+        return Err(invalid("queue.wait_time", "SQS long polls last at most 20s"));
+    }
+    if queue.visibility_timeout < std::time::Duration::from_secs(2) {
+        return Err(invalid("queue.visibility_timeout", "must be at least 2s"));
+    }
+    if !(1..=10).contains(&queue.max_messages) {
+        return Err(invalid("queue.max_messages", "must be 1 to 10"));
+    }
+    if config.tables.is_empty() {
+        return Err(invalid("tables", "at least one [[tables]] entry (name and keys) is required"));
+    }
+    for (index, table) in config.tables.iter().enumerate() {
+        if table.keys.is_empty() || table.keys.len() > 2 {
+            return Err(invalid(format!("tables[{index}].keys"), "one or two key attributes"));
+        }
+        for (k, key) in table.keys.iter().enumerate() {
+            if !matches!(key.kind.as_str(), "S" | "N" | "B") {
+                return Err(invalid(
+                    format!("tables[{index}].keys[{k}].type"),
+                    format!("{:?} is not S, N or B", key.kind),
+                ));
+            }
+        }
+    }
+    if let Some(enrich) = &config.enrich {
+        if DimensionFormat::from_path(&enrich.path).is_none() {
+            return Err(invalid(
+                "enrich.path",
+                format!("{:?} must end in .parquet, .csv or .jsonl", enrich.path),
+            ));
+        }
+        if enrich.columns.is_empty() {
+            return Err(invalid("enrich.columns", "name at least one column to add"));
+        }
+    }
+    validate_sinks(&config.sinks)
 }

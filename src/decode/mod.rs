@@ -11,10 +11,12 @@
 //! read as a TTL remove; any other unknown event name is an error.
 
 mod attribute;
+mod event_line;
 mod page;
 mod record;
 
 pub use attribute::{decode_item, decode_value, ItemSeed};
+pub use event_line::decode_event_line;
 pub use page::{parse_page, RecordsPage};
 pub use record::decode_record;
 

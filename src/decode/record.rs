@@ -53,11 +53,13 @@ struct WireIdentity {
     kind: Option<String>,
 }
 
-fn item<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Item, D::Error> {
+pub(super) fn item<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Item, D::Error> {
     serde::de::DeserializeSeed::deserialize(ItemSeed, deserializer)
 }
 
-fn optional_item<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Item>, D::Error> {
+pub(super) fn optional_item<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Item>, D::Error> {
     item(deserializer).map(Some)
 }
 

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::{Item, SequenceNumber};
 
 /// What happened to the item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Op {
     /// A new item was written (`INSERT`).

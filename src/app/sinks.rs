@@ -1,0 +1,77 @@
+//! Builds and starts the configured sinks, each behind its own channel and task.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::EngineError;
+use crate::config::{AwsConfig, SinkConfig};
+use crate::coordinator::Chunk;
+use crate::dead_letter::DeadLetters;
+use crate::model::TableSchema;
+use crate::sink::clickhouse::ClickHouseSink;
+use crate::sink::jsonl::JsonlSink;
+use crate::sink::s3::S3Sink;
+use crate::sink::sqlite::SqliteSink;
+use crate::sink::{run_sink, SinkContext, SinkError, SinkWriter};
+use crate::stats::Stats;
+
+/// Chunks buffered per sink before producers wait (backpressure).
+const SINK_QUEUE: usize = 16;
+
+/// Running sink tasks, each ending with its name and result.
+pub(super) type SinkTasks = JoinSet<(String, Result<(), SinkError>)>;
+
+/// The channels into the sinks, with the sinks' names.
+pub(super) type SinkSenders = Arc<[(String, mpsc::Sender<Arc<Chunk>>)]>;
+
+/// What every sink task shares.
+pub(super) struct SinkShared {
+    pub dead_letters: Arc<DeadLetters>,
+    pub cancel: CancellationToken,
+    pub stats: Arc<Stats>,
+}
+
+/// Connects every sink (failing on the first that cannot start) and runs each in a task.
+pub(super) async fn spawn_sinks(
+    sinks: &[SinkConfig],
+    schemas: &[TableSchema],
+    aws: &AwsConfig,
+    shared: &SinkShared,
+) -> Result<(SinkSenders, SinkTasks), EngineError> {
+    let mut tasks: SinkTasks = JoinSet::new();
+    let mut senders = Vec::new();
+    for sink in sinks {
+        let name = sink.name();
+        let (tx, rx) = mpsc::channel(SINK_QUEUE);
+        let ctx = SinkContext {
+            name: name.clone(),
+            batch: sink.batch().clone(),
+            dead_letters: Arc::clone(&shared.dead_letters),
+            cancel: shared.cancel.clone(),
+            stats: Arc::clone(&shared.stats),
+        };
+        match sink {
+            SinkConfig::Sqlite(c) => start(&mut tasks, SqliteSink::open(&name, c, schemas)?, rx, ctx),
+            SinkConfig::Jsonl(c) => start(&mut tasks, JsonlSink::new(&name, c), rx, ctx),
+            SinkConfig::S3(c) => start(&mut tasks, S3Sink::connect(&name, c, aws).await?, rx, ctx),
+            SinkConfig::Clickhouse(c) => {
+                start(&mut tasks, ClickHouseSink::connect(&name, c, schemas).await?, rx, ctx)
+            }
+        }
+        senders.push((name, tx));
+    }
+    Ok((senders.into(), tasks))
+}
+
+fn start<W: SinkWriter>(
+    tasks: &mut SinkTasks,
+    writer: W,
+    rx: mpsc::Receiver<Arc<Chunk>>,
+    ctx: SinkContext,
+) {
+    let name = ctx.name.clone();
+    tasks.spawn(async move { (name, run_sink(writer, rx, ctx).await) });
+}

@@ -1,0 +1,169 @@
+//! The loader's configuration (`dynamo-cdc load`): the SQS queue, the tables'
+//! keys, transforms, the enrichment join and the sinks.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{AwsConfig, SinkConfig};
+use crate::model::Op;
+
+/// `dynamo-cdc load` configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoaderConfig {
+    /// Directory for dead letters; created when missing.
+    pub state_dir: PathBuf,
+    /// AWS connection settings (region, profile, endpoint for S3 and SQS).
+    #[serde(default)]
+    pub aws: AwsConfig,
+    /// Where notices come from.
+    pub queue: QueueConfig,
+    /// The key of every source table whose objects are loaded.
+    pub tables: Vec<LoaderTable>,
+    /// Applied in order to every change.
+    #[serde(default)]
+    pub transforms: Vec<TransformConfig>,
+    /// Optional enrichment join.
+    pub enrich: Option<EnrichConfig>,
+    /// Destinations; at least one.
+    pub sinks: Vec<SinkConfig>,
+}
+
+/// The SQS queue of object notices.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Queue URL.
+    pub url: String,
+    /// Long-poll wait, at most 20 s.
+    #[serde(default = "default_wait", with = "humantime_serde")]
+    pub wait_time: Duration,
+    /// Visibility timeout requested for a message while its object loads;
+    /// extended at half-time until the sinks acknowledged it.
+    #[serde(default = "default_visibility", with = "humantime_serde")]
+    pub visibility_timeout: Duration,
+    /// Messages per receive, 1 to 10.
+    #[serde(default = "default_max_messages")]
+    pub max_messages: i32,
+    /// Objects that fail for good are copied under this prefix (same bucket)
+    /// with a `.reason.json` next to them.
+    #[serde(default = "default_dead_letter_prefix")]
+    pub dead_letter_prefix: String,
+}
+
+fn default_wait() -> Duration {
+    Duration::from_secs(20)
+}
+
+fn default_visibility() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_max_messages() -> i32 {
+    10
+}
+
+fn default_dead_letter_prefix() -> String {
+    "dead-letters/".into()
+}
+
+/// A source table's key, which the sinks key their rows on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoaderTable {
+    /// Source table name, as in the notices.
+    pub name: String,
+    /// Key attributes, partition key first.
+    pub keys: Vec<LoaderKey>,
+}
+
+/// One key attribute.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoaderKey {
+    /// Attribute name.
+    pub name: String,
+    /// `S`, `N` or `B`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// One transform.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TransformConfig {
+    /// Renames an attribute of the images.
+    Rename {
+        /// Current name.
+        from: String,
+        /// New name.
+        to: String,
+    },
+    /// Removes attributes from the images.
+    Drop {
+        /// Names to remove.
+        attributes: Vec<String>,
+    },
+    /// Converts a string attribute to a number or a timestamp (epoch number).
+    Cast {
+        /// The attribute.
+        attribute: String,
+        /// Target.
+        to: CastTarget,
+    },
+    /// Keeps (or, with `exclude`, drops) the changes that match every given condition.
+    Filter {
+        /// Operations (`insert`, `modify`, `remove`); any when empty.
+        #[serde(default)]
+        ops: Vec<Op>,
+        /// Source tables; any when empty.
+        #[serde(default)]
+        tables: Vec<String>,
+        /// Attribute of the new image (old image for removes) to test.
+        field: Option<String>,
+        /// Text the field must equal (S, N text, or `true`/`false`); with no
+        /// `equals`, the field must merely exist.
+        equals: Option<String>,
+        /// Drop the matching changes instead of keeping them.
+        #[serde(default)]
+        exclude: bool,
+    },
+}
+
+/// What `cast` converts to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CastTarget {
+    /// A number (from decimal text).
+    Number,
+    /// Epoch milliseconds (from an RFC 3339 string).
+    TimestampMs,
+    /// Epoch seconds (from an RFC 3339 string).
+    TimestampS,
+}
+
+/// The enrichment join.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrichConfig {
+    /// Local path or `s3://bucket/key` of a `.parquet`, `.csv` or `.jsonl` file.
+    pub path: String,
+    /// Key column of the dimension table.
+    pub key: String,
+    /// Attribute of the change joined on the key.
+    pub field: String,
+    /// Dimension columns added to the change.
+    pub columns: Vec<String>,
+    /// Prefix of the added attributes' names.
+    #[serde(default)]
+    pub prefix: String,
+    /// How often to check whether the file changed (and reload it).
+    #[serde(default = "default_reload", with = "humantime_serde")]
+    pub reload_interval: Duration,
+}
+
+fn default_reload() -> Duration {
+    Duration::from_secs(60)
+}
