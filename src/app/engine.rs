@@ -64,7 +64,8 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
         cancel: cancel.clone(),
         stats: Arc::clone(&stats),
     };
-    let (senders, mut sink_tasks) = spawn_sinks(&config.sinks, &schemas, &config.aws, &shared).await?;
+    let (senders, mut sink_tasks) =
+        spawn_sinks(&config.sinks, &schemas, &config.aws, &shared).await?;
 
     let checkpoint_stop = CancellationToken::new();
     let checkpoint_task = tokio::spawn(checkpointer::run_checkpointer(

@@ -4,9 +4,11 @@
 mod checkpointer;
 mod engine;
 mod error;
+mod loader;
 mod progress;
 mod signals;
 mod sinks;
 
 pub use engine::{run, RunOptions, RunSummary};
 pub use error::EngineError;
+pub use loader::{run_loader, LoadOptions, LoadSummary};

@@ -54,12 +54,17 @@ pub(super) async fn spawn_sinks(
             stats: Arc::clone(&shared.stats),
         };
         match sink {
-            SinkConfig::Sqlite(c) => start(&mut tasks, SqliteSink::open(&name, c, schemas)?, rx, ctx),
+            SinkConfig::Sqlite(c) => {
+                start(&mut tasks, SqliteSink::open(&name, c, schemas)?, rx, ctx)
+            }
             SinkConfig::Jsonl(c) => start(&mut tasks, JsonlSink::new(&name, c), rx, ctx),
             SinkConfig::S3(c) => start(&mut tasks, S3Sink::connect(&name, c, aws).await?, rx, ctx),
-            SinkConfig::Clickhouse(c) => {
-                start(&mut tasks, ClickHouseSink::connect(&name, c, schemas).await?, rx, ctx)
-            }
+            SinkConfig::Clickhouse(c) => start(
+                &mut tasks,
+                ClickHouseSink::connect(&name, c, schemas).await?,
+                rx,
+                ctx,
+            ),
         }
         senders.push((name, tx));
     }

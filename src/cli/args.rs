@@ -53,6 +53,15 @@ pub enum Command {
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         progress_interval: Duration,
     },
+    /// Load objects announced on SQS (by the s3 sink) into the configured sinks, with transforms and enrichment.
+    Load {
+        /// The loader configuration.
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Exit with status 0 once the queue is empty and everything received is loaded.
+        #[arg(long)]
+        exit_when_idle: bool,
+    },
     /// Parse and check the configuration without connecting to anything.
     Validate {
         /// The configuration.

@@ -43,6 +43,23 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Load {
+            config,
+            exit_when_idle,
+        } => {
+            let loader = config::load_loader_file(&config.config)?;
+            let summary = app::run_loader(&loader, app::LoadOptions { exit_when_idle }).await?;
+            tracing::info!(
+                objects = summary.objects,
+                dead_objects = summary.dead_objects,
+                records = summary.stats.records_read,
+                "stopped: {} objects loaded, {} dead-lettered, {} changes read",
+                summary.objects,
+                summary.dead_objects,
+                summary.stats.records_read
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Validate { config } => {
             let pipeline = config::load_file(&config.config)?;
             println!(

@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 
 use super::{BatchConfig, ClickHouseSinkConfig, LoaderConfig, PipelineConfig, SinkConfig};
-use crate::transform::DimensionFormat;
 use crate::sink::clickhouse::ColumnType;
+use crate::transform::DimensionFormat;
 
 type Invalid = (String, String);
 
@@ -222,10 +222,16 @@ pub(super) fn validate_loader(config: &LoaderConfig) -> Result<(), Invalid> {
     }
     let queue = &config.queue;
     if !(queue.url.starts_with("http://") || queue.url.starts_with("https://")) {
-        return Err(invalid("queue.url", format!("{:?} must start with http:// or https://", queue.url)));
+        return Err(invalid(
+            "queue.url",
+            format!("{:?} must start with http:// or https://", queue.url),
+        ));
     }
     if queue.wait_time > std::time::Duration::from_secs(20) {
-        return Err(invalid("queue.wait_time", "SQS long polls last at most 20s"));
+        return Err(invalid(
+            "queue.wait_time",
+            "SQS long polls last at most 20s",
+        ));
     }
     if queue.visibility_timeout < std::time::Duration::from_secs(2) {
         return Err(invalid("queue.visibility_timeout", "must be at least 2s"));
@@ -234,11 +240,17 @@ pub(super) fn validate_loader(config: &LoaderConfig) -> Result<(), Invalid> {
         return Err(invalid("queue.max_messages", "must be 1 to 10"));
     }
     if config.tables.is_empty() {
-        return Err(invalid("tables", "at least one [[tables]] entry (name and keys) is required"));
+        return Err(invalid(
+            "tables",
+            "at least one [[tables]] entry (name and keys) is required",
+        ));
     }
     for (index, table) in config.tables.iter().enumerate() {
         if table.keys.is_empty() || table.keys.len() > 2 {
-            return Err(invalid(format!("tables[{index}].keys"), "one or two key attributes"));
+            return Err(invalid(
+                format!("tables[{index}].keys"),
+                "one or two key attributes",
+            ));
         }
         for (k, key) in table.keys.iter().enumerate() {
             if !matches!(key.kind.as_str(), "S" | "N" | "B") {

@@ -48,10 +48,11 @@ pub fn decode_event_line(line: &str) -> Result<ChangeEvent, DecodeError> {
         path: super::attribute::display_path(&track.path()),
         message: err.to_string(),
     })?;
-    let sequence = SequenceNumber::parse(&wire.position.sequence).map_err(|err| DecodeError::Value {
-        path: "position.sequence".into(),
-        message: err.to_string(),
-    })?;
+    let sequence =
+        SequenceNumber::parse(&wire.position.sequence).map_err(|err| DecodeError::Value {
+            path: "position.sequence".into(),
+            message: err.to_string(),
+        })?;
     Ok(ChangeEvent {
         table: Arc::from(wire.table.as_str()),
         op: wire.op,

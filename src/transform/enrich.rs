@@ -29,7 +29,10 @@ impl DimensionFormat {
             Some(Self::Parquet)
         } else if lower.ends_with(".csv") {
             Some(Self::Csv)
-        } else if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") || lower.ends_with(".json") {
+        } else if lower.ends_with(".jsonl")
+            || lower.ends_with(".ndjson")
+            || lower.ends_with(".json")
+        {
             Some(Self::JsonLines)
         } else {
             None
@@ -68,7 +71,9 @@ impl Dimension {
             Some(AttributeValue::N(n)) => n.as_str().to_owned(),
             _ => return false,
         };
-        let Some(row) = self.rows.get(&key) else { return false };
+        let Some(row) = self.rows.get(&key) else {
+            return false;
+        };
         for (column, value) in row {
             image.insert(format!("{prefix}{column}"), value.clone());
         }
@@ -99,7 +104,11 @@ fn key_text(value: &AttributeValue) -> Option<String> {
     }
 }
 
-fn load_parquet(bytes: bytes::Bytes, key_column: &str, columns: &[String]) -> Result<HashMap<String, Item>, String> {
+fn load_parquet(
+    bytes: bytes::Bytes,
+    key_column: &str,
+    columns: &[String],
+) -> Result<HashMap<String, Item>, String> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
         .map_err(|e| format!("not a Parquet file: {e}"))?
         .build()
@@ -129,7 +138,9 @@ fn add_batch(
         .map(|name| column(name).map(|array| (name, array)))
         .collect::<Result<_, _>>()?;
     for row in 0..batch.num_rows() {
-        let Some(key) = key_text(&arrow_value(key.as_ref(), row)?) else { continue };
+        let Some(key) = key_text(&arrow_value(key.as_ref(), row)?) else {
+            continue;
+        };
         let mut item = Item::new();
         for (name, array) in &selected {
             item.insert((*name).clone(), arrow_value(array.as_ref(), row)?);
@@ -146,7 +157,11 @@ fn arrow_value(array: &dyn Array, row: usize) -> Result<AttributeValue, String> 
     if array.is_null(row) {
         return Ok(AttributeValue::Null);
     }
-    let number = |text: String| Number::parse(&text).map(AttributeValue::N).map_err(|e| e.to_string());
+    let number = |text: String| {
+        Number::parse(&text)
+            .map(AttributeValue::N)
+            .map_err(|e| e.to_string())
+    };
     match array.data_type() {
         DataType::Utf8 => Ok(AttributeValue::S(array.as_string::<i32>().value(row).to_owned())),
         DataType::LargeUtf8 => Ok(AttributeValue::S(array.as_string::<i64>().value(row).to_owned())),
@@ -211,7 +226,11 @@ fn csv_fields(line: &str) -> Vec<String> {
     fields
 }
 
-fn load_csv(bytes: &[u8], key_column: &str, columns: &[String]) -> Result<HashMap<String, Item>, String> {
+fn load_csv(
+    bytes: &[u8],
+    key_column: &str,
+    columns: &[String],
+) -> Result<HashMap<String, Item>, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("CSV is not UTF-8: {e}"))?;
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header = csv_fields(lines.next().ok_or("the CSV file is empty")?);
@@ -230,10 +249,13 @@ fn load_csv(bytes: &[u8], key_column: &str, columns: &[String]) -> Result<HashMa
     for (number, line) in lines.enumerate() {
         let fields = csv_fields(line);
         let get = |i: usize| {
-            fields
-                .get(i)
-                .cloned()
-                .ok_or_else(|| format!("CSV line {} has {} fields, fewer than the header", number + 2, fields.len()))
+            fields.get(i).cloned().ok_or_else(|| {
+                format!(
+                    "CSV line {} has {} fields, fewer than the header",
+                    number + 2,
+                    fields.len()
+                )
+            })
         };
         let mut item = Item::new();
         for (name, i) in &selected {
@@ -248,24 +270,44 @@ fn json_value(value: &serde_json::Value) -> Result<AttributeValue, String> {
     Ok(match value {
         serde_json::Value::Null => AttributeValue::Null,
         serde_json::Value::Bool(b) => AttributeValue::Bool(*b),
-        serde_json::Value::Number(n) => AttributeValue::N(Number::parse(&n.to_string()).map_err(|e| e.to_string())?),
+        serde_json::Value::Number(n) => {
+            AttributeValue::N(Number::parse(&n.to_string()).map_err(|e| e.to_string())?)
+        }
         serde_json::Value::String(s) => AttributeValue::S(s.clone()),
         other => AttributeValue::S(other.to_string()),
     })
 }
 
-fn load_json_lines(bytes: &[u8], key_column: &str, columns: &[String]) -> Result<HashMap<String, Item>, String> {
+fn load_json_lines(
+    bytes: &[u8],
+    key_column: &str,
+    columns: &[String],
+) -> Result<HashMap<String, Item>, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("JSON Lines are not UTF-8: {e}"))?;
     let mut rows = HashMap::new();
-    for (number, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (number, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let object: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(line).map_err(|e| format!("line {}: {e}", number + 1))?;
-        let Some(key) = object.get(key_column).map(json_value).transpose()?.as_ref().and_then(key_text) else {
+        let Some(key) = object
+            .get(key_column)
+            .map(json_value)
+            .transpose()?
+            .as_ref()
+            .and_then(key_text)
+        else {
             continue;
         };
         let mut item = Item::new();
         for name in columns {
-            let value = object.get(name).map(json_value).transpose()?.unwrap_or(AttributeValue::Null);
+            let value = object
+                .get(name)
+                .map(json_value)
+                .transpose()?
+                .unwrap_or(AttributeValue::Null);
             item.insert(name.clone(), value);
         }
         rows.insert(key, item);
@@ -280,15 +322,40 @@ mod tests {
     #[test]
     fn csv_and_json_lines_load() {
         let csv = "id,name,segment\n1,\"Ada, Countess\",gold\n2,Bob,\"said \"\"hi\"\"\"\n";
-        let dim = load_dimension(csv.into(), DimensionFormat::Csv, "id", &["name".into(), "segment".into()]).unwrap();
+        let dim = load_dimension(
+            csv.into(),
+            DimensionFormat::Csv,
+            "id",
+            &["name".into(), "segment".into()],
+        )
+        .unwrap();
         assert_eq!(dim.len(), 2);
-        assert_eq!(dim.rows["1"]["name"], AttributeValue::S("Ada, Countess".into()));
-        assert_eq!(dim.rows["2"]["segment"], AttributeValue::S("said \"hi\"".into()));
+        assert_eq!(
+            dim.rows["1"]["name"],
+            AttributeValue::S("Ada, Countess".into())
+        );
+        assert_eq!(
+            dim.rows["2"]["segment"],
+            AttributeValue::S("said \"hi\"".into())
+        );
         let jsonl = "{\"id\": 7, \"score\": 1.5, \"vip\": true}\n{\"id\": 8, \"score\": null}\n";
-        let dim = load_dimension(jsonl.into(), DimensionFormat::JsonLines, "id", &["score".into(), "vip".into()]).unwrap();
-        assert_eq!(dim.rows["7"]["score"], AttributeValue::N(Number::parse("1.5").unwrap()));
+        let dim = load_dimension(
+            jsonl.into(),
+            DimensionFormat::JsonLines,
+            "id",
+            &["score".into(), "vip".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            dim.rows["7"]["score"],
+            AttributeValue::N(Number::parse("1.5").unwrap())
+        );
         assert_eq!(dim.rows["8"]["vip"], AttributeValue::Null);
-        assert!(load_dimension("a,b\n".into(), DimensionFormat::Csv, "id", &[]).unwrap_err().contains("\"id\""));
+        assert!(
+            load_dimension("a,b\n".into(), DimensionFormat::Csv, "id", &[])
+                .unwrap_err()
+                .contains("\"id\"")
+        );
     }
 
     #[test]

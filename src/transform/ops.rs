@@ -15,7 +15,10 @@ pub enum Outcome {
 
 /// Applies `transforms` in order. An error (a cast that does not fit) is
 /// meant for the dead-letter file.
-pub fn apply_transforms(transforms: &[TransformConfig], event: &mut ChangeEvent) -> Result<Outcome, String> {
+pub fn apply_transforms(
+    transforms: &[TransformConfig],
+    event: &mut ChangeEvent,
+) -> Result<Outcome, String> {
     for transform in transforms {
         match transform {
             TransformConfig::Rename { from, to } => {
@@ -35,7 +38,8 @@ pub fn apply_transforms(transforms: &[TransformConfig], event: &mut ChangeEvent)
             TransformConfig::Cast { attribute, to } => {
                 for image in images(event) {
                     if let Some(value) = image.get_mut(attribute) {
-                        *value = cast(value, *to).map_err(|reason| format!("cast of {attribute:?}: {reason}"))?;
+                        *value = cast(value, *to)
+                            .map_err(|reason| format!("cast of {attribute:?}: {reason}"))?;
                     }
                 }
             }
@@ -49,7 +53,9 @@ pub fn apply_transforms(transforms: &[TransformConfig], event: &mut ChangeEvent)
                 let matches = (ops.is_empty() || ops.contains(&event.op))
                     && (tables.is_empty() || tables.iter().any(|t| **t == *event.table))
                     && match (field, equals) {
-                        (Some(field), Some(expected)) => field_text(event, field).as_deref() == Some(expected.as_str()),
+                        (Some(field), Some(expected)) => {
+                            field_text(event, field).as_deref() == Some(expected.as_str())
+                        }
                         (Some(field), None) => field_text(event, field).is_some(),
                         _ => true,
                     };
@@ -89,7 +95,8 @@ fn cast(value: &AttributeValue, to: CastTarget) -> Result<AttributeValue, String
             .map(AttributeValue::N)
             .map_err(|e| e.to_string()),
         (CastTarget::TimestampMs | CastTarget::TimestampS, AttributeValue::S(s)) => {
-            let time = humantime::parse_rfc3339_weak(s.trim()).map_err(|e| format!("{s:?} is not an RFC 3339 time: {e}"))?;
+            let time = humantime::parse_rfc3339_weak(s.trim())
+                .map_err(|e| format!("{s:?} is not an RFC 3339 time: {e}"))?;
             let since = time
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_err(|_| format!("{s:?} is before 1970"))?;
@@ -98,10 +105,17 @@ fn cast(value: &AttributeValue, to: CastTarget) -> Result<AttributeValue, String
             } else {
                 since.as_secs().to_string()
             };
-            Number::parse(&number).map(AttributeValue::N).map_err(|e| e.to_string())
+            Number::parse(&number)
+                .map(AttributeValue::N)
+                .map_err(|e| e.to_string())
         }
-        (CastTarget::TimestampMs | CastTarget::TimestampS, AttributeValue::N(_)) => Ok(value.clone()),
-        (_, other) => Err(format!("a {} value cannot be cast to {to:?}", other.type_tag())),
+        (CastTarget::TimestampMs | CastTarget::TimestampS, AttributeValue::N(_)) => {
+            Ok(value.clone())
+        }
+        (_, other) => Err(format!(
+            "a {} value cannot be cast to {to:?}",
+            other.type_tag()
+        )),
     }
 }
 
@@ -158,11 +172,19 @@ mod tests {
         );
         assert_eq!(apply_transforms(&transforms, &mut e), Ok(Outcome::Keep));
         let image = e.new_image.unwrap();
-        assert_eq!(image["amount"], AttributeValue::N(Number::parse("12.50").unwrap()));
-        assert_eq!(image["at"], AttributeValue::N(Number::parse("1700000000000").unwrap()));
+        assert_eq!(
+            image["amount"],
+            AttributeValue::N(Number::parse("12.50").unwrap())
+        );
+        assert_eq!(
+            image["at"],
+            AttributeValue::N(Number::parse("1700000000000").unwrap())
+        );
         assert!(!image.contains_key("secret") && !image.contains_key("amt"));
         let mut bad = event(Op::Insert, Item::from([("amt".into(), s("twelve"))]));
-        assert!(apply_transforms(&transforms, &mut bad).unwrap_err().contains("\"amount\""));
+        assert!(apply_transforms(&transforms, &mut bad)
+            .unwrap_err()
+            .contains("\"amount\""));
     }
 
     #[test]
@@ -179,7 +201,10 @@ mod tests {
         let mut removed = event(Op::Remove, Item::from([("status".into(), s("paid"))]));
         assert_eq!(apply_transforms(&keep_paid, &mut paid), Ok(Outcome::Keep));
         assert_eq!(apply_transforms(&keep_paid, &mut new), Ok(Outcome::Skip));
-        assert_eq!(apply_transforms(&keep_paid, &mut removed), Ok(Outcome::Skip));
+        assert_eq!(
+            apply_transforms(&keep_paid, &mut removed),
+            Ok(Outcome::Skip)
+        );
         let drop_removes = [TransformConfig::Filter {
             ops: vec![Op::Remove],
             tables: vec![],
@@ -187,7 +212,13 @@ mod tests {
             equals: None,
             exclude: true,
         }];
-        assert_eq!(apply_transforms(&drop_removes, &mut removed), Ok(Outcome::Skip));
-        assert_eq!(apply_transforms(&drop_removes, &mut paid), Ok(Outcome::Keep));
+        assert_eq!(
+            apply_transforms(&drop_removes, &mut removed),
+            Ok(Outcome::Skip)
+        );
+        assert_eq!(
+            apply_transforms(&drop_removes, &mut paid),
+            Ok(Outcome::Keep)
+        );
     }
 }

@@ -1,0 +1,256 @@
+//! Loads the object one SQS message announces.
+
+use std::io::Read as _;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use aws_sdk_sqs::types::Message;
+use object_store::{ObjectStoreExt, PutPayload};
+use tokio_util::sync::CancellationToken;
+
+use super::committer::{extend_visibility, InFlight, Pending};
+use super::stores::Stores;
+use crate::app::sinks::SinkSenders;
+use crate::app::EngineError;
+use crate::config::{EnrichConfig, LoaderConfig};
+use crate::coordinator::{AckTracker, Chunk, ShardKey};
+use crate::dead_letter::{DeadLetter, DeadLetters};
+use crate::decode::decode_event_line;
+use crate::model::ChangeEvent;
+use crate::sink::s3::ObjectNotice;
+use crate::stats::Stats;
+use crate::transform::{apply_transforms, Dimension, Outcome};
+
+/// Changes per chunk handed to the sinks.
+const CHUNK: usize = 1000;
+
+/// Handles messages one at a time.
+pub struct Handler<'a> {
+    pub config: &'a LoaderConfig,
+    pub stores: Arc<Stores>,
+    pub tracker: Arc<AckTracker>,
+    pub sinks: SinkSenders,
+    pub dead_letters: Arc<DeadLetters>,
+    pub stats: Arc<Stats>,
+    pub in_flight: InFlight,
+    pub dead_objects: u64,
+}
+
+/// Why an object cannot be loaded.
+enum Failure {
+    /// It never will be (corrupt, missing, wrong shape): dead-letter it.
+    Permanent(String),
+    /// It may be later (S3 unreachable): leave the message for redelivery.
+    Transient(String),
+}
+
+impl Handler<'_> {
+    /// Loads one message's object. Errors only for what stops the loader.
+    pub async fn handle(
+        &mut self,
+        message: Message,
+        dimension: Option<(&Dimension, &EnrichConfig)>,
+    ) -> Result<(), EngineError> {
+        let (Some(id), Some(receipt)) =
+            (message.message_id.clone(), message.receipt_handle.clone())
+        else {
+            return Ok(());
+        };
+        let body = message.body.unwrap_or_default();
+        let notice: ObjectNotice = match serde_json::from_str(&body) {
+            Ok(notice) => notice,
+            Err(err) => {
+                self.local_letter("?", &format!("not an object notice: {err}"), &body);
+                self.delete(&receipt).await;
+                self.dead_objects += 1;
+                return Ok(());
+            }
+        };
+        let events = match self.read_object(&notice).await {
+            Ok(events) => events,
+            Err(Failure::Transient(reason)) => {
+                tracing::warn!(key = %notice.key, "cannot read the object now ({reason}); it will be redelivered");
+                return Ok(());
+            }
+            Err(Failure::Permanent(reason)) => {
+                self.dead_object(&notice, &reason, &body).await;
+                self.delete(&receipt).await;
+                return Ok(());
+            }
+        };
+        self.stats.record_page(events.len());
+        let mut kept = Vec::with_capacity(events.len());
+        for mut event in events {
+            match apply_transforms(&self.config.transforms, &mut event) {
+                Ok(Outcome::Keep) => {
+                    if let Some((table, enrich)) = dimension {
+                        table.join(&mut event, &enrich.field, &enrich.prefix);
+                    }
+                    kept.push(event);
+                }
+                Ok(Outcome::Skip) => {}
+                Err(reason) => {
+                    let record = serde_json::to_string(&event).unwrap_or_default();
+                    self.local_letter(&notice.table, &format!("transform: {reason}"), &record);
+                }
+            }
+        }
+        let key = ShardKey {
+            stream: Arc::from("sqs"),
+            shard: Arc::from(id.as_str()),
+        };
+        self.tracker
+            .open_shard(key.clone(), Arc::from(notice.table.as_str()), None);
+        let extender = CancellationToken::new();
+        self.in_flight.add(
+            id,
+            Pending {
+                receipt: receipt.clone(),
+                extender: extender.clone(),
+            },
+        );
+        extend_visibility(
+            self.stores.sqs.clone(),
+            self.config.queue.url.clone(),
+            receipt,
+            self.config.queue.visibility_timeout,
+            extender,
+        );
+        let mut rest = kept;
+        while !rest.is_empty() {
+            let tail = rest.split_off(rest.len().min(CHUNK));
+            let events = std::mem::replace(&mut rest, tail);
+            let Some(last) = events.last().map(|e| e.position.sequence.clone()) else {
+                break;
+            };
+            let ack = self
+                .tracker
+                .register(&key, last, self.sinks.len())
+                .map_err(|e| EngineError::Internal(format!("registering a chunk: {e}")))?;
+            let bytes = events.iter().map(|e| e.size_bytes).sum();
+            let chunk = Arc::new(Chunk {
+                table: Arc::from(notice.table.as_str()),
+                events,
+                bytes,
+                ack,
+            });
+            for (name, sender) in self.sinks.iter() {
+                if sender.send(Arc::clone(&chunk)).await.is_err() {
+                    return Err(EngineError::Internal(format!("sink {name} stopped")));
+                }
+            }
+        }
+        self.tracker.mark_drained(&key);
+        Ok(())
+    }
+
+    async fn read_object(&self, notice: &ObjectNotice) -> Result<Vec<ChangeEvent>, Failure> {
+        let store = self
+            .stores
+            .bucket(&notice.bucket)
+            .map_err(Failure::Transient)?;
+        let path = object_store::path::Path::from(notice.key.as_str());
+        let result = match store.get(&path).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(Failure::Permanent("the object does not exist".into()))
+            }
+            Err(err) => return Err(Failure::Transient(err.to_string())),
+        };
+        let bytes = result
+            .bytes()
+            .await
+            .map_err(|e| Failure::Transient(e.to_string()))?;
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(bytes.as_ref())
+            .read_to_string(&mut text)
+            .map_err(|e| Failure::Permanent(format!("not gzipped JSON Lines: {e}")))?;
+        let mut events = Vec::new();
+        for (index, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let event = decode_event_line(line)
+                .map_err(|e| Failure::Permanent(format!("line {}: {e}", index + 1)))?;
+            events.push(event);
+        }
+        if events.len() != notice.records {
+            return Err(Failure::Permanent(format!(
+                "the notice announces {} records, the object holds {}",
+                notice.records,
+                events.len()
+            )));
+        }
+        Ok(events)
+    }
+
+    /// Copies a failed object under the dead-letter prefix with a reason file.
+    async fn dead_object(&mut self, notice: &ObjectNotice, reason: &str, body: &str) {
+        self.dead_objects += 1;
+        tracing::error!(key = %notice.key, "object moved to the dead-letter prefix: {reason}");
+        self.local_letter(
+            &notice.table,
+            &format!("object s3://{}/{}: {reason}", notice.bucket, notice.key),
+            body,
+        );
+        let Ok(store) = self.stores.bucket(&notice.bucket) else {
+            return;
+        };
+        let prefix = &self.config.queue.dead_letter_prefix;
+        let from = object_store::path::Path::from(notice.key.as_str());
+        let to = object_store::path::Path::from(format!("{prefix}{}", notice.key));
+        if let Err(err) = store.copy(&from, &to).await {
+            tracing::warn!(key = %notice.key, "could not copy the object to the dead-letter prefix: {err}");
+        }
+        let reason_doc = serde_json::json!({
+            "reason": reason,
+            "notice": notice,
+            "time": humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        });
+        let reason_path =
+            object_store::path::Path::from(format!("{prefix}{}.reason.json", notice.key));
+        if let Err(err) = store
+            .put(
+                &reason_path,
+                PutPayload::from(reason_doc.to_string().into_bytes()),
+            )
+            .await
+        {
+            tracing::warn!(key = %notice.key, "could not write the dead-letter reason: {err}");
+        }
+    }
+
+    fn local_letter(&self, table: &str, error: &str, record: &str) {
+        let raw = serde_json::value::to_raw_value(record).ok();
+        let Some(raw) = raw else { return };
+        let letter = DeadLetter {
+            table: if table == "?" { "_loader" } else { table },
+            stage: "load",
+            shard: "",
+            sequence: None,
+            error,
+            record: &raw,
+        };
+        if let Err(err) = self.dead_letters.write(&[letter]) {
+            tracing::error!("cannot write a dead letter: {err}");
+        }
+    }
+
+    async fn delete(&self, receipt: &str) {
+        if let Err(err) = self
+            .stores
+            .sqs
+            .delete_message()
+            .queue_url(&self.config.queue.url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+        {
+            tracing::warn!(
+                "could not delete a message: {}",
+                crate::error_text::with_causes(&err)
+            );
+        }
+    }
+}
