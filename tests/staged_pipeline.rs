@@ -255,3 +255,69 @@ async fn put_object(bucket: &str, key: &str, body: &[u8]) {
         .await
         .expect("put");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parquet_objects_loaded_by_two_competing_loaders() {
+    let client = common::client().await;
+    let table = common::unique_table("staged_pq");
+    common::create_table(&client, &table).await;
+    common::workload::run(&client, &table, 120, 400, 62, 4).await;
+    let bucket = common::unique_table("landing").replace('_', "-");
+    common::moto::create_bucket(&bucket).await;
+    let sqs = common::moto::sqs();
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(&bucket)
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("queue url");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let engine_config = write_config(
+        dir.path(),
+        &[&table],
+        "batch_size = 40",
+        &format!(
+            "[[sinks]]\ntype = \"s3\"\nbucket = \"{bucket}\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n\
+             sqs_queue_url = \"{queue_url}\"\nformat = \"parquet\"\n[sinks.batch]\nmax_records = 60\nmax_age = \"20ms\"\n",
+            common::moto::url()
+        ),
+    );
+    tokio::task::spawn_blocking(move || run_until_caught_up(&engine_config))
+        .await
+        .expect("engine");
+    let keys = common::moto::list_keys(&bucket, &format!("{table}/")).await;
+    assert!(
+        keys.len() > 2 && keys.iter().all(|k| k.ends_with(".parquet")),
+        "{keys:?}"
+    );
+
+    let dimension_path = dir.path().join("customers.parquet");
+    let dimension = write_dimension(&dimension_path);
+    let database = common::clickhouse::unique_database("staged");
+    let config = loader_config(
+        dir.path(),
+        &queue_url,
+        &table,
+        &database,
+        &dimension_path,
+        "30s",
+    );
+    // Two loaders compete for the same queue.
+    let first = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || load_until_idle(&config))
+    };
+    let second = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || load_until_idle(&config))
+    };
+    first.await.expect("first loader");
+    second.await.expect("second loader");
+    let expected = expected_state(common::scan(&client, &table).await, &dimension);
+    common::assert_same(
+        &expected,
+        &common::clickhouse::state(&database, &table).await,
+    );
+}

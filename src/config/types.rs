@@ -356,6 +356,9 @@ pub struct S3SinkConfig {
     pub sqs_queue_url: Option<String>,
     /// SQS endpoint for local stand-ins; defaults to `endpoint_url`.
     pub sqs_endpoint_url: Option<String>,
+    /// Object format.
+    #[serde(default)]
+    pub format: S3Format,
     /// Batching: one object per table and shard per batch.
     #[serde(default = "s3_batch")]
     pub batch: BatchConfig,
@@ -367,5 +370,26 @@ fn s3_batch() -> BatchConfig {
         max_bytes: 64 * 1024 * 1024,
         max_age: Duration::from_secs(10),
         ..BatchConfig::default()
+    }
+}
+
+/// The format of landed objects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum S3Format {
+    /// Gzipped JSON Lines, one change event per line (`.jsonl.gz`).
+    #[default]
+    JsonlGz,
+    /// Parquet (Snappy), one row per change, images as DynamoDB JSON strings (`.parquet`).
+    Parquet,
+}
+
+impl S3Format {
+    /// The file extension, also the `format` of notices (`jsonl.gz`, `parquet`).
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::JsonlGz => "jsonl.gz",
+            Self::Parquet => "parquet",
+        }
     }
 }

@@ -17,7 +17,7 @@ use crate::coordinator::{AckTracker, Chunk, ShardKey};
 use crate::dead_letter::{DeadLetter, DeadLetters};
 use crate::decode::decode_event_line;
 use crate::model::ChangeEvent;
-use crate::sink::s3::ObjectNotice;
+use crate::sink::s3::{decode_events, ObjectNotice};
 use crate::stats::Stats;
 use crate::transform::{apply_transforms, Dimension, Outcome};
 
@@ -161,20 +161,15 @@ impl Handler<'_> {
             .bytes()
             .await
             .map_err(|e| Failure::Transient(e.to_string()))?;
-        let mut text = String::new();
-        flate2::read::MultiGzDecoder::new(bytes.as_ref())
-            .read_to_string(&mut text)
-            .map_err(|e| Failure::Permanent(format!("not gzipped JSON Lines: {e}")))?;
-        let mut events = Vec::new();
-        for (index, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
-            let event = decode_event_line(line)
-                .map_err(|e| Failure::Permanent(format!("line {}: {e}", index + 1)))?;
-            events.push(event);
-        }
+        let events = match notice.format.as_str() {
+            "jsonl.gz" => decode_jsonl_gz(&bytes)?,
+            "parquet" => decode_events(bytes).map_err(Failure::Permanent)?,
+            other => {
+                return Err(Failure::Permanent(format!(
+                    "unknown object format {other:?}"
+                )))
+            }
+        };
         if events.len() != notice.records {
             return Err(Failure::Permanent(format!(
                 "the notice announces {} records, the object holds {}",
@@ -253,4 +248,23 @@ impl Handler<'_> {
             );
         }
     }
+}
+
+/// The change events of a gzipped JSON Lines object.
+fn decode_jsonl_gz(bytes: &[u8]) -> Result<Vec<ChangeEvent>, Failure> {
+    let mut text = String::new();
+    flate2::read::MultiGzDecoder::new(bytes)
+        .read_to_string(&mut text)
+        .map_err(|e| Failure::Permanent(format!("not gzipped JSON Lines: {e}")))?;
+    let mut events = Vec::new();
+    for (index, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let event = decode_event_line(line)
+            .map_err(|e| Failure::Permanent(format!("line {}: {e}", index + 1)))?;
+        events.push(event);
+    }
+    Ok(events)
 }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-/// `<prefix><table>/dt=YYYY-MM-DD/<shard>-<first>-<last>.jsonl.gz`, the date
+/// `<prefix><table>/dt=YYYY-MM-DD/<shard>-<first>-<last>.<extension>`, the date
 /// being the first change's approximate creation date (UTC; the epoch's when unknown).
 pub fn object_key(
     prefix: &str,
@@ -12,11 +12,12 @@ pub fn object_key(
     first_sequence: &str,
     last_sequence: &str,
     first_approx_ms: Option<i64>,
+    extension: &str,
 ) -> String {
     let millis = u64::try_from(first_approx_ms.unwrap_or(0)).unwrap_or(0);
     let day = humantime::format_rfc3339(UNIX_EPOCH + Duration::from_millis(millis)).to_string();
     let day = day.get(..10).unwrap_or("1970-01-01");
-    format!("{prefix}{table}/dt={day}/{shard}-{first_sequence}-{last_sequence}.jsonl.gz")
+    format!("{prefix}{table}/dt={day}/{shard}-{first_sequence}-{last_sequence}.{extension}")
 }
 
 #[cfg(test)]
@@ -32,13 +33,14 @@ mod tests {
                 "shardId-1",
                 "0001",
                 "0009",
-                Some(1_700_000_000_000)
+                Some(1_700_000_000_000),
+                "jsonl.gz"
             ),
             "landing/orders/dt=2023-11-14/shardId-1-0001-0009.jsonl.gz"
         );
         assert_eq!(
-            object_key("", "t", "s", "1", "2", None),
-            "t/dt=1970-01-01/s-1-2.jsonl.gz"
+            object_key("", "t", "s", "1", "2", None, "parquet"),
+            "t/dt=1970-01-01/s-1-2.parquet"
         );
     }
 }

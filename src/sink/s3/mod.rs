@@ -1,11 +1,13 @@
-//! The `s3` sink: batches of change events as gzipped JSON Lines objects in a
+//! The `s3` sink: batches of change events as gzipped JSON Lines or Parquet objects in a
 //! landing zone, each announced on SQS once durable; the checkpoint moves
 //! only after both.
 
 mod keys;
 mod notice;
+mod parquet_format;
 mod writer;
 
 pub use keys::object_key;
 pub use notice::ObjectNotice;
+pub use parquet_format::{decode_events, encode_events};
 pub use writer::S3Sink;

@@ -11,7 +11,8 @@ use object_store::{ObjectStoreExt, PutPayload};
 
 use super::keys::object_key;
 use super::notice::ObjectNotice;
-use crate::config::{AwsConfig, S3SinkConfig};
+use super::parquet_format::encode_events;
+use crate::config::{AwsConfig, S3Format, S3SinkConfig};
 use crate::model::ChangeEvent;
 use crate::sink::{Batch, Rejected, SinkError, SinkWriter};
 
@@ -20,6 +21,7 @@ pub struct S3Sink {
     name: String,
     bucket: String,
     prefix: String,
+    format: S3Format,
     store: Arc<AmazonS3>,
     sqs: Option<(aws_sdk_sqs::Client, String)>,
 }
@@ -77,6 +79,7 @@ impl S3Sink {
             name: name.to_owned(),
             bucket: config.bucket.clone(),
             prefix: config.prefix.clone(),
+            format: config.format,
             store: Arc::new(store),
             sqs,
         })
@@ -97,7 +100,12 @@ struct Object {
     notice: ObjectNotice,
 }
 
-fn build_objects(batch: &Batch, bucket: &str, prefix: &str) -> Result<Vec<Object>, String> {
+fn build_objects(
+    batch: &Batch,
+    bucket: &str,
+    prefix: &str,
+    format: S3Format,
+) -> Result<Vec<Object>, String> {
     // (table, shard) groups in first-seen order; events keep stream order within a shard.
     let mut order: Vec<(Arc<str>, Arc<str>)> = Vec::new();
     let mut groups: HashMap<(Arc<str>, Arc<str>), Vec<&ChangeEvent>> = HashMap::new();
@@ -119,12 +127,17 @@ fn build_objects(batch: &Batch, bucket: &str, prefix: &str) -> Result<Vec<Object
         let (Some(first), Some(last)) = (events.first(), events.last()) else {
             continue;
         };
-        let mut encoder = GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        for event in events {
-            serde_json::to_writer(&mut encoder, event).map_err(|e| e.to_string())?;
-            encoder.write_all(b"\n").map_err(|e| e.to_string())?;
-        }
-        let body = encoder.finish().map_err(|e| e.to_string())?;
+        let body = match format {
+            S3Format::JsonlGz => {
+                let mut encoder = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                for event in events {
+                    serde_json::to_writer(&mut encoder, event).map_err(|e| e.to_string())?;
+                    encoder.write_all(b"\n").map_err(|e| e.to_string())?;
+                }
+                encoder.finish().map_err(|e| e.to_string())?
+            }
+            S3Format::Parquet => encode_events(events)?,
+        };
         let key = object_key(
             prefix,
             &group.0,
@@ -132,6 +145,7 @@ fn build_objects(batch: &Batch, bucket: &str, prefix: &str) -> Result<Vec<Object
             first.position.sequence.as_str(),
             last.position.sequence.as_str(),
             first.approx_time_ms,
+            format.extension(),
         );
         objects.push(Object {
             notice: ObjectNotice {
@@ -142,7 +156,7 @@ fn build_objects(batch: &Batch, bucket: &str, prefix: &str) -> Result<Vec<Object
                 records: events.len(),
                 first_sequence: first.position.sequence.as_str().to_owned(),
                 last_sequence: last.position.sequence.as_str().to_owned(),
-                format: "jsonl.gz".into(),
+                format: format.extension().into(),
             },
             key,
             body,
@@ -153,12 +167,13 @@ fn build_objects(batch: &Batch, bucket: &str, prefix: &str) -> Result<Vec<Object
 
 impl SinkWriter for S3Sink {
     async fn write(&mut self, batch: Batch) -> Result<Vec<Rejected>, SinkError> {
-        let objects = build_objects(&batch, &self.bucket, &self.prefix).map_err(|message| {
-            SinkError::Fatal {
-                sink: self.name.clone(),
-                message,
-            }
-        })?;
+        let objects =
+            build_objects(&batch, &self.bucket, &self.prefix, self.format).map_err(|message| {
+                SinkError::Fatal {
+                    sink: self.name.clone(),
+                    message,
+                }
+            })?;
         // Every object is durable before any notice goes out, and every
         // notice is sent before the batch is acknowledged.
         for object in &objects {

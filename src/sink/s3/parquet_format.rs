@@ -1,0 +1,212 @@
+//! Change events as Parquet: one row per change, images as DynamoDB JSON
+//! strings (lossless), and the way back for the loader.
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int64Type, UInt64Type};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, UInt64Array,
+};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+use crate::decode::decode_item;
+use crate::model::{ChangeEvent, Item, Op, Position, SequenceNumber};
+
+fn schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("table", DataType::Utf8, false),
+        Field::new("op", DataType::Utf8, false),
+        Field::new("keys", DataType::Utf8, false),
+        Field::new("new_image", DataType::Utf8, true),
+        Field::new("old_image", DataType::Utf8, true),
+        Field::new("shard", DataType::Utf8, false),
+        Field::new("sequence", DataType::Utf8, false),
+        Field::new("approx_time_ms", DataType::Int64, true),
+        Field::new("ttl_delete", DataType::Boolean, false),
+        Field::new("event_id", DataType::Utf8, false),
+        Field::new("size_bytes", DataType::UInt64, false),
+    ]))
+}
+
+fn op_name(op: Op) -> &'static str {
+    match op {
+        Op::Insert => "insert",
+        Op::Modify => "modify",
+        Op::Remove => "remove",
+    }
+}
+
+/// Encodes events as one Parquet file (Snappy).
+pub fn encode_events(events: &[&ChangeEvent]) -> Result<Vec<u8>, String> {
+    let json = |item: &Item| serde_json::to_string(item).map_err(|e| e.to_string());
+    let optional = |item: &Option<Item>| item.as_ref().map(json).transpose();
+    let keys: Vec<String> = events
+        .iter()
+        .map(|e| json(&e.keys))
+        .collect::<Result<_, _>>()?;
+    let new_images: Vec<Option<String>> = events
+        .iter()
+        .map(|e| optional(&e.new_image))
+        .collect::<Result<_, _>>()?;
+    let old_images: Vec<Option<String>> = events
+        .iter()
+        .map(|e| optional(&e.old_image))
+        .collect::<Result<_, _>>()?;
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            events.iter().map(|e| &*e.table),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            events.iter().map(|e| op_name(e.op)),
+        )),
+        Arc::new(StringArray::from_iter_values(keys)),
+        Arc::new(StringArray::from(new_images)),
+        Arc::new(StringArray::from(old_images)),
+        Arc::new(StringArray::from_iter_values(
+            events.iter().map(|e| &*e.position.shard),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            events.iter().map(|e| e.position.sequence.as_str()),
+        )),
+        Arc::new(Int64Array::from(
+            events.iter().map(|e| e.approx_time_ms).collect::<Vec<_>>(),
+        )),
+        Arc::new(BooleanArray::from(
+            events.iter().map(|e| e.ttl_delete).collect::<Vec<_>>(),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            events.iter().map(|e| e.event_id.as_str()),
+        )),
+        Arc::new(UInt64Array::from_iter_values(
+            events.iter().map(|e| e.size_bytes),
+        )),
+    ];
+    let batch = RecordBatch::try_new(schema(), columns).map_err(|e| e.to_string())?;
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let mut out = Vec::new();
+    let mut writer =
+        ArrowWriter::try_new(&mut out, schema(), Some(properties)).map_err(|e| e.to_string())?;
+    writer.write(&batch).map_err(|e| e.to_string())?;
+    writer.close().map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// Decodes a Parquet object written by [`encode_events`].
+pub fn decode_events(bytes: bytes::Bytes) -> Result<Vec<ChangeEvent>, String> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .map_err(|e| format!("not a Parquet file: {e}"))?
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut events = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| e.to_string())?;
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| format!("the Parquet file has no column {name:?}"))
+        };
+        let text = |name: &str| -> Result<&StringArray, String> {
+            column(name)?
+                .as_string_opt::<i32>()
+                .ok_or_else(|| format!("column {name:?} is not a string column"))
+        };
+        let (table, op, keys, new_image, old_image) = (
+            text("table")?,
+            text("op")?,
+            text("keys")?,
+            text("new_image")?,
+            text("old_image")?,
+        );
+        let (shard, sequence, event_id) = (text("shard")?, text("sequence")?, text("event_id")?);
+        let approx = column("approx_time_ms")?
+            .as_primitive_opt::<Int64Type>()
+            .ok_or("column \"approx_time_ms\" is not Int64")?;
+        let ttl = column("ttl_delete")?
+            .as_boolean_opt()
+            .ok_or("column \"ttl_delete\" is not Boolean")?;
+        let size = column("size_bytes")?
+            .as_primitive_opt::<UInt64Type>()
+            .ok_or("column \"size_bytes\" is not UInt64")?;
+        for row in 0..batch.num_rows() {
+            let at = |e: &dyn std::fmt::Display| format!("row {}: {e}", events.len() + 1);
+            let image = |array: &StringArray| -> Result<Option<Item>, String> {
+                if array.is_null(row) {
+                    Ok(None)
+                } else {
+                    decode_item(array.value(row)).map(Some).map_err(|e| at(&e))
+                }
+            };
+            let op = match op.value(row) {
+                "insert" => Op::Insert,
+                "modify" => Op::Modify,
+                "remove" => Op::Remove,
+                other => return Err(at(&format!("unknown op {other:?}"))),
+            };
+            events.push(ChangeEvent {
+                table: Arc::from(table.value(row)),
+                op,
+                keys: decode_item(keys.value(row)).map_err(|e| at(&e))?,
+                new_image: image(new_image)?,
+                old_image: image(old_image)?,
+                position: Position {
+                    shard: Arc::from(shard.value(row)),
+                    sequence: SequenceNumber::parse(sequence.value(row)).map_err(|e| at(&e))?,
+                },
+                approx_time_ms: (!approx.is_null(row)).then(|| approx.value(row)),
+                ttl_delete: ttl.value(row),
+                event_id: event_id.value(row).to_owned(),
+                size_bytes: size.value(row),
+            });
+        }
+    }
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AttributeValue, Number};
+
+    #[test]
+    fn events_round_trip() {
+        let event = |op: Op, seq: &str| ChangeEvent {
+            table: Arc::from("orders"),
+            op,
+            keys: Item::from([("pk".to_owned(), AttributeValue::S("a".into()))]),
+            new_image: (op != Op::Remove).then(|| {
+                Item::from([
+                    ("pk".to_owned(), AttributeValue::S("a".into())),
+                    (
+                        "n".to_owned(),
+                        AttributeValue::N(Number::parse("1.50").unwrap()),
+                    ),
+                    ("b".to_owned(), AttributeValue::Bs(vec![vec![0, 1]])),
+                ])
+            }),
+            old_image: None,
+            position: Position {
+                shard: Arc::from("shardId-1"),
+                sequence: SequenceNumber::parse(seq).unwrap(),
+            },
+            approx_time_ms: (op == Op::Insert).then_some(5),
+            ttl_delete: op == Op::Remove,
+            event_id: format!("e{seq}"),
+            size_bytes: 12,
+        };
+        let events = [
+            event(Op::Insert, "000000000000000000001"),
+            event(Op::Remove, "000000000000000000002"),
+        ];
+        let refs: Vec<&ChangeEvent> = events.iter().collect();
+        let bytes = encode_events(&refs).unwrap();
+        assert_eq!(decode_events(bytes.into()).unwrap(), events);
+        assert!(decode_events(bytes::Bytes::from_static(b"nope")).is_err());
+    }
+}
