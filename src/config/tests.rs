@@ -182,3 +182,61 @@ fn clickhouse_sink_parses_and_hides_its_password() {
     let bad = text.replace("name = \"amount\"", "name = \"_amount\"");
     assert!(error_of(&bad).contains("reserved"), "{}", error_of(&bad));
 }
+
+const LOADER: &str = r#"
+state_dir = "/tmp/loader"
+[queue]
+url = "http://127.0.0.1:5005/123456789012/landing"
+[[tables]]
+name = "orders"
+keys = [{ name = "pk", type = "S" }]
+[[transforms]]
+type = "cast"
+attribute = "amount"
+to = "number"
+[enrich]
+path = "dims.parquet"
+key = "id"
+field = "customer"
+columns = ["name"]
+[[sinks]]
+type = "sqlite"
+path = "/tmp/r.db"
+"#;
+
+fn loader_error(text: &str) -> String {
+    parse_loader_str(text, Path::new("loader.toml"), env)
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn loader_config_parses_and_names_bad_fields() {
+    let config = parse_loader_str(LOADER, Path::new("loader.toml"), env).unwrap();
+    assert_eq!(config.queue.wait_time, Duration::from_secs(20));
+    assert_eq!(config.queue.dead_letter_prefix, "dead-letters/");
+    assert!(matches!(
+        config.transforms[0],
+        TransformConfig::Cast {
+            to: CastTarget::Number,
+            ..
+        }
+    ));
+    assert_eq!(
+        loader_error(&LOADER.replace("url = \"http", "wait_time = \"30s\"\nurl = \"http")),
+        "loader.toml: queue.wait_time: SQS long polls last at most 20s"
+    );
+    assert!(
+        loader_error(&LOADER.replace("type = \"S\"", "type = \"X\""))
+            .contains("tables[0].keys[0].type")
+    );
+    assert!(loader_error(&LOADER.replace("dims.parquet", "dims.xlsx")).contains("enrich.path"));
+    assert!(
+        loader_error(&LOADER.replace("to = \"number\"", "to = \"money\""))
+            .contains("transforms[0]")
+    );
+    assert!(
+        loader_error(&LOADER.replace("attribute = \"amount\"", "attr = \"amount\""))
+            .contains("transforms[0]")
+    );
+}

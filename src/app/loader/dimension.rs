@@ -92,3 +92,39 @@ impl DimensionCache {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::AwsConfig;
+
+    #[tokio::test]
+    async fn reloads_when_the_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dim.csv");
+        std::fs::write(&path, "id,name\n1,Ada\n").unwrap();
+        let config = EnrichConfig {
+            path: path.display().to_string(),
+            key: "id".into(),
+            field: "customer".into(),
+            columns: vec!["name".into()],
+            prefix: "c_".into(),
+            reload_interval: Duration::ZERO,
+        };
+        let stores = Stores::new(&AwsConfig {
+            region: Some("us-east-1".into()),
+            ..AwsConfig::default()
+        })
+        .await;
+        let mut cache = DimensionCache::new(Some(config));
+        cache.refresh(&stores).await.unwrap();
+        assert_eq!(cache.current().unwrap().0.len(), 1);
+        std::fs::write(&path, "id,name\n1,Ada\n2,Grace\n").unwrap();
+        cache.refresh(&stores).await.unwrap();
+        assert_eq!(cache.current().unwrap().0.len(), 2);
+        std::fs::write(&path, "name\nno key column\n").unwrap();
+        assert!(cache.refresh(&stores).await.unwrap_err().contains("\"id\""));
+    }
+}
