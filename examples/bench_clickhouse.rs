@@ -10,14 +10,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+
+#[path = "common/synthetic.rs"]
+mod synthetic;
 use dynamo_cdc::config::{BatchConfig, ClickHouseMode, ClickHouseSinkConfig, ColumnMapping};
 use dynamo_cdc::coordinator::{AckTracker, Chunk, ShardKey};
-use dynamo_cdc::model::{
-    AttributeValue, ChangeEvent, Item, KeyAttribute, KeyKind, Number, Op, Position, SequenceNumber,
-    TableSchema,
-};
+use dynamo_cdc::model::{ChangeEvent, KeyAttribute, KeyKind, TableSchema};
 use dynamo_cdc::sink::clickhouse::ClickHouseSink;
 use dynamo_cdc::sink::{Batch, SinkWriter};
+use synthetic::event;
 
 #[derive(Parser)]
 struct Args {
@@ -39,68 +40,6 @@ struct Args {
     /// Also fill two mapped columns (Decimal and String).
     #[arg(long)]
     mapped: bool,
-}
-
-fn event(rng: &mut fastrand::Rng, sequence: usize, keys: usize) -> ChangeEvent {
-    let key = rng.usize(..keys);
-    let op = match rng.u8(0..10) {
-        0 => Op::Remove,
-        1..=4 => Op::Insert,
-        _ => Op::Modify,
-    };
-    let keys_item = Item::from([
-        (
-            "pk".to_owned(),
-            AttributeValue::S(format!("customer#{key:08}")),
-        ),
-        (
-            "sk".to_owned(),
-            AttributeValue::N(Number::parse(&(key % 7).to_string()).expect("int")),
-        ),
-    ]);
-    let mut image = keys_item.clone();
-    image.insert(
-        "status".into(),
-        AttributeValue::S(["new", "paid", "shipped"][rng.usize(..3)].into()),
-    );
-    image.insert(
-        "amount".into(),
-        AttributeValue::N(
-            Number::parse(&format!("{}.{:02}", rng.u32(..100_000), rng.u8(..100)))
-                .expect("decimal"),
-        ),
-    );
-    image.insert(
-        "big".into(),
-        AttributeValue::N(Number::parse("12345678901234567890123456789012345678").expect("big")),
-    );
-    image.insert("note".into(), AttributeValue::S("x".repeat(300)));
-    image.insert(
-        "tags".into(),
-        AttributeValue::Ss(vec!["a".into(), "b".into(), "c".into()]),
-    );
-    image.insert(
-        "address".into(),
-        AttributeValue::M(Item::from([
-            ("city".to_owned(), AttributeValue::S("Lisbon".into())),
-            ("zip".to_owned(), AttributeValue::S("1100-148".into())),
-        ])),
-    );
-    ChangeEvent {
-        table: Arc::from("bench_orders"),
-        op,
-        keys: keys_item,
-        new_image: op.is_upsert().then(|| image.clone()),
-        old_image: (op != Op::Insert).then_some(image),
-        position: Position {
-            shard: Arc::from("shardId-bench"),
-            sequence: SequenceNumber::parse(&format!("{:021}", sequence + 1)).expect("sequence"),
-        },
-        approx_time_ms: Some(1_700_000_000_000 + sequence as i64),
-        ttl_delete: false,
-        event_id: format!("ev-{sequence}"),
-        size_bytes: 600,
-    }
 }
 
 #[tokio::main]

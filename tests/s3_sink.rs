@@ -192,3 +192,69 @@ async fn crash_between_put_and_notice_loses_nothing() {
         &state_from_notices(&notices).await,
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parquet_objects_carry_typed_columns_and_reject_what_does_not_fit() {
+    use arrow_array::cast::AsArray;
+    use aws_sdk_dynamodb::types::AttributeValue as Sdk;
+    let client = common::client().await;
+    let table = common::unique_table("s3_pq");
+    common::create_table(&client, &table).await;
+    for (pk, amount) in [
+        ("good-1", Sdk::N("12.5".into())),
+        ("bad", Sdk::S("twelve".into())),
+        ("good-2", Sdk::N("-0.25".into())),
+    ] {
+        client
+            .put_item()
+            .table_name(&table)
+            .item("pk", Sdk::S(pk.into()))
+            .item("sk", Sdk::N("1".into()))
+            .item("amount", amount)
+            .send()
+            .await
+            .expect("put");
+    }
+    let bucket = common::unique_table("bucket").replace('_', "-");
+    common::moto::create_bucket(&bucket).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sink = format!(
+        "[[sinks]]\ntype = \"s3\"\nbucket = \"{bucket}\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nformat = \"parquet\"\n\
+         [[sinks.columns]]\nname = \"amount\"\ntype = \"Decimal(16, 2)\"\n[[sinks.columns]]\nname = \"note\"\ntype = \"Nullable(String)\"\n",
+        common::moto::url()
+    );
+    let config = write_config(dir.path(), &[&table], "", &sink);
+    tokio::task::spawn_blocking(move || run_until_caught_up(&config))
+        .await
+        .expect("run");
+    let keys = common::moto::list_keys(&bucket, &format!("{table}/")).await;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let body = common::moto::get_object(&bucket, &keys[0]).await;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::from(body),
+    )
+    .expect("parquet")
+    .build()
+    .expect("reader");
+    let mut amounts = Vec::new();
+    for batch in reader {
+        let batch = batch.expect("batch");
+        let amount = batch.column_by_name("amount").expect("amount column");
+        let amount = amount.as_primitive::<arrow_array::types::Decimal128Type>();
+        let note = batch.column_by_name("note").expect("note column");
+        assert_eq!(note.null_count(), batch.num_rows());
+        for row in 0..batch.num_rows() {
+            amounts.push(amount.value_as_string(row));
+        }
+    }
+    amounts.sort();
+    assert_eq!(amounts, ["-0.25", "12.50"]);
+    let letters =
+        std::fs::read_to_string(dir.path().join(format!("state/dead-letters/{table}.jsonl")))
+            .expect("dead letters");
+    assert_eq!(letters.lines().count(), 1);
+    assert!(
+        letters.contains("a S value does not fit a Decimal(16, 2) column"),
+        "{letters}"
+    );
+}

@@ -359,6 +359,9 @@ pub struct S3SinkConfig {
     /// Object format.
     #[serde(default)]
     pub format: S3Format,
+    /// Typed Parquet columns filled from item attributes (`format = "parquet"` only).
+    #[serde(default)]
+    pub columns: Vec<ColumnMapping>,
     /// Batching: one object per table and shard per batch.
     #[serde(default = "s3_batch")]
     pub batch: BatchConfig,

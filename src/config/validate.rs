@@ -109,6 +109,17 @@ fn validate_sinks(sinks: &[SinkConfig]) -> Result<(), Invalid> {
                 if s3.bucket.trim().is_empty() {
                     return Err(invalid(format!("{field}.bucket"), "must not be empty"));
                 }
+                if !s3.columns.is_empty() && s3.format != super::S3Format::Parquet {
+                    return Err(invalid(
+                        format!("{field}.columns"),
+                        "typed columns need format = \"parquet\"",
+                    ));
+                }
+                for (index, column) in s3.columns.iter().enumerate() {
+                    ColumnType::parse(&column.column_type).map_err(|message| {
+                        invalid(format!("{field}.columns[{index}].type"), message)
+                    })?;
+                }
                 for (name, url) in [
                     ("endpoint_url", &s3.endpoint_url),
                     ("sqs_endpoint_url", &s3.sqs_endpoint_url),

@@ -4,6 +4,7 @@
 
 mod keys;
 mod notice;
+mod parquet_columns;
 mod parquet_format;
 mod writer;
 

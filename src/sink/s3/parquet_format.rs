@@ -14,6 +14,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
+use super::parquet_columns::{build, field, value_text, TypedColumn};
 use crate::decode::decode_item;
 use crate::model::{ChangeEvent, Item, Op, Position, SequenceNumber};
 
@@ -41,8 +42,10 @@ fn op_name(op: Op) -> &'static str {
     }
 }
 
-/// Encodes events as one Parquet file (Snappy).
-pub fn encode_events(events: &[&ChangeEvent]) -> Result<Vec<u8>, String> {
+/// Encodes events as one Parquet file (Snappy), with `typed` columns after
+/// the fixed ones. Every event's typed values must have passed
+/// [`value_text`] (the sink rejects the others first).
+pub fn encode_events(events: &[&ChangeEvent], typed: &[TypedColumn]) -> Result<Vec<u8>, String> {
     let json = |item: &Item| serde_json::to_string(item).map_err(|e| e.to_string());
     let optional = |item: &Option<Item>| item.as_ref().map(json).transpose();
     let keys: Vec<String> = events
@@ -57,7 +60,7 @@ pub fn encode_events(events: &[&ChangeEvent]) -> Result<Vec<u8>, String> {
         .iter()
         .map(|e| optional(&e.old_image))
         .collect::<Result<_, _>>()?;
-    let columns: Vec<ArrayRef> = vec![
+    let mut columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(
             events.iter().map(|e| &*e.table),
         )),
@@ -86,13 +89,27 @@ pub fn encode_events(events: &[&ChangeEvent]) -> Result<Vec<u8>, String> {
             events.iter().map(|e| e.size_bytes),
         )),
     ];
-    let batch = RecordBatch::try_new(schema(), columns).map_err(|e| e.to_string())?;
+    let mut fields: Vec<Field> = schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    for column in typed {
+        let values: Vec<Option<String>> = events
+            .iter()
+            .map(|e| value_text(column, e))
+            .collect::<Result<_, _>>()?;
+        columns.push(build(column, &values)?);
+        fields.push(field(column));
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(Arc::clone(&schema), columns).map_err(|e| e.to_string())?;
     let properties = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build();
     let mut out = Vec::new();
     let mut writer =
-        ArrowWriter::try_new(&mut out, schema(), Some(properties)).map_err(|e| e.to_string())?;
+        ArrowWriter::try_new(&mut out, schema, Some(properties)).map_err(|e| e.to_string())?;
     writer.write(&batch).map_err(|e| e.to_string())?;
     writer.close().map_err(|e| e.to_string())?;
     Ok(out)
@@ -205,7 +222,7 @@ mod tests {
             event(Op::Remove, "000000000000000000002"),
         ];
         let refs: Vec<&ChangeEvent> = events.iter().collect();
-        let bytes = encode_events(&refs).unwrap();
+        let bytes = encode_events(&refs, &[]).unwrap();
         assert_eq!(decode_events(bytes.into()).unwrap(), events);
         assert!(decode_events(bytes::Bytes::from_static(b"nope")).is_err());
     }

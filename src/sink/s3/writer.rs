@@ -11,9 +11,11 @@ use object_store::{ObjectStoreExt, PutPayload};
 
 use super::keys::object_key;
 use super::notice::ObjectNotice;
+use super::parquet_columns::{value_text, TypedColumn};
 use super::parquet_format::encode_events;
 use crate::config::{AwsConfig, S3Format, S3SinkConfig};
 use crate::model::ChangeEvent;
+use crate::sink::clickhouse::ColumnType;
 use crate::sink::{Batch, Rejected, SinkError, SinkWriter};
 
 /// The `s3` sink.
@@ -22,6 +24,7 @@ pub struct S3Sink {
     bucket: String,
     prefix: String,
     format: S3Format,
+    columns: Vec<(Option<String>, TypedColumn)>,
     store: Arc<AmazonS3>,
     sqs: Option<(aws_sdk_sqs::Client, String)>,
 }
@@ -56,6 +59,23 @@ impl S3Sink {
         let store = builder
             .build()
             .map_err(|e| fatal(format!("S3 bucket {}: {e}", config.bucket)))?;
+        let columns = config
+            .columns
+            .iter()
+            .map(|c| {
+                ColumnType::parse(&c.column_type).map(|column_type| {
+                    (
+                        c.table.clone(),
+                        TypedColumn {
+                            name: c.name.clone(),
+                            attribute: c.attribute().to_owned(),
+                            column_type,
+                        },
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(fatal)?;
         let sqs = match &config.sqs_queue_url {
             Some(queue) => {
                 let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -80,6 +100,7 @@ impl S3Sink {
             bucket: config.bucket.clone(),
             prefix: config.prefix.clone(),
             format: config.format,
+            columns,
             store: Arc::new(store),
             sqs,
         })
@@ -100,16 +121,40 @@ struct Object {
     notice: ObjectNotice,
 }
 
+/// Everything that shapes the objects of a batch.
+struct Layout<'a> {
+    bucket: &'a str,
+    prefix: &'a str,
+    format: S3Format,
+    columns: &'a [(Option<String>, TypedColumn)],
+}
+
 fn build_objects(
     batch: &Batch,
-    bucket: &str,
-    prefix: &str,
-    format: S3Format,
-) -> Result<Vec<Object>, String> {
+    layout: &Layout<'_>,
+) -> Result<(Vec<Object>, Vec<Rejected>), String> {
+    let (bucket, prefix, format) = (layout.bucket, layout.prefix, layout.format);
+    let mut rejected = Vec::new();
     // (table, shard) groups in first-seen order; events keep stream order within a shard.
     let mut order: Vec<(Arc<str>, Arc<str>)> = Vec::new();
     let mut groups: HashMap<(Arc<str>, Arc<str>), Vec<&ChangeEvent>> = HashMap::new();
-    for (_, event) in batch.events() {
+    for ((chunk, index), event) in batch.events() {
+        // A typed value that does not fit rejects the change (dead letter).
+        if format == S3Format::Parquet {
+            let problem = layout
+                .columns
+                .iter()
+                .filter(|(table, _)| table.as_deref().is_none_or(|t| t == &*event.table))
+                .find_map(|(_, column)| value_text(column, event).err());
+            if let Some(reason) = problem {
+                rejected.push(Rejected {
+                    chunk,
+                    event: index,
+                    reason,
+                });
+                continue;
+            }
+        }
         let group = (Arc::clone(&event.table), Arc::clone(&event.position.shard));
         groups
             .entry(group.clone())
@@ -136,7 +181,15 @@ fn build_objects(
                 }
                 encoder.finish().map_err(|e| e.to_string())?
             }
-            S3Format::Parquet => encode_events(events)?,
+            S3Format::Parquet => {
+                let typed: Vec<TypedColumn> = layout
+                    .columns
+                    .iter()
+                    .filter(|(table, _)| table.as_deref().is_none_or(|t| t == &*group.0))
+                    .map(|(_, column)| column.clone())
+                    .collect();
+                encode_events(events, &typed)?
+            }
         };
         let key = object_key(
             prefix,
@@ -162,17 +215,21 @@ fn build_objects(
             body,
         });
     }
-    Ok(objects)
+    Ok((objects, rejected))
 }
 
 impl SinkWriter for S3Sink {
     async fn write(&mut self, batch: Batch) -> Result<Vec<Rejected>, SinkError> {
-        let objects =
-            build_objects(&batch, &self.bucket, &self.prefix, self.format).map_err(|message| {
-                SinkError::Fatal {
-                    sink: self.name.clone(),
-                    message,
-                }
+        let layout = Layout {
+            bucket: &self.bucket,
+            prefix: &self.prefix,
+            format: self.format,
+            columns: &self.columns,
+        };
+        let (objects, rejected) =
+            build_objects(&batch, &layout).map_err(|message| SinkError::Fatal {
+                sink: self.name.clone(),
+                message,
             })?;
         // Every object is durable before any notice goes out, and every
         // notice is sent before the batch is acknowledged.
@@ -207,6 +264,6 @@ impl SinkWriter for S3Sink {
                     })?;
             }
         }
-        Ok(Vec::new())
+        Ok(rejected)
     }
 }
