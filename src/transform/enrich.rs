@@ -8,7 +8,7 @@ use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::model::{AttributeValue, ChangeEvent, Item, Number, Op};
+use crate::model::{AttributeValue, ChangeEvent, Number, Op};
 
 /// The file formats a dimension table can have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,11 +40,16 @@ impl DimensionFormat {
     }
 }
 
-/// A loaded dimension table: rows by the text of their key column.
+/// A loaded dimension table: rows by the text of their key column, each
+/// row the selected columns' values in `columns` order (names stored once).
 #[derive(Debug, Clone, Default)]
 pub struct Dimension {
-    rows: HashMap<String, Item>,
+    columns: Vec<String>,
+    rows: HashMap<String, Row>,
 }
+
+/// One row's values, in the dimension's column order.
+type Row = Box<[AttributeValue]>;
 
 impl Dimension {
     /// Rows loaded.
@@ -74,10 +79,16 @@ impl Dimension {
         let Some(row) = self.rows.get(&key) else {
             return false;
         };
-        for (column, value) in row {
+        for (column, value) in self.columns.iter().zip(row.iter()) {
             image.insert(format!("{prefix}{column}"), value.clone());
         }
         true
+    }
+
+    /// The value of `column` in the row keyed `key`.
+    pub fn value(&self, key: &str, column: &str) -> Option<&AttributeValue> {
+        let index = self.columns.iter().position(|c| c == column)?;
+        self.rows.get(key)?.get(index)
     }
 }
 
@@ -93,7 +104,10 @@ pub fn load_dimension(
         DimensionFormat::Csv => load_csv(&bytes, key_column, columns)?,
         DimensionFormat::JsonLines => load_json_lines(&bytes, key_column, columns)?,
     };
-    Ok(Dimension { rows })
+    Ok(Dimension {
+        columns: columns.to_vec(),
+        rows,
+    })
 }
 
 fn key_text(value: &AttributeValue) -> Option<String> {
@@ -108,7 +122,7 @@ fn load_parquet(
     bytes: bytes::Bytes,
     key_column: &str,
     columns: &[String],
-) -> Result<HashMap<String, Item>, String> {
+) -> Result<HashMap<String, Row>, String> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
         .map_err(|e| format!("not a Parquet file: {e}"))?
         .build()
@@ -125,7 +139,7 @@ fn add_batch(
     batch: &RecordBatch,
     key_column: &str,
     columns: &[String],
-    rows: &mut HashMap<String, Item>,
+    rows: &mut HashMap<String, Row>,
 ) -> Result<(), String> {
     let column = |name: &str| {
         batch
@@ -141,11 +155,11 @@ fn add_batch(
         let Some(key) = key_text(&arrow_value(key.as_ref(), row)?) else {
             continue;
         };
-        let mut item = Item::new();
-        for (name, array) in &selected {
-            item.insert((*name).clone(), arrow_value(array.as_ref(), row)?);
-        }
-        rows.insert(key, item);
+        let values: Vec<AttributeValue> = selected
+            .iter()
+            .map(|(_, array)| arrow_value(array.as_ref(), row))
+            .collect::<Result<_, _>>()?;
+        rows.insert(key, values.into_boxed_slice());
     }
     Ok(())
 }
@@ -230,7 +244,7 @@ fn load_csv(
     bytes: &[u8],
     key_column: &str,
     columns: &[String],
-) -> Result<HashMap<String, Item>, String> {
+) -> Result<HashMap<String, Row>, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("CSV is not UTF-8: {e}"))?;
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header = csv_fields(lines.next().ok_or("the CSV file is empty")?);
@@ -257,11 +271,11 @@ fn load_csv(
                 )
             })
         };
-        let mut item = Item::new();
-        for (name, i) in &selected {
-            item.insert(name.clone(), AttributeValue::S(get(*i)?));
-        }
-        rows.insert(get(key_index)?, item);
+        let values: Vec<AttributeValue> = selected
+            .iter()
+            .map(|(_, i)| get(*i).map(AttributeValue::S))
+            .collect::<Result<_, _>>()?;
+        rows.insert(get(key_index)?, values.into_boxed_slice());
     }
     Ok(rows)
 }
@@ -282,7 +296,7 @@ fn load_json_lines(
     bytes: &[u8],
     key_column: &str,
     columns: &[String],
-) -> Result<HashMap<String, Item>, String> {
+) -> Result<HashMap<String, Row>, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("JSON Lines are not UTF-8: {e}"))?;
     let mut rows = HashMap::new();
     for (number, line) in text
@@ -301,16 +315,17 @@ fn load_json_lines(
         else {
             continue;
         };
-        let mut item = Item::new();
-        for name in columns {
-            let value = object
-                .get(name)
-                .map(json_value)
-                .transpose()?
-                .unwrap_or(AttributeValue::Null);
-            item.insert(name.clone(), value);
-        }
-        rows.insert(key, item);
+        let values: Vec<AttributeValue> = columns
+            .iter()
+            .map(|name| {
+                object
+                    .get(name)
+                    .map(json_value)
+                    .transpose()
+                    .map(|v| v.unwrap_or(AttributeValue::Null))
+            })
+            .collect::<Result<_, _>>()?;
+        rows.insert(key, values.into_boxed_slice());
     }
     Ok(rows)
 }
@@ -331,12 +346,12 @@ mod tests {
         .unwrap();
         assert_eq!(dim.len(), 2);
         assert_eq!(
-            dim.rows["1"]["name"],
-            AttributeValue::S("Ada, Countess".into())
+            dim.value("1", "name"),
+            Some(&AttributeValue::S("Ada, Countess".into()))
         );
         assert_eq!(
-            dim.rows["2"]["segment"],
-            AttributeValue::S("said \"hi\"".into())
+            dim.value("2", "segment"),
+            Some(&AttributeValue::S("said \"hi\"".into()))
         );
         let jsonl = "{\"id\": 7, \"score\": 1.5, \"vip\": true}\n{\"id\": 8, \"score\": null}\n";
         let dim = load_dimension(
@@ -347,10 +362,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            dim.rows["7"]["score"],
-            AttributeValue::N(Number::parse("1.5").unwrap())
+            dim.value("7", "score"),
+            Some(&AttributeValue::N(Number::parse("1.5").unwrap()))
         );
-        assert_eq!(dim.rows["8"]["vip"], AttributeValue::Null);
+        assert_eq!(dim.value("8", "vip"), Some(&AttributeValue::Null));
         assert!(
             load_dimension("a,b\n".into(), DimensionFormat::Csv, "id", &[])
                 .unwrap_err()
