@@ -54,7 +54,7 @@ fn loader_config(
     queue_url: &str,
     table: &str,
     database: &str,
-    dimension: &Path,
+    dimension: &str,
     visibility: &str,
 ) -> std::path::PathBuf {
     let text = format!(
@@ -66,7 +66,7 @@ fn loader_config(
          [[sinks]]\ntype = \"clickhouse\"\nurl = \"{clickhouse}\"\ndatabase = \"{database}\"\ncreate_table = true\n",
         state = dir.join("loader-state").display(),
         moto = common::moto::url(),
-        dimension = dimension.display(),
+        dimension = dimension,
         clickhouse = common::clickhouse::url(),
     );
     let path = dir.join("loader.toml");
@@ -163,7 +163,7 @@ async fn staged_pipeline_loads_enriched_state_and_survives_a_killed_loader() {
         &queue_url,
         &table,
         &database,
-        &dimension_path,
+        &dimension_path.display().to_string(),
         "3s",
     );
 
@@ -296,12 +296,14 @@ async fn parquet_objects_loaded_by_two_competing_loaders() {
     let dimension_path = dir.path().join("customers.parquet");
     let dimension = write_dimension(&dimension_path);
     let database = common::clickhouse::unique_database("staged");
+    // This time the dimension table is read from S3.
+    put_object(&bucket, "dimensions/customers.parquet", &std::fs::read(&dimension_path).expect("read")).await;
     let config = loader_config(
         dir.path(),
         &queue_url,
         &table,
         &database,
-        &dimension_path,
+        &format!("s3://{bucket}/dimensions/customers.parquet"),
         "30s",
     );
     // Two loaders compete for the same queue.
