@@ -112,12 +112,22 @@ fn load_until_idle(config: &Path) -> std::process::Output {
     output
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn staged_pipeline_loads_enriched_state_and_survives_a_killed_loader() {
+/// A table with a random workload, landed by the engine in a fresh bucket
+/// with notices on a fresh queue.
+struct Landed {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    bucket: String,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    dir: tempfile::TempDir,
+}
+
+async fn land(prefix: &str, ops: usize, seed: u64, sink_extra: &str) -> Landed {
     let client = common::client().await;
-    let table = common::unique_table("staged");
+    let table = common::unique_table(prefix);
     common::create_table(&client, &table).await;
-    common::workload::run(&client, &table, 200, 500, 61, 4).await;
+    common::workload::run(&client, &table, 200, ops, seed, 4).await;
     let bucket = common::unique_table("landing").replace('_', "-");
     common::moto::create_bucket(&bucket).await;
     let sqs = common::moto::sqs();
@@ -136,13 +146,33 @@ async fn staged_pipeline_loads_enriched_state_and_survives_a_killed_loader() {
         "batch_size = 50",
         &format!(
             "[[sinks]]\ntype = \"s3\"\nbucket = \"{bucket}\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n\
-             sqs_queue_url = \"{queue_url}\"\n[sinks.batch]\nmax_records = 100\nmax_age = \"50ms\"\n",
+             sqs_queue_url = \"{queue_url}\"\n{sink_extra}\n[sinks.batch]\nmax_records = 100\nmax_age = \"50ms\"\n",
             common::moto::url()
         ),
     );
     tokio::task::spawn_blocking(move || run_until_caught_up(&engine_config))
         .await
         .expect("engine");
+    Landed {
+        client,
+        table,
+        bucket,
+        sqs,
+        queue_url,
+        dir,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn staged_pipeline_loads_enriched_state_and_survives_a_killed_loader() {
+    let Landed {
+        client,
+        table,
+        bucket,
+        sqs,
+        queue_url,
+        dir,
+    } = land("staged", 500, 61, "").await;
 
     // A corrupt object, announced like the others.
     let garbage_key = format!("{table}/dt=2026-01-01/shardId-x-1-2.jsonl.gz");
@@ -258,35 +288,14 @@ async fn put_object(bucket: &str, key: &str, body: &[u8]) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn parquet_objects_loaded_by_two_competing_loaders() {
-    let client = common::client().await;
-    let table = common::unique_table("staged_pq");
-    common::create_table(&client, &table).await;
-    common::workload::run(&client, &table, 120, 400, 62, 4).await;
-    let bucket = common::unique_table("landing").replace('_', "-");
-    common::moto::create_bucket(&bucket).await;
-    let sqs = common::moto::sqs();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(&bucket)
-        .send()
-        .await
-        .expect("queue")
-        .queue_url
-        .expect("queue url");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let engine_config = write_config(
-        dir.path(),
-        &[&table],
-        "batch_size = 40",
-        &format!(
-            "[[sinks]]\ntype = \"s3\"\nbucket = \"{bucket}\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n\
-             sqs_queue_url = \"{queue_url}\"\nformat = \"parquet\"\n[sinks.batch]\nmax_records = 60\nmax_age = \"20ms\"\n",
-            common::moto::url()
-        ),
-    );
-    tokio::task::spawn_blocking(move || run_until_caught_up(&engine_config))
-        .await
-        .expect("engine");
+    let Landed {
+        client,
+        table,
+        bucket,
+        sqs: _,
+        queue_url,
+        dir,
+    } = land("staged_pq", 400, 62, "format = \"parquet\"").await;
     let keys = common::moto::list_keys(&bucket, &format!("{table}/")).await;
     assert!(
         keys.len() > 2 && keys.iter().all(|k| k.ends_with(".parquet")),
@@ -297,7 +306,12 @@ async fn parquet_objects_loaded_by_two_competing_loaders() {
     let dimension = write_dimension(&dimension_path);
     let database = common::clickhouse::unique_database("staged");
     // This time the dimension table is read from S3.
-    put_object(&bucket, "dimensions/customers.parquet", &std::fs::read(&dimension_path).expect("read")).await;
+    put_object(
+        &bucket,
+        "dimensions/customers.parquet",
+        &std::fs::read(&dimension_path).expect("read"),
+    )
+    .await;
     let config = loader_config(
         dir.path(),
         &queue_url,
