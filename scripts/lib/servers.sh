@@ -276,6 +276,53 @@ start_moto() {
     fi
 }
 
+# Debian's PostgreSQL server; prints its bin directory.
+ensure_postgres() {
+    local bin
+    bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
+        _dcdc_apt_install postgresql
+        bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    fi
+    printf '%s\n' "$bin"
+}
+
+# start_postgres PORT DIR: a PostgreSQL server as a plain process on
+# 127.0.0.1 with its data under DIR (trust auth, user postgres, fsync off);
+# waits until it accepts connections. initdb refuses root, so as root the
+# server runs as the postgres user.
+start_postgres() {
+    local port=${1:?usage: start_postgres PORT DIR}
+    local dir=${2:?usage: start_postgres PORT DIR}
+    local bin as=()
+    bin=$(ensure_postgres)
+    mkdir -p "$dir"
+    if [ "$(id -u)" -eq 0 ]; then
+        chown -R postgres: "$dir"
+        as=(runuser -u postgres --)
+    fi
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+        "${as[@]}" "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || {
+            _dcdc_log "error: initdb failed; see $dir/initdb.log"
+            tail -n 20 "$dir/initdb.log" >&2 || true
+            return 1
+        }
+    fi
+    "${as[@]}" "$bin/postgres" -D "$dir/data" -c listen_addresses=127.0.0.1 -p "$port" \
+        -c unix_socket_directories="$dir" -c fsync=off </dev/null >"$dir/server.log" 2>&1 &
+    local pid=$!
+    DCDC_SERVER_PIDS+=("$pid")
+    local deadline=$((SECONDS + 60))
+    until "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"; do
+        if ! _dcdc_pid_alive "$pid" || [ "$SECONDS" -ge "$deadline" ]; then
+            _dcdc_log "error: PostgreSQL did not start on 127.0.0.1:$port; last lines of $dir/server.log:"
+            tail -n 30 "$dir/server.log" >&2 || true
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
 # Debian's ClickHouse server (18.16) and client.
 ensure_clickhouse() {
     if ! command -v clickhouse-server >/dev/null 2>&1; then

@@ -104,7 +104,7 @@ pub async fn run_loader(
         if cancel.is_cancelled() {
             break;
         }
-        if let Some(joined) = futures_poll(&mut sink_tasks) {
+        if let Some(joined) = finished_sink(&mut sink_tasks) {
             if let Some(err) = joined {
                 failure = Some(err);
             }
@@ -184,7 +184,7 @@ pub async fn run_loader(
 }
 
 /// The result of a sink task that already ended, if any (without waiting).
-fn futures_poll(tasks: &mut super::sinks::SinkTasks) -> Option<Option<EngineError>> {
+fn finished_sink(tasks: &mut super::sinks::SinkTasks) -> Option<Option<EngineError>> {
     match tasks.try_join_next()? {
         Ok((_, Ok(()))) => Some(None),
         Ok((_, Err(err))) => Some(Some(EngineError::Sink(err))),
