@@ -34,6 +34,7 @@ chdb_python=$(ensure_chdb)
 echo "chdb: $chdb_python"
 ensure_moto >/dev/null
 echo "moto: installed"
+echo "PostgreSQL: $(ensure_postgres)"
 
 section "cargo fmt --check"
 cargo fmt --check
@@ -77,6 +78,12 @@ rm -rf "$logs/clickhouse"
 start_clickhouse "$ch_port" "$logs/clickhouse"
 export DYNAMO_CDC_TEST_CLICKHOUSE_URL="http://127.0.0.1:$ch_port"
 export DYNAMO_CDC_TEST_CHDB_PYTHON="$chdb_python"
+
+pg_port=$(free_port)
+section "starting PostgreSQL on 127.0.0.1:$pg_port (dir: $logs/postgres)"
+rm -rf "$logs/postgres"
+start_postgres "$pg_port" "$logs/postgres"
+export DYNAMO_CDC_TEST_POSTGRES_URL="host=127.0.0.1 port=$pg_port user=postgres dbname=postgres"
 
 moto_port=$(free_port)
 section "starting moto (S3, SQS) on 127.0.0.1:$moto_port"

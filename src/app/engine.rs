@@ -191,7 +191,7 @@ async fn describe_tables(
     api: &StreamsApi,
 ) -> Result<Vec<TableStream>, EngineError> {
     let needs_new_image = config.sinks.iter().any(|s| match s {
-        SinkConfig::Sqlite(_) => true,
+        SinkConfig::Sqlite(_) | SinkConfig::Postgres(_) => true,
         SinkConfig::Clickhouse(c) => c.mode == ClickHouseMode::State,
         SinkConfig::Jsonl(_) | SinkConfig::S3(_) => false,
     });

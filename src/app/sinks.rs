@@ -13,6 +13,7 @@ use crate::dead_letter::DeadLetters;
 use crate::model::TableSchema;
 use crate::sink::clickhouse::ClickHouseSink;
 use crate::sink::jsonl::JsonlSink;
+use crate::sink::postgres::PostgresSink;
 use crate::sink::s3::S3Sink;
 use crate::sink::sqlite::SqliteSink;
 use crate::sink::{run_sink, SinkContext, SinkError, SinkWriter};
@@ -59,6 +60,12 @@ pub(super) async fn spawn_sinks(
             }
             SinkConfig::Jsonl(c) => start(&mut tasks, JsonlSink::new(&name, c), rx, ctx),
             SinkConfig::S3(c) => start(&mut tasks, S3Sink::connect(&name, c, aws).await?, rx, ctx),
+            SinkConfig::Postgres(c) => start(
+                &mut tasks,
+                PostgresSink::connect(&name, c, schemas).await?,
+                rx,
+                ctx,
+            ),
             SinkConfig::Clickhouse(c) => start(
                 &mut tasks,
                 ClickHouseSink::connect(&name, c, schemas).await?,

@@ -137,6 +137,8 @@ pub enum SinkConfig {
     Clickhouse(ClickHouseSinkConfig),
     /// Batches as gzipped JSON Lines objects in S3, announced on SQS.
     S3(S3SinkConfig),
+    /// A re-materialised table per source table in PostgreSQL.
+    Postgres(PostgresSinkConfig),
 }
 
 impl SinkConfig {
@@ -147,6 +149,7 @@ impl SinkConfig {
             SinkConfig::Jsonl(c) => c.name.clone().unwrap_or_else(|| "jsonl".into()),
             SinkConfig::Clickhouse(c) => c.name.clone().unwrap_or_else(|| "clickhouse".into()),
             SinkConfig::S3(c) => c.name.clone().unwrap_or_else(|| "s3".into()),
+            SinkConfig::Postgres(c) => c.name.clone().unwrap_or_else(|| "postgres".into()),
         }
     }
 
@@ -157,6 +160,7 @@ impl SinkConfig {
             SinkConfig::Jsonl(c) => &c.batch,
             SinkConfig::Clickhouse(c) => &c.batch,
             SinkConfig::S3(c) => &c.batch,
+            SinkConfig::Postgres(c) => &c.batch,
         }
     }
 }
@@ -395,4 +399,31 @@ impl S3Format {
             Self::Parquet => "parquet",
         }
     }
+}
+
+/// Settings of the `postgres` sink.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSinkConfig {
+    /// Name in logs; defaults to `postgres`.
+    pub name: Option<String>,
+    /// Connection string (`postgres://user:password@host:5432/db` or
+    /// `host=… user=…`); never logged (it may hold the password).
+    pub url: Secret,
+    /// Schema of the target tables.
+    #[serde(default = "default_pg_schema")]
+    pub schema: String,
+    /// Prefix of the target table names (`<prefix><source table>`).
+    #[serde(default)]
+    pub table_prefix: String,
+    /// Create the schema, tables and live views when missing.
+    #[serde(default)]
+    pub create_table: bool,
+    /// Batching.
+    #[serde(default)]
+    pub batch: BatchConfig,
+}
+
+fn default_pg_schema() -> String {
+    "public".into()
 }

@@ -105,6 +105,25 @@ fn validate_sinks(sinks: &[SinkConfig]) -> Result<(), Invalid> {
                 }
             }
             SinkConfig::Clickhouse(clickhouse) => validate_clickhouse(clickhouse, &field)?,
+            SinkConfig::Postgres(postgres) => {
+                let identifier =
+                    |text: &str| text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if postgres.schema.is_empty() || !identifier(&postgres.schema) {
+                    return Err(invalid(
+                        format!("{field}.schema"),
+                        "must be letters, digits and underscores",
+                    ));
+                }
+                if !identifier(&postgres.table_prefix) {
+                    return Err(invalid(
+                        format!("{field}.table_prefix"),
+                        "must be letters, digits and underscores",
+                    ));
+                }
+                if postgres.url.expose().trim().is_empty() {
+                    return Err(invalid(format!("{field}.url"), "must not be empty"));
+                }
+            }
             SinkConfig::S3(s3) => {
                 if s3.bucket.trim().is_empty() {
                     return Err(invalid(format!("{field}.bucket"), "must not be empty"));

@@ -1,11 +1,13 @@
 //! The engine's data model: values, change events, stream positions. No I/O.
 
 mod event;
+mod plain_json;
 mod schema;
 mod sequence;
 mod value;
 
 pub use event::{ChangeEvent, Op, Position};
+pub use plain_json::{json_number, plain_item, write_plain_item};
 pub use schema::{KeyAttribute, KeyKind, TableSchema};
 pub use sequence::{SequenceNumber, SequenceNumberError};
 pub use value::{canonical_item, AttributeValue, Item, Number, NumberError};

@@ -4,6 +4,7 @@
 pub mod clickhouse;
 pub mod driver;
 pub mod jsonl;
+pub mod postgres;
 pub mod s3;
 pub mod sqlite;
 

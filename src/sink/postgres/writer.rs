@@ -1,0 +1,312 @@
+//! Writes batches into PostgreSQL: per target table, multi-row versioned
+//! upserts inside one transaction per batch.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, NoTls};
+
+use super::sql::{create_statements, upsert_statement, PgTable};
+use crate::config::PostgresSinkConfig;
+use crate::model::{plain_item, AttributeValue, ChangeEvent, TableSchema};
+use crate::sink::{Batch, Rejected, SinkError, SinkWriter};
+
+/// Rows per INSERT statement (PostgreSQL allows 65,535 parameters).
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// The `postgres` sink.
+pub struct PostgresSink {
+    name: String,
+    url: String,
+    client: Option<Client>,
+    tables: HashMap<Arc<str>, PgTable>,
+}
+
+/// How to handle a failed write.
+enum Failure {
+    Transient(String),
+    Data(String),
+    Fatal(String),
+}
+
+fn classify(err: &tokio_postgres::Error) -> Failure {
+    let message = crate::error_text::with_causes(err);
+    let Some(db) = err.as_db_error() else {
+        // I/O errors and a closed connection: reconnect and retry.
+        return Failure::Transient(message);
+    };
+    let code = db.code();
+    let class = &code.code()[..2];
+    if class == "08"
+        || class == "53"
+        || *code == SqlState::T_R_SERIALIZATION_FAILURE
+        || *code == SqlState::T_R_DEADLOCK_DETECTED
+        || *code == SqlState::ADMIN_SHUTDOWN
+        || *code == SqlState::CRASH_SHUTDOWN
+        || *code == SqlState::CANNOT_CONNECT_NOW
+    {
+        Failure::Transient(message)
+    } else if class == "22" || class == "23" {
+        // Data exceptions and integrity violations: one row is bad.
+        Failure::Data(message)
+    } else {
+        Failure::Fatal(message)
+    }
+}
+
+impl PostgresSink {
+    /// Connects and creates (with `create_table`) or checks the target tables.
+    pub async fn connect(
+        name: &str,
+        config: &PostgresSinkConfig,
+        schemas: &[TableSchema],
+    ) -> Result<Self, SinkError> {
+        let fatal = |message: String| SinkError::Fatal {
+            sink: name.to_owned(),
+            message,
+        };
+        let mut sink = Self {
+            name: name.to_owned(),
+            url: config.url.expose().to_owned(),
+            client: None,
+            tables: HashMap::new(),
+        };
+        let mut tables = HashMap::new();
+        let client = sink.client().await?;
+        for schema in schemas {
+            let table =
+                PgTable::new(schema, &config.schema, &config.table_prefix).map_err(fatal)?;
+            if config.create_table {
+                client
+                    .batch_execute(&create_statements(&table))
+                    .await
+                    .map_err(|e| {
+                        fatal(format!(
+                            "creating {}: {}",
+                            table.qualified(),
+                            crate::error_text::with_causes(&e)
+                        ))
+                    })?;
+            }
+            let exists: Option<String> = client
+                .query_one("SELECT to_regclass($1)::text", &[&table.qualified()])
+                .await
+                .map_err(|e| fatal(crate::error_text::with_causes(&e)))?
+                .get(0);
+            if exists.is_none() {
+                return Err(fatal(format!(
+                    "table {} does not exist: set create_table = true, or create it with: {}",
+                    table.qualified(),
+                    create_statements(&table).replace('\n', " ")
+                )));
+            }
+            tables.insert(Arc::clone(&schema.name), table);
+        }
+        sink.tables = tables;
+        Ok(sink)
+    }
+
+    /// The connection, opened again when it was lost.
+    async fn client(&mut self) -> Result<&mut Client, SinkError> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            let (client, connection) =
+                tokio_postgres::connect(&self.url, NoTls)
+                    .await
+                    .map_err(|e| SinkError::Transient {
+                        sink: self.name.clone(),
+                        message: format!(
+                            "cannot connect to PostgreSQL: {}",
+                            crate::error_text::with_causes(&e)
+                        ),
+                    })?;
+            let sink = self.name.clone();
+            tokio::spawn(async move {
+                if let Err(err) = connection.await {
+                    tracing::warn!(sink = %sink, "PostgreSQL connection ended: {err}");
+                }
+            });
+            self.client = Some(client);
+        }
+        self.client.as_mut().ok_or_else(|| SinkError::Transient {
+            sink: self.name.clone(),
+            message: "no connection".into(),
+        })
+    }
+}
+
+/// One row's parameters, all text (NULL for a tombstone's items).
+type Row = Vec<Option<String>>;
+
+/// The newest change per key of one table: its batch position, row and event.
+type Latest<'a> = HashMap<Vec<Option<String>>, ((usize, usize), Row, &'a ChangeEvent)>;
+
+fn row(table: &PgTable, event: &ChangeEvent) -> Result<Row, String> {
+    let mut params = Vec::with_capacity(table.keys.len() + 4);
+    for (name, _) in &table.keys {
+        let value = event
+            .keys
+            .get(name)
+            .ok_or_else(|| format!("key attribute {name:?} is missing"))?;
+        params.push(Some(match value {
+            AttributeValue::S(s) => s.clone(),
+            AttributeValue::N(n) => n.as_str().to_owned(),
+            AttributeValue::B(b) => base64::engine::general_purpose::STANDARD.encode(b),
+            other => return Err(format!("key attribute {name:?} is {}", other.type_tag())),
+        }));
+    }
+    let image = if event.op.is_upsert() {
+        Some(event.new_image.as_ref().ok_or_else(|| {
+            "the change has no new image: the stream view must be NEW_IMAGE or NEW_AND_OLD_IMAGES".to_owned()
+        })?)
+    } else {
+        None
+    };
+    params.push(image.map(plain_item));
+    params.push(
+        image
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| e.to_string())?,
+    );
+    params.push(Some(event.version().digits().to_owned()));
+    params.push(Some((!event.op.is_upsert()).to_string()));
+    Ok(params)
+}
+
+/// Upserts rows in the open transaction.
+async fn upsert(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &PgTable,
+    rows: &[&Row],
+) -> Result<(), tokio_postgres::Error> {
+    for group in rows.chunks(ROWS_PER_STATEMENT) {
+        let per_row = table.keys.len() + 4;
+        let statement = tx
+            .prepare_typed(
+                &upsert_statement(table, group.len()),
+                &vec![Type::TEXT; per_row * group.len()],
+            )
+            .await?;
+        let params: Vec<&(dyn ToSql + Sync)> = group
+            .iter()
+            .flat_map(|row| row.iter().map(|p| p as &(dyn ToSql + Sync)))
+            .collect();
+        tx.execute(&statement, &params).await?;
+    }
+    Ok(())
+}
+
+impl SinkWriter for PostgresSink {
+    async fn write(&mut self, batch: Batch) -> Result<Vec<Rejected>, SinkError> {
+        let mut rejected = Vec::new();
+        // Per table and key, only the newest change: one statement may not
+        // update a row twice, and the newest version wins anyway.
+        let mut latest: HashMap<Arc<str>, Latest<'_>> = HashMap::new();
+        for ((chunk, index), event) in batch.events() {
+            let Some(table) = self.tables.get(&event.table) else {
+                rejected.push(Rejected {
+                    chunk,
+                    event: index,
+                    reason: format!("no target table for {}", event.table),
+                });
+                continue;
+            };
+            match row(table, event) {
+                Ok(params) => {
+                    let key = params[..table.keys.len()].to_vec();
+                    let rows = latest.entry(Arc::clone(&event.table)).or_default();
+                    let newer = rows
+                        .get(&key)
+                        .is_none_or(|(_, _, old)| event.version() > old.version());
+                    if newer {
+                        rows.insert(key, ((chunk, index), params, event));
+                    }
+                }
+                Err(reason) => rejected.push(Rejected {
+                    chunk,
+                    event: index,
+                    reason,
+                }),
+            }
+        }
+        let name = self.name.clone();
+        let tables = self.tables.clone();
+        let client = self.client().await?;
+        let result = async {
+            let tx = client.transaction().await?;
+            for (source, rows) in &latest {
+                if let Some(table) = tables.get(source) {
+                    let rows: Vec<&Row> = rows.values().map(|(_, row, _)| row).collect();
+                    upsert(&tx, table, &rows).await?;
+                }
+            }
+            tx.commit().await
+        }
+        .await;
+        let err = match result {
+            Ok(()) => return Ok(rejected),
+            Err(err) => err,
+        };
+        match classify(&err) {
+            Failure::Transient(message) => {
+                if client.is_closed() {
+                    self.client = None;
+                }
+                Err(SinkError::Transient {
+                    sink: name,
+                    message,
+                })
+            }
+            Failure::Fatal(message) => Err(SinkError::Fatal {
+                sink: name,
+                message,
+            }),
+            Failure::Data(_) => {
+                // Find the bad rows: each row in its own transaction.
+                for (source, rows) in &latest {
+                    let Some(table) = tables.get(source) else {
+                        continue;
+                    };
+                    for (index, row, _) in rows.values() {
+                        let tx = client
+                            .transaction()
+                            .await
+                            .map_err(|e| SinkError::Transient {
+                                sink: name.clone(),
+                                message: crate::error_text::with_causes(&e),
+                            })?;
+                        match upsert(&tx, table, &[row]).await {
+                            Ok(()) => tx.commit().await.map_err(|e| SinkError::Transient {
+                                sink: name.clone(),
+                                message: crate::error_text::with_causes(&e),
+                            })?,
+                            Err(err) => match classify(&err) {
+                                Failure::Data(message) => rejected.push(Rejected {
+                                    chunk: index.0,
+                                    event: index.1,
+                                    reason: format!("PostgreSQL rejected the row: {message}"),
+                                }),
+                                Failure::Transient(message) => {
+                                    return Err(SinkError::Transient {
+                                        sink: name,
+                                        message,
+                                    })
+                                }
+                                Failure::Fatal(message) => {
+                                    return Err(SinkError::Fatal {
+                                        sink: name,
+                                        message,
+                                    })
+                                }
+                            },
+                        }
+                    }
+                }
+                Ok(rejected)
+            }
+        }
+    }
+}
