@@ -135,3 +135,61 @@ async fn live_view_equals_the_table_through_a_crash() {
         .get(0);
     assert!(deleted > 0, "deletes are kept as versioned tombstones");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exactly_once_skips_what_the_database_already_committed() {
+    let client = common::client().await;
+    let table = common::unique_table("pg_once");
+    common::create_table(&client, &table).await;
+    common::workload::run(&client, &table, 40, 150, 73, 2).await;
+    let schema = common::unique_table("cdc");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        &[&table],
+        "",
+        &format!("[[sinks]]\ntype = \"postgres\"\nurl = \"{}\"\nschema = \"{schema}\"\ncreate_table = true\n", url()),
+    );
+    let config_clone = config.clone();
+    tokio::task::spawn_blocking(move || run_until_caught_up(&config_clone))
+        .await
+        .expect("run");
+    let pg = connect().await;
+    let checkpoint: String = pg
+        .query_one(
+            &format!("SELECT sequence FROM \"{schema}\".dynamo_cdc_checkpoints"),
+            &[],
+        )
+        .await
+        .expect("the sink's checkpoint")
+        .get(0);
+    assert!(checkpoint.len() >= 21, "{checkpoint}");
+
+    // A crash after the database committed but before the engine wrote its
+    // own checkpoint: the engine replays everything. Mark every row so that
+    // a re-applied change would show.
+    std::fs::remove_file(dir.path().join("state/checkpoints.db")).expect("drop engine checkpoints");
+    let marked = pg
+        .execute(
+            &format!("UPDATE \"{schema}\".\"{table}\" SET _version = 0"),
+            &[],
+        )
+        .await
+        .expect("mark");
+    assert!(marked > 0);
+    tokio::task::spawn_blocking(move || run_until_caught_up(&config))
+        .await
+        .expect("replay");
+    let reapplied: i64 = pg
+        .query_one(
+            &format!("SELECT count(*) FROM \"{schema}\".\"{table}\" WHERE _version <> 0"),
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(
+        reapplied, 0,
+        "the replay applied changes the database had already committed"
+    );
+}

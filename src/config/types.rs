@@ -419,9 +419,18 @@ pub struct PostgresSinkConfig {
     /// Create the schema, tables and live views when missing.
     #[serde(default)]
     pub create_table: bool,
+    /// Write each shard's checkpoint in the same transaction as the data
+    /// (`<schema>.dynamo_cdc_checkpoints`) and skip changes at or below it:
+    /// a replay can never apply a batch twice.
+    #[serde(default = "default_true")]
+    pub exactly_once: bool,
     /// Batching.
     #[serde(default)]
     pub batch: BatchConfig,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_pg_schema() -> String {

@@ -163,6 +163,42 @@ WHERE t._version < EXCLUDED._version",
     )
 }
 
+/// The sink's own checkpoints, written in each batch's transaction.
+pub fn checkpoint_table(schema: &str) -> String {
+    format!("{}.dynamo_cdc_checkpoints", quote(schema))
+}
+
+/// DDL of the checkpoint table.
+pub fn create_checkpoint_table(schema: &str) -> String {
+    format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema_q};
+CREATE TABLE IF NOT EXISTS {table} (
+    stream_arn text NOT NULL,
+    shard_id text NOT NULL,
+    sequence text NOT NULL,
+    sequence_number numeric(40, 0) NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (stream_arn, shard_id)
+);",
+        schema_q = quote(schema),
+        table = checkpoint_table(schema),
+    )
+}
+
+/// Moves one shard's checkpoint forward (never back); parameters: stream, shard, sequence text.
+pub fn checkpoint_upsert(schema: &str) -> String {
+    format!(
+        "INSERT INTO {table} AS c (stream_arn, shard_id, sequence, sequence_number, updated_at)
+VALUES ($1, $2, $3, $3::numeric, now())
+ON CONFLICT (stream_arn, shard_id) DO UPDATE SET
+    sequence = EXCLUDED.sequence,
+    sequence_number = EXCLUDED.sequence_number,
+    updated_at = EXCLUDED.updated_at
+WHERE c.sequence_number < EXCLUDED.sequence_number",
+        table = checkpoint_table(schema)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,8 +9,13 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls};
 
-use super::sql::{create_statements, upsert_statement, PgTable};
+use super::sql::{
+    checkpoint_table, checkpoint_upsert, create_checkpoint_table, create_statements,
+    upsert_statement, PgTable,
+};
 use crate::config::PostgresSinkConfig;
+use crate::coordinator::ShardKey;
+use crate::model::SequenceNumber;
 use crate::model::{plain_item, AttributeValue, ChangeEvent, TableSchema};
 use crate::sink::{Batch, Rejected, SinkError, SinkWriter};
 
@@ -23,6 +28,10 @@ pub struct PostgresSink {
     url: String,
     client: Option<Client>,
     tables: HashMap<Arc<str>, PgTable>,
+    /// With exactly-once: the schema holding the checkpoint table, and the
+    /// checkpoints committed so far.
+    exactly_once: Option<String>,
+    checkpoints: HashMap<ShardKey, SequenceNumber>,
 }
 
 /// How to handle a failed write.
@@ -73,6 +82,8 @@ impl PostgresSink {
             url: config.url.expose().to_owned(),
             client: None,
             tables: HashMap::new(),
+            exactly_once: config.exactly_once.then(|| config.schema.clone()),
+            checkpoints: HashMap::new(),
         };
         let mut tables = HashMap::new();
         let client = sink.client().await?;
@@ -106,6 +117,42 @@ impl PostgresSink {
             tables.insert(Arc::clone(&schema.name), table);
         }
         sink.tables = tables;
+        if config.exactly_once {
+            let client = sink.client().await?;
+            if config.create_table {
+                client
+                    .batch_execute(&create_checkpoint_table(&config.schema))
+                    .await
+                    .map_err(|e| fatal(crate::error_text::with_causes(&e)))?;
+            }
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT stream_arn, shard_id, sequence FROM {}",
+                        checkpoint_table(&config.schema)
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(|e| {
+                    fatal(format!(
+                        "reading {} (create_table = true creates it): {}",
+                        checkpoint_table(&config.schema),
+                        crate::error_text::with_causes(&e)
+                    ))
+                })?;
+            for row in rows {
+                let sequence = SequenceNumber::parse(row.get::<_, &str>(2))
+                    .map_err(|e| fatal(format!("{}: {e}", checkpoint_table(&config.schema))))?;
+                sink.checkpoints.insert(
+                    ShardKey {
+                        stream: Arc::from(row.get::<_, &str>(0)),
+                        shard: Arc::from(row.get::<_, &str>(1)),
+                    },
+                    sequence,
+                );
+            }
+        }
         Ok(sink)
     }
 
@@ -205,7 +252,28 @@ impl SinkWriter for PostgresSink {
         // Per table and key, only the newest change: one statement may not
         // update a row twice, and the newest version wins anyway.
         let mut latest: HashMap<Arc<str>, Latest<'_>> = HashMap::new();
+        // The shards' new checkpoints: the last change of each chunk.
+        let mut advanced: HashMap<ShardKey, SequenceNumber> = HashMap::new();
+        if self.exactly_once.is_some() {
+            for chunk in &batch.chunks {
+                if let Some(last) = chunk.events.last() {
+                    let key = chunk.ack.shard().clone();
+                    let entry = advanced
+                        .entry(key)
+                        .or_insert_with(|| last.version().clone());
+                    if last.version() > entry {
+                        *entry = last.version().clone();
+                    }
+                }
+            }
+        }
         for ((chunk, index), event) in batch.events() {
+            // Already committed with an earlier batch (a replay after a crash): skip.
+            if let Some(done) = self.checkpoints.get(batch.chunks[chunk].ack.shard()) {
+                if event.version() <= done {
+                    continue;
+                }
+            }
             let Some(table) = self.tables.get(&event.table) else {
                 rejected.push(Rejected {
                     chunk,
@@ -234,6 +302,7 @@ impl SinkWriter for PostgresSink {
         }
         let name = self.name.clone();
         let tables = self.tables.clone();
+        let checkpoint_sql = self.exactly_once.as_deref().map(checkpoint_upsert);
         let client = self.client().await?;
         let result = async {
             let tx = client.transaction().await?;
@@ -243,11 +312,34 @@ impl SinkWriter for PostgresSink {
                     upsert(&tx, table, &rows).await?;
                 }
             }
+            if let Some(sql) = &checkpoint_sql {
+                let statement = tx
+                    .prepare_typed(sql, &[Type::TEXT, Type::TEXT, Type::TEXT])
+                    .await?;
+                for (key, sequence) in &advanced {
+                    tx.execute(
+                        &statement,
+                        &[&&*key.stream, &&*key.shard, &sequence.as_str()],
+                    )
+                    .await?;
+                }
+            }
             tx.commit().await
         }
         .await;
         let err = match result {
-            Ok(()) => return Ok(rejected),
+            Ok(()) => {
+                for (key, sequence) in advanced {
+                    let entry = self
+                        .checkpoints
+                        .entry(key)
+                        .or_insert_with(|| sequence.clone());
+                    if sequence > *entry {
+                        *entry = sequence;
+                    }
+                }
+                return Ok(rejected);
+            }
             Err(err) => err,
         };
         match classify(&err) {
@@ -302,6 +394,36 @@ impl SinkWriter for PostgresSink {
                                     })
                                 }
                             },
+                        }
+                    }
+                }
+                // The rows are settled: record the checkpoints too.
+                if let Some(sql) = &checkpoint_sql {
+                    let transient = |e: tokio_postgres::Error| SinkError::Transient {
+                        sink: name.clone(),
+                        message: crate::error_text::with_causes(&e),
+                    };
+                    let tx = client.transaction().await.map_err(transient)?;
+                    let statement = tx
+                        .prepare_typed(sql, &[Type::TEXT, Type::TEXT, Type::TEXT])
+                        .await
+                        .map_err(transient)?;
+                    for (key, sequence) in &advanced {
+                        tx.execute(
+                            &statement,
+                            &[&&*key.stream, &&*key.shard, &sequence.as_str()],
+                        )
+                        .await
+                        .map_err(transient)?;
+                    }
+                    tx.commit().await.map_err(transient)?;
+                    for (key, sequence) in advanced {
+                        let entry = self
+                            .checkpoints
+                            .entry(key)
+                            .or_insert_with(|| sequence.clone());
+                        if sequence > *entry {
+                            *entry = sequence;
                         }
                     }
                 }
