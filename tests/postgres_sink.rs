@@ -193,3 +193,216 @@ async fn exactly_once_skips_what_the_database_already_committed() {
         "the replay applied changes the database had already committed"
     );
 }
+
+/// A PostgreSQL server of this test's own, which it can stop and start.
+struct OwnPostgres {
+    dir: std::path::PathBuf,
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl OwnPostgres {
+    fn bin() -> std::path::PathBuf {
+        let mut versions: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL is installed (scripts/test.sh installs it)")
+            .flatten()
+            .map(|e| e.path().join("bin"))
+            .collect();
+        versions.sort();
+        versions.pop().expect("a PostgreSQL version")
+    }
+
+    fn as_postgres(program: std::path::PathBuf) -> std::process::Command {
+        let mut command = std::process::Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(program);
+        command
+    }
+
+    fn create(dir: &std::path::Path) -> Self {
+        std::fs::create_dir_all(dir).expect("dir");
+        std::process::Command::new("chown")
+            .args(["-R", "postgres:"])
+            .arg(dir)
+            .status()
+            .expect("chown");
+        let status = Self::as_postgres(Self::bin().join("initdb"))
+            .args(["-D"])
+            .arg(dir.join("data"))
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("initdb");
+        assert!(status.success());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let mut server = Self {
+            dir: dir.to_owned(),
+            port,
+            child: None,
+        };
+        server.start();
+        server
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=postgres dbname=postgres",
+            self.port
+        )
+    }
+
+    fn start(&mut self) {
+        let child = Self::as_postgres(Self::bin().join("postgres"))
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args([
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-p",
+                &self.port.to_string(),
+            ])
+            .arg("-c")
+            .arg(format!("unix_socket_directories={}", self.dir.display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start postgres");
+        self.child = Some(child);
+        let bin = Self::bin().join("pg_isready");
+        common::wait_for(
+            "PostgreSQL to accept connections",
+            Duration::from_secs(30),
+            || {
+                std::process::Command::new(&bin)
+                    .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
+                    .status()
+                    .is_ok_and(|s| s.success())
+            },
+        );
+    }
+
+    /// Fast shutdown (SIGINT to the postmaster), waiting until it is gone.
+    fn stop(&mut self) {
+        let pid_file = self.dir.join("data/postmaster.pid");
+        if let Ok(text) = std::fs::read_to_string(&pid_file) {
+            if let Some(pid) = text.lines().next() {
+                let _ = std::process::Command::new("kill")
+                    .args(["-INT", pid])
+                    .status();
+            }
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn database_restart_mid_run_loses_nothing() {
+    let client = common::client().await;
+    let table = common::unique_table("pg_restart");
+    common::create_table(&client, &table).await;
+    common::workload::run(&client, &table, 60, 200, 74, 2).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = OwnPostgres::create(&dir.path().join("pg"));
+    let config = write_config(
+        dir.path(),
+        &[&table],
+        "batch_size = 20",
+        &format!(
+            "[[sinks]]\ntype = \"postgres\"\nurl = \"{}\"\ncreate_table = true\n[sinks.batch]\nmax_records = 20\nmax_age = \"10ms\"\nmax_retry_backoff = \"500ms\"\n",
+            server.url()
+        ),
+    );
+    let log = dir.path().join("engine.log");
+    let mut engine = spawn(&config, &log);
+    let (pg, connection) = tokio_postgres::connect(&server.url(), tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let rows = pg
+            .query_one(&format!("SELECT count(*) FROM \"{table}\""), &[])
+            .await
+            .map(|r| r.get::<_, i64>(0))
+            .unwrap_or(0);
+        if rows > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no rows: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The database goes away while changes keep coming, then comes back.
+    server.stop();
+    common::workload::run(&client, &table, 60, 100, 75, 2).await;
+    let log_clone = log.clone();
+    tokio::task::spawn_blocking(move || {
+        common::wait_for(
+            "the engine to notice the outage",
+            Duration::from_secs(60),
+            || std::fs::read_to_string(&log_clone).is_ok_and(|l| l.contains("will retry")),
+        )
+    })
+    .await
+    .expect("wait");
+    server.start();
+    // The running engine reconnects and catches up; then stop it cleanly.
+    let expected = common::scan(&client, &table).await;
+    let url = server.url();
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Ok((pg, connection)) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+            tokio::spawn(connection);
+            let rows = pg
+                .query(
+                    &format!("SELECT pk, sk::text, item_dynamodb::text FROM \"{table}_live\""),
+                    &[],
+                )
+                .await
+                .unwrap_or_default();
+            let live: BTreeMap<(String, String), Item> = rows
+                .iter()
+                .map(|row| {
+                    let item = decode_item(row.get::<_, &str>(2)).expect("item");
+                    (
+                        (row.get::<_, String>(0), row.get::<_, String>(1)),
+                        canonical_item(&item),
+                    )
+                })
+                .collect();
+            if live == expected {
+                break;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "did not converge after the restart: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    engine.kill().expect("stop the engine");
+    engine.wait().expect("reap");
+}
