@@ -240,3 +240,35 @@ fn loader_config_parses_and_names_bad_fields() {
             .contains("transforms[0]")
     );
 }
+
+#[test]
+fn postgres_sink_dialects() {
+    let text = GOOD.replace(
+        "[[sinks]]\ntype = \"sqlite\"",
+        "[[sinks]]\ntype = \"postgres\"\nurl = \"host=db user=cdc\"\ndialect = \"cratedb\"\n\n[[sinks]]\ntype = \"sqlite\"",
+    );
+    let config = parse(&text).unwrap();
+    let SinkConfig::Postgres(pg) = &config.sinks[0] else {
+        panic!("first sink is postgres")
+    };
+    assert_eq!(pg.dialect, SqlDialect::Cratedb);
+    assert!(
+        !pg.exactly_once(),
+        "CrateDB has no transactional checkpoint"
+    );
+    let bad = text.replace(
+        "dialect = \"cratedb\"",
+        "dialect = \"cratedb\"\nexactly_once = true",
+    );
+    assert!(
+        error_of(&bad).contains("sinks[0].exactly_once"),
+        "{}",
+        error_of(&bad)
+    );
+    let postgres = text.replace("dialect = \"cratedb\"\n", "");
+    let config = parse(&postgres).unwrap();
+    let SinkConfig::Postgres(pg) = &config.sinks[0] else {
+        panic!("first sink is postgres")
+    };
+    assert!(pg.exactly_once(), "exactly-once is PostgreSQL's default");
+}

@@ -419,18 +419,36 @@ pub struct PostgresSinkConfig {
     /// Create the schema, tables and live views when missing.
     #[serde(default)]
     pub create_table: bool,
+    /// `postgres` (default) or `cratedb` (no transactions: upserts only,
+    /// idempotent by version, no transactional checkpoint).
+    #[serde(default)]
+    pub dialect: SqlDialect,
     /// Write each shard's checkpoint in the same transaction as the data
     /// (`<schema>.dynamo_cdc_checkpoints`) and skip changes at or below it:
-    /// a replay can never apply a batch twice.
-    #[serde(default = "default_true")]
-    pub exactly_once: bool,
+    /// a replay can never apply a batch twice. PostgreSQL only; default on there.
+    pub exactly_once: Option<bool>,
     /// Batching.
     #[serde(default)]
     pub batch: BatchConfig,
 }
 
-fn default_true() -> bool {
-    true
+/// The SQL database behind the `postgres` sink.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SqlDialect {
+    /// PostgreSQL.
+    #[default]
+    Postgres,
+    /// CrateDB (PostgreSQL wire protocol, its own SQL).
+    Cratedb,
+}
+
+impl PostgresSinkConfig {
+    /// Whether checkpoints are written with the data (PostgreSQL's default).
+    pub fn exactly_once(&self) -> bool {
+        self.exactly_once
+            .unwrap_or(self.dialect == SqlDialect::Postgres)
+    }
 }
 
 fn default_pg_schema() -> String {

@@ -120,6 +120,14 @@ fn validate_sinks(sinks: &[SinkConfig]) -> Result<(), Invalid> {
                         "must be letters, digits and underscores",
                     ));
                 }
+                if postgres.dialect == super::SqlDialect::Cratedb
+                    && postgres.exactly_once == Some(true)
+                {
+                    return Err(invalid(
+                        format!("{field}.exactly_once"),
+                        "CrateDB has no multi-statement transactions: exactly_once needs dialect = \"postgres\"",
+                    ));
+                }
                 if postgres.url.expose().trim().is_empty() {
                     return Err(invalid(format!("{field}.url"), "must not be empty"));
                 }

@@ -1,6 +1,8 @@
 //! The `postgres` sink: a live, queryable copy of each DynamoDB table,
-//! written with versioned upserts and tombstones in one transaction per batch.
+//! written with versioned upserts and tombstones in one transaction per
+//! batch; and the SQL of its `cratedb` dialect.
 
+pub mod cratedb;
 mod sql;
 mod writer;
 

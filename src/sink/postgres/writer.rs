@@ -9,11 +9,12 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls};
 
+use super::cratedb;
 use super::sql::{
     checkpoint_table, checkpoint_upsert, create_checkpoint_table, create_statements,
     upsert_statement, PgTable,
 };
-use crate::config::PostgresSinkConfig;
+use crate::config::{PostgresSinkConfig, SqlDialect};
 use crate::coordinator::ShardKey;
 use crate::model::SequenceNumber;
 use crate::model::{plain_item, AttributeValue, ChangeEvent, TableSchema};
@@ -32,6 +33,7 @@ pub struct PostgresSink {
     /// checkpoints committed so far.
     exactly_once: Option<String>,
     checkpoints: HashMap<ShardKey, SequenceNumber>,
+    dialect: SqlDialect,
 }
 
 /// How to handle a failed write.
@@ -82,7 +84,8 @@ impl PostgresSink {
             url: config.url.expose().to_owned(),
             client: None,
             tables: HashMap::new(),
-            exactly_once: config.exactly_once.then(|| config.schema.clone()),
+            exactly_once: config.exactly_once().then(|| config.schema.clone()),
+            dialect: config.dialect,
             checkpoints: HashMap::new(),
         };
         let mut tables = HashMap::new();
@@ -90,34 +93,38 @@ impl PostgresSink {
         for schema in schemas {
             let table =
                 PgTable::new(schema, &config.schema, &config.table_prefix).map_err(fatal)?;
+            let ddl = match config.dialect {
+                SqlDialect::Postgres => create_statements(&table),
+                SqlDialect::Cratedb => cratedb::create_statement(&table),
+            };
             if config.create_table {
-                client
-                    .batch_execute(&create_statements(&table))
-                    .await
-                    .map_err(|e| {
-                        fatal(format!(
-                            "creating {}: {}",
-                            table.qualified(),
-                            crate::error_text::with_causes(&e)
-                        ))
-                    })?;
+                client.batch_execute(&ddl).await.map_err(|e| {
+                    fatal(format!(
+                        "creating {}: {}",
+                        table.qualified(),
+                        crate::error_text::with_causes(&e)
+                    ))
+                })?;
             }
-            let exists: Option<String> = client
-                .query_one("SELECT to_regclass($1)::text", &[&table.qualified()])
+            // information_schema answers on PostgreSQL and CrateDB alike.
+            let found = client
+                .query(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2",
+                    &[&table.schema, &table.name],
+                )
                 .await
-                .map_err(|e| fatal(crate::error_text::with_causes(&e)))?
-                .get(0);
-            if exists.is_none() {
+                .map_err(|e| fatal(crate::error_text::with_causes(&e)))?;
+            if found.is_empty() {
                 return Err(fatal(format!(
                     "table {} does not exist: set create_table = true, or create it with: {}",
                     table.qualified(),
-                    create_statements(&table).replace('\n', " ")
+                    ddl.replace('\n', " ")
                 )));
             }
             tables.insert(Arc::clone(&schema.name), table);
         }
         sink.tables = tables;
-        if config.exactly_once {
+        if config.exactly_once() {
             let client = sink.client().await?;
             if config.create_table {
                 client
@@ -190,7 +197,7 @@ type Row = Vec<Option<String>>;
 /// The newest change per key of one table: its batch position, row and event.
 type Latest<'a> = HashMap<Vec<Option<String>>, ((usize, usize), Row, &'a ChangeEvent)>;
 
-fn row(table: &PgTable, event: &ChangeEvent) -> Result<Row, String> {
+fn row(table: &PgTable, event: &ChangeEvent, dialect: SqlDialect) -> Result<Row, String> {
     let mut params = Vec::with_capacity(table.keys.len() + 4);
     for (name, _) in &table.keys {
         let value = event
@@ -218,7 +225,11 @@ fn row(table: &PgTable, event: &ChangeEvent) -> Result<Row, String> {
             .transpose()
             .map_err(|e| e.to_string())?,
     );
-    params.push(Some(event.version().digits().to_owned()));
+    params.push(Some(match dialect {
+        SqlDialect::Postgres => event.version().digits().to_owned(),
+        // CrateDB stores versions as padded text: text order is numeric order.
+        SqlDialect::Cratedb => event.version().to_padded(),
+    }));
     params.push(Some((!event.op.is_upsert()).to_string()));
     Ok(params)
 }
@@ -228,14 +239,16 @@ async fn upsert(
     tx: &tokio_postgres::Transaction<'_>,
     table: &PgTable,
     rows: &[&Row],
+    dialect: SqlDialect,
 ) -> Result<(), tokio_postgres::Error> {
     for group in rows.chunks(ROWS_PER_STATEMENT) {
         let per_row = table.keys.len() + 4;
+        let sql = match dialect {
+            SqlDialect::Postgres => upsert_statement(table, group.len()),
+            SqlDialect::Cratedb => cratedb::upsert_statement(table, group.len()),
+        };
         let statement = tx
-            .prepare_typed(
-                &upsert_statement(table, group.len()),
-                &vec![Type::TEXT; per_row * group.len()],
-            )
+            .prepare_typed(&sql, &vec![Type::TEXT; per_row * group.len()])
             .await?;
         let params: Vec<&(dyn ToSql + Sync)> = group
             .iter()
@@ -282,7 +295,7 @@ impl SinkWriter for PostgresSink {
                 });
                 continue;
             };
-            match row(table, event) {
+            match row(table, event, self.dialect) {
                 Ok(params) => {
                     let key = params[..table.keys.len()].to_vec();
                     let rows = latest.entry(Arc::clone(&event.table)).or_default();
@@ -301,6 +314,7 @@ impl SinkWriter for PostgresSink {
             }
         }
         let name = self.name.clone();
+        let dialect = self.dialect;
         let tables = self.tables.clone();
         let checkpoint_sql = self.exactly_once.as_deref().map(checkpoint_upsert);
         let client = self.client().await?;
@@ -309,7 +323,7 @@ impl SinkWriter for PostgresSink {
             for (source, rows) in &latest {
                 if let Some(table) = tables.get(source) {
                     let rows: Vec<&Row> = rows.values().map(|(_, row, _)| row).collect();
-                    upsert(&tx, table, &rows).await?;
+                    upsert(&tx, table, &rows, dialect).await?;
                 }
             }
             if let Some(sql) = &checkpoint_sql {
@@ -370,7 +384,7 @@ impl SinkWriter for PostgresSink {
                                 sink: name.clone(),
                                 message: crate::error_text::with_causes(&e),
                             })?;
-                        match upsert(&tx, table, &[row]).await {
+                        match upsert(&tx, table, &[row], dialect).await {
                             Ok(()) => tx.commit().await.map_err(|e| SinkError::Transient {
                                 sink: name.clone(),
                                 message: crate::error_text::with_causes(&e),
