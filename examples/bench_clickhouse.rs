@@ -15,7 +15,7 @@ use clap::Parser;
 mod synthetic;
 use dynamo_cdc::config::{BatchConfig, ClickHouseMode, ClickHouseSinkConfig, ColumnMapping};
 use dynamo_cdc::coordinator::{AckTracker, Chunk, ShardKey};
-use dynamo_cdc::model::{ChangeEvent, KeyAttribute, KeyKind, TableSchema};
+use dynamo_cdc::model::{ChangeEvent, KeyKind, TableSchema};
 use dynamo_cdc::sink::clickhouse::ClickHouseSink;
 use dynamo_cdc::sink::{Batch, SinkWriter};
 use synthetic::event;
@@ -83,19 +83,7 @@ async fn main() -> anyhow::Result<()> {
         request_timeout: Duration::from_secs(120),
         batch: BatchConfig::default(),
     };
-    let schema = TableSchema {
-        name: Arc::from("bench_orders"),
-        keys: vec![
-            KeyAttribute {
-                name: "pk".into(),
-                kind: KeyKind::S,
-            },
-            KeyAttribute {
-                name: "sk".into(),
-                kind: KeyKind::N,
-            },
-        ],
-    };
+    let schema = TableSchema::new("bench_orders", &[("pk", KeyKind::S), ("sk", KeyKind::N)]);
     let mut sink = ClickHouseSink::connect("clickhouse", &config, &[schema]).await?;
     let tracker = AckTracker::new();
     let key = ShardKey {

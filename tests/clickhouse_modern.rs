@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use dynamo_cdc::config::{ClickHouseMode, ColumnMapping};
 use dynamo_cdc::model::{
-    AttributeValue, ChangeEvent, Item, KeyAttribute, KeyKind, Number, Op, Position, SequenceNumber,
-    TableSchema,
+    AttributeValue, ChangeEvent, Item, KeyKind, Number, Op, Position, SequenceNumber, TableSchema,
 };
 use dynamo_cdc::sink::clickhouse::{
     create_table_statement, encode_row, ServerVersion, TargetTable,
@@ -75,19 +74,7 @@ fn run_chdb(ddl: &str, table: &str, rows: &str, query: &str) -> String {
 }
 
 fn target(mode: ClickHouseMode) -> TargetTable {
-    let schema = TableSchema {
-        name: Arc::from("orders"),
-        keys: vec![
-            KeyAttribute {
-                name: "pk".into(),
-                kind: KeyKind::S,
-            },
-            KeyAttribute {
-                name: "sk".into(),
-                kind: KeyKind::N,
-            },
-        ],
-    };
+    let schema = TableSchema::new("orders", &[("pk", KeyKind::S), ("sk", KeyKind::N)]);
     let columns = [
         ColumnMapping {
             name: "amount".into(),

@@ -30,3 +30,19 @@ pub struct TableSchema {
     /// Key attributes, partition key first.
     pub keys: Vec<KeyAttribute>,
 }
+
+impl TableSchema {
+    /// A schema from `(attribute, type)` pairs, partition key first.
+    pub fn new(name: &str, keys: &[(&str, KeyKind)]) -> Self {
+        Self {
+            name: Arc::from(name),
+            keys: keys
+                .iter()
+                .map(|(name, kind)| KeyAttribute {
+                    name: (*name).to_owned(),
+                    kind: *kind,
+                })
+                .collect(),
+        }
+    }
+}

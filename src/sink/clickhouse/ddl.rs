@@ -177,19 +177,7 @@ mod tests {
     use crate::sink::clickhouse::ServerVersion;
 
     fn target(mode: ClickHouseMode) -> TargetTable {
-        let schema = TableSchema {
-            name: Arc::from("my-orders"),
-            keys: vec![
-                KeyAttribute {
-                    name: "pk".into(),
-                    kind: KeyKind::S,
-                },
-                KeyAttribute {
-                    name: "sk".into(),
-                    kind: KeyKind::N,
-                },
-            ],
-        };
+        let schema = TableSchema::new("my-orders", &[("pk", KeyKind::S), ("sk", KeyKind::N)]);
         let mapping = ColumnMapping {
             name: "paid".into(),
             attribute: None,

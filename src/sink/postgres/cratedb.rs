@@ -90,25 +90,11 @@ ON CONFLICT ({keys}) DO UPDATE SET
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::model::{KeyAttribute, TableSchema};
+    use crate::model::TableSchema;
 
     fn table() -> PgTable {
-        let schema = TableSchema {
-            name: Arc::from("orders"),
-            keys: vec![
-                KeyAttribute {
-                    name: "pk".into(),
-                    kind: KeyKind::S,
-                },
-                KeyAttribute {
-                    name: "sk".into(),
-                    kind: KeyKind::N,
-                },
-            ],
-        };
+        let schema = TableSchema::new("orders", &[("pk", KeyKind::S), ("sk", KeyKind::N)]);
         PgTable::new(&schema, "doc", "").unwrap()
     }
 

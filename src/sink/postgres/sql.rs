@@ -202,22 +202,9 @@ WHERE c.sequence_number < EXCLUDED.sequence_number",
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::KeyAttribute;
 
     fn table() -> PgTable {
-        let schema = TableSchema {
-            name: Arc::from("My-Orders"),
-            keys: vec![
-                KeyAttribute {
-                    name: "pk".into(),
-                    kind: KeyKind::S,
-                },
-                KeyAttribute {
-                    name: "sk".into(),
-                    kind: KeyKind::N,
-                },
-            ],
-        };
+        let schema = TableSchema::new("My-Orders", &[("pk", KeyKind::S), ("sk", KeyKind::N)]);
         PgTable::new(&schema, "cdc", "ddb_").unwrap()
     }
 

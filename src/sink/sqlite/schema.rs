@@ -90,7 +90,6 @@ pub(super) fn expected_columns(schema: &TableSchema) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::KeyAttribute;
 
     #[test]
     fn quotes_odd_names() {
@@ -99,19 +98,7 @@ mod tests {
 
     #[test]
     fn upsert_is_versioned() {
-        let schema = TableSchema {
-            name: "orders".into(),
-            keys: vec![
-                KeyAttribute {
-                    name: "pk".into(),
-                    kind: KeyKind::S,
-                },
-                KeyAttribute {
-                    name: "sk".into(),
-                    kind: KeyKind::N,
-                },
-            ],
-        };
+        let schema = TableSchema::new("orders", &[("pk", KeyKind::S), ("sk", KeyKind::N)]);
         let sql = upsert_statement(&schema);
         assert!(sql.contains("VALUES (?1, ?2, ?3, ?4, ?5, ?6)"), "{sql}");
         assert!(

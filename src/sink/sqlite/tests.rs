@@ -7,19 +7,12 @@ use super::SqliteSink;
 use crate::config::{BatchConfig, SqliteSinkConfig};
 use crate::coordinator::{AckTracker, Chunk, ShardKey};
 use crate::model::{
-    AttributeValue, ChangeEvent, Item, KeyAttribute, KeyKind, Op, Position, SequenceNumber,
-    TableSchema,
+    AttributeValue, ChangeEvent, Item, KeyKind, Op, Position, SequenceNumber, TableSchema,
 };
 use crate::sink::{Batch, SinkWriter};
 
 fn schema() -> TableSchema {
-    TableSchema {
-        name: Arc::from("orders"),
-        keys: vec![KeyAttribute {
-            name: "pk".into(),
-            kind: KeyKind::S,
-        }],
-    }
+    TableSchema::new("orders", &[("pk", KeyKind::S)])
 }
 
 fn event(op: Op, pk: &str, sequence: u64, value: &str) -> ChangeEvent {
