@@ -299,6 +299,8 @@ start_postgres() {
     mkdir -p "$dir"
     if [ "$(id -u)" -eq 0 ]; then
         chown -R postgres: "$dir"
+        # The postgres user must be able to reach DIR (mktemp -d makes 0700 parents).
+        chmod a+x "$(dirname "$dir")"
         as=(runuser -u postgres --)
     fi
     if [ ! -f "$dir/data/PG_VERSION" ]; then
