@@ -46,6 +46,7 @@ async fn main() -> anyhow::Result<()> {
         create_table: true,
         dialect: SqlDialect::Postgres,
         exactly_once: Some(args.exactly_once),
+        purge_tombstones_after: None,
         batch: BatchConfig::default(),
     };
     let schema = TableSchema::new("bench_orders", &[("pk", KeyKind::S), ("sk", KeyKind::N)]);

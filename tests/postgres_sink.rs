@@ -406,3 +406,60 @@ async fn database_restart_mid_run_loses_nothing() {
     engine.kill().expect("stop the engine");
     engine.wait().expect("reap");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tombstones_are_purged_after_the_retention() {
+    let client = common::client().await;
+    let table = common::unique_table("pg_purge");
+    common::create_table(&client, &table).await;
+    let counts = common::workload::run(&client, &table, 30, 120, 76, 2).await;
+    assert!(counts.deletes > 0);
+    let schema = common::unique_table("cdc");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sink = format!("[[sinks]]\ntype = \"postgres\"\nurl = \"{}\"\nschema = \"{schema}\"\ncreate_table = true\n", url());
+    let config = write_config(dir.path(), &[&table], "", &sink);
+    let config_clone = config.clone();
+    tokio::task::spawn_blocking(move || run_until_caught_up(&config_clone))
+        .await
+        .expect("run");
+    let pg = connect().await;
+    let tombstones_sql = format!("SELECT count(*) FROM \"{schema}\".\"{table}\" WHERE _deleted");
+    let tombstones = pg
+        .query_one(&tombstones_sql, &[])
+        .await
+        .expect("count")
+        .get::<_, i64>(0);
+    assert!(tombstones > 0);
+
+    // With a retention, the next batch purges the tombstones older than it.
+    let config = write_config(
+        dir.path(),
+        &[&table],
+        "",
+        &format!("{sink}purge_tombstones_after = \"1ms\"\n"),
+    );
+    client
+        .put_item()
+        .table_name(&table)
+        .item(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("fresh".into()),
+        )
+        .item("sk", aws_sdk_dynamodb::types::AttributeValue::N("1".into()))
+        .send()
+        .await
+        .expect("put");
+    tokio::task::spawn_blocking(move || run_until_caught_up(&config))
+        .await
+        .expect("run");
+    let tombstones = pg
+        .query_one(&tombstones_sql, &[])
+        .await
+        .expect("count")
+        .get::<_, i64>(0);
+    assert_eq!(tombstones, 0);
+    common::assert_same(
+        &common::scan(&client, &table).await,
+        &live(&pg, &schema, &table).await,
+    );
+}

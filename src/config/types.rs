@@ -427,6 +427,10 @@ pub struct PostgresSinkConfig {
     /// (`<schema>.dynamo_cdc_checkpoints`) and skip changes at or below it:
     /// a replay can never apply a batch twice. PostgreSQL only; default on there.
     pub exactly_once: Option<bool>,
+    /// Delete tombstones this long after the delete; kept forever when unset.
+    /// Keep it longer than any replay window, or a replayed insert could resurrect a row.
+    #[serde(default, with = "humantime_serde")]
+    pub purge_tombstones_after: Option<Duration>,
     /// Batching.
     #[serde(default)]
     pub batch: BatchConfig,

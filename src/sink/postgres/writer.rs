@@ -34,7 +34,12 @@ pub struct PostgresSink {
     exactly_once: Option<String>,
     checkpoints: HashMap<ShardKey, SequenceNumber>,
     dialect: SqlDialect,
+    purge_after: Option<std::time::Duration>,
+    last_purge: std::time::Instant,
 }
+
+/// How often tombstones are purged when purging is configured.
+const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How to handle a failed write.
 enum Failure {
@@ -86,6 +91,8 @@ impl PostgresSink {
             tables: HashMap::new(),
             exactly_once: config.exactly_once().then(|| config.schema.clone()),
             dialect: config.dialect,
+            purge_after: config.purge_tombstones_after,
+            last_purge: std::time::Instant::now(),
             checkpoints: HashMap::new(),
         };
         let mut tables = HashMap::new();
@@ -188,6 +195,53 @@ impl PostgresSink {
             sink: self.name.clone(),
             message: "no connection".into(),
         })
+    }
+}
+
+impl PostgresSink {
+    /// Deletes tombstones older than the retention, at most every minute.
+    async fn purge_tombstones(&mut self) -> Result<(), SinkError> {
+        let Some(after) = self.purge_after else {
+            return Ok(());
+        };
+        if self.last_purge.elapsed() < PURGE_EVERY.min(after) {
+            return Ok(());
+        }
+        self.last_purge = std::time::Instant::now();
+        let seconds = after.as_secs_f64().to_string();
+        let tables: Vec<PgTable> = self.tables.values().cloned().collect();
+        let name = self.name.clone();
+        let dialect = self.dialect;
+        let client = self.client().await?;
+        for table in tables {
+            let sql = match dialect {
+                SqlDialect::Postgres => format!(
+                    "DELETE FROM {} WHERE _deleted AND _updated_at < now() - $1::text::float8 * interval '1 second'",
+                    table.qualified()
+                ),
+                SqlDialect::Cratedb => format!(
+                    "DELETE FROM {} WHERE _deleted AND _updated_at < CURRENT_TIMESTAMP - ($1::DOUBLE * 1000)::BIGINT",
+                    table.qualified()
+                ),
+            };
+            let statement = client
+                .prepare_typed(&sql, &[Type::TEXT])
+                .await
+                .map_err(|e| SinkError::Transient {
+                    sink: name.clone(),
+                    message: crate::error_text::with_causes(&e),
+                })?;
+            let purged = client.execute(&statement, &[&seconds]).await.map_err(|e| {
+                SinkError::Transient {
+                    sink: name.clone(),
+                    message: crate::error_text::with_causes(&e),
+                }
+            })?;
+            if purged > 0 {
+                tracing::info!(sink = %name, table = %table.qualified(), purged, "purged tombstones");
+            }
+        }
+        Ok(())
     }
 }
 
@@ -352,6 +406,7 @@ impl SinkWriter for PostgresSink {
                         *entry = sequence;
                     }
                 }
+                self.purge_tombstones().await?;
                 return Ok(rejected);
             }
             Err(err) => err,
