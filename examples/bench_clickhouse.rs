@@ -6,19 +6,17 @@
 //! engine's sink driver would, and reports changes/s and batch-insert
 //! latency percentiles. Run it under `/usr/bin/time -v` for CPU and RSS.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Parser;
 
+#[path = "common/drive.rs"]
+mod drive;
 #[path = "common/synthetic.rs"]
 mod synthetic;
 use dynamo_cdc::config::{BatchConfig, ClickHouseMode, ClickHouseSinkConfig, ColumnMapping};
-use dynamo_cdc::coordinator::{AckTracker, Chunk, ShardKey};
-use dynamo_cdc::model::{ChangeEvent, KeyKind, TableSchema};
+use dynamo_cdc::model::{KeyKind, TableSchema};
 use dynamo_cdc::sink::clickhouse::ClickHouseSink;
-use dynamo_cdc::sink::{Batch, SinkWriter};
-use synthetic::event;
 
 #[derive(Parser)]
 struct Args {
@@ -85,60 +83,9 @@ async fn main() -> anyhow::Result<()> {
     };
     let schema = TableSchema::new("bench_orders", &[("pk", KeyKind::S), ("sk", KeyKind::N)]);
     let mut sink = ClickHouseSink::connect("clickhouse", &config, &[schema]).await?;
-    let tracker = AckTracker::new();
-    let key = ShardKey {
-        stream: Arc::from("bench"),
-        shard: Arc::from("shardId-bench"),
-    };
-    tracker.open_shard(key.clone(), Arc::from("bench_orders"), None);
-
-    let mut rng = fastrand::Rng::with_seed(7);
-    let mut latencies = Vec::new();
-    let started = Instant::now();
-    let mut sequence = 0;
-    while sequence < args.changes {
-        // Pages of 1000 changes, as GetRecords delivers them.
-        let mut chunks = Vec::new();
-        let mut in_batch = 0;
-        while in_batch < args.batch && sequence < args.changes {
-            let page = 1000.min(args.changes - sequence);
-            let events: Vec<ChangeEvent> = (0..page)
-                .map(|i| event(&mut rng, sequence + i, args.keys))
-                .collect();
-            sequence += page;
-            in_batch += page;
-            let last = events
-                .last()
-                .map(|e| e.position.sequence.clone())
-                .expect("page");
-            let ack = tracker.register(&key, last, 1)?;
-            chunks.push(Arc::new(Chunk {
-                table: Arc::from("bench_orders"),
-                bytes: 600 * page as u64,
-                events,
-                ack,
-            }));
-        }
-        let batch = Batch { chunks };
-        let t0 = Instant::now();
-        let rejected = sink.write(batch.clone()).await?;
-        latencies.push(t0.elapsed());
-        anyhow::ensure!(
-            rejected.is_empty(),
-            "{} rows rejected: {:?}",
-            rejected.len(),
-            rejected.first()
-        );
-        for chunk in &batch.chunks {
-            chunk.ack.ack()?;
-        }
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    latencies.sort();
-    let pct = |p: f64| {
-        latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64()
-            * 1e3
-    };
+    let measured = drive::drive(&mut sink, args.changes, args.keys, args.batch).await?;
+    let (seconds, latencies) = (measured.seconds, &measured.latencies);
+    let pct = |p: f64| measured.percentile_ms(p);
     println!(
         "clickhouse {} mode{}: {} changes in {seconds:.2} s = {:.0} changes/s; {} batches of {}; insert latency p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
         args.mode,
