@@ -3,7 +3,7 @@
 //! changes/s and batch latency percentiles. Run it under `/usr/bin/time -v`.
 
 use clap::Parser;
-use dynamo_cdc::config::{BatchConfig, PostgresSinkConfig, Secret, SqlDialect};
+use dynamo_cdc::config::{BatchConfig, PgWriteMethod, PostgresSinkConfig, Secret, SqlDialect};
 use dynamo_cdc::model::{KeyKind, TableSchema};
 use dynamo_cdc::sink::postgres::PostgresSink;
 
@@ -29,20 +29,30 @@ struct Args {
     /// Write the checkpoint in each transaction.
     #[arg(long)]
     exactly_once: bool,
+    /// `insert` (multi-row upserts) or `copy` (COPY into a staging table + merge).
+    #[arg(long, default_value = "copy")]
+    method: String,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let schema_name = format!("bench_{}", std::process::id());
+    let method = match args.method.as_str() {
+        "insert" => PgWriteMethod::Insert,
+        "copy" => PgWriteMethod::Copy,
+        other => anyhow::bail!("--method must be insert or copy, not {other:?}"),
+    };
     let config = PostgresSinkConfig {
         name: None,
         url: Secret::new(args.url.clone()),
+        ca_file: None,
         schema: schema_name.clone(),
         table_prefix: String::new(),
         create_table: true,
         dialect: SqlDialect::Postgres,
         exactly_once: Some(args.exactly_once),
+        write_method: Some(method),
         purge_tombstones_after: None,
         batch: BatchConfig::default(),
     };
@@ -52,7 +62,11 @@ async fn main() -> anyhow::Result<()> {
     let (seconds, latencies) = (measured.seconds, &measured.latencies);
     let pct = |p: f64| measured.percentile_ms(p);
     println!(
-        "postgres multi-row upserts{}: {} changes in {seconds:.2} s = {:.0} changes/s; {} batches of {}; batch latency p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms",
+        "postgres {}{}: {} changes in {seconds:.2} s = {:.0} changes/s; {} batches of {}; batch latency p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms",
+        match method {
+            PgWriteMethod::Insert => "multi-row upserts",
+            PgWriteMethod::Copy => "COPY + merge",
+        },
         if args.exactly_once { " + exactly-once checkpoints" } else { "" },
         args.changes,
         args.changes as f64 / seconds,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Measures the postgres sink against PostgreSQL (Debian's, as a plain process
 # on 127.0.0.1): N synthetic changes (default 500,000) in batches of 5,000,
-# each one transaction of multi-row versioned upserts, with and without the
+# each one transaction, written with each method (multi-row versioned upserts;
+# binary COPY into a staging table + one merge), with and without the
 # exactly-once checkpoint. Reports changes/s, batch latency, CPU and peak RSS.
 #
 #   scripts/bench-postgres.sh [CHANGES]
@@ -38,6 +39,8 @@ run() { # label, extra args...
         "$user" "$sys" "$rss" "$changes"
 }
 
-run multi-row
-run multi-row-exactly-once --exactly-once
+run multi-row --method insert
+run multi-row-exactly-once --method insert --exactly-once
+run copy-merge --method copy
+run copy-merge-exactly-once --method copy --exactly-once
 echo "work dir: $work"

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::engine::{run_until_caught_up, spawn, write_config};
+use common::postgres::{live, OwnPostgres};
 use dynamo_cdc::decode::decode_item;
 use dynamo_cdc::model::{canonical_item, Item};
 
@@ -23,29 +24,6 @@ async fn connect() -> tokio_postgres::Client {
         .expect("connect to PostgreSQL");
     tokio::spawn(connection);
     client
-}
-
-async fn live(
-    client: &tokio_postgres::Client,
-    schema: &str,
-    table: &str,
-) -> BTreeMap<(String, String), Item> {
-    let rows = client
-        .query(
-            &format!("SELECT pk, sk::text, item_dynamodb::text FROM \"{schema}\".\"{table}_live\""),
-            &[],
-        )
-        .await
-        .expect("query the live view");
-    rows.iter()
-        .map(|row| {
-            let item = decode_item(row.get::<_, &str>(2)).expect("item decodes");
-            (
-                (row.get::<_, String>(0), row.get::<_, String>(1)),
-                canonical_item(&item),
-            )
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -192,126 +170,6 @@ async fn exactly_once_skips_what_the_database_already_committed() {
         reapplied, 0,
         "the replay applied changes the database had already committed"
     );
-}
-
-/// A PostgreSQL server of this test's own, which it can stop and start.
-struct OwnPostgres {
-    dir: std::path::PathBuf,
-    port: u16,
-    child: Option<std::process::Child>,
-}
-
-impl OwnPostgres {
-    fn bin() -> std::path::PathBuf {
-        let mut versions: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
-            .expect("PostgreSQL is installed (scripts/test.sh installs it)")
-            .flatten()
-            .map(|e| e.path().join("bin"))
-            .collect();
-        versions.sort();
-        versions.pop().expect("a PostgreSQL version")
-    }
-
-    fn as_postgres(program: std::path::PathBuf) -> std::process::Command {
-        let mut command = std::process::Command::new("runuser");
-        command.args(["-u", "postgres", "--"]).arg(program);
-        command
-    }
-
-    fn create(dir: &std::path::Path) -> Self {
-        std::fs::create_dir_all(dir).expect("dir");
-        std::process::Command::new("chown")
-            .args(["-R", "postgres:"])
-            .arg(dir)
-            .status()
-            .expect("chown");
-        let status = Self::as_postgres(Self::bin().join("initdb"))
-            .args(["-D"])
-            .arg(dir.join("data"))
-            .args([
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--locale=C.UTF-8",
-            ])
-            .stdout(std::process::Stdio::null())
-            .status()
-            .expect("initdb");
-        assert!(status.success());
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
-        let mut server = Self {
-            dir: dir.to_owned(),
-            port,
-            child: None,
-        };
-        server.start();
-        server
-    }
-
-    fn url(&self) -> String {
-        format!(
-            "host=127.0.0.1 port={} user=postgres dbname=postgres",
-            self.port
-        )
-    }
-
-    fn start(&mut self) {
-        let child = Self::as_postgres(Self::bin().join("postgres"))
-            .arg("-D")
-            .arg(self.dir.join("data"))
-            .args([
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                "fsync=off",
-                "-p",
-                &self.port.to_string(),
-            ])
-            .arg("-c")
-            .arg(format!("unix_socket_directories={}", self.dir.display()))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start postgres");
-        self.child = Some(child);
-        let bin = Self::bin().join("pg_isready");
-        common::wait_for(
-            "PostgreSQL to accept connections",
-            Duration::from_secs(30),
-            || {
-                std::process::Command::new(&bin)
-                    .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
-                    .status()
-                    .is_ok_and(|s| s.success())
-            },
-        );
-    }
-
-    /// Fast shutdown (SIGINT to the postmaster), waiting until it is gone.
-    fn stop(&mut self) {
-        let pid_file = self.dir.join("data/postmaster.pid");
-        if let Ok(text) = std::fs::read_to_string(&pid_file) {
-            if let Some(pid) = text.lines().next() {
-                let _ = std::process::Command::new("kill")
-                    .args(["-INT", pid])
-                    .status();
-            }
-        }
-        if let Some(mut child) = self.child.take() {
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for OwnPostgres {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -462,4 +320,57 @@ async fn tombstones_are_purged_after_the_retention() {
         &common::scan(&client, &table).await,
         &live(&pg, &schema, &table).await,
     );
+}
+
+/// A string PostgreSQL cannot store (NUL: jsonb rejects `\u0000`) → that
+/// change goes to the dead-letter file with the database's message; the rest
+/// of its batch lands.
+async fn rejected_row_goes_to_dead_letters(method: &str) {
+    use aws_sdk_dynamodb::types::AttributeValue as Av;
+    let client = common::client().await;
+    let table = common::unique_table(&format!("pg_reject_{method}"));
+    common::create_table(&client, &table).await;
+    for i in 0..20 {
+        let note = if i == 7 { "nul\u{0}inside" } else { "fine" };
+        client
+            .put_item()
+            .table_name(&table)
+            .item("pk", Av::S(format!("item-{i}")))
+            .item("sk", Av::N("1".into()))
+            .item("note", Av::S(note.into()))
+            .send()
+            .await
+            .expect("put");
+    }
+    let schema = common::unique_table("cdc");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sink = format!(
+        "[[sinks]]\ntype = \"postgres\"\nurl = \"{}\"\nschema = \"{schema}\"\ncreate_table = true\nwrite_method = \"{method}\"\n",
+        url()
+    );
+    let config = write_config(dir.path(), &[&table], "", &sink);
+    tokio::task::spawn_blocking(move || run_until_caught_up(&config))
+        .await
+        .expect("run");
+    let pg = connect().await;
+    let mut expected = common::scan(&client, &table).await;
+    expected.retain(|(pk, _), _| pk != "item-7");
+    assert_eq!(expected.len(), 19);
+    assert_eq!(live(&pg, &schema, &table).await, expected);
+    let dead =
+        std::fs::read_to_string(dir.path().join(format!("state/dead-letters/{table}.jsonl")))
+            .expect("a dead-letter file");
+    assert_eq!(dead.lines().count(), 1, "{dead}");
+    assert!(dead.contains("item-7"), "{dead}");
+    assert!(dead.contains("PostgreSQL rejected the row"), "{dead}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rejected_row_goes_to_dead_letters_with_copy() {
+    rejected_row_goes_to_dead_letters("copy").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rejected_row_goes_to_dead_letters_with_insert() {
+    rejected_row_goes_to_dead_letters("insert").await;
 }

@@ -410,6 +410,10 @@ pub struct PostgresSinkConfig {
     /// Connection string (`postgres://user:password@host:5432/db` or
     /// `host=… user=…`); never logged (it may hold the password).
     pub url: Secret,
+    /// PEM file of extra trusted CA certificates for TLS (`sslmode=require`),
+    /// e.g. a cloud provider's database CA bundle; the system's roots are
+    /// always trusted too.
+    pub ca_file: Option<PathBuf>,
     /// Schema of the target tables.
     #[serde(default = "default_pg_schema")]
     pub schema: String,
@@ -427,6 +431,10 @@ pub struct PostgresSinkConfig {
     /// (`<schema>.dynamo_cdc_checkpoints`) and skip changes at or below it:
     /// a replay can never apply a batch twice. PostgreSQL only; default on there.
     pub exactly_once: Option<bool>,
+    /// How rows reach the tables: `copy` (binary COPY into a staging table,
+    /// then one merge; PostgreSQL's default) or `insert` (multi-row upserts;
+    /// the only method for CrateDB).
+    pub write_method: Option<PgWriteMethod>,
     /// Delete tombstones this long after the delete; kept forever when unset.
     /// Keep it longer than any replay window, or a replayed insert could resurrect a row.
     #[serde(default, with = "humantime_serde")]
@@ -434,6 +442,17 @@ pub struct PostgresSinkConfig {
     /// Batching.
     #[serde(default)]
     pub batch: BatchConfig,
+}
+
+/// How the `postgres` sink sends a batch's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PgWriteMethod {
+    /// Multi-row `INSERT … ON CONFLICT` statements of up to 1,000 rows.
+    Insert,
+    /// Binary COPY into a temporary staging table, then `INSERT … SELECT …
+    /// ON CONFLICT` into the target.
+    Copy,
 }
 
 /// The SQL database behind the `postgres` sink.
@@ -452,6 +471,15 @@ impl PostgresSinkConfig {
     pub fn exactly_once(&self) -> bool {
         self.exactly_once
             .unwrap_or(self.dialect == SqlDialect::Postgres)
+    }
+
+    /// The write method: as configured, else `copy` on PostgreSQL and
+    /// `insert` on CrateDB.
+    pub fn write_method(&self) -> PgWriteMethod {
+        self.write_method.unwrap_or(match self.dialect {
+            SqlDialect::Postgres => PgWriteMethod::Copy,
+            SqlDialect::Cratedb => PgWriteMethod::Insert,
+        })
     }
 }
 

@@ -128,8 +128,19 @@ fn validate_sinks(sinks: &[SinkConfig]) -> Result<(), Invalid> {
                         "CrateDB has no multi-statement transactions: exactly_once needs dialect = \"postgres\"",
                     ));
                 }
+                if postgres.dialect == super::SqlDialect::Cratedb
+                    && postgres.write_method == Some(super::PgWriteMethod::Copy)
+                {
+                    return Err(invalid(
+                        format!("{field}.write_method"),
+                        "CrateDB has no COPY FROM STDIN: use write_method = \"insert\"",
+                    ));
+                }
                 if postgres.url.expose().trim().is_empty() {
                     return Err(invalid(format!("{field}.url"), "must not be empty"));
+                }
+                if let Err(message) = crate::sink::postgres::parse_url(postgres.url.expose()) {
+                    return Err(invalid(format!("{field}.url"), message));
                 }
             }
             SinkConfig::S3(s3) => {

@@ -7,6 +7,7 @@
 pub mod clickhouse;
 pub mod engine;
 pub mod moto;
+pub mod postgres;
 pub mod values;
 pub mod workload;
 

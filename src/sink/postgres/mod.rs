@@ -2,9 +2,12 @@
 //! written with versioned upserts and tombstones in one transaction per
 //! batch; and the SQL of its `cratedb` dialect.
 
+mod copy;
 pub mod cratedb;
 mod sql;
+mod tls;
 mod writer;
 
 pub use sql::{create_statements, upsert_statement, PgTable};
+pub use tls::{parse_url, Connector};
 pub use writer::PostgresSink;

@@ -7,14 +7,16 @@ use std::sync::Arc;
 use base64::Engine as _;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
+use super::copy;
 use super::cratedb;
 use super::sql::{
     checkpoint_table, checkpoint_upsert, create_checkpoint_table, create_statements,
     upsert_statement, PgTable,
 };
-use crate::config::{PostgresSinkConfig, SqlDialect};
+use super::tls::Connector;
+use crate::config::{PgWriteMethod, PostgresSinkConfig, SqlDialect};
 use crate::coordinator::ShardKey;
 use crate::model::SequenceNumber;
 use crate::model::{plain_item, AttributeValue, ChangeEvent, TableSchema};
@@ -26,7 +28,7 @@ const ROWS_PER_STATEMENT: usize = 1000;
 /// The `postgres` sink.
 pub struct PostgresSink {
     name: String,
-    url: String,
+    connector: Connector,
     client: Option<Client>,
     tables: HashMap<Arc<str>, PgTable>,
     /// With exactly-once: the schema holding the checkpoint table, and the
@@ -34,6 +36,9 @@ pub struct PostgresSink {
     exactly_once: Option<String>,
     checkpoints: HashMap<ShardKey, SequenceNumber>,
     dialect: SqlDialect,
+    method: PgWriteMethod,
+    /// Whether this connection has its staging tables (`copy` method).
+    staged: bool,
     purge_after: Option<std::time::Duration>,
     last_purge: std::time::Instant,
 }
@@ -86,11 +91,14 @@ impl PostgresSink {
         };
         let mut sink = Self {
             name: name.to_owned(),
-            url: config.url.expose().to_owned(),
+            connector: Connector::new(config.url.expose(), config.ca_file.as_deref())
+                .map_err(fatal)?,
             client: None,
             tables: HashMap::new(),
             exactly_once: config.exactly_once().then(|| config.schema.clone()),
             dialect: config.dialect,
+            method: config.write_method(),
+            staged: false,
             purge_after: config.purge_tombstones_after,
             last_purge: std::time::Instant::now(),
             checkpoints: HashMap::new(),
@@ -174,12 +182,18 @@ impl PostgresSink {
     async fn client(&mut self) -> Result<&mut Client, SinkError> {
         if self.client.as_ref().is_none_or(Client::is_closed) {
             let (client, connection) =
-                tokio_postgres::connect(&self.url, NoTls)
+                self.connector
+                    .connect()
                     .await
                     .map_err(|e| SinkError::Transient {
                         sink: self.name.clone(),
                         message: format!(
-                            "cannot connect to PostgreSQL: {}",
+                            "cannot connect to PostgreSQL{}: {}",
+                            if self.connector.uses_tls() {
+                                " (TLS)"
+                            } else {
+                                ""
+                            },
                             crate::error_text::with_causes(&e)
                         ),
                     })?;
@@ -190,6 +204,7 @@ impl PostgresSink {
                 }
             });
             self.client = Some(client);
+            self.staged = false;
         }
         self.client.as_mut().ok_or_else(|| SinkError::Transient {
             sink: self.name.clone(),
@@ -199,6 +214,31 @@ impl PostgresSink {
 }
 
 impl PostgresSink {
+    /// Creates this connection's staging tables (`copy` method) once.
+    async fn ensure_stages(&mut self) -> Result<(), SinkError> {
+        let ddl: Vec<String> = self.tables.values().map(copy::create_stage).collect();
+        let name = self.name.clone();
+        let connected = self.client.as_ref().is_some_and(|c| !c.is_closed());
+        if self.staged && connected {
+            return Ok(());
+        }
+        let client = self.client().await?;
+        if let Err(err) = client.batch_execute(&ddl.join(";\n")).await {
+            return Err(match classify(&err) {
+                Failure::Transient(message) => SinkError::Transient {
+                    sink: name,
+                    message,
+                },
+                Failure::Data(message) | Failure::Fatal(message) => SinkError::Fatal {
+                    sink: name,
+                    message: format!("creating the staging tables: {message}"),
+                },
+            });
+        }
+        self.staged = true;
+        Ok(())
+    }
+
     /// Deletes tombstones older than the retention, at most every minute.
     async fn purge_tombstones(&mut self) -> Result<(), SinkError> {
         let Some(after) = self.purge_after else {
@@ -371,13 +411,20 @@ impl SinkWriter for PostgresSink {
         let dialect = self.dialect;
         let tables = self.tables.clone();
         let checkpoint_sql = self.exactly_once.as_deref().map(checkpoint_upsert);
+        let method = self.method;
+        if method == PgWriteMethod::Copy {
+            self.ensure_stages().await?;
+        }
         let client = self.client().await?;
         let result = async {
             let tx = client.transaction().await?;
             for (source, rows) in &latest {
                 if let Some(table) = tables.get(source) {
                     let rows: Vec<&Row> = rows.values().map(|(_, row, _)| row).collect();
-                    upsert(&tx, table, &rows, dialect).await?;
+                    match method {
+                        PgWriteMethod::Copy => copy::copy_upsert(&tx, table, &rows).await?,
+                        PgWriteMethod::Insert => upsert(&tx, table, &rows, dialect).await?,
+                    }
                 }
             }
             if let Some(sql) = &checkpoint_sql {

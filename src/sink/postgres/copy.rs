@@ -1,0 +1,127 @@
+//! The `copy` write method: rows go into a per-connection temporary staging
+//! table with binary COPY, then one `INSERT … SELECT … ON CONFLICT` merges
+//! them into the target with the same versioned rule as the multi-row upsert.
+
+use std::pin::pin;
+
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::Transaction;
+
+use super::sql::{quote, PgTable};
+use crate::model::KeyKind;
+
+/// The staging table's name (in `pg_temp`, so per connection).
+pub fn stage_name(table: &PgTable) -> String {
+    quote(&format!("dynamo_cdc_stage_{}", table.name))
+}
+
+/// DDL of the staging table: every column text, emptied at each commit.
+pub fn create_stage(table: &PgTable) -> String {
+    let mut columns: Vec<String> = table
+        .keys
+        .iter()
+        .map(|(n, _)| format!("{} text", quote(n)))
+        .collect();
+    columns.extend(
+        ["item", "item_dynamodb", "_version", "_deleted"]
+            .iter()
+            .map(|c| format!("{c} text")),
+    );
+    format!(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS",
+        stage_name(table),
+        columns.join(", ")
+    )
+}
+
+/// The COPY statement filling the staging table.
+pub fn copy_statement(table: &PgTable) -> String {
+    format!("COPY {} FROM STDIN (FORMAT binary)", stage_name(table))
+}
+
+/// Merges the staging table into the target: newer versions win, older
+/// ones (replays) change nothing. The casts are the multi-row upsert's.
+pub fn merge_statement(table: &PgTable) -> String {
+    let keys: Vec<String> = table.keys.iter().map(|(n, _)| quote(n)).collect();
+    let cells: Vec<String> = table
+        .keys
+        .iter()
+        .map(|(n, kind)| match kind {
+            KeyKind::S => quote(n),
+            KeyKind::N => format!("{}::numeric", quote(n)),
+            KeyKind::B => format!("decode({}, 'base64')", quote(n)),
+        })
+        .collect();
+    format!(
+        "INSERT INTO {table} AS t ({keys}, item, item_dynamodb, _version, _deleted, _updated_at)
+SELECT {cells}, item::jsonb, item_dynamodb::jsonb, _version::numeric, _deleted::boolean, now()
+FROM {stage}
+ON CONFLICT ({keys}) DO UPDATE SET
+    item = EXCLUDED.item,
+    item_dynamodb = EXCLUDED.item_dynamodb,
+    _version = EXCLUDED._version,
+    _deleted = EXCLUDED._deleted,
+    _updated_at = EXCLUDED._updated_at
+WHERE t._version < EXCLUDED._version",
+        table = table.qualified(),
+        keys = keys.join(", "),
+        cells = cells.join(", "),
+        stage = stage_name(table),
+    )
+}
+
+/// Copies `rows` (at most one per key) into the staging table and merges
+/// them into the target, inside the open transaction. The staging table
+/// must exist on this connection ([`create_stage`]).
+pub async fn copy_upsert(
+    tx: &Transaction<'_>,
+    table: &PgTable,
+    rows: &[&Vec<Option<String>>],
+) -> Result<(), tokio_postgres::Error> {
+    let columns = table.keys.len() + 4;
+    let sink = tx.copy_in(&copy_statement(table)).await?;
+    let mut writer = pin!(BinaryCopyInWriter::new(sink, &vec![Type::TEXT; columns]));
+    for row in rows {
+        let values: Vec<&(dyn ToSql + Sync)> =
+            row.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        writer.as_mut().write(&values).await?;
+    }
+    writer.as_mut().finish().await?;
+    tx.execute(&merge_statement(table), &[]).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TableSchema;
+
+    fn table() -> PgTable {
+        let schema = TableSchema::new("Orders", &[("pk", KeyKind::B), ("sk", KeyKind::N)]);
+        PgTable::new(&schema, "cdc", "").expect("table")
+    }
+
+    #[test]
+    fn stage_is_all_text_and_per_connection() {
+        assert_eq!(
+            create_stage(&table()),
+            "CREATE TEMPORARY TABLE IF NOT EXISTS \"dynamo_cdc_stage_orders\" (\"pk\" text, \"sk\" text, \
+             item text, item_dynamodb text, _version text, _deleted text) ON COMMIT DELETE ROWS"
+        );
+    }
+
+    #[test]
+    fn merge_casts_like_the_upsert_and_never_regresses() {
+        let sql = merge_statement(&table());
+        assert!(
+            sql.contains("SELECT decode(\"pk\", 'base64'), \"sk\"::numeric, item::jsonb"),
+            "{sql}"
+        );
+        assert!(sql.contains("ON CONFLICT (\"pk\", \"sk\")"), "{sql}");
+        assert!(
+            sql.ends_with("WHERE t._version < EXCLUDED._version"),
+            "{sql}"
+        );
+    }
+}
