@@ -30,7 +30,7 @@ run() { # label, extra args...
     local label=$1
     shift
     step "$label"
-    /usr/bin/time -v "$driver" --url "$url" --changes "$changes" "$@" 2> "$work/$label.time" | head -n 1
+    /usr/bin/time -v "$driver" --url "$url" --changes "$changes" "$@" 2> "$work/$label.time" | sed -n 1p
     local user sys rss
     user=$(grep 'User time' "$work/$label.time" | awk '{print $NF}')
     sys=$(grep 'System time' "$work/$label.time" | awk '{print $NF}')

@@ -90,6 +90,41 @@ pub struct TableConfig {
     /// What to do with a record that cannot be decoded.
     #[serde(default)]
     pub on_decode_error: DecodeErrorPolicy,
+    /// When to copy the table's current contents before streaming.
+    #[serde(default)]
+    pub snapshot: SnapshotMode,
+    /// Parallel Scan segments of a snapshot (`TotalSegments`).
+    #[serde(default = "default_snapshot_segments")]
+    pub snapshot_segments: u32,
+    /// Items per Scan page (`Limit`); DynamoDB's 1 MB page limit applies too.
+    pub snapshot_page_size: Option<u32>,
+    /// Read-capacity budget of a snapshot, in RCU per second over all
+    /// segments (measured by the Scan's `ConsumedCapacity`).
+    pub snapshot_max_rcu: Option<f64>,
+    /// Item budget of a snapshot, in items per second over all segments.
+    pub snapshot_max_items_per_second: Option<f64>,
+    /// Strongly consistent Scan reads (twice the read capacity).
+    #[serde(default)]
+    pub snapshot_consistent_read: bool,
+}
+
+/// When a table's current contents are copied (a snapshot) before streaming.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotMode {
+    /// Never: only stream changes are delivered (default).
+    #[default]
+    Never,
+    /// When the table has no checkpoint yet (its first run).
+    Initial,
+    /// On the first run, and again whenever changes after the checkpoint
+    /// were lost (trimmed from the stream, a vanished shard, a replaced
+    /// stream) instead of halting.
+    WhenNeeded,
+}
+
+fn default_snapshot_segments() -> u32 {
+    4
 }
 
 /// Where a shard without a checkpoint starts.

@@ -76,8 +76,40 @@ pub(super) fn validate(config: &PipelineConfig) -> Result<(), Invalid> {
                 ));
             }
         }
+        validate_snapshot(table, &field)?;
     }
     validate_sinks(&config.sinks)
+}
+
+/// Checks a table's snapshot settings (DynamoDB allows 1–1,000,000 Scan segments).
+fn validate_snapshot(table: &super::TableConfig, field: &str) -> Result<(), Invalid> {
+    if !(1..=1_000_000).contains(&table.snapshot_segments) {
+        return Err(invalid(
+            format!("{field}.snapshot_segments"),
+            "must be between 1 and 1000000",
+        ));
+    }
+    if table.snapshot_page_size == Some(0) {
+        return Err(invalid(
+            format!("{field}.snapshot_page_size"),
+            "must be at least 1",
+        ));
+    }
+    for (name, value) in [
+        ("snapshot_max_rcu", table.snapshot_max_rcu),
+        (
+            "snapshot_max_items_per_second",
+            table.snapshot_max_items_per_second,
+        ),
+    ] {
+        if value.is_some_and(|v| !(v.is_finite() && v > 0.0)) {
+            return Err(invalid(
+                format!("{field}.{name}"),
+                "must be a positive number",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks the `[[sinks]]` entries.

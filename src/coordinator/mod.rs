@@ -7,12 +7,14 @@
 pub mod chunk;
 pub mod frontier;
 pub mod lineage;
+pub mod snapshot_store;
 pub mod store;
 pub mod tracker;
 
 pub use chunk::Chunk;
 pub use frontier::{FrontierError, ShardFrontier};
 pub use lineage::{ready_shards, ShardNode};
+pub use snapshot_store::{SegmentProgress, SnapshotPhase, SnapshotRecord, SnapshotStart};
 pub use store::{CheckpointRow, CheckpointStore, ShardCheckpoint, StoreError};
 pub use tracker::{AckHandle, AckTracker, CheckpointUpdate, ShardKey};
 

@@ -40,6 +40,9 @@ pub struct ShardCheckpoint {
     pub sequence: Option<SequenceNumber>,
     /// The shard was read to its end and everything acknowledged.
     pub finished: bool,
+    /// Without a sequence: start at this record (inclusive), the first
+    /// record a snapshot saw arrive after it started.
+    pub start_at: Option<SequenceNumber>,
 }
 
 /// One stored checkpoint, for listing.
@@ -59,8 +62,8 @@ pub struct CheckpointRow {
 
 /// Checkpoints keyed by stream ARN and shard id.
 pub struct CheckpointStore {
-    conn: Connection,
-    path: PathBuf,
+    pub(super) conn: Connection,
+    pub(super) path: PathBuf,
 }
 
 const SCHEMA: &str = "
@@ -75,6 +78,12 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 );
 CREATE INDEX IF NOT EXISTS checkpoints_by_table ON checkpoints (table_name);
 ";
+
+/// Columns added after the first release, added to older files on open.
+const MIGRATIONS: [(&str, &str); 1] = [(
+    "start_at",
+    "ALTER TABLE checkpoints ADD COLUMN start_at TEXT",
+)];
 
 impl CheckpointStore {
     /// The store's file inside a state directory.
@@ -96,6 +105,20 @@ impl CheckpointStore {
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        conn.execute_batch(super::snapshot_store::SCHEMA)
+            .map_err(err)?;
+        for (column, ddl) in MIGRATIONS {
+            let present: bool = conn
+                .query_row(
+                    "SELECT count(*) > 0 FROM pragma_table_info('checkpoints') WHERE name = ?1",
+                    [column],
+                    |row| row.get(0),
+                )
+                .map_err(err)?;
+            if !present {
+                conn.execute_batch(ddl).map_err(err)?;
+            }
+        }
         Ok(Self {
             conn,
             path: path.to_owned(),
@@ -121,7 +144,9 @@ impl CheckpointStore {
     pub fn load(&self, stream_arn: &str) -> Result<HashMap<String, ShardCheckpoint>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT shard_id, sequence, finished FROM checkpoints WHERE stream_arn = ?1")
+            .prepare(
+                "SELECT shard_id, sequence, finished, start_at FROM checkpoints WHERE stream_arn = ?1",
+            )
             .map_err(|e| self.sqlite(e))?;
         let rows = stmt
             .query_map([stream_arn], |row| {
@@ -129,14 +154,23 @@ impl CheckpointStore {
                     row.get::<_, String>(0)?,
                     row.get::<_, Option<String>>(1)?,
                     row.get::<_, bool>(2)?,
+                    row.get::<_, Option<String>>(3)?,
                 ))
             })
             .map_err(|e| self.sqlite(e))?;
         let mut out = HashMap::new();
         for row in rows {
-            let (shard, sequence, finished) = row.map_err(|e| self.sqlite(e))?;
+            let (shard, sequence, finished, start_at) = row.map_err(|e| self.sqlite(e))?;
             let sequence = self.parse_sequence(&shard, sequence)?;
-            out.insert(shard, ShardCheckpoint { sequence, finished });
+            let start_at = self.parse_sequence(&shard, start_at)?;
+            out.insert(
+                shard,
+                ShardCheckpoint {
+                    sequence,
+                    finished,
+                    start_at,
+                },
+            );
         }
         Ok(out)
     }
@@ -218,7 +252,7 @@ impl CheckpointStore {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT table_name, stream_arn, shard_id, sequence, finished, updated_at_ms
+                "SELECT table_name, stream_arn, shard_id, sequence, finished, updated_at_ms, start_at
                  FROM checkpoints ORDER BY table_name, stream_arn, shard_id",
             )
             .map_err(|e| self.sqlite(e))?;
@@ -231,34 +265,56 @@ impl CheckpointStore {
                     row.get::<_, Option<String>>(3)?,
                     row.get::<_, bool>(4)?,
                     row.get::<_, i64>(5)?,
+                    row.get::<_, Option<String>>(6)?,
                 ))
             })
             .map_err(|e| self.sqlite(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (table, stream_arn, shard, sequence, finished, updated_at_ms) =
+            let (table, stream_arn, shard, sequence, finished, updated_at_ms, start_at) =
                 row.map_err(|e| self.sqlite(e))?;
             let sequence = self.parse_sequence(&shard, sequence)?;
+            let start_at = self.parse_sequence(&shard, start_at)?;
             out.push(CheckpointRow {
                 table,
                 stream_arn,
                 shard,
-                checkpoint: ShardCheckpoint { sequence, finished },
+                checkpoint: ShardCheckpoint {
+                    sequence,
+                    finished,
+                    start_at,
+                },
                 updated_at_ms,
             });
         }
         Ok(out)
     }
 
-    /// Deletes the checkpoints of `table` (or of every table); returns how many rows went.
+    /// Deletes the checkpoints and snapshot state of `table` (or of every
+    /// table); returns how many checkpoints went. The highest sequence number
+    /// each table reached is kept, so a later snapshot versions its rows at
+    /// or above everything the sinks already hold.
     pub fn reset(&mut self, table: Option<&str>) -> Result<usize, StoreError> {
-        let deleted = match table {
-            Some(table) => self
-                .conn
-                .execute("DELETE FROM checkpoints WHERE table_name = ?1", [table]),
-            None => self.conn.execute("DELETE FROM checkpoints", []),
+        let tables: Vec<String> = match table {
+            Some(table) => vec![table.to_owned()],
+            None => {
+                let mut stmt = self
+                    .conn
+                    .prepare(
+                        "SELECT table_name FROM checkpoints UNION SELECT table_name FROM snapshots",
+                    )
+                    .map_err(|e| self.sqlite(e))?;
+                let rows = stmt
+                    .query_map([], |row| row.get::<_, String>(0))
+                    .map_err(|e| self.sqlite(e))?;
+                rows.collect::<Result<_, _>>().map_err(|e| self.sqlite(e))?
+            }
         };
-        deleted.map_err(|e| self.sqlite(e))
+        let mut deleted = 0;
+        for table in tables {
+            deleted += self.clear_table(&table)?;
+        }
+        Ok(deleted)
     }
 }
 

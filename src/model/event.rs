@@ -16,12 +16,25 @@ pub enum Op {
     Modify,
     /// The item was deleted (`REMOVE`), by a user or by TTL.
     Remove,
+    /// The item as read by a table snapshot (Debezium's `r`): not a change,
+    /// its current state, versioned below the stream changes that follow.
+    Read,
 }
 
 impl Op {
     /// True for the operations after which the item exists.
     pub fn is_upsert(self) -> bool {
         !matches!(self, Op::Remove)
+    }
+
+    /// The lower-case name used in change logs: insert, modify, remove, read.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Insert => "insert",
+            Op::Modify => "modify",
+            Op::Remove => "remove",
+            Op::Read => "read",
+        }
     }
 }
 

@@ -141,9 +141,5 @@ fn write_row(
 }
 
 fn op_name(event: &ChangeEvent) -> &'static str {
-    match event.op {
-        crate::model::Op::Insert => "insert",
-        crate::model::Op::Modify => "modify",
-        crate::model::Op::Remove => "remove",
-    }
+    event.op.as_str()
 }

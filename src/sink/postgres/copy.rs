@@ -63,7 +63,7 @@ ON CONFLICT ({keys}) DO UPDATE SET
     _version = EXCLUDED._version,
     _deleted = EXCLUDED._deleted,
     _updated_at = EXCLUDED._updated_at
-WHERE t._version < EXCLUDED._version",
+WHERE t._version <= EXCLUDED._version",
         table = table.qualified(),
         keys = keys.join(", "),
         cells = cells.join(", "),
@@ -120,7 +120,7 @@ mod tests {
         );
         assert!(sql.contains("ON CONFLICT (\"pk\", \"sk\")"), "{sql}");
         assert!(
-            sql.ends_with("WHERE t._version < EXCLUDED._version"),
+            sql.ends_with("WHERE t._version <= EXCLUDED._version"),
             "{sql}"
         );
     }

@@ -61,7 +61,7 @@ pub fn upsert_statement(table: &PgTable, rows: usize) -> String {
         .collect();
     let guarded = |column: &str| {
         format!(
-            "{column} = CASE WHEN {t}._version < excluded._version THEN excluded.{column} ELSE {t}.{column} END",
+            "{column} = CASE WHEN {t}._version <= excluded._version THEN excluded.{column} ELSE {t}.{column} END",
             t = table.qualified()
         )
     };
@@ -122,7 +122,7 @@ mod tests {
         assert!(sql.contains("($7, $8, $9::OBJECT"), "{sql}");
         assert!(!sql.contains("WHERE"), "{sql}");
         assert!(sql.contains(
-            "item = CASE WHEN \"doc\".\"orders\"._version < excluded._version THEN excluded.item ELSE \"doc\".\"orders\".item END"
+            "item = CASE WHEN \"doc\".\"orders\"._version <= excluded._version THEN excluded.item ELSE \"doc\".\"orders\".item END"
         ), "{sql}");
         assert!(sql.contains("_version = CASE WHEN"), "{sql}");
     }

@@ -156,7 +156,7 @@ ON CONFLICT ({keys}) DO UPDATE SET
     _version = EXCLUDED._version,
     _deleted = EXCLUDED._deleted,
     _updated_at = EXCLUDED._updated_at
-WHERE t._version < EXCLUDED._version",
+WHERE t._version <= EXCLUDED._version",
         table = table.qualified(),
         keys = keys.join(", "),
         values = values.join(",\n       "),
@@ -231,7 +231,7 @@ mod tests {
         );
         assert!(sql.contains("($7, $8::numeric, $9::jsonb"), "{sql}");
         assert!(
-            sql.ends_with("WHERE t._version < EXCLUDED._version"),
+            sql.ends_with("WHERE t._version <= EXCLUDED._version"),
             "{sql}"
         );
     }

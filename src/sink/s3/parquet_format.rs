@@ -35,11 +35,7 @@ fn schema() -> Arc<Schema> {
 }
 
 fn op_name(op: Op) -> &'static str {
-    match op {
-        Op::Insert => "insert",
-        Op::Modify => "modify",
-        Op::Remove => "remove",
-    }
+    op.as_str()
 }
 
 /// Encodes events as one Parquet file (Snappy), with `typed` columns after
@@ -164,6 +160,7 @@ pub fn decode_events(bytes: bytes::Bytes) -> Result<Vec<ChangeEvent>, String> {
                 "insert" => Op::Insert,
                 "modify" => Op::Modify,
                 "remove" => Op::Remove,
+                "read" => Op::Read,
                 other => return Err(at(&format!("unknown op {other:?}"))),
             };
             events.push(ChangeEvent {

@@ -63,7 +63,7 @@ pub(super) fn upsert_statement(schema: &TableSchema) -> String {
             _version = excluded._version,
             _deleted = excluded._deleted,
             _updated_ms = excluded._updated_ms
-         WHERE excluded._version > {table}._version",
+         WHERE excluded._version >= {table}._version",
         keys = keys.join(", "),
         placeholders = placeholders.join(", "),
     )
@@ -102,7 +102,7 @@ mod tests {
         let sql = upsert_statement(&schema);
         assert!(sql.contains("VALUES (?1, ?2, ?3, ?4, ?5, ?6)"), "{sql}");
         assert!(
-            sql.contains("WHERE excluded._version > \"orders\"._version"),
+            sql.contains("WHERE excluded._version >= \"orders\"._version"),
             "{sql}"
         );
         assert_eq!(

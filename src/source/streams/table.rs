@@ -327,6 +327,7 @@ async fn skip_closed_shards(
             ShardCheckpoint {
                 sequence: None,
                 finished: true,
+                start_at: None,
             },
         );
     }
