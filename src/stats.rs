@@ -24,6 +24,8 @@ pub struct Stats {
     records_read: AtomicU64,
     pages_read: AtomicU64,
     decode_errors: AtomicU64,
+    snapshot_items: AtomicU64,
+    snapshot_pages: AtomicU64,
     sinks: Mutex<BTreeMap<String, SinkCounters>>,
 }
 
@@ -36,6 +38,10 @@ pub struct StatsSnapshot {
     pub pages_read: u64,
     /// Records that failed to decode.
     pub decode_errors: u64,
+    /// Items read by snapshots (Scan).
+    pub snapshot_items: u64,
+    /// Scan pages read by snapshots.
+    pub snapshot_pages: u64,
     /// Per-sink counters by sink name.
     pub sinks: BTreeMap<String, SinkCounters>,
 }
@@ -46,6 +52,13 @@ impl Stats {
         self.pages_read.fetch_add(1, Ordering::Relaxed);
         self.records_read
             .fetch_add(records as u64, Ordering::Relaxed);
+    }
+
+    /// Counts one Scan page of `items` items read by a snapshot.
+    pub fn record_snapshot_page(&self, items: usize) {
+        self.snapshot_pages.fetch_add(1, Ordering::Relaxed);
+        self.snapshot_items
+            .fetch_add(items as u64, Ordering::Relaxed);
     }
 
     /// Counts records that failed to decode.
@@ -70,6 +83,8 @@ impl Stats {
             records_read: self.records_read.load(Ordering::Relaxed),
             pages_read: self.pages_read.load(Ordering::Relaxed),
             decode_errors: self.decode_errors.load(Ordering::Relaxed),
+            snapshot_items: self.snapshot_items.load(Ordering::Relaxed),
+            snapshot_pages: self.snapshot_pages.load(Ordering::Relaxed),
             sinks: self
                 .sinks
                 .lock()

@@ -24,6 +24,9 @@ pub struct RunOptions {
     pub exit_when_caught_up: bool,
     /// How often to log a progress line.
     pub progress_interval: Duration,
+    /// `dynamo-cdc snapshot`: snapshot these tables (all when empty), then
+    /// stop instead of streaming. `None` for `run`.
+    pub snapshot_only: Option<Vec<String>>,
 }
 
 /// What a finished run did.
@@ -50,6 +53,21 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
             .await
             .map_err(EngineError::Aws)?,
     );
+    if let Some(selected) = &options.snapshot_only {
+        for name in selected {
+            if !config.tables.iter().any(|t| t.name == *name) {
+                return Err(EngineError::UnknownTable {
+                    table: name.clone(),
+                    known: config
+                        .tables
+                        .iter()
+                        .map(|t| t.name.clone())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+        }
+    }
     let tables = describe_tables(config, &api).await?;
 
     let cancel = CancellationToken::new();
@@ -99,6 +117,12 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
             stats: Arc::clone(&stats),
             progress: flag,
             cancel: cancel.clone(),
+            schema: table.schema.clone(),
+            progress_interval: options.progress_interval,
+            snapshot_command: options
+                .snapshot_only
+                .as_ref()
+                .map(|only| only.is_empty() || only.contains(&table_config.name)),
         }));
     }
     drop(senders);

@@ -5,6 +5,17 @@ use crate::sink::SinkError;
 use crate::source::streams::ViewType;
 use crate::source::SourceError;
 
+impl EngineError {
+    /// True when the engine stopped so that a table is snapshotted again at
+    /// the next start (`snapshot = "when_needed"` after trimmed changes).
+    pub fn wants_restart(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Table(crate::source::streams::TableError::SnapshotRequested { .. })
+        )
+    }
+}
+
 /// Why the engine stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -46,6 +57,14 @@ pub enum EngineError {
     /// A table runner failed.
     #[error(transparent)]
     Table(#[from] crate::source::streams::TableError),
+    /// A table named on the command line is not in the config.
+    #[error("table {table} is not in the config (its tables: {known})")]
+    UnknownTable {
+        /// The name given.
+        table: String,
+        /// The configured tables.
+        known: String,
+    },
     /// A task failed unexpectedly.
     #[error("internal error: {0}")]
     Internal(String),

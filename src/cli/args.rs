@@ -53,6 +53,19 @@ pub enum Command {
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         progress_interval: Duration,
     },
+    /// Copy the tables' current contents into the sinks (parallel Scan) and
+    /// record where their streams resume, then exit; `run` streams on from there.
+    Snapshot {
+        /// The configuration.
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this table (repeatable); every configured table by default.
+        #[arg(long = "table")]
+        tables: Vec<String>,
+        /// How often to log a progress line when not on a terminal.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        progress_interval: Duration,
+    },
     /// Load objects announced on SQS (by the s3 sink) into the configured sinks, with transforms and enrichment.
     Load {
         /// The loader configuration.
@@ -88,7 +101,8 @@ pub enum CheckpointsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Delete checkpoints, so the next run starts a table over (from start_position).
+    /// Delete checkpoints and snapshot state, so the next run starts a table
+    /// over (a snapshot with snapshot = "initial"/"when_needed", else start_position).
     Reset {
         /// The configuration.
         #[command(flatten)]

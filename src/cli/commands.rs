@@ -19,14 +19,19 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             progress_interval,
         } => {
             let pipeline = config::load_file(&config.config)?;
-            let summary = app::run(
-                &pipeline,
-                RunOptions {
-                    exit_when_caught_up,
-                    progress_interval,
-                },
-            )
-            .await?;
+            let options = RunOptions {
+                exit_when_caught_up,
+                progress_interval,
+                snapshot_only: None,
+            };
+            let summary = loop {
+                match app::run(&pipeline, options.clone()).await {
+                    Err(err) if err.wants_restart() => {
+                        tracing::warn!("{err}; restarting");
+                    }
+                    other => break other?,
+                }
+            };
             let sinks: Vec<String> = summary
                 .stats
                 .sinks
@@ -36,10 +41,38 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             tracing::info!(
                 records_read = summary.stats.records_read,
                 decode_errors = summary.stats.decode_errors,
+                snapshot_items = summary.stats.snapshot_items,
+                snapshot_pages = summary.stats.snapshot_pages,
                 caught_up = summary.caught_up,
-                "stopped: {} records read; {}",
+                "stopped: {} records read; {} snapshot items in {} Scan pages; {}",
                 summary.stats.records_read,
+                summary.stats.snapshot_items,
+                summary.stats.snapshot_pages,
                 sinks.join("; ")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Snapshot {
+            config,
+            tables,
+            progress_interval,
+        } => {
+            let pipeline = config::load_file(&config.config)?;
+            let summary = app::run(
+                &pipeline,
+                RunOptions {
+                    exit_when_caught_up: false,
+                    progress_interval,
+                    snapshot_only: Some(tables),
+                },
+            )
+            .await?;
+            tracing::info!(
+                snapshot_items = summary.stats.snapshot_items,
+                snapshot_pages = summary.stats.snapshot_pages,
+                "stopped: {} snapshot items in {} Scan pages; `dynamo-cdc run` streams on from the recorded positions",
+                summary.stats.snapshot_items,
+                summary.stats.snapshot_pages,
             );
             Ok(ExitCode::SUCCESS)
         }

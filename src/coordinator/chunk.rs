@@ -19,3 +19,13 @@ pub struct Chunk {
     /// Acknowledgement handle.
     pub ack: AckHandle,
 }
+
+impl Chunk {
+    /// True for a page of a table snapshot (`read` events): it carries no
+    /// stream position, so sinks must not record it as a shard checkpoint.
+    pub fn is_snapshot(&self) -> bool {
+        self.events
+            .first()
+            .is_some_and(|e| e.op == crate::model::Op::Read)
+    }
+}

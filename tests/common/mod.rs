@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod bulk;
 pub mod clickhouse;
 pub mod engine;
 pub mod moto;

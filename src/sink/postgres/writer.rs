@@ -362,7 +362,7 @@ impl SinkWriter for PostgresSink {
         // The shards' new checkpoints: the last change of each chunk.
         let mut advanced: HashMap<ShardKey, SequenceNumber> = HashMap::new();
         if self.exactly_once.is_some() {
-            for chunk in &batch.chunks {
+            for chunk in batch.chunks.iter().filter(|c| !c.is_snapshot()) {
                 if let Some(last) = chunk.events.last() {
                     let key = chunk.ack.shard().clone();
                     let entry = advanced
@@ -377,7 +377,7 @@ impl SinkWriter for PostgresSink {
         for ((chunk, index), event) in batch.events() {
             // Already committed with an earlier batch (a replay after a crash): skip.
             if let Some(done) = self.checkpoints.get(batch.chunks[chunk].ack.shard()) {
-                if event.version() <= done {
+                if event.op != crate::model::Op::Read && event.version() <= done {
                     continue;
                 }
             }

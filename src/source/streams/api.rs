@@ -10,10 +10,10 @@ use aws_sdk_dynamodbstreams::config::endpoint::{Params, ResolveEndpoint};
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 
 use super::credentials::CachedCredentials;
-use super::records::RecordsClient;
 use crate::config::{AwsConfig, SourceSettings};
 use crate::decode::RecordsPage;
 use crate::model::{KeyAttribute, KeyKind, SequenceNumber, TableSchema};
+use crate::source::signed::SignedClient;
 use crate::source::SourceError;
 
 /// The stream view type: which images records carry.
@@ -77,13 +77,16 @@ pub enum ShardStart {
     Latest,
     /// Right after a checkpointed record.
     After(SequenceNumber),
+    /// At a record (inclusive): where a snapshot recorded the stream resumes.
+    At(SequenceNumber),
 }
 
 /// Clients for DynamoDB (table metadata) and DynamoDB Streams.
 pub struct StreamsApi {
     dynamodb: aws_sdk_dynamodb::Client,
     streams: aws_sdk_dynamodbstreams::Client,
-    records: RecordsClient,
+    records: SignedClient,
+    tables: SignedClient,
     endpoint_label: String,
 }
 
@@ -121,16 +124,24 @@ impl StreamsApi {
             Some(url) => url.clone(),
             None => resolve_streams_endpoint(&region).await?,
         };
-        let records = RecordsClient::new(
+        let tables_endpoint = match &aws.endpoint_url {
+            Some(url) => url.clone(),
+            None => resolve_dynamodb_endpoint(&region).await?,
+        };
+        let credentials = CachedCredentials::new(provider);
+        let records = SignedClient::new(
             endpoint.clone(),
-            region,
-            CachedCredentials::new(provider),
+            region.clone(),
+            credentials.clone(),
             source.request_timeout,
         )?;
+        let tables =
+            SignedClient::new(tables_endpoint, region, credentials, source.request_timeout)?;
         Ok(Self {
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk_config),
             streams: aws_sdk_dynamodbstreams::Client::new(&sdk_config),
             records,
+            tables,
             endpoint_label: aws.endpoint_url.clone().unwrap_or(endpoint),
         })
     }
@@ -138,6 +149,33 @@ impl StreamsApi {
     /// Where requests go, for messages.
     pub fn endpoint(&self) -> &str {
         &self.endpoint_label
+    }
+
+    /// The signed client of the DynamoDB (tables) endpoint, for Scan.
+    pub fn tables_client(&self) -> &SignedClient {
+        &self.tables
+    }
+
+    /// DynamoDB's estimate of a table's item count and size in bytes
+    /// (DescribeTable; AWS refreshes it about every six hours).
+    pub async fn table_estimate(&self, table: &str) -> Result<(u64, u64), SourceError> {
+        let output = self
+            .dynamodb
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|err| SourceError::from_sdk("DescribeTable", err))?;
+        let description = output
+            .table
+            .unwrap_or_else(|| aws_sdk_dynamodb::types::TableDescription::builder().build());
+        let count = description.item_count.unwrap_or(0).max(0).unsigned_abs();
+        let bytes = description
+            .table_size_bytes
+            .unwrap_or(0)
+            .max(0)
+            .unsigned_abs();
+        Ok((count, bytes))
     }
 
     /// Finds a table's key schema and its stream (`stream_arn`, or the latest one).
@@ -291,6 +329,9 @@ impl StreamsApi {
             ShardStart::After(sequence) => request
                 .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
                 .sequence_number(sequence.as_str()),
+            ShardStart::At(sequence) => request
+                .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+                .sequence_number(sequence.as_str()),
         };
         let output = request
             .send()
@@ -324,5 +365,24 @@ async fn resolve_streams_endpoint(region: &str) -> Result<String, SourceError> {
         .resolve_endpoint(&params)
         .await
         .map_err(|err| fatal(err.to_string()))?;
+    Ok(endpoint.url().to_owned())
+}
+
+/// The regional DynamoDB endpoint, from the SDK's endpoint rules.
+async fn resolve_dynamodb_endpoint(region: &str) -> Result<String, SourceError> {
+    let fatal = |message: String| SourceError::Fatal {
+        operation: "resolve endpoint",
+        message,
+    };
+    let params = aws_sdk_dynamodb::config::endpoint::Params::builder()
+        .region(region.to_owned())
+        .build()
+        .map_err(|err| fatal(err.to_string()))?;
+    let endpoint = aws_sdk_dynamodb::config::endpoint::ResolveEndpoint::resolve_endpoint(
+        &aws_sdk_dynamodb::config::endpoint::DefaultResolver::new(),
+        &params,
+    )
+    .await
+    .map_err(|err| fatal(err.to_string()))?;
     Ok(endpoint.url().to_owned())
 }

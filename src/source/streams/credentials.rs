@@ -11,9 +11,11 @@ const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
 /// A credentials provider with a cache, so that signing a request does not
 /// call the provider (which may be instance metadata or STS) every time.
+/// Clones share one cache.
+#[derive(Clone)]
 pub struct CachedCredentials {
     provider: SharedCredentialsProvider,
-    cached: Mutex<Option<Credentials>>,
+    cached: std::sync::Arc<Mutex<Option<Credentials>>>,
 }
 
 impl CachedCredentials {
@@ -21,7 +23,7 @@ impl CachedCredentials {
     pub fn new(provider: SharedCredentialsProvider) -> Self {
         Self {
             provider,
-            cached: Mutex::new(None),
+            cached: std::sync::Arc::new(Mutex::new(None)),
         }
     }
 

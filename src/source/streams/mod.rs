@@ -1,9 +1,9 @@
 //! DynamoDB Streams: stream discovery, shard listing, iterators and GetRecords.
 
 mod api;
-mod credentials;
+pub(crate) mod credentials;
 mod reader;
-mod records;
+mod snapshot_gate;
 mod table;
 
 pub use api::{ShardInfo, ShardStart, StreamsApi, TableStream, ViewType};

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::api::{ShardStart, StreamsApi};
 use crate::backoff::Backoff;
-use crate::config::{DecodeErrorPolicy, SourceSettings, TableConfig, TrimPolicy};
+use crate::config::{DecodeErrorPolicy, SnapshotMode, SourceSettings, TableConfig, TrimPolicy};
 use crate::coordinator::{AckTracker, Chunk, ShardKey};
 use crate::dead_letter::{DeadLetter, DeadLetters};
 use crate::decode::{decode_record, DecodeError};
@@ -266,9 +266,17 @@ impl ShardReader {
     fn on_trimmed(&self, start: &ShardStart, message: &str) -> Result<ShardStart, ReaderError> {
         let after = match start {
             ShardStart::After(sequence) => sequence.to_string(),
+            ShardStart::At(sequence) => format!("{sequence} (inclusive)"),
             ShardStart::TrimHorizon | ShardStart::Latest => "the trim horizon".to_owned(),
         };
+        // With snapshot = "when_needed" the table runner re-snapshots instead.
+        let resnapshot = self.table.snapshot == SnapshotMode::WhenNeeded;
         match self.table.on_trimmed {
+            _ if resnapshot => Err(ReaderError::Trimmed {
+                table: self.table.name.clone(),
+                shard: self.key.shard.to_string(),
+                after,
+            }),
             TrimPolicy::Halt => Err(ReaderError::Trimmed {
                 table: self.table.name.clone(),
                 shard: self.key.shard.to_string(),

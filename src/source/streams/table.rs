@@ -11,8 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::api::{ShardInfo, ShardStart, StreamsApi};
 use super::reader::{ReaderError, ReaderExit, ShardReader, ShardStatus};
+use super::snapshot_gate::{before_streaming, Gate};
 use crate::backoff::Backoff;
-use crate::config::{SourceSettings, StartPosition, TableConfig, TrimPolicy};
+use crate::config::{SnapshotMode, SourceSettings, StartPosition, TableConfig, TrimPolicy};
 use crate::coordinator::{
     ready_shards, AckTracker, CheckpointStore, CheckpointUpdate, Chunk, ShardCheckpoint, ShardKey,
     ShardNode,
@@ -54,6 +55,12 @@ pub struct TableContext {
     pub progress: Arc<TableProgress>,
     /// Shutdown.
     pub cancel: CancellationToken,
+    /// Key attributes (for snapshot items).
+    pub schema: crate::model::TableSchema,
+    /// Progress log interval of snapshots when not on a terminal.
+    pub progress_interval: std::time::Duration,
+    /// `None` for `run`; for `snapshot`, whether this table was selected.
+    pub snapshot_command: Option<bool>,
 }
 
 /// Why a table runner stopped the pipeline.
@@ -95,6 +102,18 @@ pub enum TableError {
         /// Its checkpoint.
         checkpoint: String,
     },
+    /// The table's snapshot failed.
+    #[error(transparent)]
+    Snapshot(#[from] crate::source::snapshot::SnapshotError),
+    /// Changes were trimmed while streaming and `snapshot = "when_needed"`:
+    /// the engine restarts and the table is snapshotted again.
+    #[error("table {table}: {reason}; a re-snapshot is recorded and runs at the next start")]
+    SnapshotRequested {
+        /// Source table.
+        table: String,
+        /// What was lost.
+        reason: String,
+    },
     /// A reader task panicked.
     #[error("table {table}: a shard reader failed unexpectedly: {message}")]
     Panicked {
@@ -111,13 +130,19 @@ struct Running {
 
 /// Follows one table's stream until shutdown or a fatal error.
 pub async fn run_table(ctx: TableContext) -> Result<(), TableError> {
+    if before_streaming(&ctx).await? == Gate::Stop {
+        return Ok(());
+    }
     let table = ctx.table.name.clone();
     let store_error = |message: String| TableError::Store {
         table: table.clone(),
         message,
     };
     let mut stored = load_checkpoints(&ctx).await.map_err(store_error)?;
-    let fresh = stored.is_empty();
+    let snapshotted = snapshot_done(&ctx).await.map_err(store_error)?;
+    // A first start applies `start_position`; after a snapshot the recorded
+    // positions apply instead.
+    let fresh = stored.is_empty() && !snapshotted;
     let mut drained: HashMap<String, Option<SequenceNumber>> = HashMap::new();
     let mut running: HashMap<String, Running> = HashMap::new();
     let mut readers: JoinSet<(String, Result<ReaderExit, ReaderError>)> = JoinSet::new();
@@ -173,15 +198,18 @@ pub async fn run_table(ctx: TableContext) -> Result<(), TableError> {
             for shard in ready {
                 let info = shards.iter().find(|s| s.id == shard);
                 let checkpoint = stored.get(&shard).and_then(|c| c.sequence.clone());
-                let start = match &checkpoint {
-                    Some(sequence) => ShardStart::After(sequence.clone()),
-                    None if fresh
-                        && ctx.table.start_position == StartPosition::Latest
-                        && info.is_some_and(|i| i.ending_sequence.is_none()) =>
+                let start_at = stored.get(&shard).and_then(|c| c.start_at.clone());
+                let start = match (&checkpoint, start_at) {
+                    (Some(sequence), _) => ShardStart::After(sequence.clone()),
+                    (None, Some(sequence)) => ShardStart::At(sequence),
+                    (None, None)
+                        if fresh
+                            && ctx.table.start_position == StartPosition::Latest
+                            && info.is_some_and(|i| i.ending_sequence.is_none()) =>
                     {
                         ShardStart::Latest
                     }
-                    None => ShardStart::TrimHorizon,
+                    (None, None) => ShardStart::TrimHorizon,
                 };
                 let after_parents = info.and_then(|i| i.parent.as_ref()).and_then(|parent| {
                     drained
@@ -247,6 +275,17 @@ pub async fn run_table(ctx: TableContext) -> Result<(), TableError> {
                             rediscover_now = true;
                         }
                         Ok(ReaderExit::Cancelled) => {}
+                        Err(ReaderError::Trimmed { after, shard: lost_shard, .. })
+                            if ctx.table.snapshot == SnapshotMode::WhenNeeded =>
+                        {
+                            let reason = format!(
+                                "records of shard {lost_shard} after {after} were trimmed from the stream"
+                            );
+                            request_snapshot(&ctx, &reason).await.map_err(store_error)?;
+                            ctx.cancel.cancel();
+                            drain_readers(&mut readers).await;
+                            return Err(TableError::SnapshotRequested { table: table.clone(), reason });
+                        }
                         Err(err) => {
                             ctx.cancel.cancel();
                             drain_readers(&mut readers).await;
@@ -263,6 +302,37 @@ pub async fn run_table(ctx: TableContext) -> Result<(), TableError> {
             }
         }
     }
+}
+
+/// Whether the table's snapshot finished (its positions then apply).
+async fn snapshot_done(ctx: &TableContext) -> Result<bool, String> {
+    let store = Arc::clone(&ctx.store);
+    let table = ctx.table.name.clone();
+    tokio::task::spawn_blocking(move || {
+        let store = store.lock().unwrap_or_else(PoisonError::into_inner);
+        store
+            .snapshot(&table)
+            .map(|r| r.is_some_and(|r| r.phase == crate::coordinator::SnapshotPhase::Done))
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// Records that the table must be snapshotted at the next start.
+async fn request_snapshot(ctx: &TableContext, reason: &str) -> Result<(), String> {
+    let store = Arc::clone(&ctx.store);
+    let table = ctx.table.name.clone();
+    let reason = reason.to_owned();
+    tokio::task::spawn_blocking(move || {
+        store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .request_snapshot(&table, &reason)
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }
 
 /// Waits for every reader to stop (they watch the cancellation token).

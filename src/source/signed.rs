@@ -1,8 +1,9 @@
-//! GetRecords over a SigV4-signed HTTP request parsed with the engine's own
-//! decoder. The SDK's GetRecords deserializer rejects a whole page when an
-//! image holds an untagged `{}` (which DynamoDB Local writes for nested empty
+//! SigV4-signed AWS JSON requests whose bodies the engine parses itself:
+//! GetRecords and Scan. The SDK's deserializers reject a whole page when an
+//! item holds an untagged `{}` (which DynamoDB Local writes for nested empty
 //! maps) and would build SDK values only to convert them again; reading the
-//! body directly keeps one bad record from blocking a shard and skips that copy.
+//! body directly keeps one bad record from blocking a shard or a segment and
+//! skips that copy.
 
 use std::time::{Duration, SystemTime};
 
@@ -10,24 +11,23 @@ use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettin
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 
-use super::credentials::CachedCredentials;
+use super::streams::credentials::CachedCredentials;
 use crate::decode::{parse_page, RecordsPage};
 use crate::source::SourceError;
 
-const OPERATION: &str = "GetRecords";
-const TARGET: &str = "DynamoDBStreams_20120810.GetRecords";
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 
-/// Signs and sends GetRecords requests.
-pub struct RecordsClient {
+/// Signs and sends AWS JSON 1.0 requests to one endpoint.
+pub struct SignedClient {
     http: reqwest::Client,
     endpoint: String,
     region: String,
     credentials: CachedCredentials,
 }
 
-impl RecordsClient {
-    /// A client for the Streams endpoint `endpoint` in `region`.
+impl SignedClient {
+    /// A client for `endpoint` in `region` (signing name `dynamodb`, which
+    /// DynamoDB and DynamoDB Streams share).
     pub fn new(
         endpoint: String,
         region: String,
@@ -39,7 +39,7 @@ impl RecordsClient {
             .pool_idle_timeout(Duration::from_secs(50))
             .build()
             .map_err(|err| SourceError::Fatal {
-                operation: OPERATION,
+                operation: "configure",
                 message: format!("cannot build the HTTP client: {err}"),
             })?;
         Ok(Self {
@@ -50,20 +50,37 @@ impl RecordsClient {
         })
     }
 
-    /// Reads up to `limit` records at `iterator`.
+    /// Reads up to `limit` records at `iterator` (DynamoDB Streams GetRecords).
     pub async fn get_records(
         &self,
         iterator: &str,
         limit: u32,
     ) -> Result<RecordsPage, SourceError> {
-        let body = serde_json::to_vec(&serde_json::json!({
+        const OPERATION: &str = "GetRecords";
+        let body = serde_json::json!({
             "ShardIterator": iterator,
             "Limit": limit,
-        }))
-        .map_err(|err| fatal(format!("cannot encode the request: {err}")))?;
+        });
+        let bytes = self
+            .post(OPERATION, "DynamoDBStreams_20120810.GetRecords", &body)
+            .await?;
+        parse_page(&bytes).map_err(|err| retryable(OPERATION, err.to_string()))
+    }
+
+    /// Sends `body` as the `target` operation and returns the response body
+    /// of a success; errors are classified by the service's error code.
+    pub async fn post(
+        &self,
+        operation: &'static str,
+        target: &str,
+        body: &serde_json::Value,
+    ) -> Result<bytes::Bytes, SourceError> {
+        let fatal = |message: String| SourceError::Fatal { operation, message };
+        let body = serde_json::to_vec(body)
+            .map_err(|err| fatal(format!("cannot encode the request: {err}")))?;
         let credentials = self.credentials.get().await.map_err(fatal)?;
         let identity: Identity = credentials.into();
-        let headers = [("content-type", CONTENT_TYPE), ("x-amz-target", TARGET)];
+        let headers = [("content-type", CONTENT_TYPE), ("x-amz-target", target)];
         let signing_params = v4::SigningParams::builder()
             .identity(&identity)
             .region(&self.region)
@@ -87,7 +104,7 @@ impl RecordsClient {
             .http
             .post(&self.endpoint)
             .header("content-type", CONTENT_TYPE)
-            .header("x-amz-target", TARGET);
+            .header("x-amz-target", target);
         for (name, value) in instructions.headers() {
             request = request.header(name, value);
         }
@@ -95,35 +112,25 @@ impl RecordsClient {
             .body(body)
             .send()
             .await
-            .map_err(|err| retryable(crate::error_text::with_causes(&err)))?;
+            .map_err(|err| retryable(operation, crate::error_text::with_causes(&err)))?;
         let status = response.status();
         let bytes = response
             .bytes()
             .await
-            .map_err(|err| retryable(crate::error_text::with_causes(&err)))?;
+            .map_err(|err| retryable(operation, crate::error_text::with_causes(&err)))?;
         if status.is_success() {
-            return parse_page(&bytes).map_err(|err| retryable(err.to_string()));
+            return Ok(bytes);
         }
-        Err(service_error(status.as_u16(), &bytes))
+        Err(service_error(operation, status.as_u16(), &bytes))
     }
 }
 
-fn fatal(message: String) -> SourceError {
-    SourceError::Fatal {
-        operation: OPERATION,
-        message,
-    }
-}
-
-fn retryable(message: String) -> SourceError {
-    SourceError::Retryable {
-        operation: OPERATION,
-        message,
-    }
+fn retryable(operation: &'static str, message: String) -> SourceError {
+    SourceError::Retryable { operation, message }
 }
 
 /// Maps an AWS JSON error body (`{"__type":"…#Code","message":"…"}`) to a [`SourceError`].
-fn service_error(status: u16, body: &[u8]) -> SourceError {
+fn service_error(operation: &'static str, status: u16, body: &[u8]) -> SourceError {
     #[derive(serde::Deserialize)]
     struct ErrorBody {
         #[serde(rename = "__type", default)]
@@ -134,12 +141,12 @@ fn service_error(status: u16, body: &[u8]) -> SourceError {
     match serde_json::from_slice::<ErrorBody>(body) {
         Ok(parsed) => {
             let code = parsed.kind.rsplit('#').next().unwrap_or_default();
-            SourceError::from_code(OPERATION, code, parsed.message, status)
+            SourceError::from_code(operation, code, parsed.message, status)
         }
         Err(_) => {
             let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
             SourceError::from_code(
-                OPERATION,
+                operation,
                 "HttpError",
                 format!("HTTP {status}: {text}"),
                 status,
@@ -155,6 +162,7 @@ mod tests {
     #[test]
     fn error_bodies_are_classified() {
         let expired = service_error(
+            "GetRecords",
             400,
             br#"{"__type":"com.amazonaws.dynamodb.v20120810#ExpiredIteratorException","message":"Iterator expired"}"#,
         );
@@ -162,13 +170,15 @@ mod tests {
             matches!(expired, SourceError::ExpiredIterator { ref message, .. } if message == "Iterator expired")
         );
         let throttled = service_error(
+            "GetRecords",
             400,
             br#"{"__type":"x#LimitExceededException","Message":"slow down"}"#,
         );
         assert!(throttled.is_retryable());
-        let gateway = service_error(502, b"<html>bad gateway</html>");
+        let gateway = service_error("GetRecords", 502, b"<html>bad gateway</html>");
         assert!(gateway.is_retryable());
         let denied = service_error(
+            "GetRecords",
             400,
             br#"{"__type":"x#AccessDeniedException","message":"no"}"#,
         );

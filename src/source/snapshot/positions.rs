@@ -1,0 +1,153 @@
+//! Recording where the stream resumes after a snapshot, without a gap.
+//!
+//! Before the Scan starts, each open shard gets an iterator at LATEST; a
+//! watcher polls it during the Scan, and the first record that arrives is
+//! stored as the shard's start (`AT_SEQUENCE_NUMBER`): every change made after
+//! the snapshot began is at or after it. A shard that stays quiet keeps its
+//! previous position (its checkpoint, or the trim horizon), which is earlier
+//! and therefore also gap-free: replaying older changes before newer ones
+//! converges, and snapshot rows are versioned below stream changes.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::coordinator::CheckpointStore;
+use crate::model::SequenceNumber;
+use crate::source::streams::{ShardStart, StreamsApi};
+use crate::source::SourceError;
+
+/// Watchers of a snapshot's open shards.
+pub struct Watchers {
+    tasks: JoinSet<()>,
+    stop: CancellationToken,
+}
+
+/// Where one shard's watcher is.
+struct Watch {
+    api: Arc<StreamsApi>,
+    store: Arc<Mutex<CheckpointStore>>,
+    table: String,
+    stream: String,
+    shard: String,
+    iterator: String,
+    stop: CancellationToken,
+}
+
+impl Watchers {
+    /// Opens a LATEST iterator on every shard of `open_shards` (before the
+    /// Scan starts, which is what makes the recorded start gap-free) and
+    /// starts polling them.
+    pub async fn start(
+        api: &Arc<StreamsApi>,
+        store: &Arc<Mutex<CheckpointStore>>,
+        table: &str,
+        stream: &str,
+        open_shards: &[String],
+    ) -> Result<Self, SourceError> {
+        let stop = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        for shard in open_shards {
+            let Some(iterator) = api
+                .shard_iterator(stream, shard, &ShardStart::Latest)
+                .await?
+            else {
+                continue;
+            };
+            let watch = Watch {
+                api: Arc::clone(api),
+                store: Arc::clone(store),
+                table: table.to_owned(),
+                stream: stream.to_owned(),
+                shard: shard.clone(),
+                iterator,
+                stop: stop.clone(),
+            };
+            tasks.spawn(watch.run());
+        }
+        Ok(Self { tasks, stop })
+    }
+
+    /// Stops the watchers and waits for them; a start found and stored
+    /// before this returns is kept.
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct RecordHead {
+    dynamodb: StreamHead,
+}
+
+#[derive(serde::Deserialize)]
+struct StreamHead {
+    #[serde(rename = "SequenceNumber")]
+    sequence: String,
+}
+
+impl Watch {
+    async fn run(mut self) {
+        let mut idle = Duration::from_millis(250);
+        loop {
+            let page = tokio::select! {
+                page = self.api.get_records(&self.iterator, 1) => page,
+                () = self.stop.cancelled() => return,
+            };
+            let page = match page {
+                Ok(page) => page,
+                Err(err) => {
+                    // The shard keeps its earlier (gap-free) position.
+                    tracing::warn!(table = %self.table, shard = %self.shard,
+                        "snapshot position watcher stopped; the shard will be read from its earlier position: {err}");
+                    return;
+                }
+            };
+            if let Some(first) = page.records.first() {
+                self.record(first.get());
+                return;
+            }
+            match page.next_shard_iterator {
+                Some(next) => self.iterator = next,
+                // Closed without a record after the snapshot began: its
+                // children start at their trim horizon, after the snapshot.
+                None => return,
+            }
+            tokio::select! {
+                () = tokio::time::sleep(idle) => {}
+                () = self.stop.cancelled() => return,
+            }
+            idle = (idle * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    fn record(&self, raw: &str) {
+        let sequence = serde_json::from_str::<RecordHead>(raw)
+            .map_err(|e| e.to_string())
+            .and_then(|head| {
+                SequenceNumber::parse(&head.dynamodb.sequence).map_err(|e| e.to_string())
+            });
+        let sequence = match sequence {
+            Ok(sequence) => sequence,
+            Err(err) => {
+                tracing::warn!(table = %self.table, shard = %self.shard,
+                    "cannot read the first record's sequence number; the shard keeps its earlier position: {err}");
+                return;
+            }
+        };
+        let saved = self
+            .store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .set_start_at(&self.table, &self.stream, &self.shard, &sequence);
+        match saved {
+            Ok(()) => tracing::debug!(table = %self.table, shard = %self.shard,
+                sequence = %sequence, "stream position after the snapshot recorded"),
+            Err(err) => tracing::warn!(table = %self.table, shard = %self.shard,
+                "cannot store the stream position; the shard keeps its earlier position: {err}"),
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Before a table streams: decide whether it needs a snapshot (its first
+//! run, changes lost to trimming or a replaced stream, an unfinished
+//! snapshot, or `dynamo-cdc snapshot`) and run it.
+
+use std::collections::HashSet;
+use std::sync::{Arc, PoisonError};
+
+use super::table::{TableContext, TableError};
+use crate::source::snapshot::{self, Decision, Facts, Outcome, SnapshotContext};
+
+/// What the table runner does after the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Stream from the checkpoints (and recorded positions).
+    Stream,
+    /// Stop: shutdown came, or the run only snapshots.
+    Stop,
+}
+
+/// Why changes after the table's checkpoints are lost, if they are.
+fn lost_changes(
+    ctx: &TableContext,
+    stored: &std::collections::HashMap<String, crate::coordinator::ShardCheckpoint>,
+    other_streams: &[String],
+    listed: &HashSet<String>,
+) -> Option<String> {
+    let mut vanished: Vec<&String> = stored
+        .iter()
+        .filter(|(id, c)| !c.finished && !listed.contains(*id))
+        .map(|(id, _)| id)
+        .collect();
+    vanished.sort();
+    if !vanished.is_empty() {
+        return Some(format!(
+            "checkpointed shard(s) {} are no longer in stream {}: their unread changes expired",
+            vanished
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            ctx.stream_arn
+        ));
+    }
+    if stored.is_empty() && !other_streams.is_empty() {
+        return Some(format!(
+            "the table's stream was replaced: checkpoints exist only for {}, so the changes between the streams are lost",
+            other_streams.join(", ")
+        ));
+    }
+    None
+}
+
+/// Runs the table's snapshot when one is due.
+pub async fn before_streaming(ctx: &TableContext) -> Result<Gate, TableError> {
+    if ctx.snapshot_command == Some(false) {
+        return Ok(Gate::Stop);
+    }
+    let table = ctx.table.name.clone();
+    let store_error = |message: String| TableError::Store {
+        table: table.clone(),
+        message,
+    };
+    let store = Arc::clone(&ctx.store);
+    let stream = ctx.stream_arn.to_string();
+    let name = table.clone();
+    let (stored, streams, record) = tokio::task::spawn_blocking(move || {
+        let store = store.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok::<_, String>((
+            store.load(&stream).map_err(|e| e.to_string())?,
+            store.streams_of(&name).map_err(|e| e.to_string())?,
+            store.snapshot(&name).map_err(|e| e.to_string())?,
+        ))
+    })
+    .await
+    .map_err(|e| store_error(e.to_string()))?
+    .map_err(store_error)?;
+    let shards = ctx
+        .api
+        .list_shards(&ctx.stream_arn)
+        .await
+        .map_err(|source| TableError::Discovery {
+            table: table.clone(),
+            source,
+        })?;
+    let listed: HashSet<String> = shards.into_iter().map(|s| s.id).collect();
+    let other_streams: Vec<String> = streams
+        .iter()
+        .filter(|s| **s != *ctx.stream_arn)
+        .cloned()
+        .collect();
+    let lost = lost_changes(ctx, &stored, &other_streams, &listed);
+    let decision = snapshot::decide(&Facts {
+        mode: ctx.table.snapshot,
+        forced: ctx.snapshot_command == Some(true),
+        record: record.as_ref(),
+        stream_arn: &ctx.stream_arn,
+        has_checkpoints: !streams.is_empty(),
+        lost: lost.clone(),
+    });
+    let snapshot_ctx = SnapshotContext {
+        api: Arc::clone(&ctx.api),
+        table: Arc::clone(&ctx.table),
+        schema: ctx.schema.clone(),
+        stream_arn: Arc::clone(&ctx.stream_arn),
+        store: Arc::clone(&ctx.store),
+        sinks: Arc::clone(&ctx.sinks),
+        dead_letters: Arc::clone(&ctx.dead_letters),
+        stats: Arc::clone(&ctx.stats),
+        cancel: ctx.cancel.clone(),
+        progress_interval: ctx.progress_interval,
+    };
+    let outcome = match decision {
+        Decision::Skip => {
+            return Ok(if ctx.snapshot_command.is_some() {
+                Gate::Stop
+            } else {
+                Gate::Stream
+            })
+        }
+        Decision::Resume => snapshot::resume(&snapshot_ctx).await,
+        Decision::Start {
+            clear_checkpoints,
+            reason,
+        } => {
+            if clear_checkpoints {
+                tracing::warn!(table = %table, "re-snapshotting the table: {reason}");
+            }
+            snapshot::begin(&snapshot_ctx, clear_checkpoints, &reason).await
+        }
+    }
+    .map_err(TableError::Snapshot)?;
+    Ok(match outcome {
+        Outcome::Finished if ctx.snapshot_command.is_none() => Gate::Stream,
+        Outcome::Finished | Outcome::Cancelled => Gate::Stop,
+    })
+}
