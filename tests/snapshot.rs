@@ -222,3 +222,110 @@ async fn killed_snapshot_resumes_from_segment_progress() {
         &common::replica(&replica, &table),
     );
 }
+
+async fn set_stream(client: &aws_sdk_dynamodb::Client, table: &str, enabled: bool) {
+    use aws_sdk_dynamodb::types::{StreamSpecification, StreamViewType};
+    let spec = if enabled {
+        StreamSpecification::builder()
+            .stream_enabled(true)
+            .stream_view_type(StreamViewType::NewAndOldImages)
+            .build()
+    } else {
+        StreamSpecification::builder().stream_enabled(false).build()
+    }
+    .expect("stream specification");
+    client
+        .update_table()
+        .table_name(table)
+        .stream_specification(spec)
+        .send()
+        .await
+        .expect("update the table's stream");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_needed_resnapshots_after_lost_changes() {
+    const ITEMS: usize = 400;
+    let client = common::client().await;
+    let table = common::unique_table("snap_needed");
+    common::create_table(&client, &table).await;
+    bulk::load(&client, &table, ITEMS, 4).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let replica = dir.path().join("replica.db");
+    let schema = common::unique_table("needed");
+    let sinks = format!(
+        "{}\n[[sinks]]\ntype = \"postgres\"\nurl = \"{}\"\nschema = \"{schema}\"\ncreate_table = true\n",
+        sqlite_sink(&replica),
+        postgres_url()
+    );
+    let config = write_config(dir.path(), &[&table], "", &sinks);
+    set_table_option(&config, &table, "snapshot = \"when_needed\"");
+    let run = |config: std::path::PathBuf| {
+        tokio::task::spawn_blocking(move || run_until_caught_up(&config))
+    };
+    let first = run(config.clone()).await.expect("run");
+    assert!(snapshot_counts(&first).0 >= ITEMS as u64);
+    let (pg, connection) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let check = |label: &str, expected: &std::collections::BTreeMap<(String, String), _>| {
+        assert!(!expected.is_empty(), "{label}");
+        common::assert_same(expected, &common::replica(&replica, &table));
+    };
+    let expected = common::scan(&client, &table).await;
+    check("initial snapshot", &expected);
+
+    // Changes made while the stream is off are in no stream: lost, including
+    // deletes. Re-enabling makes a new stream.
+    set_stream(&client, &table, false).await;
+    let [_, deleted, _] = bulk::churn(&client, &table, ITEMS, 200, 11).await;
+    assert!(deleted > 0);
+    set_stream(&client, &table, true).await;
+    bulk::churn(&client, &table, ITEMS, 40, 12).await;
+    let second = run(config.clone()).await.expect("run");
+    let text = String::from_utf8_lossy(&second.stderr);
+    assert!(text.contains("re-snapshotting the table"), "{text}");
+    assert!(text.contains("stream was replaced"), "{text}");
+    assert!(snapshot_counts(&second).0 > 0);
+    let expected = common::scan(&client, &table).await;
+    check("after the stream was replaced", &expected);
+    common::assert_same(&expected, &live(&pg, &schema, &table).await);
+
+    // A checkpoint of a shard the stream no longer lists (its records expired).
+    let stream = client
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .expect("describe")
+        .table
+        .and_then(|t| t.latest_stream_arn)
+        .expect("stream arn");
+    {
+        use dynamo_cdc::coordinator::{CheckpointStore, CheckpointUpdate, ShardKey};
+        let mut store = CheckpointStore::open(&CheckpointStore::path_in(&dir.path().join("state")))
+            .expect("open the checkpoint store");
+        store
+            .save(&[CheckpointUpdate {
+                key: ShardKey {
+                    stream: std::sync::Arc::from(stream.as_str()),
+                    shard: std::sync::Arc::from("shardId-00000000000000000000-expired"),
+                },
+                table: std::sync::Arc::from(table.as_str()),
+                sequence: Some(
+                    dynamo_cdc::model::SequenceNumber::parse("000000000000000000001")
+                        .expect("sequence"),
+                ),
+                finished: false,
+            }])
+            .expect("save");
+    }
+    bulk::churn(&client, &table, ITEMS, 40, 13).await;
+    let third = run(config.clone()).await.expect("run");
+    let text = String::from_utf8_lossy(&third.stderr);
+    assert!(text.contains("are no longer in stream"), "{text}");
+    let expected = common::scan(&client, &table).await;
+    check("after a vanished shard", &expected);
+    common::assert_same(&expected, &live(&pg, &schema, &table).await);
+}

@@ -67,6 +67,7 @@ pub async fn drive<W: SinkWriter>(
                 bytes: 600 * page as u64,
                 events,
                 ack,
+                sweep_below: None,
             }));
         }
         let batch = Batch { chunks };

@@ -18,6 +18,10 @@ pub struct Chunk {
     pub bytes: u64,
     /// Acknowledgement handle.
     pub ack: AckHandle,
+    /// Set on the chunk that ends a snapshot of `table` (it has no events):
+    /// rows of the table with a version below this one were not in the
+    /// snapshot, so the items are gone; state-keeping sinks delete them.
+    pub sweep_below: Option<crate::model::SequenceNumber>,
 }
 
 impl Chunk {

@@ -69,6 +69,27 @@ impl SequenceNumber {
     pub fn to_padded(&self) -> String {
         format!("{:0>width$}", self.digits(), width = MAX_SEQUENCE_DIGITS)
     }
+
+    /// The next integer (`self + 1`), exactly; an error past
+    /// [`MAX_SEQUENCE_DIGITS`] digits.
+    pub fn successor(&self) -> Result<Self, SequenceNumberError> {
+        let mut digits: Vec<u8> = self.digits().bytes().collect();
+        let mut index = digits.len();
+        loop {
+            if index == 0 {
+                digits.insert(0, b'1');
+                break;
+            }
+            index -= 1;
+            if digits[index] == b'9' {
+                digits[index] = b'0';
+            } else {
+                digits[index] += 1;
+                break;
+            }
+        }
+        Self::parse(&String::from_utf8_lossy(&digits))
+    }
 }
 
 impl PartialEq for SequenceNumber {
@@ -113,6 +134,19 @@ impl fmt::Debug for SequenceNumber {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn successor_is_exact() {
+        let next = |t: &str| SequenceNumber::parse(t).unwrap().successor().unwrap();
+        assert_eq!(next("000000000000000004144").digits(), "4145");
+        assert_eq!(next("0").digits(), "1");
+        assert_eq!(next("1999").digits(), "2000");
+        assert_eq!(next("999").digits(), "1000");
+        assert!(SequenceNumber::parse(&"9".repeat(40))
+            .unwrap()
+            .successor()
+            .is_err());
+    }
     use proptest::prelude::*;
 
     #[test]

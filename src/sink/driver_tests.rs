@@ -67,6 +67,7 @@ fn chunk(tracker: &Arc<AckTracker>, sequence: u64, records: usize) -> Arc<Chunk>
         events,
         bytes: records as u64,
         ack,
+        sweep_below: None,
     })
 }
 

@@ -133,6 +133,7 @@ impl Handler<'_> {
                 events,
                 bytes,
                 ack,
+                sweep_below: None,
             });
             for (name, sender) in self.sinks.iter() {
                 if sender.send(Arc::clone(&chunk)).await.is_err() {

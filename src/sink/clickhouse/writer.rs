@@ -198,6 +198,9 @@ impl SinkWriter for ClickHouseSink {
                 }
             }
         }
+        if failure.is_none() {
+            failure = self.sweep(&batch).await.err();
+        }
         match failure {
             None => Ok(rejected),
             Some(err) if err.kind == ErrorKind::Fatal => Err(SinkError::Fatal {
@@ -209,6 +212,36 @@ impl SinkWriter for ClickHouseSink {
                 message: err.message,
             }),
         }
+    }
+}
+
+impl ClickHouseSink {
+    /// Ends a snapshot (state layout): rows below its version that it did not
+    /// rewrite are items that no longer exist; insert tombstones for them.
+    async fn sweep(&self, batch: &Batch) -> Result<(), ClickHouseError> {
+        for chunk in &batch.chunks {
+            let (Some(below), Some(target)) = (&chunk.sweep_below, self.tables.get(&chunk.table))
+            else {
+                continue;
+            };
+            if target.mode != crate::config::ClickHouseMode::State {
+                continue;
+            }
+            let version = format!("to{}('{}')", self.caps.version_type(), below.digits());
+            let keys: Vec<String> = target.keys.iter().map(|k| quote(&k.name)).collect();
+            let sql = format!(
+                "INSERT INTO {table} ({keys}, _item, _version, _is_deleted, _approx_time_ms) \
+                 SELECT {keys}, '', {version}, 1, {now} FROM {table} FINAL \
+                 WHERE _version < {version} AND _is_deleted = 0",
+                table = target.qualified(),
+                keys = keys.join(", "),
+                now = crate::coordinator::store::now_ms(),
+            );
+            self.client.query(&sql).await?;
+            tracing::info!(sink = %self.name, table = %target.qualified(),
+                "snapshot done: rows it did not see are marked deleted");
+        }
+        Ok(())
     }
 }
 

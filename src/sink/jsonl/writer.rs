@@ -67,7 +67,8 @@ impl State {
 
     fn write(&mut self, batch: &Batch) -> Result<Vec<Rejected>, SinkError> {
         let mut by_table: Vec<(Arc<str>, Vec<u8>)> = Vec::new();
-        for chunk in &batch.chunks {
+        // Chunks without events (a snapshot's end) add nothing to a log.
+        for chunk in batch.chunks.iter().filter(|c| !c.events.is_empty()) {
             let buffer = match by_table.iter_mut().find(|(t, _)| *t == chunk.table) {
                 Some((_, buffer)) => buffer,
                 None => {

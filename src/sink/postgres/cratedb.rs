@@ -88,6 +88,15 @@ ON CONFLICT ({keys}) DO UPDATE SET
     )
 }
 
+/// Ends a snapshot (see [`super::sql::sweep_statement`]); versions are padded text.
+pub fn sweep_statement(table: &PgTable) -> String {
+    format!(
+        "UPDATE {} SET _deleted = true, item = NULL, item_dynamodb = NULL, _version = $1, _updated_at = CURRENT_TIMESTAMP \
+         WHERE _deleted = false AND _version < $1",
+        table.qualified()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

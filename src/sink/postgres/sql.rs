@@ -163,6 +163,16 @@ WHERE t._version <= EXCLUDED._version",
     )
 }
 
+/// Ends a snapshot: live rows below its version (`$1`, text) were not in
+/// it, so their items are gone; they become tombstones at that version.
+pub fn sweep_statement(table: &PgTable) -> String {
+    format!(
+        "UPDATE {} SET _deleted = true, item = NULL, item_dynamodb = NULL, _version = $1::numeric, _updated_at = now() \
+         WHERE NOT _deleted AND _version < $1::numeric",
+        table.qualified()
+    )
+}
+
 /// The sink's own checkpoints, written in each batch's transaction.
 pub fn checkpoint_table(schema: &str) -> String {
     format!("{}.dynamo_cdc_checkpoints", quote(schema))

@@ -13,7 +13,7 @@ use super::copy;
 use super::cratedb;
 use super::sql::{
     checkpoint_table, checkpoint_upsert, create_checkpoint_table, create_statements,
-    upsert_statement, PgTable,
+    sweep_statement, upsert_statement, PgTable,
 };
 use super::tls::Connector;
 use crate::config::{PgWriteMethod, PostgresSinkConfig, SqlDialect};
@@ -411,6 +411,25 @@ impl SinkWriter for PostgresSink {
         let dialect = self.dialect;
         let tables = self.tables.clone();
         let checkpoint_sql = self.exactly_once.as_deref().map(checkpoint_upsert);
+        // Snapshot ends: (statement, table name) and the version as text.
+        let sweeps: Vec<((String, String), String)> = batch
+            .chunks
+            .iter()
+            .filter_map(|chunk| {
+                let below = chunk.sweep_below.as_ref()?;
+                let table = self.tables.get(&chunk.table)?;
+                Some(match dialect {
+                    SqlDialect::Postgres => (
+                        (sweep_statement(table), table.qualified()),
+                        below.digits().to_owned(),
+                    ),
+                    SqlDialect::Cratedb => (
+                        (cratedb::sweep_statement(table), table.qualified()),
+                        below.to_padded(),
+                    ),
+                })
+            })
+            .collect();
         let method = self.method;
         if method == PgWriteMethod::Copy {
             self.ensure_stages().await?;
@@ -426,6 +445,12 @@ impl SinkWriter for PostgresSink {
                         PgWriteMethod::Insert => upsert(&tx, table, &rows, dialect).await?,
                     }
                 }
+            }
+            for (table, below) in &sweeps {
+                let statement = tx.prepare_typed(&table.0, &[Type::TEXT]).await?;
+                let swept = tx.execute(&statement, &[&below]).await?;
+                tracing::info!(sink = %name, table = %table.1, swept,
+                    "snapshot done: rows it did not see are marked deleted");
             }
             if let Some(sql) = &checkpoint_sql {
                 let statement = tx
@@ -513,7 +538,21 @@ impl SinkWriter for PostgresSink {
                         }
                     }
                 }
-                // The rows are settled: record the checkpoints too.
+                // The rows are settled: end snapshots, record the checkpoints.
+                for (table, below) in &sweeps {
+                    let transient = |e: tokio_postgres::Error| SinkError::Transient {
+                        sink: name.clone(),
+                        message: crate::error_text::with_causes(&e),
+                    };
+                    let statement = client
+                        .prepare_typed(&table.0, &[Type::TEXT])
+                        .await
+                        .map_err(transient)?;
+                    client
+                        .execute(&statement, &[&below])
+                        .await
+                        .map_err(transient)?;
+                }
                 if let Some(sql) = &checkpoint_sql {
                     let transient = |e: tokio_postgres::Error| SinkError::Transient {
                         sink: name.clone(),

@@ -69,6 +69,17 @@ pub(super) fn upsert_statement(schema: &TableSchema) -> String {
     )
 }
 
+/// Ends a snapshot: live rows below its version (`?1`, padded) were not in
+/// it, so their items are gone; they become tombstones at that version
+/// (`?2`: now, milliseconds).
+pub(super) fn sweep_statement(schema: &TableSchema) -> String {
+    format!(
+        "UPDATE {} SET _deleted = 1, _item = NULL, _version = ?1, _updated_ms = ?2 \
+         WHERE _deleted = 0 AND _version < ?1",
+        quote(&schema.name)
+    )
+}
+
 /// Deletes tombstones older than a cut-off (`?1`, milliseconds).
 pub(super) fn purge_statement(schema: &TableSchema) -> String {
     format!(

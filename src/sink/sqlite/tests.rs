@@ -51,6 +51,7 @@ fn batch(events: Vec<ChangeEvent>) -> Batch {
             events,
             bytes: 0,
             ack,
+            sweep_below: None,
         })],
     }
 }

@@ -6,10 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rusqlite::types::Value;
-use rusqlite::{params_from_iter, Connection, ErrorCode};
+use rusqlite::{params, params_from_iter, Connection, ErrorCode};
 
 use super::schema::{
-    create_statements, expected_columns, purge_statement, quote, upsert_statement, META_COLUMNS,
+    create_statements, expected_columns, purge_statement, quote, sweep_statement, upsert_statement,
+    META_COLUMNS,
 };
 use crate::config::SqliteSinkConfig;
 use crate::coordinator::store::now_ms;
@@ -23,6 +24,7 @@ struct Table {
     schema: TableSchema,
     upsert: String,
     purge: String,
+    sweep: String,
 }
 
 struct State {
@@ -85,6 +87,7 @@ impl SqliteSink {
                     schema: schema.clone(),
                     upsert: upsert_statement(schema),
                     purge: purge_statement(schema),
+                    sweep: sweep_statement(schema),
                 },
             );
         }
@@ -169,6 +172,17 @@ impl State {
                 .map_err(|e| sqlite_error(&self.name, &self.path, e))?;
             stmt.execute(params_from_iter(row))
                 .map_err(|e| sqlite_error(&self.name, &self.path, e))?;
+        }
+        for chunk in &batch.chunks {
+            let (Some(below), Some(table)) = (&chunk.sweep_below, self.tables.get(&chunk.table))
+            else {
+                continue;
+            };
+            let swept = tx
+                .execute(&table.sweep, params![below.to_padded(), now])
+                .map_err(|e| sqlite_error(&self.name, &self.path, e))?;
+            tracing::info!(sink = %self.name, table = %table.schema.name, swept,
+                "snapshot done: rows it did not see are marked deleted");
         }
         tx.commit()
             .map_err(|e| sqlite_error(&self.name, &self.path, e))?;

@@ -135,11 +135,17 @@ pub async fn begin(
     let (closed, open): (Vec<_>, Vec<_>) = shards.iter().partition(|s| s.ending_sequence.is_some());
     let closed: Vec<String> = closed.into_iter().map(|s| s.id.clone()).collect();
     let open: Vec<String> = open.into_iter().map(|s| s.id.clone()).collect();
-    let version = ctx
+    // Above every version the sinks hold from earlier runs (so the snapshot
+    // overwrites them and the end-of-snapshot sweep finds what it did not
+    // see), below every change still to come from the stream.
+    let version = match ctx
         .with_store(|s| s.highest_sequence(&table))
         .map_err(|e| ctx.store_error(e))?
-        .map_or_else(|| SequenceNumber::parse("0"), Ok)
-        .map_err(|e| ctx.store_error(e))?;
+    {
+        Some(highest) => highest.successor(),
+        None => SequenceNumber::parse("0"),
+    }
+    .map_err(|e| ctx.store_error(e))?;
     ctx.with_store(|s| {
         s.begin_snapshot(&SnapshotStart {
             table: &table,
@@ -275,10 +281,57 @@ async fn scan(ctx: &SnapshotContext) -> Result<Outcome, SnapshotError> {
         open_segments += 1;
         segments.spawn(scan_segment(Arc::clone(&shared), progress.clone()));
     }
-    let result = persist_until_done(&shared, &mut segments, open_segments).await;
+    let mut result = persist_until_done(&shared, &mut segments, open_segments).await;
+    if matches!(result, Ok(Outcome::Finished)) && shared.version.digits() != "0" {
+        result = sweep(&shared).await;
+    }
     reporter_stop.cancel();
     let _ = reporter.await;
     result
+}
+
+/// Tells every sink that the snapshot is complete, so state-keeping sinks
+/// mark the rows it did not rewrite (versions below it) deleted, and waits
+/// for their acknowledgements. Without earlier versions (version 0) there
+/// is nothing to sweep.
+async fn sweep(shared: &Arc<Shared>) -> Result<Outcome, SnapshotError> {
+    let ctx = &shared.ctx;
+    let table: Arc<str> = Arc::from(ctx.table.name.as_str());
+    let key = ShardKey {
+        stream: Arc::clone(&shared.stream_label),
+        shard: Arc::from("sweep"),
+    };
+    shared
+        .tracker
+        .open_shard(key.clone(), Arc::clone(&table), None);
+    let first = SequenceNumber::parse("1").map_err(|e| ctx.store_error(e))?;
+    let ack = shared
+        .tracker
+        .register(&key, first, ctx.sinks.len())
+        .map_err(|e| ctx.store_error(e))?;
+    let chunk = Arc::new(Chunk {
+        table: Arc::clone(&table),
+        events: Vec::new(),
+        bytes: 0,
+        ack,
+        sweep_below: Some(shared.version.clone()),
+    });
+    for (_, sender) in ctx.sinks.iter() {
+        if sender.send(Arc::clone(&chunk)).await.is_err() {
+            return Err(SnapshotError::SinkStopped {
+                table: table.to_string(),
+            });
+        }
+    }
+    drop(chunk);
+    while shared.tracker.in_flight() > 0 {
+        tokio::select! {
+            () = shared.tracker.changed() => {}
+            () = tokio::time::sleep(Duration::from_millis(100)) => {}
+            () = ctx.cancel.cancelled() => return Ok(Outcome::Cancelled),
+        }
+    }
+    Ok(Outcome::Finished)
 }
 
 /// Stores acknowledged progress until every segment is done, a segment
@@ -463,6 +516,7 @@ async fn scan_segment(shared: Arc<Shared>, progress: SegmentProgress) -> Result<
                 events,
                 bytes,
                 ack,
+                sweep_below: None,
             });
             for (_, sender) in ctx.sinks.iter() {
                 if sender.send(Arc::clone(&chunk)).await.is_err() {

@@ -367,6 +367,7 @@ impl ShardReader {
                 events,
                 bytes,
                 ack,
+                sweep_below: None,
             });
             for (name, sender) in self.sinks.iter() {
                 if sender.send(Arc::clone(&chunk)).await.is_err() {
