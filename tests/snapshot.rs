@@ -143,6 +143,7 @@ async fn snapshot_with_a_concurrent_writer_converges() {
         .expect("connect");
     tokio::spawn(connection);
     common::assert_same(&expected, &live(&pg, &schema, &table).await);
+    bulk::drop_table(&client, &table).await;
 }
 
 fn stored_progress(state: &std::path::Path, table: &str) -> (u64, u64) {
@@ -221,6 +222,7 @@ async fn killed_snapshot_resumes_from_segment_progress() {
         &common::scan(&client, &table).await,
         &common::replica(&replica, &table),
     );
+    bulk::drop_table(&client, &table).await;
 }
 
 async fn set_stream(client: &aws_sdk_dynamodb::Client, table: &str, enabled: bool) {
@@ -328,4 +330,5 @@ async fn when_needed_resnapshots_after_lost_changes() {
     let expected = common::scan(&client, &table).await;
     check("after a vanished shard", &expected);
     common::assert_same(&expected, &live(&pg, &schema, &table).await);
+    bulk::drop_table(&client, &table).await;
 }

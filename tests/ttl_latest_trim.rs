@@ -237,7 +237,8 @@ async fn vanished_checkpointed_shard_halts_or_is_skipped() {
         "{stderr}"
     );
     assert!(
-        stderr.contains(&format!("checkpoints reset --table {table}")),
+        stderr.contains(&format!("dynamo-cdc snapshot --table {table}"))
+            && stderr.contains("snapshot = \"when_needed\""),
         "{stderr}"
     );
 

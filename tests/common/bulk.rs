@@ -4,8 +4,40 @@
 use aws_sdk_dynamodb::types::{AttributeValue as Sdk, PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
 
+use dynamo_cdc::model::{AttributeValue as V, Item, Number};
+
 use super::values::to_sdk_item;
-use super::workload::random_item;
+
+/// A small item (~150 bytes) with a string, a 38-digit number, binary, a
+/// string set and a boolean: large tables stay light for DynamoDB Local.
+pub fn small_item(rng: &mut fastrand::Rng, pk: &str, sk: &str) -> Item {
+    let number = |text: String| V::N(Number::parse(&text).expect("generated number"));
+    Item::from([
+        ("pk".to_owned(), V::S(pk.to_owned())),
+        ("sk".to_owned(), number(sk.to_owned())),
+        ("s".to_owned(), V::S(format!("value-{}", rng.u32(..)))),
+        (
+            "big".to_owned(),
+            number(format!(
+                "{}{:019}{:019}",
+                rng.u8(1..10),
+                rng.u64(..10u64.pow(19)),
+                rng.u64(..10u64.pow(18))
+            )),
+        ),
+        ("bin".to_owned(), V::B((0..8).map(|_| rng.u8(..)).collect())),
+        (
+            "tags".to_owned(),
+            V::Ss(vec![format!("a{}", rng.u8(..)), "z".to_owned()]),
+        ),
+        ("flag".to_owned(), V::Bool(rng.bool())),
+    ])
+}
+
+/// Deletes a test's table so DynamoDB Local frees its memory (best effort).
+pub async fn drop_table(client: &Client, table: &str) {
+    let _ = client.delete_table().table_name(table).send().await;
+}
 
 /// The key of item `index` of a bulk table.
 pub fn key(index: usize) -> (String, String) {
@@ -27,7 +59,7 @@ pub async fn load(client: &Client, table: &str, count: usize, writers: usize) {
                     .iter()
                     .map(|&i| {
                         let (pk, sk) = key(i);
-                        let item = to_sdk_item(&random_item(&mut rng, &pk, &sk));
+                        let item = to_sdk_item(&small_item(&mut rng, &pk, &sk));
                         WriteRequest::builder()
                             .put_request(
                                 PutRequest::builder()
@@ -103,7 +135,7 @@ pub async fn churn(
                 client
                     .put_item()
                     .table_name(table)
-                    .set_item(Some(to_sdk_item(&random_item(&mut rng, &pk, &sk))))
+                    .set_item(Some(to_sdk_item(&small_item(&mut rng, &pk, &sk))))
                     .send()
                     .await
                     .expect("put");

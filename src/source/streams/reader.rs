@@ -50,8 +50,9 @@ pub enum ReaderError {
     #[error(
         "table {table}, shard {shard}: the stream no longer holds the records after sequence number {after} \
          (older than the stream's 24-hour retention); changes made to the table in that window are lost to this \
-         pipeline. Re-snapshot the table into the sinks, then `dynamo-cdc checkpoints reset --table {table}`, \
-         or set on_trimmed = \"skip\" to continue from the oldest available record"
+         pipeline. Set snapshot = \"when_needed\" on the table to re-snapshot it automatically (or run \
+         `dynamo-cdc snapshot --table {table}`), or set on_trimmed = \"skip\" to continue from the oldest \
+         available record"
     )]
     Trimmed {
         /// Source table.

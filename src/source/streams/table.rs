@@ -89,8 +89,8 @@ pub enum TableError {
     #[error(
         "table {table}: shard {shard} has a checkpoint ({checkpoint}) but is no longer in stream {stream}: its \
          remaining records expired (24-hour retention) or the stream was replaced. Changes are missing from the \
-         sinks; re-snapshot the table, then `dynamo-cdc checkpoints reset --table {table}`, or set \
-         on_trimmed = \"skip\""
+         sinks; set snapshot = \"when_needed\" on the table to re-snapshot it automatically (or run \
+         `dynamo-cdc snapshot --table {table}`), or set on_trimmed = \"skip\""
     )]
     ShardVanished {
         /// Source table.
@@ -364,7 +364,7 @@ async fn load_checkpoints(ctx: &TableContext) -> Result<HashMap<String, ShardChe
             stream = %ctx.stream_arn,
             "the table has checkpoints for other streams ({}): the stream was replaced (disabled and re-enabled). \
              Changes between the old stream's last checkpoint and this stream's start may be missing; \
-             re-snapshot the table if they matter",
+             snapshot = \"when_needed\" re-snapshots the table in that case",
             others.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
         );
     }
