@@ -19,7 +19,7 @@ pub fn small_item(rng: &mut fastrand::Rng, pk: &str, sk: &str) -> Item {
         (
             "big".to_owned(),
             number(format!(
-                "{}{:019}{:019}",
+                "{}{:019}{:018}",
                 rng.u8(1..10),
                 rng.u64(..10u64.pow(19)),
                 rng.u64(..10u64.pow(18))
