@@ -4,7 +4,7 @@
 # segments. Reports items/s scanned and written, CPU seconds and peak RSS
 # (via /usr/bin/time -v) for each.
 #
-#   scripts/bench-snapshot.sh [ITEMS (default 50000)]
+#   [SEGMENTS="1 4 8"] scripts/bench-snapshot.sh [ITEMS (default 50000)]
 #
 # Release build; CARGO_TARGET_DIR defaults to /var/tmp/dynamo-cdc-target.
 set -euo pipefail
@@ -35,7 +35,7 @@ step "loading $items items"
 "$driver" --endpoint "$endpoint" --table bench_snap create
 "$driver" --endpoint "$endpoint" --table bench_snap load --items "$items"
 
-for segments in 1 4 8; do
+for segments in ${SEGMENTS:-1 4 8}; do
     name="seg$segments"
     cat > "$work/$name.toml" <<TOML
 state_dir = "$work/$name-state"
