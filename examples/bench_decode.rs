@@ -1,0 +1,105 @@
+//! Decode throughput against the JSON parse ceiling, one thread, on records
+//! recorded by `gen_records` (JSON Lines): serde_json validating each record
+//! (`IgnoredAny`), serde_json building a `Value`, the engine's decoder
+//! (`decode_record` → `ChangeEvent`), and decoding plus writing the event as a
+//! JSON Lines change (what the `jsonl` sink does per record).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::Parser;
+
+/// The engine binary's allocator, so the numbers match it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+struct Args {
+    /// A JSON Lines file of stream records.
+    #[arg(long)]
+    input: std::path::PathBuf,
+    /// Passes over the input per measurement (best one is reported).
+    #[arg(long, default_value_t = 3)]
+    passes: usize,
+}
+
+fn measure(
+    label: &str,
+    lines: &[&str],
+    bytes: usize,
+    passes: usize,
+    mut f: impl FnMut(&str) -> usize,
+) {
+    let mut best = f64::MAX;
+    let mut check = 0usize;
+    for _ in 0..passes {
+        let start = Instant::now();
+        check = 0;
+        for line in lines {
+            check = check.wrapping_add(f(line));
+        }
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    println!(
+        "{label:<40} {:>10.0} records/s {:>8.1} MB/s   ({:.3} s per pass, check {check})",
+        lines.len() as f64 / best,
+        bytes as f64 / best / 1e6,
+        best
+    );
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let text = std::fs::read_to_string(&args.input)?;
+    let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    let bytes = text.len();
+    println!(
+        "{} records, {:.1} MB ({:.0} bytes per record), best of {} passes, one thread",
+        lines.len(),
+        bytes as f64 / 1e6,
+        bytes as f64 / lines.len().max(1) as f64,
+        args.passes
+    );
+    let table: Arc<str> = Arc::from("orders");
+    let shard: Arc<str> = Arc::from("shardId-0");
+    measure(
+        "serde_json parse only (IgnoredAny)",
+        &lines,
+        bytes,
+        args.passes,
+        |l| usize::from(serde_json::from_str::<serde::de::IgnoredAny>(l).is_ok()),
+    );
+    measure(
+        "serde_json parse to Value",
+        &lines,
+        bytes,
+        args.passes,
+        |l| serde_json::from_str::<serde_json::Value>(l).map_or(0, |v| usize::from(v.is_object())),
+    );
+    measure(
+        "decode_record (engine decoder)",
+        &lines,
+        bytes,
+        args.passes,
+        |l| dynamo_cdc::decode::decode_record(l, &table, &shard).map_or(0, |e| e.keys.len()),
+    );
+    let mut out = Vec::with_capacity(1 << 20);
+    measure(
+        "decode_record + JSON Lines change event",
+        &lines,
+        bytes,
+        args.passes,
+        |l| {
+            out.clear();
+            match dynamo_cdc::decode::decode_record(l, &table, &shard) {
+                Ok(event) => {
+                    let _ = serde_json::to_writer(&mut out, &event);
+                    out.push(b'\n');
+                    out.len()
+                }
+                Err(_) => 0,
+            }
+        },
+    );
+    Ok(())
+}
