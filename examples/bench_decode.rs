@@ -9,10 +9,6 @@ use std::time::Instant;
 
 use clap::Parser;
 
-/// The engine binary's allocator, so the numbers match it.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 struct Args {
     /// A JSON Lines file of stream records.

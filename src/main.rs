@@ -5,11 +5,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use dynamo_cdc::cli::{execute, init_logging, Cli};
 
-/// mimalloc: decoding allocates per attribute, and mimalloc makes that
-/// 10–25 % faster than glibc's allocator (`examples/bench_decode.rs`).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, &cli.log_level);
