@@ -65,6 +65,9 @@ pub enum EngineError {
         /// The configured tables.
         known: String,
     },
+    /// A replay input could not be read.
+    #[error("replay: {0}")]
+    Replay(String),
     /// A task failed unexpectedly.
     #[error("internal error: {0}")]
     Internal(String),

@@ -6,9 +6,12 @@ mod engine;
 mod error;
 mod loader;
 mod progress;
+mod replay;
+mod replay_input;
 mod signals;
 mod sinks;
 
 pub use engine::{run, RunOptions, RunSummary};
 pub use error::EngineError;
 pub use loader::{run_loader, LoadOptions, LoadSummary};
+pub use replay::{run_replay, ReplayOptions, ReplaySummary};

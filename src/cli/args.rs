@@ -66,6 +66,24 @@ pub enum Command {
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         progress_interval: Duration,
     },
+    /// Replay recorded stream records into the configured sinks at full
+    /// speed, then exit: JSON Lines of records, GetRecords pages or Lambda
+    /// events, or dead-letter files. Undecodable input goes to the dead letters.
+    Replay {
+        /// The configuration (its sinks and state_dir are used).
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The source table the records belong to.
+        #[arg(long)]
+        table: String,
+        /// Key attributes, partition key first (`pk:S,sk:N`); by default the
+        /// first record's keys.
+        #[arg(long, value_parser = parse_keys)]
+        keys: Option<KeyList>,
+        /// Input files or directories (their files in name order), replayed in order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Load objects announced on SQS (by the s3 sink) into the configured sinks, with transforms and enrichment.
     Load {
         /// The loader configuration.
@@ -114,4 +132,33 @@ pub enum CheckpointsCommand {
         #[arg(long)]
         all: bool,
     },
+}
+
+/// Key attributes given on the command line (`pk:S,sk:N`).
+#[derive(Debug, Clone)]
+pub struct KeyList(pub Vec<crate::model::KeyAttribute>);
+
+/// Parses `pk:S,sk:N` into key attributes.
+fn parse_keys(text: &str) -> Result<KeyList, String> {
+    text.split(',')
+        .map(|part| {
+            let (name, kind) = part
+                .split_once(':')
+                .ok_or_else(|| format!("{part:?}: expected NAME:TYPE with TYPE S, N or B"))?;
+            let kind = match kind {
+                "S" => crate::model::KeyKind::S,
+                "N" => crate::model::KeyKind::N,
+                "B" => crate::model::KeyKind::B,
+                other => return Err(format!("{part:?}: key type {other:?} is not S, N or B")),
+            };
+            if name.is_empty() {
+                return Err(format!("{part:?}: empty key name"));
+            }
+            Ok(crate::model::KeyAttribute {
+                name: name.to_owned(),
+                kind,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()
+        .map(KeyList)
 }

@@ -76,6 +76,38 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Replay {
+            config,
+            table,
+            keys,
+            files,
+        } => {
+            let pipeline = config::load_file(&config.config)?;
+            let summary = app::run_replay(
+                &pipeline,
+                app::ReplayOptions {
+                    table,
+                    keys: keys.map(|k| k.0).unwrap_or_default(),
+                    files,
+                },
+            )
+            .await?;
+            let sinks: Vec<String> = summary
+                .stats
+                .sinks
+                .iter()
+                .map(|(name, c)| format!("{name}: {} written, {} rejected", c.written, c.rejected))
+                .collect();
+            tracing::info!(
+                records_read = summary.stats.records_read,
+                bad_input = summary.bad_input,
+                "stopped: {} records replayed, {} undecodable (dead-lettered); {}",
+                summary.stats.records_read,
+                summary.bad_input,
+                sinks.join("; ")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Load {
             config,
             exit_when_idle,

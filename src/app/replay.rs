@@ -1,0 +1,268 @@
+//! `dynamo-cdc replay`: recorded stream records (files of records, pages,
+//! Lambda events or dead letters) into the configured sinks at full speed,
+//! with the same batching, acknowledgements and dead letters as a stream.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::replay_input::{read_file, Entry};
+use super::sinks::{spawn_sinks, SinkShared};
+use super::{signals, EngineError};
+use crate::config::PipelineConfig;
+use crate::coordinator::{AckTracker, Chunk, ShardKey};
+use crate::dead_letter::{DeadLetter, DeadLetters};
+use crate::model::{KeyAttribute, KeyKind, SequenceNumber, TableSchema};
+use crate::sink::SinkError;
+use crate::stats::{Stats, StatsSnapshot};
+
+/// Changes per chunk handed to the sinks.
+const CHUNK: usize = 1000;
+
+/// What to replay.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// The source table the records belong to.
+    pub table: String,
+    /// Its key attributes, partition key first; inferred from the first
+    /// record's `Keys` (in name order) when empty.
+    pub keys: Vec<KeyAttribute>,
+    /// Input files (or directories of them), replayed in order.
+    pub files: Vec<PathBuf>,
+}
+
+/// What a replay did.
+#[derive(Debug, Clone)]
+pub struct ReplaySummary {
+    /// Counters (records read, per-sink writes).
+    pub stats: StatsSnapshot,
+    /// Input entries that could not be decoded (in the dead-letter file).
+    pub bad_input: u64,
+}
+
+fn replay_error(message: impl Into<String>) -> EngineError {
+    EngineError::Replay(message.into())
+}
+
+/// The key attributes of the first decodable record of the files.
+fn infer_keys(files: &[PathBuf], table: &Arc<str>) -> Result<Vec<KeyAttribute>, EngineError> {
+    const FOUND: &str = "\u{0}found";
+    for file in files {
+        let mut keys = Vec::new();
+        let result = read_file(file, table, 1, |entries| {
+            for entry in entries {
+                if let Entry::Event(event) = entry {
+                    for (name, value) in &event.keys {
+                        let kind = match value.type_tag() {
+                            "N" => KeyKind::N,
+                            "B" => KeyKind::B,
+                            _ => KeyKind::S,
+                        };
+                        keys.push(KeyAttribute {
+                            name: name.clone(),
+                            kind,
+                        });
+                    }
+                    return Err(FOUND.to_owned());
+                }
+            }
+            Ok(())
+        });
+        match result {
+            Err(message) if message == FOUND => return Ok(keys),
+            Err(message) => return Err(replay_error(message)),
+            Ok(()) => {}
+        }
+    }
+    Err(replay_error(
+        "no decodable record in the input: cannot tell the table's keys (pass --keys pk:S,sk:N)",
+    ))
+}
+
+/// The input files: each file as given, each directory's files (recursively)
+/// in name order.
+fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, EngineError> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut inner: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| replay_error(format!("{}: {e}", path.display())))?
+                .map(|entry| entry.map(|e| e.path()))
+                .collect::<Result<_, _>>()
+                .map_err(|e| replay_error(format!("{}: {e}", path.display())))?;
+            inner.sort();
+            files.extend(expand(&inner)?);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+/// Replays the files into the sinks; returns once every change is
+/// acknowledged by every sink (or a signal or a sink failure stops it).
+pub async fn run_replay(
+    config: &PipelineConfig,
+    options: ReplayOptions,
+) -> Result<ReplaySummary, EngineError> {
+    std::fs::create_dir_all(&config.state_dir).map_err(|source| EngineError::StateDir {
+        path: config.state_dir.display().to_string(),
+        source,
+    })?;
+    let table: Arc<str> = Arc::from(options.table.as_str());
+    let options = ReplayOptions {
+        files: expand(&options.files)?,
+        ..options
+    };
+    let keys = if options.keys.is_empty() {
+        let files = options.files.clone();
+        let name = Arc::clone(&table);
+        tokio::task::spawn_blocking(move || infer_keys(&files, &name))
+            .await
+            .map_err(|e| EngineError::Internal(e.to_string()))??
+    } else {
+        options.keys.clone()
+    };
+    tracing::info!(table = %table, keys = ?keys.iter().map(|k| &k.name).collect::<Vec<_>>(), "replaying");
+    let schema = TableSchema {
+        name: Arc::clone(&table),
+        keys,
+    };
+    let cancel = CancellationToken::new();
+    signals::install(cancel.clone());
+    let stats = Arc::new(Stats::default());
+    let dead_letters = Arc::new(DeadLetters::new(&config.state_dir.join("dead-letters")));
+    let shared = SinkShared {
+        dead_letters: Arc::clone(&dead_letters),
+        cancel: cancel.clone(),
+        stats: Arc::clone(&stats),
+    };
+    let (senders, mut sink_tasks) =
+        spawn_sinks(&config.sinks, &[schema], &config.aws, &shared).await?;
+    let tracker = AckTracker::new();
+    let reader = {
+        let (tracker, stats, cancel) = (Arc::clone(&tracker), Arc::clone(&stats), cancel.clone());
+        let (table, files) = (Arc::clone(&table), options.files.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut bad_input = 0u64;
+            for file in &files {
+                let key = ShardKey {
+                    stream: Arc::from(format!("replay:{table}")),
+                    shard: Arc::from(file.display().to_string()),
+                };
+                tracker.open_shard(key.clone(), Arc::clone(&table), None);
+                let mut chunk_number = 0u64;
+                read_file(file, &table, CHUNK, |entries| {
+                    if cancel.is_cancelled() {
+                        return Err("stopped by a signal".into());
+                    }
+                    let mut events = Vec::with_capacity(entries.len());
+                    for entry in entries {
+                        match entry {
+                            Entry::Event(event) => events.push(*event),
+                            Entry::Bad { raw, reason } => {
+                                bad_input += 1;
+                                dead_letters
+                                    .write(&[DeadLetter {
+                                        table: &table,
+                                        stage: "replay",
+                                        shard: &key.shard,
+                                        sequence: None,
+                                        error: &reason,
+                                        record: &raw,
+                                    }])
+                                    .map_err(|e| e.to_string())?;
+                            }
+                        }
+                    }
+                    stats.record_page(events.len());
+                    if events.is_empty() {
+                        return Ok(());
+                    }
+                    chunk_number += 1;
+                    let sequence = SequenceNumber::parse(&chunk_number.to_string())
+                        .map_err(|e| e.to_string())?;
+                    let ack = tracker
+                        .register(&key, sequence, senders.len())
+                        .map_err(|e| e.to_string())?;
+                    let chunk = Arc::new(Chunk {
+                        table: Arc::clone(&table),
+                        bytes: events.iter().map(|e| e.size_bytes).sum(),
+                        events,
+                        ack,
+                        sweep_below: None,
+                    });
+                    for (name, sender) in senders.iter() {
+                        sender
+                            .blocking_send(Arc::clone(&chunk))
+                            .map_err(|_| format!("sink {name} stopped"))?;
+                    }
+                    Ok(())
+                })?;
+                tracker.mark_drained(&key);
+            }
+            Ok::<u64, String>(bad_input)
+        })
+    };
+    let mut errors: Vec<EngineError> = Vec::new();
+    let bad_input = match reader.await {
+        Ok(Ok(bad)) => bad,
+        Ok(Err(message)) => {
+            errors.push(replay_error(message));
+            0
+        }
+        Err(join) => {
+            errors.push(EngineError::Internal(format!(
+                "replay reader failed: {join}"
+            )));
+            0
+        }
+    };
+    // Every chunk is handed over; wait until every sink acknowledged it.
+    while errors.is_empty() && tracker.in_flight() > 0 && !cancel.is_cancelled() {
+        tokio::select! {
+            () = tracker.changed() => {}
+            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            joined = sink_tasks.join_next() => {
+                if let Some(result) = joined {
+                    collect(result, &mut errors);
+                }
+                break;
+            }
+        }
+    }
+    if !errors.is_empty() {
+        cancel.cancel();
+    }
+    // The reader dropped its senders: the sinks drain and stop.
+    while let Some(result) = sink_tasks.join_next().await {
+        collect(result, &mut errors);
+    }
+    // A sink's own failure explains a reader's "sink stopped".
+    if let Some(index) = errors
+        .iter()
+        .position(|e| matches!(e, EngineError::Sink(_)))
+    {
+        return Err(errors.swap_remove(index));
+    }
+    if let Some(first) = errors.into_iter().next() {
+        return Err(first);
+    }
+    Ok(ReplaySummary {
+        stats: stats.snapshot(),
+        bad_input,
+    })
+}
+
+fn collect(
+    result: Result<(String, Result<(), SinkError>), tokio::task::JoinError>,
+    errors: &mut Vec<EngineError>,
+) {
+    match result {
+        Ok((_, Ok(()))) => {}
+        Ok((_, Err(err))) => errors.push(err.into()),
+        Err(join) => errors.push(EngineError::Internal(format!("sink task failed: {join}"))),
+    }
+}
