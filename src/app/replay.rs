@@ -18,8 +18,9 @@ use crate::model::{KeyAttribute, KeyKind, SequenceNumber, TableSchema};
 use crate::sink::SinkError;
 use crate::stats::{Stats, StatsSnapshot};
 
-/// Changes per chunk handed to the sinks.
-const CHUNK: usize = 1000;
+/// Changes per chunk handed to the sinks (each sink queues 16 chunks, so
+/// this bounds the memory a fast reader can fill).
+const CHUNK: usize = 250;
 
 /// What to replay.
 #[derive(Debug, Clone)]

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Replay throughput without a stand-in: recorded stream records
+# (examples/gen_records.rs) through `dynamo-cdc replay` into the jsonl and
+# sqlite sinks. Reports records/s, CPU seconds per million records and peak
+# RSS (via /usr/bin/time -v).
+#
+#   bench/replay.sh [RECORDS (default 200000)] [MIN_BYTES (200)] [MAX_BYTES (600)]
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+records=${1:-200000}
+min=${2:-200}
+max=${3:-600}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dynamo-cdc-target}"
+cargo build --release --locked --bin dynamo-cdc --example gen_records
+bin="$CARGO_TARGET_DIR/release/dynamo-cdc"
+work=$(mktemp -d /tmp/dynamo-cdc-bench-replay.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+"$CARGO_TARGET_DIR/release/examples/gen_records" --records "$records" \
+    --min-bytes "$min" --max-bytes "$max" --out "$work/records.jsonl"
+
+for sink in jsonl sqlite; do
+    case $sink in
+        jsonl) section="type = \"jsonl\"
+dir = \"$work/out-jsonl\"" ;;
+        sqlite) section="type = \"sqlite\"
+path = \"$work/replica.db\"" ;;
+    esac
+    cat > "$work/$sink.toml" <<TOML
+state_dir = "$work/state-$sink"
+[[tables]]
+name = "orders"
+[[sinks]]
+$section
+TOML
+    /usr/bin/time -v "$bin" replay --config "$work/$sink.toml" --table orders \
+        --keys pk:S,sk:N "$work/records.jsonl" 2> "$work/$sink.log" \
+        || { tail -20 "$work/$sink.log"; exit 1; }
+    wall=$(grep 'Elapsed (wall clock)' "$work/$sink.log" | awk '{print $NF}')
+    user=$(grep 'User time' "$work/$sink.log" | awk '{print $NF}')
+    sys=$(grep 'System time' "$work/$sink.log" | awk '{print $NF}')
+    rss=$(grep 'Maximum resident set size' "$work/$sink.log" | awk '{print $NF}')
+    python3 - "$sink" "$records" "$wall" "$user" "$sys" "$rss" <<'PY'
+import sys
+sink, records, wall, user, sys_t, rss = sys.argv[1:]
+parts = [float(p) for p in wall.split(":")]
+seconds = sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
+cpu = float(user) + float(sys_t)
+records = int(records)
+print(f"replay -> {sink}: {records} records in {seconds:.2f} s = {records/seconds:,.0f} records/s; "
+      f"CPU {cpu:.2f} s ({cpu/records*1e6:.1f} CPU-s per million); peak RSS {int(rss)/1024:.1f} MiB")
+PY
+done
