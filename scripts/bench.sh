@@ -74,7 +74,9 @@ step "latency: $rate writes/s while the engine follows the table"
 write_config lat bench_lat
 "$bin" run --config "$work/lat.toml" 2> "$work/lat.log" &
 engine=$!
-"$driver" --endpoint "$endpoint" --table bench_lat latency --replica "$work/lat.db" --samples 300 --rate "$rate"
+# Five seconds of writes (at least 300).
+samples=$(( rate * 5 > 300 ? rate * 5 : 300 ))
+"$driver" --endpoint "$endpoint" --table bench_lat latency --replica "$work/lat.db" --samples "$samples" --rate "$rate"
 kill -TERM "$engine"
 wait "$engine" || true
 echo "work dir: $work"
