@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Replay throughput without a stand-in: recorded stream records
-# (examples/gen_records.rs) through `dynamo-cdc replay` into the jsonl and
-# sqlite sinks. Reports records/s, CPU seconds per million records and peak
-# RSS (via /usr/bin/time -v).
+# (examples/gen_records.rs) through `dynamo-cdc replay` into each sink of
+# SINKS (default "jsonl sqlite"; also "postgres" and "clickhouse", whose
+# servers this script starts). Reports records/s, CPU seconds per million
+# records and peak RSS of the engine (via /usr/bin/time -v).
 #
-#   bench/replay.sh [RECORDS (default 200000)] [MIN_BYTES (200)] [MAX_BYTES (600)]
+#   [SINKS="jsonl sqlite postgres clickhouse"] bench/replay.sh [RECORDS (default 200000)] [MIN_BYTES (200)] [MAX_BYTES (600)]
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -15,12 +16,27 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dynamo-cdc-target}"
 cargo build --release --locked --bin dynamo-cdc --example gen_records
 bin="$CARGO_TARGET_DIR/release/dynamo-cdc"
 work=$(mktemp -d /tmp/dynamo-cdc-bench-replay.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+# shellcheck source=SCRIPTDIR/../scripts/lib/servers.sh
+source scripts/lib/servers.sh
+trap 'stop_servers; rm -rf "$work"' EXIT
+sinks=${SINKS:-jsonl sqlite}
 "$CARGO_TARGET_DIR/release/examples/gen_records" --records "$records" \
     --min-bytes "$min" --max-bytes "$max" --out "$work/records.jsonl"
 
-for sink in jsonl sqlite; do
+for sink in $sinks; do
     case $sink in
+        postgres)
+            pg_port=$(free_port)
+            start_postgres "$pg_port" "$work/postgres"
+            section="type = \"postgres\"
+url = \"host=127.0.0.1 port=$pg_port user=postgres dbname=postgres\"
+create_table = true" ;;
+        clickhouse)
+            ch_port=$(free_port)
+            start_clickhouse "$ch_port" "$work/clickhouse"
+            section="type = \"clickhouse\"
+url = \"http://127.0.0.1:$ch_port\"
+create_table = true" ;;
         jsonl) section="type = \"jsonl\"
 dir = \"$work/out-jsonl\"" ;;
         sqlite) section="type = \"sqlite\"
