@@ -13,6 +13,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 # shellcheck source=SCRIPTDIR/../scripts/lib/servers.sh
 source scripts/lib/servers.sh
+# shellcheck source=SCRIPTDIR/../scripts/lib/timing.sh
+source scripts/lib/timing.sh
 trap stop_servers EXIT
 changes=${1:-50000}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dynamo-cdc-target}"
@@ -40,21 +42,14 @@ type = "sqlite"
 path = "$work/engine.db"
 TOML
 
-measure() { # label, log; prints "seconds cpu"
-    local wall user sys
-    wall=$(grep 'Elapsed (wall clock)' "$2" | awk '{print $NF}')
-    user=$(grep 'User time' "$2" | awk '{print $NF}')
-    sys=$(grep 'System time' "$2" | awk '{print $NF}')
-    python3 -c "import sys; w,u,s=sys.argv[1:]; p=[float(x) for x in w.split(':')]; print(sum(v*60**i for i,v in enumerate(reversed(p))), float(u)+float(s))" "$wall" "$user" "$sys"
-}
 /usr/bin/time -v "$bin" run --config "$work/engine.toml" --exit-when-caught-up 2> "$work/engine.log" \
     || { tail -20 "$work/engine.log"; exit 1; }
 /usr/bin/time -v "$python" bench/baseline_consumer.py --endpoint "$endpoint" --table bench_base \
     --db "$work/baseline.db" > "$work/baseline.out" 2> "$work/baseline.log" \
     || { tail -20 "$work/baseline.log"; exit 1; }
 cat "$work/baseline.out"
-read -r e_s e_cpu < <(measure engine "$work/engine.log")
-read -r b_s b_cpu < <(measure baseline "$work/baseline.log")
+read -r e_s e_cpu _ < <(time_v_stats "$work/engine.log")
+read -r b_s b_cpu _ < <(time_v_stats "$work/baseline.log")
 python3 - "$changes" "$e_s" "$e_cpu" "$b_s" "$b_cpu" <<'PY'
 import sys
 n, es, ec, bs, bc = (float(x) for x in sys.argv[1:])

@@ -18,6 +18,8 @@ bin="$CARGO_TARGET_DIR/release/dynamo-cdc"
 work=$(mktemp -d /tmp/dynamo-cdc-bench-replay.XXXXXX)
 # shellcheck source=SCRIPTDIR/../scripts/lib/servers.sh
 source scripts/lib/servers.sh
+# shellcheck source=SCRIPTDIR/../scripts/lib/timing.sh
+source scripts/lib/timing.sh
 trap 'stop_servers; rm -rf "$work"' EXIT
 sinks=${SINKS:-jsonl sqlite}
 "$CARGO_TARGET_DIR/release/examples/gen_records" --records "$records" \
@@ -52,18 +54,7 @@ TOML
     /usr/bin/time -v "$bin" replay --config "$work/$sink.toml" --table orders \
         --keys pk:S,sk:N "$work/records.jsonl" 2> "$work/$sink.log" \
         || { tail -20 "$work/$sink.log"; exit 1; }
-    wall=$(grep 'Elapsed (wall clock)' "$work/$sink.log" | awk '{print $NF}')
-    user=$(grep 'User time' "$work/$sink.log" | awk '{print $NF}')
-    sys=$(grep 'System time' "$work/$sink.log" | awk '{print $NF}')
-    rss=$(grep 'Maximum resident set size' "$work/$sink.log" | awk '{print $NF}')
-    python3 - "$sink" "$records" "$wall" "$user" "$sys" "$rss" <<'PY'
-import sys
-sink, records, wall, user, sys_t, rss = sys.argv[1:]
-parts = [float(p) for p in wall.split(":")]
-seconds = sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
-cpu = float(user) + float(sys_t)
-records = int(records)
-print(f"replay -> {sink}: {records} records in {seconds:.2f} s = {records/seconds:,.0f} records/s; "
-      f"CPU {cpu:.2f} s ({cpu/records*1e6:.1f} CPU-s per million); peak RSS {int(rss)/1024:.1f} MiB")
-PY
+    read -r seconds cpu rss < <(time_v_stats "$work/$sink.log")
+    python3 -c 'import sys; k, n, s, c, m = sys.argv[1:]; n = int(n); s = float(s); c = float(c); print(f"replay -> {k}: {n} records in {s:.2f} s = {n/s:,.0f} records/s; CPU {c:.2f} s ({c/n*1e6:.1f} CPU-s per million); peak RSS {m} MiB")' \
+        "$sink" "$records" "$seconds" "$cpu" "$rss"
 done

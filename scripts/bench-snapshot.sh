@@ -12,6 +12,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 # shellcheck source=SCRIPTDIR/lib/servers.sh
 source scripts/lib/servers.sh
+# shellcheck source=SCRIPTDIR/lib/timing.sh
+source scripts/lib/timing.sh
 trap stop_servers EXIT
 
 items=${1:-50000}
@@ -52,20 +54,9 @@ TOML
     step "dynamo-cdc snapshot, $segments segment(s)"
     /usr/bin/time -v "$bin" snapshot --config "$work/$name.toml" 2> "$work/$name.log" \
         || { tail -20 "$work/$name.log"; exit 1; }
-    wall=$(grep 'Elapsed (wall clock)' "$work/$name.log" | awk '{print $NF}')
-    user=$(grep 'User time' "$work/$name.log" | awk '{print $NF}')
-    sys=$(grep 'System time' "$work/$name.log" | awk '{print $NF}')
-    rss=$(grep 'Maximum resident set size' "$work/$name.log" | awk '{print $NF}')
+    read -r seconds cpu rss < <(time_v_stats "$work/$name.log")
     rows=$(sqlite3 "$work/$name.db" 'SELECT count(*) FROM bench_snap_live')
-    python3 - "$segments" "$rows" "$wall" "$user" "$sys" "$rss" <<'PY'
-import sys
-segments, rows, wall, user, sys_t, rss = sys.argv[1:]
-parts = [float(p) for p in wall.split(":")]
-seconds = sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
-cpu = float(user) + float(sys_t)
-rows = int(rows)
-print(f"    {segments} segment(s): {rows} items in {seconds:.2f} s = {rows/seconds:,.0f} items/s; "
-      f"CPU {cpu:.2f} s ({cpu/rows*1e6:.1f} CPU-s per million items); peak RSS {int(rss)/1024:.1f} MiB")
-PY
+    python3 -c 'import sys; g, r, s, c, m = sys.argv[1:]; r = int(r); s = float(s); c = float(c); print(f"    {g} segment(s): {r} items in {s:.2f} s = {r/s:,.0f} items/s; CPU {c:.2f} s ({c/r*1e6:.1f} CPU-s per million items); peak RSS {m} MiB")' \
+        "$segments" "$rows" "$seconds" "$cpu" "$rss"
 done
 echo "work dir: $work"

@@ -8,12 +8,11 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::sinks::{spawn_sinks, SinkShared};
+use super::sinks::{collect_sink_result, pick_error, spawn_sinks, SinkShared};
 use super::{checkpointer, progress, signals, EngineError};
 use crate::config::{ClickHouseMode, PipelineConfig, SinkConfig};
 use crate::coordinator::{AckTracker, CheckpointStore};
 use crate::dead_letter::DeadLetters;
-use crate::sink::SinkError;
 use crate::source::streams::{run_table, StreamsApi, TableContext, TableProgress, TableStream};
 use crate::stats::{Stats, StatsSnapshot};
 
@@ -41,10 +40,7 @@ pub struct RunSummary {
 /// Runs a pipeline until a signal, a fatal error, or (with
 /// `exit_when_caught_up`) until it has caught up.
 pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSummary, EngineError> {
-    std::fs::create_dir_all(&config.state_dir).map_err(|source| EngineError::StateDir {
-        path: config.state_dir.display().to_string(),
-        source,
-    })?;
+    super::create_state_dir(&config.state_dir)?;
     let store = Arc::new(Mutex::new(CheckpointStore::open(
         &CheckpointStore::path_in(&config.state_dir),
     )?));
@@ -183,29 +179,6 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
         return Err(first);
     }
     Ok(RunSummary { stats, caught_up })
-}
-
-fn collect_sink_result(
-    result: Result<(String, Result<(), SinkError>), tokio::task::JoinError>,
-    errors: &mut Vec<EngineError>,
-) {
-    match result {
-        Ok((_, Ok(()))) => {}
-        Ok((_, Err(err))) => errors.push(err.into()),
-        Err(join) => errors.push(EngineError::Internal(format!("sink task failed: {join}"))),
-    }
-}
-
-/// The root cause among several errors: a sink's own failure explains a
-/// reader's "sink stopped".
-fn pick_error(errors: Vec<EngineError>) -> Option<EngineError> {
-    let sink_index = errors
-        .iter()
-        .position(|e| matches!(e, EngineError::Sink(_)));
-    match sink_index {
-        Some(index) => errors.into_iter().nth(index),
-        None => errors.into_iter().next(),
-    }
 }
 
 /// Looks up every table's key schema and stream, and checks that the stream

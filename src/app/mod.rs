@@ -15,3 +15,11 @@ pub use engine::{run, RunOptions, RunSummary};
 pub use error::EngineError;
 pub use loader::{run_loader, LoadOptions, LoadSummary};
 pub use replay::{run_replay, ReplayOptions, ReplaySummary};
+
+/// Creates the state directory (checkpoints, dead letters) when missing.
+fn create_state_dir(dir: &std::path::Path) -> Result<(), EngineError> {
+    std::fs::create_dir_all(dir).map_err(|source| EngineError::StateDir {
+        path: dir.display().to_string(),
+        source,
+    })
+}

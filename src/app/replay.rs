@@ -9,13 +9,12 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::replay_input::{read_file, Entry};
-use super::sinks::{spawn_sinks, SinkShared};
+use super::sinks::{collect_sink_result, pick_error, spawn_sinks, SinkShared};
 use super::{signals, EngineError};
 use crate::config::PipelineConfig;
 use crate::coordinator::{AckTracker, Chunk, ShardKey};
 use crate::dead_letter::{DeadLetter, DeadLetters};
 use crate::model::{KeyAttribute, KeyKind, SequenceNumber, TableSchema};
-use crate::sink::SinkError;
 use crate::stats::{Stats, StatsSnapshot};
 
 /// Changes per chunk handed to the sinks (each sink queues 16 chunks, so
@@ -108,10 +107,7 @@ pub async fn run_replay(
     config: &PipelineConfig,
     options: ReplayOptions,
 ) -> Result<ReplaySummary, EngineError> {
-    std::fs::create_dir_all(&config.state_dir).map_err(|source| EngineError::StateDir {
-        path: config.state_dir.display().to_string(),
-        source,
-    })?;
+    super::create_state_dir(&config.state_dir)?;
     let table: Arc<str> = Arc::from(options.table.as_str());
     let options = ReplayOptions {
         files: expand(&options.files)?,
@@ -228,7 +224,7 @@ pub async fn run_replay(
             () = tokio::time::sleep(Duration::from_millis(50)) => {}
             joined = sink_tasks.join_next() => {
                 if let Some(result) = joined {
-                    collect(result, &mut errors);
+                    collect_sink_result(result, &mut errors);
                 }
                 break;
             }
@@ -239,31 +235,13 @@ pub async fn run_replay(
     }
     // The reader dropped its senders: the sinks drain and stop.
     while let Some(result) = sink_tasks.join_next().await {
-        collect(result, &mut errors);
+        collect_sink_result(result, &mut errors);
     }
-    // A sink's own failure explains a reader's "sink stopped".
-    if let Some(index) = errors
-        .iter()
-        .position(|e| matches!(e, EngineError::Sink(_)))
-    {
-        return Err(errors.swap_remove(index));
-    }
-    if let Some(first) = errors.into_iter().next() {
+    if let Some(first) = pick_error(errors) {
         return Err(first);
     }
     Ok(ReplaySummary {
         stats: stats.snapshot(),
         bad_input,
     })
-}
-
-fn collect(
-    result: Result<(String, Result<(), SinkError>), tokio::task::JoinError>,
-    errors: &mut Vec<EngineError>,
-) {
-    match result {
-        Ok((_, Ok(()))) => {}
-        Ok((_, Err(err))) => errors.push(err.into()),
-        Err(join) => errors.push(EngineError::Internal(format!("sink task failed: {join}"))),
-    }
 }

@@ -87,3 +87,27 @@ fn start<W: SinkWriter>(
     let name = ctx.name.clone();
     tasks.spawn(async move { (name, run_sink(writer, rx, ctx).await) });
 }
+
+/// Records a finished sink task's failure, if it failed.
+pub(super) fn collect_sink_result(
+    result: Result<(String, Result<(), SinkError>), tokio::task::JoinError>,
+    errors: &mut Vec<EngineError>,
+) {
+    match result {
+        Ok((_, Ok(()))) => {}
+        Ok((_, Err(err))) => errors.push(err.into()),
+        Err(join) => errors.push(EngineError::Internal(format!("sink task failed: {join}"))),
+    }
+}
+
+/// The root cause among several errors: a sink's own failure explains a
+/// reader's "sink stopped".
+pub(super) fn pick_error(errors: Vec<EngineError>) -> Option<EngineError> {
+    let sink_index = errors
+        .iter()
+        .position(|e| matches!(e, EngineError::Sink(_)));
+    match sink_index {
+        Some(index) => errors.into_iter().nth(index),
+        None => errors.into_iter().next(),
+    }
+}

@@ -10,6 +10,16 @@ use crate::app::{self, RunOptions};
 use crate::config::{self, PipelineConfig};
 use crate::coordinator::CheckpointStore;
 
+/// Per-sink counts for a summary line: `name: N written, M rejected; …`.
+fn sink_counts(stats: &crate::stats::StatsSnapshot) -> String {
+    stats
+        .sinks
+        .iter()
+        .map(|(name, c)| format!("{name}: {} written, {} rejected", c.written, c.rejected))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Runs a parsed command; the exit code on success, an error otherwise.
 pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
     match command {
@@ -32,12 +42,7 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
                     other => break other?,
                 }
             };
-            let sinks: Vec<String> = summary
-                .stats
-                .sinks
-                .iter()
-                .map(|(name, c)| format!("{name}: {} written, {} rejected", c.written, c.rejected))
-                .collect();
+            let sinks = sink_counts(&summary.stats);
             tracing::info!(
                 records_read = summary.stats.records_read,
                 decode_errors = summary.stats.decode_errors,
@@ -48,7 +53,7 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 summary.stats.records_read,
                 summary.stats.snapshot_items,
                 summary.stats.snapshot_pages,
-                sinks.join("; ")
+                sinks
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -92,19 +97,14 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 },
             )
             .await?;
-            let sinks: Vec<String> = summary
-                .stats
-                .sinks
-                .iter()
-                .map(|(name, c)| format!("{name}: {} written, {} rejected", c.written, c.rejected))
-                .collect();
+            let sinks = sink_counts(&summary.stats);
             tracing::info!(
                 records_read = summary.stats.records_read,
                 bad_input = summary.bad_input,
                 "stopped: {} records replayed, {} undecodable (dead-lettered); {}",
                 summary.stats.records_read,
                 summary.bad_input,
-                sinks.join("; ")
+                sinks
             );
             Ok(ExitCode::SUCCESS)
         }

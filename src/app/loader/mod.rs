@@ -43,10 +43,7 @@ pub async fn run_loader(
     config: &LoaderConfig,
     options: LoadOptions,
 ) -> Result<LoadSummary, EngineError> {
-    std::fs::create_dir_all(&config.state_dir).map_err(|source| EngineError::StateDir {
-        path: config.state_dir.display().to_string(),
-        source,
-    })?;
+    super::create_state_dir(&config.state_dir)?;
     let schemas: Vec<TableSchema> = config
         .tables
         .iter()

@@ -8,8 +8,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Transaction;
 
-use super::sql::{quote, PgTable};
-use crate::model::KeyKind;
+use super::sql::{cast_key, quote, versioned_insert, PgTable};
 
 /// The staging table's name (in `pg_temp`, so per connection).
 pub fn stage_name(table: &PgTable) -> String {
@@ -43,31 +42,18 @@ pub fn copy_statement(table: &PgTable) -> String {
 /// Merges the staging table into the target: newer versions win, older
 /// ones (replays) change nothing. The casts are the multi-row upsert's.
 pub fn merge_statement(table: &PgTable) -> String {
-    let keys: Vec<String> = table.keys.iter().map(|(n, _)| quote(n)).collect();
     let cells: Vec<String> = table
         .keys
         .iter()
-        .map(|(n, kind)| match kind {
-            KeyKind::S => quote(n),
-            KeyKind::N => format!("{}::numeric", quote(n)),
-            KeyKind::B => format!("decode({}, 'base64')", quote(n)),
-        })
+        .map(|(n, kind)| cast_key(&quote(n), *kind))
         .collect();
-    format!(
-        "INSERT INTO {table} AS t ({keys}, item, item_dynamodb, _version, _deleted, _updated_at)
-SELECT {cells}, item::jsonb, item_dynamodb::jsonb, _version::numeric, _deleted::boolean, now()
-FROM {stage}
-ON CONFLICT ({keys}) DO UPDATE SET
-    item = EXCLUDED.item,
-    item_dynamodb = EXCLUDED.item_dynamodb,
-    _version = EXCLUDED._version,
-    _deleted = EXCLUDED._deleted,
-    _updated_at = EXCLUDED._updated_at
-WHERE t._version <= EXCLUDED._version",
-        table = table.qualified(),
-        keys = keys.join(", "),
-        cells = cells.join(", "),
-        stage = stage_name(table),
+    versioned_insert(
+        table,
+        &format!(
+            "SELECT {}, item::jsonb, item_dynamodb::jsonb, _version::numeric, _deleted::boolean, now()\nFROM {}",
+            cells.join(", "),
+            stage_name(table)
+        ),
     )
 }
 
@@ -95,7 +81,7 @@ pub async fn copy_upsert(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::TableSchema;
+    use crate::model::{KeyKind, TableSchema};
 
     fn table() -> PgTable {
         let schema = TableSchema::new("Orders", &[("pk", KeyKind::B), ("sk", KeyKind::N)]);

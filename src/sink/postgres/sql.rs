@@ -119,11 +119,38 @@ CREATE OR REPLACE VIEW {view} AS
     )
 }
 
+/// A text value (`$n` or a text column) cast to the key column's type.
+pub(super) fn cast_key(text: &str, kind: KeyKind) -> String {
+    match kind {
+        KeyKind::S => text.to_owned(),
+        KeyKind::N => format!("{text}::numeric"),
+        KeyKind::B => format!("decode({text}, 'base64')"),
+    }
+}
+
+/// `INSERT INTO … AS t (columns)` + `rows` (VALUES or SELECT) + the
+/// versioned rule: a row changes only for an equal or newer version.
+pub(super) fn versioned_insert(table: &PgTable, rows: &str) -> String {
+    let keys: Vec<String> = table.keys.iter().map(|(n, _)| quote(n)).collect();
+    format!(
+        "INSERT INTO {table} AS t ({keys}, item, item_dynamodb, _version, _deleted, _updated_at)
+{rows}
+ON CONFLICT ({keys}) DO UPDATE SET
+    item = EXCLUDED.item,
+    item_dynamodb = EXCLUDED.item_dynamodb,
+    _version = EXCLUDED._version,
+    _deleted = EXCLUDED._deleted,
+    _updated_at = EXCLUDED._updated_at
+WHERE t._version <= EXCLUDED._version",
+        table = table.qualified(),
+        keys = keys.join(", "),
+    )
+}
+
 /// A multi-row versioned upsert of `rows` rows. Every parameter is text,
 /// cast in SQL, so numbers and versions never pass through a float. Each
 /// row binds the keys, then item, item_dynamodb, _version and _deleted.
 pub fn upsert_statement(table: &PgTable, rows: usize) -> String {
-    let keys: Vec<String> = table.keys.iter().map(|(n, _)| quote(n)).collect();
     let per_row = table.keys.len() + 4;
     let values: Vec<String> = (0..rows)
         .map(|row| {
@@ -132,11 +159,7 @@ pub fn upsert_statement(table: &PgTable, rows: usize) -> String {
                 .keys
                 .iter()
                 .enumerate()
-                .map(|(i, (_, kind))| match kind {
-                    KeyKind::S => format!("${}", p(i)),
-                    KeyKind::N => format!("${}::numeric", p(i)),
-                    KeyKind::B => format!("decode(${}, 'base64')", p(i)),
-                })
+                .map(|(i, (_, kind))| cast_key(&format!("${}", p(i)), *kind))
                 .collect();
             let k = table.keys.len();
             cells.push(format!("${}::jsonb", p(k)));
@@ -147,20 +170,7 @@ pub fn upsert_statement(table: &PgTable, rows: usize) -> String {
             format!("({})", cells.join(", "))
         })
         .collect();
-    format!(
-        "INSERT INTO {table} AS t ({keys}, item, item_dynamodb, _version, _deleted, _updated_at)
-VALUES {values}
-ON CONFLICT ({keys}) DO UPDATE SET
-    item = EXCLUDED.item,
-    item_dynamodb = EXCLUDED.item_dynamodb,
-    _version = EXCLUDED._version,
-    _deleted = EXCLUDED._deleted,
-    _updated_at = EXCLUDED._updated_at
-WHERE t._version <= EXCLUDED._version",
-        table = table.qualified(),
-        keys = keys.join(", "),
-        values = values.join(",\n       "),
-    )
+    versioned_insert(table, &format!("VALUES {}", values.join(",\n       ")))
 }
 
 /// Ends a snapshot: live rows below its version (`$1`, text) were not in

@@ -375,9 +375,10 @@ impl SinkWriter for PostgresSink {
             }
         }
         for ((chunk, index), event) in batch.events() {
-            // Already committed with an earlier batch (a replay after a crash): skip.
+            // Already committed with an earlier batch (a replay after a crash):
+            // skip. Snapshot pages carry no shard checkpoint, so never match.
             if let Some(done) = self.checkpoints.get(batch.chunks[chunk].ack.shard()) {
-                if event.op != crate::model::Op::Read && event.version() <= done {
+                if event.version() <= done {
                     continue;
                 }
             }

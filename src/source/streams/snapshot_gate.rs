@@ -11,8 +11,13 @@ use crate::source::snapshot::{self, Decision, Facts, Outcome, SnapshotContext};
 /// What the table runner does after the gate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Gate {
-    /// Stream from the checkpoints (and recorded positions).
-    Stream,
+    /// Stream from the checkpoints (and recorded positions); `snapshotted`
+    /// when the table has a finished snapshot, whose positions then apply
+    /// instead of `start_position`.
+    Stream {
+        /// The table has a finished snapshot.
+        snapshotted: bool,
+    },
     /// Stop: shutdown came, or the run only snapshots.
     Stop,
 }
@@ -89,6 +94,9 @@ pub async fn before_streaming(ctx: &TableContext) -> Result<Gate, TableError> {
         .cloned()
         .collect();
     let lost = lost_changes(ctx, &stored, &other_streams, &listed);
+    let snapshotted = record
+        .as_ref()
+        .is_some_and(|r| r.phase == crate::coordinator::SnapshotPhase::Done);
     let decision = snapshot::decide(&Facts {
         mode: ctx.table.snapshot,
         forced: ctx.snapshot_command == Some(true),
@@ -114,7 +122,7 @@ pub async fn before_streaming(ctx: &TableContext) -> Result<Gate, TableError> {
             return Ok(if ctx.snapshot_command.is_some() {
                 Gate::Stop
             } else {
-                Gate::Stream
+                Gate::Stream { snapshotted }
             })
         }
         Decision::Resume => snapshot::resume(&snapshot_ctx).await,
@@ -130,7 +138,7 @@ pub async fn before_streaming(ctx: &TableContext) -> Result<Gate, TableError> {
     }
     .map_err(TableError::Snapshot)?;
     Ok(match outcome {
-        Outcome::Finished if ctx.snapshot_command.is_none() => Gate::Stream,
+        Outcome::Finished if ctx.snapshot_command.is_none() => Gate::Stream { snapshotted: true },
         Outcome::Finished | Outcome::Cancelled => Gate::Stop,
     })
 }

@@ -130,16 +130,15 @@ struct Running {
 
 /// Follows one table's stream until shutdown or a fatal error.
 pub async fn run_table(ctx: TableContext) -> Result<(), TableError> {
-    if before_streaming(&ctx).await? == Gate::Stop {
+    let Gate::Stream { snapshotted } = before_streaming(&ctx).await? else {
         return Ok(());
-    }
+    };
     let table = ctx.table.name.clone();
     let store_error = |message: String| TableError::Store {
         table: table.clone(),
         message,
     };
     let mut stored = load_checkpoints(&ctx).await.map_err(store_error)?;
-    let snapshotted = snapshot_done(&ctx).await.map_err(store_error)?;
     // A first start applies `start_position`; after a snapshot the recorded
     // positions apply instead.
     let fresh = stored.is_empty() && !snapshotted;
@@ -302,21 +301,6 @@ pub async fn run_table(ctx: TableContext) -> Result<(), TableError> {
             }
         }
     }
-}
-
-/// Whether the table's snapshot finished (its positions then apply).
-async fn snapshot_done(ctx: &TableContext) -> Result<bool, String> {
-    let store = Arc::clone(&ctx.store);
-    let table = ctx.table.name.clone();
-    tokio::task::spawn_blocking(move || {
-        let store = store.lock().unwrap_or_else(PoisonError::into_inner);
-        store
-            .snapshot(&table)
-            .map(|r| r.is_some_and(|r| r.phase == crate::coordinator::SnapshotPhase::Done))
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| e.to_string())?
 }
 
 /// Records that the table must be snapshotted at the next start.
