@@ -37,7 +37,7 @@ fn event(op: Op, pk: &str, sequence: &str, amount: &str) -> ChangeEvent {
         table: Arc::from("orders"),
         op,
         keys,
-        new_image: op.is_upsert().then_some(image),
+        new_image: op.is_upsert().then_some(image.into()),
         old_image: None,
         position: Position {
             shard: Arc::from("shardId-1"),

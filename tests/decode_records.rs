@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use dynamo_cdc::decode::{decode_item, decode_record, decode_value, parse_page, DecodeError};
+use dynamo_cdc::decode::{
+    decode_image, decode_item, decode_record, decode_value, parse_page, DecodeError,
+};
 use dynamo_cdc::model::{AttributeValue, ChangeEvent, Item, Number, Op};
 use proptest::prelude::*;
 
@@ -55,11 +57,11 @@ fn lambda_event_example_keeps_images() {
     let modify = &events[1];
     assert_eq!(modify.op, Op::Modify);
     assert_eq!(
-        modify.new_image.as_ref().unwrap()["Message"],
+        modify.new_image.as_ref().unwrap().item().unwrap()["Message"],
         s("This item has changed")
     );
     assert_eq!(
-        modify.old_image.as_ref().unwrap()["Message"],
+        modify.old_image.as_ref().unwrap().item().unwrap()["Message"],
         s("New item!")
     );
     assert_eq!(modify.keys["Id"], n("101"));
@@ -138,7 +140,7 @@ fn bare_empty_map_is_accepted_only_when_nested() {
 #[test]
 fn malformed_values_are_errors_naming_the_path() {
     let cases = [
-        (r#"{"a":{"X":"1"}}"#, "unknown variant"),
+        (r#"{"a":{"X":"1"}}"#, "unknown type tag"),
         (r#"{"a":{"N":"1.2.3"}}"#, "not a number"),
         (r#"{"a":{"N":12}}"#, "invalid type"),
         (r#"{"a":{"S":"x","N":"1"}}"#, "second type tag"),
@@ -148,16 +150,23 @@ fn malformed_values_are_errors_naming_the_path() {
         (r#"{"a":{"S":"x"},"a":{"S":"y"}}"#, "appears twice"),
     ];
     for (json, expected) in cases {
-        let err = decode_item(json).unwrap_err();
-        let DecodeError::Value { path, message } = &err else {
-            panic!("{json}: unexpected error {err:?}")
-        };
-        assert!(message.contains(expected), "{json}: {message}");
-        assert!(
-            path.starts_with('a') || message.contains("\"a\""),
-            "{json}: path {path}"
-        );
+        // The tree decoder and the image decoder (text kept) agree.
+        for err in [
+            decode_item(json).unwrap_err(),
+            decode_image(json).unwrap_err(),
+        ] {
+            let DecodeError::Value { path, message } = &err else {
+                panic!("{json}: unexpected error {err:?}")
+            };
+            assert!(message.contains(expected), "{json}: {message}");
+            assert!(
+                path.starts_with('a') || message.contains("\"a\""),
+                "{json}: path {path}"
+            );
+        }
     }
+    let err = decode_image(r#"{"a":{"M":{"b":{"L":[{"N":"x"}]}}}}"#).unwrap_err();
+    assert!(err.to_string().contains("at a.M.b.L[0]"), "{err}");
 }
 
 #[test]
@@ -238,8 +247,43 @@ proptest! {
     }
 
     #[test]
+    fn items_round_trip_through_images(
+        item in proptest::collection::btree_map(any::<String>(), arb_value(), 0..8),
+        pretty in any::<bool>(),
+    ) {
+        let json = if pretty {
+            serde_json::to_string_pretty(&item).unwrap()
+        } else {
+            serde_json::to_string(&item).unwrap()
+        };
+        let image = decode_image(&json).unwrap();
+        prop_assert_eq!(image.item().unwrap(), &item);
+        let text = image.json();
+        prop_assert!(!text.contains('\n'), "{}", text);
+        prop_assert_eq!(decode_item(&text).unwrap(), item);
+    }
+
+    #[test]
+    fn image_and_item_decoders_accept_the_same_text(
+        item in proptest::collection::btree_map("[a-c]{1,2}", arb_value(), 1..5),
+        at in any::<proptest::sample::Index>(),
+        with in proptest::sample::select(vec!['{', '}', '"', ':', ',', '[', ']', 'N', 'S', 'x', '1', '.', ' ', '\\']),
+    ) {
+        let mut json: Vec<char> = serde_json::to_string(&item).unwrap().chars().collect();
+        let at = at.index(json.len());
+        json[at] = with;
+        let json: String = json.into_iter().collect();
+        prop_assert_eq!(
+            decode_item(&json).is_ok(),
+            decode_image(&json).is_ok(),
+            "{}", json
+        );
+    }
+
+    #[test]
     fn arbitrary_text_never_panics(text in ".{0,200}") {
         let _ = decode_item(&text);
+        let _ = decode_image(&text);
         let _ = decode_record(&text, &Arc::from("t"), &Arc::from("s"));
     }
 }

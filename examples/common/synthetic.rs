@@ -60,8 +60,8 @@ pub fn event(rng: &mut fastrand::Rng, sequence: usize, keys: usize) -> ChangeEve
         table: Arc::from("bench_orders"),
         op,
         keys: keys_item,
-        new_image: op.is_upsert().then(|| image.clone()),
-        old_image: (op != Op::Insert).then_some(image),
+        new_image: op.is_upsert().then(|| image.clone().into()),
+        old_image: (op != Op::Insert).then_some(image.into()),
         position: Position {
             shard: Arc::from("shardId-bench"),
             sequence: SequenceNumber::parse(&format!("{:021}", sequence + 1)).expect("sequence"),

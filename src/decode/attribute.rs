@@ -5,8 +5,9 @@ use std::fmt;
 use base64::Engine as _;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use super::image::ImageSeed;
 use super::DecodeError;
-use crate::model::{AttributeValue, Item, Number};
+use crate::model::{AttributeValue, Image, Item, Number};
 
 /// Deserializes one attribute value. `nested` is true inside `L` and `M`,
 /// where DynamoDB Local's untagged empty map `{}` is accepted.
@@ -70,7 +71,7 @@ impl<'de> Visitor<'de> for ValueSeed {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AttributeValue, A::Error> {
-        let Some(tag) = map.next_key::<TypeTag>()? else {
+        let Some(tag) = map.next_key_seed(TypeTagSeed)? else {
             return if self.nested {
                 Ok(AttributeValue::M(Item::new()))
             } else {
@@ -104,7 +105,7 @@ impl<'de> Visitor<'de> for ValueSeed {
                     .collect::<Result<_, _>>()?,
             ),
         };
-        if let Some(extra) = map.next_key::<TypeTag>()? {
+        if let Some(extra) = map.next_key_seed(TypeTagSeed)? {
             return Err(de::Error::custom(format_args!(
                 "attribute value has a second type tag {extra:?}"
             )));
@@ -160,23 +161,79 @@ impl<'de> Visitor<'de> for NestedList {
 }
 
 /// The ten DynamoDB type tags.
-#[derive(Debug, Clone, Copy, serde::Deserialize)]
-enum TypeTag {
+#[derive(Debug, Clone, Copy)]
+pub(super) enum TypeTag {
     S,
     N,
     B,
-    #[serde(rename = "BOOL")]
     Bool,
-    #[serde(rename = "NULL")]
     Null,
     M,
     L,
-    #[serde(rename = "SS")]
     Ss,
-    #[serde(rename = "NS")]
     Ns,
-    #[serde(rename = "BS")]
     Bs,
+}
+
+/// Reads a type tag as a map key (a plain string key, so error paths name
+/// it: `price.M.total`).
+pub(super) struct TypeTagSeed;
+
+impl<'de> DeserializeSeed<'de> for TypeTagSeed {
+    type Value = TypeTag;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<TypeTag, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for TypeTagSeed {
+    type Value = TypeTag;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a DynamoDB type tag")
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<TypeTag, E> {
+        Ok(match name {
+            "S" => TypeTag::S,
+            "N" => TypeTag::N,
+            "B" => TypeTag::B,
+            "BOOL" => TypeTag::Bool,
+            "NULL" => TypeTag::Null,
+            "M" => TypeTag::M,
+            "L" => TypeTag::L,
+            "SS" => TypeTag::Ss,
+            "NS" => TypeTag::Ns,
+            "BS" => TypeTag::Bs,
+            other => return Err(E::custom(format_args!(
+                "unknown type tag {other:?}, expected one of S, N, B, BOOL, NULL, M, L, SS, NS, BS"
+            ))),
+        })
+    }
+}
+
+impl TypeTag {
+    /// The tag as it appears in DynamoDB JSON.
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Self::S => "S",
+            Self::N => "N",
+            Self::B => "B",
+            Self::Bool => "BOOL",
+            Self::Null => "NULL",
+            Self::M => "M",
+            Self::L => "L",
+            Self::Ss => "SS",
+            Self::Ns => "NS",
+            Self::Bs => "BS",
+        }
+    }
+}
+
+/// Decodes one DynamoDB JSON item as an [`Image`]: validated, compact text.
+pub fn decode_image(json: &str) -> Result<Image, DecodeError> {
+    decode_whole(json, ImageSeed)
 }
 
 /// Decodes one DynamoDB JSON item (`{"name": {"S": "x"}, …}`).
@@ -189,7 +246,7 @@ pub fn decode_value(json: &str) -> Result<AttributeValue, DecodeError> {
     decode_whole(json, ValueSeed { nested: false })
 }
 
-fn decode_whole<'de, T: DeserializeSeed<'de>>(
+pub(super) fn decode_whole<'de, T: DeserializeSeed<'de>>(
     json: &'de str,
     seed: T,
 ) -> Result<T::Value, DecodeError> {

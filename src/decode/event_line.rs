@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::record::{item, optional_item};
+use super::record::{item, optional_image};
 use super::DecodeError;
-use crate::model::{ChangeEvent, Item, Op, Position, SequenceNumber};
+use crate::model::{ChangeEvent, Image, Item, Op, Position, SequenceNumber};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -15,10 +15,10 @@ struct WireEvent {
     op: Op,
     #[serde(deserialize_with = "item")]
     keys: Item,
-    #[serde(default, deserialize_with = "optional_item")]
-    new_image: Option<Item>,
-    #[serde(default, deserialize_with = "optional_item")]
-    old_image: Option<Item>,
+    #[serde(default, deserialize_with = "optional_image")]
+    new_image: Option<Image>,
+    #[serde(default, deserialize_with = "optional_image")]
+    old_image: Option<Image>,
     position: WirePosition,
     #[serde(default)]
     approx_time_ms: Option<i64>,
@@ -81,10 +81,15 @@ mod tests {
             table: Arc::from("orders"),
             op: Op::Modify,
             keys: Item::from([("pk".to_owned(), AttributeValue::S("a".into()))]),
-            new_image: Some(Item::from([(
-                "n".to_owned(),
-                AttributeValue::N(Number::parse("12345678901234567890123456789012345678").unwrap()),
-            )])),
+            new_image: Some(
+                Item::from([(
+                    "n".to_owned(),
+                    AttributeValue::N(
+                        Number::parse("12345678901234567890123456789012345678").unwrap(),
+                    ),
+                )])
+                .into(),
+            ),
             old_image: None,
             position: Position {
                 shard: Arc::from("shardId-1"),

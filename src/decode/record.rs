@@ -5,8 +5,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer};
 
 use super::attribute::{display_path, ItemSeed};
+use super::image::ImageSeed;
 use super::DecodeError;
-use crate::model::{ChangeEvent, Item, Op, Position, SequenceNumber};
+use crate::model::{ChangeEvent, Image, Item, Op, Position, SequenceNumber};
 
 /// The principal DynamoDB's TTL process acts as.
 const TTL_PRINCIPAL: &str = "dynamodb.amazonaws.com";
@@ -34,10 +35,10 @@ struct WireStreamRecord {
     approx_seconds: Option<f64>,
     #[serde(rename = "Keys", deserialize_with = "item")]
     keys: Item,
-    #[serde(rename = "NewImage", default, deserialize_with = "optional_item")]
-    new_image: Option<Item>,
-    #[serde(rename = "OldImage", default, deserialize_with = "optional_item")]
-    old_image: Option<Item>,
+    #[serde(rename = "NewImage", default, deserialize_with = "optional_image")]
+    new_image: Option<Image>,
+    #[serde(rename = "OldImage", default, deserialize_with = "optional_image")]
+    old_image: Option<Image>,
     #[serde(rename = "SequenceNumber")]
     sequence: String,
     #[serde(rename = "SizeBytes", default)]
@@ -57,10 +58,10 @@ pub(super) fn item<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Item, D
     serde::de::DeserializeSeed::deserialize(ItemSeed, deserializer)
 }
 
-pub(super) fn optional_item<'de, D: Deserializer<'de>>(
+pub(super) fn optional_image<'de, D: Deserializer<'de>>(
     deserializer: D,
-) -> Result<Option<Item>, D::Error> {
-    item(deserializer).map(Some)
+) -> Result<Option<Image>, D::Error> {
+    serde::de::DeserializeSeed::deserialize(ImageSeed, deserializer).map(Some)
 }
 
 /// Decodes one raw stream record of `table` read from `shard`.

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{Item, SequenceNumber};
+use super::{Image, Item, SequenceNumber};
 
 /// What happened to the item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -71,10 +71,10 @@ pub struct ChangeEvent {
     pub keys: Item,
     /// The item after the change, when the stream view carries it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub new_image: Option<Item>,
+    pub new_image: Option<Image>,
     /// The item before the change, when the stream view carries it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub old_image: Option<Item>,
+    pub old_image: Option<Image>,
     /// Shard and sequence number.
     pub position: Position,
     /// Approximate time of the change, milliseconds since the Unix epoch.

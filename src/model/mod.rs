@@ -1,12 +1,15 @@
 //! The engine's data model: values, change events, stream positions. No I/O.
 
 mod event;
+mod event_line;
+mod image;
 mod plain_json;
 mod schema;
 mod sequence;
 mod value;
 
 pub use event::{ChangeEvent, Op, Position};
+pub use image::Image;
 pub use plain_json::{json_number, plain_item, write_plain_item};
 pub use schema::{KeyAttribute, KeyKind, TableSchema};
 pub use sequence::{SequenceNumber, SequenceNumberError};

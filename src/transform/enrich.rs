@@ -70,7 +70,9 @@ impl Dimension {
         } else {
             event.new_image.as_mut()
         };
-        let Some(image) = image else { return false };
+        let Some(Ok(image)) = image.map(|image| image.item_mut()) else {
+            return false;
+        };
         let key = match image.get(field) {
             Some(AttributeValue::S(s)) => s.clone(),
             Some(AttributeValue::N(n)) => n.as_str().to_owned(),

@@ -22,21 +22,21 @@ pub fn apply_transforms(
     for transform in transforms {
         match transform {
             TransformConfig::Rename { from, to } => {
-                for image in images(event) {
+                for image in images(event)? {
                     if let Some(value) = image.remove(from) {
                         image.insert(to.clone(), value);
                     }
                 }
             }
             TransformConfig::Drop { attributes } => {
-                for image in images(event) {
+                for image in images(event)? {
                     for name in attributes {
                         image.remove(name);
                     }
                 }
             }
             TransformConfig::Cast { attribute, to } => {
-                for image in images(event) {
+                for image in images(event)? {
                     if let Some(value) = image.get_mut(attribute) {
                         *value = cast(value, *to)
                             .map_err(|reason| format!("cast of {attribute:?}: {reason}"))?;
@@ -68,8 +68,18 @@ pub fn apply_transforms(
     Ok(Outcome::Keep)
 }
 
-fn images(event: &mut ChangeEvent) -> impl Iterator<Item = &mut Item> {
-    event.new_image.iter_mut().chain(event.old_image.iter_mut())
+/// The event's images as attributes, decoded for editing.
+fn images(event: &mut ChangeEvent) -> Result<Vec<&mut Item>, String> {
+    event
+        .new_image
+        .iter_mut()
+        .chain(event.old_image.iter_mut())
+        .map(|image| {
+            image
+                .item_mut()
+                .map_err(|e| format!("image does not decode: {e}"))
+        })
+        .collect()
 }
 
 /// The text of a scalar attribute of the new image (the old one for removes).
@@ -79,7 +89,7 @@ fn field_text(event: &ChangeEvent, field: &str) -> Option<String> {
     } else {
         event.new_image.as_ref()
     };
-    match image?.get(field)? {
+    match image?.item().ok()?.get(field)? {
         AttributeValue::S(s) => Some(s.clone()),
         AttributeValue::N(n) => Some(n.as_str().to_owned()),
         AttributeValue::Bool(b) => Some(b.to_string()),
@@ -131,8 +141,8 @@ mod tests {
             table: Arc::from("orders"),
             op,
             keys: Item::new(),
-            new_image: (op != Op::Remove).then(|| image.clone()),
-            old_image: (op == Op::Remove).then_some(image),
+            new_image: (op != Op::Remove).then(|| image.clone().into()),
+            old_image: (op == Op::Remove).then_some(image.into()),
             position: Position {
                 shard: Arc::from("s"),
                 sequence: SequenceNumber::parse("1").unwrap(),
@@ -172,6 +182,7 @@ mod tests {
         );
         assert_eq!(apply_transforms(&transforms, &mut e), Ok(Outcome::Keep));
         let image = e.new_image.unwrap();
+        let image = image.item().unwrap();
         assert_eq!(
             image["amount"],
             AttributeValue::N(Number::parse("12.50").unwrap())

@@ -8,7 +8,7 @@ use super::column_type::push_json_string;
 use super::ddl::TargetTable;
 use super::server::Capabilities;
 use crate::config::ClickHouseMode;
-use crate::model::{AttributeValue, ChangeEvent, Item};
+use crate::model::{AttributeValue, ChangeEvent, Image};
 
 /// Why an event cannot become a row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,11 +72,8 @@ fn write_row(
         )));
     }
     let approx = event.approx_time_ms.unwrap_or(0);
-    let item_json = |item: Option<&Item>| -> Result<String, RowError> {
-        match item {
-            Some(item) => serde_json::to_string(item).map_err(|e| RowError::Reject(e.to_string())),
-            None => Ok(String::new()),
-        }
+    let item_json = |image: Option<&Image>| -> Result<String, RowError> {
+        Ok(image.map(Image::json).unwrap_or_default())
     };
     let image = match table.mode {
         ClickHouseMode::State => {
@@ -120,7 +117,10 @@ fn write_row(
         }
     };
     // Tombstones of the state layout carry no mapped values (the columns take their defaults).
-    if let Some(image) = image {
+    if let Some(image) = image.filter(|_| !table.columns.is_empty()) {
+        let image = image
+            .item()
+            .map_err(|e| RowError::Reject(format!("image does not decode: {e}")))?;
         for column in &table.columns {
             out.push(',');
             push_json_string(out, &column.name);

@@ -80,11 +80,7 @@ impl State {
                 }
             };
             for event in &chunk.events {
-                serde_json::to_writer(&mut *buffer, event).map_err(|e| SinkError::Fatal {
-                    sink: self.name.clone(),
-                    message: format!("cannot serialize a change event: {e}"),
-                })?;
-                buffer.push(b'\n');
+                event.write_json_line(buffer);
             }
         }
         for (table, lines) in by_table {

@@ -19,7 +19,7 @@ use super::tls::Connector;
 use crate::config::{PgWriteMethod, PostgresSinkConfig, SqlDialect};
 use crate::coordinator::ShardKey;
 use crate::model::SequenceNumber;
-use crate::model::{plain_item, AttributeValue, ChangeEvent, TableSchema};
+use crate::model::{plain_item, AttributeValue, ChangeEvent, Image, TableSchema};
 use crate::sink::{Batch, Rejected, SinkError, SinkWriter};
 
 /// Rows per INSERT statement (PostgreSQL allows 65,535 parameters).
@@ -312,13 +312,15 @@ fn row(table: &PgTable, event: &ChangeEvent, dialect: SqlDialect) -> Result<Row,
     } else {
         None
     };
-    params.push(image.map(plain_item));
-    params.push(
-        image
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|e| e.to_string())?,
-    );
+    let item = image
+        .map(|image| {
+            image
+                .item()
+                .map_err(|e| format!("image does not decode: {e}"))
+        })
+        .transpose()?;
+    params.push(item.map(plain_item));
+    params.push(image.map(Image::json));
     params.push(Some(match dialect {
         SqlDialect::Postgres => event.version().digits().to_owned(),
         // CrateDB stores versions as padded text: text order is numeric order.

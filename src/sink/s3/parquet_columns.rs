@@ -42,6 +42,9 @@ pub fn value_text(column: &TypedColumn, event: &ChangeEvent) -> Result<Option<St
     let Some(image) = image else {
         return Ok(None);
     };
+    let image = image
+        .item()
+        .map_err(|e| format!("image does not decode: {e}"))?;
     let mut out = String::new();
     column
         .column_type

@@ -15,8 +15,8 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use super::parquet_columns::{build, field, value_text, TypedColumn};
-use crate::decode::decode_item;
-use crate::model::{ChangeEvent, Item, Op, Position, SequenceNumber};
+use crate::decode::{decode_image, decode_item};
+use crate::model::{ChangeEvent, Image, Item, Op, Position, SequenceNumber};
 
 fn schema() -> Arc<Schema> {
     Arc::new(Schema::new(vec![
@@ -43,7 +43,9 @@ fn op_name(op: Op) -> &'static str {
 /// [`value_text`] (the sink rejects the others first).
 pub fn encode_events(events: &[&ChangeEvent], typed: &[TypedColumn]) -> Result<Vec<u8>, String> {
     let json = |item: &Item| serde_json::to_string(item).map_err(|e| e.to_string());
-    let optional = |item: &Option<Item>| item.as_ref().map(json).transpose();
+    let optional = |image: &Option<Image>| -> Result<Option<String>, String> {
+        Ok(image.as_ref().map(Image::json))
+    };
     let keys: Vec<String> = events
         .iter()
         .map(|e| json(&e.keys))
@@ -149,11 +151,11 @@ pub fn decode_events(bytes: bytes::Bytes) -> Result<Vec<ChangeEvent>, String> {
             .ok_or("column \"size_bytes\" is not UInt64")?;
         for row in 0..batch.num_rows() {
             let at = |e: &dyn std::fmt::Display| format!("row {}: {e}", events.len() + 1);
-            let image = |array: &StringArray| -> Result<Option<Item>, String> {
+            let image = |array: &StringArray| -> Result<Option<Image>, String> {
                 if array.is_null(row) {
                     Ok(None)
                 } else {
-                    decode_item(array.value(row)).map(Some).map_err(|e| at(&e))
+                    decode_image(array.value(row)).map(Some).map_err(|e| at(&e))
                 }
             };
             let op = match op.value(row) {
@@ -203,6 +205,7 @@ mod tests {
                     ),
                     ("b".to_owned(), AttributeValue::Bs(vec![vec![0, 1]])),
                 ])
+                .into()
             }),
             old_image: None,
             position: Position {

@@ -174,11 +174,12 @@ fn build_objects(
         };
         let body = match format {
             S3Format::JsonlGz => {
-                let mut encoder = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                let mut lines = Vec::new();
                 for event in events {
-                    serde_json::to_writer(&mut encoder, event).map_err(|e| e.to_string())?;
-                    encoder.write_all(b"\n").map_err(|e| e.to_string())?;
+                    event.write_json_line(&mut lines);
                 }
+                let mut encoder = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                encoder.write_all(&lines).map_err(|e| e.to_string())?;
                 encoder.finish().map_err(|e| e.to_string())?
             }
             S3Format::Parquet => {

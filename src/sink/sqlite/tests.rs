@@ -23,7 +23,7 @@ fn event(op: Op, pk: &str, sequence: u64, value: &str) -> ChangeEvent {
         table: Arc::from("orders"),
         op,
         keys,
-        new_image: op.is_upsert().then_some(image),
+        new_image: op.is_upsert().then_some(image.into()),
         old_image: None,
         position: Position {
             shard: Arc::from("s"),

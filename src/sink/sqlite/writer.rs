@@ -256,7 +256,7 @@ fn row_values(schema: &TableSchema, event: &ChangeEvent, now: i64) -> Result<Vec
             "the change has no new image: the stream view must be NEW_IMAGE or NEW_AND_OLD_IMAGES"
                 .to_owned()
         })?;
-        Value::Text(serde_json::to_string(image).map_err(|e| e.to_string())?)
+        Value::Text(image.json())
     } else {
         Value::Null
     };

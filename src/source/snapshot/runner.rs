@@ -563,7 +563,7 @@ fn read_event(
         table: Arc::clone(table),
         op: Op::Read,
         keys,
-        new_image: Some(item),
+        new_image: Some(item.into()),
         old_image: None,
         position: Position {
             shard: Arc::clone(shard),
