@@ -206,9 +206,11 @@ impl Visitor<'_> for TypeTagSeed {
             "SS" => TypeTag::Ss,
             "NS" => TypeTag::Ns,
             "BS" => TypeTag::Bs,
-            other => return Err(E::custom(format_args!(
+            other => {
+                return Err(E::custom(format_args!(
                 "unknown type tag {other:?}, expected one of S, N, B, BOOL, NULL, M, L, SS, NS, BS"
-            ))),
+            )))
+            }
         })
     }
 }

@@ -10,7 +10,6 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::fmt::Write as _;
 
 use base64::Engine as _;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -20,8 +19,11 @@ use crate::model::{Image, Number};
 
 /// Deserializes one image (`NewImage`/`OldImage`): a map of attribute names
 /// to DynamoDB JSON values, validated and kept as compact text.
+///
+/// Only for serde_json deserializers over JSON text (`from_str`,
+/// `from_slice`), whose borrowed strings are raw JSON string contents.
 #[derive(Clone, Copy, Default)]
-pub struct ImageSeed;
+pub(crate) struct ImageSeed;
 
 impl<'de> DeserializeSeed<'de> for ImageSeed {
     type Value = Image;
@@ -36,21 +38,23 @@ impl<'de> DeserializeSeed<'de> for ImageSeed {
     }
 }
 
-/// Appends `text` as a JSON string: copied as is when nothing needs an
-/// escape (the common case), escaped by serde_json otherwise.
-fn push_string(out: &mut String, text: &str) {
-    let needs_escape = text.bytes().fold(false, |acc, b| {
-        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
-    if needs_escape {
-        // Serializing a &str cannot fail.
-        if let Ok(json) = serde_json::to_string(text) {
-            out.push_str(&json);
+/// Appends `text` as a JSON string. A string borrowed from serde_json's text
+/// input is the exact text between its quotes (serde_json borrows only when
+/// the string holds no escape, and rejects raw control characters), so it is
+/// copied as is; any other string is escaped by serde_json.
+fn push_string(out: &mut String, text: &Cow<'_, str>) {
+    match text {
+        Cow::Borrowed(raw) => {
+            out.push('"');
+            out.push_str(raw);
+            out.push('"');
         }
-    } else {
-        out.push('"');
-        out.push_str(text);
-        out.push('"');
+        Cow::Owned(unescaped) => {
+            // Serializing a &str cannot fail.
+            if let Ok(json) = serde_json::to_string(unescaped) {
+                out.push_str(&json);
+            }
+        }
     }
 }
 
@@ -162,7 +166,9 @@ impl<'de> Visitor<'de> for ValueWriter<'_> {
                 Err(de::Error::custom("attribute value has no type tag"))
             };
         };
-        let _ = write!(out, "{{\"{}\":", tag.as_str());
+        out.push_str("{\"");
+        out.push_str(tag.as_str());
+        out.push_str("\":");
         match tag {
             TypeTag::S => push_string(out, &map.next_value_seed(StrSeed)?),
             TypeTag::N => {

@@ -18,7 +18,6 @@ mod record;
 
 pub use attribute::{decode_image, decode_item, decode_value, ItemSeed};
 pub use event_line::decode_event_line;
-pub use image::ImageSeed;
 pub use page::{parse_page, RecordsPage};
 pub use record::decode_record;
 

@@ -1,5 +1,6 @@
 //! One DynamoDB Streams record (GetRecords or Lambda event shape) to a [`ChangeEvent`].
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer};
@@ -13,16 +14,17 @@ use crate::model::{ChangeEvent, Image, Item, Op, Position, SequenceNumber};
 const TTL_PRINCIPAL: &str = "dynamodb.amazonaws.com";
 
 #[derive(Deserialize)]
-struct WireRecord {
+struct WireRecord<'a> {
     #[serde(rename = "eventID")]
     event_id: String,
-    #[serde(rename = "eventName")]
-    event_name: String,
-    dynamodb: WireStreamRecord,
-    #[serde(rename = "userIdentity", default)]
-    user_identity: Option<WireIdentity>,
-    #[serde(rename = "awsRegion", default)]
-    aws_region: Option<String>,
+    #[serde(rename = "eventName", borrow)]
+    event_name: Cow<'a, str>,
+    #[serde(borrow)]
+    dynamodb: WireStreamRecord<'a>,
+    #[serde(rename = "userIdentity", default, borrow)]
+    user_identity: Option<WireIdentity<'a>>,
+    #[serde(rename = "awsRegion", default, borrow)]
+    aws_region: Option<Cow<'a, str>>,
 }
 
 /// DynamoDB Local's name for a TTL delete (its region is always `ddblocal`).
@@ -30,7 +32,7 @@ const LOCAL_TTL_EVENT: &str = "UNKNOWN_TO_SDK_VERSION";
 const LOCAL_REGION: &str = "ddblocal";
 
 #[derive(Deserialize)]
-struct WireStreamRecord {
+struct WireStreamRecord<'a> {
     #[serde(rename = "ApproximateCreationDateTime", default)]
     approx_seconds: Option<f64>,
     #[serde(rename = "Keys", deserialize_with = "item")]
@@ -39,19 +41,19 @@ struct WireStreamRecord {
     new_image: Option<Image>,
     #[serde(rename = "OldImage", default, deserialize_with = "optional_image")]
     old_image: Option<Image>,
-    #[serde(rename = "SequenceNumber")]
-    sequence: String,
+    #[serde(rename = "SequenceNumber", borrow)]
+    sequence: Cow<'a, str>,
     #[serde(rename = "SizeBytes", default)]
     size_bytes: u64,
 }
 
 /// `userIdentity`: `PrincipalId`/`Type` in GetRecords, `principalId`/`type` in Lambda events.
 #[derive(Deserialize)]
-struct WireIdentity {
-    #[serde(rename = "PrincipalId", alias = "principalId", default)]
-    principal_id: Option<String>,
-    #[serde(rename = "Type", alias = "type", default)]
-    kind: Option<String>,
+struct WireIdentity<'a> {
+    #[serde(rename = "PrincipalId", alias = "principalId", default, borrow)]
+    principal_id: Option<Cow<'a, str>>,
+    #[serde(rename = "Type", alias = "type", default, borrow)]
+    kind: Option<Cow<'a, str>>,
 }
 
 pub(super) fn item<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Item, D::Error> {
@@ -79,15 +81,15 @@ pub fn decode_record(
     };
     let fail = |path: &str, message: String| DecodeError::Record {
         event_id: wire.event_id.clone(),
-        sequence: wire.dynamodb.sequence.clone(),
+        sequence: wire.dynamodb.sequence.to_string(),
         path: path.to_owned(),
         message,
     };
-    let local_ttl_delete = wire.event_name == LOCAL_TTL_EVENT
+    let local_ttl_delete = *wire.event_name == *LOCAL_TTL_EVENT
         && wire.aws_region.as_deref() == Some(LOCAL_REGION)
         && wire.dynamodb.new_image.is_none()
         && wire.dynamodb.old_image.is_some();
-    let op = match wire.event_name.as_str() {
+    let op = match &*wire.event_name {
         "INSERT" => Op::Insert,
         "MODIFY" => Op::Modify,
         "REMOVE" => Op::Remove,

@@ -5,7 +5,7 @@
 //! `_item`, ClickHouse's `_item`); building an attribute tree only to
 //! serialize it again was the largest cost of the hot path. The decoder
 //! checks every value while it copies the text (see
-//! [`crate::decode::ImageSeed`]), so an image is as trustworthy as a decoded
+//! the image decoder ([`crate::decode::decode_image`])), so an image is as trustworthy as a decoded
 //! item; transforms and typed columns decode it on first use.
 
 use std::fmt;
@@ -37,7 +37,7 @@ enum Repr {
 }
 
 impl Image {
-    /// Wraps DynamoDB JSON that [`crate::decode::ImageSeed`] validated and
+    /// Wraps DynamoDB JSON that the image decoder ([`crate::decode::decode_image`]) validated and
     /// compacted. Callers outside the decoder use [`Image::parse`].
     pub(crate) fn from_validated_json(text: String) -> Self {
         Self {
