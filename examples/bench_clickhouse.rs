@@ -38,6 +38,9 @@ struct Args {
     /// Also fill two mapped columns (Decimal and String).
     #[arg(long)]
     mapped: bool,
+    /// Gzip the inserts (`--compress false` when the server is local).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    compress: bool,
 }
 
 #[tokio::main]
@@ -79,6 +82,7 @@ async fn main() -> anyhow::Result<()> {
         columns,
         max_concurrency: 4,
         request_timeout: Duration::from_secs(120),
+        compress: args.compress,
         batch: BatchConfig::default(),
     };
     let schema = TableSchema::new("bench_orders", &[("pk", KeyKind::S), ("sk", KeyKind::N)]);

@@ -49,23 +49,56 @@ fn as_raw(text: &str) -> Box<RawValue> {
     })
 }
 
-/// Decodes one JSON document (a line, or a whole file) into entries.
+/// The shape of the last line a file held: its next line is tried as the
+/// same shape first, which saves sniffing every line.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LineShape {
+    Unknown,
+    /// One stream record per line.
+    Record,
+    /// One change event (as the jsonl sink writes it) per line.
+    EventLine,
+}
+
+/// Decodes one line, trying the previous line's shape first; falls back to
+/// [`decode_document`] (which names what is wrong) when that fails.
+fn decode_line(
+    text: &str,
+    where_: &dyn Fn() -> String,
+    table: &Arc<str>,
+    shard: &Arc<str>,
+    last: &mut LineShape,
+    out: &mut Vec<Entry>,
+) {
+    let fast = match *last {
+        LineShape::Record => decode_record(text, table, shard).ok(),
+        LineShape::EventLine => decode_event_line(text).ok(),
+        LineShape::Unknown => None,
+    };
+    match fast {
+        Some(event) => out.push(Entry::Event(Box::new(event))),
+        None => *last = decode_document(text, where_, table, shard, out),
+    }
+}
+
+/// Decodes one JSON document (a line, or a whole file) into entries; returns
+/// its shape when it is one change per document.
 fn decode_document(
     text: &str,
-    where_: &str,
+    where_: &dyn Fn() -> String,
     table: &Arc<str>,
     shard: &Arc<str>,
     out: &mut Vec<Entry>,
-) {
+) -> LineShape {
     let bad = |reason: String| Entry::Bad {
         raw: as_raw(text),
-        reason: format!("{where_}: {reason}"),
+        reason: format!("{}: {reason}", where_()),
     };
     let shape: Shape<'_> = match serde_json::from_str(text) {
         Ok(shape) => shape,
         Err(err) => {
             out.push(bad(format!("not JSON: {err}")));
-            return;
+            return LineShape::Unknown;
         }
     };
     let mut record = |raw: &str| {
@@ -73,7 +106,7 @@ fn decode_document(
             Ok(event) => Entry::Event(Box::new(event)),
             Err(err) => Entry::Bad {
                 raw: as_raw(raw),
-                reason: format!("{where_}: {err}"),
+                reason: format!("{}: {err}", where_()),
             },
         });
     };
@@ -83,12 +116,14 @@ fn decode_document(
         }
     } else if shape.dynamodb.is_some() {
         record(text);
+        return LineShape::Record;
     } else if shape.op.is_some() && shape.position.is_some() {
         // A change event as the jsonl sink writes it.
         out.push(match decode_event_line(text) {
             Ok(event) => Entry::Event(Box::new(event)),
             Err(err) => bad(err.to_string()),
         });
+        return LineShape::EventLine;
     } else if let (Some(raw), Some(stage)) = (shape.record, shape.stage.as_deref()) {
         // A dead letter: a raw stream record (decode) or a change event (sink).
         if stage.starts_with("sink:") {
@@ -96,7 +131,7 @@ fn decode_document(
                 Ok(event) => Entry::Event(Box::new(event)),
                 Err(err) => Entry::Bad {
                     raw: as_raw(raw.get()),
-                    reason: format!("{where_}: {err}"),
+                    reason: format!("{}: {err}", where_()),
                 },
             });
         } else {
@@ -107,6 +142,7 @@ fn decode_document(
             "neither a stream record, a GetRecords page or Lambda event, nor a dead letter".into(),
         ));
     }
+    LineShape::Unknown
 }
 
 /// Reads a replay file in batches of about `batch` entries, calling `each`
@@ -131,20 +167,27 @@ pub fn read_file(
         std::io::Read::read_to_string(&mut reader, &mut rest)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         let mut out = Vec::new();
-        decode_document(&rest, &path.display().to_string(), table, &shard, &mut out);
+        decode_document(
+            &rest,
+            &|| path.display().to_string(),
+            table,
+            &shard,
+            &mut out,
+        );
         return each(out);
     }
     let mut out = Vec::with_capacity(batch);
     let mut line = first;
     let mut number = 1usize;
+    let mut last = LineShape::Unknown;
     loop {
         if line.is_empty() {
             break;
         }
         let text = line.trim_end_matches(['\n', '\r']);
         if !text.trim().is_empty() {
-            let where_ = format!("{} line {number}", path.display());
-            decode_document(text, &where_, table, &shard, &mut out);
+            let where_ = || format!("{} line {number}", path.display());
+            decode_line(text, &where_, table, &shard, &mut last, &mut out);
         }
         if out.len() >= batch {
             each(std::mem::replace(&mut out, Vec::with_capacity(batch)))?;

@@ -297,9 +297,17 @@ pub struct ClickHouseSinkConfig {
     /// Timeout of one HTTP request.
     #[serde(default = "default_request_timeout", with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// Gzip the inserts (default true): less network, more CPU on both ends;
+    /// turn off when the server is on the same host or a fast network.
+    #[serde(default = "default_compress")]
+    pub compress: bool,
     /// Batching.
     #[serde(default)]
     pub batch: BatchConfig,
+}
+
+fn default_compress() -> bool {
+    true
 }
 
 fn default_database() -> String {

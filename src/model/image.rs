@@ -8,6 +8,7 @@
 //! the image decoder ([`crate::decode::decode_image`])), so an image is as trustworthy as a decoded
 //! item; transforms and typed columns decode it on first use.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::OnceLock;
 
@@ -97,12 +98,18 @@ impl Image {
         }
     }
 
+    /// The image as one line of DynamoDB JSON, borrowed when it was read as text.
+    pub fn json_text(&self) -> Cow<'_, str> {
+        match &self.repr {
+            Repr::Json { text, .. } => Cow::Borrowed(text),
+            // Serializing an item into memory cannot fail: every key is a string.
+            Repr::Item(item) => Cow::Owned(serde_json::to_string(item).unwrap_or_default()),
+        }
+    }
+
     /// The image as one line of DynamoDB JSON.
     pub fn json(&self) -> String {
-        match &self.repr {
-            Repr::Json { text, .. } => text.to_string(),
-            Repr::Item(item) => serde_json::to_string(item).unwrap_or_default(),
-        }
+        self.json_text().into_owned()
     }
 }
 

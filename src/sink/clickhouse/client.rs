@@ -1,4 +1,4 @@
-//! ClickHouse's HTTP interface: queries and gzipped JSONEachRow inserts, with
+//! ClickHouse's HTTP interface: queries and (gzipped) JSONEachRow inserts, with
 //! errors classified by what retrying can do about them.
 
 use std::io::Write as _;
@@ -63,15 +63,18 @@ pub struct ClickHouseClient {
     url: String,
     user: String,
     password: Option<String>,
+    compress: bool,
 }
 
 impl ClickHouseClient {
-    /// A client for `url` (http or https) authenticating as `user`.
+    /// A client for `url` (http or https) authenticating as `user`; inserts
+    /// are gzipped when `compress` is set.
     pub fn new(
         url: &str,
         user: &str,
         password: Option<String>,
         timeout: Duration,
+        compress: bool,
     ) -> Result<Self, ClickHouseError> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
@@ -86,6 +89,7 @@ impl ClickHouseClient {
             url: url.trim_end_matches('/').to_owned(),
             user: user.to_owned(),
             password,
+            compress,
         })
     }
 
@@ -103,27 +107,31 @@ impl ClickHouseClient {
         self.send(request, sql).await
     }
 
-    /// Inserts JSONEachRow lines into `table` (qualified), gzip-compressed.
-    pub async fn insert(&self, table: &str, rows: &[u8]) -> Result<(), ClickHouseError> {
-        let mut encoder = GzEncoder::new(
-            Vec::with_capacity(rows.len() / 4),
-            flate2::Compression::fast(),
-        );
-        let body = encoder
-            .write_all(rows)
-            .and_then(|()| encoder.finish())
-            .map_err(|err| ClickHouseError {
-                kind: ErrorKind::Fatal,
-                code: None,
-                message: format!("cannot compress the insert: {err}"),
-            })?;
+    /// Inserts JSONEachRow lines into `table` (qualified), gzip-compressed
+    /// when the client compresses.
+    pub async fn insert(&self, table: &str, rows: Vec<u8>) -> Result<(), ClickHouseError> {
         let statement = format!("INSERT INTO {table} FORMAT JSONEachRow");
         let request = self
             .http
             .post(format!("{}/", self.url))
-            .query(&[("query", statement.as_str())])
-            .header("Content-Encoding", "gzip")
-            .body(body);
+            .query(&[("query", statement.as_str())]);
+        let request = if self.compress {
+            let mut encoder = GzEncoder::new(
+                Vec::with_capacity(rows.len() / 4),
+                flate2::Compression::fast(),
+            );
+            let body = encoder
+                .write_all(&rows)
+                .and_then(|()| encoder.finish())
+                .map_err(|err| ClickHouseError {
+                    kind: ErrorKind::Fatal,
+                    code: None,
+                    message: format!("cannot compress the insert: {err}"),
+                })?;
+            request.header("Content-Encoding", "gzip").body(body)
+        } else {
+            request.body(rows)
+        };
         self.send(request, &statement).await.map(|_| ())
     }
 

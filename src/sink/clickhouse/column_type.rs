@@ -206,11 +206,34 @@ impl ColumnType {
 }
 
 /// Appends `text` as a JSON string.
+/// Appends `text` as a JSON string (quotes, backslashes and control
+/// characters escaped), straight into `out`.
 pub(super) fn push_json_string(out: &mut String, text: &str) {
-    // Serializing a &str to JSON cannot fail.
-    if let Ok(json) = serde_json::to_string(text) {
-        out.push_str(&json);
+    out.reserve(text.len() + 2);
+    out.push('"');
+    let mut plain = 0;
+    for (at, byte) in text.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&text[plain..at]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{byte:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        plain = at + 1;
     }
+    out.push_str(&text[plain..]);
+    out.push('"');
 }
 
 fn push_string_array<'a>(out: &mut String, items: impl Iterator<Item = &'a str>) {
@@ -288,6 +311,24 @@ fn decimal_text(n: &Number, precision: u32, scale: u32) -> Result<String, String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_strings_match_serde_json() {
+        for text in [
+            "",
+            "plain",
+            "q\"b\\s",
+            "tab\tnl\ncr\r",
+            "\u{1}\u{8}\u{c}\u{1f}\u{7f}",
+            "é日本\u{1F600}\"x",
+        ] {
+            let mut out = String::from("x");
+            push_json_string(&mut out, text);
+            assert_eq!(out[1..], serde_json::to_string(text).unwrap(), "{text:?}");
+            let back: String = serde_json::from_str(&out[1..]).unwrap();
+            assert_eq!(back, text);
+        }
+    }
 
     fn n(text: &str) -> AttributeValue {
         AttributeValue::N(Number::parse(text).unwrap())

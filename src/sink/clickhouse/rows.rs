@@ -9,6 +9,7 @@ use super::ddl::TargetTable;
 use super::server::Capabilities;
 use crate::config::ClickHouseMode;
 use crate::model::{AttributeValue, ChangeEvent, Image};
+use std::borrow::Cow;
 
 /// Why an event cannot become a row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,9 +73,6 @@ fn write_row(
         )));
     }
     let approx = event.approx_time_ms.unwrap_or(0);
-    let item_json = |image: Option<&Image>| -> Result<String, RowError> {
-        Ok(image.map(Image::json).unwrap_or_default())
-    };
     let image = match table.mode {
         ClickHouseMode::State => {
             if event.op.is_upsert() && event.new_image.is_none() {
@@ -83,7 +81,7 @@ fn write_row(
                 ));
             }
             out.push_str("\"_item\":");
-            push_json_string(out, &item_json(event.new_image.as_ref())?);
+            push_json_string(out, &item_json(event.new_image.as_ref()));
             let _ = write!(
                 out,
                 ",\"_version\":{digits},\"_is_deleted\":{},\"_approx_time_ms\":{approx}",
@@ -99,9 +97,9 @@ fn write_row(
             out.push_str("\"_op\":");
             push_json_string(out, op_name(event));
             out.push_str(",\"_new\":");
-            push_json_string(out, &item_json(event.new_image.as_ref())?);
+            push_json_string(out, &item_json(event.new_image.as_ref()));
             out.push_str(",\"_old\":");
-            push_json_string(out, &item_json(event.old_image.as_ref())?);
+            push_json_string(out, &item_json(event.old_image.as_ref()));
             let _ = write!(out, ",\"_version\":{digits},\"_sequence\":");
             push_json_string(out, event.position.sequence.as_str());
             out.push_str(",\"_shard\":");
@@ -142,4 +140,9 @@ fn write_row(
 
 fn op_name(event: &ChangeEvent) -> &'static str {
     event.op.as_str()
+}
+
+/// An image's DynamoDB JSON, empty when there is none.
+fn item_json(image: Option<&Image>) -> Cow<'_, str> {
+    image.map(Image::json_text).unwrap_or_default()
 }

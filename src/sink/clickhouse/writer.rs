@@ -41,6 +41,7 @@ impl ClickHouseSink {
             &config.user,
             config.password.as_ref().map(|p| p.expose().to_owned()),
             config.request_timeout,
+            config.compress,
         )
         .map_err(|e| fatal(e.message))?;
         let version_text = client
@@ -129,10 +130,12 @@ async fn check_columns(
     Ok(())
 }
 
-/// Rows of one target table: (chunk, event) index and the JSON line.
+/// Rows of one target table: their JSON lines one after another in `text`,
+/// and per row its (chunk, event) index and its bytes in `text`.
 struct TableRows {
     target: Arc<TargetTable>,
-    rows: Vec<((usize, usize), String)>,
+    text: String,
+    rows: Vec<((usize, usize), std::ops::Range<usize>)>,
 }
 
 impl SinkWriter for ClickHouseSink {
@@ -148,21 +151,26 @@ impl SinkWriter for ClickHouseSink {
                 });
                 continue;
             };
-            let mut line = String::new();
-            match encode_row(target, event, self.caps, &mut line) {
-                Ok(()) => by_table
-                    .entry(Arc::clone(&event.table))
-                    .or_insert_with(|| TableRows {
-                        target: Arc::clone(target),
-                        rows: Vec::new(),
-                    })
+            let table = by_table
+                .entry(Arc::clone(&event.table))
+                .or_insert_with(|| TableRows {
+                    target: Arc::clone(target),
+                    text: String::new(),
+                    rows: Vec::new(),
+                });
+            let start = table.text.len();
+            match encode_row(target, event, self.caps, &mut table.text) {
+                Ok(()) => table
                     .rows
-                    .push(((chunk, event_index), line)),
-                Err(RowError::Reject(reason)) => rejected.push(Rejected {
-                    chunk,
-                    event: event_index,
-                    reason,
-                }),
+                    .push(((chunk, event_index), start..table.text.len())),
+                Err(RowError::Reject(reason)) => {
+                    table.text.truncate(start);
+                    rejected.push(Rejected {
+                        chunk,
+                        event: event_index,
+                        reason,
+                    });
+                }
                 Err(RowError::Fatal(message)) => {
                     return Err(SinkError::Fatal {
                         sink: self.name.clone(),
@@ -259,11 +267,10 @@ async fn insert_finding_bad_rows(
         if range.is_empty() {
             continue;
         }
-        let body: String = table.rows[range.clone()]
-            .iter()
-            .map(|(_, line)| line.as_str())
-            .collect();
-        match client.insert(&qualified, body.as_bytes()).await {
+        // Rows are consecutive in `text`: any range of rows is one slice.
+        let bytes = table.rows[range.start].1.start..table.rows[range.end - 1].1.end;
+        let body = table.text.as_bytes()[bytes].to_vec();
+        match client.insert(&qualified, body).await {
             Ok(()) => {}
             Err(err) if err.kind == ErrorKind::Data && range.len() == 1 => {
                 let ((chunk, event), _) = &table.rows[range.start];
