@@ -38,6 +38,7 @@ create_table = true" ;;
             start_clickhouse "$ch_port" "$work/clickhouse"
             section="type = \"clickhouse\"
 url = \"http://127.0.0.1:$ch_port\"
+compress = false
 create_table = true" ;;
         jsonl) section="type = \"jsonl\"
 dir = \"$work/out-jsonl\"" ;;

@@ -19,12 +19,21 @@ const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
 
 /// Keeps the allocator's resident memory near what is in use: freed pages
 /// go back to the OS at once, and arenas are committed as they are used
-/// rather than up front.
+/// rather than up front. mimalloc's own environment variables
+/// (`MIMALLOC_PURGE_DELAY`, `MIMALLOC_ARENA_EAGER_COMMIT`) take precedence.
 fn bound_allocator_memory() {
-    // SAFETY: setting an option is a plain store that mimalloc allows at any time.
-    unsafe {
-        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
-        libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0);
+    for (option, variable, value) in [
+        (MI_OPTION_PURGE_DELAY, "MIMALLOC_PURGE_DELAY", 0),
+        (
+            MI_OPTION_ARENA_EAGER_COMMIT,
+            "MIMALLOC_ARENA_EAGER_COMMIT",
+            0,
+        ),
+    ] {
+        if std::env::var_os(variable).is_none() {
+            // SAFETY: setting an option is a plain store that mimalloc allows at any time.
+            unsafe { libmimalloc_sys::mi_option_set(option, value) };
+        }
     }
 }
 
