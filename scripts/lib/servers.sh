@@ -341,6 +341,8 @@ start_clickhouse() {
     mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files"
     local tcp_port
     tcp_port=$(free_port)
+    # The native-protocol port, for clients that speak it (bench/baseline_replay.py).
+    DCDC_CLICKHOUSE_TCP_PORT=$tcp_port
     cat >"$dir/users.xml" <<XML
 <yandex>
   <profiles><default></default></profiles>

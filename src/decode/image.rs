@@ -14,8 +14,34 @@ use std::fmt;
 use base64::Engine as _;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use super::attribute::decode_whole;
 use super::attribute::{TypeTag, TypeTagSeed};
-use crate::model::{Image, Number};
+use super::DecodeError;
+use crate::model::{json_number_text, Image, Number};
+
+/// Writes validated DynamoDB JSON item text as plain JSON (numbers as JSON
+/// numbers, sets as arrays, binary as base64 strings, NULL as null), the
+/// form [`crate::model::plain_item`] gives, without building the item.
+pub(crate) fn write_plain_json(json: &str, out: &mut String) -> Result<(), DecodeError> {
+    decode_whole(json, PlainSeed { out })
+}
+
+/// Writes one item as plain JSON (see [`write_plain_json`]).
+struct PlainSeed<'o> {
+    out: &'o mut String,
+}
+
+impl<'de> DeserializeSeed<'de> for PlainSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(MapWriter {
+            out: self.out,
+            nested: false,
+            plain: true,
+        })
+    }
+}
 
 /// Deserializes one image (`NewImage`/`OldImage`): a map of attribute names
 /// to DynamoDB JSON values, validated and kept as compact text.
@@ -33,6 +59,7 @@ impl<'de> DeserializeSeed<'de> for ImageSeed {
         deserializer.deserialize_map(MapWriter {
             out: &mut out,
             nested: false,
+            plain: false,
         })?;
         Ok(Image::from_validated_json(out))
     }
@@ -90,10 +117,12 @@ impl<'de> Visitor<'de> for StrSeed {
     }
 }
 
-/// Writes a map of attribute names to values.
+/// Writes a map of attribute names to values; `plain` writes plain JSON
+/// (see [`crate::model::plain_item`]) instead of DynamoDB JSON.
 struct MapWriter<'o> {
     out: &'o mut String,
     nested: bool,
+    plain: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for MapWriter<'_> {
@@ -129,6 +158,7 @@ impl<'de> Visitor<'de> for MapWriter<'_> {
             map.next_value_seed(ValueWriter {
                 out: self.out,
                 nested: self.nested,
+                plain: self.plain,
             })?;
         }
         self.out.push('}');
@@ -136,10 +166,11 @@ impl<'de> Visitor<'de> for MapWriter<'_> {
     }
 }
 
-/// Writes one tagged value (`{"S":"x"}`).
+/// Writes one tagged value (`{"S":"x"}`, or `"x"` when `plain`).
 struct ValueWriter<'o> {
     out: &'o mut String,
     nested: bool,
+    plain: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for ValueWriter<'_> {
@@ -158,24 +189,26 @@ impl<'de> Visitor<'de> for ValueWriter<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let out = self.out;
+        let (out, plain) = (self.out, self.plain);
         let Some(tag) = map.next_key_seed(TypeTagSeed)? else {
             return if self.nested {
-                out.push_str(r#"{"M":{}}"#);
+                out.push_str(if plain { "{}" } else { r#"{"M":{}}"# });
                 Ok(())
             } else {
                 Err(de::Error::custom("attribute value has no type tag"))
             };
         };
-        out.push_str("{\"");
-        out.push_str(tag.as_str());
-        out.push_str("\":");
+        if !plain {
+            out.push_str("{\"");
+            out.push_str(tag.as_str());
+            out.push_str("\":");
+        }
         match tag {
             TypeTag::S => push_string(out, &map.next_value_seed(StrSeed)?),
             TypeTag::N => {
                 let text = map.next_value_seed(StrSeed)?;
                 check(Scalar::Number, &text)?;
-                push_string(out, &text);
+                push_member(out, Scalar::Number, plain, &text);
             }
             TypeTag::B => {
                 let text = map.next_value_seed(StrSeed)?;
@@ -187,24 +220,31 @@ impl<'de> Visitor<'de> for ValueWriter<'_> {
                 if !map.next_value::<bool>()? {
                     return Err(de::Error::custom("NULL must be true"));
                 }
-                out.push_str("true");
+                out.push_str(if plain { "null" } else { "true" });
             }
             TypeTag::M => map.next_value_seed(MapWriter {
                 out: &mut *out,
                 nested: true,
+                plain,
             })?,
-            TypeTag::L => map.next_value_seed(ListWriter { out: &mut *out })?,
+            TypeTag::L => map.next_value_seed(ListWriter {
+                out: &mut *out,
+                plain,
+            })?,
             TypeTag::Ss => map.next_value_seed(SetWriter {
                 out: &mut *out,
                 members: Scalar::String,
+                plain,
             })?,
             TypeTag::Ns => map.next_value_seed(SetWriter {
                 out: &mut *out,
                 members: Scalar::Number,
+                plain,
             })?,
             TypeTag::Bs => map.next_value_seed(SetWriter {
                 out: &mut *out,
                 members: Scalar::Binary,
+                plain,
             })?,
         }
         if let Some(extra) = map.next_key_seed(TypeTagSeed)? {
@@ -212,7 +252,9 @@ impl<'de> Visitor<'de> for ValueWriter<'_> {
                 "attribute value has a second type tag {extra:?}"
             )));
         }
-        out.push('}');
+        if !plain {
+            out.push('}');
+        }
         Ok(())
     }
 }
@@ -223,6 +265,17 @@ enum Scalar {
     String,
     Number,
     Binary,
+}
+
+/// Appends a checked scalar: a number as a plain JSON number when `plain`,
+/// anything else as a JSON string.
+#[allow(clippy::ptr_arg)] // Passed on to push_string, where the variant matters.
+fn push_member(out: &mut String, kind: Scalar, plain: bool, text: &Cow<'_, str>) {
+    if plain && matches!(kind, Scalar::Number) {
+        out.push_str(&json_number_text(text));
+    } else {
+        push_string(out, text);
+    }
 }
 
 fn check<E: de::Error>(kind: Scalar, text: &str) -> Result<(), E> {
@@ -239,6 +292,7 @@ fn check<E: de::Error>(kind: Scalar, text: &str) -> Result<(), E> {
 /// Writes a list (`L`) of tagged values.
 struct ListWriter<'o> {
     out: &'o mut String,
+    plain: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for ListWriter<'_> {
@@ -267,6 +321,7 @@ impl<'de> Visitor<'de> for ListWriter<'_> {
             let element = seq.next_element_seed(ValueWriter {
                 out: &mut *self.out,
                 nested: true,
+                plain: self.plain,
             })?;
             if element.is_none() {
                 self.out.truncate(mark);
@@ -283,6 +338,7 @@ impl<'de> Visitor<'de> for ListWriter<'_> {
 struct SetWriter<'o> {
     out: &'o mut String,
     members: Scalar,
+    plain: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for SetWriter<'_> {
@@ -308,7 +364,7 @@ impl<'de> Visitor<'de> for SetWriter<'_> {
             if !first {
                 self.out.push(',');
             }
-            push_string(self.out, &member);
+            push_member(self.out, self.members, self.plain, &member);
             first = false;
         }
         self.out.push(']');

@@ -18,6 +18,7 @@ mod record;
 
 pub use attribute::{decode_image, decode_item, decode_value, ItemSeed};
 pub use event_line::decode_event_line;
+pub(crate) use image::write_plain_json;
 pub use page::{parse_page, RecordsPage};
 pub use record::decode_record;
 

@@ -98,6 +98,19 @@ impl Image {
         }
     }
 
+    /// The image as plain JSON (see [`super::plain_item`]); an image read as
+    /// text is transcoded without building its attributes.
+    pub fn plain_json(&self) -> Result<String, DecodeError> {
+        match &self.repr {
+            Repr::Json { text, .. } => {
+                let mut out = String::with_capacity(text.len());
+                crate::decode::write_plain_json(text, &mut out)?;
+                Ok(out)
+            }
+            Repr::Item(item) => Ok(super::plain_item(item)),
+        }
+    }
+
     /// The image as one line of DynamoDB JSON, borrowed when it was read as text.
     pub fn json_text(&self) -> Cow<'_, str> {
         match &self.repr {

@@ -65,7 +65,11 @@ fn write_plain_value(value: &AttributeValue, out: &mut String) {
 /// A DynamoDB number as a JSON number with the same value and digits
 /// (`+1` → `1`, `.5` → `0.5`, `007` → `7`, `5.` → `5`).
 pub fn json_number(number: &Number) -> String {
-    let text = number.as_str();
+    json_number_text(number.as_str())
+}
+
+/// [`json_number`] of number text that [`Number::parse`] accepts.
+pub fn json_number_text(text: &str) -> String {
     let (sign, rest) = match text.as_bytes().first() {
         Some(b'-') => ("-", &text[1..]),
         Some(b'+') => ("", &text[1..]),

@@ -19,7 +19,7 @@ use super::tls::Connector;
 use crate::config::{PgWriteMethod, PostgresSinkConfig, SqlDialect};
 use crate::coordinator::ShardKey;
 use crate::model::SequenceNumber;
-use crate::model::{plain_item, AttributeValue, ChangeEvent, Image, TableSchema};
+use crate::model::{AttributeValue, ChangeEvent, Image, TableSchema};
 use crate::sink::{Batch, Rejected, SinkError, SinkWriter};
 
 /// Rows per INSERT statement (PostgreSQL allows 65,535 parameters).
@@ -312,14 +312,14 @@ fn row(table: &PgTable, event: &ChangeEvent, dialect: SqlDialect) -> Result<Row,
     } else {
         None
     };
-    let item = image
+    let plain = image
         .map(|image| {
             image
-                .item()
+                .plain_json()
                 .map_err(|e| format!("image does not decode: {e}"))
         })
         .transpose()?;
-    params.push(item.map(plain_item));
+    params.push(plain);
     params.push(image.map(Image::json));
     params.push(Some(match dialect {
         SqlDialect::Postgres => event.version().digits().to_owned(),
