@@ -6,6 +6,7 @@ use base64::Engine as _;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::image::ImageSeed;
+use super::image_scan::scan_image;
 use super::DecodeError;
 use crate::model::{AttributeValue, Image, Item, Number};
 
@@ -235,7 +236,10 @@ impl TypeTag {
 
 /// Decodes one DynamoDB JSON item as an [`Image`]: validated, compact text.
 pub fn decode_image(json: &str) -> Result<Image, DecodeError> {
-    decode_whole(json, ImageSeed)
+    match scan_image(json) {
+        Some(compact) => Ok(Image::from_validated_json(compact)),
+        None => decode_whole(json, ImageSeed),
+    }
 }
 
 /// Decodes one DynamoDB JSON item (`{"name": {"S": "x"}, …}`).

@@ -4,21 +4,24 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::record::{item, optional_image};
+use super::image::{absent, CarefulImage, FastImage, ImageField};
+use super::record::item;
 use super::DecodeError;
-use crate::model::{ChangeEvent, Image, Item, Op, Position, SequenceNumber};
+use crate::model::{ChangeEvent, Item, Op, Position, SequenceNumber};
 
+/// A change event line; `I` reads the images ([`FastImage`] first,
+/// [`CarefulImage`] to explain a failure).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct WireEvent {
+struct WireEvent<I> {
     table: String,
     op: Op,
     #[serde(deserialize_with = "item")]
     keys: Item,
-    #[serde(default, deserialize_with = "optional_image")]
-    new_image: Option<Image>,
-    #[serde(default, deserialize_with = "optional_image")]
-    old_image: Option<Image>,
+    #[serde(default = "absent")]
+    new_image: Option<I>,
+    #[serde(default = "absent")]
+    old_image: Option<I>,
     position: WirePosition,
     #[serde(default)]
     approx_time_ms: Option<i64>,
@@ -39,15 +42,10 @@ struct WirePosition {
 
 /// Decodes one JSON Lines change event.
 pub fn decode_event_line(line: &str) -> Result<ChangeEvent, DecodeError> {
-    let mut de = serde_json::Deserializer::from_str(line);
-    let mut track = serde_path_to_error::Track::new();
-    let wire: WireEvent = serde::Deserialize::deserialize(serde_path_to_error::Deserializer::new(
-        &mut de, &mut track,
-    ))
-    .map_err(|err| DecodeError::Value {
-        path: super::attribute::display_path(&track.path()),
-        message: err.to_string(),
-    })?;
+    let wire: WireEvent<FastImage> = match serde_json::from_str(line) {
+        Ok(wire) => wire,
+        Err(_) => return Err(explain_failure(line)),
+    };
     let sequence =
         SequenceNumber::parse(&wire.position.sequence).map_err(|err| DecodeError::Value {
             path: "position.sequence".into(),
@@ -57,8 +55,8 @@ pub fn decode_event_line(line: &str) -> Result<ChangeEvent, DecodeError> {
         table: Arc::from(wire.table.as_str()),
         op: wire.op,
         keys: wire.keys,
-        new_image: wire.new_image,
-        old_image: wire.old_image,
+        new_image: wire.new_image.map(ImageField::into_image),
+        old_image: wire.old_image.map(ImageField::into_image),
         position: Position {
             shard: Arc::from(wire.position.shard.as_str()),
             sequence,
@@ -68,6 +66,22 @@ pub fn decode_event_line(line: &str) -> Result<ChangeEvent, DecodeError> {
         event_id: wire.event_id,
         size_bytes: wire.size_bytes,
     })
+}
+
+/// Re-reads a line that failed to decode, tracking the path, to say where.
+fn explain_failure(line: &str) -> DecodeError {
+    let mut de = serde_json::Deserializer::from_str(line);
+    let mut track = serde_path_to_error::Track::new();
+    let result: Result<WireEvent<CarefulImage>, _> = serde::Deserialize::deserialize(
+        serde_path_to_error::Deserializer::new(&mut de, &mut track),
+    );
+    DecodeError::Value {
+        path: super::attribute::display_path(&track.path()),
+        message: match result {
+            Ok(_) => "line decodes only on a second try".to_owned(),
+            Err(err) => err.to_string(),
+        },
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 
 use super::attribute::decode_whole;
 use super::attribute::{TypeTag, TypeTagSeed};
+use super::image_scan::scan_image;
 use super::DecodeError;
 use crate::model::{json_number_text, Image, Number};
 
@@ -369,6 +370,59 @@ impl<'de> Visitor<'de> for SetWriter<'_> {
         }
         self.out.push(']');
         Ok(())
+    }
+}
+
+/// An image field read by the fast path: serde_json checks the JSON syntax
+/// while it skips the image, [`scan_image`] checks the DynamoDB structure
+/// and copies the text, and anything it leaves undecided goes through
+/// [`ImageSeed`]. Errors carry no path: callers re-read a failed record with
+/// [`CarefulImage`] to name it.
+pub(super) struct FastImage(pub(super) Image);
+
+impl<'de> serde::Deserialize<'de> for FastImage {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = <&'de serde_json::value::RawValue>::deserialize(deserializer)?;
+        let text = raw.get();
+        match scan_image(text) {
+            Some(compact) => Ok(Self(Image::from_validated_json(compact))),
+            None => decode_whole(text, ImageSeed)
+                .map(Self)
+                .map_err(de::Error::custom),
+        }
+    }
+}
+
+/// An image field read by [`ImageSeed`] alone, so that a path-tracking
+/// deserializer names the exact place of an error.
+pub(super) struct CarefulImage(pub(super) Image);
+
+impl<'de> serde::Deserialize<'de> for CarefulImage {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        ImageSeed.deserialize(deserializer).map(Self)
+    }
+}
+
+/// A missing image field (`#[serde(default = "…")]` without a `Default` bound).
+pub(super) fn absent<I>() -> Option<I> {
+    None
+}
+
+/// The image inside either way of reading it.
+pub(super) trait ImageField {
+    /// The decoded image.
+    fn into_image(self) -> Image;
+}
+
+impl ImageField for FastImage {
+    fn into_image(self) -> Image {
+        self.0
+    }
+}
+
+impl ImageField for CarefulImage {
+    fn into_image(self) -> Image {
+        self.0
     }
 }
 

@@ -13,8 +13,11 @@
 mod attribute;
 mod event_line;
 mod image;
+mod image_scan;
+mod json_cursor;
 mod page;
 mod record;
+mod record_scan;
 
 pub use attribute::{decode_image, decode_item, decode_value, ItemSeed};
 pub use event_line::decode_event_line;

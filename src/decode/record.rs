@@ -6,21 +6,23 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer};
 
 use super::attribute::{display_path, ItemSeed};
-use super::image::ImageSeed;
+use super::image::{absent, CarefulImage, FastImage, ImageField};
 use super::DecodeError;
 use crate::model::{ChangeEvent, Image, Item, Op, Position, SequenceNumber};
 
 /// The principal DynamoDB's TTL process acts as.
-const TTL_PRINCIPAL: &str = "dynamodb.amazonaws.com";
+pub(super) const TTL_PRINCIPAL: &str = "dynamodb.amazonaws.com";
 
+/// A stream record as sent; `I` reads the images ([`FastImage`] first,
+/// [`CarefulImage`] to explain a failure).
 #[derive(Deserialize)]
-struct WireRecord<'a> {
+struct WireRecord<'a, I> {
     #[serde(rename = "eventID")]
     event_id: String,
     #[serde(rename = "eventName", borrow)]
     event_name: Cow<'a, str>,
     #[serde(borrow)]
-    dynamodb: WireStreamRecord<'a>,
+    dynamodb: WireStreamRecord<'a, I>,
     #[serde(rename = "userIdentity", default, borrow)]
     user_identity: Option<WireIdentity<'a>>,
     #[serde(rename = "awsRegion", default, borrow)]
@@ -32,15 +34,15 @@ const LOCAL_TTL_EVENT: &str = "UNKNOWN_TO_SDK_VERSION";
 const LOCAL_REGION: &str = "ddblocal";
 
 #[derive(Deserialize)]
-struct WireStreamRecord<'a> {
+struct WireStreamRecord<'a, I> {
     #[serde(rename = "ApproximateCreationDateTime", default)]
     approx_seconds: Option<f64>,
     #[serde(rename = "Keys", deserialize_with = "item")]
     keys: Item,
-    #[serde(rename = "NewImage", default, deserialize_with = "optional_image")]
-    new_image: Option<Image>,
-    #[serde(rename = "OldImage", default, deserialize_with = "optional_image")]
-    old_image: Option<Image>,
+    #[serde(rename = "NewImage", default = "absent")]
+    new_image: Option<I>,
+    #[serde(rename = "OldImage", default = "absent")]
+    old_image: Option<I>,
     #[serde(rename = "SequenceNumber", borrow)]
     sequence: Cow<'a, str>,
     #[serde(rename = "SizeBytes", default)]
@@ -60,12 +62,6 @@ pub(super) fn item<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Item, D
     serde::de::DeserializeSeed::deserialize(ItemSeed, deserializer)
 }
 
-pub(super) fn optional_image<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Image>, D::Error> {
-    serde::de::DeserializeSeed::deserialize(ImageSeed, deserializer).map(Some)
-}
-
 /// Decodes one raw stream record of `table` read from `shard`.
 ///
 /// Errors name the record (event id and sequence number when readable), the
@@ -75,80 +71,134 @@ pub fn decode_record(
     table: &Arc<str>,
     shard: &Arc<str>,
 ) -> Result<ChangeEvent, DecodeError> {
-    let wire: WireRecord = match serde_json::from_str(raw) {
+    // The fast path reads well-formed, escape-free records in one walk; the
+    // serde path below decides everything else (and names errors).
+    if let Some(parts) = super::record_scan::scan_record(raw) {
+        return parts.finish(table, shard);
+    }
+    decode_record_careful(raw, table, shard)
+}
+
+/// [`decode_record`] with serde alone (images through the fast image path,
+/// errors re-read with paths tracked).
+pub(super) fn decode_record_careful(
+    raw: &str,
+    table: &Arc<str>,
+    shard: &Arc<str>,
+) -> Result<ChangeEvent, DecodeError> {
+    let wire: WireRecord<FastImage> = match serde_json::from_str(raw) {
         Ok(wire) => wire,
         Err(_) => return Err(explain_failure(raw)),
     };
-    let fail = |path: &str, message: String| DecodeError::Record {
-        event_id: wire.event_id.clone(),
-        sequence: wire.dynamodb.sequence.to_string(),
-        path: path.to_owned(),
-        message,
-    };
-    let local_ttl_delete = *wire.event_name == *LOCAL_TTL_EVENT
-        && wire.aws_region.as_deref() == Some(LOCAL_REGION)
-        && wire.dynamodb.new_image.is_none()
-        && wire.dynamodb.old_image.is_some();
-    let op = match &*wire.event_name {
-        "INSERT" => Op::Insert,
-        "MODIFY" => Op::Modify,
-        "REMOVE" => Op::Remove,
-        _ if local_ttl_delete => Op::Remove,
-        other => {
-            return Err(fail(
-                "eventName",
-                format!("unknown event name {other:?} (expected INSERT, MODIFY or REMOVE)"),
-            ))
-        }
-    };
-    let sequence = SequenceNumber::parse(&wire.dynamodb.sequence)
-        .map_err(|err| fail("dynamodb.SequenceNumber", err.to_string()))?;
-    if wire.dynamodb.keys.is_empty() {
-        return Err(fail("dynamodb.Keys", "record has no key attributes".into()));
-    }
-    let approx_time_ms = match wire.dynamodb.approx_seconds {
-        Some(seconds) if seconds.is_finite() => Some((seconds * 1000.0).round() as i64),
-        Some(_) => {
-            return Err(fail(
-                "dynamodb.ApproximateCreationDateTime",
-                "not a finite number".into(),
-            ))
-        }
-        None => None,
-    };
-    let ttl_delete = local_ttl_delete
-        || op == Op::Remove
-            && wire.user_identity.as_ref().is_some_and(|identity| {
-                identity.kind.as_deref() == Some("Service")
-                    && identity.principal_id.as_deref() == Some(TTL_PRINCIPAL)
-            });
-    Ok(ChangeEvent {
-        table: Arc::clone(table),
-        op,
-        keys: wire.dynamodb.keys,
-        new_image: wire.dynamodb.new_image,
-        old_image: wire.dynamodb.old_image,
-        position: Position {
-            shard: Arc::clone(shard),
-            sequence,
-        },
-        approx_time_ms,
-        ttl_delete,
+    let identity = wire.user_identity.as_ref();
+    Parts {
         event_id: wire.event_id,
+        event_name: &wire.event_name,
+        aws_region: wire.aws_region.as_deref(),
+        identity_type: identity.and_then(|i| i.kind.as_deref()),
+        identity_principal: identity.and_then(|i| i.principal_id.as_deref()),
+        approx_seconds: wire.dynamodb.approx_seconds,
+        keys: wire.dynamodb.keys,
+        new_image: wire.dynamodb.new_image.map(ImageField::into_image),
+        old_image: wire.dynamodb.old_image.map(ImageField::into_image),
+        sequence: &wire.dynamodb.sequence,
         size_bytes: wire.dynamodb.size_bytes,
-    })
+    }
+    .finish(table, shard)
+}
+
+/// The fields of a stream record the engine uses, however they were read.
+pub(super) struct Parts<'a> {
+    pub(super) event_id: String,
+    pub(super) event_name: &'a str,
+    pub(super) aws_region: Option<&'a str>,
+    pub(super) identity_type: Option<&'a str>,
+    pub(super) identity_principal: Option<&'a str>,
+    pub(super) approx_seconds: Option<f64>,
+    pub(super) keys: Item,
+    pub(super) new_image: Option<Image>,
+    pub(super) old_image: Option<Image>,
+    pub(super) sequence: &'a str,
+    pub(super) size_bytes: u64,
+}
+
+impl Parts<'_> {
+    /// Checks the fields' meaning and builds the change.
+    pub(super) fn finish(
+        self,
+        table: &Arc<str>,
+        shard: &Arc<str>,
+    ) -> Result<ChangeEvent, DecodeError> {
+        let fail = |path: &str, message: String| DecodeError::Record {
+            event_id: self.event_id.clone(),
+            sequence: self.sequence.to_owned(),
+            path: path.to_owned(),
+            message,
+        };
+        let local_ttl_delete = self.event_name == LOCAL_TTL_EVENT
+            && self.aws_region == Some(LOCAL_REGION)
+            && self.new_image.is_none()
+            && self.old_image.is_some();
+        let op = match self.event_name {
+            "INSERT" => Op::Insert,
+            "MODIFY" => Op::Modify,
+            "REMOVE" => Op::Remove,
+            _ if local_ttl_delete => Op::Remove,
+            other => {
+                return Err(fail(
+                    "eventName",
+                    format!("unknown event name {other:?} (expected INSERT, MODIFY or REMOVE)"),
+                ))
+            }
+        };
+        let sequence = SequenceNumber::parse(self.sequence)
+            .map_err(|err| fail("dynamodb.SequenceNumber", err.to_string()))?;
+        if self.keys.is_empty() {
+            return Err(fail("dynamodb.Keys", "record has no key attributes".into()));
+        }
+        let approx_time_ms = match self.approx_seconds {
+            Some(seconds) if seconds.is_finite() => Some((seconds * 1000.0).round() as i64),
+            Some(_) => {
+                return Err(fail(
+                    "dynamodb.ApproximateCreationDateTime",
+                    "not a finite number".into(),
+                ))
+            }
+            None => None,
+        };
+        let ttl_delete = local_ttl_delete
+            || op == Op::Remove
+                && self.identity_type == Some("Service")
+                && self.identity_principal == Some(TTL_PRINCIPAL);
+        Ok(ChangeEvent {
+            table: Arc::clone(table),
+            op,
+            keys: self.keys,
+            new_image: self.new_image,
+            old_image: self.old_image,
+            position: Position {
+                shard: Arc::clone(shard),
+                sequence,
+            },
+            approx_time_ms,
+            ttl_delete,
+            event_id: self.event_id,
+            size_bytes: self.size_bytes,
+        })
+    }
 }
 
 /// Re-reads a record that failed to decode, to say which record and where.
 fn explain_failure(raw: &str) -> DecodeError {
     let mut de = serde_json::Deserializer::from_str(raw);
-    let (path, message) = match serde_path_to_error::deserialize::<_, WireRecord>(&mut de) {
-        Ok(_) => (
-            ".".to_owned(),
-            "record decodes only on a second try".to_owned(),
-        ),
-        Err(err) => (display_path(err.path()), err.inner().to_string()),
-    };
+    let (path, message) =
+        match serde_path_to_error::deserialize::<_, WireRecord<CarefulImage>>(&mut de) {
+            Ok(_) => (
+                ".".to_owned(),
+                "record decodes only on a second try".to_owned(),
+            ),
+            Err(err) => (display_path(err.path()), err.inner().to_string()),
+        };
     let loose: serde_json::Value = serde_json::from_str(raw).unwrap_or_default();
     let text_at = |pointer: &str| {
         loose

@@ -1,0 +1,264 @@
+//! The fast path of image decoding: one walk over the JSON text that checks
+//! its syntax (with [`Cursor`]) and its DynamoDB JSON structure, and copies
+//! it compactly, without serde's per-token dispatch.
+//!
+//! It accepts a subset of what [`super::image::ImageSeed`] accepts and
+//! writes the same text: whenever it meets something it does not handle
+//! itself (an escape where the content matters, a structural error) it
+//! returns `None`, and the caller decodes with `ImageSeed`, which either
+//! accepts the input or names the error precisely.
+
+use base64::Engine as _;
+
+use super::json_cursor::{Cursor, Token};
+use crate::model::Number;
+
+/// Checks `json` as a DynamoDB JSON item and returns it as compact text, or
+/// `None` when the careful decoder must decide.
+pub(super) fn scan_image(json: &str) -> Option<String> {
+    let mut cursor = Cursor::new(json);
+    let compact = image(&mut cursor)?;
+    cursor.at_end().then_some(compact)
+}
+
+/// Reads one image at the cursor (a map of attribute names to tagged
+/// values) and returns it as compact text.
+pub(super) fn image(cursor: &mut Cursor<'_>) -> Option<String> {
+    let mut scan = Scan {
+        cursor,
+        out: String::with_capacity(256),
+        names: Vec::new(),
+    };
+    scan.map(false)?;
+    Some(scan.out)
+}
+
+/// Attribute-name counts above which duplicates are found by sorting.
+const LINEAR_NAME_CHECK: usize = 32;
+
+struct Scan<'c, 'a> {
+    cursor: &'c mut Cursor<'a>,
+    out: String,
+    /// Names of the maps being walked (outer ones first), for duplicate checks.
+    names: Vec<&'a str>,
+}
+
+impl<'a> Scan<'_, 'a> {
+    /// Copies a string token to the output, quotes included (its escapes
+    /// were checked, so the raw text is valid JSON).
+    fn push(&mut self, token: &Token<'_>) {
+        self.out.push('"');
+        self.out.push_str(token.raw);
+        self.out.push('"');
+    }
+
+    /// A map of attribute names to tagged values.
+    fn map(&mut self, nested: bool) -> Option<()> {
+        self.cursor.eat(b'{')?;
+        self.out.push('{');
+        let first_name = self.names.len();
+        if !self.cursor.eat_if(b'}') {
+            loop {
+                let name = self.cursor.string()?;
+                let plain = name.plain()?;
+                if first_name < self.names.len() {
+                    self.out.push(',');
+                }
+                self.push(&name);
+                self.names.push(plain);
+                self.cursor.eat(b':')?;
+                self.out.push(':');
+                self.value(nested)?;
+                if self.cursor.next_or_close(b'}')? {
+                    break;
+                }
+            }
+        }
+        let unique = distinct(&mut self.names[first_name..]);
+        self.names.truncate(first_name);
+        self.out.push('}');
+        unique.then_some(())
+    }
+
+    /// One tagged value (`{"S":"x"}`); `nested` accepts DynamoDB Local's bare `{}`.
+    fn value(&mut self, nested: bool) -> Option<()> {
+        self.cursor.eat(b'{')?;
+        if self.cursor.eat_if(b'}') {
+            nested.then(|| self.out.push_str(r#"{"M":{}}"#))?;
+            return Some(());
+        }
+        let tag = self.cursor.string()?.plain()?;
+        self.cursor.eat(b':')?;
+        let tag = match tag {
+            "S" | "N" | "B" | "BOOL" | "NULL" | "M" | "L" | "SS" | "NS" | "BS" => tag,
+            _ => return None,
+        };
+        self.out.push_str("{\"");
+        self.out.push_str(tag);
+        self.out.push_str("\":");
+        match tag {
+            "S" => {
+                let text = self.cursor.string()?;
+                self.push(&text);
+            }
+            "N" => self.scalar(Kind::Number)?,
+            "B" => self.scalar(Kind::Binary)?,
+            "BOOL" => {
+                let word = if self.cursor.peek()? == b't' {
+                    "true"
+                } else {
+                    "false"
+                };
+                self.cursor.literal(word)?;
+                self.out.push_str(word);
+            }
+            "NULL" => {
+                self.cursor.literal("true")?;
+                self.out.push_str("true");
+            }
+            "M" => self.map(true)?,
+            "L" => self.list()?,
+            "SS" => self.set(Kind::String)?,
+            "NS" => self.set(Kind::Number)?,
+            _ => self.set(Kind::Binary)?,
+        }
+        self.cursor.eat(b'}')?;
+        self.out.push('}');
+        Some(())
+    }
+
+    /// A checked string scalar (number text or base64).
+    fn scalar(&mut self, kind: Kind) -> Option<()> {
+        let token = self.cursor.string()?;
+        if !kind.accepts(token.plain()?) {
+            return None;
+        }
+        self.push(&token);
+        Some(())
+    }
+
+    fn list(&mut self) -> Option<()> {
+        self.cursor.eat(b'[')?;
+        self.out.push('[');
+        if !self.cursor.eat_if(b']') {
+            loop {
+                self.value(true)?;
+                if self.cursor.next_or_close(b']')? {
+                    break;
+                }
+                self.out.push(',');
+            }
+        }
+        self.out.push(']');
+        Some(())
+    }
+
+    fn set(&mut self, kind: Kind) -> Option<()> {
+        self.cursor.eat(b'[')?;
+        self.out.push('[');
+        if !self.cursor.eat_if(b']') {
+            loop {
+                match kind {
+                    Kind::String => {
+                        let token = self.cursor.string()?;
+                        self.push(&token);
+                    }
+                    other => self.scalar(other)?,
+                }
+                if self.cursor.next_or_close(b']')? {
+                    break;
+                }
+                self.out.push(',');
+            }
+        }
+        self.out.push(']');
+        Some(())
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    String,
+    Number,
+    Binary,
+}
+
+impl Kind {
+    fn accepts(self, text: &str) -> bool {
+        match self {
+            Kind::String => true,
+            Kind::Number => Number::parse(text).is_ok(),
+            Kind::Binary => {
+                let mut scratch = [0u8; 512];
+                let engine = base64::engine::general_purpose::STANDARD;
+                if text.len() / 4 * 3 <= scratch.len() {
+                    engine.decode_slice(text, &mut scratch).is_ok()
+                } else {
+                    engine.decode(text).is_ok()
+                }
+            }
+        }
+    }
+}
+
+/// True when no name repeats (reorders `names` when there are many).
+fn distinct(names: &mut [&str]) -> bool {
+    if names.len() <= LINEAR_NAME_CHECK {
+        names
+            .iter()
+            .enumerate()
+            .all(|(i, name)| !names[..i].contains(name))
+    } else {
+        names.sort_unstable();
+        names.windows(2).all(|pair| pair[0] != pair[1])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::decode_image;
+
+    #[test]
+    fn writes_what_the_careful_decoder_writes() {
+        for json in [
+            r#"{}"#,
+            r#"{ "s" : {"S":"a \"q\" é"}, "n":{"N":"-1.50E+3"},
+                "b":{"B":"AP8="}, "t":{"BOOL":true}, "f":{"BOOL":false}, "z":{"NULL":true},
+                "m":{"M":{"l":{"L":[{"N":"1"},{},{"SS":["x","y"]}]}}},
+                "ns":{"NS":["1","2.5"]}, "bs":{"BS":["AQ==",""]}, "e":{"S":""}, "el":{"L":[]} }"#,
+        ] {
+            let fast = scan_image(json).expect("fast path");
+            assert_eq!(fast, decode_image(json).unwrap().json(), "{json}");
+        }
+    }
+
+    #[test]
+    fn leaves_errors_and_escaped_content_to_the_careful_decoder() {
+        for json in [
+            r#"{"a":{"N":"x"}}"#,
+            r#"{"a":{"B":"%%"}}"#,
+            r#"{"a":{"NULL":false}}"#,
+            r#"{"a":{}}"#,
+            r#"{"a":{"S":"x","N":"1"}}"#,
+            r#"{"a":{"S":"x"},"a":{"S":"y"}}"#,
+            r#"{"a":{"Q":"x"}}"#,
+            r#"{"a":{"S":1}}"#,
+            r#"{"a\u0062":{"S":"x"}}"#,
+            r#"{"a":{"N":"\u0031"}}"#,
+        ] {
+            assert_eq!(scan_image(json), None, "{json}");
+        }
+    }
+
+    #[test]
+    fn many_names_are_checked_by_sorting() {
+        let names: Vec<String> = (0..100)
+            .map(|i| format!("\"a{i}\":{{\"N\":\"{i}\"}}"))
+            .collect();
+        let json = format!("{{{}}}", names.join(","));
+        assert!(scan_image(&json).is_some());
+        let twice = format!("{{{},\"a7\":{{\"S\":\"x\"}}}}", names.join(","));
+        assert_eq!(scan_image(&twice), None);
+    }
+}

@@ -1,0 +1,348 @@
+//! A strict, allocation-free reader of JSON tokens for the decoder's fast
+//! path (see [`super::record_scan`]). It checks everything serde_json checks
+//! (string escapes and surrogate pairs, control characters, number grammar,
+//! nesting depth) and answers `None` where serde_json would fail; the
+//! callers then run the serde-based decoder, which names the error.
+
+/// Nesting serde_json allows before it refuses the input.
+const MAX_DEPTH: usize = 128;
+
+/// A position in JSON text.
+pub(super) struct Cursor<'a> {
+    json: &'a str,
+    bytes: &'a [u8],
+    at: usize,
+}
+
+/// A string token: the text between its quotes, as written.
+pub(super) struct Token<'a> {
+    /// The raw text (escapes not resolved).
+    pub(super) raw: &'a str,
+    /// True when the text holds escapes (`raw` is then not the content).
+    pub(super) escaped: bool,
+}
+
+impl<'a> Token<'a> {
+    /// The content, when it is the raw text (no escapes).
+    pub(super) fn plain(&self) -> Option<&'a str> {
+        (!self.escaped).then_some(self.raw)
+    }
+}
+
+impl<'a> Cursor<'a> {
+    /// A cursor at the start of `json`.
+    pub(super) fn new(json: &'a str) -> Self {
+        Self {
+            json,
+            bytes: json.as_bytes(),
+            at: 0,
+        }
+    }
+
+    /// True when only whitespace is left.
+    pub(super) fn at_end(&mut self) -> bool {
+        self.skip_ws();
+        self.at == self.bytes.len()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes.get(self.at) {
+            self.at += 1;
+        }
+    }
+
+    /// The next byte after whitespace, not consumed.
+    pub(super) fn peek(&mut self) -> Option<u8> {
+        self.skip_ws();
+        self.bytes.get(self.at).copied()
+    }
+
+    /// Consumes `byte` (after whitespace), or fails.
+    pub(super) fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.peek() == Some(byte)).then(|| self.at += 1)
+    }
+
+    /// Consumes `byte` if it comes next; says whether it did.
+    pub(super) fn eat_if(&mut self, byte: u8) -> bool {
+        self.eat(byte).is_some()
+    }
+
+    /// After a value inside an object or array: true at the closing
+    /// `close`, false after a comma (more follows), `None` otherwise.
+    pub(super) fn next_or_close(&mut self, close: u8) -> Option<bool> {
+        if self.eat_if(close) {
+            Some(true)
+        } else {
+            self.eat(b',').map(|()| false)
+        }
+    }
+
+    /// Consumes `word` (`true`, `false`, `null`).
+    pub(super) fn literal(&mut self, word: &str) -> Option<()> {
+        self.skip_ws();
+        self.bytes
+            .get(self.at..)?
+            .starts_with(word.as_bytes())
+            .then(|| self.at += word.len())
+    }
+
+    /// A string token, checked as serde_json checks it: no raw control
+    /// characters, only valid escapes, `\u` surrogates in pairs.
+    pub(super) fn string(&mut self) -> Option<Token<'a>> {
+        self.eat(b'"')?;
+        let start = self.at;
+        let mut escaped = false;
+        loop {
+            let stop = self.at + find_special(self.bytes.get(self.at..)?)?;
+            self.at = stop;
+            match self.bytes[stop] {
+                b'"' => {
+                    self.at += 1;
+                    // Both ends sit next to ASCII quotes: character boundaries.
+                    let raw = self.json.get(start..stop)?;
+                    return Some(Token { raw, escaped });
+                }
+                b'\\' => {
+                    escaped = true;
+                    self.escape()?;
+                }
+                _ => return None, // a raw control character
+            }
+        }
+    }
+
+    /// Checks one escape sequence at the cursor (on its backslash).
+    fn escape(&mut self) -> Option<()> {
+        let kind = *self.bytes.get(self.at + 1)?;
+        self.at += 2;
+        match kind {
+            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(()),
+            b'u' => {
+                let unit = self.hex4()?;
+                match unit {
+                    0xD800..=0xDBFF => {
+                        // A leading surrogate needs a trailing one right after.
+                        if self.bytes.get(self.at..self.at + 2)? != b"\\u" {
+                            return None;
+                        }
+                        self.at += 2;
+                        matches!(self.hex4()?, 0xDC00..=0xDFFF).then_some(())
+                    }
+                    0xDC00..=0xDFFF => None,
+                    _ => Some(()),
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn hex4(&mut self) -> Option<u16> {
+        let digits = std::str::from_utf8(self.bytes.get(self.at..self.at + 4)?).ok()?;
+        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        self.at += 4;
+        u16::from_str_radix(digits, 16).ok()
+    }
+
+    /// A JSON number's text (`-12.5e3`).
+    pub(super) fn number(&mut self) -> Option<&'a str> {
+        self.skip_ws();
+        let start = self.at;
+        let digits = |cursor: &mut Self| {
+            let from = cursor.at;
+            while cursor.bytes.get(cursor.at).is_some_and(u8::is_ascii_digit) {
+                cursor.at += 1;
+            }
+            cursor.at - from
+        };
+        if self.bytes.get(self.at) == Some(&b'-') {
+            self.at += 1;
+        }
+        match self.bytes.get(self.at)? {
+            b'0' => self.at += 1,
+            b'1'..=b'9' => {
+                digits(self);
+            }
+            _ => return None,
+        }
+        if self.bytes.get(self.at) == Some(&b'.') {
+            self.at += 1;
+            if digits(self) == 0 {
+                return None;
+            }
+        }
+        if let Some(b'e' | b'E') = self.bytes.get(self.at) {
+            self.at += 1;
+            if let Some(b'+' | b'-') = self.bytes.get(self.at) {
+                self.at += 1;
+            }
+            if digits(self) == 0 {
+                return None;
+            }
+        }
+        self.json.get(start..self.at)
+    }
+
+    /// Skips any JSON value (checked), `depth` levels deep already.
+    pub(super) fn skip_value(&mut self, depth: usize) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b'{' => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                self.at += 1;
+                if self.eat_if(b'}') {
+                    return Some(());
+                }
+                loop {
+                    self.string()?;
+                    self.eat(b':')?;
+                    self.skip_value(depth + 1)?;
+                    if self.next_or_close(b'}')? {
+                        return Some(());
+                    }
+                }
+            }
+            b'[' => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                self.at += 1;
+                if self.eat_if(b']') {
+                    return Some(());
+                }
+                loop {
+                    self.skip_value(depth + 1)?;
+                    if self.next_or_close(b']')? {
+                        return Some(());
+                    }
+                }
+            }
+            b't' => self.literal("true"),
+            b'f' => self.literal("false"),
+            b'n' => self.literal("null"),
+            _ => self.number().map(drop),
+        }
+    }
+}
+
+/// Bytes that end a plain run inside a string: quote, backslash, control.
+fn special(byte: u8) -> bool {
+    byte == b'"' || byte == b'\\' || byte < 0x20
+}
+
+/// The index of the first [`special`] byte, eight bytes at a time: in a
+/// word, a byte is flagged when it equals `"` or `\` or is below 0x20 (the
+/// lowest flagged byte is always a true one; borrows only disturb bytes
+/// above it).
+fn find_special(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const QUOTES: u64 = ONES * b'"' as u64;
+    const BACKSLASHES: u64 = ONES * b'\\' as u64;
+    const SPACES: u64 = ONES * 0x20;
+    let words = bytes.chunks_exact(8);
+    let tail = words.remainder();
+    for (index, chunk) in words.enumerate() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let (q, b) = (w ^ QUOTES, w ^ BACKSLASHES);
+        let flagged = ((q.wrapping_sub(ONES) & !q)
+            | (b.wrapping_sub(ONES) & !b)
+            | (w.wrapping_sub(SPACES) & !w))
+            & HIGH;
+        if flagged != 0 {
+            return Some(index * 8 + (flagged.trailing_zeros() / 8) as usize);
+        }
+    }
+    let done = bytes.len() - tail.len();
+    tail.iter().position(|&b| special(b)).map(|at| done + at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skips(json: &str) -> bool {
+        let mut cursor = Cursor::new(json);
+        cursor.skip_value(0).is_some() && cursor.at_end()
+    }
+
+    #[test]
+    fn accepts_and_refuses_what_serde_json_does() {
+        for json in [
+            r#"{"a":[1,-2.5e+3,0,true,false,null,"x\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00"]}"#,
+            " [ ] ",
+            "{}",
+            "\"\"",
+            "-0.0E-1",
+            r#"{"k":{"k":[{"k":"v"}]}}"#,
+            "1 ",
+            "01",
+            "1.",
+            ".5",
+            "+1",
+            "1e",
+            "[1,]",
+            "{\"a\" 1}",
+            "{\"a\":1,}",
+            "\"\\x\"",
+            "\"\\ud800\"",
+            "\"\\udc00\"",
+            "\"\\ud800\\u0041\"",
+            "\"a\u{1}b\"",
+            "tru",
+            "nul",
+            "[1] [2]",
+            "\"unterminated",
+        ] {
+            let ours = skips(json);
+            let theirs = serde_json::from_str::<serde::de::IgnoredAny>(json).is_ok()
+                && serde_json::from_str::<serde_json::Value>(json).is_ok();
+            assert_eq!(ours, theirs, "{json:?}");
+        }
+    }
+
+    #[test]
+    fn special_bytes_are_found_in_every_lane() {
+        for len in 1..40 {
+            for at in 0..len {
+                for special_byte in [b'"', b'\\', 0x00, 0x1f] {
+                    let mut bytes: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                    bytes[at] = special_byte;
+                    // Bytes above 0x7f and exactly 0x20 never count.
+                    if at + 1 < len {
+                        bytes[at + 1] = 0xC3;
+                    }
+                    if at > 0 {
+                        bytes[at - 1] = 0x20;
+                    }
+                    assert_eq!(find_special(&bytes), Some(at), "{bytes:?}");
+                }
+            }
+            let plain: Vec<u8> = (0..len).map(|i| 0x20 + (i % 2) as u8 * 0xA0).collect();
+            assert_eq!(find_special(&plain), None);
+        }
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert!(!skips(&deep));
+        let fine = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert!(skips(&fine));
+    }
+
+    #[test]
+    fn tokens_say_whether_they_hold_escapes() {
+        let mut cursor = Cursor::new(r#" "plain" "with\"quote" "#);
+        let plain = cursor.string().unwrap();
+        assert_eq!(plain.plain(), Some("plain"));
+        let escaped = cursor.string().unwrap();
+        assert!(escaped.escaped && escaped.plain().is_none());
+        assert_eq!(escaped.raw, r#"with\"quote"#);
+    }
+}

@@ -1,0 +1,281 @@
+//! The fast path of record decoding: one walk over a stream record with
+//! [`Cursor`], images copied as compact text on the way (see
+//! [`super::image_scan`]).
+//!
+//! It handles the common shape (known fields once each, escape-free
+//! names and header strings, S/N/B keys) and returns `None` for anything
+//! else, including every error: [`super::decode_record`] then reads the
+//! record with serde, which accepts what is valid and names what is not.
+
+use base64::Engine as _;
+
+use super::image_scan::image;
+use super::json_cursor::Cursor;
+use super::record::Parts;
+use crate::model::{AttributeValue, Image, Item, Number};
+
+/// Reads a record's parts, or `None` when the serde path must decide.
+pub(super) fn scan_record(raw: &str) -> Option<Parts<'_>> {
+    let mut cursor = Cursor::new(raw);
+    let mut seen = Seen::default();
+    let (mut event_id, mut event_name, mut aws_region) = (None, None, None);
+    let (mut identity_type, mut identity_principal) = (None, None);
+    let mut stream = None;
+    cursor.eat(b'{')?;
+    if cursor.eat_if(b'}') {
+        return None;
+    }
+    loop {
+        let name = cursor.string()?.plain()?;
+        cursor.eat(b':')?;
+        match name {
+            "eventID" => {
+                seen.once(0)?;
+                event_id = Some(cursor.string()?.plain()?);
+            }
+            "eventName" => {
+                seen.once(1)?;
+                event_name = Some(cursor.string()?.plain()?);
+            }
+            "awsRegion" => {
+                seen.once(2)?;
+                aws_region = optional_text(&mut cursor)?;
+            }
+            "userIdentity" => {
+                seen.once(3)?;
+                if !null(&mut cursor) {
+                    (identity_type, identity_principal) = user_identity(&mut cursor)?;
+                }
+            }
+            "dynamodb" => {
+                seen.once(4)?;
+                stream = Some(stream_record(&mut cursor)?);
+            }
+            _ => cursor.skip_value(1)?,
+        }
+        if cursor.next_or_close(b'}')? {
+            break;
+        }
+    }
+    if !cursor.at_end() {
+        return None;
+    }
+    let stream = stream?;
+    Some(Parts {
+        event_id: event_id?.to_owned(),
+        event_name: event_name?,
+        aws_region,
+        identity_type,
+        identity_principal,
+        approx_seconds: stream.approx_seconds,
+        keys: stream.keys?,
+        new_image: stream.new_image,
+        old_image: stream.old_image,
+        sequence: stream.sequence?,
+        size_bytes: stream.size_bytes,
+    })
+}
+
+/// Which known fields of one object were read (serde refuses a field twice).
+#[derive(Default)]
+struct Seen(u32);
+
+impl Seen {
+    fn once(&mut self, field: u32) -> Option<()> {
+        let bit = 1 << field;
+        (self.0 & bit == 0).then(|| self.0 |= bit)
+    }
+}
+
+/// Consumes `null` if it comes next.
+fn null(cursor: &mut Cursor<'_>) -> bool {
+    cursor.peek() == Some(b'n') && cursor.literal("null").is_some()
+}
+
+/// An escape-free string or null.
+fn optional_text<'a>(cursor: &mut Cursor<'a>) -> Option<Option<&'a str>> {
+    if null(cursor) {
+        return Some(None);
+    }
+    cursor.string()?.plain().map(Some)
+}
+
+/// `userIdentity`: (`Type`, `PrincipalId`), in either casing.
+type Identity<'a> = (Option<&'a str>, Option<&'a str>);
+
+fn user_identity<'a>(cursor: &mut Cursor<'a>) -> Option<Identity<'a>> {
+    let mut seen = Seen::default();
+    let (mut kind, mut principal) = (None, None);
+    cursor.eat(b'{')?;
+    if cursor.eat_if(b'}') {
+        return Some((None, None));
+    }
+    loop {
+        let name = cursor.string()?.plain()?;
+        cursor.eat(b':')?;
+        match name {
+            "Type" | "type" => {
+                seen.once(0)?;
+                kind = optional_text(cursor)?;
+            }
+            "PrincipalId" | "principalId" => {
+                seen.once(1)?;
+                principal = optional_text(cursor)?;
+            }
+            _ => cursor.skip_value(2)?,
+        }
+        if cursor.next_or_close(b'}')? {
+            return Some((kind, principal));
+        }
+    }
+}
+
+/// The `dynamodb` object of a record.
+#[derive(Default)]
+struct StreamRecord<'a> {
+    approx_seconds: Option<f64>,
+    keys: Option<Item>,
+    new_image: Option<Image>,
+    old_image: Option<Image>,
+    sequence: Option<&'a str>,
+    size_bytes: u64,
+}
+
+fn stream_record<'a>(cursor: &mut Cursor<'a>) -> Option<StreamRecord<'a>> {
+    let mut seen = Seen::default();
+    let mut record = StreamRecord::default();
+    cursor.eat(b'{')?;
+    if cursor.eat_if(b'}') {
+        return Some(record);
+    }
+    loop {
+        let name = cursor.string()?.plain()?;
+        cursor.eat(b':')?;
+        match name {
+            "ApproximateCreationDateTime" => {
+                seen.once(0)?;
+                if !null(cursor) {
+                    // serde_json's own float reading, as the serde path does.
+                    record.approx_seconds = Some(serde_json::from_str(cursor.number()?).ok()?);
+                }
+            }
+            "Keys" => {
+                seen.once(1)?;
+                record.keys = Some(keys(cursor)?);
+            }
+            "NewImage" => {
+                seen.once(2)?;
+                record.new_image = optional_image(cursor)?;
+            }
+            "OldImage" => {
+                seen.once(3)?;
+                record.old_image = optional_image(cursor)?;
+            }
+            "SequenceNumber" => {
+                seen.once(4)?;
+                record.sequence = Some(cursor.string()?.plain()?);
+            }
+            "SizeBytes" => {
+                seen.once(5)?;
+                let digits = cursor.number()?;
+                if !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                record.size_bytes = digits.parse().ok()?;
+            }
+            _ => cursor.skip_value(2)?,
+        }
+        if cursor.next_or_close(b'}')? {
+            return Some(record);
+        }
+    }
+}
+
+fn optional_image(cursor: &mut Cursor<'_>) -> Option<Option<Image>> {
+    if null(cursor) {
+        return Some(None);
+    }
+    image(cursor).map(|text| Some(Image::from_validated_json(text)))
+}
+
+/// Key attributes: S, N or B values with escape-free text.
+fn keys(cursor: &mut Cursor<'_>) -> Option<Item> {
+    let mut keys = Item::new();
+    cursor.eat(b'{')?;
+    if cursor.eat_if(b'}') {
+        return Some(keys);
+    }
+    loop {
+        let name = cursor.string()?.plain()?;
+        cursor.eat(b':')?;
+        cursor.eat(b'{')?;
+        let tag = cursor.string()?.plain()?;
+        cursor.eat(b':')?;
+        let text = cursor.string()?.plain()?;
+        let value = match tag {
+            "S" => AttributeValue::S(text.to_owned()),
+            "N" => AttributeValue::N(Number::parse(text).ok()?),
+            "B" => AttributeValue::B(
+                base64::engine::general_purpose::STANDARD
+                    .decode(text)
+                    .ok()?,
+            ),
+            _ => return None,
+        };
+        cursor.eat(b'}')?;
+        if keys.insert(name.to_owned(), value).is_some() {
+            return None;
+        }
+        if cursor.next_or_close(b'}')? {
+            return Some(keys);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::decode::DecodeError;
+
+    const RECORD: &str = r#"{"awsRegion":"us-east-1","dynamodb":{"ApproximateCreationDateTime":1763800000.5,"Keys":{"pk":{"S":"a"},"sk":{"N":"4"}},"NewImage":{"pk":{"S":"a"},"sk":{"N":"4"},"b":{"B":"AP8="}},"SequenceNumber":"000000000000000000100","SizeBytes":41,"StreamViewType":"NEW_AND_OLD_IMAGES"},"eventID":"e1","eventName":"INSERT","eventSource":"aws:dynamodb","eventVersion":"1.1","userIdentity":{"type":"Service","principalId":"dynamodb.amazonaws.com"}}"#;
+
+    fn both(
+        raw: &str,
+    ) -> (
+        Option<Result<String, DecodeError>>,
+        Result<String, DecodeError>,
+    ) {
+        let (table, shard) = (Arc::from("t"), Arc::from("s"));
+        let fast =
+            scan_record(raw).map(|parts| parts.finish(&table, &shard).map(|e| format!("{e:?}")));
+        let careful = crate::decode::record::decode_record_careful(raw, &table, &shard)
+            .map(|e| format!("{e:?}"));
+        (fast, careful)
+    }
+
+    #[test]
+    fn reads_the_common_shape_as_the_serde_path_does() {
+        let (fast, careful) = both(RECORD);
+        assert_eq!(fast.expect("fast path taken"), careful);
+    }
+
+    #[test]
+    fn leaves_the_unusual_to_the_serde_path() {
+        for raw in [
+            RECORD.replace("\"eventID\":\"e1\"", "\"eventID\":\"e\\u0031\""),
+            RECORD.replace("\"SizeBytes\":41", "\"SizeBytes\":41,\"SizeBytes\":42"),
+            RECORD.replace("\"SizeBytes\":41", "\"SizeBytes\":-1"),
+            RECORD.replace("\"SizeBytes\":41", "\"SizeBytes\":4.1"),
+            RECORD.replace("{\"S\":\"a\"},\"sk\"", "{\"SS\":[\"a\"]},\"sk\""),
+            RECORD.replace("\"principalId\"", "\"PrincipalId\":null,\"principalId\""),
+            RECORD.replace("\"SequenceNumber\":\"000000000000000000100\",", ""),
+            format!("{RECORD} x"),
+        ] {
+            let (fast, careful) = both(&raw);
+            assert!(fast.is_none(), "fast path took {raw}");
+            let _ = careful;
+        }
+    }
+}
