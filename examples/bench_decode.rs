@@ -9,6 +9,10 @@ use std::time::Instant;
 
 use clap::Parser;
 
+/// The engine binary's allocator, so that the numbers are the engine's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 struct Args {
     /// A JSON Lines file of stream records.

@@ -87,8 +87,14 @@ impl<'a> Scan<'_, 'a> {
             nested.then(|| self.out.push_str(r#"{"M":{}}"#))?;
             return Some(());
         }
-        let tag = self.cursor.string()?.plain()?;
-        self.cursor.eat(b':')?;
+        let tag = match self.cursor.tag_key() {
+            Some(tag) => tag,
+            None => {
+                let tag = self.cursor.string()?.plain()?;
+                self.cursor.eat(b':')?;
+                tag
+            }
+        };
         let tag = match tag {
             "S" | "N" | "B" | "BOOL" | "NULL" | "M" | "L" | "SS" | "NS" | "BS" => tag,
             _ => return None,

@@ -77,6 +77,27 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// A key of one to four capital letters written as `"KEY":` (a type
+    /// tag), consumed with its colon; `None`, consuming nothing, for any
+    /// other key, which [`Cursor::string`] then reads.
+    pub(super) fn tag_key(&mut self) -> Option<&'a str> {
+        self.skip_ws();
+        let rest = self.bytes.get(self.at..)?;
+        if rest.first() != Some(&b'"') {
+            return None;
+        }
+        let close = 1 + rest.get(1..6)?.iter().position(|&b| b == b'"')?;
+        if close == 1 || rest.get(close + 1) != Some(&b':') {
+            return None;
+        }
+        if !rest[1..close].iter().all(u8::is_ascii_uppercase) {
+            return None;
+        }
+        let key = self.json.get(self.at + 1..self.at + close)?;
+        self.at += close + 2;
+        Some(key)
+    }
+
     /// Consumes `word` (`true`, `false`, `null`).
     pub(super) fn literal(&mut self, word: &str) -> Option<()> {
         self.skip_ws();
@@ -325,6 +346,24 @@ mod tests {
             }
             let plain: Vec<u8> = (0..len).map(|i| 0x20 + (i % 2) as u8 * 0xA0).collect();
             assert_eq!(find_special(&plain), None);
+        }
+    }
+
+    #[test]
+    fn tag_keys_are_read_whole_or_not_at_all() {
+        let mut cursor = Cursor::new(r#" "BOOL":true"#);
+        assert_eq!(cursor.tag_key(), Some("BOOL"));
+        assert!(cursor.literal("true").is_some());
+        for other in [
+            r#""BOOLS":1"#,
+            r#""S" :1"#,
+            r#""s":1"#,
+            r#""":1"#,
+            r#""S\"":1"#,
+        ] {
+            let mut cursor = Cursor::new(other);
+            assert_eq!(cursor.tag_key(), None, "{other}");
+            assert!(cursor.string().is_some(), "{other}: nothing consumed");
         }
     }
 
