@@ -26,6 +26,9 @@ struct State {
     rotate_bytes: Option<u64>,
     open: HashMap<Arc<str>, OpenFile>,
     counters: HashMap<Arc<str>, u32>,
+    /// Line buffers of earlier batches, kept for reuse: a batch's lines are
+    /// megabytes, and fresh memory for each batch costs page faults.
+    spare: Vec<Vec<u8>>,
 }
 
 /// The `jsonl` sink. Writes run on the blocking thread pool.
@@ -46,6 +49,7 @@ impl JsonlSink {
                 rotate_bytes: config.rotate_bytes,
                 open: HashMap::new(),
                 counters: HashMap::new(),
+                spare: Vec::new(),
             })),
         }
     }
@@ -72,7 +76,8 @@ impl State {
             let buffer = match by_table.iter_mut().find(|(t, _)| *t == chunk.table) {
                 Some((_, buffer)) => buffer,
                 None => {
-                    by_table.push((Arc::clone(&chunk.table), Vec::new()));
+                    let buffer = self.spare.pop().unwrap_or_default();
+                    by_table.push((Arc::clone(&chunk.table), buffer));
                     match by_table.last_mut() {
                         Some((_, buffer)) => buffer,
                         None => continue,
@@ -83,17 +88,19 @@ impl State {
                 event.write_json_line(buffer);
             }
         }
-        for (table, lines) in by_table {
-            let bytes = if self.gzip {
+        for (table, mut lines) in by_table {
+            if self.gzip {
                 let mut encoder = GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                encoder
+                let bytes = encoder
                     .write_all(&lines)
                     .and_then(|()| encoder.finish())
-                    .map_err(|e| self.io_error(&self.dir, e))?
+                    .map_err(|e| self.io_error(&self.dir, e))?;
+                self.append(&table, &bytes)?;
             } else {
-                lines
-            };
-            self.append(&table, &bytes)?;
+                self.append(&table, &lines)?;
+            }
+            lines.clear();
+            self.spare.push(lines);
         }
         Ok(Vec::new())
     }
