@@ -50,7 +50,8 @@ fn event(op: Op, pk: &str, sequence: &str, amount: &str) -> ChangeEvent {
     }
 }
 
-fn run_chdb(ddl: &str, table: &str, rows: &str, query: &str) -> String {
+fn run_chdb(ddl: &str, target: &TargetTable, rows: &str, query: &str) -> String {
+    let table = format!("{}.{}", target.database, target.name);
     let dir = tempfile::tempdir().expect("temp dir");
     let ddl_file = dir.path().join("ddl.sql");
     let rows_file = dir.path().join("rows.jsonl");
@@ -60,9 +61,10 @@ fn run_chdb(ddl: &str, table: &str, rows: &str, query: &str) -> String {
     let output = std::process::Command::new(python())
         .arg(script)
         .arg(&ddl_file)
-        .arg(table)
+        .arg(&table)
         .arg(&rows_file)
         .arg(query)
+        .arg(target.insert_columns())
         .output()
         .expect("run python");
     assert!(
@@ -120,7 +122,7 @@ fn modern_state_table_keeps_the_newest_version_and_drops_deleted_items() {
     }
     let out = run_chdb(
         &ddl,
-        "cdc.orders",
+        &table,
         &rows,
         "SELECT pk, toString(_version) AS v, toString(amount) AS amount, paid FROM cdc.orders FINAL WHERE _is_deleted = 0 ORDER BY pk FORMAT JSONEachRow",
     );
@@ -154,7 +156,7 @@ fn modern_changelog_table_takes_every_change() {
     }
     let out = run_chdb(
         &ddl,
-        "cdc.orders",
+        &table,
         &rows,
         "SELECT _op, _sequence, _event_id FROM cdc.orders ORDER BY _version FORMAT TabSeparated",
     );

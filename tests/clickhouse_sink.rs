@@ -260,3 +260,110 @@ async fn rows_the_server_rejects_are_found_and_dead_lettered() {
         "{letters:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_mapped_type_and_awkward_text_survive_the_row_format() {
+    let client = common::client().await;
+    let table = common::unique_table("ch_types");
+    common::create_table(&client, &table).await;
+    let awkward = "tab\there\nnewline \\ backslash 'quote' \"double\" é";
+    client
+        .put_item()
+        .table_name(&table)
+        .item("pk", AttributeValue::S("a\tb".to_owned()))
+        .item("sk", AttributeValue::N("1".to_owned()))
+        .item("text", AttributeValue::S(awkward.to_owned()))
+        .item("count", AttributeValue::N("-42".to_owned()))
+        .item("ratio", AttributeValue::N("0.125".to_owned()))
+        .item("at", AttributeValue::N("1700000000".to_owned()))
+        .item(
+            "tags",
+            AttributeValue::Ss(vec![
+                "x'y".to_owned(),
+                "back\\slash".to_owned(),
+                "t\tu".to_owned(),
+            ]),
+        )
+        .item("flag", AttributeValue::Bool(true))
+        .send()
+        .await
+        .expect("put");
+    client
+        .put_item()
+        .table_name(&table)
+        .item("pk", AttributeValue::S("gone".to_owned()))
+        .item("sk", AttributeValue::N("2".to_owned()))
+        .item("text", AttributeValue::S("soon deleted".to_owned()))
+        .item("count", AttributeValue::N("1".to_owned()))
+        .item("ratio", AttributeValue::N("1".to_owned()))
+        .item("at", AttributeValue::N("1".to_owned()))
+        .item("tags", AttributeValue::Ss(vec!["z".to_owned()]))
+        .item("flag", AttributeValue::Bool(false))
+        .send()
+        .await
+        .expect("put");
+    client
+        .delete_item()
+        .table_name(&table)
+        .key("pk", AttributeValue::S("gone".to_owned()))
+        .key("sk", AttributeValue::N("2".to_owned()))
+        .send()
+        .await
+        .expect("delete");
+    let database = common::clickhouse::unique_database("cdc");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let columns = [
+        ("text", "String"),
+        ("count", "Int64"),
+        ("ratio", "Float64"),
+        ("at", "DateTime"),
+        ("tags", "Array(String)"),
+        ("flag", "Bool"),
+        ("missing", "Nullable(DateTime)"),
+    ]
+    .iter()
+    .map(|(name, ty)| format!("[[sinks.columns]]\nname = \"{name}\"\ntype = \"{ty}\"\n"))
+    .collect::<String>();
+    let config = write_config(
+        dir.path(),
+        &[&table],
+        "",
+        &clickhouse_sink(&database, &columns),
+    );
+    tokio::task::spawn_blocking(move || run_until_caught_up(&config))
+        .await
+        .expect("run");
+    let rows = common::clickhouse::query(&format!(
+        "SELECT pk, text, count, ratio, toUnixTimestamp(at), tags, flag, isNull(missing), _is_deleted \
+         FROM `{database}`.`{table}` FINAL ORDER BY pk FORMAT JSONEachRow"
+    ))
+    .await;
+    let rows: Vec<serde_json::Value> = rows
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let live = &rows[0];
+    assert_eq!(live["pk"], "a\tb");
+    assert_eq!(live["text"], awkward);
+    assert_eq!(live["count"], "-42");
+    assert_eq!(live["ratio"], 0.125);
+    assert_eq!(live["toUnixTimestamp(at)"], 1_700_000_000);
+    let mut tags: Vec<&str> = live["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .map(|t| t.as_str().expect("tag"))
+        .collect();
+    tags.sort_unstable();
+    assert_eq!(tags, ["back\\slash", "t\tu", "x'y"]);
+    assert_eq!(live["flag"], 1);
+    assert_eq!(live["isNull(missing)"], 1);
+    assert_eq!(live["_is_deleted"], 0);
+    // The tombstone: key and deletion kept, mapped columns at their defaults.
+    let tombstone = &rows[1];
+    assert_eq!(tombstone["pk"], "gone");
+    assert_eq!(tombstone["_is_deleted"], 1);
+    assert_eq!(tombstone["text"], "");
+    assert_eq!(tombstone["tags"], serde_json::json!([]));
+}

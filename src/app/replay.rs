@@ -19,7 +19,7 @@ use crate::stats::{Stats, StatsSnapshot};
 
 /// Changes per chunk handed to the sinks (each sink queues 16 chunks, so
 /// this bounds the memory a fast reader can fill).
-const CHUNK: usize = 250;
+const CHUNK: usize = 500;
 
 /// What to replay.
 #[derive(Debug, Clone)]

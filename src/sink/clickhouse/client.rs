@@ -1,4 +1,4 @@
-//! ClickHouse's HTTP interface: queries and (gzipped) JSONEachRow inserts, with
+//! ClickHouse's HTTP interface: queries and (gzipped) TabSeparated inserts, with
 //! errors classified by what retrying can do about them.
 
 use std::io::Write as _;
@@ -107,10 +107,15 @@ impl ClickHouseClient {
         self.send(request, sql).await
     }
 
-    /// Inserts JSONEachRow lines into `table` (qualified), gzip-compressed
-    /// when the client compresses.
-    pub async fn insert(&self, table: &str, rows: Vec<u8>) -> Result<(), ClickHouseError> {
-        let statement = format!("INSERT INTO {table} FORMAT JSONEachRow");
+    /// Inserts TabSeparated rows holding `columns` (backquoted, comma-separated)
+    /// into `table` (qualified), gzip-compressed when the client compresses.
+    pub async fn insert(
+        &self,
+        table: &str,
+        columns: &str,
+        rows: bytes::Bytes,
+    ) -> Result<(), ClickHouseError> {
+        let statement = format!("INSERT INTO {table} ({columns}) FORMAT TabSeparated");
         let request = self
             .http
             .post(format!("{}/", self.url))

@@ -97,6 +97,23 @@ impl ColumnType {
         }
     }
 
+    /// The column's value in a TabSeparated row that has none to give (a
+    /// state-layout tombstone): the type's default, as ClickHouse would fill
+    /// in for a missing field.
+    pub fn tsv_default(&self) -> &'static str {
+        match self {
+            Self::String => "",
+            Self::Int64
+            | Self::UInt64
+            | Self::Float64
+            | Self::Decimal { .. }
+            | Self::Bool { .. } => "0",
+            Self::DateTime => "0000-00-00 00:00:00",
+            Self::ArrayString => "[]",
+            Self::Nullable(_) => "\\N",
+        }
+    }
+
     /// Appends the JSON for `value` (absent when the attribute is missing)
     /// to `out`, or says why it does not fit.
     pub fn write_json(

@@ -99,6 +99,29 @@ impl TargetTable {
         format!("{}.{}", quote(&self.database), quote(&self.name))
     }
 
+    /// The columns of a row as the sink writes it (DDL order), backquoted and
+    /// comma-separated, for `INSERT INTO t (…)`.
+    pub fn insert_columns(&self) -> String {
+        let mut names: Vec<String> = self.keys.iter().map(|k| quote(&k.name)).collect();
+        let meta: &[&str] = match self.mode {
+            ClickHouseMode::State => &["_item", "_version", "_is_deleted", "_approx_time_ms"],
+            ClickHouseMode::Changelog => &[
+                "_op",
+                "_new",
+                "_old",
+                "_version",
+                "_sequence",
+                "_shard",
+                "_event_id",
+                "_approx_time_ms",
+                "_ttl_delete",
+            ],
+        };
+        names.extend(meta.iter().map(|name| quote(name)));
+        names.extend(self.columns.iter().map(|c| quote(&c.name)));
+        names.join(", ")
+    }
+
     /// Every column the table must have, in DDL order, with its type.
     pub fn column_types(&self, caps: Capabilities) -> Vec<(String, String)> {
         let version = caps.version_type().to_owned();

@@ -1,12 +1,13 @@
 //! The `clickhouse` sink: versioned state (ReplacingMergeTree) or an
-//! append-only change log, written over the HTTP interface with gzipped
-//! JSONEachRow inserts.
+//! append-only change log, written over the HTTP interface with
+//! (optionally gzipped) TabSeparated inserts.
 
 mod client;
 mod column_type;
 mod ddl;
 mod rows;
 mod server;
+mod tsv;
 mod writer;
 
 pub use client::{ClickHouseClient, ClickHouseError, ErrorKind};

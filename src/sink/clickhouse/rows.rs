@@ -1,12 +1,13 @@
-//! One change event as one JSONEachRow line of a target table.
+//! One change event as one TabSeparated row of a target table, its fields
+//! in [`TargetTable::column_names`] order.
 
 use std::fmt::Write as _;
 
 use base64::Engine as _;
 
-use super::column_type::push_json_string;
 use super::ddl::TargetTable;
 use super::server::Capabilities;
+use super::tsv::{push_field, push_json_value};
 use crate::config::ClickHouseMode;
 use crate::model::{AttributeValue, ChangeEvent, Image};
 use std::borrow::Cow;
@@ -20,7 +21,8 @@ pub enum RowError {
     Fatal(String),
 }
 
-/// Appends `event` as a JSON line for `table` to `out` (nothing is appended on error).
+/// Appends `event` as a TabSeparated row for `table` to `out` (nothing is
+/// appended on error).
 pub fn encode_row(
     table: &TargetTable,
     event: &ChangeEvent,
@@ -41,19 +43,16 @@ fn write_row(
     caps: Capabilities,
     out: &mut String,
 ) -> Result<(), RowError> {
-    out.push('{');
     for key in &table.keys {
         let value = event
             .keys
             .get(&key.name)
             .ok_or_else(|| RowError::Reject(format!("key attribute {:?} is missing", key.name)))?;
-        push_json_string(out, &key.name);
-        out.push(':');
         match value {
-            AttributeValue::S(s) => push_json_string(out, s),
-            AttributeValue::N(n) => push_json_string(out, n.as_str()),
+            AttributeValue::S(s) => push_field(out, s),
+            AttributeValue::N(n) => push_field(out, n.as_str()),
             AttributeValue::B(b) => {
-                push_json_string(out, &base64::engine::general_purpose::STANDARD.encode(b))
+                push_field(out, &base64::engine::general_purpose::STANDARD.encode(b))
             }
             other => {
                 return Err(RowError::Reject(format!(
@@ -63,7 +62,7 @@ fn write_row(
                 )))
             }
         }
-        out.push(',');
+        out.push('\t');
     }
     let digits = event.version().digits();
     if !caps.uint256 && digits.parse::<u64>().is_err() {
@@ -80,11 +79,10 @@ fn write_row(
                     "the change has no new image: the stream view must be NEW_IMAGE or NEW_AND_OLD_IMAGES".into(),
                 ));
             }
-            out.push_str("\"_item\":");
-            push_json_string(out, &item_json(event.new_image.as_ref()));
+            push_field(out, &item_json(event.new_image.as_ref()));
             let _ = write!(
                 out,
-                ",\"_version\":{digits},\"_is_deleted\":{},\"_approx_time_ms\":{approx}",
+                "\t{digits}\t{}\t{approx}",
                 u8::from(!event.op.is_upsert())
             );
             event
@@ -94,47 +92,61 @@ fn write_row(
                 .flatten()
         }
         ClickHouseMode::Changelog => {
-            out.push_str("\"_op\":");
-            push_json_string(out, op_name(event));
-            out.push_str(",\"_new\":");
-            push_json_string(out, &item_json(event.new_image.as_ref()));
-            out.push_str(",\"_old\":");
-            push_json_string(out, &item_json(event.old_image.as_ref()));
-            let _ = write!(out, ",\"_version\":{digits},\"_sequence\":");
-            push_json_string(out, event.position.sequence.as_str());
-            out.push_str(",\"_shard\":");
-            push_json_string(out, &event.position.shard);
-            out.push_str(",\"_event_id\":");
-            push_json_string(out, &event.event_id);
-            let _ = write!(
-                out,
-                ",\"_approx_time_ms\":{approx},\"_ttl_delete\":{}",
-                u8::from(event.ttl_delete)
-            );
+            push_field(out, op_name(event));
+            out.push('\t');
+            push_field(out, &item_json(event.new_image.as_ref()));
+            out.push('\t');
+            push_field(out, &item_json(event.old_image.as_ref()));
+            let _ = write!(out, "\t{digits}\t");
+            push_field(out, event.position.sequence.as_str());
+            out.push('\t');
+            push_field(out, &event.position.shard);
+            out.push('\t');
+            push_field(out, &event.event_id);
+            let _ = write!(out, "\t{approx}\t{}", u8::from(event.ttl_delete));
             event.new_image.as_ref().or(event.old_image.as_ref())
         }
     };
-    // Tombstones of the state layout carry no mapped values (the columns take their defaults).
-    if let Some(image) = image.filter(|_| !table.columns.is_empty()) {
-        let image = image
-            .item()
-            .map_err(|e| RowError::Reject(format!("image does not decode: {e}")))?;
-        for column in &table.columns {
-            out.push(',');
-            push_json_string(out, &column.name);
-            out.push(':');
-            column
-                .column_type
-                .write_json(image.get(&column.attribute), out)
-                .map_err(|reason| {
-                    RowError::Reject(format!(
-                        "attribute {:?} for column {}: {reason}",
-                        column.attribute, column.name
-                    ))
-                })?;
-        }
+    if !table.columns.is_empty() {
+        write_mapped(table, image, out)?;
     }
-    out.push_str("}\n");
+    out.push('\n');
+    Ok(())
+}
+
+/// The mapped columns' values from `image`; without one (a state-layout
+/// tombstone) each column gets its type's default.
+fn write_mapped(
+    table: &TargetTable,
+    image: Option<&Image>,
+    out: &mut String,
+) -> Result<(), RowError> {
+    let item = image
+        .map(|image| {
+            image
+                .item()
+                .map_err(|e| RowError::Reject(format!("image does not decode: {e}")))
+        })
+        .transpose()?;
+    let mut json = String::new();
+    for column in &table.columns {
+        out.push('\t');
+        let Some(item) = item else {
+            out.push_str(column.column_type.tsv_default());
+            continue;
+        };
+        json.clear();
+        let fits = column
+            .column_type
+            .write_json(item.get(&column.attribute), &mut json)
+            .and_then(|()| push_json_value(out, &json));
+        fits.map_err(|reason| {
+            RowError::Reject(format!(
+                "attribute {:?} for column {}: {reason}",
+                column.attribute, column.name
+            ))
+        })?;
+    }
     Ok(())
 }
 

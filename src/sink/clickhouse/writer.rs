@@ -142,6 +142,12 @@ impl SinkWriter for ClickHouseSink {
     async fn write(&mut self, batch: Batch) -> Result<Vec<Rejected>, SinkError> {
         let mut rejected = Vec::new();
         let mut by_table: HashMap<Arc<str>, TableRows> = HashMap::new();
+        let batch_bytes = batch
+            .chunks
+            .iter()
+            .map(|c| c.bytes as usize)
+            .sum::<usize>()
+            .saturating_add(batch.chunks.iter().map(|c| c.events.len() * 64).sum());
         for ((chunk, event_index), event) in batch.events() {
             let Some(target) = self.tables.get(&event.table) else {
                 rejected.push(Rejected {
@@ -155,7 +161,9 @@ impl SinkWriter for ClickHouseSink {
                 .entry(Arc::clone(&event.table))
                 .or_insert_with(|| TableRows {
                     target: Arc::clone(target),
-                    text: String::new(),
+                    // Rows are about as long as the records: one allocation
+                    // up front instead of doubling (and copying) as it grows.
+                    text: String::with_capacity(batch_bytes),
                     rows: Vec::new(),
                 });
             let start = table.text.len();
@@ -185,7 +193,7 @@ impl SinkWriter for ClickHouseSink {
             let semaphore = Arc::clone(&self.concurrency);
             inserts.spawn(async move {
                 let _permit = semaphore.acquire_owned().await;
-                insert_finding_bad_rows(&client, &table).await
+                insert_finding_bad_rows(&client, table).await
             });
         }
         let mut failure: Option<ClickHouseError> = None;
@@ -257,9 +265,12 @@ impl ClickHouseSink {
 /// halves until the bad ones are alone, and returns those as rejections.
 async fn insert_finding_bad_rows(
     client: &ClickHouseClient,
-    table: &TableRows,
+    mut table: TableRows,
 ) -> Result<Vec<Rejected>, ClickHouseError> {
     let qualified = table.target.qualified();
+    let columns = table.target.insert_columns();
+    // Shared, not copied: every (re)try sends a slice of it.
+    let text = bytes::Bytes::from(std::mem::take(&mut table.text));
     let mut rejected = Vec::new();
     let mut pending: Vec<std::ops::Range<usize>> = Vec::new();
     pending.push(0..table.rows.len());
@@ -269,8 +280,7 @@ async fn insert_finding_bad_rows(
         }
         // Rows are consecutive in `text`: any range of rows is one slice.
         let bytes = table.rows[range.start].1.start..table.rows[range.end - 1].1.end;
-        let body = table.text.as_bytes()[bytes].to_vec();
-        match client.insert(&qualified, body).await {
+        match client.insert(&qualified, &columns, text.slice(bytes)).await {
             Ok(()) => {}
             Err(err) if err.kind == ErrorKind::Data && range.len() == 1 => {
                 let ((chunk, event), _) = &table.rows[range.start];
