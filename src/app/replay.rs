@@ -17,7 +17,7 @@ use crate::dead_letter::{DeadLetter, DeadLetters};
 use crate::model::{KeyAttribute, KeyKind, SequenceNumber, TableSchema};
 use crate::stats::{Stats, StatsSnapshot};
 
-/// Changes per chunk handed to the sinks (each sink queues 16 chunks, so
+/// Changes per chunk handed to the sinks (each sink queues 8 chunks, so
 /// this bounds the memory a fast reader can fill).
 const CHUNK: usize = 500;
 

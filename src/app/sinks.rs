@@ -20,7 +20,7 @@ use crate::sink::{run_sink, SinkContext, SinkError, SinkWriter};
 use crate::stats::Stats;
 
 /// Chunks buffered per sink before producers wait (backpressure).
-const SINK_QUEUE: usize = 16;
+const SINK_QUEUE: usize = 8;
 
 /// Running sink tasks, each ending with its name and result.
 pub(super) type SinkTasks = JoinSet<(String, Result<(), SinkError>)>;
