@@ -24,7 +24,13 @@ use crate::model::{json_number_text, Image, Number};
 /// numbers, sets as arrays, binary as base64 strings, NULL as null), the
 /// form [`crate::model::plain_item`] gives, without building the item.
 pub(crate) fn write_plain_json(json: &str, out: &mut String) -> Result<(), DecodeError> {
-    decode_whole(json, PlainSeed { out })
+    match super::image_scan::scan_plain(json) {
+        Some(plain) => {
+            out.push_str(&plain);
+            Ok(())
+        }
+        None => decode_whole(json, PlainSeed { out }),
+    }
 }
 
 /// Writes one item as plain JSON (see [`write_plain_json`]).

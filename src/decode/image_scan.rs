@@ -11,7 +11,7 @@
 use base64::Engine as _;
 
 use super::json_cursor::{Cursor, Token};
-use crate::model::Number;
+use crate::model::{json_number_text, Number};
 
 /// Checks `json` as a DynamoDB JSON item and returns it as compact text, or
 /// `None` when the careful decoder must decide.
@@ -28,9 +28,25 @@ pub(super) fn image(cursor: &mut Cursor<'_>) -> Option<String> {
         cursor,
         out: String::with_capacity(256),
         names: Vec::new(),
+        plain: false,
     };
     scan.map(false)?;
     Some(scan.out)
+}
+
+/// Writes DynamoDB JSON item text as plain JSON (see
+/// [`crate::model::plain_item`]), or `None` when the careful decoder must.
+pub(super) fn scan_plain(json: &str) -> Option<String> {
+    let mut cursor = Cursor::new(json);
+    let mut scan = Scan {
+        cursor: &mut cursor,
+        out: String::with_capacity(json.len()),
+        names: Vec::new(),
+        plain: true,
+    };
+    scan.map(false)?;
+    let out = scan.out;
+    cursor.at_end().then_some(out)
 }
 
 /// Attribute-name counts above which duplicates are found by sorting.
@@ -41,6 +57,9 @@ struct Scan<'c, 'a> {
     out: String,
     /// Names of the maps being walked (outer ones first), for duplicate checks.
     names: Vec<&'a str>,
+    /// Write plain JSON (untagged values, numbers as JSON numbers, NULL as
+    /// null) instead of DynamoDB JSON.
+    plain: bool,
 }
 
 impl<'a> Scan<'_, 'a> {
@@ -84,7 +103,8 @@ impl<'a> Scan<'_, 'a> {
     fn value(&mut self, nested: bool) -> Option<()> {
         self.cursor.eat(b'{')?;
         if self.cursor.eat_if(b'}') {
-            nested.then(|| self.out.push_str(r#"{"M":{}}"#))?;
+            let empty = if self.plain { "{}" } else { r#"{"M":{}}"# };
+            nested.then(|| self.out.push_str(empty))?;
             return Some(());
         }
         let tag = match self.cursor.tag_key() {
@@ -99,9 +119,11 @@ impl<'a> Scan<'_, 'a> {
             "S" | "N" | "B" | "BOOL" | "NULL" | "M" | "L" | "SS" | "NS" | "BS" => tag,
             _ => return None,
         };
-        self.out.push_str("{\"");
-        self.out.push_str(tag);
-        self.out.push_str("\":");
+        if !self.plain {
+            self.out.push_str("{\"");
+            self.out.push_str(tag);
+            self.out.push_str("\":");
+        }
         match tag {
             "S" => {
                 let text = self.cursor.string()?;
@@ -120,7 +142,7 @@ impl<'a> Scan<'_, 'a> {
             }
             "NULL" => {
                 self.cursor.literal("true")?;
-                self.out.push_str("true");
+                self.out.push_str(if self.plain { "null" } else { "true" });
             }
             "M" => self.map(true)?,
             "L" => self.list()?,
@@ -129,17 +151,25 @@ impl<'a> Scan<'_, 'a> {
             _ => self.set(Kind::Binary)?,
         }
         self.cursor.eat(b'}')?;
-        self.out.push('}');
+        if !self.plain {
+            self.out.push('}');
+        }
         Some(())
     }
 
-    /// A checked string scalar (number text or base64).
+    /// A checked string scalar (number text or base64); a number is a JSON
+    /// number in plain JSON.
     fn scalar(&mut self, kind: Kind) -> Option<()> {
         let token = self.cursor.string()?;
-        if !kind.accepts(token.plain()?) {
+        let text = token.plain()?;
+        if !kind.accepts(text) {
             return None;
         }
-        self.push(&token);
+        if self.plain && matches!(kind, Kind::Number) {
+            self.out.push_str(&json_number_text(text));
+        } else {
+            self.push(&token);
+        }
         Some(())
     }
 
@@ -255,6 +285,19 @@ mod tests {
         ] {
             assert_eq!(scan_image(json), None, "{json}");
         }
+    }
+
+    #[test]
+    fn plain_json_matches_the_item_form() {
+        let json = r#"{"s":{"S":"a\"b"},"n":{"N":"-1.50E+3"},"z":{"NULL":true},"t":{"BOOL":false},
+            "m":{"M":{"l":{"L":[{"N":".5"},{},{"SS":["x"]}]}}},"ns":{"NS":["1","+2"]},"b":{"B":"AP8="}}"#;
+        let plain: serde_json::Value = serde_json::from_str(&scan_plain(json).unwrap()).unwrap();
+        let item = crate::decode::decode_item(json).unwrap();
+        let expected: serde_json::Value =
+            serde_json::from_str(&crate::model::plain_item(&item)).unwrap();
+        assert_eq!(plain, expected);
+        assert_eq!(plain["m"]["l"][0], serde_json::json!(0.5));
+        assert!(plain["z"].is_null());
     }
 
     #[test]
