@@ -48,6 +48,10 @@ enum Mode {
         samples: usize,
         #[arg(long, default_value_t = 50.0)]
         rate: f64,
+        /// Items per write request: 1 = PutItem, up to 25 = BatchWriteItem
+        /// (the rate stays in items per second).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=25))]
+        batch: u16,
     },
 }
 
@@ -128,14 +132,56 @@ async fn load(
     Ok(())
 }
 
+/// Writes `pks` (one PutItem, or one BatchWriteItem retried until nothing is
+/// left unprocessed).
+async fn write_items(client: &Client, table: &str, pks: &[String]) -> anyhow::Result<()> {
+    if let [pk] = pks {
+        client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item(pk.clone(), 200)))
+            .send()
+            .await
+            .context("put")?;
+        return Ok(());
+    }
+    let mut requests: Vec<WriteRequest> = pks
+        .iter()
+        .map(|pk| {
+            WriteRequest::builder()
+                .put_request(
+                    PutRequest::builder()
+                        .set_item(Some(item(pk.clone(), 200)))
+                        .build()
+                        .expect("put request"),
+                )
+                .build()
+        })
+        .collect();
+    while !requests.is_empty() {
+        let output = client
+            .batch_write_item()
+            .request_items(table, requests)
+            .send()
+            .await
+            .context("batch write")?;
+        requests = output
+            .unprocessed_items
+            .and_then(|mut u| u.remove(table))
+            .unwrap_or_default();
+    }
+    Ok(())
+}
+
 async fn latency(
     client: &Client,
     table: &str,
     replica: PathBuf,
     samples: usize,
     rate: f64,
+    batch: usize,
 ) -> anyhow::Result<()> {
-    let interval = Duration::from_secs_f64(1.0 / rate);
+    let interval = Duration::from_secs_f64(batch as f64 / rate);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
     let table_name = table.to_owned();
     let watcher = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<Duration>> {
@@ -179,23 +225,22 @@ async fn latency(
     // that); when it cannot keep up, the achieved rate is printed.
     let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(32));
     let started = Instant::now();
-    for i in 0..samples {
+    for first in (0..samples).step_by(batch) {
         ticker.tick().await;
         let permit = std::sync::Arc::clone(&in_flight).acquire_owned().await?;
-        let pk = format!("latency-{}-{i}", std::process::id());
+        let pks: Vec<String> = (first..(first + batch).min(samples))
+            .map(|i| format!("latency-{}-{i}", std::process::id()))
+            .collect();
         let (client, table, tx) = (client.clone(), table.to_owned(), tx.clone());
         writes.spawn(async move {
             let _permit = permit;
-            client
-                .put_item()
-                .table_name(table)
-                .set_item(Some(item(pk.clone(), 200)))
-                .send()
-                .await
-                .context("put")?;
+            write_items(&client, &table, &pks).await?;
             // The clock starts when DynamoDB acknowledged the write. A closed
             // channel means the watcher failed; its error is reported below.
-            let _ = tx.send((pk, Instant::now()));
+            let acknowledged = Instant::now();
+            for pk in pks {
+                let _ = tx.send((pk, acknowledged));
+            }
             Ok::<(), anyhow::Error>(())
         });
     }
@@ -208,7 +253,7 @@ async fn latency(
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     println!(
-        "write->row latency over {} writes at {rate}/s (achieved {achieved:.0}/s): p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        "write->row latency over {} writes at {rate}/s in requests of {batch} (achieved {achieved:.0}/s): p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
         latencies.len(),
         pct(0.50).as_secs_f64() * 1e3,
         pct(0.90).as_secs_f64() * 1e3,
@@ -287,6 +332,17 @@ async fn main() -> anyhow::Result<()> {
             replica,
             samples,
             rate,
-        } => latency(&client, &args.table, replica, samples, rate).await,
+            batch,
+        } => {
+            latency(
+                &client,
+                &args.table,
+                replica,
+                samples,
+                rate,
+                usize::from(batch),
+            )
+            .await
+        }
     }
 }
