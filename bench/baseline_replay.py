@@ -25,23 +25,10 @@ import argparse
 import base64
 import json
 import urllib.parse
-from decimal import Decimal
 
 from boto3.dynamodb.types import TypeDeserializer
 
-
-def to_json(value):
-    if value is None or isinstance(value, (str, bool, int, float)):
-        return value
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(to_json(v) for v in value)
-    if isinstance(value, (bytes, bytearray)):
-        return value.hex()
-    if hasattr(value, "value"):  # boto3 Binary
-        return bytes(value.value).hex()
-    raise TypeError(type(value))
+from baseline_consumer import to_json  # the same JSON form in both baselines
 
 
 def with_bytes(value):

@@ -21,6 +21,8 @@ bin="$CARGO_TARGET_DIR/release/dynamo-cdc"
 source scripts/lib/servers.sh
 # shellcheck source=SCRIPTDIR/../scripts/lib/timing.sh
 source scripts/lib/timing.sh
+# shellcheck source=SCRIPTDIR/lib.sh
+source bench/lib.sh
 work=$(mktemp -d /tmp/dynamo-cdc-bench-baseline-replay.XXXXXX)
 trap 'stop_servers; rm -rf "$work"' EXIT
 python=$(ensure_python_venv)
@@ -36,35 +38,14 @@ report() { # label seconds cpu rss
 
 for sink in ${SINKS:-clickhouse postgres}; do
     case $sink in
-        clickhouse)
-            port=$(free_port)
-            start_clickhouse "$port" "$work/clickhouse"
-            section="type = \"clickhouse\"
-url = \"http://127.0.0.1:$port\"
-compress = false
-create_table = true"
-            baseline_url="clickhouse://127.0.0.1:$DCDC_CLICKHOUSE_TCP_PORT" ;;
-        postgres)
-            port=$(free_port)
-            start_postgres "$port" "$work/postgres"
-            section="type = \"postgres\"
-url = \"host=127.0.0.1 port=$port user=postgres dbname=postgres\"
-create_table = true"
-            baseline_url="host=127.0.0.1 port=$port user=postgres dbname=postgres" ;;
+        clickhouse | postgres) replay_setup "$sink" "$work" ;;
         *) echo "unknown sink $sink (clickhouse, postgres)" >&2; exit 2 ;;
     esac
-    cat > "$work/$sink.toml" <<TOML
-state_dir = "$work/state-$sink"
-[[tables]]
-name = "orders"
-[[sinks]]
-$section
-TOML
     /usr/bin/time -v "$bin" replay --config "$work/$sink.toml" --table orders \
         --keys pk:S,sk:N "$work/records.jsonl" 2> "$work/engine-$sink.log" \
         || { tail -20 "$work/engine-$sink.log"; exit 1; }
     /usr/bin/time -v "$python" bench/baseline_replay.py --input "$work/records.jsonl" \
-        --sink "$sink" --url "$baseline_url" > "$work/baseline-$sink.out" 2> "$work/baseline-$sink.log" \
+        --sink "$sink" --url "$BASELINE_URL" > "$work/baseline-$sink.out" 2> "$work/baseline-$sink.log" \
         || { tail -20 "$work/baseline-$sink.log"; exit 1; }
     read -r e_s e_cpu e_rss < <(time_v_stats "$work/engine-$sink.log")
     read -r b_s b_cpu b_rss < <(time_v_stats "$work/baseline-$sink.log")

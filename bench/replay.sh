@@ -20,38 +20,15 @@ work=$(mktemp -d /tmp/dynamo-cdc-bench-replay.XXXXXX)
 source scripts/lib/servers.sh
 # shellcheck source=SCRIPTDIR/../scripts/lib/timing.sh
 source scripts/lib/timing.sh
+# shellcheck source=SCRIPTDIR/lib.sh
+source bench/lib.sh
 trap 'stop_servers; rm -rf "$work"' EXIT
 sinks=${SINKS:-jsonl sqlite}
 "$CARGO_TARGET_DIR/release/examples/gen_records" --records "$records" \
     --min-bytes "$min" --max-bytes "$max" --out "$work/records.jsonl"
 
 for sink in $sinks; do
-    case $sink in
-        postgres)
-            pg_port=$(free_port)
-            start_postgres "$pg_port" "$work/postgres"
-            section="type = \"postgres\"
-url = \"host=127.0.0.1 port=$pg_port user=postgres dbname=postgres\"
-create_table = true" ;;
-        clickhouse)
-            ch_port=$(free_port)
-            start_clickhouse "$ch_port" "$work/clickhouse"
-            section="type = \"clickhouse\"
-url = \"http://127.0.0.1:$ch_port\"
-compress = false
-create_table = true" ;;
-        jsonl) section="type = \"jsonl\"
-dir = \"$work/out-jsonl\"" ;;
-        sqlite) section="type = \"sqlite\"
-path = \"$work/replica.db\"" ;;
-    esac
-    cat > "$work/$sink.toml" <<TOML
-state_dir = "$work/state-$sink"
-[[tables]]
-name = "orders"
-[[sinks]]
-$section
-TOML
+    replay_setup "$sink" "$work"
     /usr/bin/time -v "$bin" replay --config "$work/$sink.toml" --table orders \
         --keys pk:S,sk:N "$work/records.jsonl" 2> "$work/$sink.log" \
         || { tail -20 "$work/$sink.log"; exit 1; }

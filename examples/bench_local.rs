@@ -93,30 +93,8 @@ async fn load(
         tasks.push(tokio::spawn(async move {
             let mine: Vec<usize> = (0..items).filter(|i| i % writers == writer).collect();
             for group in mine.chunks(25) {
-                let mut requests: Vec<WriteRequest> = group
-                    .iter()
-                    .map(|i| {
-                        WriteRequest::builder()
-                            .put_request(
-                                PutRequest::builder()
-                                    .set_item(Some(item(format!("item-{i:09}"), bytes)))
-                                    .build()
-                                    .expect("put request"),
-                            )
-                            .build()
-                    })
-                    .collect();
-                while !requests.is_empty() {
-                    let output = client
-                        .batch_write_item()
-                        .request_items(&table, requests)
-                        .send()
-                        .await?;
-                    requests = output
-                        .unprocessed_items
-                        .and_then(|mut u| u.remove(&table))
-                        .unwrap_or_default();
-                }
+                let pks: Vec<String> = group.iter().map(|i| format!("item-{i:09}")).collect();
+                batch_write(&client, &table, &pks, bytes).await?;
             }
             anyhow::Ok(())
         }));
@@ -133,7 +111,7 @@ async fn load(
 }
 
 /// Writes `pks` (one PutItem, or one BatchWriteItem retried until nothing is
-/// left unprocessed).
+/// left unprocessed) as items of about 200 bytes.
 async fn write_items(client: &Client, table: &str, pks: &[String]) -> anyhow::Result<()> {
     if let [pk] = pks {
         client
@@ -145,13 +123,24 @@ async fn write_items(client: &Client, table: &str, pks: &[String]) -> anyhow::Re
             .context("put")?;
         return Ok(());
     }
+    batch_write(client, table, pks, 200).await
+}
+
+/// One BatchWriteItem of `pks` (at most 25) as items of about `bytes`,
+/// repeated with the unprocessed rest until DynamoDB took them all.
+async fn batch_write(
+    client: &Client,
+    table: &str,
+    pks: &[String],
+    bytes: usize,
+) -> anyhow::Result<()> {
     let mut requests: Vec<WriteRequest> = pks
         .iter()
         .map(|pk| {
             WriteRequest::builder()
                 .put_request(
                     PutRequest::builder()
-                        .set_item(Some(item(pk.clone(), 200)))
+                        .set_item(Some(item(pk.clone(), bytes)))
                         .build()
                         .expect("put request"),
                 )

@@ -1,0 +1,39 @@
+# Shared by the bench scripts (sourced after scripts/lib/servers.sh).
+
+# replay_setup SINK WORK: starts the sink's server when it has one (under
+# WORK), writes WORK/SINK.toml replaying table `orders` into it, and sets
+# BASELINE_URL to the same server for bench/baseline_replay.py.
+replay_setup() {
+    local sink=${1:?usage: replay_setup SINK WORK} work=${2:?usage: replay_setup SINK WORK}
+    local port section
+    BASELINE_URL=
+    case $sink in
+        postgres)
+            port=$(free_port)
+            start_postgres "$port" "$work/postgres"
+            BASELINE_URL="host=127.0.0.1 port=$port user=postgres dbname=postgres"
+            section="type = \"postgres\"
+url = \"$BASELINE_URL\"
+create_table = true" ;;
+        clickhouse)
+            port=$(free_port)
+            start_clickhouse "$port" "$work/clickhouse"
+            BASELINE_URL="clickhouse://127.0.0.1:$DCDC_CLICKHOUSE_TCP_PORT"
+            section="type = \"clickhouse\"
+url = \"http://127.0.0.1:$port\"
+compress = false
+create_table = true" ;;
+        jsonl) section="type = \"jsonl\"
+dir = \"$work/out-jsonl\"" ;;
+        sqlite) section="type = \"sqlite\"
+path = \"$work/replica.db\"" ;;
+        *) echo "unknown sink $sink (jsonl, sqlite, postgres, clickhouse)" >&2; return 2 ;;
+    esac
+    cat > "$work/$sink.toml" <<TOML
+state_dir = "$work/state-$sink"
+[[tables]]
+name = "orders"
+[[sinks]]
+$section
+TOML
+}
