@@ -11,12 +11,11 @@ use proptest::prelude::*;
 fn decode_fixture(name: &str) -> Vec<ChangeEvent> {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     let body = std::fs::read(&path).unwrap_or_else(|err| panic!("read {path}: {err}"));
-    let page = parse_page(&body).expect("page parses");
+    let page = parse_page(body).expect("page parses");
     let table: Arc<str> = Arc::from("Forum");
     let shard: Arc<str> = Arc::from("shardId-0001");
-    page.records
-        .iter()
-        .map(|raw| decode_record(raw.get(), &table, &shard).expect("record decodes"))
+    page.records()
+        .map(|raw| decode_record(raw, &table, &shard).expect("record decodes"))
         .collect()
 }
 

@@ -39,6 +39,17 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// The byte offset of the cursor.
+    pub(super) fn position(&self) -> usize {
+        self.at
+    }
+
+    /// The byte offset of the next token (whitespace skipped), if any.
+    pub(super) fn position_of_next(&mut self) -> Option<usize> {
+        self.skip_ws();
+        (self.at < self.bytes.len()).then_some(self.at)
+    }
+
     /// True when only whitespace is left.
     pub(super) fn at_end(&mut self) -> bool {
         self.skip_ws();

@@ -64,7 +64,7 @@ impl SignedClient {
         let bytes = self
             .post(OPERATION, "DynamoDBStreams_20120810.GetRecords", &body)
             .await?;
-        parse_page(&bytes).map_err(|err| retryable(OPERATION, err.to_string()))
+        parse_page(Vec::from(bytes)).map_err(|err| retryable(OPERATION, err.to_string()))
     }
 
     /// Sends `body` as the `target` operation and returns the response body

@@ -106,8 +106,8 @@ impl Watch {
                     return;
                 }
             };
-            if let Some(first) = page.records.first() {
-                self.record(first.get());
+            if let Some(first) = page.record(0) {
+                self.record(first);
                 return;
             }
             match page.next_shard_iterator {

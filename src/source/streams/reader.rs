@@ -12,7 +12,7 @@ use crate::backoff::Backoff;
 use crate::config::{DecodeErrorPolicy, SnapshotMode, SourceSettings, TableConfig, TrimPolicy};
 use crate::coordinator::{AckTracker, Chunk, ShardKey};
 use crate::dead_letter::{DeadLetter, DeadLetters};
-use crate::decode::{decode_record, DecodeError};
+use crate::decode::{decode_record, DecodeError, RecordsPage};
 use crate::model::{ChangeEvent, SequenceNumber};
 use crate::source::SourceError;
 use crate::stats::Stats;
@@ -219,10 +219,10 @@ impl ShardReader {
                 Err(err) => return Err(self.fail_source(err)),
             };
             retry.reset();
-            self.stats.record_page(page.records.len());
-            let had_records = !page.records.is_empty();
+            self.stats.record_page(page.len());
+            let had_records = !page.is_empty();
             if had_records {
-                let last = self.deliver(&page.records, last_read.as_ref()).await?;
+                let last = self.deliver(&page, last_read.as_ref()).await?;
                 if let Some(last) = last {
                     start = ShardStart::After(last.clone());
                     last_read = Some(last);
@@ -299,16 +299,16 @@ impl ShardReader {
     /// it to every sink. Returns the last sequence number of the page.
     async fn deliver(
         &self,
-        records: &[Box<serde_json::value::RawValue>],
+        page: &RecordsPage,
         previous: Option<&SequenceNumber>,
     ) -> Result<Option<SequenceNumber>, ReaderError> {
-        let mut events: Vec<ChangeEvent> = Vec::with_capacity(records.len());
+        let mut events: Vec<ChangeEvent> = Vec::with_capacity(page.len());
         let mut failures: Vec<(usize, DecodeError)> = Vec::new();
         let mut last: Option<SequenceNumber> = None;
         let mut bytes = 0u64;
         let floor = previous.or(self.after_parents.as_ref()).cloned();
-        for (index, raw) in records.iter().enumerate() {
-            match decode_record(raw.get(), &self.table_name, &self.key.shard) {
+        for (index, raw) in page.records().enumerate() {
+            match decode_record(raw, &self.table_name, &self.key.shard) {
                 Ok(event) => {
                     let sequence = event.version();
                     let bound = last.as_ref().or(floor.as_ref());
@@ -346,7 +346,7 @@ impl ShardReader {
             }
         }
         if !failures.is_empty() {
-            self.dead_letter(records, &failures)?;
+            self.dead_letter(page, &failures)?;
         }
         let Some(last) = last else {
             // Nothing on the page had a readable sequence number: the records are
@@ -384,7 +384,7 @@ impl ShardReader {
 
     fn dead_letter(
         &self,
-        records: &[Box<serde_json::value::RawValue>],
+        page: &RecordsPage,
         failures: &[(usize, DecodeError)],
     ) -> Result<(), ReaderError> {
         self.stats.record_decode_errors(failures.len());
@@ -400,16 +400,22 @@ impl ShardReader {
                 (err.to_string(), sequence)
             })
             .collect();
+        // Every record of a parsed page is well-formed JSON.
+        let raws: Vec<&serde_json::value::RawValue> = failures
+            .iter()
+            .filter_map(|(index, _)| serde_json::from_str(page.record(*index)?).ok())
+            .collect();
         let letters: Vec<DeadLetter<'_>> = failures
             .iter()
             .zip(&messages)
-            .map(|((index, _), (message, sequence))| DeadLetter {
+            .zip(&raws)
+            .map(|(((_, _), (message, sequence)), raw)| DeadLetter {
                 table: &self.table.name,
                 stage: "decode",
                 shard: &self.key.shard,
                 sequence: sequence.as_deref(),
                 error: message,
-                record: &records[*index],
+                record: raw,
             })
             .collect();
         self.dead_letters
