@@ -278,4 +278,43 @@ mod tests {
             let _ = careful;
         }
     }
+
+    /// A record exercising every type, escapes and DynamoDB Local's bare `{}`.
+    const RICH: &str = r#"{"eventID":"e2","eventName":"MODIFY","dynamodb":{"Keys":{"pk":{"S":"k\u00e9y"},"sk":{"B":"AQI="}},"NewImage":{"s":{"S":"a \"q\" \\ \n é"},"n":{"N":"-1.5E+3"},"b":{"B":"AP8="},"t":{"BOOL":true},"z":{"NULL":true},"m":{"M":{"l":{"L":[{"N":"1"},{},{"SS":["x","y"]}]}}},"ns":{"NS":["1","2.5"]},"bs":{"BS":["AQ=="]}},"OldImage":{"s":{"S":""}},"SequenceNumber":"000000000000000000200","SizeBytes":99},"awsRegion":null}"#;
+
+    proptest::proptest! {
+        /// Whatever one changed character does to a record, the fast path
+        /// either leaves it to serde or reads exactly what serde reads.
+        #[test]
+        fn one_changed_character_never_makes_the_paths_disagree(
+            base in proptest::sample::select(vec![RECORD, RICH]),
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            with in proptest::sample::select(vec![
+                '{', '}', '[', ']', '"', ':', ',', ' ', '\\', 'n', 'u', 'S', 'N', 'B', 'L', 'M',
+                '0', '1', '9', '.', 'e', '-', '+', 'x', 't', 'f', 'é', '\u{1}',
+            ]),
+        ) {
+            let mut chars: Vec<char> = base.chars().collect();
+            let at = at.index(chars.len());
+            chars[at] = with;
+            let raw: String = chars.into_iter().collect();
+            let (fast, careful) = both(&raw);
+            if let Some(fast) = fast {
+                proptest::prop_assert_eq!(fast, careful, "{}", raw);
+            }
+        }
+    }
+
+    #[test]
+    fn the_rich_record_takes_the_fast_path_where_it_can() {
+        // Escaped key text sends it to serde; both agree.
+        let (fast, careful) = both(RICH);
+        assert!(careful.is_ok(), "{careful:?}");
+        if let Some(fast) = fast {
+            assert_eq!(fast, careful);
+        }
+        let plain = RICH.replace("k\\u00e9y", "key");
+        let (fast, careful) = both(&plain);
+        assert_eq!(fast.expect("fast path"), careful);
+    }
 }
