@@ -66,9 +66,7 @@ impl<'a> Scan<'_, 'a> {
     /// Copies a string token to the output, quotes included (its escapes
     /// were checked, so the raw text is valid JSON).
     fn push(&mut self, token: &Token<'_>) {
-        self.out.push('"');
-        self.out.push_str(token.raw);
-        self.out.push('"');
+        self.out.push_str(token.quoted);
     }
 
     /// A map of attribute names to tagged values.

@@ -18,6 +18,8 @@ pub(super) struct Cursor<'a> {
 pub(super) struct Token<'a> {
     /// The raw text (escapes not resolved).
     pub(super) raw: &'a str,
+    /// The raw text with its quotes: the token as written.
+    pub(super) quoted: &'a str,
     /// True when the text holds escapes (`raw` is then not the content).
     pub(super) escaped: bool,
 }
@@ -132,7 +134,12 @@ impl<'a> Cursor<'a> {
                     self.at += 1;
                     // Both ends sit next to ASCII quotes: character boundaries.
                     let raw = self.json.get(start..stop)?;
-                    return Some(Token { raw, escaped });
+                    let quoted = self.json.get(start - 1..stop + 1)?;
+                    return Some(Token {
+                        raw,
+                        quoted,
+                        escaped,
+                    });
                 }
                 b'\\' => {
                     escaped = true;
