@@ -24,9 +24,11 @@ pub(super) fn scan_image(json: &str) -> Option<String> {
 /// Reads one image at the cursor (a map of attribute names to tagged
 /// values) and returns it as compact text.
 pub(super) fn image(cursor: &mut Cursor<'_>) -> Option<String> {
+    // The compact image is no longer than what is left of the input.
+    let capacity = cursor.remaining().min(16 * 1024);
     let mut scan = Scan {
         cursor,
-        out: String::with_capacity(256),
+        out: String::with_capacity(capacity),
         names: Vec::new(),
         plain: false,
     };

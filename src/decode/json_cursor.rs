@@ -41,6 +41,11 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// Bytes left after the cursor.
+    pub(super) fn remaining(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+
     /// The byte offset of the cursor.
     pub(super) fn position(&self) -> usize {
         self.at

@@ -3,7 +3,7 @@
 
 use std::io::Write as _;
 
-use super::ChangeEvent;
+use super::{AttributeValue, ChangeEvent, Item};
 
 impl ChangeEvent {
     /// Appends the event as one line of JSON and a newline: the same object
@@ -16,8 +16,7 @@ impl ChangeEvent {
         out.extend_from_slice(b",\"op\":\"");
         out.extend_from_slice(self.op.as_str().as_bytes());
         out.extend_from_slice(b"\",\"keys\":");
-        // Serializing an item into memory cannot fail: every key is a string.
-        let _ = serde_json::to_writer(&mut *out, &self.keys);
+        write_keys(out, &self.keys);
         if let Some(image) = &self.new_image {
             out.extend_from_slice(b",\"new_image\":");
             image.write_json(out);
@@ -41,6 +40,37 @@ impl ChangeEvent {
     }
 }
 
+/// Key attributes as DynamoDB JSON; S and N values (nearly every key) are
+/// written directly, anything else through serde.
+fn write_keys(out: &mut Vec<u8>, keys: &Item) {
+    out.push(b'{');
+    for (i, (name, value)) in keys.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_string(out, name);
+        match value {
+            AttributeValue::S(text) => {
+                out.extend_from_slice(b":{\"S\":");
+                push_string(out, text);
+                out.push(b'}');
+            }
+            // Number text is digits, sign, point and exponent: no escapes.
+            AttributeValue::N(number) => {
+                out.extend_from_slice(b":{\"N\":\"");
+                out.extend_from_slice(number.as_str().as_bytes());
+                out.extend_from_slice(b"\"}");
+            }
+            other => {
+                out.push(b':');
+                // Serializing a value into memory cannot fail.
+                let _ = serde_json::to_writer(&mut *out, other);
+            }
+        }
+    }
+    out.push(b'}');
+}
+
 fn push_string(out: &mut Vec<u8>, text: &str) {
     // Serializing a &str into memory cannot fail.
     let _ = serde_json::to_writer(&mut *out, text);
@@ -57,7 +87,14 @@ mod tests {
         ChangeEvent {
             table: Arc::from("or\"ders"),
             op: Op::Modify,
-            keys: Item::from([("pk".to_owned(), AttributeValue::S("a".into()))]),
+            keys: Item::from([
+                ("pk".to_owned(), AttributeValue::S("a\"b".into())),
+                (
+                    "sk".to_owned(),
+                    AttributeValue::N(crate::model::Number::parse("-1.5e3").unwrap()),
+                ),
+                ("b".to_owned(), AttributeValue::B(vec![0, 255])),
+            ]),
             new_image: Some(decode_image(r#"{"pk":{"S":"a"},"n":{"N":"1.50"}}"#).unwrap()),
             old_image: Some(Item::from([("pk".to_owned(), AttributeValue::S("a".into()))]).into()),
             position: Position {
