@@ -1,5 +1,7 @@
-//! DynamoDB JSON images validated and copied as compact text in one pass,
-//! without building an attribute tree (see [`crate::model::Image`]).
+//! DynamoDB JSON images validated and copied as compact text by serde,
+//! without building an attribute tree (see [`crate::model::Image`]): the
+//! reference path, used when the fast walk (`image_scan`) declines an image
+//! and to name the exact place of an error.
 //!
 //! Accepts exactly what [`super::ItemSeed`] accepts, with the same messages:
 //! one type tag per value, exact number text, strict base64, `NULL` true,
