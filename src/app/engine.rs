@@ -9,12 +9,11 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::sinks::{collect_sink_result, pick_error, spawn_sinks, SinkShared};
-use super::{checkpointer, progress, signals, EngineError};
+use super::{checkpointer, progress, EngineError};
 use crate::config::{ClickHouseMode, PipelineConfig, SinkConfig};
 use crate::coordinator::{AckTracker, CheckpointStore};
-use crate::dead_letter::DeadLetters;
 use crate::source::streams::{run_table, StreamsApi, TableContext, TableProgress, TableStream};
-use crate::stats::{Stats, StatsSnapshot};
+use crate::stats::StatsSnapshot;
 
 /// How a run behaves.
 #[derive(Debug, Clone)]
@@ -66,18 +65,12 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
     }
     let tables = describe_tables(config, &api).await?;
 
-    let cancel = CancellationToken::new();
-    signals::install(cancel.clone());
     let tracker = AckTracker::new();
-    let stats = Arc::new(Stats::default());
-    let dead_letters = Arc::new(DeadLetters::new(&config.state_dir.join("dead-letters")));
+    let shared = SinkShared::new(&config.state_dir);
+    let (cancel, stats) = (shared.cancel.clone(), Arc::clone(&shared.stats));
+    let dead_letters = Arc::clone(&shared.dead_letters);
 
     let schemas: Vec<_> = tables.iter().map(|t| t.schema.clone()).collect();
-    let shared = SinkShared {
-        dead_letters: Arc::clone(&dead_letters),
-        cancel: cancel.clone(),
-        stats: Arc::clone(&stats),
-    };
     let (senders, mut sink_tasks) =
         spawn_sinks(&config.sinks, &schemas, &config.aws, &shared).await?;
 

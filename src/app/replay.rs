@@ -6,16 +6,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
 use super::replay_input::{read_file, Entry};
 use super::sinks::{collect_sink_result, pick_error, spawn_sinks, SinkShared};
-use super::{signals, EngineError};
+use super::EngineError;
 use crate::config::PipelineConfig;
 use crate::coordinator::{AckTracker, Chunk, ShardKey};
-use crate::dead_letter::{DeadLetter, DeadLetters};
+use crate::dead_letter::DeadLetter;
 use crate::model::{KeyAttribute, KeyKind, SequenceNumber, TableSchema};
-use crate::stats::{Stats, StatsSnapshot};
+use crate::stats::StatsSnapshot;
 
 /// Changes per chunk handed to the sinks (each sink queues 8 chunks, so
 /// this bounds the memory a fast reader can fill).
@@ -127,15 +125,9 @@ pub async fn run_replay(
         name: Arc::clone(&table),
         keys,
     };
-    let cancel = CancellationToken::new();
-    signals::install(cancel.clone());
-    let stats = Arc::new(Stats::default());
-    let dead_letters = Arc::new(DeadLetters::new(&config.state_dir.join("dead-letters")));
-    let shared = SinkShared {
-        dead_letters: Arc::clone(&dead_letters),
-        cancel: cancel.clone(),
-        stats: Arc::clone(&stats),
-    };
+    let shared = SinkShared::new(&config.state_dir);
+    let (cancel, stats) = (shared.cancel.clone(), Arc::clone(&shared.stats));
+    let dead_letters = Arc::clone(&shared.dead_letters);
     let (senders, mut sink_tasks) =
         spawn_sinks(&config.sinks, &[schema], &config.aws, &shared).await?;
     let tracker = AckTracker::new();

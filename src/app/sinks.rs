@@ -35,6 +35,20 @@ pub(super) struct SinkShared {
     pub stats: Arc<Stats>,
 }
 
+impl SinkShared {
+    /// Fresh stats, dead letters under `state_dir/dead-letters`, and a cancel
+    /// token that SIGINT/SIGTERM trip.
+    pub(super) fn new(state_dir: &std::path::Path) -> Self {
+        let cancel = CancellationToken::new();
+        super::signals::install(cancel.clone());
+        Self {
+            dead_letters: Arc::new(DeadLetters::new(&state_dir.join("dead-letters"))),
+            cancel,
+            stats: Arc::new(Stats::default()),
+        }
+    }
+}
+
 /// Connects every sink (failing on the first that cannot start) and runs each in a task.
 pub(super) async fn spawn_sinks(
     sinks: &[SinkConfig],

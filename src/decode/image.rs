@@ -18,24 +18,22 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 
 use super::attribute::decode_whole;
 use super::attribute::{TypeTag, TypeTagSeed};
-use super::image_scan::scan_image;
 use super::DecodeError;
 use crate::model::{json_number_text, Image, Number};
 
-/// Writes validated DynamoDB JSON item text as plain JSON (numbers as JSON
+/// Validated DynamoDB JSON item text as plain JSON (numbers as JSON
 /// numbers, sets as arrays, binary as base64 strings, NULL as null), the
 /// form [`crate::model::plain_item`] gives, without building the item.
-pub(crate) fn write_plain_json(json: &str, out: &mut String) -> Result<(), DecodeError> {
-    match super::image_scan::scan_plain(json) {
-        Some(plain) => {
-            out.push_str(&plain);
-            Ok(())
-        }
-        None => decode_whole(json, PlainSeed { out }),
+pub(crate) fn plain_json(json: &str) -> Result<String, DecodeError> {
+    if let Some(plain) = super::image_scan::scan_plain(json) {
+        return Ok(plain);
     }
+    let mut out = String::with_capacity(json.len());
+    decode_whole(json, PlainSeed { out: &mut out })?;
+    Ok(out)
 }
 
-/// Writes one item as plain JSON (see [`write_plain_json`]).
+/// Writes one item as plain JSON (see [`plain_json`]).
 struct PlainSeed<'o> {
     out: &'o mut String,
 }
@@ -391,13 +389,9 @@ pub(super) struct FastImage(pub(super) Image);
 impl<'de> serde::Deserialize<'de> for FastImage {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = <&'de serde_json::value::RawValue>::deserialize(deserializer)?;
-        let text = raw.get();
-        match scan_image(text) {
-            Some(compact) => Ok(Self(Image::from_validated_json(compact))),
-            None => decode_whole(text, ImageSeed)
-                .map(Self)
-                .map_err(de::Error::custom),
-        }
+        super::decode_image(raw.get())
+            .map(Self)
+            .map_err(de::Error::custom)
     }
 }
 

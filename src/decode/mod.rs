@@ -21,7 +21,7 @@ mod record_scan;
 
 pub use attribute::{decode_image, decode_item, decode_value, ItemSeed};
 pub use event_line::decode_event_line;
-pub(crate) use image::write_plain_json;
+pub(crate) use image::plain_json;
 pub use page::{parse_page, RecordsPage};
 pub use record::decode_record;
 

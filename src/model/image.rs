@@ -102,11 +102,7 @@ impl Image {
     /// text is transcoded without building its attributes.
     pub fn plain_json(&self) -> Result<String, DecodeError> {
         match &self.repr {
-            Repr::Json { text, .. } => {
-                let mut out = String::with_capacity(text.len());
-                crate::decode::write_plain_json(text, &mut out)?;
-                Ok(out)
-            }
+            Repr::Json { text, .. } => crate::decode::plain_json(text),
             Repr::Item(item) => Ok(super::plain_item(item)),
         }
     }

@@ -13,12 +13,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::sinks::{spawn_sinks, SinkShared};
-use super::{signals, EngineError};
+use super::EngineError;
 use crate::config::LoaderConfig;
 use crate::coordinator::AckTracker;
-use crate::dead_letter::DeadLetters;
 use crate::model::{KeyAttribute, KeyKind, TableSchema};
-use crate::stats::{Stats, StatsSnapshot};
+use crate::stats::StatsSnapshot;
 
 /// How a load run behaves.
 #[derive(Debug, Clone)]
@@ -63,16 +62,10 @@ pub async fn run_loader(
                 .collect(),
         })
         .collect();
-    let cancel = CancellationToken::new();
-    signals::install(cancel.clone());
     let tracker = AckTracker::new();
-    let stats = Arc::new(Stats::default());
-    let dead_letters = Arc::new(DeadLetters::new(&config.state_dir.join("dead-letters")));
-    let shared = SinkShared {
-        dead_letters: Arc::clone(&dead_letters),
-        cancel: cancel.clone(),
-        stats: Arc::clone(&stats),
-    };
+    let shared = SinkShared::new(&config.state_dir);
+    let (cancel, stats) = (shared.cancel.clone(), Arc::clone(&shared.stats));
+    let dead_letters = Arc::clone(&shared.dead_letters);
     let (senders, mut sink_tasks) =
         spawn_sinks(&config.sinks, &schemas, &config.aws, &shared).await?;
     let stores = Arc::new(stores::Stores::new(&config.aws).await);

@@ -156,16 +156,23 @@ impl StreamsApi {
         &self.tables
     }
 
-    /// DynamoDB's estimate of a table's item count and size in bytes
-    /// (DescribeTable; AWS refreshes it about every six hours).
-    pub async fn table_estimate(&self, table: &str) -> Result<(u64, u64), SourceError> {
-        let output = self
-            .dynamodb
+    /// One DescribeTable call.
+    async fn describe(
+        &self,
+        table: &str,
+    ) -> Result<aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput, SourceError> {
+        self.dynamodb
             .describe_table()
             .table_name(table)
             .send()
             .await
-            .map_err(|err| SourceError::from_sdk("DescribeTable", err))?;
+            .map_err(|err| SourceError::from_sdk("DescribeTable", err))
+    }
+
+    /// DynamoDB's estimate of a table's item count and size in bytes
+    /// (DescribeTable; AWS refreshes it about every six hours).
+    pub async fn table_estimate(&self, table: &str) -> Result<(u64, u64), SourceError> {
+        let output = self.describe(table).await?;
         let description = output
             .table
             .unwrap_or_else(|| aws_sdk_dynamodb::types::TableDescription::builder().build());
@@ -184,13 +191,7 @@ impl StreamsApi {
         table: &str,
         stream_arn: Option<&str>,
     ) -> Result<TableStream, SourceError> {
-        let output = self
-            .dynamodb
-            .describe_table()
-            .table_name(table)
-            .send()
-            .await
-            .map_err(|err| SourceError::from_sdk("DescribeTable", err))?;
+        let output = self.describe(table).await?;
         let fatal = |message: String| SourceError::Fatal {
             operation: "DescribeTable",
             message,
