@@ -569,6 +569,7 @@ fn read_event(
             shard: Arc::clone(shard),
             sequence: shared.version.clone(),
         },
+        version: shared.version.clone(),
         approx_time_ms: Some(crate::coordinator::store::now_ms()),
         ttl_delete: false,
         event_id,
