@@ -192,6 +192,7 @@ pub fn checkpoint_table(schema: &str) -> String {
 /// a table made by an earlier version with `numeric(40, 0)` is widened in
 /// place (no rewrite: only the precision grows).
 pub fn create_checkpoint_table(schema: &str) -> String {
+    let schema_lit = format!("'{}'", schema.replace('\'', "''"));
     format!(
         "CREATE SCHEMA IF NOT EXISTS {schema_q};
 CREATE TABLE IF NOT EXISTS {table} (
@@ -210,7 +211,6 @@ DO $$ BEGIN
     END IF;
 END $$;",
         schema_q = quote(schema),
-        schema_lit = format!("'{}'", schema.replace('\'', "''")),
         table = checkpoint_table(schema),
     )
 }
