@@ -28,8 +28,11 @@ struct Cursor {
 
 /// Why a GetRecords call failed.
 enum ReadError {
-    /// The iterator is too old: get a new one after the last record read.
-    Expired,
+    /// The iterator is too old (ExpiredIteratorException), or points before
+    /// the oldest record (TrimmedDataAccessException: DynamoDB Local says so
+    /// of a trim-horizon iterator taken while the shard was still empty once
+    /// another table has written): get a new one after the last record read.
+    Stale,
     /// Anything else, described.
     Other(String),
 }
@@ -199,27 +202,31 @@ impl StreamFollower {
             .ok_or_else(|| format!("no shard iterator for {shard_id}"))
     }
 
-    /// Reads one page at the cursor and moves it on; an expired iterator is
-    /// replaced (and the page read on the next poll).
+    /// Reads one page at the cursor and moves it on. A stale iterator is
+    /// replaced (after the last record read, or at the trim horizon) and the
+    /// page read with the new one; stale twice in a row is an error.
     async fn read_page(&self, cursor: &mut Cursor) -> Result<Vec<StreamRecord>, String> {
-        let Some(iterator) = cursor.iterator.as_deref() else {
+        let Some(iterator) = cursor.iterator.clone() else {
             return Ok(Vec::new());
         };
-        match self.get_records(iterator).await {
-            Ok(page) => {
-                if let Some(last) = page.records.last() {
-                    cursor.last_sequence = Some(last.dynamodb.sequence_number.clone());
-                }
-                cursor.iterator = page.next_shard_iterator;
-                Ok(page.records)
-            }
-            Err(ReadError::Expired) => {
+        let page = match self.get_records(&iterator).await {
+            Ok(page) => page,
+            Err(ReadError::Stale) => {
                 let after = cursor.last_sequence.as_deref();
-                cursor.iterator = Some(self.iterator(&cursor.shard_id, after).await?);
-                Ok(Vec::new())
+                let fresh = self.iterator(&cursor.shard_id, after).await?;
+                cursor.iterator = Some(fresh.clone());
+                self.get_records(&fresh).await.map_err(|e| match e {
+                    ReadError::Stale => format!("shard {}: new iterator stale", cursor.shard_id),
+                    ReadError::Other(message) => message,
+                })?
             }
-            Err(ReadError::Other(message)) => Err(message),
+            Err(ReadError::Other(message)) => return Err(message),
+        };
+        if let Some(last) = page.records.last() {
+            cursor.last_sequence = Some(last.dynamodb.sequence_number.clone());
         }
+        cursor.iterator = page.next_shard_iterator;
+        Ok(page.records)
     }
 
     /// GetRecords as a signed raw request.
@@ -240,8 +247,9 @@ impl StreamFollower {
             return parse_page(&bytes).map_err(ReadError::Other);
         }
         let text = String::from_utf8_lossy(&bytes).into_owned();
-        if text.contains("ExpiredIteratorException") {
-            return Err(ReadError::Expired);
+        if text.contains("ExpiredIteratorException") || text.contains("TrimmedDataAccessException")
+        {
+            return Err(ReadError::Stale);
         }
         Err(ReadError::Other(format!(
             "GetRecords: HTTP {status}: {text}"
