@@ -39,6 +39,8 @@ pub struct ForwarderOptions {
     /// The `tableName` written in the records instead of the table's name,
     /// so that several tables can be presented as one.
     pub table_name: Option<String>,
+    // No record mangling: tests that need malformed records put them into
+    // the Kinesis stream themselves.
 }
 
 /// What the task and the test share.
@@ -223,30 +225,41 @@ impl Task {
         while !self.cancel.is_cancelled() {
             let round = Instant::now();
             let (records, error) = follower.poll().await;
-            if !records.is_empty() {
-                self.shared.progress().last_record_at = Instant::now();
-                let entries = self.entries(&records)?;
-                self.writer
-                    .send(entries, &self.shared, &self.cancel)
-                    .await?;
-            }
+            self.forward(&records).await?;
             if let Some(error) = error {
                 failures += 1;
                 if failures >= MAX_FAILURES {
                     return Err(format!("reading the stream of {}: {error}", self.table));
                 }
                 pause(&self.cancel, RETRY_PAUSE).await;
-            } else if records.is_empty() {
-                failures = 0;
-                self.writer
-                    .flush_duplicates(&self.shared, &self.cancel)
-                    .await?;
-                self.shared.progress().last_quiet_round = Some(round);
-                pause(&self.cancel, IDLE_POLL).await;
-            } else {
-                failures = 0;
+                continue;
+            }
+            failures = 0;
+            if records.is_empty() {
+                self.quiet_round(round).await?;
             }
         }
+        Ok(())
+    }
+
+    /// Stamps and puts the records a poll returned.
+    async fn forward(&mut self, records: &[StreamRecord]) -> Result<(), String> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.shared.progress().last_record_at = Instant::now();
+        let entries = self.entries(records)?;
+        self.writer.send(entries, &self.shared, &self.cancel).await
+    }
+
+    /// A poll begun at `round` found nothing: put the waiting duplicates,
+    /// note the quiet round, and pause before polling again.
+    async fn quiet_round(&mut self, round: Instant) -> Result<(), String> {
+        self.writer
+            .flush_duplicates(&self.shared, &self.cancel)
+            .await?;
+        self.shared.progress().last_quiet_round = Some(round);
+        pause(&self.cancel, IDLE_POLL).await;
         Ok(())
     }
 
@@ -386,9 +399,16 @@ impl Writer {
                 }
             };
             count_puts(tail, &failed, &mut already_put[offset..], shared);
-            match failed.iter().position(|f| *f) {
-                None => return Ok(()),
-                Some(first_failed) => offset += first_failed,
+            let Some(first_failed) = failed.iter().position(|f| *f) else {
+                return Ok(());
+            };
+            offset += first_failed;
+            failures += 1;
+            if failures >= MAX_FAILURES {
+                return Err(format!(
+                    "PutRecords into {}: entries still failing after {failures} attempts",
+                    self.stream
+                ));
             }
             pause(cancel, RETRY_PAUSE).await;
         }
