@@ -149,6 +149,9 @@ pub async fn run_table<S: ShardSource>(ctx: TableContext<S>) -> Result<(), Table
     // A first start applies `start_position`; after a snapshot the recorded
     // positions apply instead.
     let fresh = stored.is_empty() && !snapshotted;
+    // On a first start, `start_position` applies to the shards that exist
+    // then; shards created later are read from their start.
+    let mut initial: HashSet<String> = HashSet::new();
     let mut drained: HashMap<String, Option<SequenceNumber>> = HashMap::new();
     let mut running: HashMap<String, Running> = HashMap::new();
     let mut readers: JoinSet<(String, Result<ReaderExit, ReaderError>)> = JoinSet::new();
@@ -186,6 +189,9 @@ pub async fn run_table<S: ShardSource>(ctx: TableContext<S>) -> Result<(), Table
                         .map_err(store_error)?;
                 }
                 check_vanished(&ctx, &shards, &stored)?;
+                if fresh {
+                    initial = shards.iter().map(|s| s.id.clone()).collect();
+                }
                 first_discovery = false;
             }
             let nodes: Vec<ShardNode> = shards
@@ -208,13 +214,7 @@ pub async fn run_table<S: ShardSource>(ctx: TableContext<S>) -> Result<(), Table
                 let start = match (&checkpoint, start_at) {
                     (Some(sequence), _) => ShardStart::After(sequence.clone()),
                     (None, Some(sequence)) => ShardStart::At(sequence),
-                    (None, None)
-                        if fresh
-                            && ctx.table.start_position == StartPosition::Latest
-                            && info.is_some_and(|i| !i.closed) =>
-                    {
-                        ShardStart::Latest
-                    }
+                    (None, None) if initial.contains(&shard) => first_start(&ctx.table, info),
                     (None, None) => ShardStart::TrimHorizon,
                 };
                 let after_parents = info.and_then(|i| {
@@ -312,6 +312,15 @@ pub async fn run_table<S: ShardSource>(ctx: TableContext<S>) -> Result<(), Table
                 }
             }
         }
+    }
+}
+
+/// Where a shard that existed at a first start begins, by `start_position`.
+fn first_start(table: &TableConfig, info: Option<&ShardInfo>) -> ShardStart {
+    match (table.start_position, table.start_timestamp_ms()) {
+        (StartPosition::Latest, _) if info.is_some_and(|i| !i.closed) => ShardStart::Latest,
+        (StartPosition::AtTimestamp, Some(ms)) => ShardStart::AtTimestamp(ms),
+        _ => ShardStart::TrimHorizon,
     }
 }
 
