@@ -505,3 +505,79 @@ async fn expired_iterators_are_renewed_after_the_last_record_read() {
         .sum();
     assert_eq!(common::engine::records_read(&output), forwarded_records);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn snapshot_then_kinesis_stream_converges_with_a_concurrent_writer() {
+    let (client, _kin, table, stream) = setup("kin_snap", 2).await;
+    common::workload::run(&client, &table, 300, 300, 81, 3).await;
+    forward_all(&table, &stream).await;
+    let before_snapshot = kinesis::read_all(&kinesis::client(), &stream)
+        .await
+        .iter()
+        .map(|(_, records)| records.len() as u64)
+        .sum::<u64>();
+    let forwarder = Forwarder::start(
+        &common::endpoint(),
+        &table,
+        &stream,
+        ForwarderOptions {
+            duplicate_every: Some(10),
+            ..ForwarderOptions::default()
+        },
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let replica = dir.path().join("replica.db");
+    let schema = common::unique_table("kin_snap");
+    let sinks = format!(
+        "{}\n[[sinks]]\ntype = \"postgres\"\nurl = \"{}\"\nschema = \"{schema}\"\ncreate_table = true\n",
+        common::engine::sqlite_sink(&replica),
+        postgres_url()
+    );
+    let config = kinesis_config(
+        dir.path(),
+        &[&table],
+        &stream,
+        "snapshot = \"initial\"\nsnapshot_segments = 2\nsnapshot_max_items_per_second = 100\n",
+        &sinks,
+    );
+    // The writer changes, deletes and adds items while the Scan (about 3 s
+    // at 100 items/s) runs.
+    let writer = tokio::spawn({
+        let client = client.clone();
+        let table = table.clone();
+        async move { common::workload::run(&client, &table, 360, 400, 82, 2).await }
+    });
+    let first_config = config.clone();
+    let first = tokio::task::spawn_blocking(move || run_until_caught_up(&first_config))
+        .await
+        .expect("snapshot run");
+    let first_log = String::from_utf8_lossy(&first.stderr).to_string();
+    assert!(first_log.contains("snapshot finished"), "{first_log}");
+    writer.await.expect("writer");
+    forwarder.wait_idle(IDLE).await;
+    forwarder.stop().await;
+    let second = tokio::task::spawn_blocking(move || run_until_caught_up(&config))
+        .await
+        .expect("catch-up run");
+
+    let expected = common::scan(&client, &table).await;
+    common::assert_same(&expected, &common::replica(&replica, &table));
+    let pg = postgres().await;
+    common::assert_same(
+        &expected,
+        &common::postgres::live(&pg, &schema, &table).await,
+    );
+    // The stream was read from the positions recorded at the snapshot, not
+    // from the trim horizon: the changes before it were not read again.
+    let read = common::engine::records_read(&first) + common::engine::records_read(&second);
+    let total: u64 = kinesis::read_all(&kinesis::client(), &stream)
+        .await
+        .iter()
+        .map(|(_, records)| records.len() as u64)
+        .sum();
+    assert!(
+        read <= total - before_snapshot,
+        "read {read} of {total} ({before_snapshot} before the snapshot)"
+    );
+}
