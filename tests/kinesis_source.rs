@@ -81,6 +81,36 @@ fn checkpointed(state: &Path) -> usize {
         .count()
 }
 
+/// In the engine's logs (runs in order), every child shard starts only after
+/// each of its parents was read to its end.
+fn assert_parents_first(logs: &str, lineage: &[kinesis::ShardLineage]) {
+    let first_line = |needle: &str, shard: &str| {
+        logs.lines().position(|line| {
+            let field = format!("shard={shard}");
+            line.contains(needle) && line.split_whitespace().any(|word| word == field)
+        })
+    };
+    let mut children = 0;
+    for (child, parent, adjacent, _) in lineage {
+        let parents: Vec<&String> = parent.iter().chain(adjacent.iter()).collect();
+        if parents.is_empty() {
+            continue;
+        }
+        children += 1;
+        let started = first_line("reading shard", child)
+            .unwrap_or_else(|| panic!("child {child} was never read:\n{logs}"));
+        for parent in parents {
+            let drained = first_line("shard read to its end", parent)
+                .unwrap_or_else(|| panic!("parent {parent} of {child} was never drained:\n{logs}"));
+            assert!(
+                drained < started,
+                "child {child} started before parent {parent} was drained"
+            );
+        }
+    }
+    assert!(children >= 3, "{lineage:?}");
+}
+
 /// The clients, a new table and a new Kinesis stream of `shards` shards.
 async fn setup(
     prefix: &str,
@@ -201,6 +231,14 @@ async fn converges_through_split_merge_duplicates_and_kills() {
     let output = tokio::task::spawn_blocking(move || run_until_caught_up(&config))
         .await
         .expect("final run");
+    let mut logs: String = (0..reshards.len())
+        .map(|round| {
+            std::fs::read_to_string(dir.path().join(format!("engine-{round}.log")))
+                .unwrap_or_default()
+        })
+        .collect();
+    logs.push_str(&String::from_utf8_lossy(&output.stderr));
+    assert_parents_first(&logs, &lineage);
     let expected = common::scan(&client, &table).await;
     assert!(!expected.is_empty());
     common::assert_same(&expected, &common::replica(&replica, &table));
