@@ -130,8 +130,9 @@ async fn setup(
     (client, kin, table, stream)
 }
 
-/// Forwards everything `table`'s stream holds now into `stream`, then stops.
-async fn forward_all(table: &str, stream: &str) {
+/// Forwards everything `table`'s stream holds now into `stream`, then
+/// stops; returns how many records it put.
+async fn forward_all(table: &str, stream: &str) -> u64 {
     let forwarder = Forwarder::start(
         &common::endpoint(),
         table,
@@ -139,7 +140,9 @@ async fn forward_all(table: &str, stream: &str) {
         ForwarderOptions::default(),
     );
     forwarder.wait_idle(IDLE).await;
+    let forwarded = forwarder.forwarded();
     forwarder.stop().await;
+    forwarded
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -271,16 +274,37 @@ async fn one_stream_carries_two_tables_and_others_are_dead_lettered() {
     common::workload::run(&client, &orders, 60, 300, 41, 2).await;
     common::workload::run(&client, &users, 30, 150, 42, 2).await;
     common::workload::run(&client, &stranger, 10, 20, 43, 1).await;
+    let mut stranger_records = 0;
     for table in [&orders, &users, &stranger] {
-        let forwarder = Forwarder::start(
-            &common::endpoint(),
-            table,
-            &stream,
-            ForwarderOptions::default(),
-        );
-        forwarder.wait_idle(IDLE).await;
-        forwarder.stop().await;
+        let forwarded = forward_all(table, &stream).await;
+        if table == &stranger {
+            stranger_records = forwarded;
+        }
     }
+
+    // Default: the other table's records are counted and skipped.
+    let skip_dir = tempfile::tempdir().expect("temp dir");
+    let skip_config = kinesis_config(
+        skip_dir.path(),
+        &[&orders, &users],
+        &stream,
+        "",
+        &common::engine::sqlite_sink(&skip_dir.path().join("replica.db")),
+    );
+    let skipped = tokio::task::spawn_blocking(move || run_until_caught_up(&skip_config))
+        .await
+        .expect("run");
+    let summary = String::from_utf8_lossy(&skipped.stderr);
+    assert!(
+        summary.contains(&format!("other_table_records={stranger_records}")),
+        "{stranger_records} records of {stranger} expected in the summary: {summary}"
+    );
+    assert!(!skip_dir
+        .path()
+        .join("state")
+        .join("dead-letters")
+        .join(format!("{stranger}.jsonl"))
+        .exists());
 
     let dir = tempfile::tempdir().expect("temp dir");
     let replica = dir.path().join("replica.db");
