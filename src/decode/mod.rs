@@ -3,9 +3,10 @@
 //! Numbers stay decimal text, binary is base64-decoded, sets keep their
 //! members, NULL and empty strings survive. Unknown or malformed attribute
 //! shapes are errors, never coerced, with one documented exception: DynamoDB
-//! Local writes an empty map nested inside a list or map as a bare `{}`
-//! (real DynamoDB always tags it `{"M":{}}`), so a bare `{}` is read as an
-//! empty map when it is nested, and rejected at the top level of an item.
+//! Local writes an empty map as a bare `{}` (real DynamoDB always tags it
+//! `{"M":{}}`), at the top level of an item as well as inside a list or map,
+//! so a bare `{}` is read as an empty map at any depth. It is unambiguous: a
+//! tagged value always has exactly one key.
 //! Likewise DynamoDB Local names a TTL delete `UNKNOWN_TO_SDK_VERSION` (with
 //! region `ddblocal`, an old image and no new image): exactly that shape is
 //! read as a TTL remove; any other unknown event name is an error.
