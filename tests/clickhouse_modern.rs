@@ -43,6 +43,7 @@ fn event(op: Op, pk: &str, sequence: &str, amount: &str) -> ChangeEvent {
             shard: Arc::from("shardId-1"),
             sequence: SequenceNumber::parse(sequence).unwrap(),
         },
+        version: SequenceNumber::parse(sequence).unwrap(),
         approx_time_ms: Some(1_700_000_000_000),
         ttl_delete: false,
         event_id: format!("ev-{sequence}"),

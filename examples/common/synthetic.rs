@@ -66,6 +66,7 @@ pub fn event(rng: &mut fastrand::Rng, sequence: usize, keys: usize) -> ChangeEve
             shard: Arc::from("shardId-bench"),
             sequence: SequenceNumber::parse(&format!("{:021}", sequence + 1)).expect("sequence"),
         },
+        version: SequenceNumber::parse(&format!("{:021}", sequence + 1)).expect("sequence"),
         approx_time_ms: Some(1_700_000_000_000 + sequence as i64),
         ttl_delete: false,
         event_id: format!("ev-{sequence}"),

@@ -10,7 +10,7 @@ use super::replay_input::{read_file, Entry};
 use super::sinks::{collect_sink_result, pick_error, spawn_sinks, SinkShared};
 use super::EngineError;
 use crate::config::PipelineConfig;
-use crate::coordinator::{AckTracker, Chunk, ShardKey};
+use crate::coordinator::{publish_blocking, AckTracker, Outgoing, ShardKey};
 use crate::dead_letter::DeadLetter;
 use crate::model::{KeyAttribute, KeyKind, SequenceNumber, TableSchema};
 use crate::stats::StatsSnapshot;
@@ -173,22 +173,9 @@ pub async fn run_replay(
                     chunk_number += 1;
                     let sequence = SequenceNumber::parse(&chunk_number.to_string())
                         .map_err(|e| e.to_string())?;
-                    let ack = tracker
-                        .register(&key, sequence, senders.len())
-                        .map_err(|e| e.to_string())?;
-                    let chunk = Arc::new(Chunk {
-                        table: Arc::clone(&table),
-                        bytes: events.iter().map(|e| e.size_bytes).sum(),
-                        events,
-                        ack,
-                        sweep_below: None,
-                    });
-                    for (name, sender) in senders.iter() {
-                        sender
-                            .blocking_send(Arc::clone(&chunk))
-                            .map_err(|_| format!("sink {name} stopped"))?;
-                    }
-                    Ok(())
+                    let outgoing = Outgoing::events(Arc::clone(&table), events);
+                    publish_blocking(&tracker, &senders, &key, sequence, outgoing)
+                        .map_err(|e| e.to_string())
                 })?;
                 tracker.mark_drained(&key);
             }

@@ -26,7 +26,7 @@ const SINK_QUEUE: usize = 8;
 pub(super) type SinkTasks = JoinSet<(String, Result<(), SinkError>)>;
 
 /// The channels into the sinks, with the sinks' names.
-pub(super) type SinkSenders = Arc<[(String, mpsc::Sender<Arc<Chunk>>)]>;
+pub(super) use crate::coordinator::SinkSenders;
 
 /// What every sink task shares.
 pub(super) struct SinkShared {

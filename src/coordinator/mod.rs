@@ -7,6 +7,7 @@
 pub mod chunk;
 pub mod frontier;
 pub mod lineage;
+pub mod publish;
 pub mod snapshot_store;
 pub mod store;
 pub mod tracker;
@@ -14,6 +15,7 @@ pub mod tracker;
 pub use chunk::Chunk;
 pub use frontier::{FrontierError, ShardFrontier};
 pub use lineage::{ready_shards, ShardNode};
+pub use publish::{publish, publish_blocking, Outgoing, PublishError, SinkSenders};
 pub use snapshot_store::{SegmentProgress, SnapshotPhase, SnapshotRecord, SnapshotStart};
 pub use store::{CheckpointRow, CheckpointStore, ShardCheckpoint, StoreError};
 pub use tracker::{AckHandle, AckTracker, CheckpointUpdate, ShardKey};

@@ -31,6 +31,10 @@ struct WireEvent<I> {
     event_id: String,
     #[serde(default)]
     size_bytes: u64,
+    /// Present when the version is not the position's sequence number
+    /// (Kinesis changes, whose versions come from their creation time).
+    #[serde(default)]
+    version: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -51,6 +55,13 @@ pub fn decode_event_line(line: &str) -> Result<ChangeEvent, DecodeError> {
             path: "position.sequence".into(),
             message: err.to_string(),
         })?;
+    let version = match &wire.version {
+        Some(text) => SequenceNumber::parse(text).map_err(|err| DecodeError::Value {
+            path: "version".into(),
+            message: err.to_string(),
+        })?,
+        None => sequence.clone(),
+    };
     Ok(ChangeEvent {
         table: Arc::from(wire.table.as_str()),
         op: wire.op,
@@ -61,6 +72,7 @@ pub fn decode_event_line(line: &str) -> Result<ChangeEvent, DecodeError> {
             shard: Arc::from(wire.position.shard.as_str()),
             sequence,
         },
+        version,
         approx_time_ms: wire.approx_time_ms,
         ttl_delete: wire.ttl_delete,
         event_id: wire.event_id,
@@ -109,6 +121,7 @@ mod tests {
                 shard: Arc::from("shardId-1"),
                 sequence: SequenceNumber::parse("000000000000000000042").unwrap(),
             },
+            version: SequenceNumber::parse("000000000000000000042").unwrap(),
             approx_time_ms: Some(1),
             ttl_delete: false,
             event_id: "e".into(),

@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer};
 use super::attribute::{display_path, ItemSeed};
 use super::image::{absent, CarefulImage, FastImage, ImageField};
 use super::DecodeError;
-use crate::model::{ChangeEvent, Image, Item, Op, Position, SequenceNumber};
+use crate::model::{ChangeEvent, Image, Item, Op, Position, SequenceNumber, VERSION_DIGITS};
 
 /// The principal DynamoDB's TTL process acts as.
 pub(super) const TTL_PRINCIPAL: &str = "dynamodb.amazonaws.com";
@@ -153,6 +153,15 @@ impl Parts<'_> {
         };
         let sequence = SequenceNumber::parse(self.sequence)
             .map_err(|err| fail("dynamodb.SequenceNumber", err.to_string()))?;
+        if !sequence.fits_version() {
+            return Err(fail(
+                "dynamodb.SequenceNumber",
+                format!(
+                    "{} digits: a DynamoDB Streams sequence number has at most {VERSION_DIGITS}",
+                    sequence.digits().len()
+                ),
+            ));
+        }
         if self.keys.is_empty() {
             return Err(fail("dynamodb.Keys", "record has no key attributes".into()));
         }
@@ -178,8 +187,9 @@ impl Parts<'_> {
             old_image: self.old_image,
             position: Position {
                 shard: Arc::clone(shard),
-                sequence,
+                sequence: sequence.clone(),
             },
+            version: sequence,
             approx_time_ms,
             ttl_delete,
             event_id: self.event_id,

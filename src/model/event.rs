@@ -57,10 +57,13 @@ fn serialize_sequence<S: serde::Serializer>(
 
 /// One decoded change of one item.
 ///
-/// `version` orders the changes of one item: for DynamoDB Streams it is the
-/// record's sequence number, which grows with every change of an item within
-/// a shard and across a parent-to-child shard handoff (checked at each
-/// handoff by the coordinator).
+/// `version` orders the changes of one item in the sinks. For DynamoDB
+/// Streams it is the record's sequence number, which grows with every change
+/// of an item within a shard and across a parent-to-child shard handoff
+/// (checked at each handoff). For Kinesis it is derived from
+/// ApproximateCreationDateTime (see `decode::kinesis`), and the position's
+/// sequence number is Kinesis's own, a place in the shard only. A version
+/// has at most [`super::sequence::VERSION_DIGITS`] digits.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChangeEvent {
     /// Source table name.
@@ -75,8 +78,11 @@ pub struct ChangeEvent {
     /// The item before the change, when the stream view carries it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub old_image: Option<Image>,
-    /// Shard and sequence number.
+    /// Shard and sequence number: where the change sits in its stream.
     pub position: Position,
+    /// The number that orders this change among the changes of its item.
+    #[serde(skip)]
+    pub version: SequenceNumber,
     /// Approximate time of the change, milliseconds since the Unix epoch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approx_time_ms: Option<i64>,
@@ -91,6 +97,6 @@ pub struct ChangeEvent {
 impl ChangeEvent {
     /// The version that orders this change among the changes of its item.
     pub fn version(&self) -> &SequenceNumber {
-        &self.position.sequence
+        &self.version
     }
 }

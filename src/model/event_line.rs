@@ -8,8 +8,10 @@ use super::{AttributeValue, ChangeEvent, Item};
 impl ChangeEvent {
     /// Appends the event as one line of JSON and a newline: the same object
     /// (field names, order and values) as its `Serialize` form, which
-    /// [`crate::decode::decode_event_line`] reads back. Images read from a
-    /// stream are copied, not re-encoded.
+    /// [`crate::decode::decode_event_line`] reads back, plus a `"version"`
+    /// field when the version is not the position's sequence number
+    /// (Kinesis changes). Images read from a stream are copied, not
+    /// re-encoded.
     pub fn write_json_line(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"table\":");
         push_string(out, &self.table);
@@ -36,7 +38,13 @@ impl ChangeEvent {
         }
         let _ = write!(out, ",\"ttl_delete\":{},\"event_id\":", self.ttl_delete);
         push_string(out, &self.event_id);
-        let _ = writeln!(out, ",\"size_bytes\":{}}}", self.size_bytes);
+        let _ = write!(out, ",\"size_bytes\":{}", self.size_bytes);
+        if self.version != self.position.sequence {
+            out.extend_from_slice(b",\"version\":\"");
+            out.extend_from_slice(self.version.as_str().as_bytes());
+            out.push(b'"');
+        }
+        out.extend_from_slice(b"}\n");
     }
 }
 
@@ -101,6 +109,7 @@ mod tests {
                 shard: Arc::from("shardId-1"),
                 sequence: SequenceNumber::parse("000042").unwrap(),
             },
+            version: SequenceNumber::parse("000042").unwrap(),
             approx_time_ms: Some(17),
             ttl_delete: true,
             event_id: "e\n1".into(),

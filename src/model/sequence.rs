@@ -1,10 +1,19 @@
-//! DynamoDB Streams sequence numbers: decimal strings compared as exact integers.
+//! Stream sequence numbers (DynamoDB Streams and Kinesis): decimal strings
+//! compared as exact integers.
 
 use std::cmp::Ordering;
 use std::fmt;
 
-/// Widest sequence number accepted (AWS documents 21 to 40 digits).
-pub const MAX_SEQUENCE_DIGITS: usize = 40;
+/// Widest sequence number accepted: Kinesis allows up to 129 digits
+/// (`0|([1-9]\d{0,128})`, real ones have 56); DynamoDB Streams documents
+/// 21 to 40.
+pub const MAX_SEQUENCE_DIGITS: usize = 129;
+
+/// Widest *version* (the number that orders one item's changes in the
+/// sinks): DynamoDB Streams sequence numbers and Kinesis time versions both
+/// fit. Sink version columns (padded text, `numeric(40, 0)`) hold this many
+/// digits, so a wider number is refused as a version when it is decoded.
+pub const VERSION_DIGITS: usize = 40;
 
 /// A stream sequence number: the text as the service wrote it (which the
 /// service wants back, leading zeros included), compared as an exact integer.
@@ -64,10 +73,31 @@ impl SequenceNumber {
         &self.text[usize::from(self.start)..]
     }
 
-    /// The number left-padded with zeros to [`MAX_SEQUENCE_DIGITS`] digits, so
-    /// that text comparison of two padded values equals numeric comparison.
+    /// The number left-padded with zeros to [`VERSION_DIGITS`] digits, so
+    /// that text comparison of two padded versions equals numeric comparison.
+    /// Meant for versions, which never exceed [`VERSION_DIGITS`] digits
+    /// (see [`SequenceNumber::fits_version`]); a wider number comes back
+    /// unpadded.
     pub fn to_padded(&self) -> String {
-        format!("{:0>width$}", self.digits(), width = MAX_SEQUENCE_DIGITS)
+        format!("{:0>width$}", self.digits(), width = VERSION_DIGITS)
+    }
+
+    /// True when the number can serve as a sink version (at most
+    /// [`VERSION_DIGITS`] significant digits).
+    pub fn fits_version(&self) -> bool {
+        self.digits().len() <= VERSION_DIGITS
+    }
+
+    /// The number `value * 10^shift + low`, exactly (`low` must be below
+    /// `10^shift`, else the digits overlap and an error names both).
+    pub fn compose(value: u64, shift: usize, low: u64) -> Result<Self, SequenceNumberError> {
+        let low_text = low.to_string();
+        if low_text.len() > shift {
+            return Err(SequenceNumberError::NotDecimal(format!(
+                "{value}*10^{shift}+{low}"
+            )));
+        }
+        Self::parse(&format!("{value}{low_text:0>shift$}"))
     }
 
     /// The next integer (`self + 1`), exactly; an error past
@@ -142,7 +172,7 @@ mod tests {
         assert_eq!(next("0").digits(), "1");
         assert_eq!(next("1999").digits(), "2000");
         assert_eq!(next("999").digits(), "1000");
-        assert!(SequenceNumber::parse(&"9".repeat(40))
+        assert!(SequenceNumber::parse(&"9".repeat(MAX_SEQUENCE_DIGITS))
             .unwrap()
             .successor()
             .is_err());
@@ -157,7 +187,7 @@ mod tests {
             Err(SequenceNumberError::NotDecimal(_))
         ));
         assert!(matches!(
-            SequenceNumber::parse(&"9".repeat(41)),
+            SequenceNumber::parse(&"9".repeat(MAX_SEQUENCE_DIGITS + 1)),
             Err(SequenceNumberError::TooLong(_))
         ));
     }
@@ -178,7 +208,31 @@ mod tests {
         let big = SequenceNumber::parse("1000000000000000000000").unwrap();
         assert!(small < big);
         assert!(small.to_padded() < big.to_padded());
-        assert_eq!(big.to_padded().len(), MAX_SEQUENCE_DIGITS);
+        assert_eq!(big.to_padded().len(), VERSION_DIGITS);
+    }
+
+    #[test]
+    fn kinesis_widths_parse_and_compare() {
+        let a = SequenceNumber::parse("49590338271490256608559692538361571095921575989136588898")
+            .unwrap();
+        let b = SequenceNumber::parse("49590338271490256608559692540925702759324208523137515618")
+            .unwrap();
+        assert!(a < b);
+        assert!(!a.fits_version());
+        let widest = SequenceNumber::parse(&format!("1{}", "0".repeat(128))).unwrap();
+        assert!(b < widest);
+    }
+
+    #[test]
+    fn compose_places_the_low_digits() {
+        let v = SequenceNumber::compose(1_732_000_000_000_000, 20, 42).unwrap();
+        assert_eq!(v.digits(), "173200000000000000000000000000000042");
+        assert!(v.fits_version());
+        assert!(SequenceNumber::compose(1, 2, 100).is_err());
+        assert!(
+            SequenceNumber::compose(5, 20, u64::MAX).unwrap()
+                < SequenceNumber::compose(6, 20, 0).unwrap()
+        );
     }
 
     proptest! {

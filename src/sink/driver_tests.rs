@@ -49,6 +49,7 @@ fn chunk(tracker: &Arc<AckTracker>, sequence: u64, records: usize) -> Arc<Chunk>
                 shard: Arc::from("s"),
                 sequence: SequenceNumber::parse(&sequence.to_string()).unwrap(),
             },
+            version: SequenceNumber::parse(&sequence.to_string()).unwrap(),
             approx_time_ms: None,
             ttl_delete: false,
             event_id: String::new(),

@@ -147,6 +147,7 @@ mod tests {
                 shard: Arc::from("s"),
                 sequence: SequenceNumber::parse("1").unwrap(),
             },
+            version: SequenceNumber::parse("1").unwrap(),
             approx_time_ms: None,
             ttl_delete: false,
             event_id: String::new(),

@@ -13,7 +13,7 @@ use super::stores::Stores;
 use crate::app::sinks::SinkSenders;
 use crate::app::EngineError;
 use crate::config::{EnrichConfig, LoaderConfig};
-use crate::coordinator::{AckTracker, Chunk, ShardKey};
+use crate::coordinator::{publish, AckTracker, Outgoing, ShardKey};
 use crate::dead_letter::{DeadLetter, DeadLetters};
 use crate::decode::decode_event_line;
 use crate::model::ChangeEvent;
@@ -123,23 +123,10 @@ impl Handler<'_> {
             let Some(last) = events.last().map(|e| e.position.sequence.clone()) else {
                 break;
             };
-            let ack = self
-                .tracker
-                .register(&key, last, self.sinks.len())
-                .map_err(|e| EngineError::Internal(format!("registering a chunk: {e}")))?;
-            let bytes = events.iter().map(|e| e.size_bytes).sum();
-            let chunk = Arc::new(Chunk {
-                table: Arc::from(notice.table.as_str()),
-                events,
-                bytes,
-                ack,
-                sweep_below: None,
-            });
-            for (name, sender) in self.sinks.iter() {
-                if sender.send(Arc::clone(&chunk)).await.is_err() {
-                    return Err(EngineError::Internal(format!("sink {name} stopped")));
-                }
-            }
+            let outgoing = Outgoing::events(Arc::from(notice.table.as_str()), events);
+            publish(&self.tracker, &self.sinks, &key, last, outgoing)
+                .await
+                .map_err(|e| EngineError::Internal(e.to_string()))?;
         }
         self.tracker.mark_drained(&key);
         Ok(())

@@ -188,18 +188,28 @@ pub fn checkpoint_table(schema: &str) -> String {
     format!("{}.dynamo_cdc_checkpoints", quote(schema))
 }
 
-/// DDL of the checkpoint table.
+/// DDL of the checkpoint table. Positions are up to 129 digits (Kinesis);
+/// a table made by an earlier version with `numeric(40, 0)` is widened in
+/// place (no rewrite: only the precision grows).
 pub fn create_checkpoint_table(schema: &str) -> String {
+    let schema_lit = format!("'{}'", schema.replace('\'', "''"));
     format!(
         "CREATE SCHEMA IF NOT EXISTS {schema_q};
 CREATE TABLE IF NOT EXISTS {table} (
     stream_arn text NOT NULL,
     shard_id text NOT NULL,
     sequence text NOT NULL,
-    sequence_number numeric(40, 0) NOT NULL,
+    sequence_number numeric(129, 0) NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (stream_arn, shard_id)
-);",
+);
+DO $$ BEGIN
+    IF EXISTS (SELECT 1 FROM information_schema.columns
+               WHERE table_schema = {schema_lit} AND table_name = 'dynamo_cdc_checkpoints'
+                 AND column_name = 'sequence_number' AND numeric_precision < 129) THEN
+        ALTER TABLE {table} ALTER COLUMN sequence_number TYPE numeric(129, 0);
+    END IF;
+END $$;",
         schema_q = quote(schema),
         table = checkpoint_table(schema),
     )

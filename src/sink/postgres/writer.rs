@@ -367,11 +367,10 @@ impl SinkWriter for PostgresSink {
             for chunk in batch.chunks.iter().filter(|c| !c.is_snapshot()) {
                 if let Some(last) = chunk.events.last() {
                     let key = chunk.ack.shard().clone();
-                    let entry = advanced
-                        .entry(key)
-                        .or_insert_with(|| last.version().clone());
-                    if last.version() > entry {
-                        *entry = last.version().clone();
+                    let position = &last.position.sequence;
+                    let entry = advanced.entry(key).or_insert_with(|| position.clone());
+                    if position > entry {
+                        *entry = position.clone();
                     }
                 }
             }
@@ -380,7 +379,7 @@ impl SinkWriter for PostgresSink {
             // Already committed with an earlier batch (a replay after a crash):
             // skip. Snapshot pages carry no shard checkpoint, so never match.
             if let Some(done) = self.checkpoints.get(batch.chunks[chunk].ack.shard()) {
-                if event.version() <= done {
+                if event.position.sequence <= *done {
                     continue;
                 }
             }

@@ -29,6 +29,7 @@ fn event(op: Op, pk: &str, sequence: u64, value: &str) -> ChangeEvent {
             shard: Arc::from("s"),
             sequence: SequenceNumber::parse(&format!("{sequence:021}")).unwrap(),
         },
+        version: SequenceNumber::parse(&format!("{sequence:021}")).unwrap(),
         approx_time_ms: None,
         ttl_delete: false,
         event_id: format!("e{sequence}"),

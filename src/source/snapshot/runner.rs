@@ -18,7 +18,8 @@ use super::scan::{scan_page, ScanRequest};
 use crate::backoff::Backoff;
 use crate::config::TableConfig;
 use crate::coordinator::{
-    AckTracker, CheckpointStore, Chunk, SegmentProgress, ShardKey, SnapshotPhase, SnapshotStart,
+    publish, AckTracker, CheckpointStore, Chunk, Outgoing, PublishError, SegmentProgress, ShardKey,
+    SnapshotPhase, SnapshotStart,
 };
 use crate::dead_letter::{DeadLetter, DeadLetters};
 use crate::model::{ChangeEvent, Item, Op, Position, SequenceNumber, TableSchema};
@@ -104,6 +105,15 @@ impl SnapshotContext {
         SnapshotError::Store {
             table: self.table_name(),
             message: err.to_string(),
+        }
+    }
+
+    fn publish_error(&self, err: PublishError) -> SnapshotError {
+        match err {
+            PublishError::SinkGone { .. } => SnapshotError::SinkStopped {
+                table: self.table_name(),
+            },
+            other => self.store_error(other),
         }
     }
 
@@ -305,25 +315,13 @@ async fn sweep(shared: &Arc<Shared>) -> Result<Outcome, SnapshotError> {
         .tracker
         .open_shard(key.clone(), Arc::clone(&table), None);
     let first = SequenceNumber::parse("1").map_err(|e| ctx.store_error(e))?;
-    let ack = shared
-        .tracker
-        .register(&key, first, ctx.sinks.len())
-        .map_err(|e| ctx.store_error(e))?;
-    let chunk = Arc::new(Chunk {
-        table: Arc::clone(&table),
-        events: Vec::new(),
-        bytes: 0,
-        ack,
+    let sweep = Outgoing {
         sweep_below: Some(shared.version.clone()),
-    });
-    for (_, sender) in ctx.sinks.iter() {
-        if sender.send(Arc::clone(&chunk)).await.is_err() {
-            return Err(SnapshotError::SinkStopped {
-                table: table.to_string(),
-            });
-        }
-    }
-    drop(chunk);
+        ..Outgoing::events(Arc::clone(&table), Vec::new())
+    };
+    publish(&shared.tracker, &ctx.sinks, &key, first, sweep)
+        .await
+        .map_err(|err| ctx.publish_error(err))?;
     while shared.tracker.in_flight() > 0 {
         tokio::select! {
             () = shared.tracker.changed() => {}
@@ -500,32 +498,16 @@ async fn scan_segment(shared: Arc<Shared>, progress: SegmentProgress) -> Result<
             );
         let page_sequence =
             SequenceNumber::parse(&page_number.to_string()).map_err(|e| ctx.store_error(e))?;
-        let acks = if events.is_empty() {
-            0
-        } else {
-            ctx.sinks.len()
-        };
         let count = events.len() as u64;
-        let ack = shared
-            .tracker
-            .register(&key, page_sequence, acks)
-            .map_err(|e| ctx.store_error(e))?;
-        if !events.is_empty() {
-            let chunk = Arc::new(Chunk {
-                table: Arc::clone(&table),
-                events,
-                bytes,
-                ack,
-                sweep_below: None,
-            });
-            for (_, sender) in ctx.sinks.iter() {
-                if sender.send(Arc::clone(&chunk)).await.is_err() {
-                    return Err(SnapshotError::SinkStopped {
-                        table: table.to_string(),
-                    });
-                }
-            }
-        }
+        let outgoing = Outgoing {
+            table: Arc::clone(&table),
+            events,
+            bytes,
+            sweep_below: None,
+        };
+        publish(&shared.tracker, &ctx.sinks, &key, page_sequence, outgoing)
+            .await
+            .map_err(|err| ctx.publish_error(err))?;
         shared
             .counters
             .items
@@ -569,6 +551,7 @@ fn read_event(
             shard: Arc::clone(shard),
             sequence: shared.version.clone(),
         },
+        version: shared.version.clone(),
         approx_time_ms: Some(crate::coordinator::store::now_ms()),
         ttl_delete: false,
         event_id,
