@@ -18,6 +18,7 @@ mod image_scan;
 mod json_cursor;
 mod page;
 mod record;
+mod record_kind;
 mod record_scan;
 
 pub use attribute::{decode_image, decode_item, decode_value, ItemSeed};
@@ -25,6 +26,7 @@ pub use event_line::decode_event_line;
 pub(crate) use image::plain_json;
 pub use page::{parse_page, RecordsPage};
 pub use record::decode_record;
+pub use record_kind::{kinesis_format_record, record_keys, KinesisFormatRecord};
 
 /// Why input could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
