@@ -3,11 +3,17 @@
 #
 #   scripts/test.sh [extra args for cargo nextest run / cargo test]
 #
-# Lints (fmt, clippy), builds, starts DynamoDB Local on a free port and runs
-# the whole test suite against it. Servers are stopped on exit.
+# Lints (fmt, clippy), builds, starts the test servers (DynamoDB Local,
+# kinesalite, ClickHouse, PostgreSQL, moto) on free ports and runs the whole
+# test suite against them. Servers are stopped on exit.
 #
 # The tests find the servers through:
 #   DYNAMO_CDC_TEST_DYNAMODB_ENDPOINT  http://127.0.0.1:PORT (DynamoDB + Streams)
+#   DYNAMO_CDC_TEST_KINESIS_ENDPOINT   http://127.0.0.1:PORT (kinesalite: Kinesis Data Streams)
+#   DYNAMO_CDC_TEST_CLICKHOUSE_URL     http://127.0.0.1:PORT (ClickHouse HTTP)
+#   DYNAMO_CDC_TEST_CHDB_PYTHON        a python with chdb
+#   DYNAMO_CDC_TEST_POSTGRES_URL       libpq connection string
+#   DYNAMO_CDC_TEST_MOTO_URL           http://127.0.0.1:PORT (moto: S3, SQS)
 #   AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_REGION  (local / local / us-east-1)
 #   DYNAMO_CDC_BIN                     the debug dynamo-cdc binary
 #
@@ -25,9 +31,11 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dynamo-cdc-target}"
 section() { printf '\n==> %s\n' "$*"; }
 started=$SECONDS
 
-section "servers: DynamoDB Local, ClickHouse, chdb (installed on first use)"
+section "servers: DynamoDB Local, kinesalite, ClickHouse, chdb, moto, PostgreSQL (installed on first use)"
 ensure_dynamodb_local
 echo "DynamoDB Local: $(dcdc_dynamodb_local_dir)"
+ensure_kinesalite
+echo "kinesalite: $(dcdc_kinesalite_dir)"
 ensure_clickhouse
 echo "ClickHouse: $(dpkg-query -W -f '${Version}' clickhouse-server 2>/dev/null)"
 chdb_python=$(ensure_chdb)
@@ -71,6 +79,11 @@ section "starting DynamoDB Local on 127.0.0.1:$port (log: $logs/dynamodb-local.l
 start_dynamodb_local "$port" "$logs/dynamodb-local.log"
 
 export DYNAMO_CDC_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
+
+kinesis_port=$(free_port)
+section "starting kinesalite on 127.0.0.1:$kinesis_port (log: $logs/kinesalite.log)"
+start_kinesalite "$kinesis_port" "$logs/kinesalite.log"
+export DYNAMO_CDC_TEST_KINESIS_ENDPOINT="http://127.0.0.1:$kinesis_port"
 
 ch_port=$(free_port)
 section "starting ClickHouse on 127.0.0.1:$ch_port (dir: $logs/clickhouse)"

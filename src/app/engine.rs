@@ -10,9 +10,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::sinks::{collect_sink_result, pick_error, spawn_sinks, SinkShared};
 use super::{checkpointer, progress, EngineError};
-use crate::config::{ClickHouseMode, PipelineConfig, SinkConfig};
+use crate::config::{ClickHouseMode, OtherTablesPolicy, PipelineConfig, SinkConfig, TableConfig};
 use crate::coordinator::{AckTracker, CheckpointStore};
-use crate::source::streams::{run_table, StreamsApi, TableContext, TableProgress, TableStream};
+use crate::source::kinesis::KinesisShards;
+use crate::source::shard::ShardSource;
+use crate::source::shards::{run_table, TableContext, TableProgress};
+use crate::source::snapshot::SnapshotVersions;
+use crate::source::streams::{StreamsApi, StreamsShards, TableStream};
 use crate::stats::StatsSnapshot;
 
 /// How a run behaves.
@@ -90,29 +94,40 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
 
     let mut progress_flags = Vec::new();
     let mut table_tasks = JoinSet::new();
-    for (table_config, table) in config.tables.iter().zip(&tables) {
+    let shared_parts = RunnerParts {
+        api: &api,
+        config,
+        store: &store,
+        tracker: &tracker,
+        sinks: &senders,
+        dead_letters: &dead_letters,
+        stats: &stats,
+        cancel: &cancel,
+        options: &options,
+    };
+    for group in stream_groups(config, &tables) {
         let flag = Arc::new(TableProgress::default());
         progress_flags.push(Arc::clone(&flag));
-        tracing::info!(table = %table.schema.name, stream = %table.stream_arn, "following stream");
-        table_tasks.spawn(run_table(TableContext {
-            api: Arc::clone(&api),
-            table: Arc::new(table_config.clone()),
-            stream_arn: Arc::clone(&table.stream_arn),
-            settings: config.source.clone(),
-            store: Arc::clone(&store),
-            tracker: Arc::clone(&tracker),
-            sinks: Arc::clone(&senders),
-            dead_letters: Arc::clone(&dead_letters),
-            stats: Arc::clone(&stats),
-            progress: flag,
-            cancel: cancel.clone(),
-            schema: table.schema.clone(),
-            progress_interval: options.progress_interval,
-            snapshot_command: options
-                .snapshot_only
-                .as_ref()
-                .map(|only| only.is_empty() || only.contains(&table_config.name)),
-        }));
+        let lead = group.tables[0];
+        match &lead.0.kinesis_stream {
+            None => {
+                let table = lead.1;
+                tracing::info!(table = %table.schema.name, stream = %table.stream_arn, "following DynamoDB stream");
+                let source = StreamsShards::new(
+                    Arc::clone(&api),
+                    Arc::clone(&table.stream_arn),
+                    Arc::clone(&table.schema.name),
+                );
+                table_tasks.spawn(run_table(shared_parts.context(source, &group, flag)));
+            }
+            Some(stream) => {
+                let names: Vec<String> = group.tables.iter().map(|(t, _)| t.name.clone()).collect();
+                tracing::info!(tables = %names.join(", "), stream = %stream, "following Kinesis stream");
+                let client = api.kinesis_client(config.aws.kinesis_endpoint_url.as_deref());
+                let source = KinesisShards::new(client, stream, &names);
+                table_tasks.spawn(run_table(shared_parts.context(source, &group, flag)));
+            }
+        }
     }
     drop(senders);
 
@@ -188,7 +203,11 @@ async fn describe_tables(
     let mut tables = Vec::new();
     for table in &config.tables {
         let described = api
-            .describe_table(&table.name, table.stream_arn.as_deref())
+            .describe_table(
+                &table.name,
+                table.stream_arn.as_deref(),
+                table.kinesis_stream.is_some(),
+            )
             .await
             .map_err(|source| EngineError::Source {
                 table: table.name.clone(),
@@ -204,4 +223,92 @@ async fn describe_tables(
         tables.push(described);
     }
     Ok(tables)
+}
+
+/// The tables one stream runner serves: one per DynamoDB stream, all the
+/// tables of one Kinesis stream together (the first is the lead, whose
+/// policies the validated config makes shared).
+struct StreamGroup<'a> {
+    tables: Vec<(&'a TableConfig, &'a TableStream)>,
+}
+
+fn stream_groups<'a>(
+    config: &'a PipelineConfig,
+    tables: &'a [TableStream],
+) -> Vec<StreamGroup<'a>> {
+    let mut groups: Vec<StreamGroup<'a>> = Vec::new();
+    for (table_config, table) in config.tables.iter().zip(tables) {
+        let same_stream = |g: &StreamGroup<'_>| {
+            table_config.kinesis_stream.is_some()
+                && g.tables[0].0.kinesis_stream == table_config.kinesis_stream
+        };
+        match groups.iter_mut().find(|g| same_stream(g)) {
+            Some(group) => group.tables.push((table_config, table)),
+            None => groups.push(StreamGroup {
+                tables: vec![(table_config, table)],
+            }),
+        }
+    }
+    groups
+}
+
+/// What every stream runner shares.
+struct RunnerParts<'a> {
+    api: &'a Arc<StreamsApi>,
+    config: &'a PipelineConfig,
+    store: &'a Arc<Mutex<CheckpointStore>>,
+    tracker: &'a Arc<AckTracker>,
+    sinks: &'a crate::coordinator::SinkSenders,
+    dead_letters: &'a Arc<crate::dead_letter::DeadLetters>,
+    stats: &'a Arc<crate::stats::Stats>,
+    cancel: &'a CancellationToken,
+    options: &'a RunOptions,
+}
+
+impl RunnerParts<'_> {
+    fn context<S: ShardSource>(
+        &self,
+        source: S,
+        group: &StreamGroup<'_>,
+        progress: Arc<TableProgress>,
+    ) -> TableContext<S> {
+        let (lead, table) = group.tables[0];
+        let kinesis = lead.kinesis_stream.is_some();
+        let selected = |name: &str| {
+            self.options
+                .snapshot_only
+                .as_ref()
+                .map(|only| only.is_empty() || only.iter().any(|t| t == name))
+        };
+        TableContext {
+            source: Arc::new(source),
+            api: Arc::clone(self.api),
+            table: Arc::new(lead.clone()),
+            snapshot_versions: if kinesis {
+                SnapshotVersions::FromClock
+            } else {
+                SnapshotVersions::AboveSequences
+            },
+            dead_letter_other_tables: self.config.source.kinesis_other_tables
+                == OtherTablesPolicy::DeadLetter,
+            settings: crate::config::SourceSettings {
+                batch_size: if kinesis {
+                    self.config.source.kinesis_batch_size
+                } else {
+                    self.config.source.batch_size
+                },
+                ..self.config.source.clone()
+            },
+            store: Arc::clone(self.store),
+            tracker: Arc::clone(self.tracker),
+            sinks: Arc::clone(self.sinks),
+            dead_letters: Arc::clone(self.dead_letters),
+            stats: Arc::clone(self.stats),
+            progress,
+            cancel: self.cancel.clone(),
+            schema: table.schema.clone(),
+            progress_interval: self.options.progress_interval,
+            snapshot_command: selected(&lead.name),
+        }
+    }
 }

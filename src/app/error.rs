@@ -11,7 +11,7 @@ impl EngineError {
     pub fn wants_restart(&self) -> bool {
         matches!(
             self,
-            EngineError::Table(crate::source::streams::TableError::SnapshotRequested { .. })
+            EngineError::Table(crate::source::shards::TableError::SnapshotRequested { .. })
         )
     }
 }
@@ -56,7 +56,7 @@ pub enum EngineError {
     Sink(#[from] SinkError),
     /// A table runner failed.
     #[error(transparent)]
-    Table(#[from] crate::source::streams::TableError),
+    Table(#[from] crate::source::shards::TableError),
     /// A table named on the command line is not in the config.
     #[error("table {table} is not in the config (its tables: {known})")]
     UnknownTable {

@@ -41,6 +41,7 @@ pub(super) async fn report(
             records_read = now.records_read,
             in_flight_chunks = tracker.in_flight(),
             decode_errors = now.decode_errors,
+            other_table_records = now.other_table_records,
             "progress: {:.0} records/s read; {}",
             read_rate,
             sinks.join("; ")

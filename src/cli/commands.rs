@@ -46,6 +46,8 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             tracing::info!(
                 records_read = summary.stats.records_read,
                 decode_errors = summary.stats.decode_errors,
+                other_table_records = summary.stats.other_table_records,
+                iterator_renewals = summary.stats.iterator_renewals,
                 snapshot_items = summary.stats.snapshot_items,
                 snapshot_pages = summary.stats.snapshot_pages,
                 caught_up = summary.caught_up,

@@ -1,6 +1,7 @@
 //! The pipeline configuration file: types, loading with `${ENV}` interpolation, validation.
 
 mod interpolate;
+mod kinesis;
 mod load;
 mod loader;
 mod types;

@@ -35,6 +35,9 @@ pub struct AwsConfig {
     pub endpoint_url: Option<String>,
     /// Named profile from the shared AWS config files.
     pub profile: Option<String>,
+    /// Endpoint for Kinesis Data Streams, for local stand-ins such as
+    /// kinesalite; default: the region's.
+    pub kinesis_endpoint_url: Option<String>,
 }
 
 /// Polling behaviour of the DynamoDB Streams source.
@@ -58,6 +61,22 @@ pub struct SourceSettings {
     /// Timeout of one request to AWS.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// Kinesis GetRecords `Limit`, 1 to 10,000.
+    pub kinesis_batch_size: u32,
+    /// Records of tables a Kinesis stream carries but no `[[tables]]` entry
+    /// follows: counted and skipped, or written to the dead-letter file.
+    pub kinesis_other_tables: OtherTablesPolicy,
+}
+
+/// What to do with Kinesis records of tables the pipeline does not follow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OtherTablesPolicy {
+    /// Count them (`other_table_records`) and move on (default).
+    #[default]
+    Skip,
+    /// Write them to the dead-letter file and move on.
+    DeadLetter,
 }
 
 impl Default for SourceSettings {
@@ -69,6 +88,8 @@ impl Default for SourceSettings {
             discovery_interval: Duration::from_secs(10),
             max_retry_backoff: Duration::from_secs(20),
             request_timeout: Duration::from_secs(30),
+            kinesis_batch_size: 10_000,
+            kinesis_other_tables: OtherTablesPolicy::Skip,
         }
     }
 }
@@ -81,6 +102,13 @@ pub struct TableConfig {
     pub name: String,
     /// Explicit stream ARN, for an older stream of the table.
     pub stream_arn: Option<String>,
+    /// Read the table's changes from this Kinesis data stream (name or
+    /// ARN; the table's Kinesis streaming destination) instead of its
+    /// DynamoDB stream. Several tables may name the same stream.
+    pub kinesis_stream: Option<String>,
+    /// With `start_position = "at_timestamp"`: the time (RFC 3339, e.g.
+    /// `2026-11-29T12:00:00Z`) of the first record to read.
+    pub start_timestamp: Option<String>,
     /// Where to start a shard that has no checkpoint.
     #[serde(default)]
     pub start_position: StartPosition,
@@ -131,11 +159,14 @@ fn default_snapshot_segments() -> u32 {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StartPosition {
-    /// The oldest record the stream still holds (up to 24 hours back).
+    /// The oldest record the stream still holds (24 hours back for
+    /// DynamoDB Streams; the Kinesis stream's retention).
     #[default]
     TrimHorizon,
     /// Only changes made after the first start; shards already closed then are skipped.
     Latest,
+    /// Kinesis only: the first record written at or after `start_timestamp`.
+    AtTimestamp,
 }
 
 /// What to do when records after a checkpoint were trimmed from the stream.

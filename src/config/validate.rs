@@ -6,9 +6,9 @@ use super::{BatchConfig, ClickHouseSinkConfig, LoaderConfig, PipelineConfig, Sin
 use crate::sink::clickhouse::ColumnType;
 use crate::transform::DimensionFormat;
 
-type Invalid = (String, String);
+pub(super) type Invalid = (String, String);
 
-fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
+pub(super) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
     (field.into(), message.into())
 }
 
@@ -78,6 +78,7 @@ pub(super) fn validate(config: &PipelineConfig) -> Result<(), Invalid> {
         }
         validate_snapshot(table, &field)?;
     }
+    super::kinesis::validate_kinesis(config)?;
     validate_sinks(&config.sinks)
 }
 

@@ -16,6 +16,7 @@ mod event_line;
 mod image;
 mod image_scan;
 mod json_cursor;
+pub mod kinesis;
 mod page;
 mod record;
 mod record_kind;

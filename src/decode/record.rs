@@ -103,6 +103,7 @@ pub(super) fn decode_record_careful(
         old_image: wire.dynamodb.old_image.map(ImageField::into_image),
         sequence: &wire.dynamodb.sequence,
         size_bytes: wire.dynamodb.size_bytes,
+        version: None,
     }
     .finish(table, shard)
 }
@@ -120,6 +121,8 @@ pub(super) struct Parts<'a> {
     pub(super) old_image: Option<Image>,
     pub(super) sequence: &'a str,
     pub(super) size_bytes: u64,
+    /// The version when it is not the sequence number (Kinesis records).
+    pub(super) version: Option<SequenceNumber>,
 }
 
 impl Parts<'_> {
@@ -153,7 +156,7 @@ impl Parts<'_> {
         };
         let sequence = SequenceNumber::parse(self.sequence)
             .map_err(|err| fail("dynamodb.SequenceNumber", err.to_string()))?;
-        if !sequence.fits_version() {
+        if self.version.is_none() && !sequence.fits_version() {
             return Err(fail(
                 "dynamodb.SequenceNumber",
                 format!(
@@ -189,7 +192,7 @@ impl Parts<'_> {
                 shard: Arc::clone(shard),
                 sequence: sequence.clone(),
             },
-            version: sequence,
+            version: self.version.unwrap_or(sequence),
             approx_time_ms,
             ttl_delete,
             event_id: self.event_id,

@@ -73,6 +73,7 @@ pub(super) fn scan_record(raw: &str) -> Option<Parts<'_>> {
         old_image: stream.old_image,
         sequence: stream.sequence?,
         size_bytes: stream.size_bytes,
+        version: None,
     })
 }
 

@@ -56,6 +56,7 @@ impl SourceError {
             "ResourceNotFoundException" => Self::NotFound { operation, message },
             "LimitExceededException"
             | "ProvisionedThroughputExceededException"
+            | "KMSThrottlingException"
             | "ThrottlingException"
             | "RequestLimitExceeded"
             | "InternalServerError"

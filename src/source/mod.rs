@@ -1,6 +1,13 @@
 //! Sources: only this layer talks to the stream APIs.
+//!
+//! [`shard`] is the seam: a [`shard::ShardSource`] (DynamoDB Streams in
+//! [`streams`], Kinesis in [`kinesis`]) lists shards, opens iterators, reads
+//! and decodes pages; [`shards`] is the core that drives any of them.
 
 pub mod error;
+pub mod kinesis;
+pub mod shard;
+pub mod shards;
 pub mod signed;
 pub mod snapshot;
 pub mod streams;

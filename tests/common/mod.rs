@@ -7,12 +7,14 @@
 pub mod bulk;
 pub mod clickhouse;
 pub mod engine;
+pub mod kinesis;
 pub mod moto;
 pub mod postgres;
 pub mod values;
 pub mod workload;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{
@@ -189,5 +191,22 @@ pub fn wait_for(what: &str, timeout: Duration, mut condition: impl FnMut() -> bo
             "timed out after {timeout:?} waiting for {what}"
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Polls the async `condition` every 50 ms until it holds or `timeout` passes
+/// (the async twin of [`wait_for`], for conditions that call services).
+pub async fn wait_for_async<F, Fut>(what: &str, timeout: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !condition().await {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -9,6 +9,8 @@ mod positions;
 mod progress;
 mod runner;
 pub mod scan;
+mod version;
 
 pub use plan::{decide, Decision, Facts};
 pub use runner::{begin, resume, Outcome, SnapshotContext, SnapshotError};
+pub use version::{SnapshotVersions, CLOCK_SKEW_MARGIN};

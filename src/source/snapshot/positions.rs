@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::coordinator::CheckpointStore;
 use crate::model::SequenceNumber;
-use crate::source::streams::{ShardStart, StreamsApi};
+use crate::source::shard::PositionProbe;
 use crate::source::SourceError;
 
 /// Watchers of a snapshot's open shards.
@@ -27,7 +27,7 @@ pub struct Watchers {
 
 /// Where one shard's watcher is.
 struct Watch {
-    api: Arc<StreamsApi>,
+    probe: Arc<dyn PositionProbe>,
     store: Arc<Mutex<CheckpointStore>>,
     table: String,
     stream: String,
@@ -41,7 +41,7 @@ impl Watchers {
     /// Scan starts, which is what makes the recorded start gap-free) and
     /// starts polling them.
     pub async fn start(
-        api: &Arc<StreamsApi>,
+        probe: &Arc<dyn PositionProbe>,
         store: &Arc<Mutex<CheckpointStore>>,
         table: &str,
         stream: &str,
@@ -50,14 +50,11 @@ impl Watchers {
         let stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
         for shard in open_shards {
-            let Some(iterator) = api
-                .shard_iterator(stream, shard, &ShardStart::Latest)
-                .await?
-            else {
+            let Some(iterator) = probe.latest_iterator(shard).await? else {
                 continue;
             };
             let watch = Watch {
-                api: Arc::clone(api),
+                probe: Arc::clone(probe),
                 store: Arc::clone(store),
                 table: table.to_owned(),
                 stream: stream.to_owned(),
@@ -78,27 +75,16 @@ impl Watchers {
     }
 }
 
-#[derive(serde::Deserialize)]
-struct RecordHead {
-    dynamodb: StreamHead,
-}
-
-#[derive(serde::Deserialize)]
-struct StreamHead {
-    #[serde(rename = "SequenceNumber")]
-    sequence: String,
-}
-
 impl Watch {
     async fn run(mut self) {
         let mut idle = Duration::from_millis(250);
         loop {
             let page = tokio::select! {
-                page = self.api.get_records(&self.iterator, 1) => page,
+                page = self.probe.first_record(&self.iterator) => page,
                 () = self.stop.cancelled() => return,
             };
-            let page = match page {
-                Ok(page) => page,
+            let (first, next) = match page {
+                Ok(found) => found,
                 Err(err) => {
                     // The shard keeps its earlier (gap-free) position.
                     tracing::warn!(table = %self.table, shard = %self.shard,
@@ -106,11 +92,11 @@ impl Watch {
                     return;
                 }
             };
-            if let Some(first) = page.record(0) {
-                self.record(first);
+            if let Some(first) = first {
+                self.record(&first);
                 return;
             }
-            match page.next_shard_iterator {
+            match next {
                 Some(next) => self.iterator = next,
                 // Closed without a record after the snapshot began: its
                 // children start at their trim horizon, after the snapshot.
@@ -124,25 +110,12 @@ impl Watch {
         }
     }
 
-    fn record(&self, raw: &str) {
-        let sequence = serde_json::from_str::<RecordHead>(raw)
-            .map_err(|e| e.to_string())
-            .and_then(|head| {
-                SequenceNumber::parse(&head.dynamodb.sequence).map_err(|e| e.to_string())
-            });
-        let sequence = match sequence {
-            Ok(sequence) => sequence,
-            Err(err) => {
-                tracing::warn!(table = %self.table, shard = %self.shard,
-                    "cannot read the first record's sequence number; the shard keeps its earlier position: {err}");
-                return;
-            }
-        };
+    fn record(&self, sequence: &SequenceNumber) {
         let saved = self
             .store
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .set_start_at(&self.table, &self.stream, &self.shard, &sequence);
+            .set_start_at(&self.table, &self.stream, &self.shard, sequence);
         match saved {
             Ok(()) => tracing::debug!(table = %self.table, shard = %self.shard,
                 sequence = %sequence, "stream position after the snapshot recorded"),

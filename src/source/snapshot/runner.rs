@@ -23,6 +23,7 @@ use crate::coordinator::{
 };
 use crate::dead_letter::{DeadLetter, DeadLetters};
 use crate::model::{ChangeEvent, Item, Op, Position, SequenceNumber, TableSchema};
+use crate::source::shard::PositionProbe;
 use crate::source::streams::StreamsApi;
 use crate::source::SourceError;
 use crate::stats::Stats;
@@ -30,13 +31,17 @@ use crate::stats::Stats;
 /// Everything a snapshot needs.
 #[derive(Clone)]
 pub struct SnapshotContext {
-    /// Table and stream clients.
+    /// DynamoDB clients (Scan, DescribeTable).
     pub api: Arc<StreamsApi>,
+    /// The stream followed after the snapshot, to record where it resumes.
+    pub probe: Arc<dyn PositionProbe>,
+    /// How the snapshot's rows are versioned.
+    pub versions: super::SnapshotVersions,
     /// The table's configuration (segments, budget, consistency).
     pub table: Arc<TableConfig>,
     /// Key attributes.
     pub schema: TableSchema,
-    /// The stream followed after the snapshot.
+    /// The id of the stream followed after the snapshot.
     pub stream_arn: Arc<str>,
     /// Checkpoint and snapshot state.
     pub store: Arc<Mutex<CheckpointStore>>,
@@ -101,7 +106,7 @@ impl SnapshotContext {
         self.table.name.clone()
     }
 
-    fn store_error(&self, err: impl std::fmt::Display) -> SnapshotError {
+    pub(super) fn store_error(&self, err: impl std::fmt::Display) -> SnapshotError {
         SnapshotError::Store {
             table: self.table_name(),
             message: err.to_string(),
@@ -124,7 +129,7 @@ impl SnapshotContext {
         }
     }
 
-    fn with_store<T>(&self, f: impl FnOnce(&mut CheckpointStore) -> T) -> T {
+    pub(super) fn with_store<T>(&self, f: impl FnOnce(&mut CheckpointStore) -> T) -> T {
         f(&mut self.store.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
@@ -138,24 +143,17 @@ pub async fn begin(
 ) -> Result<Outcome, SnapshotError> {
     let table = ctx.table_name();
     let shards = ctx
-        .api
-        .list_shards(&ctx.stream_arn)
+        .probe
+        .probe_shards()
         .await
         .map_err(|e| ctx.source_error(e))?;
-    let (closed, open): (Vec<_>, Vec<_>) = shards.iter().partition(|s| s.ending_sequence.is_some());
+    let (closed, open): (Vec<_>, Vec<_>) = shards.iter().partition(|s| s.closed);
     let closed: Vec<String> = closed.into_iter().map(|s| s.id.clone()).collect();
     let open: Vec<String> = open.into_iter().map(|s| s.id.clone()).collect();
     // Above every version the sinks hold from earlier runs (so the snapshot
     // overwrites them and the end-of-snapshot sweep finds what it did not
     // see), below every change still to come from the stream.
-    let version = match ctx
-        .with_store(|s| s.highest_sequence(&table))
-        .map_err(|e| ctx.store_error(e))?
-    {
-        Some(highest) => highest.successor(),
-        None => SequenceNumber::parse("0"),
-    }
-    .map_err(|e| ctx.store_error(e))?;
+    let version = super::version::snapshot_version(ctx)?;
     ctx.with_store(|s| {
         s.begin_snapshot(&SnapshotStart {
             table: &table,
@@ -168,7 +166,7 @@ pub async fn begin(
     })
     .map_err(|e| ctx.store_error(e))?;
     // The iterators at LATEST exist before the first Scan page is read.
-    let watchers = Watchers::start(&ctx.api, &ctx.store, &table, &ctx.stream_arn, &open)
+    let watchers = Watchers::start(&ctx.probe, &ctx.store, &table, &ctx.stream_arn, &open)
         .await
         .map_err(|e| ctx.source_error(e))?;
     tracing::info!(

@@ -12,7 +12,8 @@ use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use super::credentials::CachedCredentials;
 use crate::config::{AwsConfig, SourceSettings};
 use crate::decode::RecordsPage;
-use crate::model::{KeyAttribute, KeyKind, SequenceNumber, TableSchema};
+use crate::model::{KeyAttribute, KeyKind, TableSchema};
+use crate::source::shard::{ShardInfo, ShardStart};
 use crate::source::signed::SignedClient;
 use crate::source::SourceError;
 
@@ -57,30 +58,6 @@ pub struct TableStream {
     pub view_type: ViewType,
 }
 
-/// One shard of a stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShardInfo {
-    /// Shard id.
-    pub id: String,
-    /// Parent shard id, if the shard came from a split.
-    pub parent: Option<String>,
-    /// Set once the shard is closed to new records.
-    pub ending_sequence: Option<String>,
-}
-
-/// Where to open a shard iterator.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ShardStart {
-    /// The oldest record still in the stream.
-    TrimHorizon,
-    /// Only records written from now on.
-    Latest,
-    /// Right after a checkpointed record.
-    After(SequenceNumber),
-    /// At a record (inclusive): where a snapshot recorded the stream resumes.
-    At(SequenceNumber),
-}
-
 /// Clients for DynamoDB (table metadata) and DynamoDB Streams.
 pub struct StreamsApi {
     dynamodb: aws_sdk_dynamodb::Client,
@@ -88,6 +65,7 @@ pub struct StreamsApi {
     records: SignedClient,
     tables: SignedClient,
     endpoint_label: String,
+    sdk_config: SdkConfig,
 }
 
 impl StreamsApi {
@@ -138,12 +116,22 @@ impl StreamsApi {
         let tables =
             SignedClient::new(tables_endpoint, region, credentials, source.request_timeout)?;
         Ok(Self {
+            sdk_config: sdk_config.clone(),
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk_config),
             streams: aws_sdk_dynamodbstreams::Client::new(&sdk_config),
             records,
             tables,
             endpoint_label: aws.endpoint_url.clone().unwrap_or(endpoint),
         })
+    }
+
+    /// A Kinesis client with the same credentials, region and timeouts:
+    /// `endpoint` overrides the region's endpoint (never the DynamoDB one).
+    pub fn kinesis_client(&self, endpoint: Option<&str>) -> aws_sdk_kinesis::Client {
+        let mut builder = aws_sdk_kinesis::config::Builder::from(&self.sdk_config);
+        builder.set_endpoint_url(endpoint.map(str::to_owned));
+        let config = builder.build();
+        aws_sdk_kinesis::Client::from_conf(config)
     }
 
     /// Where requests go, for messages.
@@ -185,11 +173,15 @@ impl StreamsApi {
         Ok((count, bytes))
     }
 
-    /// Finds a table's key schema and its stream (`stream_arn`, or the latest one).
+    /// Finds a table's key schema and its stream (`stream_arn`, or the
+    /// latest one). With `kinesis`, the table's changes come from a Kinesis
+    /// stream instead: no DynamoDB stream is needed, the stream id is left
+    /// empty and the view is NEW_AND_OLD_IMAGES (what Kinesis destinations carry).
     pub async fn describe_table(
         &self,
         table: &str,
         stream_arn: Option<&str>,
+        kinesis: bool,
     ) -> Result<TableStream, SourceError> {
         let output = self.describe(table).await?;
         let fatal = |message: String| SourceError::Fatal {
@@ -226,6 +218,16 @@ impl StreamsApi {
                 }
             };
             keys.push(KeyAttribute { name, kind });
+        }
+        if kinesis {
+            return Ok(TableStream {
+                schema: TableSchema {
+                    name: Arc::from(table),
+                    keys,
+                },
+                stream_arn: Arc::from(""),
+                view_type: ViewType::NewAndOldImages,
+            });
         }
         let stream_arn = match stream_arn {
             Some(arn) => arn.to_owned(),
@@ -298,10 +300,11 @@ impl StreamsApi {
                 let Some(id) = shard.shard_id else { continue };
                 shards.push(ShardInfo {
                     id,
-                    parent: shard.parent_shard_id,
-                    ending_sequence: shard
+                    parents: shard.parent_shard_id.into_iter().collect(),
+                    closed: shard
                         .sequence_number_range
-                        .and_then(|range| range.ending_sequence_number),
+                        .and_then(|range| range.ending_sequence_number)
+                        .is_some(),
                 });
             }
             match description.last_evaluated_shard_id {
@@ -333,6 +336,12 @@ impl StreamsApi {
             ShardStart::At(sequence) => request
                 .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
                 .sequence_number(sequence.as_str()),
+            ShardStart::AtTimestamp(_) => {
+                return Err(SourceError::Fatal {
+                    operation: "GetShardIterator",
+                    message: "DynamoDB Streams has no AT_TIMESTAMP iterator (start_position = \"at_timestamp\" is for Kinesis sources)".into(),
+                })
+            }
         };
         let output = request
             .send()

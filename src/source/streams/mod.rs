@@ -2,10 +2,7 @@
 
 mod api;
 pub(crate) mod credentials;
-mod reader;
-mod snapshot_gate;
-mod table;
+mod shards;
 
-pub use api::{ShardInfo, ShardStart, StreamsApi, TableStream, ViewType};
-pub use reader::{ReaderError, ReaderExit, ShardReader, ShardStatus};
-pub use table::{run_table, TableContext, TableError, TableProgress};
+pub use api::{StreamsApi, TableStream, ViewType};
+pub use shards::StreamsShards;

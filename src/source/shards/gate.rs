@@ -5,7 +5,8 @@
 use std::collections::HashSet;
 use std::sync::{Arc, PoisonError};
 
-use super::table::{TableContext, TableError};
+use super::runner::{TableContext, TableError};
+use crate::source::shard::{PositionProbe, ShardSource};
 use crate::source::snapshot::{self, Decision, Facts, Outcome, SnapshotContext};
 
 /// What the table runner does after the gate.
@@ -23,8 +24,8 @@ pub enum Gate {
 }
 
 /// Why changes after the table's checkpoints are lost, if they are.
-fn lost_changes(
-    ctx: &TableContext,
+fn lost_changes<S: ShardSource>(
+    ctx: &TableContext<S>,
     stored: &std::collections::HashMap<String, crate::coordinator::ShardCheckpoint>,
     other_streams: &[String],
     listed: &HashSet<String>,
@@ -43,7 +44,7 @@ fn lost_changes(
                 .map(|s| s.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
-            ctx.stream_arn
+            ctx.source.stream_id()
         ));
     }
     if stored.is_empty() && !other_streams.is_empty() {
@@ -56,7 +57,7 @@ fn lost_changes(
 }
 
 /// Runs the table's snapshot when one is due.
-pub async fn before_streaming(ctx: &TableContext) -> Result<Gate, TableError> {
+pub async fn before_streaming<S: ShardSource>(ctx: &TableContext<S>) -> Result<Gate, TableError> {
     if ctx.snapshot_command == Some(false) {
         return Ok(Gate::Stop);
     }
@@ -66,7 +67,8 @@ pub async fn before_streaming(ctx: &TableContext) -> Result<Gate, TableError> {
         message,
     };
     let store = Arc::clone(&ctx.store);
-    let stream = ctx.stream_arn.to_string();
+    let stream_id = Arc::clone(ctx.source.stream_id());
+    let stream = stream_id.to_string();
     let name = table.clone();
     let (stored, streams, record) = tokio::task::spawn_blocking(move || {
         let store = store.lock().unwrap_or_else(PoisonError::into_inner);
@@ -80,8 +82,8 @@ pub async fn before_streaming(ctx: &TableContext) -> Result<Gate, TableError> {
     .map_err(|e| store_error(e.to_string()))?
     .map_err(store_error)?;
     let shards = ctx
-        .api
-        .list_shards(&ctx.stream_arn)
+        .source
+        .list_shards()
         .await
         .map_err(|source| TableError::Discovery {
             table: table.clone(),
@@ -90,7 +92,7 @@ pub async fn before_streaming(ctx: &TableContext) -> Result<Gate, TableError> {
     let listed: HashSet<String> = shards.into_iter().map(|s| s.id).collect();
     let other_streams: Vec<String> = streams
         .iter()
-        .filter(|s| **s != *ctx.stream_arn)
+        .filter(|s| s.as_str() != &*stream_id)
         .cloned()
         .collect();
     let lost = lost_changes(ctx, &stored, &other_streams, &listed);
@@ -101,7 +103,7 @@ pub async fn before_streaming(ctx: &TableContext) -> Result<Gate, TableError> {
         mode: ctx.table.snapshot,
         forced: ctx.snapshot_command == Some(true),
         record: record.as_ref(),
-        stream_arn: &ctx.stream_arn,
+        stream_arn: &stream_id,
         has_checkpoints: !streams.is_empty(),
         lost: lost.clone(),
     });
@@ -109,7 +111,9 @@ pub async fn before_streaming(ctx: &TableContext) -> Result<Gate, TableError> {
         api: Arc::clone(&ctx.api),
         table: Arc::clone(&ctx.table),
         schema: ctx.schema.clone(),
-        stream_arn: Arc::clone(&ctx.stream_arn),
+        stream_arn: Arc::clone(&stream_id),
+        probe: Arc::clone(&ctx.source) as Arc<dyn PositionProbe>,
+        versions: ctx.snapshot_versions,
         store: Arc::clone(&ctx.store),
         sinks: Arc::clone(&ctx.sinks),
         dead_letters: Arc::clone(&ctx.dead_letters),

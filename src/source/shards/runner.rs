@@ -1,25 +1,27 @@
-//! One table's runner: periodic shard discovery, lineage decisions, one
-//! reader task per ready shard, trim detection for vanished shards.
+//! One stream's runner, for any [`ShardSource`]: periodic shard discovery,
+//! lineage decisions, one reader task per ready shard, trim detection for
+//! vanished shards. A DynamoDB stream serves one table; a Kinesis stream
+//! may serve several (the lead table's policies apply to the stream).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::api::{ShardInfo, ShardStart, StreamsApi};
+use super::gate::{before_streaming, Gate};
 use super::reader::{ReaderError, ReaderExit, ShardReader, ShardStatus};
-use super::snapshot_gate::{before_streaming, Gate};
 use crate::backoff::Backoff;
 use crate::config::{SnapshotMode, SourceSettings, StartPosition, TableConfig, TrimPolicy};
 use crate::coordinator::{
-    ready_shards, AckTracker, CheckpointStore, CheckpointUpdate, Chunk, ShardCheckpoint, ShardKey,
-    ShardNode,
+    ready_shards, AckTracker, CheckpointStore, CheckpointUpdate, ShardCheckpoint, ShardKey,
+    ShardNode, SinkSenders,
 };
 use crate::dead_letter::DeadLetters;
 use crate::model::SequenceNumber;
+use crate::source::shard::{ShardInfo, ShardSource, ShardStart};
+use crate::source::streams::StreamsApi;
 use crate::source::SourceError;
 use crate::stats::Stats;
 
@@ -31,14 +33,19 @@ pub struct TableProgress {
     pub caught_up: AtomicBool,
 }
 
-/// Everything a table runner needs.
-pub struct TableContext {
-    /// Stream clients.
-    pub api: Arc<StreamsApi>,
-    /// The table's configuration.
-    pub table: Arc<TableConfig>,
+/// Everything a stream runner needs.
+pub struct TableContext<S: ShardSource> {
     /// The stream to follow.
-    pub stream_arn: Arc<str>,
+    pub source: Arc<S>,
+    /// DynamoDB clients (table description and snapshot Scans).
+    pub api: Arc<StreamsApi>,
+    /// The (lead) table's configuration.
+    pub table: Arc<TableConfig>,
+    /// How snapshot rows of this stream's table are versioned.
+    pub snapshot_versions: crate::source::snapshot::SnapshotVersions,
+    /// Records of tables the stream carries but the pipeline does not
+    /// follow are dead-lettered (else counted and skipped).
+    pub dead_letter_other_tables: bool,
     /// Polling settings.
     pub settings: SourceSettings,
     /// Checkpoint store.
@@ -46,7 +53,7 @@ pub struct TableContext {
     /// Ordered-ack state.
     pub tracker: Arc<AckTracker>,
     /// Sink channels.
-    pub sinks: Arc<[(String, mpsc::Sender<Arc<Chunk>>)]>,
+    pub sinks: SinkSenders,
     /// Dead letters.
     pub dead_letters: Arc<DeadLetters>,
     /// Counters.
@@ -129,7 +136,7 @@ struct Running {
 }
 
 /// Follows one table's stream until shutdown or a fatal error.
-pub async fn run_table(ctx: TableContext) -> Result<(), TableError> {
+pub async fn run_table<S: ShardSource>(ctx: TableContext<S>) -> Result<(), TableError> {
     let Gate::Stream { snapshotted } = before_streaming(&ctx).await? else {
         return Ok(());
     };
@@ -142,6 +149,9 @@ pub async fn run_table(ctx: TableContext) -> Result<(), TableError> {
     // A first start applies `start_position`; after a snapshot the recorded
     // positions apply instead.
     let fresh = stored.is_empty() && !snapshotted;
+    // On a first start, `start_position` applies to the shards that exist
+    // then; shards created later are read from their start.
+    let mut initial: HashSet<String> = HashSet::new();
     let mut drained: HashMap<String, Option<SequenceNumber>> = HashMap::new();
     let mut running: HashMap<String, Running> = HashMap::new();
     let mut readers: JoinSet<(String, Result<ReaderExit, ReaderError>)> = JoinSet::new();
@@ -152,7 +162,7 @@ pub async fn run_table(ctx: TableContext) -> Result<(), TableError> {
     );
     loop {
         ctx.progress.caught_up.store(false, Ordering::Relaxed);
-        let shards = match ctx.api.list_shards(&ctx.stream_arn).await {
+        let shards = match ctx.source.list_shards().await {
             Ok(shards) => {
                 discovery_retry.reset();
                 Some(shards)
@@ -179,13 +189,16 @@ pub async fn run_table(ctx: TableContext) -> Result<(), TableError> {
                         .map_err(store_error)?;
                 }
                 check_vanished(&ctx, &shards, &stored)?;
+                if fresh {
+                    initial = shards.iter().map(|s| s.id.clone()).collect();
+                }
                 first_discovery = false;
             }
             let nodes: Vec<ShardNode> = shards
                 .iter()
                 .map(|s| ShardNode {
                     id: s.id.clone(),
-                    parents: s.parent.iter().cloned().collect(),
+                    parents: s.parents.clone(),
                 })
                 .collect();
             let done =
@@ -201,24 +214,23 @@ pub async fn run_table(ctx: TableContext) -> Result<(), TableError> {
                 let start = match (&checkpoint, start_at) {
                     (Some(sequence), _) => ShardStart::After(sequence.clone()),
                     (None, Some(sequence)) => ShardStart::At(sequence),
-                    (None, None)
-                        if fresh
-                            && ctx.table.start_position == StartPosition::Latest
-                            && info.is_some_and(|i| i.ending_sequence.is_none()) =>
-                    {
-                        ShardStart::Latest
-                    }
+                    (None, None) if initial.contains(&shard) => first_start(&ctx.table, info),
                     (None, None) => ShardStart::TrimHorizon,
                 };
-                let after_parents = info.and_then(|i| i.parent.as_ref()).and_then(|parent| {
-                    drained
-                        .get(parent)
-                        .cloned()
-                        .flatten()
-                        .or_else(|| stored.get(parent).and_then(|c| c.sequence.clone()))
+                let after_parents = info.and_then(|i| {
+                    i.parents
+                        .iter()
+                        .filter_map(|parent| {
+                            drained
+                                .get(parent)
+                                .cloned()
+                                .flatten()
+                                .or_else(|| stored.get(parent).and_then(|c| c.sequence.clone()))
+                        })
+                        .max()
                 });
                 let key = ShardKey {
-                    stream: Arc::clone(&ctx.stream_arn),
+                    stream: Arc::clone(ctx.source.stream_id()),
                     shard: Arc::from(shard.as_str()),
                 };
                 ctx.tracker
@@ -226,9 +238,8 @@ pub async fn run_table(ctx: TableContext) -> Result<(), TableError> {
                 let status = Arc::new(ShardStatus::default());
                 tracing::info!(table = %table, shard = %shard, start = ?start, "reading shard");
                 let reader = ShardReader {
-                    api: Arc::clone(&ctx.api),
+                    source: Arc::clone(&ctx.source),
                     table: Arc::clone(&ctx.table),
-                    table_name: Arc::from(table.as_str()),
                     key,
                     start,
                     after_parents,
@@ -236,6 +247,7 @@ pub async fn run_table(ctx: TableContext) -> Result<(), TableError> {
                     tracker: Arc::clone(&ctx.tracker),
                     sinks: Arc::clone(&ctx.sinks),
                     dead_letters: Arc::clone(&ctx.dead_letters),
+                    dead_letter_other_tables: ctx.dead_letter_other_tables,
                     stats: Arc::clone(&ctx.stats),
                     status: Arc::clone(&status),
                     cancel: ctx.cancel.clone(),
@@ -303,8 +315,20 @@ pub async fn run_table(ctx: TableContext) -> Result<(), TableError> {
     }
 }
 
+/// Where a shard that existed at a first start begins, by `start_position`.
+fn first_start(table: &TableConfig, info: Option<&ShardInfo>) -> ShardStart {
+    match (table.start_position, table.start_timestamp_ms()) {
+        (StartPosition::Latest, _) if info.is_some_and(|i| !i.closed) => ShardStart::Latest,
+        (StartPosition::AtTimestamp, Some(ms)) => ShardStart::AtTimestamp(ms),
+        _ => ShardStart::TrimHorizon,
+    }
+}
+
 /// Records that the table must be snapshotted at the next start.
-async fn request_snapshot(ctx: &TableContext, reason: &str) -> Result<(), String> {
+async fn request_snapshot<S: ShardSource>(
+    ctx: &TableContext<S>,
+    reason: &str,
+) -> Result<(), String> {
     let store = Arc::clone(&ctx.store);
     let table = ctx.table.name.clone();
     let reason = reason.to_owned();
@@ -328,9 +352,11 @@ async fn drain_readers(readers: &mut JoinSet<(String, Result<ReaderExit, ReaderE
     }
 }
 
-async fn load_checkpoints(ctx: &TableContext) -> Result<HashMap<String, ShardCheckpoint>, String> {
+async fn load_checkpoints<S: ShardSource>(
+    ctx: &TableContext<S>,
+) -> Result<HashMap<String, ShardCheckpoint>, String> {
     let store = Arc::clone(&ctx.store);
-    let stream = ctx.stream_arn.to_string();
+    let stream = ctx.source.stream_id().to_string();
     let table = ctx.table.name.clone();
     let (checkpoints, streams) = tokio::task::spawn_blocking(move || {
         let store = store.lock().unwrap_or_else(PoisonError::into_inner);
@@ -341,11 +367,14 @@ async fn load_checkpoints(ctx: &TableContext) -> Result<HashMap<String, ShardChe
     })
     .await
     .map_err(|e| e.to_string())??;
-    let others: Vec<&String> = streams.iter().filter(|s| **s != *ctx.stream_arn).collect();
+    let others: Vec<&String> = streams
+        .iter()
+        .filter(|s| s.as_str() != &**ctx.source.stream_id())
+        .collect();
     if !others.is_empty() {
         tracing::warn!(
             table = %ctx.table.name,
-            stream = %ctx.stream_arn,
+            stream = %ctx.source.stream_id(),
             "the table has checkpoints for other streams ({}): the stream was replaced (disabled and re-enabled). \
              Changes between the old stream's last checkpoint and this stream's start may be missing; \
              snapshot = \"when_needed\" re-snapshots the table in that case",
@@ -357,17 +386,17 @@ async fn load_checkpoints(ctx: &TableContext) -> Result<HashMap<String, ShardChe
 
 /// With `start_position = "latest"` on a first start, shards already closed
 /// hold only old changes: record them as finished so they are never read.
-async fn skip_closed_shards(
-    ctx: &TableContext,
+async fn skip_closed_shards<S: ShardSource>(
+    ctx: &TableContext<S>,
     shards: &[ShardInfo],
     stored: &mut HashMap<String, ShardCheckpoint>,
 ) -> Result<(), String> {
     let updates: Vec<CheckpointUpdate> = shards
         .iter()
-        .filter(|s| s.ending_sequence.is_some())
+        .filter(|s| s.closed)
         .map(|s| CheckpointUpdate {
             key: ShardKey {
-                stream: Arc::clone(&ctx.stream_arn),
+                stream: Arc::clone(ctx.source.stream_id()),
                 shard: Arc::from(s.id.as_str()),
             },
             table: Arc::from(ctx.table.name.as_str()),
@@ -399,8 +428,8 @@ async fn skip_closed_shards(
 
 /// A shard with an unfinished checkpoint that the stream no longer lists has
 /// lost its unread records: apply the trim policy.
-fn check_vanished(
-    ctx: &TableContext,
+fn check_vanished<S: ShardSource>(
+    ctx: &TableContext<S>,
     shards: &[ShardInfo],
     stored: &HashMap<String, ShardCheckpoint>,
 ) -> Result<(), TableError> {
@@ -417,7 +446,7 @@ fn check_vanished(
             TrimPolicy::Halt => {
                 return Err(TableError::ShardVanished {
                     table: ctx.table.name.clone(),
-                    stream: ctx.stream_arn.to_string(),
+                    stream: ctx.source.stream_id().to_string(),
                     shard: shard.clone(),
                     checkpoint: position,
                 })

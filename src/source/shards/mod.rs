@@ -1,0 +1,11 @@
+//! The shard-reading core every shard-based source shares: discovery,
+//! lineage, one reader per ready shard, idle backoff, iterator renewal,
+//! trim handling, dead letters and publishing (ordered acks, checkpoints).
+
+mod deliver;
+mod gate;
+mod reader;
+mod runner;
+
+pub use reader::{ReaderError, ReaderExit, ShardReader, ShardStatus};
+pub use runner::{run_table, TableContext, TableError, TableProgress};

@@ -1,0 +1,439 @@
+//! The Kinesis source end to end: DynamoDB Local → forwarder (the Kinesis
+//! streaming destination's record format, with duplicates) → kinesalite →
+//! engine → SQLite and PostgreSQL, with splits, merges and SIGKILLs during
+//! the run; one stream carrying several tables; start positions; malformed
+//! records.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_kinesis::primitives::Blob;
+use common::engine::{run_until_caught_up, spawn, write_config};
+use common::kinesis::{self, Forwarder, ForwarderOptions};
+
+const IDLE: Duration = Duration::from_secs(90);
+
+fn postgres_url() -> String {
+    std::env::var("DYNAMO_CDC_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!("DYNAMO_CDC_TEST_POSTGRES_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL")
+    })
+}
+
+async fn postgres() -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
+        .await
+        .expect("connect to PostgreSQL");
+    tokio::spawn(connection);
+    client
+}
+
+/// A config whose tables read `stream` (each `[[tables]]` entry gets
+/// `kinesis_stream` and the `table_options` lines).
+fn kinesis_config(
+    dir: &Path,
+    tables: &[&str],
+    stream: &str,
+    table_options: &str,
+    sinks: &str,
+) -> std::path::PathBuf {
+    let config = write_config(dir, tables, "", sinks);
+    let text = std::fs::read_to_string(&config).expect("read config");
+    let text = text.replace(
+        "[aws]\n",
+        &format!(
+            "[aws]\nkinesis_endpoint_url = \"{}\"\n",
+            kinesis::endpoint()
+        ),
+    );
+    let mut text = text;
+    for table in tables {
+        let entry = format!("name = \"{table}\"\n");
+        text = text.replace(
+            &entry,
+            &format!("{entry}kinesis_stream = \"{stream}\"\n{table_options}"),
+        );
+    }
+    std::fs::write(&config, text).expect("write config");
+    config
+}
+
+/// Checkpoints stored so far: (shard, sequence).
+fn checkpoints(state: &Path) -> Vec<(String, Option<String>)> {
+    let Ok(db) = rusqlite::Connection::open(state.join("checkpoints.db")) else {
+        return Vec::new();
+    };
+    let Ok(mut statement) = db.prepare("SELECT shard_id, sequence FROM checkpoints") else {
+        return Vec::new();
+    };
+    statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .map(|rows| rows.flatten().collect())
+        .unwrap_or_default()
+}
+
+fn checkpointed(state: &Path) -> usize {
+    checkpoints(state)
+        .iter()
+        .filter(|(_, sequence)| sequence.is_some())
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn converges_through_split_merge_duplicates_and_kills() {
+    let client = common::client().await;
+    let kin = kinesis::client();
+    let table = common::unique_table("kin_conv");
+    let stream = kinesis::unique_stream("kin-conv");
+    common::create_table(&client, &table).await;
+    kinesis::create_stream(&kin, &stream, 4).await;
+    let forwarder = Forwarder::start(
+        &common::endpoint(),
+        &table,
+        &stream,
+        ForwarderOptions {
+            duplicate_every: Some(10),
+            ..ForwarderOptions::default()
+        },
+    );
+    let workload = tokio::spawn({
+        let client = client.clone();
+        let table = table.clone();
+        async move { common::workload::run(&client, &table, 150, 1500, 31, 3).await }
+    });
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let schema = common::unique_table("kin");
+    let replica = dir.path().join("replica.db");
+    let sinks = format!(
+        "{}\n[[sinks]]\ntype = \"postgres\"\nurl = \"{}\"\nschema = \"{schema}\"\ncreate_table = true\n\
+         [sinks.batch]\nmax_records = 200\nmax_age = \"20ms\"\n",
+        common::engine::sqlite_sink(&replica),
+        postgres_url()
+    );
+    let config = kinesis_config(dir.path(), &[&table], &stream, "", &sinks);
+    let state = dir.path().join("state");
+    let reshards: [&str; 3] = ["split", "merge", "none"];
+    for (round, reshard) in reshards.iter().enumerate() {
+        let log = dir.path().join(format!("engine-{round}.log"));
+        let mut engine = spawn(&config, &log);
+        let before = forwarder.forwarded();
+        let state_now = state.clone();
+        let waited = tokio::task::spawn_blocking(move || {
+            common::wait_for(
+                "the engine to checkpoint and the forwarder to move on",
+                Duration::from_secs(90),
+                || checkpointed(&state_now) > round,
+            );
+        })
+        .await;
+        common::wait_for_async("more records forwarded", IDLE, || {
+            let now = forwarder.forwarded();
+            async move { now > before + 100 }
+        })
+        .await;
+        match *reshard {
+            "split" => kinesis::split_shard(&kin, &stream, "shardId-000000000000").await,
+            "merge" => {
+                kinesis::merge_shards(
+                    &kin,
+                    &stream,
+                    "shardId-000000000002",
+                    "shardId-000000000003",
+                )
+                .await
+            }
+            _ => {}
+        }
+        engine.kill().expect("SIGKILL the engine");
+        engine.wait().expect("reap the engine");
+        waited.unwrap_or_else(|_| {
+            panic!(
+                "round {round}: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        });
+    }
+    let counts = workload.await.expect("workload");
+    assert!(counts.deletes > 20 && counts.updates > 100, "{counts:?}");
+    forwarder.wait_idle(IDLE).await;
+    let duplicates = forwarder.duplicates();
+    let forwarded = forwarder.forwarded();
+    forwarder.stop().await;
+    assert!(
+        duplicates * 20 >= forwarded,
+        "{duplicates} duplicates of {forwarded}"
+    );
+    let lineage = kinesis::list_shards(&kin, &stream).await;
+    assert!(
+        lineage.iter().any(|(_, _, adjacent, _)| adjacent.is_some()),
+        "{lineage:?}"
+    );
+
+    let output = tokio::task::spawn_blocking(move || run_until_caught_up(&config))
+        .await
+        .expect("final run");
+    let expected = common::scan(&client, &table).await;
+    assert!(!expected.is_empty());
+    common::assert_same(&expected, &common::replica(&replica, &table));
+    let pg = postgres().await;
+    common::assert_same(
+        &expected,
+        &common::postgres::live(&pg, &schema, &table).await,
+    );
+    // Every shard, the closed parents included, was read to its end.
+    let finished = checkpoints(&dir.path().join("state"));
+    assert!(
+        finished.len() >= 7,
+        "{finished:?}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_stream_carries_two_tables_and_others_are_dead_lettered() {
+    let client = common::client().await;
+    let kin = kinesis::client();
+    let orders = common::unique_table("kin_orders");
+    let users = common::unique_table("kin_users");
+    let stranger = common::unique_table("kin_stranger");
+    let stream = kinesis::unique_stream("kin-two");
+    for table in [&orders, &users, &stranger] {
+        common::create_table(&client, table).await;
+    }
+    kinesis::create_stream(&kin, &stream, 2).await;
+    common::workload::run(&client, &orders, 60, 300, 41, 2).await;
+    common::workload::run(&client, &users, 30, 150, 42, 2).await;
+    common::workload::run(&client, &stranger, 10, 20, 43, 1).await;
+    for table in [&orders, &users, &stranger] {
+        let forwarder = Forwarder::start(
+            &common::endpoint(),
+            table,
+            &stream,
+            ForwarderOptions::default(),
+        );
+        forwarder.wait_idle(IDLE).await;
+        forwarder.stop().await;
+    }
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let replica = dir.path().join("replica.db");
+    let config = kinesis_config(
+        dir.path(),
+        &[&orders, &users],
+        &stream,
+        "",
+        &common::engine::sqlite_sink(&replica),
+    );
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replace(
+            "[source]\n",
+            "[source]\nkinesis_other_tables = \"dead_letter\"\n",
+        ),
+    )
+    .expect("config");
+    let output = tokio::task::spawn_blocking(move || run_until_caught_up(&config))
+        .await
+        .expect("run");
+    for table in [&orders, &users] {
+        common::assert_same(
+            &common::scan(&client, table).await,
+            &common::replica(&replica, table),
+        );
+    }
+    let letters = std::fs::read_to_string(
+        dir.path()
+            .join("state")
+            .join("dead-letters")
+            .join(format!("{stranger}.jsonl")),
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "no dead letters for {stranger}: {e}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    assert!(letters.lines().count() >= 10, "{letters}");
+    assert!(
+        letters.contains("is not configured on this stream"),
+        "{letters}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_records_are_dead_lettered_and_the_shard_moves_on() {
+    let client = common::client().await;
+    let kin = kinesis::client();
+    let table = common::unique_table("kin_bad");
+    let stream = kinesis::unique_stream("kin-bad");
+    common::create_table(&client, &table).await;
+    kinesis::create_stream(&kin, &stream, 1).await;
+    common::workload::run(&client, &table, 20, 40, 51, 1).await;
+    let forwarder = Forwarder::start(
+        &common::endpoint(),
+        &table,
+        &stream,
+        ForwarderOptions::default(),
+    );
+    forwarder.wait_idle(IDLE).await;
+    forwarder.stop().await;
+    let bad = [
+        "not json at all".to_owned(),
+        format!(
+            r#"{{"tableName":"{table}","eventID":"x1","eventName":"INSERT","dynamodb":{{"ApproximateCreationDateTime":1,"ApproximateCreationDateTimePrecision":"MICROSECOND","Keys":{{"pk":{{"S":"p"}},"sk":{{"N":"not-a-number"}}}}}}}}"#
+        ),
+    ];
+    for data in &bad {
+        kin.put_record()
+            .stream_name(&stream)
+            .partition_key("bad")
+            .data(Blob::new(data.as_bytes()))
+            .send()
+            .await
+            .expect("put a malformed record");
+    }
+    common::workload::run(&client, &table, 20, 40, 52, 1).await;
+    let forwarder = Forwarder::start(
+        &common::endpoint(),
+        &table,
+        &stream,
+        ForwarderOptions::default(),
+    );
+    forwarder.wait_idle(IDLE).await;
+    forwarder.stop().await;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let replica = dir.path().join("replica.db");
+    let config = kinesis_config(
+        dir.path(),
+        &[&table],
+        &stream,
+        "",
+        &common::engine::sqlite_sink(&replica),
+    );
+    tokio::task::spawn_blocking(move || run_until_caught_up(&config))
+        .await
+        .expect("run");
+    common::assert_same(
+        &common::scan(&client, &table).await,
+        &common::replica(&replica, &table),
+    );
+    let letters = std::fs::read_to_string(
+        dir.path()
+            .join("state")
+            .join("dead-letters")
+            .join(format!("{table}.jsonl")),
+    )
+    .expect("dead letters");
+    assert_eq!(letters.lines().count(), 2, "{letters}");
+    assert!(letters.contains("dataBase64"), "{letters}");
+    assert!(letters.contains("not-a-number"), "{letters}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn latest_and_at_timestamp_starts_skip_what_came_before() {
+    let client = common::client().await;
+    let kin = kinesis::client();
+    let table = common::unique_table("kin_start");
+    let stream = kinesis::unique_stream("kin-start");
+    common::create_table(&client, &table).await;
+    kinesis::create_stream(&kin, &stream, 2).await;
+    let forwarder = Forwarder::start(
+        &common::endpoint(),
+        &table,
+        &stream,
+        ForwarderOptions::default(),
+    );
+    common::workload::run(&client, &table, 30, 30, 61, 1).await;
+    forwarder.wait_idle(IDLE).await;
+    let early = common::scan(&client, &table).await;
+    // kinesalite stamps arrivals in whole seconds: start a little later.
+    let cut = SystemTime::now() + Duration::from_secs(2);
+    common::wait_for("the clock to pass the cut", Duration::from_secs(10), || {
+        SystemTime::now() > cut + Duration::from_secs(1)
+    });
+    let stamp = humantime::format_rfc3339_millis(cut).to_string();
+
+    // latest: the engine starts at the end; only later changes arrive.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let latest_replica = dir.path().join("latest.db");
+    std::fs::create_dir_all(dir.path().join("latest")).expect("dir");
+    std::fs::create_dir_all(dir.path().join("at")).expect("dir");
+    let latest = kinesis_config(
+        &dir.path().join("latest"),
+        &[&table],
+        &stream,
+        "start_position = \"latest\"\n",
+        &common::engine::sqlite_sink(&latest_replica),
+    );
+    let log = dir.path().join("latest.log");
+    let mut engine = spawn(&latest, &log);
+    let log_path = log.clone();
+    tokio::task::spawn_blocking(move || {
+        common::wait_for(
+            "both shards opened at LATEST",
+            Duration::from_secs(60),
+            || {
+                std::fs::read_to_string(&log_path)
+                    .is_ok_and(|text| text.matches("reading shard").count() >= 2)
+            },
+        )
+    })
+    .await
+    .expect("wait");
+    let mut rng = fastrand::Rng::with_seed(62);
+    let mut later = Vec::new();
+    for index in 0..5 {
+        let (pk, sk) = (format!("late-{index}"), "1".to_owned());
+        let item = common::workload::random_item(&mut rng, &pk, &sk);
+        client
+            .put_item()
+            .table_name(&table)
+            .set_item(Some(common::values::to_sdk_item(&item)))
+            .send()
+            .await
+            .expect("put");
+        later.push((pk, sk));
+    }
+    forwarder.wait_idle(IDLE).await;
+    let replica_path = latest_replica.clone();
+    let table_name = table.clone();
+    tokio::task::spawn_blocking(move || {
+        common::wait_for("the later items in the replica", IDLE, || {
+            common::replica(&replica_path, &table_name).len() >= 5
+        })
+    })
+    .await
+    .expect("wait");
+    engine.kill().expect("stop the engine");
+    engine.wait().expect("reap");
+    let seen = common::replica(&latest_replica, &table);
+    assert_eq!(
+        seen.keys().cloned().collect::<Vec<_>>().len(),
+        later.len(),
+        "{seen:?}"
+    );
+    assert!(later.iter().all(|key| seen.contains_key(key)));
+    forwarder.stop().await;
+
+    // at_timestamp: only what arrived after the cut.
+    let at_replica = dir.path().join("at.db");
+    let at = kinesis_config(
+        &dir.path().join("at"),
+        &[&table],
+        &stream,
+        &format!("start_position = \"at_timestamp\"\nstart_timestamp = \"{stamp}\"\n"),
+        &common::engine::sqlite_sink(&at_replica),
+    );
+    tokio::task::spawn_blocking(move || run_until_caught_up(&at))
+        .await
+        .expect("run");
+    let seen = common::replica(&at_replica, &table);
+    assert!(later.iter().all(|key| seen.contains_key(key)), "{seen:?}");
+    assert!(early
+        .keys()
+        .all(|key| !seen.contains_key(key) || later.contains(key)));
+}
