@@ -1,7 +1,8 @@
 //! Real-world DynamoDB Streams fixtures (`shared/fixtures/dynamodb-streams-real`
 //! beside the clone) replayed with `replay`'s own input reading and
-//! decoding into a `jsonl` sink: every record either becomes the change its
-//! file says (op, sequence number, keys, attribute types, TTL) or is
+//! decoding into a `jsonl` sink: every record, DynamoDB Streams or
+//! Kinesis-format, either becomes the change its file says (op, position,
+//! keys, attribute types, TTL; images attribute for attribute) or is
 //! dead-lettered with a reason naming the file and record. Container files
 //! (Markdown, reStructuredText, localstack snapshots) have their records
 //! extracted first; the fixtures themselves are never copied into the
@@ -19,6 +20,8 @@ use serde_json::Value;
 pub struct Expect {
     /// The fixture's file name.
     pub file: &'static str,
+    /// The table replayed (Kinesis-format records name theirs).
+    pub table: &'static str,
     /// Each decoded change, rendered by [`render`], in order.
     pub events: &'static [&'static str],
     /// The start of each dead letter's reason (after the directory), in order.
@@ -26,8 +29,6 @@ pub struct Expect {
     /// What the replay's error must contain when nothing in it decodes.
     pub error: Option<&'static str>,
 }
-
-const TABLE: &str = "fixture";
 
 /// The fixture directory; fails the test when it is missing.
 fn fixtures() -> PathBuf {
@@ -67,10 +68,12 @@ async fn every_record_decodes_as_its_file_says_or_is_rejected_by_name() {
     for expect in expected::EXPECTED {
         let work = tempfile::tempdir().expect("temp dir");
         let inputs = inputs(&dir.join(expect.file), work.path());
-        let sources = stream_records(&inputs);
-        let outcome = replay(inputs, work.path()).await;
+        let sources = change_records(&inputs);
+        let outcome = replay(inputs, expect.table, work.path()).await;
         failures.extend(compare(expect, &outcome));
-        failures.extend(compare_items(expect.file, &sources, &outcome.lines));
+        if expect.rejected.is_empty() && expect.error.is_none() {
+            failures.extend(compare_items(expect.file, &sources, &outcome.lines));
+        }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
 }
@@ -106,10 +109,10 @@ fn compare_items(file: &str, sources: &[Value], lines: &[Value]) -> Vec<String> 
     failures
 }
 
-/// The DynamoDB Streams records (with a `dynamodb.SequenceNumber`) the
-/// input files hold, read as plain JSON: a file is one document (a
-/// `Records` page or event, or one record) or one record per line.
-fn stream_records(inputs: &[PathBuf]) -> Vec<Value> {
+/// The change records the input files hold, read as plain JSON (a file is
+/// one document, a `Records` page or event or one record, or one record per
+/// line), a Lambda Kinesis event record's base64 `data` decoded.
+fn change_records(inputs: &[PathBuf]) -> Vec<Value> {
     let mut records = Vec::new();
     for input in inputs {
         let text = std::fs::read_to_string(input).expect("read input");
@@ -123,13 +126,70 @@ fn stream_records(inputs: &[PathBuf]) -> Vec<Value> {
         };
         for document in documents {
             match document.get("Records").and_then(Value::as_array) {
-                Some(list) => records.extend(list.iter().cloned()),
-                None => records.push(document),
+                Some(list) => records.extend(list.iter().map(unwrap_kinesis)),
+                None => records.push(unwrap_kinesis(&document)),
             }
         }
     }
-    records.retain(|r| r["dynamodb"]["SequenceNumber"].is_string());
+    records.retain(|r| r["dynamodb"].is_object());
     records
+}
+
+/// The record inside a Lambda Kinesis event record; any other as it is.
+fn unwrap_kinesis(record: &Value) -> Value {
+    use base64::Engine as _;
+    let Some(data) = record["kinesis"]["data"].as_str() else {
+        return record.clone();
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .expect("base64 data");
+    serde_json::from_slice(&bytes).expect("a JSON record")
+}
+
+/// ApproximateCreationDateTime in each of its forms, to milliseconds: integer
+/// and float seconds, E-notation with more digits than a double holds, absent;
+/// Kinesis-format milliseconds and microseconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creation_times_are_read_in_every_form() {
+    let cases: [(&str, &str, &[Option<i64>]); 5] = [
+        (
+            "aws_aws-lambda-java-libs__aws-lambda-java-tests_src_test_resources_ddb_dynamo_event.json",
+            "fixture",
+            &[Some(1_428_537_600_000), Some(1_635_734_407_123), Some(1_428_537_600_000)],
+        ),
+        (
+            "aws_aws-lambda-java-libs__aws-lambda-java-tests_src_test_resources_ddb_dynamo_event_roundtrip.json",
+            "fixture",
+            &[Some(1_428_537_600_000), Some(1_635_734_407_123), Some(1_428_537_600_000)],
+        ),
+        (
+            "aws-powertools_powertools-lambda-python__tests_events_dynamoStreamEvent.json",
+            "fixture",
+            &[Some(1_693_997_155_000), None],
+        ),
+        (
+            "aws-powertools_powertools-lambda-typescript__packages_parser_tests_events_kinesis_dynamodb-stream.json",
+            "PowertoolsEventsStack-DynamoDBTable59784FC0-8NKAMTERTAXY",
+            &[Some(1_731_924_555_370), Some(1_731_924_555_370)],
+        ),
+        (
+            "daq-tools_lorrystream__doc_carabas_kcl_dynamodb.md",
+            "table-testdrive",
+            &[Some(1_720_740_233_013), Some(1_720_742_302_234), Some(1_720_742_321_848)],
+        ),
+    ];
+    let dir = fixtures();
+    for (file, table, expected) in cases {
+        let work = tempfile::tempdir().expect("temp dir");
+        let outcome = replay(inputs(&dir.join(file), work.path()), table, work.path()).await;
+        let times: Vec<Option<i64>> = outcome
+            .lines
+            .iter()
+            .map(|line| line["approx_time_ms"].as_i64())
+            .collect();
+        assert_eq!(times, expected, "{file}");
+    }
 }
 
 /// What a replay produced.
@@ -178,10 +238,11 @@ fn compare(expect: &Expect, outcome: &Outcome) -> Vec<String> {
     failures
 }
 
-/// Replays `inputs` into a `jsonl` sink under `work` with inferred keys.
-async fn replay(inputs: Vec<PathBuf>, work: &Path) -> Outcome {
+/// Replays `inputs` as `table` into a `jsonl` sink under `work`, with
+/// inferred keys.
+async fn replay(inputs: Vec<PathBuf>, table: &str, work: &Path) -> Outcome {
     let text = format!(
-        "state_dir = \"{state}\"\n\n[aws]\nregion = \"us-east-1\"\n\n[[tables]]\nname = \"{TABLE}\"\n\n\
+        "state_dir = \"{state}\"\n\n[aws]\nregion = \"us-east-1\"\n\n[[tables]]\nname = \"{table}\"\n\n\
          [[sinks]]\ntype = \"jsonl\"\ndir = \"{out}\"\n",
         state = work.join("state").display(),
         out = work.join("out").display(),
@@ -189,7 +250,7 @@ async fn replay(inputs: Vec<PathBuf>, work: &Path) -> Outcome {
     let config =
         dynamo_cdc::config::parse_str(&text, Path::new("pipeline.toml"), |_| None).expect("config");
     let options = ReplayOptions {
-        table: TABLE.to_owned(),
+        table: table.to_owned(),
         keys: Vec::new(),
         files: inputs,
     };
@@ -197,7 +258,7 @@ async fn replay(inputs: Vec<PathBuf>, work: &Path) -> Outcome {
         .await
         .err()
         .map(|e| e.to_string());
-    let lines = json_lines(&work.join("out").join(TABLE));
+    let lines = json_lines(&work.join("out").join(table));
     Outcome {
         events: lines.iter().map(render).collect(),
         lines,
@@ -329,7 +390,8 @@ fn literal_output(rst: &str) -> String {
 /// The stream records a localstack snapshot recorded (objects with an
 /// `eventName` and a `dynamodb` object, keys walked in name order), one per
 /// line, with its placeholders made real: `<sequence-number:N>` becomes the
-/// 21-digit N, and a placeholder ApproximateCreationDateTime is dropped.
+/// 21-digit N, and a placeholder ApproximateCreationDateTime becomes
+/// 1700000000 (seconds; milliseconds for a Kinesis-format record).
 fn snapshot_records(json: &str) -> String {
     let snapshot: Value = serde_json::from_str(json).expect("snapshot JSON");
     let mut records = Vec::new();
@@ -337,6 +399,7 @@ fn snapshot_records(json: &str) -> String {
     records
         .into_iter()
         .map(|mut record| {
+            let kinesis_format = record.get("tableName").is_some();
             let stream = &mut record["dynamodb"];
             if let Some(n) = stream["SequenceNumber"]
                 .as_str()
@@ -345,13 +408,12 @@ fn snapshot_records(json: &str) -> String {
             {
                 stream["SequenceNumber"] = Value::from(format!("{n:0>21}"));
             }
-            if let Some(map) = stream.as_object_mut() {
-                if map
-                    .get("ApproximateCreationDateTime")
-                    .is_some_and(Value::is_string)
-                {
-                    map.remove("ApproximateCreationDateTime");
-                }
+            if stream["ApproximateCreationDateTime"].is_string() {
+                stream["ApproximateCreationDateTime"] = Value::from(if kinesis_format {
+                    1_700_000_000_000_u64
+                } else {
+                    1_700_000_000
+                });
             }
             format!("{record}\n")
         })

@@ -4,10 +4,11 @@
 //! writes them, or the engine's own dead letters. A UTF-8 byte-order mark
 //! and blank lines before the first line are skipped.
 //!
-//! Records in the Kinesis Data Streams for DynamoDB format (bare, or inside
-//! a Lambda Kinesis event) are recognised and rejected with a reason saying
-//! so: replaying them is not supported yet. Their keys are still read, for
-//! key inference.
+//! A record may be a DynamoDB Streams record or a record in the Kinesis
+//! Data Streams for DynamoDB format (bare, or inside a Lambda Kinesis
+//! event), decoded by [`RecordDecoder`]; a Kinesis-format record of another
+//! table than the replayed one is rejected. A rejected record's keys are
+//! kept when readable, for key inference.
 
 use std::fmt;
 use std::io::{BufRead, BufReader, Read as _};
@@ -18,10 +19,7 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::decode::{
-    decode_event_line, decode_record, kinesis_format_record, record_keys, DecodeError,
-    KinesisFormatRecord,
-};
+use crate::decode::{decode_event_line, RecordDecoder};
 use crate::model::{ChangeEvent, Item};
 
 /// One decoded entry of a replay file.
@@ -165,7 +163,7 @@ fn bad(raw: &str, at: Origin<'_>, reason: impl fmt::Display) -> Entry {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum LineShape {
     Unknown,
-    /// One stream record per line.
+    /// One change record (of either format) per line.
     Record,
     /// One change event (as the jsonl sink writes it) per line.
     EventLine,
@@ -176,19 +174,18 @@ enum LineShape {
 fn decode_line(
     text: &str,
     at: Origin<'_>,
-    table: &Arc<str>,
-    shard: &Arc<str>,
+    records: &mut RecordDecoder,
     last: &mut LineShape,
     out: &mut Vec<Entry>,
 ) {
     let fast = match *last {
-        LineShape::Record => decode_record(text, table, shard).ok(),
+        LineShape::Record => records.decode(text).ok(),
         LineShape::EventLine => decode_event_line(text).ok(),
         LineShape::Unknown => None,
     };
     match fast {
         Some(event) => out.push(Entry::Event(Box::new(event))),
-        None => *last = decode_document(text, at, table, shard, out),
+        None => *last = decode_document(text, at, records, out),
     }
 }
 
@@ -197,8 +194,7 @@ fn decode_line(
 fn decode_document(
     text: &str,
     at: Origin<'_>,
-    table: &Arc<str>,
-    shard: &Arc<str>,
+    records: &mut RecordDecoder,
     out: &mut Vec<Entry>,
 ) -> LineShape {
     let shape: Shape<'_> = match serde_json::from_str(text) {
@@ -208,12 +204,12 @@ fn decode_document(
             return LineShape::Unknown;
         }
     };
-    if let Some(records) = shape.records {
-        for (index, raw) in records.iter().enumerate() {
-            out.push(record_entry(raw.get(), at.record(index + 1), table, shard));
+    if let Some(list) = shape.records {
+        for (index, raw) in list.iter().enumerate() {
+            out.push(record_entry(raw.get(), at.record(index + 1), records));
         }
     } else if shape.dynamodb.is_some() || shape.kinesis.is_some() {
-        out.push(record_entry(text, at.single_record(), table, shard));
+        out.push(record_entry(text, at.single_record(), records));
         return LineShape::Record;
     } else if shape.op.is_some() && shape.position.is_some() {
         // A change event as the jsonl sink writes it.
@@ -223,7 +219,7 @@ fn decode_document(
         });
         return LineShape::EventLine;
     } else if let (Some(raw), Some(stage)) = (shape.record, shape.stage.as_deref()) {
-        out.push(dead_letter_entry(raw.get(), stage, at, table, shard));
+        out.push(dead_letter_entry(raw.get(), stage, at, records));
     } else {
         out.push(bad(
             text,
@@ -234,17 +230,11 @@ fn decode_document(
     LineShape::Unknown
 }
 
-/// A dead letter's record: a raw stream record (from decoding) or a change
+/// A dead letter's record: a raw change record (from decoding) or a change
 /// event (from a sink, stage `sink:…`).
-fn dead_letter_entry(
-    raw: &str,
-    stage: &str,
-    at: Origin<'_>,
-    table: &Arc<str>,
-    shard: &Arc<str>,
-) -> Entry {
+fn dead_letter_entry(raw: &str, stage: &str, at: Origin<'_>, records: &mut RecordDecoder) -> Entry {
     if !stage.starts_with("sink:") {
-        return record_entry(raw, at, table, shard);
+        return record_entry(raw, at, records);
     }
     match decode_event_line(raw) {
         Ok(event) => Entry::Event(Box::new(event)),
@@ -252,52 +242,17 @@ fn dead_letter_entry(
     }
 }
 
-/// One stream record: its change, or why it is rejected.
-fn record_entry(raw: &str, at: Origin<'_>, table: &Arc<str>, shard: &Arc<str>) -> Entry {
-    match decode_record(raw, table, shard) {
+/// One change record of either format: its change, or why it is rejected
+/// (with its keys when they could be read).
+fn record_entry(raw: &str, at: Origin<'_>, records: &mut RecordDecoder) -> Entry {
+    match records.decode(raw) {
         Ok(event) => Entry::Event(Box::new(event)),
-        Err(err) => rejected_record(raw, at, &err),
-    }
-}
-
-/// A record the stream decoder refused: a Kinesis-format record is named as
-/// such; any other keeps the decoder's reason. Keys are kept when readable.
-fn rejected_record(raw: &str, at: Origin<'_>, err: &DecodeError) -> Entry {
-    if let Some(kinesis) = kinesis_format_record(raw) {
-        return Entry::Bad {
+        Err(rejected) => Entry::Bad {
             raw: as_raw(raw),
-            reason: format!("{at}: {}", kinesis_reason(&kinesis)),
-            keys: kinesis.keys,
-        };
+            reason: format!("{at}: {}", rejected.reason),
+            keys: rejected.keys,
+        },
     }
-    Entry::Bad {
-        raw: as_raw(raw),
-        reason: format!("{at}: {err}"),
-        keys: record_keys(raw),
-    }
-}
-
-/// Why a Kinesis-format record is not replayed, naming it.
-fn kinesis_reason(record: &KinesisFormatRecord) -> String {
-    let mut names = Vec::new();
-    if let Some(table) = &record.table_name {
-        names.push(format!("table {table:?}"));
-    }
-    if let Some(id) = &record.event_id {
-        names.push(format!("eventID {id:?}"));
-    }
-    if let Some(sequence) = &record.kinesis_sequence {
-        names.push(format!("Kinesis sequence number {sequence}"));
-    }
-    let names = if names.is_empty() {
-        String::new()
-    } else {
-        format!("{}: ", names.join(", "))
-    };
-    format!(
-        "Kinesis-format record: {names}replaying Kinesis Data Streams for DynamoDB records \
-         is not supported yet (they carry no DynamoDB Streams sequence number)"
-    )
 }
 
 /// The first line with content (without a UTF-8 byte-order mark) and its
@@ -347,6 +302,7 @@ pub fn read_file(
     mut each: impl FnMut(Vec<Entry>) -> Result<(), String>,
 ) -> Result<(), String> {
     let shard: Arc<str> = Arc::from(format!("replay:{}", path.display()));
+    let mut records = RecordDecoder::new(table, &shard);
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let Some((first, number)) = first_content_line(&mut reader, path)? else {
@@ -359,23 +315,16 @@ pub fn read_file(
             .read_to_string(&mut text)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         let mut out = Vec::new();
-        decode_document(&text, Origin::file(path), table, &shard, &mut out);
+        decode_document(&text, Origin::file(path), &mut records, &mut out);
         return each(out);
     }
-    let lines = Lines {
-        path,
-        table,
-        shard: &shard,
-        batch,
-    };
-    lines.read(reader, first, number, &mut each)
+    let lines = Lines { path, batch };
+    lines.read(reader, first, number, &mut records, &mut each)
 }
 
 /// A file read as one JSON document per line.
 struct Lines<'a> {
     path: &'a Path,
-    table: &'a Arc<str>,
-    shard: &'a Arc<str>,
     batch: usize,
 }
 
@@ -386,6 +335,7 @@ impl Lines<'_> {
         mut reader: impl BufRead,
         first: String,
         mut number: usize,
+        records: &mut RecordDecoder,
         each: &mut impl FnMut(Vec<Entry>) -> Result<(), String>,
     ) -> Result<(), String> {
         let mut out = Vec::with_capacity(self.batch);
@@ -395,7 +345,7 @@ impl Lines<'_> {
             let text = line.trim_end_matches(['\n', '\r']);
             if !text.trim().is_empty() {
                 let at = Origin::line(self.path, number);
-                decode_line(text, at, self.table, self.shard, &mut last, &mut out);
+                decode_line(text, at, records, &mut last, &mut out);
             }
             if out.len() >= self.batch {
                 each(std::mem::replace(&mut out, Vec::with_capacity(self.batch)))?;
@@ -563,18 +513,28 @@ mod tests {
     }
 
     #[test]
-    fn kinesis_format_records_are_rejected_with_their_keys() {
+    fn kinesis_format_records_of_the_table_are_replayed_others_rejected() {
         let kinesis = r#"{"awsRegion":"eu-west-1","eventID":"e1","eventName":"INSERT","userIdentity":null,"recordFormat":"application/json","tableName":"orders","dynamodb":{"ApproximateCreationDateTime":1731924555370,"Keys":{"id":{"S":"a"}},"NewImage":{"id":{"S":"a"}},"SizeBytes":60},"eventSource":"aws:dynamodb"}"#;
-        let all = entries(&format!("{kinesis}\n"));
-        let Entry::Bad { reason, keys, .. } = &all[0] else {
+        let other = kinesis.replace("\"orders\"", "\"customers\"");
+        let all = entries(&format!("{kinesis}\n{other}\n{kinesis}\n"));
+        let Entry::Event(event) = &all[0] else {
+            panic!("a change");
+        };
+        assert_eq!(event.position.sequence.as_str(), "1");
+        let Entry::Bad { reason, keys, .. } = &all[1] else {
             panic!("a rejected record");
         };
         assert!(
-            reason.contains(
-                "input line 1: Kinesis-format record: table \"orders\", eventID \"e1\": replaying"
+            reason.ends_with(
+                "input line 2: Kinesis-format record of table \"customers\", not of table \"orders\""
             ),
             "{reason}"
         );
-        assert_eq!(keys.as_ref().map(|k| k.contains_key("id")), Some(true));
+        assert_eq!(keys, &None);
+        let Entry::Event(again) = &all[2] else {
+            panic!("a change");
+        };
+        assert!(again.position.sequence > event.position.sequence);
+        assert_eq!(again.version(), event.version());
     }
 }

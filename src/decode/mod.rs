@@ -27,7 +27,10 @@ pub use event_line::decode_event_line;
 pub(crate) use image::plain_json;
 pub use page::{parse_page, RecordsPage};
 pub use record::decode_record;
-pub use record_kind::{kinesis_format_record, record_keys, KinesisFormatRecord};
+pub use record_kind::{
+    kinesis_format_record, record_keys, KinesisFormatRecord, RecordDecoder, RecordFormat,
+    RejectReason, RejectedRecord,
+};
 
 /// Why input could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

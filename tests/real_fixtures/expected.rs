@@ -8,6 +8,7 @@ use super::Expect;
 pub const EXPECTED: &[Expect] = &[
     Expect {
         file: "Ankcorn_dynamodb-streams-test__README.md",
+        table: "fixture",
         events: &[
             "INSERT 400000000008367680596 pk=S:a sk=S:b",
             "MODIFY 500000000008367681389 pk=S:a sk=S:b",
@@ -27,6 +28,7 @@ pub const EXPECTED: &[Expect] = &[
     },
     Expect {
         file: "aws-powertools_powertools-lambda-java__powertools-batch_src_test_resources_dynamo_event_big.json",
+        table: "fixture",
         events: &[
             "INSERT 4421584500000000017450439001 Id=N:101 new[Id:N,Message:S]",
             "MODIFY 4421584500000000017450439092 Id=N:101 new[Id:N,Message:S] old[Id:N,Message:S]",
@@ -46,6 +48,7 @@ pub const EXPECTED: &[Expect] = &[
     },
     Expect {
         file: "aws-powertools_powertools-lambda-python__examples_batch_processing_src_getting_started_dynamodb_event.json",
+        table: "fixture",
         events: &[
             "INSERT 3275880929 Id=N:101 new[Message:S]",
             "INSERT 8640712661 Id=N:101 new[SomethingElse:S]",
@@ -55,6 +58,7 @@ pub const EXPECTED: &[Expect] = &[
     },
     Expect {
         file: "aws-powertools_powertools-lambda-python__tests_events_dynamoStreamEvent.json",
+        table: "fixture",
         events: &[
             "INSERT 111 Id=N:101 new[Id:N,Message:S]",
             "MODIFY 222 Id=N:101 new[Id:N,Message:S] old[Id:N,Message:S]",
@@ -64,6 +68,7 @@ pub const EXPECTED: &[Expect] = &[
     },
     Expect {
         file: "aws-powertools_powertools-lambda-typescript__packages_parser_tests_events_dynamodb_base.json",
+        table: "fixture",
         events: &[
             "INSERT 111 Id=N:101 new[Id:N,Message:S]",
             "MODIFY 222 Id=N:101 new[Id:N,Message:S] old[Id:N,Message:S]",
@@ -73,15 +78,17 @@ pub const EXPECTED: &[Expect] = &[
     },
     Expect {
         file: "aws-powertools_powertools-lambda-typescript__packages_parser_tests_events_kinesis_dynamodb-stream.json",
-        events: &[],
-        rejected: &[
-            "aws-powertools_powertools-lambda-typescript__packages_parser_tests_events_kinesis_dynamodb-stream.json record 1: Kinesis-format record: table \"PowertoolsEventsStack-DynamoDBTable59784FC0-8NKAMTERTAXY\"",
-            "aws-powertools_powertools-lambda-typescript__packages_parser_tests_events_kinesis_dynamodb-stream.json record 2: Kinesis-format record: table \"PowertoolsEventsStack-DynamoDBTable59784FC0-8NKAMTERTAXY\"",
+        table: "PowertoolsEventsStack-DynamoDBTable59784FC0-8NKAMTERTAXY",
+        events: &[
+            "INSERT 49657828409187701520019995242508390119953358325192589314 id=S:record-1qit2y819gi new[data:S,id:S]",
+            "INSERT 49657828409187701520019995242509599045772972954367295490 id=S:record-fvxn3q4q5jw new[data:S,id:S]",
         ],
+        rejected: &[],
         error: None,
     },
     Expect {
         file: "aws_aws-cli__awscli_examples_dynamodbstreams_get-records.rst",
+        table: "fixture",
         events: &[
             "INSERT 700000000013256296913 Artist=S:No One You Know SongTitle=S:Call Me Today new[AlbumTitle:S,Artist:S,Awards:N,SongTitle:S]",
             "INSERT 800000000013256297217 Artist=S:Acme Band SongTitle=S:Happy Day new[AlbumTitle:S,Artist:S,Awards:N,SongTitle:S]",
@@ -92,6 +99,7 @@ pub const EXPECTED: &[Expect] = &[
     },
     Expect {
         file: "aws_aws-lambda-dotnet__Libraries_test_EventsTests.Shared_dynamodb-event.json",
+        table: "fixture",
         events: &[
             "INSERT 1405400000000002063282832 key=S:binary val=S:data new[asdf1:B,asdf2:BS,key:S,misc1:L,misc2:M,val:S]",
             "REMOVE 1405400000000002063282832 key=S:binary val=S:data old[asdf1:B,asdf2:BS,key:S,val:S] ttl",
@@ -101,6 +109,7 @@ pub const EXPECTED: &[Expect] = &[
     },
     Expect {
         file: "aws_aws-lambda-dotnet__Libraries_test_EventsTests.Shared_dynamodb-with-ms-event.json",
+        table: "fixture",
         events: &[
             "INSERT 1405400000000002063282832 key=S:binary val=S:data new[asdf1:B,asdf2:BS,key:S,misc1:L,misc2:M,val:S]",
             "REMOVE 1405400000000002063282832 key=S:binary val=S:data old[asdf1:B,asdf2:BS,key:S,val:S] ttl",
@@ -110,12 +119,14 @@ pub const EXPECTED: &[Expect] = &[
     },
     Expect {
         file: "aws_aws-lambda-go__events_testdata_dynamodb-event-malformed.2.json",
+        table: "fixture",
         events: &[],
         rejected: &[],
         error: Some("aws_aws-lambda-go__events_testdata_dynamodb-event-malformed.2.json: not JSON"),
     },
     Expect {
         file: "aws_aws-lambda-go__events_testdata_dynamodb-time-window-event.json",
+        table: "fixture",
         events: &[
             "INSERT 111 Id=N:101 new[Id:N,Message:S]",
             "MODIFY 222 Id=N:101 new[Id:N,Message:S] old[Id:N,Message:S]",
@@ -126,6 +137,7 @@ pub const EXPECTED: &[Expect] = &[
     },
     Expect {
         file: "aws_aws-lambda-java-libs__aws-lambda-java-tests_src_test_resources_ddb_dynamo_ddb_stream_record.json",
+        table: "fixture",
         events: &[
             "MODIFY 4421584500000000017450439092 Id=N:101 new[Id:N,Message:S] old[Id:N,Message:S]",
         ],
@@ -134,6 +146,7 @@ pub const EXPECTED: &[Expect] = &[
     },
     Expect {
         file: "aws_aws-lambda-java-libs__aws-lambda-java-tests_src_test_resources_ddb_dynamo_event.json",
+        table: "fixture",
         events: &[
             "INSERT 4421584500000000017450439091 Id=N:101 new[Id:N,Message:S]",
             "MODIFY 4421584500000000017450439092 Id=N:101 new[Id:N,Message:S] old[Id:N,Message:S]",
@@ -144,6 +157,7 @@ pub const EXPECTED: &[Expect] = &[
     },
     Expect {
         file: "aws_aws-lambda-java-libs__aws-lambda-java-tests_src_test_resources_ddb_dynamo_event_roundtrip.json",
+        table: "fixture",
         events: &[
             "INSERT 4421584500000000017450439091 Id=N:101 new[Id:N,Message:S]",
             "MODIFY 4421584500000000017450439092 Id=N:101 new[Id:N,Message:S] old[Id:N,Message:S]",
@@ -154,6 +168,7 @@ pub const EXPECTED: &[Expect] = &[
     },
     Expect {
         file: "aws_aws-sam-cli__samcli_lib_generated_sample_events_events_dynamodb_DynamoDBUpdate.json",
+        table: "fixture",
         events: &[
             "INSERT 4421584500000000017450439091 Id=N:101 new[Id:N,Message:S]",
             "MODIFY 4421584500000000017450439092 Id=N:101 new[Id:N,Message:S] old[Id:N,Message:S]",
@@ -164,14 +179,16 @@ pub const EXPECTED: &[Expect] = &[
     },
     Expect {
         file: "awslabs_aws-lambda-rust-runtime__lambda-events_src_fixtures_example-dynamodb-event-record-with-optional-fields.json",
+        table: "examples",
         events: &[],
         rejected: &[
-            "awslabs_aws-lambda-rust-runtime__lambda-events_src_fixtures_example-dynamodb-event-record-with-optional-fields.json record 1: Kinesis-format record: table \"examples\"",
+            "awslabs_aws-lambda-rust-runtime__lambda-events_src_fixtures_example-dynamodb-event-record-with-optional-fields.json record 1: Kinesis-format record (eventID \"00000000-0000-0000-0000-000000000000\"): ",
         ],
         error: None,
     },
     Expect {
         file: "awslabs_aws-lambda-rust-runtime__lambda-events_src_fixtures_example-dynamodb-event.json",
+        table: "fixture",
         events: &[
             "INSERT 1405400000000002063282832 key=S:binary val=S:data new[asdf1:B,asdf2:BS,key:S,val:S]",
             "INSERT 1405400000000002063282832 key=S:binary val=S:data new[Binary:B,BinarySet:BS,Boolean:BOOL,EmptyStringSet:SS,FloatNumber:N,IntegerNumber:N,List:L,Map:M,Null:NULL,NumberSet:NS,String:S,StringSet:SS,asdf1:B,asdf2:BS,b2:B,key:S,val:S]",
@@ -181,16 +198,18 @@ pub const EXPECTED: &[Expect] = &[
     },
     Expect {
         file: "daq-tools_lorrystream__doc_carabas_kcl_dynamodb.md",
-        events: &[],
-        rejected: &[
-            "daq-tools_lorrystream__doc_carabas_kcl_dynamodb.md.records.jsonl line 1: Kinesis-format record: table \"table-testdrive\"",
-            "daq-tools_lorrystream__doc_carabas_kcl_dynamodb.md.records.jsonl line 2: Kinesis-format record: table \"table-testdrive\"",
-            "daq-tools_lorrystream__doc_carabas_kcl_dynamodb.md.records.jsonl line 3: Kinesis-format record: table \"table-testdrive\"",
+        table: "table-testdrive",
+        events: &[
+            "INSERT 1 device=S:qux timestamp=S:2024-07-12T01:17:42 new[device:S,humidity:N,temperature:N,timestamp:S]",
+            "MODIFY 2 device=S:foo timestamp=S:2024-07-12T01:17:42 new[device:S,humidity:N,temperature:N,timestamp:S] old[device:S,humidity:N,temperature:N,timestamp:S]",
+            "REMOVE 3 device=S:foo timestamp=S:2024-07-12T01:17:42 old[device:S,humidity:N,temperature:N,timestamp:S]",
         ],
+        rejected: &[],
         error: None,
     },
     Expect {
         file: "localstack_localstack__tests_aws_services_dynamodb_test_dynamodb.snapshot.json",
+        table: "fixture",
         events: &[
             "INSERT 000000000000000000001 id=S:Fred new[id:S]",
             "INSERT 000000000000000000002 id=S:NewKey new[id:S]",
@@ -217,14 +236,16 @@ pub const EXPECTED: &[Expect] = &[
     },
     Expect {
         file: "localstack_localstack__tests_aws_services_dynamodbstreams_test_dynamodb_streams.snapshot.json",
-        events: &[],
-        rejected: &[
-            "localstack_localstack__tests_aws_services_dynamodbstreams_test_dynamodb_streams.snapshot.json.records.jsonl line 1: Kinesis-format record: table \"<table-name:1>\"",
+        table: "<table-name:1>",
+        events: &[
+            "INSERT 1 id=S:test new[id:S]",
         ],
+        rejected: &[],
         error: None,
     },
     Expect {
         file: "localstack_localstack__tests_aws_services_lambda__event_source_mapping_test_lambda_integration_dynamodbstreams.snapshot.json",
+        table: "fixture",
         events: &[
             "INSERT 000000000000000000001 id=S:id_value_1 new[id:S,presentKey:S]",
             "INSERT 000000000000000000001 id=S:id_value_1 new[id:S,presentKey:S]",
