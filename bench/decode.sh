@@ -17,3 +17,7 @@ trap 'rm -rf "$work"' EXIT
 "$bin/bench_decode" --input "$work/small.jsonl"
 "$bin/gen_records" --records "$((records / 2))" --out "$work/large.jsonl"
 "$bin/bench_decode" --input "$work/large.jsonl"
+# The same records as DynamoDB writes them to a Kinesis stream, through the
+# Kinesis decoder.
+"$bin/bench_decode" --input "$work/small.jsonl" --engine-only --kinesis
+"$bin/bench_decode" --input "$work/large.jsonl" --engine-only --kinesis

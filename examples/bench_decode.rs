@@ -2,7 +2,9 @@
 //! recorded by `gen_records` (JSON Lines): serde_json validating each record
 //! (`IgnoredAny`), serde_json building a `Value`, the engine's decoder
 //! (`decode_record` → `ChangeEvent`), and decoding plus writing the event as a
-//! JSON Lines change (what the `jsonl` sink does per record).
+//! JSON Lines change (what the `jsonl` sink does per record). With
+//! `--kinesis`, the records are first rewritten (untimed) into the format
+//! DynamoDB writes to a Kinesis stream, and the Kinesis decoder is measured.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,6 +26,10 @@ struct Args {
     /// Measure the engine only (no serde_json ceilings), e.g. under a profiler.
     #[arg(long)]
     engine_only: bool,
+    /// Rewrite the records into the Kinesis streaming destination format
+    /// and measure the Kinesis decoder instead.
+    #[arg(long)]
+    kinesis: bool,
 }
 
 fn measure(
@@ -53,7 +59,10 @@ fn measure(
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let text = std::fs::read_to_string(&args.input)?;
+    let mut text = std::fs::read_to_string(&args.input)?;
+    if args.kinesis {
+        text = to_kinesis_format(&text)?;
+    }
     let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
     let bytes = text.len();
     println!(
@@ -66,8 +75,78 @@ fn main() -> anyhow::Result<()> {
     if !args.engine_only {
         ceilings(&lines, bytes, args.passes);
     }
-    measure_engine(&lines, bytes, args.passes);
+    if args.kinesis {
+        measure_kinesis(&lines, bytes, args.passes);
+    } else {
+        measure_engine(&lines, bytes, args.passes);
+    }
     Ok(())
+}
+
+/// Streams records as DynamoDB writes them to Kinesis: no SequenceNumber,
+/// `tableName`, and microsecond creation times.
+fn to_kinesis_format(text: &str) -> anyhow::Result<String> {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for (index, line) in text.lines().filter(|l| !l.is_empty()).enumerate() {
+        let mut record: serde_json::Value = serde_json::from_str(line)?;
+        let dynamodb = record["dynamodb"]
+            .as_object_mut()
+            .ok_or_else(|| anyhow::anyhow!("record {index} has no dynamodb object"))?;
+        dynamodb.remove("SequenceNumber");
+        dynamodb.insert(
+            "ApproximateCreationDateTime".into(),
+            (1_732_881_600_000_000u64 + index as u64).into(),
+        );
+        dynamodb.insert(
+            "ApproximateCreationDateTimePrecision".into(),
+            "MICROSECOND".into(),
+        );
+        record["tableName"] = "orders".into();
+        record["recordFormat"] = "application/json".into();
+        out.push_str(&record.to_string());
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// The Kinesis decoder, alone and with the JSON Lines change it writes.
+fn measure_kinesis(lines: &[&str], bytes: usize, passes: usize) {
+    let shard: Arc<str> = Arc::from("shardId-000000000000");
+    let table: Arc<str> = Arc::from("orders");
+    let sequence = "49590338271490256608559692538361571095921575989136588898";
+    let followed = |name: &str| (name == "orders").then(|| Arc::clone(&table));
+    let decode = |l: &str| {
+        dynamo_cdc::decode::kinesis::decode_kinesis_record(l.as_bytes(), sequence, &shard, followed)
+    };
+    measure(
+        "decode_kinesis_record (engine decoder)",
+        lines,
+        bytes,
+        passes,
+        |l| match decode(l) {
+            Ok(dynamo_cdc::decode::kinesis::KinesisRecord::Change { event, .. }) => {
+                event.keys.len()
+            }
+            _ => 0,
+        },
+    );
+    let mut out = Vec::with_capacity(1 << 20);
+    measure(
+        "decode_kinesis_record + JSON Lines change",
+        lines,
+        bytes,
+        passes,
+        |l| {
+            out.clear();
+            match decode(l) {
+                Ok(dynamo_cdc::decode::kinesis::KinesisRecord::Change { event, .. }) => {
+                    event.write_json_line(&mut out);
+                    out.len()
+                }
+                _ => 0,
+            }
+        },
+    );
 }
 
 /// serde_json and simd-json alone on the same bytes: the parse ceiling.

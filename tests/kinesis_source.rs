@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_kinesis::primitives::Blob;
 use common::engine::{run_until_caught_up, spawn, write_config};
+use common::fault_proxy::{Fault, FaultProxy};
 use common::kinesis::{self, Forwarder, ForwarderOptions};
 
 const IDLE: Duration = Duration::from_secs(90);
@@ -80,14 +81,40 @@ fn checkpointed(state: &Path) -> usize {
         .count()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn converges_through_split_merge_duplicates_and_kills() {
+/// The clients, a new table and a new Kinesis stream of `shards` shards.
+async fn setup(
+    prefix: &str,
+    shards: i32,
+) -> (
+    aws_sdk_dynamodb::Client,
+    aws_sdk_kinesis::Client,
+    String,
+    String,
+) {
     let client = common::client().await;
     let kin = kinesis::client();
-    let table = common::unique_table("kin_conv");
-    let stream = kinesis::unique_stream("kin-conv");
+    let table = common::unique_table(prefix);
+    let stream = kinesis::unique_stream(&prefix.replace('_', "-"));
     common::create_table(&client, &table).await;
-    kinesis::create_stream(&kin, &stream, 4).await;
+    kinesis::create_stream(&kin, &stream, shards).await;
+    (client, kin, table, stream)
+}
+
+/// Forwards everything `table`'s stream holds now into `stream`, then stops.
+async fn forward_all(table: &str, stream: &str) {
+    let forwarder = Forwarder::start(
+        &common::endpoint(),
+        table,
+        stream,
+        ForwarderOptions::default(),
+    );
+    forwarder.wait_idle(IDLE).await;
+    forwarder.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn converges_through_split_merge_duplicates_and_kills() {
+    let (client, kin, table, stream) = setup("kin_conv", 4).await;
     let forwarder = Forwarder::start(
         &common::endpoint(),
         &table,
@@ -265,12 +292,7 @@ async fn one_stream_carries_two_tables_and_others_are_dead_lettered() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_records_are_dead_lettered_and_the_shard_moves_on() {
-    let client = common::client().await;
-    let kin = kinesis::client();
-    let table = common::unique_table("kin_bad");
-    let stream = kinesis::unique_stream("kin-bad");
-    common::create_table(&client, &table).await;
-    kinesis::create_stream(&kin, &stream, 1).await;
+    let (client, kin, table, stream) = setup("kin_bad", 1).await;
     common::workload::run(&client, &table, 20, 40, 51, 1).await;
     let forwarder = Forwarder::start(
         &common::endpoint(),
@@ -335,12 +357,7 @@ async fn malformed_records_are_dead_lettered_and_the_shard_moves_on() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn latest_and_at_timestamp_starts_skip_what_came_before() {
-    let client = common::client().await;
-    let kin = kinesis::client();
-    let table = common::unique_table("kin_start");
-    let stream = kinesis::unique_stream("kin-start");
-    common::create_table(&client, &table).await;
-    kinesis::create_stream(&kin, &stream, 2).await;
+    let (client, _kin, table, stream) = setup("kin_start", 2).await;
     let forwarder = Forwarder::start(
         &common::endpoint(),
         &table,
@@ -436,4 +453,131 @@ async fn latest_and_at_timestamp_starts_skip_what_came_before() {
     assert!(early
         .keys()
         .all(|key| !seen.contains_key(key) || later.contains(key)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expired_iterators_are_renewed_after_the_last_record_read() {
+    let (client, _kin, table, stream) = setup("kin_expire", 2).await;
+    common::workload::run(&client, &table, 40, 200, 71, 2).await;
+    forward_all(&table, &stream).await;
+    // kinesalite expires iterators after 300 s: a proxy in front of it
+    // answers every third GetRecords with ExpiredIteratorException instead.
+    let proxy = FaultProxy::start(&kinesis::endpoint(), |seen| {
+        (seen.target.ends_with(".GetRecords") && seen.index % 3 == 2).then(|| Fault {
+            status: 400,
+            error_type: "ExpiredIteratorException".into(),
+        })
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let replica = dir.path().join("replica.db");
+    let config = kinesis_config(
+        dir.path(),
+        &[&table],
+        &stream,
+        "",
+        &common::engine::sqlite_sink(&replica),
+    );
+    let text = std::fs::read_to_string(&config).expect("config");
+    let text = text
+        .replace(&kinesis::endpoint(), &proxy.url)
+        .replace("[source]\n", "[source]\nkinesis_batch_size = 25\n");
+    std::fs::write(&config, text).expect("config");
+    let output = tokio::task::spawn_blocking(move || run_until_caught_up(&config))
+        .await
+        .expect("run");
+    assert!(
+        proxy.injected() >= 3,
+        "{} faults injected",
+        proxy.injected()
+    );
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("shard iterator expired"), "{log}");
+    common::assert_same(
+        &common::scan(&client, &table).await,
+        &common::replica(&replica, &table),
+    );
+    // Renewal resumes after the last record read: nothing is read twice.
+    let forwarded_records: u64 = kinesis::read_all(&kinesis::client(), &stream)
+        .await
+        .iter()
+        .map(|(_, records)| records.len() as u64)
+        .sum();
+    assert_eq!(common::engine::records_read(&output), forwarded_records);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn snapshot_then_kinesis_stream_converges_with_a_concurrent_writer() {
+    let (client, _kin, table, stream) = setup("kin_snap", 2).await;
+    common::workload::run(&client, &table, 300, 300, 81, 3).await;
+    forward_all(&table, &stream).await;
+    let before_snapshot = kinesis::read_all(&kinesis::client(), &stream)
+        .await
+        .iter()
+        .map(|(_, records)| records.len() as u64)
+        .sum::<u64>();
+    let forwarder = Forwarder::start(
+        &common::endpoint(),
+        &table,
+        &stream,
+        ForwarderOptions {
+            duplicate_every: Some(10),
+            ..ForwarderOptions::default()
+        },
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let replica = dir.path().join("replica.db");
+    let schema = common::unique_table("kin_snap");
+    let sinks = format!(
+        "{}\n[[sinks]]\ntype = \"postgres\"\nurl = \"{}\"\nschema = \"{schema}\"\ncreate_table = true\n",
+        common::engine::sqlite_sink(&replica),
+        postgres_url()
+    );
+    let config = kinesis_config(
+        dir.path(),
+        &[&table],
+        &stream,
+        "snapshot = \"initial\"\nsnapshot_segments = 2\nsnapshot_max_items_per_second = 100\n",
+        &sinks,
+    );
+    // The writer changes, deletes and adds items while the Scan (about 3 s
+    // at 100 items/s) runs.
+    let writer = tokio::spawn({
+        let client = client.clone();
+        let table = table.clone();
+        async move { common::workload::run(&client, &table, 360, 400, 82, 2).await }
+    });
+    let first_config = config.clone();
+    let first = tokio::task::spawn_blocking(move || run_until_caught_up(&first_config))
+        .await
+        .expect("snapshot run");
+    let first_log = String::from_utf8_lossy(&first.stderr).to_string();
+    assert!(first_log.contains("snapshot finished"), "{first_log}");
+    writer.await.expect("writer");
+    forwarder.wait_idle(IDLE).await;
+    forwarder.stop().await;
+    let second = tokio::task::spawn_blocking(move || run_until_caught_up(&config))
+        .await
+        .expect("catch-up run");
+
+    let expected = common::scan(&client, &table).await;
+    common::assert_same(&expected, &common::replica(&replica, &table));
+    let pg = postgres().await;
+    common::assert_same(
+        &expected,
+        &common::postgres::live(&pg, &schema, &table).await,
+    );
+    // The stream was read from the positions recorded at the snapshot, not
+    // from the trim horizon: the changes before it were not read again.
+    let read = common::engine::records_read(&first) + common::engine::records_read(&second);
+    let total: u64 = kinesis::read_all(&kinesis::client(), &stream)
+        .await
+        .iter()
+        .map(|(_, records)| records.len() as u64)
+        .sum();
+    assert!(
+        read <= total - before_snapshot,
+        "read {read} of {total} ({before_snapshot} before the snapshot)"
+    );
 }

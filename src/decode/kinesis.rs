@@ -83,6 +83,8 @@ struct WireHead<'a> {
 
 #[derive(Deserialize)]
 struct WireRecord<'a> {
+    #[serde(rename = "tableName", borrow)]
+    table: std::borrow::Cow<'a, str>,
     #[serde(rename = "eventID")]
     event_id: String,
     #[serde(rename = "eventName", borrow)]
@@ -146,24 +148,16 @@ pub fn decode_kinesis_record(
             format!("the record data is not UTF-8 text: {err}"),
         )
     })?;
-    let head: WireHead<'_> = serde_json::from_str(text)
-        .map_err(|err| fail(None, ".", format!("not a DynamoDB change record: {err}")))?;
-    let name = head.table.ok_or_else(|| {
-        fail(
-            None,
-            "tableName",
-            "missing: not a DynamoDB change record".into(),
-        )
-    })?;
-    let Some(table) = followed(&name) else {
-        return Ok(KinesisRecord::OtherTable(name.into_owned()));
+    // One pass for well-formed records; a second, path-tracking one to
+    // explain a failure (after checking whether the table is followed at all).
+    let wire: WireRecord<'_> = match serde_json::from_str(text) {
+        Ok(wire) => wire,
+        Err(_) => return explain(text, &followed, &fail),
     };
-    let table_name = Some(name.into_owned());
-    let mut de = serde_json::Deserializer::from_str(text);
-    let wire: WireRecord<'_> = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let path = super::attribute::display_path(err.path());
-        fail(table_name.clone(), &path, err.inner().to_string())
-    })?;
+    let Some(table) = followed(&wire.table) else {
+        return Ok(KinesisRecord::OtherTable(wire.table.into_owned()));
+    };
+    let table_name = Some(wire.table.to_string());
     let change = &wire.dynamodb;
     let precision = match change.precision.as_deref() {
         None | Some("MILLISECOND") => TimePrecision::Millisecond,
@@ -214,6 +208,37 @@ pub fn decode_kinesis_record(
         event: Box::new(event),
         precision,
     })
+}
+
+/// A record the one-pass read refused: [`KinesisRecord::OtherTable`] when
+/// its table is not followed (its content is then none of our business),
+/// else the failure with the path of the problem.
+fn explain(
+    text: &str,
+    followed: &impl Fn(&str) -> Option<Arc<str>>,
+    fail: &impl Fn(Option<String>, &str, String) -> KinesisFailure,
+) -> Result<KinesisRecord, KinesisFailure> {
+    let head: WireHead<'_> = serde_json::from_str(text)
+        .map_err(|err| fail(None, ".", format!("not a DynamoDB change record: {err}")))?;
+    let name = head.table.ok_or_else(|| {
+        fail(
+            None,
+            "tableName",
+            "missing: not a DynamoDB change record".into(),
+        )
+    })?;
+    if followed(&name).is_none() {
+        return Ok(KinesisRecord::OtherTable(name.into_owned()));
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let (path, message) = match serde_path_to_error::deserialize::<_, WireRecord<'_>>(&mut de) {
+        Ok(_) => (".".to_owned(), "decodes only on a second try".to_owned()),
+        Err(err) => (
+            super::attribute::display_path(err.path()),
+            err.inner().to_string(),
+        ),
+    };
+    Err(fail(Some(name.into_owned()), &path, message))
 }
 
 /// The creation time in microseconds since the Unix epoch.

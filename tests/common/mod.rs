@@ -7,6 +7,7 @@
 pub mod bulk;
 pub mod clickhouse;
 pub mod engine;
+pub mod fault_proxy;
 pub mod kinesis;
 pub mod moto;
 pub mod postgres;

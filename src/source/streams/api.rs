@@ -157,6 +157,36 @@ impl StreamsApi {
             .map_err(|err| SourceError::from_sdk("DescribeTable", err))
     }
 
+    /// The `ApproximateCreationDateTimePrecision` of `table`'s active Kinesis
+    /// streaming destination to `stream` (a name or ARN), `None` when the
+    /// table has no active destination to it.
+    pub async fn kinesis_precision(
+        &self,
+        table: &str,
+        stream: &str,
+    ) -> Result<Option<String>, SourceError> {
+        let output = self
+            .dynamodb
+            .describe_kinesis_streaming_destination()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|err| SourceError::from_sdk("DescribeKinesisStreamingDestination", err))?;
+        let wanted = |arn: &str| arn == stream || arn.ends_with(&format!(":stream/{stream}"));
+        Ok(output
+            .kinesis_data_stream_destinations()
+            .iter()
+            .filter(|d| d.stream_arn().is_some_and(wanted))
+            .find(|d| {
+                d.destination_status()
+                    .is_some_and(|s| s.as_str() == "ACTIVE")
+            })
+            .map(|d| {
+                d.approximate_creation_date_time_precision()
+                    .map_or_else(|| "MILLISECOND".to_owned(), |p| p.as_str().to_owned())
+            }))
+    }
+
     /// DynamoDB's estimate of a table's item count and size in bytes
     /// (DescribeTable; AWS refreshes it about every six hours).
     pub async fn table_estimate(&self, table: &str) -> Result<(u64, u64), SourceError> {
