@@ -118,7 +118,7 @@ fn every_type_decodes_exactly() {
 }
 
 #[test]
-fn bare_empty_map_is_accepted_only_when_nested() {
+fn bare_empty_map_is_accepted_at_any_depth() {
     let nested = decode_item(r#"{"l":{"L":[{}]},"m":{"M":{"e":{}}}}"#).unwrap();
     assert_eq!(
         nested["l"],
@@ -131,9 +131,46 @@ fn bare_empty_map_is_accepted_only_when_nested() {
             AttributeValue::M(Item::new())
         )]))
     );
-    let err = decode_item(r#"{"top":{}}"#).unwrap_err();
-    assert!(err.to_string().contains("no type tag"), "{err}");
-    assert!(err.to_string().contains("top"), "{err}");
+    // DynamoDB Local writes a top-level empty map bare too.
+    let top = r#"{"pk":{"S":"a"},"top":{}}"#;
+    assert_eq!(
+        decode_item(top).unwrap()["top"],
+        AttributeValue::M(Item::new())
+    );
+    let image = decode_image(top).unwrap();
+    assert_eq!(image.json(), r#"{"pk":{"S":"a"},"top":{"M":{}}}"#);
+    let raw = r#"{"eventID":"e","eventName":"INSERT","dynamodb":{"Keys":{"pk":{"S":"a"}},
+        "NewImage":{"pk":{"S":"a"},"top":{}},"SequenceNumber":"100000000000000000009"}}"#;
+    let event = decode_record(raw, &Arc::from("t"), &Arc::from("s")).unwrap();
+    assert_eq!(
+        event.new_image.unwrap().item().unwrap()["top"],
+        AttributeValue::M(Item::new())
+    );
+}
+
+/// DynamoDB JSON as DynamoDB Local writes it: every empty map (`{"M":{}}`)
+/// bare (`{}`), at any depth, where `bare` says so (in walk order, cycled).
+fn with_bare_empty_maps(json: &mut serde_json::Value, bare: &[bool], at: &mut usize) {
+    match json {
+        serde_json::Value::Object(map) => {
+            let empty_map = map.len() == 1
+                && map
+                    .get("M")
+                    .is_some_and(|m| m.as_object().is_some_and(|m| m.is_empty()));
+            if empty_map && !bare.is_empty() && bare[*at % bare.len()] {
+                map.clear();
+            }
+            if empty_map {
+                *at += 1;
+            }
+            map.values_mut()
+                .for_each(|value| with_bare_empty_maps(value, bare, at));
+        }
+        serde_json::Value::Array(list) => list
+            .iter_mut()
+            .for_each(|value| with_bare_empty_maps(value, bare, at)),
+        _ => {}
+    }
 }
 
 #[test]
@@ -263,6 +300,30 @@ proptest! {
         // Plain JSON straight from the text equals plain JSON from the item
         // (the text lists attributes in name order, as the item does).
         prop_assert_eq!(image.plain_json().unwrap(), plain_item(&item));
+    }
+
+    #[test]
+    fn bare_empty_maps_decode_alike_in_every_decoder(
+        item in proptest::collection::btree_map(
+            any::<String>(),
+            prop_oneof![Just(AttributeValue::M(Item::new())), arb_value()],
+            0..8,
+        ),
+        bare in proptest::collection::vec(any::<bool>(), 1..6),
+    ) {
+        let mut json = serde_json::to_value(&item).unwrap();
+        with_bare_empty_maps(&mut json, &bare, &mut 0);
+        let json = json.to_string();
+        prop_assert_eq!(decode_item(&json).unwrap(), item.clone());
+        let image = decode_image(&json).unwrap();
+        prop_assert_eq!(image.item().unwrap(), &item);
+        prop_assert_eq!(image.plain_json().unwrap(), plain_item(&item));
+        let raw = format!(
+            r#"{{"eventID":"e","eventName":"MODIFY","dynamodb":{{"Keys":{{"pk":{{"S":"a"}}}},"NewImage":{json},"OldImage":{json},"SequenceNumber":"100000000000000000009"}}}}"#
+        );
+        let event = decode_record(&raw, &Arc::from("t"), &Arc::from("s")).unwrap();
+        let new_image = event.new_image.unwrap();
+        prop_assert_eq!(new_image.item().unwrap(), &item);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::EngineError;
 use crate::config::PipelineConfig;
 use crate::coordinator::{publish_blocking, AckTracker, Outgoing, ShardKey};
 use crate::dead_letter::DeadLetter;
-use crate::model::{KeyAttribute, KeyKind, SequenceNumber, TableSchema};
+use crate::model::{Item, KeyAttribute, KeyKind, SequenceNumber, TableSchema};
 use crate::stats::StatsSnapshot;
 
 /// Changes per chunk handed to the sinks (each sink queues 8 chunks, so
@@ -44,39 +44,96 @@ fn replay_error(message: impl Into<String>) -> EngineError {
     EngineError::Replay(message.into())
 }
 
-/// The key attributes of the first decodable record of the files.
+/// How many reasons for undecodable records an inference failure quotes.
+const QUOTED_REASONS: usize = 3;
+
+/// What key inference has seen so far: the keys once found, and the
+/// records it could not read before that.
+#[derive(Default)]
+struct KeySearch {
+    keys: Option<Vec<KeyAttribute>>,
+    reasons: Vec<String>,
+    rejected: usize,
+}
+
+impl KeySearch {
+    /// Looks at `entries` in order; true once a record gave its keys (a
+    /// decoded one, or an undecodable one whose keys could be read).
+    fn look(&mut self, entries: Vec<Entry>) -> bool {
+        for entry in entries {
+            let keys = match entry {
+                Entry::Event(event) => event.keys,
+                Entry::Bad { reason, keys, .. } => {
+                    self.rejected += 1;
+                    if self.reasons.len() < QUOTED_REASONS {
+                        self.reasons.push(reason);
+                    }
+                    match keys {
+                        Some(keys) => keys,
+                        None => continue,
+                    }
+                }
+            };
+            self.keys = Some(key_attributes(&keys));
+            return true;
+        }
+        false
+    }
+
+    /// The keys, or why there are none: the first undecodable records.
+    fn into_keys(self) -> Result<Vec<KeyAttribute>, EngineError> {
+        if let Some(keys) = self.keys {
+            return Ok(keys);
+        }
+        const HINT: &str = "the table's keys are unknown (pass --keys pk:S,sk:N)";
+        if self.rejected == 0 {
+            return Err(replay_error(format!("the input holds no record: {HINT}")));
+        }
+        let more = match self.rejected - self.reasons.len() {
+            0 => String::new(),
+            more => format!(" (and {more} more)"),
+        };
+        Err(replay_error(format!(
+            "no record in the input could be decoded: {}{more}; so {HINT}",
+            self.reasons.join("; ")
+        )))
+    }
+}
+
+/// Key attributes in name order, typed by their values.
+fn key_attributes(keys: &Item) -> Vec<KeyAttribute> {
+    keys.iter()
+        .map(|(name, value)| KeyAttribute {
+            name: name.clone(),
+            kind: match value.type_tag() {
+                "N" => KeyKind::N,
+                "B" => KeyKind::B,
+                _ => KeyKind::S,
+            },
+        })
+        .collect()
+}
+
+/// The key attributes of the first record of the files whose keys can be
+/// read; the error quotes the first undecodable records when none can.
 fn infer_keys(files: &[PathBuf], table: &Arc<str>) -> Result<Vec<KeyAttribute>, EngineError> {
     const FOUND: &str = "\u{0}found";
+    let mut search = KeySearch::default();
     for file in files {
-        let mut keys = Vec::new();
         let result = read_file(file, table, 1, |entries| {
-            for entry in entries {
-                if let Entry::Event(event) = entry {
-                    for (name, value) in &event.keys {
-                        let kind = match value.type_tag() {
-                            "N" => KeyKind::N,
-                            "B" => KeyKind::B,
-                            _ => KeyKind::S,
-                        };
-                        keys.push(KeyAttribute {
-                            name: name.clone(),
-                            kind,
-                        });
-                    }
-                    return Err(FOUND.to_owned());
-                }
+            if search.look(entries) {
+                Err(FOUND.to_owned())
+            } else {
+                Ok(())
             }
-            Ok(())
         });
         match result {
-            Err(message) if message == FOUND => return Ok(keys),
+            Err(message) if message == FOUND => break,
             Err(message) => return Err(replay_error(message)),
             Ok(()) => {}
         }
     }
-    Err(replay_error(
-        "no decodable record in the input: cannot tell the table's keys (pass --keys pk:S,sk:N)",
-    ))
+    search.into_keys()
 }
 
 /// The input files: each file as given, each directory's files (recursively)
@@ -151,7 +208,7 @@ pub async fn run_replay(
                     for entry in entries {
                         match entry {
                             Entry::Event(event) => events.push(*event),
-                            Entry::Bad { raw, reason } => {
+                            Entry::Bad { raw, reason, .. } => {
                                 bad_input += 1;
                                 dead_letters
                                     .write(&[DeadLetter {
@@ -223,4 +280,55 @@ pub async fn run_replay(
         stats: stats.snapshot(),
         bad_input,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AttributeValue, Number};
+
+    fn bad(reason: &str, keys: Option<Item>) -> Entry {
+        Entry::Bad {
+            raw: serde_json::value::RawValue::from_string("{}".into()).expect("JSON"),
+            reason: reason.to_owned(),
+            keys,
+        }
+    }
+
+    #[test]
+    fn keys_come_from_the_first_record_that_has_readable_keys() {
+        let keys = Item::from([
+            (
+                "sk".to_owned(),
+                AttributeValue::N(Number::parse("1").expect("number")),
+            ),
+            ("pk".to_owned(), AttributeValue::S("a".into())),
+        ]);
+        let mut search = KeySearch::default();
+        assert!(!search.look(vec![bad("f line 1: not JSON", None)]));
+        assert!(search.look(vec![bad("f line 2: Kinesis-format record", Some(keys))]));
+        let found = search.into_keys().expect("keys");
+        let names: Vec<(&str, KeyKind)> = found.iter().map(|k| (k.name.as_str(), k.kind)).collect();
+        assert_eq!(names, [("pk", KeyKind::S), ("sk", KeyKind::N)]);
+    }
+
+    #[test]
+    fn without_keys_the_error_quotes_the_first_reasons() {
+        let mut search = KeySearch::default();
+        let entries = (1..=5)
+            .map(|n| bad(&format!("f record {n}: broken"), None))
+            .collect();
+        assert!(!search.look(entries));
+        let message = search.into_keys().expect_err("no keys").to_string();
+        assert!(
+            message.contains("no record in the input could be decoded: f record 1: broken; f record 2: broken; f record 3: broken (and 2 more)"),
+            "{message}"
+        );
+        assert!(message.contains("pass --keys"), "{message}");
+        let empty = KeySearch::default()
+            .into_keys()
+            .expect_err("no keys")
+            .to_string();
+        assert!(empty.contains("the input holds no record"), "{empty}");
+    }
 }

@@ -10,12 +10,11 @@ use super::image_scan::scan_image;
 use super::DecodeError;
 use crate::model::{AttributeValue, Image, Item, Number};
 
-/// Deserializes one attribute value. `nested` is true inside `L` and `M`,
-/// where DynamoDB Local's untagged empty map `{}` is accepted.
+/// Deserializes one attribute value. DynamoDB Local's untagged empty map
+/// `{}` is read as an empty map at any depth (a tagged value always has
+/// exactly one key, so a bare `{}` is unambiguous).
 #[derive(Clone, Copy)]
-struct ValueSeed {
-    nested: bool,
-}
+struct ValueSeed;
 
 /// Deserializes an item: a map of attribute names to tagged values.
 #[derive(Clone, Copy, Default)]
@@ -25,13 +24,11 @@ impl<'de> DeserializeSeed<'de> for ItemSeed {
     type Value = Item;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Item, D::Error> {
-        deserializer.deserialize_map(MapVisitor { nested: false })
+        deserializer.deserialize_map(MapVisitor)
     }
 }
 
-struct MapVisitor {
-    nested: bool,
-}
+struct MapVisitor;
 
 impl<'de> Visitor<'de> for MapVisitor {
     type Value = Item;
@@ -43,9 +40,7 @@ impl<'de> Visitor<'de> for MapVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Item, A::Error> {
         let mut item = Item::new();
         while let Some(name) = map.next_key::<String>()? {
-            let value = map.next_value_seed(ValueSeed {
-                nested: self.nested,
-            })?;
+            let value = map.next_value_seed(ValueSeed)?;
             if item.insert(name.clone(), value).is_some() {
                 return Err(de::Error::custom(format_args!(
                     "attribute {name:?} appears twice"
@@ -73,11 +68,8 @@ impl<'de> Visitor<'de> for ValueSeed {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AttributeValue, A::Error> {
         let Some(tag) = map.next_key_seed(TypeTagSeed)? else {
-            return if self.nested {
-                Ok(AttributeValue::M(Item::new()))
-            } else {
-                Err(de::Error::custom("attribute value has no type tag"))
-            };
+            // DynamoDB Local's bare `{}`: an empty map.
+            return Ok(AttributeValue::M(Item::new()));
         };
         let value = match tag {
             TypeTag::S => AttributeValue::S(map.next_value()?),
@@ -90,7 +82,7 @@ impl<'de> Visitor<'de> for ValueSeed {
                 }
                 AttributeValue::Null
             }
-            TypeTag::M => AttributeValue::M(map.next_value_seed(NestedMap)?),
+            TypeTag::M => AttributeValue::M(map.next_value_seed(ItemSeed)?),
             TypeTag::L => AttributeValue::L(map.next_value_seed(NestedList)?),
             TypeTag::Ss => AttributeValue::Ss(map.next_value()?),
             TypeTag::Ns => AttributeValue::Ns(
@@ -125,16 +117,6 @@ fn parse_base64<E: de::Error>(text: &str) -> Result<Vec<u8>, E> {
         .map_err(|err| E::custom(format_args!("binary value is not base64: {err}")))
 }
 
-struct NestedMap;
-
-impl<'de> DeserializeSeed<'de> for NestedMap {
-    type Value = Item;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Item, D::Error> {
-        deserializer.deserialize_map(MapVisitor { nested: true })
-    }
-}
-
 struct NestedList;
 
 impl<'de> DeserializeSeed<'de> for NestedList {
@@ -154,7 +136,7 @@ impl<'de> Visitor<'de> for NestedList {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut list = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(value) = seq.next_element_seed(ValueSeed { nested: true })? {
+        while let Some(value) = seq.next_element_seed(ValueSeed)? {
             list.push(value);
         }
         Ok(list)
@@ -249,7 +231,7 @@ pub fn decode_item(json: &str) -> Result<Item, DecodeError> {
 
 /// Decodes one top-level DynamoDB JSON value (`{"S": "x"}`).
 pub fn decode_value(json: &str) -> Result<AttributeValue, DecodeError> {
-    decode_whole(json, ValueSeed { nested: false })
+    decode_whole(json, ValueSeed)
 }
 
 pub(super) fn decode_whole<'de, T: DeserializeSeed<'de>>(

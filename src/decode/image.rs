@@ -6,7 +6,7 @@
 //! Accepts exactly what [`super::ItemSeed`] accepts, with the same messages:
 //! one type tag per value, exact number text, strict base64, `NULL` true,
 //! no attribute twice in a map. Whitespace is dropped and DynamoDB Local's
-//! bare nested `{}` is written as `{"M":{}}`, so the text is one line of
+//! bare `{}` (at any depth) is written as `{"M":{}}`, so the text is one line of
 //! standard DynamoDB JSON that decodes to the same item. Attribute order is
 //! kept as received.
 
@@ -44,7 +44,6 @@ impl<'de> DeserializeSeed<'de> for PlainSeed<'_> {
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         deserializer.deserialize_map(MapWriter {
             out: self.out,
-            nested: false,
             plain: true,
         })
     }
@@ -65,7 +64,6 @@ impl<'de> DeserializeSeed<'de> for ImageSeed {
         let mut out = String::with_capacity(512);
         deserializer.deserialize_map(MapWriter {
             out: &mut out,
-            nested: false,
             plain: false,
         })?;
         Ok(Image::from_validated_json(out))
@@ -128,7 +126,6 @@ impl<'de> Visitor<'de> for StrSeed {
 /// (see [`crate::model::plain_item`]) instead of DynamoDB JSON.
 struct MapWriter<'o> {
     out: &'o mut String,
-    nested: bool,
     plain: bool,
 }
 
@@ -164,7 +161,6 @@ impl<'de> Visitor<'de> for MapWriter<'_> {
             names.push(name);
             map.next_value_seed(ValueWriter {
                 out: self.out,
-                nested: self.nested,
                 plain: self.plain,
             })?;
         }
@@ -173,10 +169,10 @@ impl<'de> Visitor<'de> for MapWriter<'_> {
     }
 }
 
-/// Writes one tagged value (`{"S":"x"}`, or `"x"` when `plain`).
+/// Writes one tagged value (`{"S":"x"}`, or `"x"` when `plain`); a bare
+/// `{}` is an empty map.
 struct ValueWriter<'o> {
     out: &'o mut String,
-    nested: bool,
     plain: bool,
 }
 
@@ -198,12 +194,8 @@ impl<'de> Visitor<'de> for ValueWriter<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let (out, plain) = (self.out, self.plain);
         let Some(tag) = map.next_key_seed(TypeTagSeed)? else {
-            return if self.nested {
-                out.push_str(if plain { "{}" } else { r#"{"M":{}}"# });
-                Ok(())
-            } else {
-                Err(de::Error::custom("attribute value has no type tag"))
-            };
+            out.push_str(if plain { "{}" } else { r#"{"M":{}}"# });
+            return Ok(());
         };
         if !plain {
             out.push_str("{\"");
@@ -231,7 +223,6 @@ impl<'de> Visitor<'de> for ValueWriter<'_> {
             }
             TypeTag::M => map.next_value_seed(MapWriter {
                 out: &mut *out,
-                nested: true,
                 plain,
             })?,
             TypeTag::L => map.next_value_seed(ListWriter {
@@ -327,7 +318,6 @@ impl<'de> Visitor<'de> for ListWriter<'_> {
             }
             let element = seq.next_element_seed(ValueWriter {
                 out: &mut *self.out,
-                nested: true,
                 plain: self.plain,
             })?;
             if element.is_none() {
@@ -430,7 +420,8 @@ impl ImageField for CarefulImage {
 
 #[cfg(test)]
 mod tests {
-    use crate::decode::{decode_image, decode_item};
+    use crate::decode::{decode_image, decode_item, decode_value};
+    use crate::model::{AttributeValue, Item};
 
     #[test]
     fn compacts_and_keeps_every_type() {
@@ -455,12 +446,30 @@ mod tests {
     }
 
     #[test]
+    fn a_bare_empty_map_is_an_empty_map_at_any_depth() {
+        let json = r#"{"top":{},"l":{"L":[{}]},"m":{"M":{"e":{}}}}"#;
+        let image = decode_image(json).unwrap();
+        assert_eq!(
+            image.json(),
+            r#"{"top":{"M":{}},"l":{"L":[{"M":{}}]},"m":{"M":{"e":{"M":{}}}}}"#
+        );
+        let tree = decode_item(json).unwrap();
+        assert_eq!(tree["top"], AttributeValue::M(Item::new()));
+        assert_eq!(image.item().unwrap(), &tree);
+        assert_eq!(decode_item(&image.json()).unwrap(), tree);
+        assert_eq!(decode_value("{}").unwrap(), AttributeValue::M(Item::new()));
+        assert_eq!(
+            image.plain_json().unwrap(),
+            r#"{"top":{},"l":[{}],"m":{"e":{}}}"#
+        );
+    }
+
+    #[test]
     fn rejects_what_the_item_decoder_rejects() {
         for (json, message) in [
             (r#"{"a":{"N":"x"}}"#, "not a number"),
             (r#"{"a":{"B":"%%"}}"#, "not base64"),
             (r#"{"a":{"NULL":false}}"#, "NULL must be true"),
-            (r#"{"a":{}}"#, "no type tag"),
             (r#"{"a":{"S":"x","N":"1"}}"#, "second type tag"),
             (r#"{"a":{"S":"x"},"a":{"S":"y"}}"#, "appears twice"),
             (r#"{"a":{"NS":["1","z"]}}"#, "not a number"),

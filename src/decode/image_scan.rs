@@ -32,7 +32,7 @@ pub(super) fn image(cursor: &mut Cursor<'_>) -> Option<String> {
         names: Vec::new(),
         plain: false,
     };
-    scan.map(false)?;
+    scan.map()?;
     Some(scan.out)
 }
 
@@ -46,7 +46,7 @@ pub(super) fn scan_plain(json: &str) -> Option<String> {
         names: Vec::new(),
         plain: true,
     };
-    scan.map(false)?;
+    scan.map()?;
     let out = scan.out;
     cursor.at_end().then_some(out)
 }
@@ -72,7 +72,7 @@ impl<'a> Scan<'_, 'a> {
     }
 
     /// A map of attribute names to tagged values.
-    fn map(&mut self, nested: bool) -> Option<()> {
+    fn map(&mut self) -> Option<()> {
         self.cursor.eat(b'{')?;
         self.out.push('{');
         let first_name = self.names.len();
@@ -87,7 +87,7 @@ impl<'a> Scan<'_, 'a> {
                 self.names.push(plain);
                 self.cursor.eat(b':')?;
                 self.out.push(':');
-                self.value(nested)?;
+                self.value()?;
                 if self.cursor.next_or_close(b'}')? {
                     break;
                 }
@@ -99,12 +99,13 @@ impl<'a> Scan<'_, 'a> {
         unique.then_some(())
     }
 
-    /// One tagged value (`{"S":"x"}`); `nested` accepts DynamoDB Local's bare `{}`.
-    fn value(&mut self, nested: bool) -> Option<()> {
+    /// One tagged value (`{"S":"x"}`), or DynamoDB Local's bare `{}` (an
+    /// empty map, at any depth).
+    fn value(&mut self) -> Option<()> {
         self.cursor.eat(b'{')?;
         if self.cursor.eat_if(b'}') {
             let empty = if self.plain { "{}" } else { r#"{"M":{}}"# };
-            nested.then(|| self.out.push_str(empty))?;
+            self.out.push_str(empty);
             return Some(());
         }
         let tag = match self.cursor.tag_key() {
@@ -144,7 +145,7 @@ impl<'a> Scan<'_, 'a> {
                 self.cursor.literal("true")?;
                 self.out.push_str(if self.plain { "null" } else { "true" });
             }
-            "M" => self.map(true)?,
+            "M" => self.map()?,
             "L" => self.list()?,
             "SS" => self.set(Kind::String)?,
             "NS" => self.set(Kind::Number)?,
@@ -178,7 +179,7 @@ impl<'a> Scan<'_, 'a> {
         self.out.push('[');
         if !self.cursor.eat_if(b']') {
             loop {
-                self.value(true)?;
+                self.value()?;
                 if self.cursor.next_or_close(b']')? {
                     break;
                 }
@@ -259,6 +260,7 @@ mod tests {
     fn writes_what_the_careful_decoder_writes() {
         for json in [
             r#"{}"#,
+            r#"{"top":{},"l":{"L":[{}]},"m":{"M":{"e":{}}}}"#,
             r#"{ "s" : {"S":"a \"q\" é"}, "n":{"N":"-1.50E+3"},
                 "b":{"B":"AP8="}, "t":{"BOOL":true}, "f":{"BOOL":false}, "z":{"NULL":true},
                 "m":{"M":{"l":{"L":[{"N":"1"},{},{"SS":["x","y"]}]}}},
@@ -275,7 +277,6 @@ mod tests {
             r#"{"a":{"N":"x"}}"#,
             r#"{"a":{"B":"%%"}}"#,
             r#"{"a":{"NULL":false}}"#,
-            r#"{"a":{}}"#,
             r#"{"a":{"S":"x","N":"1"}}"#,
             r#"{"a":{"S":"x"},"a":{"S":"y"}}"#,
             r#"{"a":{"Q":"x"}}"#,

@@ -3,9 +3,10 @@
 //! Numbers stay decimal text, binary is base64-decoded, sets keep their
 //! members, NULL and empty strings survive. Unknown or malformed attribute
 //! shapes are errors, never coerced, with one documented exception: DynamoDB
-//! Local writes an empty map nested inside a list or map as a bare `{}`
-//! (real DynamoDB always tags it `{"M":{}}`), so a bare `{}` is read as an
-//! empty map when it is nested, and rejected at the top level of an item.
+//! Local writes an empty map as a bare `{}` (real DynamoDB always tags it
+//! `{"M":{}}`), at the top level of an item as well as inside a list or map,
+//! so a bare `{}` is read as an empty map at any depth. It is unambiguous: a
+//! tagged value always has exactly one key.
 //! Likewise DynamoDB Local names a TTL delete `UNKNOWN_TO_SDK_VERSION` (with
 //! region `ddblocal`, an old image and no new image): exactly that shape is
 //! read as a TTL remove; any other unknown event name is an error.
@@ -18,6 +19,7 @@ mod json_cursor;
 pub mod kinesis;
 mod page;
 mod record;
+mod record_kind;
 mod record_scan;
 
 pub use attribute::{decode_image, decode_item, decode_value, ItemSeed};
@@ -25,6 +27,10 @@ pub use event_line::decode_event_line;
 pub(crate) use image::plain_json;
 pub use page::{parse_page, RecordsPage};
 pub use record::decode_record;
+pub use record_kind::{
+    kinesis_format_record, record_keys, KinesisFormatRecord, RecordDecoder, RecordFormat,
+    RejectReason, RejectedRecord,
+};
 
 /// Why input could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -280,8 +280,9 @@ mod tests {
         }
     }
 
-    /// A record exercising every type, escapes and DynamoDB Local's bare `{}`.
-    const RICH: &str = r#"{"eventID":"e2","eventName":"MODIFY","dynamodb":{"Keys":{"pk":{"S":"k\u00e9y"},"sk":{"B":"AQI="}},"NewImage":{"s":{"S":"a \"q\" \\ \n é"},"n":{"N":"-1.5E+3"},"b":{"B":"AP8="},"t":{"BOOL":true},"z":{"NULL":true},"m":{"M":{"l":{"L":[{"N":"1"},{},{"SS":["x","y"]}]}}},"ns":{"NS":["1","2.5"]},"bs":{"BS":["AQ=="]}},"OldImage":{"s":{"S":""}},"SequenceNumber":"000000000000000000200","SizeBytes":99},"awsRegion":null}"#;
+    /// A record exercising every type, escapes and DynamoDB Local's bare `{}`
+    /// (nested, and as a top-level attribute of both images).
+    const RICH: &str = r#"{"eventID":"e2","eventName":"MODIFY","dynamodb":{"Keys":{"pk":{"S":"k\u00e9y"},"sk":{"B":"AQI="}},"NewImage":{"e":{},"s":{"S":"a \"q\" \\ \n é"},"n":{"N":"-1.5E+3"},"b":{"B":"AP8="},"t":{"BOOL":true},"z":{"NULL":true},"m":{"M":{"l":{"L":[{"N":"1"},{},{"SS":["x","y"]}]}}},"ns":{"NS":["1","2.5"]},"bs":{"BS":["AQ=="]}},"OldImage":{"s":{"S":""},"e":{}},"SequenceNumber":"000000000000000000200","SizeBytes":99},"awsRegion":null}"#;
 
     proptest::proptest! {
         /// Whatever one changed character does to a record, the fast path
@@ -304,6 +305,22 @@ mod tests {
                 proptest::prop_assert_eq!(fast, careful, "{}", raw);
             }
         }
+    }
+
+    #[test]
+    fn a_top_level_bare_empty_map_takes_the_fast_path() {
+        let raw = RECORD.replace(r#""b":{"B":"AP8="}"#, r#""b":{}"#);
+        let (fast, careful) = both(&raw);
+        assert_eq!(fast.expect("fast path"), careful);
+        let event = scan_record(&raw)
+            .expect("fast path")
+            .finish(&Arc::from("t"), &Arc::from("s"))
+            .expect("decodes");
+        let image = event.new_image.expect("new image");
+        assert_eq!(
+            image.item().expect("item")["b"],
+            AttributeValue::M(Item::new())
+        );
     }
 
     #[test]
