@@ -10,6 +10,7 @@
 
 mod ddb_stream;
 mod forwarder;
+pub mod pipeline;
 mod record_format;
 
 use std::time::Duration;
