@@ -28,6 +28,7 @@ pub struct Stats {
     snapshot_pages: AtomicU64,
     other_table_records: AtomicU64,
     iterator_renewals: AtomicU64,
+    millis_behind: Mutex<BTreeMap<String, i64>>,
     sinks: Mutex<BTreeMap<String, SinkCounters>>,
 }
 
@@ -49,6 +50,9 @@ pub struct StatsSnapshot {
     pub other_table_records: u64,
     /// Shard iterators renewed after they expired.
     pub iterator_renewals: u64,
+    /// The largest `MillisBehindLatest` the service last reported for a
+    /// shard being read (Kinesis), if any did.
+    pub max_millis_behind: Option<i64>,
     /// Per-sink counters by sink name.
     pub sinks: BTreeMap<String, SinkCounters>,
 }
@@ -85,6 +89,30 @@ impl Stats {
         self.iterator_renewals.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Records how far `shard` (a `stream/shard` label) is behind the
+    /// newest record, as the service last said.
+    pub fn record_millis_behind(&self, shard: &str, millis: i64) {
+        let mut lags = self
+            .millis_behind
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match lags.get_mut(shard) {
+            Some(lag) => *lag = millis,
+            None => {
+                lags.insert(shard.to_owned(), millis);
+            }
+        }
+    }
+
+    /// Forgets the lag of a shard that is no longer read (drained or
+    /// stopped), so a closed shard's last value does not linger.
+    pub fn forget_millis_behind(&self, shard: &str) {
+        self.millis_behind
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(shard);
+    }
+
     /// Counts one successful batch write of a sink.
     pub fn record_sink_write(&self, sink: &str, written: usize, rejected: usize, took: Duration) {
         let mut sinks = self.sinks.lock().unwrap_or_else(PoisonError::into_inner);
@@ -105,6 +133,13 @@ impl Stats {
             snapshot_pages: self.snapshot_pages.load(Ordering::Relaxed),
             other_table_records: self.other_table_records.load(Ordering::Relaxed),
             iterator_renewals: self.iterator_renewals.load(Ordering::Relaxed),
+            max_millis_behind: self
+                .millis_behind
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .values()
+                .copied()
+                .max(),
             sinks: self
                 .sinks
                 .lock()

@@ -42,6 +42,7 @@ pub(super) async fn report(
             in_flight_chunks = tracker.in_flight(),
             decode_errors = now.decode_errors,
             other_table_records = now.other_table_records,
+            max_millis_behind = now.max_millis_behind,
             "progress: {:.0} records/s read; {}",
             read_rate,
             sinks.join("; ")

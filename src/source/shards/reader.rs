@@ -221,6 +221,9 @@ impl<S: ShardSource> ShardReader<S> {
             };
             retry.reset();
             self.stats.record_page(page.len());
+            if let Some(millis) = page.millis_behind() {
+                self.stats.record_millis_behind(&self.lag_label(), millis);
+            }
             let had_records = !page.is_empty();
             if had_records {
                 if let Some(last) = self.deliver(&page, last_read.as_ref()).await? {
@@ -251,7 +254,12 @@ impl<S: ShardSource> ShardReader<S> {
         }
     }
 
+    fn lag_label(&self) -> String {
+        format!("{}/{}", self.key.stream, self.key.shard)
+    }
+
     fn drained(&self, last_read: Option<SequenceNumber>) -> ReaderExit {
+        self.stats.forget_millis_behind(&self.lag_label());
         self.tracker.mark_drained(&self.key);
         ReaderExit::Drained(last_read)
     }
