@@ -1,50 +1,15 @@
-//! One page through the core: order checks, dead letters, and chunks
-//! published per run of one table's records.
-//!
-//! A Kinesis stream can carry several tables, and a chunk holds one table's
-//! changes. A page is cut into runs of consecutive records of one table;
-//! each run is published with the position of its last record, so every
-//! chunk covers a contiguous range of the shard and the checkpoint (and a
-//! sink's own exactly-once checkpoint) never passes a record that is not
-//! yet durable. Records that are skipped or dead-lettered extend the
-//! current run.
+//! One page through the core: order checks, the decode-error policy, dead
+//! letters, and the page's runs (see [`super::plan`]) published in order.
 
 use std::sync::Arc;
 
+use super::plan::{Failure, PagePlan, Run};
 use super::reader::{ReaderError, ShardReader};
 use crate::config::DecodeErrorPolicy;
 use crate::coordinator::{publish, Outgoing, PublishError};
 use crate::dead_letter::DeadLetter;
-use crate::decode::DecodeError;
-use crate::model::{ChangeEvent, SequenceNumber};
+use crate::model::SequenceNumber;
 use crate::source::shard::{Decoded, ShardSource, SourcePage};
-
-/// Consecutive records of one table, ending at `last`.
-struct Run {
-    table: Option<Arc<str>>,
-    events: Vec<ChangeEvent>,
-    last: Option<SequenceNumber>,
-}
-
-impl Run {
-    fn empty() -> Self {
-        Run {
-            table: None,
-            events: Vec::new(),
-            last: None,
-        }
-    }
-}
-
-/// A record to dead-letter: its index in the page, table and position if
-/// known; `decode_error` is false for records of tables not followed.
-struct Failure {
-    index: usize,
-    decode_error: bool,
-    table: Option<String>,
-    position: Option<SequenceNumber>,
-    error: DecodeError,
-}
 
 impl<S: ShardSource> ShardReader<S> {
     /// Decodes a page, dead-letters what fails, and publishes its runs.
@@ -55,90 +20,47 @@ impl<S: ShardSource> ShardReader<S> {
         previous: Option<&SequenceNumber>,
     ) -> Result<Option<SequenceNumber>, ReaderError> {
         let decoded = self.source.decode(page, &self.key.shard);
+        let last = self.check_page(&decoded, previous)?;
+        let plan = PagePlan::build(decoded, self.dead_letter_other_tables);
+        if plan.other_tables > 0 {
+            self.stats.record_other_tables(plan.other_tables);
+        }
+        if !plan.failures.is_empty() {
+            self.dead_letter(page, &plan.failures)?;
+        }
+        self.publish_runs(plan.runs).await?;
+        Ok(last)
+    }
+
+    /// Checks the page's order and the decode-error policy before anything
+    /// is published; returns the last readable position.
+    fn check_page(
+        &self,
+        decoded: &[Decoded],
+        previous: Option<&SequenceNumber>,
+    ) -> Result<Option<SequenceNumber>, ReaderError> {
         let floor = match previous {
             Some(previous) => Some(previous),
             None if self.source.versions_follow_positions() => self.after_parents.as_ref(),
             None => None,
         };
-        let mut runs: Vec<Run> = vec![Run::empty()];
-        let mut failures: Vec<Failure> = Vec::new();
-        let mut other_tables = 0usize;
-        let mut last: Option<SequenceNumber> = None;
-        for (index, record) in decoded.into_iter().enumerate() {
+        let mut last: Option<&SequenceNumber> = None;
+        for record in decoded {
             if let Some(position) = record.position() {
-                self.check_order(position, last.as_ref().or(floor))?;
-                last = Some(position.clone());
+                self.check_order(position, last.or(floor))?;
+                last = Some(position);
             }
-            let current = runs.last().and_then(|r| r.table.clone());
-            match record {
-                Decoded::Event(event) => {
-                    if current.as_ref().is_some_and(|t| *t != event.table) {
-                        runs.push(Run::empty());
-                    }
-                    let run = runs
-                        .last_mut()
-                        .ok_or_else(|| self.internal("no run".into()))?;
-                    run.table = Some(Arc::clone(&event.table));
-                    run.last = Some(event.position.sequence.clone());
-                    run.events.push(event);
-                }
-                Decoded::OtherTable { table, position } => {
-                    other_tables += 1;
-                    if self.dead_letter_other_tables {
-                        failures.push(Failure {
-                            index,
-                            decode_error: false,
-                            table: Some(table.clone()),
-                            position: Some(position.clone()),
-                            error: DecodeError::Value {
-                                path: "tableName".into(),
-                                message: format!(
-                                    "table {table:?} is not configured on this stream"
-                                ),
-                            },
-                        });
-                    }
-                    self.extend_run(&mut runs, position);
-                }
-                Decoded::Failed {
-                    position,
-                    table,
-                    error,
-                } => {
-                    if self.table.on_decode_error == DecodeErrorPolicy::Halt {
-                        return Err(ReaderError::Decode {
-                            table: table.unwrap_or_else(|| self.table.name.clone()),
-                            shard: self.key.shard.to_string(),
-                            source: Box::new(error),
-                        });
-                    }
-                    if let Some(position) = &position {
-                        self.extend_run(&mut runs, position.clone());
-                    }
-                    failures.push(Failure {
-                        index,
-                        decode_error: true,
-                        table,
-                        position,
-                        error,
+            if let Decoded::Failed { table, error, .. } = record {
+                if self.table.on_decode_error == DecodeErrorPolicy::Halt {
+                    return Err(ReaderError::Decode {
+                        table: table.clone().unwrap_or_else(|| self.table.name.clone()),
+                        shard: self.key.shard.to_string(),
+                        source: Box::new(error.clone()),
                     });
                 }
             }
         }
-        if other_tables > 0 {
-            self.stats.record_other_tables(other_tables);
-        }
-        if !failures.is_empty() {
-            self.dead_letter(page, &failures)?;
-        }
-        self.publish_runs(runs).await?;
-        Ok(last)
-    }
-
-    fn extend_run(&self, runs: &mut [Run], position: SequenceNumber) {
-        if let Some(run) = runs.last_mut() {
-            run.last = Some(position);
-        }
+        Ok(last.cloned())
     }
 
     /// Positions grow within a shard; with versions that follow positions,

@@ -4,6 +4,7 @@
 
 mod deliver;
 mod gate;
+mod plan;
 mod reader;
 mod runner;
 
