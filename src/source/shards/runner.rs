@@ -95,7 +95,7 @@ pub enum TableError {
     /// A checkpointed shard vanished from the stream before it was finished.
     #[error(
         "table {table}: shard {shard} has a checkpoint ({checkpoint}) but is no longer in stream {stream}: its \
-         remaining records expired (24-hour retention) or the stream was replaced. Changes are missing from the \
+         remaining records expired (the stream's retention: 24 hours for DynamoDB Streams) or the stream was replaced. Changes are missing from the \
          sinks; set snapshot = \"when_needed\" on the table to re-snapshot it automatically (or run \
          `dynamo-cdc snapshot --table {table}`), or set on_trimmed = \"skip\""
     )]
