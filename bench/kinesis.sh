@@ -5,6 +5,8 @@
 # records/s, CPU-s per million, peak RSS. The load is not timed.
 #
 #   bench/kinesis.sh [RECORDS (default 100000)] [SHARDS (default 4)]
+#   BATCH=N bench/kinesis.sh ...   # source.kinesis_batch_size (default: the engine's)
+#   MIN_BYTES=200 MAX_BYTES=600 bench/kinesis.sh ...   # item sizes (default gen_records')
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -41,10 +43,17 @@ kin.create_stream(StreamName="orders-cdc", ShardCount=shards)
 while kin.describe_stream_summary(StreamName="orders-cdc")["StreamDescriptionSummary"]["StreamStatus"] != "ACTIVE":
     time.sleep(0.1)
 PY
-"$bin/examples/gen_records" --records "$records" --out "$work/records.jsonl"
+sizes=()
+[ -n "${MIN_BYTES:-}" ] && sizes+=(--min-bytes "$MIN_BYTES")
+[ -n "${MAX_BYTES:-}" ] && sizes+=(--max-bytes "$MAX_BYTES")
+"$bin/examples/gen_records" --records "$records" ${sizes[@]+"${sizes[@]}"} --out "$work/records.jsonl"
 "$py" bench/kinesis_load.py "http://127.0.0.1:$kin_port" orders-cdc "$work/records.jsonl" orders
+batch_line=
+[ -n "${BATCH:-}" ] && batch_line="kinesis_batch_size = $BATCH"
 cat > "$work/pipeline.toml" <<TOML
 state_dir = "$work/state"
+[source]
+$batch_line
 [aws]
 region = "us-east-1"
 endpoint_url = "http://127.0.0.1:$ddb_port"
@@ -56,7 +65,7 @@ kinesis_stream = "orders-cdc"
 type = "sqlite"
 path = "$work/replica.db"
 TOML
-/usr/bin/time -f '%e s elapsed, %U s user, %S s system, %M KB max RSS' \
+${PERF_PREFIX:-} /usr/bin/time -f '%e s elapsed, %U s user, %S s system, %M KB max RSS' \
     "$bin/dynamo-cdc" --log-level warn run --config "$work/pipeline.toml" --exit-when-caught-up \
     2> "$work/time.txt" || { cat "$work/time.txt"; exit 1; }
 tail -n 1 "$work/time.txt"
