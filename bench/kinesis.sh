@@ -7,6 +7,7 @@
 #   bench/kinesis.sh [RECORDS (default 100000)] [SHARDS (default 4)]
 #   BATCH=N bench/kinesis.sh ...   # source.kinesis_batch_size (default: the engine's)
 #   MIN_BYTES=200 MAX_BYTES=600 bench/kinesis.sh ...   # item sizes (default gen_records')
+#   PERF_PREFIX="perf record -g -o /tmp/kinesis.perf --" bench/kinesis.sh ...   # profile the engine run
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"

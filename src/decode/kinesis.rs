@@ -24,6 +24,7 @@ use serde::Deserialize;
 
 use super::image::{absent, FastImage, ImageField};
 use super::record::{item, Parts};
+use super::record_scan::scan_change;
 use super::DecodeError;
 use crate::model::{ChangeEvent, Item, SequenceNumber, SequenceNumberError};
 
@@ -93,7 +94,8 @@ struct WireRecord<'a> {
     user_identity: Option<WireIdentity>,
     #[serde(rename = "awsRegion", default, borrow)]
     aws_region: Option<std::borrow::Cow<'a, str>>,
-    dynamodb: WireChange,
+    #[serde(borrow)]
+    dynamodb: WireChange<'a>,
 }
 
 #[derive(Deserialize)]
@@ -105,11 +107,11 @@ struct WireIdentity {
 }
 
 #[derive(Deserialize)]
-struct WireChange {
-    #[serde(rename = "ApproximateCreationDateTime")]
-    time: f64,
-    #[serde(rename = "ApproximateCreationDateTimePrecision", default)]
-    precision: Option<String>,
+struct WireChange<'a> {
+    #[serde(rename = "ApproximateCreationDateTime", default)]
+    time: Option<f64>,
+    #[serde(rename = "ApproximateCreationDateTimePrecision", default, borrow)]
+    precision: Option<std::borrow::Cow<'a, str>>,
     #[serde(rename = "Keys", deserialize_with = "item")]
     keys: Item,
     #[serde(rename = "NewImage", default = "absent")]
@@ -148,66 +150,119 @@ pub fn decode_kinesis_record(
             format!("the record data is not UTF-8 text: {err}"),
         )
     })?;
-    // One pass for well-formed records; a second, path-tracking one to
-    // explain a failure (after checking whether the table is followed at all).
+    decode_text(text, sequence, shard, &followed, &fail, true)
+}
+
+/// [`decode_kinesis_record`] on text; `fast` tries the strict walk first.
+fn decode_text(
+    text: &str,
+    sequence: &str,
+    shard: &Arc<str>,
+    followed: &impl Fn(&str) -> Option<Arc<str>>,
+    fail: &impl Fn(Option<String>, &str, String) -> KinesisFailure,
+    fast: bool,
+) -> Result<KinesisRecord, KinesisFailure> {
+    // The strict walk reads well-formed, escape-free records; serde reads
+    // the rest, and a path-tracking pass explains a failure (after checking
+    // whether the table is followed at all).
+    let scanned = if fast { scan_change(text) } else { None };
+    if let Some(scanned) = scanned.filter(|s| s.sequence.is_none()) {
+        if let Some(table) = scanned.table {
+            let fields = Fields {
+                table,
+                precision: scanned.precision,
+                time: scanned.parts.approx_seconds,
+                parts: scanned.parts,
+            };
+            return fields.finish(sequence, shard, followed, fail);
+        }
+    }
     let wire: WireRecord<'_> = match serde_json::from_str(text) {
         Ok(wire) => wire,
-        Err(_) => return explain(text, &followed, &fail),
+        Err(_) => return explain(text, followed, fail),
     };
-    let Some(table) = followed(&wire.table) else {
-        return Ok(KinesisRecord::OtherTable(wire.table.into_owned()));
-    };
-    let table_name = Some(wire.table.to_string());
-    let change = &wire.dynamodb;
-    let precision = match change.precision.as_deref() {
-        None | Some("MILLISECOND") => TimePrecision::Millisecond,
-        Some("MICROSECOND") => TimePrecision::Microsecond,
-        Some(other) => {
-            return Err(fail(
-                table_name,
-                "dynamodb.ApproximateCreationDateTimePrecision",
-                format!("unknown precision {other:?} (expected MILLISECOND or MICROSECOND)"),
-            ))
-        }
-    };
-    let micros = creation_micros(change.time, precision).ok_or_else(|| {
-        fail(
-            table_name.clone(),
-            "dynamodb.ApproximateCreationDateTime",
-            format!("{} is not a time after 1970", change.time),
-        )
-    })?;
-    let version = time_version(micros, fnv1a(wire.event_id.as_bytes())).map_err(|err| {
-        fail(
-            table_name.clone(),
-            "dynamodb.ApproximateCreationDateTime",
-            err.to_string(),
-        )
-    })?;
     let identity = wire.user_identity.as_ref();
-    let event = Parts {
-        event_id: wire.event_id.clone(),
-        event_name: &wire.event_name,
-        aws_region: wire.aws_region.as_deref(),
-        identity_type: identity.and_then(|i| i.kind.as_deref()),
-        identity_principal: identity.and_then(|i| i.principal_id.as_deref()),
-        approx_seconds: Some(micros as f64 / 1_000_000.0),
-        keys: wire.dynamodb.keys,
-        new_image: wire.dynamodb.new_image.map(ImageField::into_image),
-        old_image: wire.dynamodb.old_image.map(ImageField::into_image),
-        sequence,
-        size_bytes: wire.dynamodb.size_bytes,
-        version: Some(version),
+    let fields = Fields {
+        table: &wire.table,
+        precision: wire.dynamodb.precision.as_deref(),
+        time: wire.dynamodb.time,
+        parts: Parts {
+            event_id: wire.event_id.clone(),
+            event_name: &wire.event_name,
+            aws_region: wire.aws_region.as_deref(),
+            identity_type: identity.and_then(|i| i.kind.as_deref()),
+            identity_principal: identity.and_then(|i| i.principal_id.as_deref()),
+            approx_seconds: None,
+            keys: wire.dynamodb.keys,
+            new_image: wire.dynamodb.new_image.map(ImageField::into_image),
+            old_image: wire.dynamodb.old_image.map(ImageField::into_image),
+            sequence: "",
+            size_bytes: wire.dynamodb.size_bytes,
+            version: None,
+        },
+    };
+    fields.finish(sequence, shard, followed, fail)
+}
+
+/// A Kinesis record's fields, however they were read.
+struct Fields<'a> {
+    table: &'a str,
+    precision: Option<&'a str>,
+    /// `ApproximateCreationDateTime` as written (milliseconds or microseconds).
+    time: Option<f64>,
+    parts: Parts<'a>,
+}
+
+impl Fields<'_> {
+    /// Routes, versions and builds the change.
+    fn finish(
+        self,
+        sequence: &str,
+        shard: &Arc<str>,
+        followed: &impl Fn(&str) -> Option<Arc<str>>,
+        fail: &impl Fn(Option<String>, &str, String) -> KinesisFailure,
+    ) -> Result<KinesisRecord, KinesisFailure> {
+        let Some(table) = followed(self.table) else {
+            return Ok(KinesisRecord::OtherTable(self.table.to_owned()));
+        };
+        let name = Some(self.table.to_owned());
+        let time_path = "dynamodb.ApproximateCreationDateTime";
+        let precision = match self.precision {
+            None | Some("MILLISECOND") => TimePrecision::Millisecond,
+            Some("MICROSECOND") => TimePrecision::Microsecond,
+            Some(other) => {
+                return Err(fail(
+                    name,
+                    "dynamodb.ApproximateCreationDateTimePrecision",
+                    format!("unknown precision {other:?} (expected MILLISECOND or MICROSECOND)"),
+                ))
+            }
+        };
+        let time = self
+            .time
+            .ok_or_else(|| fail(name.clone(), time_path, "missing".into()))?;
+        let micros = creation_micros(time, precision).ok_or_else(|| {
+            fail(
+                name.clone(),
+                time_path,
+                format!("{time} is not a time after 1970"),
+            )
+        })?;
+        let version = time_version(micros, fnv1a(self.parts.event_id.as_bytes()))
+            .map_err(|err| fail(name.clone(), time_path, err.to_string()))?;
+        let event = Parts {
+            approx_seconds: Some(micros as f64 / 1_000_000.0),
+            sequence,
+            version: Some(version),
+            ..self.parts
+        }
+        .finish(&table, shard)
+        .map_err(|error| KinesisFailure { table: name, error })?;
+        Ok(KinesisRecord::Change {
+            event: Box::new(event),
+            precision,
+        })
     }
-    .finish(&table, shard)
-    .map_err(|error| KinesisFailure {
-        table: table_name,
-        error,
-    })?;
-    Ok(KinesisRecord::Change {
-        event: Box::new(event),
-        precision,
-    })
 }
 
 /// A record the one-pass read refused: [`KinesisRecord::OtherTable`] when
@@ -333,6 +388,31 @@ mod tests {
             .error
             .to_string()
             .contains("not a DynamoDB change record"));
+    }
+
+    #[test]
+    fn the_fast_walk_and_serde_agree() {
+        let sequence = "4959000000000000000000000000000000000000000000000000001";
+        let shard: Arc<str> = Arc::from("s");
+        let fail = |table: Option<String>, path: &str, message: String| KinesisFailure {
+            table,
+            error: DecodeError::Page(format!("{path}: {message}")),
+        };
+        let millis = RECORD
+            .replace("1732881600123456", "1732881600123")
+            .replace("MICROSECOND", "MILLISECOND");
+        let ttl = RECORD.replace("MODIFY", "REMOVE").replace(
+            "\"userIdentity\":null",
+            r#""userIdentity":{"type":"Service","principalId":"dynamodb.amazonaws.com"}"#,
+        );
+        let other = RECORD.replace("\"orders\"", "\"customers\"");
+        let no_time = RECORD.replace("\"ApproximateCreationDateTime\":1732881600123456,", "");
+        for text in [RECORD.to_owned(), millis, ttl, other, no_time] {
+            let fast = decode_text(&text, sequence, &shard, &orders, &fail, true);
+            let slow = decode_text(&text, sequence, &shard, &orders, &fail, false);
+            assert!(scan_change(&text).is_some(), "the walk reads {text}");
+            assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{text}");
+        }
     }
 
     #[test]

@@ -14,9 +14,35 @@ use super::json_cursor::Cursor;
 use super::record::Parts;
 use crate::model::{AttributeValue, Image, Item, Number};
 
-/// Reads a record's parts, or `None` when the serde path must decide.
+/// Reads a DynamoDB Streams record's parts, or `None` when the serde path
+/// must decide.
 pub(super) fn scan_record(raw: &str) -> Option<Parts<'_>> {
+    let scanned = scan_change(raw)?;
+    let sequence = scanned.sequence?;
+    Some(Parts {
+        sequence,
+        ..scanned.parts
+    })
+}
+
+/// A change record as the walk read it: the parts (with an empty sequence
+/// number) and the fields only some formats have.
+pub(super) struct Scanned<'a> {
+    /// Everything but the sequence number.
+    pub(super) parts: Parts<'a>,
+    /// `dynamodb.SequenceNumber` (DynamoDB Streams).
+    pub(super) sequence: Option<&'a str>,
+    /// `tableName` (Kinesis).
+    pub(super) table: Option<&'a str>,
+    /// `dynamodb.ApproximateCreationDateTimePrecision` (Kinesis).
+    pub(super) precision: Option<&'a str>,
+}
+
+/// Reads a change record of either format (DynamoDB Streams, or the
+/// Kinesis streaming destination's), or `None` when the serde path must decide.
+pub(super) fn scan_change(raw: &str) -> Option<Scanned<'_>> {
     let mut cursor = Cursor::new(raw);
+    let mut table = None;
     let mut seen = Seen::default();
     let (mut event_id, mut event_name, mut aws_region) = (None, None, None);
     let (mut identity_type, mut identity_principal) = (None, None);
@@ -51,6 +77,10 @@ pub(super) fn scan_record(raw: &str) -> Option<Parts<'_>> {
                 seen.once(4)?;
                 stream = Some(stream_record(&mut cursor)?);
             }
+            "tableName" => {
+                seen.once(5)?;
+                table = Some(cursor.string()?.plain()?);
+            }
             _ => cursor.skip_value(1)?,
         }
         if cursor.next_or_close(b'}')? {
@@ -61,19 +91,24 @@ pub(super) fn scan_record(raw: &str) -> Option<Parts<'_>> {
         return None;
     }
     let stream = stream?;
-    Some(Parts {
-        event_id: event_id?.to_owned(),
-        event_name: event_name?,
-        aws_region,
-        identity_type,
-        identity_principal,
-        approx_seconds: stream.approx_seconds,
-        keys: stream.keys?,
-        new_image: stream.new_image,
-        old_image: stream.old_image,
-        sequence: stream.sequence?,
-        size_bytes: stream.size_bytes,
-        version: None,
+    Some(Scanned {
+        parts: Parts {
+            event_id: event_id?.to_owned(),
+            event_name: event_name?,
+            aws_region,
+            identity_type,
+            identity_principal,
+            approx_seconds: stream.approx_seconds,
+            keys: stream.keys?,
+            new_image: stream.new_image,
+            old_image: stream.old_image,
+            sequence: "",
+            size_bytes: stream.size_bytes,
+            version: None,
+        },
+        sequence: stream.sequence,
+        table,
+        precision: stream.precision,
     })
 }
 
@@ -139,6 +174,7 @@ struct StreamRecord<'a> {
     new_image: Option<Image>,
     old_image: Option<Image>,
     sequence: Option<&'a str>,
+    precision: Option<&'a str>,
     size_bytes: u64,
 }
 
@@ -175,6 +211,10 @@ fn stream_record<'a>(cursor: &mut Cursor<'a>) -> Option<StreamRecord<'a>> {
             "SequenceNumber" => {
                 seen.once(4)?;
                 record.sequence = Some(cursor.string()?.plain()?);
+            }
+            "ApproximateCreationDateTimePrecision" => {
+                seen.once(6)?;
+                record.precision = Some(cursor.string()?.plain()?);
             }
             "SizeBytes" => {
                 seen.once(5)?;
