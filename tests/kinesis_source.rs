@@ -228,14 +228,7 @@ async fn one_stream_carries_two_tables_and_others_are_dead_lettered() {
 async fn malformed_records_are_dead_lettered_and_the_shard_moves_on() {
     let (client, kin, table, stream) = setup("kin_bad", 1).await;
     common::workload::run(&client, &table, 20, 40, 51, 1).await;
-    let forwarder = Forwarder::start(
-        &common::endpoint(),
-        &table,
-        &stream,
-        ForwarderOptions::default(),
-    );
-    forwarder.wait_idle(IDLE).await;
-    forwarder.stop().await;
+    forward_all(&table, &stream).await;
     let bad = [
         "not json at all".to_owned(),
         format!(
@@ -252,14 +245,7 @@ async fn malformed_records_are_dead_lettered_and_the_shard_moves_on() {
             .expect("put a malformed record");
     }
     common::workload::run(&client, &table, 20, 40, 52, 1).await;
-    let forwarder = Forwarder::start(
-        &common::endpoint(),
-        &table,
-        &stream,
-        ForwarderOptions::default(),
-    );
-    forwarder.wait_idle(IDLE).await;
-    forwarder.stop().await;
+    forward_all(&table, &stream).await;
 
     let dir = tempfile::tempdir().expect("temp dir");
     let replica = dir.path().join("replica.db");
