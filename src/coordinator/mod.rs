@@ -6,6 +6,7 @@
 
 pub mod chunk;
 pub mod frontier;
+pub mod lease;
 pub mod lineage;
 pub mod publish;
 pub mod snapshot_store;
