@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::sinks::{collect_sink_result, pick_error, spawn_sinks, SinkShared};
 use super::{checkpointer, progress, EngineError};
 use crate::config::{ClickHouseMode, OtherTablesPolicy, PipelineConfig, SinkConfig, TableConfig};
-use crate::coordinator::{AckTracker, CheckpointStore};
+use crate::coordinator::{AckTracker, CheckpointStore, EmbeddedOwnership, Ownership};
 use crate::source::kinesis::KinesisShards;
 use crate::source::shard::ShardSource;
 use crate::source::shards::{run_table, TableContext, TableProgress};
@@ -78,10 +78,12 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
     let (senders, mut sink_tasks) =
         spawn_sinks(&config.sinks, &schemas, &config.aws, &shared).await?;
 
+    let ownership: Arc<dyn Ownership> =
+        Arc::new(EmbeddedOwnership::new(Arc::clone(&store), cancel.clone()));
     let checkpoint_stop = CancellationToken::new();
     let checkpoint_task = tokio::spawn(checkpointer::run_checkpointer(
         Arc::clone(&tracker),
-        Arc::clone(&store),
+        Arc::clone(&ownership),
         checkpoint_stop.clone(),
     ));
     let reporter_stop = CancellationToken::new();
@@ -98,6 +100,7 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
         api: &api,
         config,
         store: &store,
+        ownership: &ownership,
         tracker: &tracker,
         sinks: &senders,
         dead_letters: &dead_letters,
@@ -181,7 +184,7 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
             "checkpoint writer failed: {join}"
         ))),
     }
-    checkpointer::flush(&tracker, &store).await?;
+    checkpointer::flush(&tracker, ownership.as_ref()).await?;
     let stats = stats.snapshot();
     if let Some(first) = pick_error(errors) {
         return Err(first);
@@ -260,6 +263,7 @@ struct RunnerParts<'a> {
     api: &'a Arc<StreamsApi>,
     config: &'a PipelineConfig,
     store: &'a Arc<Mutex<CheckpointStore>>,
+    ownership: &'a Arc<dyn Ownership>,
     tracker: &'a Arc<AckTracker>,
     sinks: &'a crate::coordinator::SinkSenders,
     dead_letters: &'a Arc<crate::dead_letter::DeadLetters>,
@@ -303,6 +307,7 @@ impl RunnerParts<'_> {
                 ..self.config.source.clone()
             },
             store: Arc::clone(self.store),
+            ownership: Arc::clone(self.ownership),
             tracker: Arc::clone(self.tracker),
             sinks: Arc::clone(self.sinks),
             dead_letters: Arc::clone(self.dead_letters),

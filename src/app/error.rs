@@ -30,6 +30,9 @@ pub enum EngineError {
     /// The checkpoint store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Checkpoints could not be written through the shard ownership.
+    #[error(transparent)]
+    Ownership(#[from] crate::coordinator::OwnershipError),
     /// AWS could not be reached or refused a call at start.
     #[error("table {table}: {source} (endpoint {endpoint})")]
     Source {

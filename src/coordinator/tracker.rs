@@ -32,6 +32,9 @@ pub struct CheckpointUpdate {
 }
 
 struct Entry {
+    /// Which opening of the shard this is: a shard closed (lost lease) and
+    /// opened again (lease regained) must not take the old chunks' acks.
+    generation: u64,
     table: Arc<str>,
     frontier: ShardFrontier,
     dirty: bool,
@@ -43,6 +46,7 @@ struct Entry {
 #[derive(Default)]
 pub struct AckTracker {
     shards: Mutex<HashMap<ShardKey, Entry>>,
+    generations: std::sync::atomic::AtomicU64,
     changed: Notify,
 }
 
@@ -58,9 +62,13 @@ impl AckTracker {
 
     /// Starts tracking a shard that resumes after `checkpoint`.
     pub fn open_shard(&self, key: ShardKey, table: Arc<str>, checkpoint: Option<SequenceNumber>) {
+        let generation = self
+            .generations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.lock().insert(
             key,
             Entry {
+                generation,
                 table,
                 frontier: ShardFrontier::new(checkpoint),
                 dirty: false,
@@ -89,18 +97,30 @@ impl AckTracker {
         Ok(AckHandle {
             tracker: Arc::clone(self),
             key: key.clone(),
+            generation: entry.generation,
             id,
         })
     }
 
-    fn ack(&self, key: &ShardKey, id: u64) -> Result<(), FrontierError> {
+    fn ack(&self, key: &ShardKey, generation: u64, id: u64) -> Result<(), FrontierError> {
         let mut shards = self.lock();
-        let entry = shards.get_mut(key).ok_or(FrontierError::UnknownChunk(id))?;
+        let Some(entry) = shards.get_mut(key).filter(|e| e.generation == generation) else {
+            // The shard was closed (its lease lost) after the chunk was
+            // sent: nothing of it will be checkpointed by this process.
+            return Ok(());
+        };
         if entry.frontier.ack(id)? {
             entry.dirty = true;
             self.changed.notify_one();
         }
         Ok(())
+    }
+
+    /// Forgets a shard this process no longer owns: its unacknowledged
+    /// chunks are never checkpointed (late acknowledgements are refused),
+    /// and a checkpoint not yet taken is dropped.
+    pub fn close_shard(&self, key: &ShardKey) {
+        self.lock().remove(key);
     }
 
     /// Marks a shard as read to its end; it is reported finished once fully acknowledged.
@@ -159,13 +179,15 @@ impl AckTracker {
 pub struct AckHandle {
     tracker: Arc<AckTracker>,
     key: ShardKey,
+    generation: u64,
     id: u64,
 }
 
 impl AckHandle {
-    /// Acknowledges the chunk for one sink.
+    /// Acknowledges the chunk for one sink. A chunk of a shard closed
+    /// since (a lost lease) is acknowledged into the void: `Ok`, ignored.
     pub fn ack(&self) -> Result<(), FrontierError> {
-        self.tracker.ack(&self.key, self.id)
+        self.tracker.ack(&self.key, self.generation, self.id)
     }
 
     /// The shard the chunk came from.
@@ -181,5 +203,43 @@ impl std::fmt::Debug for AckHandle {
             "AckHandle({}/{}#{})",
             self.key.stream, self.key.shard, self.id
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seq(n: u64) -> SequenceNumber {
+        SequenceNumber::parse(&n.to_string()).unwrap()
+    }
+
+    #[test]
+    fn a_closed_shard_is_never_checkpointed_past_what_was_taken() {
+        let tracker = AckTracker::new();
+        let key = ShardKey {
+            stream: Arc::from("s"),
+            shard: Arc::from("a"),
+        };
+        tracker.open_shard(key.clone(), Arc::from("t"), None);
+        let first = tracker.register(&key, seq(10), 1).unwrap();
+        first.ack().unwrap();
+        assert_eq!(tracker.take_updates()[0].sequence, Some(seq(10)));
+        let second = tracker.register(&key, seq(20), 1).unwrap();
+        // The lease is lost before the sink acknowledges the second chunk.
+        tracker.close_shard(&key);
+        second
+            .ack()
+            .expect("a late acknowledgement is ignored, not an error");
+        assert!(tracker.take_updates().is_empty());
+        assert_eq!(tracker.in_flight(), 0);
+        // The lease comes back: the old chunk's acknowledgement does not
+        // count for the new opening's chunks.
+        tracker.open_shard(key.clone(), Arc::from("t"), Some(seq(10)));
+        let again = tracker.register(&key, seq(20), 1).unwrap();
+        second.ack().expect("ignored");
+        assert_eq!(tracker.in_flight(), 1);
+        again.ack().unwrap();
+        assert_eq!(tracker.take_updates()[0].sequence, Some(seq(20)));
     }
 }

@@ -7,7 +7,6 @@
 //! decodes them.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::decode::DecodeError;
@@ -150,8 +149,7 @@ pub trait ShardSource: Send + Sync + 'static {
     fn decode(&self, page: &Self::Page, shard: &Arc<str>) -> Vec<Decoded>;
 }
 
-/// A boxed future, for the object-safe [`PositionProbe`].
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use crate::coordinator::ownership::BoxFuture;
 
 /// The position of the first record read (if any) and the next iterator.
 pub type FirstRecord = (Option<SequenceNumber>, Option<String>);

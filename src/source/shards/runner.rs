@@ -15,8 +15,8 @@ use super::reader::{ReaderError, ReaderExit, ShardReader, ShardStatus};
 use crate::backoff::Backoff;
 use crate::config::{SnapshotMode, SourceSettings, StartPosition, TableConfig, TrimPolicy};
 use crate::coordinator::{
-    ready_shards, AckTracker, CheckpointStore, CheckpointUpdate, ShardCheckpoint, ShardKey,
-    ShardNode, SinkSenders,
+    ready_shards, AckTracker, CheckpointStore, CheckpointUpdate, Claimed, Ownership,
+    ShardCheckpoint, ShardKey, ShardNode, SinkSenders,
 };
 use crate::dead_letter::DeadLetters;
 use crate::model::SequenceNumber;
@@ -48,8 +48,10 @@ pub struct TableContext<S: ShardSource> {
     pub dead_letter_other_tables: bool,
     /// Polling settings.
     pub settings: SourceSettings,
-    /// Checkpoint store.
+    /// Checkpoint store (snapshot state, trim requests).
     pub store: Arc<Mutex<CheckpointStore>>,
+    /// Which ready shards this process reads; the shards' checkpoints.
+    pub ownership: Arc<dyn Ownership>,
     /// Ordered-ack state.
     pub tracker: Arc<AckTracker>,
     /// Sink channels.
@@ -207,7 +209,15 @@ pub async fn run_table<S: ShardSource>(ctx: TableContext<S>) -> Result<(), Table
                 .into_iter()
                 .map(str::to_owned)
                 .collect();
-            for shard in ready {
+            let claimed = if ready.is_empty() {
+                Vec::new()
+            } else {
+                ctx.ownership
+                    .claim(ctx.source.stream_id(), &table, &ready)
+                    .await
+                    .map_err(|err| store_error(err.to_string()))?
+            };
+            for Claimed { shard, stop } in claimed {
                 let info = shards.iter().find(|s| s.id == shard);
                 let checkpoint = stored.get(&shard).and_then(|c| c.sequence.clone());
                 let start_at = stored.get(&shard).and_then(|c| c.start_at.clone());
@@ -250,7 +260,7 @@ pub async fn run_table<S: ShardSource>(ctx: TableContext<S>) -> Result<(), Table
                     dead_letter_other_tables: ctx.dead_letter_other_tables,
                     stats: Arc::clone(&ctx.stats),
                     status: Arc::clone(&status),
-                    cancel: ctx.cancel.clone(),
+                    cancel: stop,
                 };
                 running.insert(shard.clone(), Running { status });
                 readers.spawn(async move { (shard, reader.run().await) });
@@ -283,6 +293,15 @@ pub async fn run_table<S: ShardSource>(ctx: TableContext<S>) -> Result<(), Table
                         Ok(ReaderExit::Drained(last)) => {
                             tracing::info!(table = %table, shard = %shard, "shard read to its end");
                             drained.insert(shard, last);
+                            rediscover_now = true;
+                        }
+                        Ok(ReaderExit::Cancelled) if !ctx.cancel.is_cancelled() => {
+                            // Ownership ended (a lost lease): forget what was not acknowledged.
+                            tracing::warn!(table = %table, shard = %shard, "no longer the shard's owner; its reader stopped");
+                            ctx.tracker.close_shard(&ShardKey {
+                                stream: Arc::clone(ctx.source.stream_id()),
+                                shard: Arc::from(shard.as_str()),
+                            });
                             rediscover_now = true;
                         }
                         Ok(ReaderExit::Cancelled) => {}
@@ -355,33 +374,22 @@ async fn drain_readers(readers: &mut JoinSet<(String, Result<ReaderExit, ReaderE
 async fn load_checkpoints<S: ShardSource>(
     ctx: &TableContext<S>,
 ) -> Result<HashMap<String, ShardCheckpoint>, String> {
-    let store = Arc::clone(&ctx.store);
-    let stream = ctx.source.stream_id().to_string();
-    let table = ctx.table.name.clone();
-    let (checkpoints, streams) = tokio::task::spawn_blocking(move || {
-        let store = store.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok::<_, String>((
-            store.load(&stream).map_err(|e| e.to_string())?,
-            store.streams_of(&table).map_err(|e| e.to_string())?,
-        ))
-    })
-    .await
-    .map_err(|e| e.to_string())??;
-    let others: Vec<&String> = streams
-        .iter()
-        .filter(|s| s.as_str() != &**ctx.source.stream_id())
-        .collect();
-    if !others.is_empty() {
+    let state = ctx
+        .ownership
+        .load(ctx.source.stream_id(), &ctx.table.name)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !state.other_streams.is_empty() {
         tracing::warn!(
             table = %ctx.table.name,
             stream = %ctx.source.stream_id(),
             "the table has checkpoints for other streams ({}): the stream was replaced (disabled and re-enabled). \
              Changes between the old stream's last checkpoint and this stream's start may be missing; \
              snapshot = \"when_needed\" re-snapshots the table in that case",
-            others.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            state.other_streams.join(", ")
         );
     }
-    Ok(checkpoints)
+    Ok(state.checkpoints)
 }
 
 /// With `start_position = "latest"` on a first start, shards already closed
