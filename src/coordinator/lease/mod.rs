@@ -1,9 +1,12 @@
 //! Shard leases shared by many workers through a lease table: the pure
-//! balancing decisions ([`balance`]), tested with a simulated fleet.
+//! balancing decisions ([`balance`]), tested with a simulated fleet, and
+//! the DynamoDB lease table in KCL's item shape ([`table`]).
 
 pub mod balance;
+pub mod table;
 
 #[cfg(test)]
 mod simulation_tests;
 
 pub use balance::{plan, BalanceSettings, ExpiryWatch, LeaseView, Plan};
+pub use table::{Lease, LeaseTable, LeaseTableError, Written};
