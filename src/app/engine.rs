@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::sinks::{collect_sink_result, pick_error, spawn_sinks, SinkShared};
 use super::{checkpointer, progress, EngineError};
 use crate::config::{ClickHouseMode, OtherTablesPolicy, PipelineConfig, SinkConfig, TableConfig};
-use crate::coordinator::{AckTracker, CheckpointStore, EmbeddedOwnership, Ownership};
+use crate::coordinator::{AckTracker, CheckpointStore, Ownership};
 use crate::source::kinesis::KinesisShards;
 use crate::source::shard::ShardSource;
 use crate::source::shards::{run_table, TableContext, TableProgress};
@@ -78,8 +78,8 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
     let (senders, mut sink_tasks) =
         spawn_sinks(&config.sinks, &schemas, &config.aws, &shared).await?;
 
-    let ownership: Arc<dyn Ownership> =
-        Arc::new(EmbeddedOwnership::new(Arc::clone(&store), cancel.clone()));
+    let ownership_runtime = super::ownership::start(config, &api, &store, &cancel).await?;
+    let ownership = Arc::clone(&ownership_runtime.ownership);
     let checkpoint_stop = CancellationToken::new();
     let checkpoint_task = tokio::spawn(checkpointer::run_checkpointer(
         Arc::clone(&tracker),
@@ -185,6 +185,7 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
         ))),
     }
     checkpointer::flush(&tracker, ownership.as_ref()).await?;
+    ownership_runtime.finish().await?;
     let stats = stats.snapshot();
     if let Some(first) = pick_error(errors) {
         return Err(first);

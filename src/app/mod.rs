@@ -5,6 +5,7 @@ mod checkpointer;
 mod engine;
 mod error;
 mod loader;
+mod ownership;
 mod progress;
 mod replay;
 mod replay_input;

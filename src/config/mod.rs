@@ -1,5 +1,6 @@
 //! The pipeline configuration file: types, loading with `${ENV}` interpolation, validation.
 
+mod coordinator;
 mod interpolate;
 mod kinesis;
 mod load;
@@ -7,6 +8,7 @@ mod loader;
 mod types;
 mod validate;
 
+pub use coordinator::{CoordinatorConfig, CoordinatorMode};
 pub use interpolate::interpolate;
 pub use load::{load_file, load_loader_file, parse_loader_str, parse_str};
 pub use loader::*;

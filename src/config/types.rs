@@ -17,6 +17,9 @@ pub struct PipelineConfig {
     /// Stream polling settings shared by all tables.
     #[serde(default)]
     pub source: SourceSettings,
+    /// Who reads which shards: one process, or workers sharing a lease table.
+    #[serde(default)]
+    pub coordinator: super::CoordinatorConfig,
     /// Tables whose streams are followed; at least one.
     pub tables: Vec<TableConfig>,
     /// Destinations that receive every change of every table; at least one.

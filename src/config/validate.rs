@@ -79,6 +79,7 @@ pub(super) fn validate(config: &PipelineConfig) -> Result<(), Invalid> {
         validate_snapshot(table, &field)?;
     }
     super::kinesis::validate_kinesis(config)?;
+    super::coordinator::validate_coordinator(&config.coordinator, &config.tables)?;
     validate_sinks(&config.sinks)
 }
 

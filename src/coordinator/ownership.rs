@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio_util::sync::CancellationToken;
 
+use super::lineage::ShardNode;
 use super::store::{CheckpointStore, ShardCheckpoint};
 use super::tracker::CheckpointUpdate;
 
@@ -29,6 +30,9 @@ pub enum OwnershipError {
     /// A blocking task failed.
     #[error("checkpoint store task failed: {0}")]
     Task(String),
+    /// The lease table failed.
+    #[error("{0}")]
+    Leases(String),
 }
 
 /// What is stored for one stream: each shard's checkpoint, and the other
@@ -49,6 +53,9 @@ pub struct Claimed {
     pub shard: String,
     /// Cancelled when this process must stop reading the shard.
     pub stop: CancellationToken,
+    /// The shard's checkpoint as the owner found it (a lease's, which
+    /// another worker may have moved); `None`: the loaded one applies.
+    pub checkpoint: Option<ShardCheckpoint>,
 }
 
 /// Decides which ready shards this process reads, and keeps checkpoints.
@@ -66,12 +73,16 @@ pub trait Ownership: Send + Sync {
         &'a self,
         stream: &'a str,
         table: &'a str,
-        ready: &'a [String],
+        ready: &'a [ShardNode],
     ) -> BoxFuture<'a, Result<Vec<Claimed>, OwnershipError>>;
 
     /// Persists checkpoints. An implementation with leases writes only
     /// those of shards this process still owns.
     fn save(&self, updates: Vec<CheckpointUpdate>) -> BoxFuture<'_, Result<(), OwnershipError>>;
+
+    /// Resolves when this process may have gained shards to claim (a lease
+    /// taken); never, when ownership does not change while running.
+    fn changed(&self) -> BoxFuture<'_, ()>;
 }
 
 /// One process owns every shard; checkpoints live in the embedded store.
@@ -125,13 +136,14 @@ impl Ownership for EmbeddedOwnership {
         &'a self,
         _stream: &'a str,
         _table: &'a str,
-        ready: &'a [String],
+        ready: &'a [ShardNode],
     ) -> BoxFuture<'a, Result<Vec<Claimed>, OwnershipError>> {
         let claimed = ready
             .iter()
             .map(|shard| Claimed {
-                shard: shard.clone(),
+                shard: shard.id.clone(),
                 stop: self.shutdown.child_token(),
+                checkpoint: None,
             })
             .collect();
         Box::pin(std::future::ready(Ok(claimed)))
@@ -139,5 +151,9 @@ impl Ownership for EmbeddedOwnership {
 
     fn save(&self, updates: Vec<CheckpointUpdate>) -> BoxFuture<'_, Result<(), OwnershipError>> {
         Box::pin(self.with_store(move |store| store.save(&updates)))
+    }
+
+    fn changed(&self) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::pending())
     }
 }

@@ -3,10 +3,12 @@
 //! the DynamoDB lease table in KCL's item shape ([`table`]).
 
 pub mod balance;
+pub mod owner;
 pub mod table;
 
 #[cfg(test)]
 mod simulation_tests;
 
 pub use balance::{plan, BalanceSettings, ExpiryWatch, LeaseView, Plan};
+pub use owner::{lease_key, LeaseOwnership};
 pub use table::{Lease, LeaseTable, LeaseTableError, Written};

@@ -183,6 +183,15 @@ pub async fn run_table<S: ShardSource>(ctx: TableContext<S>) -> Result<(), Table
             }
         };
         let discovered = shards.is_some();
+        if !first_discovery {
+            // Other workers (a lease table) may have finished parents since.
+            let state = ctx
+                .ownership
+                .load(ctx.source.stream_id(), &table)
+                .await
+                .map_err(|err| store_error(err.to_string()))?;
+            stored.extend(state.checkpoints);
+        }
         if let Some(shards) = shards {
             if first_discovery {
                 if fresh && ctx.table.start_position == StartPosition::Latest {
@@ -209,15 +218,28 @@ pub async fn run_table<S: ShardSource>(ctx: TableContext<S>) -> Result<(), Table
                 .into_iter()
                 .map(str::to_owned)
                 .collect();
-            let claimed = if ready.is_empty() {
+            let ready_nodes: Vec<ShardNode> = nodes
+                .iter()
+                .filter(|n| ready.contains(&n.id))
+                .cloned()
+                .collect();
+            let claimed = if ready_nodes.is_empty() {
                 Vec::new()
             } else {
                 ctx.ownership
-                    .claim(ctx.source.stream_id(), &table, &ready)
+                    .claim(ctx.source.stream_id(), &table, &ready_nodes)
                     .await
                     .map_err(|err| store_error(err.to_string()))?
             };
-            for Claimed { shard, stop } in claimed {
+            for Claimed {
+                shard,
+                stop,
+                checkpoint: owned_checkpoint,
+            } in claimed
+            {
+                if let Some(owned) = owned_checkpoint {
+                    stored.insert(shard.clone(), owned);
+                }
                 let info = shards.iter().find(|s| s.id == shard);
                 let checkpoint = stored.get(&shard).and_then(|c| c.sequence.clone());
                 let start_at = stored.get(&shard).and_then(|c| c.start_at.clone());
@@ -324,6 +346,7 @@ pub async fn run_table<S: ShardSource>(ctx: TableContext<S>) -> Result<(), Table
                     }
                 }
                 () = tokio::time::sleep_until(next_discovery) => rediscover_now = true,
+                () = ctx.ownership.changed() => rediscover_now = true,
                 () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
                 () = ctx.cancel.cancelled() => {
                     drain_readers(&mut readers).await;

@@ -139,6 +139,11 @@ impl StreamsApi {
         &self.endpoint_label
     }
 
+    /// The DynamoDB client (lease tables use it too).
+    pub fn dynamodb_client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.dynamodb
+    }
+
     /// The signed client of the DynamoDB (tables) endpoint, for Scan.
     pub fn tables_client(&self) -> &SignedClient {
         &self.tables

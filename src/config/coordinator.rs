@@ -1,0 +1,113 @@
+//! `[coordinator]`: who reads which shards — one process (embedded, the
+//! default), or many workers sharing a DynamoDB lease table.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::validate::{invalid, Invalid};
+
+/// How shards are shared among processes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CoordinatorMode {
+    /// One process reads every shard; checkpoints in `state_dir` (default).
+    #[default]
+    Embedded,
+    /// Many workers share the shards through a DynamoDB lease table.
+    LeaseTable,
+}
+
+/// The `[coordinator]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CoordinatorConfig {
+    /// Embedded or lease table.
+    pub mode: CoordinatorMode,
+    /// The lease table's name (created when missing, on-demand billing).
+    pub lease_table: String,
+    /// This worker's id in the lease table; default `<hostname>-<pid>`.
+    pub worker_id: Option<String>,
+    /// How long a lease lives without a renewal: the failover time.
+    /// Leases are renewed every third of it.
+    #[serde(with = "humantime_serde")]
+    pub lease_duration: Duration,
+    /// At most this many live leases taken from busier workers per renew period.
+    pub max_steals_per_cycle: usize,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        Self {
+            mode: CoordinatorMode::Embedded,
+            lease_table: "dynamo-cdc-leases".to_owned(),
+            worker_id: None,
+            lease_duration: Duration::from_secs(10),
+            max_steals_per_cycle: 5,
+        }
+    }
+}
+
+impl CoordinatorConfig {
+    /// This worker's id: `worker_id`, or `<hostname>-<pid>`.
+    pub fn worker(&self) -> String {
+        self.worker_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "worker".to_owned());
+            format!("{host}-{}", std::process::id())
+        })
+    }
+}
+
+/// Checks the `[coordinator]` section (and what it rules out elsewhere).
+pub(super) fn validate_coordinator(
+    config: &CoordinatorConfig,
+    tables: &[super::TableConfig],
+) -> Result<(), Invalid> {
+    if config.mode == CoordinatorMode::LeaseTable {
+        if let Some((index, table)) = tables
+            .iter()
+            .enumerate()
+            .find(|(_, t)| t.snapshot != super::SnapshotMode::Never)
+        {
+            return Err(invalid(
+                format!("tables[{index}].snapshot"),
+                format!(
+                    "table {:?}: snapshots with coordinator.mode = \"lease_table\" are not supported yet \
+                     (run `dynamo-cdc snapshot` with the embedded coordinator first, or use snapshot = \"never\")",
+                    table.name
+                ),
+            ));
+        }
+    }
+    if config.lease_duration < Duration::from_secs(3) {
+        return Err(invalid(
+            "coordinator.lease_duration",
+            "must be at least 3s (leases are renewed every third of it)",
+        ));
+    }
+    if config.mode == CoordinatorMode::LeaseTable {
+        let name = &config.lease_table;
+        let valid = (3..=255).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !valid {
+            return Err(invalid(
+                "coordinator.lease_table",
+                format!("{name:?} is not a DynamoDB table name (3-255 of a-z, A-Z, 0-9, _ - .)"),
+            ));
+        }
+    }
+    if config
+        .worker_id
+        .as_deref()
+        .is_some_and(|w| w.trim().is_empty())
+    {
+        return Err(invalid("coordinator.worker_id", "must not be empty"));
+    }
+    Ok(())
+}

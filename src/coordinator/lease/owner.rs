@@ -1,0 +1,408 @@
+//! Shard ownership through a DynamoDB lease table that many workers share:
+//! a background loop heartbeats, reads the table, and renews, takes and
+//! steals leases by the [`super::balance`] rules every third of a lease
+//! duration; checkpoints are folded into the renewals.
+//!
+//! A lease key is `<stream id>:<shard id>`. A shard's lease is created when
+//! the shard becomes ready to read (its parents finished), so a child's
+//! lease appears only once its parents reached `SHARD_END`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::balance::{plan, BalanceSettings, ExpiryWatch, LeaseView};
+use super::table::{Lease, LeaseTable, LeaseTableError, Written, HEARTBEAT_PREFIX, SHARD_END};
+use crate::coordinator::lineage::ShardNode;
+use crate::coordinator::ownership::{BoxFuture, Claimed, Ownership, OwnershipError, StreamState};
+use crate::coordinator::store::ShardCheckpoint;
+use crate::coordinator::tracker::CheckpointUpdate;
+use crate::model::SequenceNumber;
+
+/// A lease this worker holds.
+struct Held {
+    counter: u64,
+    stop: CancellationToken,
+    /// A checkpoint to write with the next renewal.
+    pending: Option<String>,
+    /// Handed to a reader already.
+    claimed: bool,
+}
+
+#[derive(Default)]
+struct State {
+    held: HashMap<String, Held>,
+    /// The last scan, by lease key.
+    seen: HashMap<String, Lease>,
+    watch: ExpiryWatch,
+    beats: ExpiryWatch,
+    cycles: u64,
+}
+
+/// Shard ownership shared through a lease table.
+pub struct LeaseOwnership {
+    table: LeaseTable,
+    me: String,
+    settings: BalanceSettings,
+    state: Mutex<State>,
+    changed: Notify,
+    shutdown: CancellationToken,
+    started: Instant,
+}
+
+impl LeaseOwnership {
+    /// Ownership as worker `me` over `table`; every reader also stops with
+    /// `shutdown`.
+    pub fn new(
+        table: LeaseTable,
+        me: &str,
+        settings: BalanceSettings,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            table,
+            me: me.to_owned(),
+            settings,
+            state: Mutex::new(State::default()),
+            changed: Notify::new(),
+            shutdown,
+            started: Instant::now(),
+        })
+    }
+
+    /// This worker's id.
+    pub fn worker(&self) -> &str {
+        &self.me
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The renew period: a third of the lease duration.
+    pub fn renew_period(&self) -> Duration {
+        self.settings.lease_duration / 3
+    }
+
+    /// Runs the balancing loop until `stop` (after the engine's last
+    /// checkpoint flush), then writes the pending checkpoints and releases
+    /// every lease so that others take them at once.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) -> Result<(), LeaseTableError> {
+        loop {
+            if let Err(err) = self.cycle().await {
+                tracing::warn!(worker = %self.me, "lease cycle failed, retrying next period: {err}");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.renew_period()) => {}
+                () = stop.cancelled() => break,
+            }
+        }
+        self.release_all().await
+    }
+
+    /// One period: heartbeat, read the table, renew (with checkpoints),
+    /// take and steal by the balancing rules.
+    pub async fn cycle(&self) -> Result<(), LeaseTableError> {
+        self.table.heartbeat(&self.me).await?;
+        let items = self.table.scan().await?;
+        let now = self.now_ms();
+        let (beats, leases): (Vec<Lease>, Vec<Lease>) = items
+            .into_iter()
+            .partition(|l| l.key.starts_with(HEARTBEAT_PREFIX));
+        let decided = {
+            let mut state = self.lock();
+            let views = lease_views(&leases);
+            let beat_views: Vec<LeaseView> = beats.iter().map(|b| view(b, true)).collect();
+            state.watch.observe(&views, now);
+            state.beats.observe(&beat_views, now);
+            state.cycles += 1;
+            state.seen = leases.iter().map(|l| (l.key.clone(), l.clone())).collect();
+            self.drop_lost(&mut state, &leases);
+            let alive: Vec<String> = beats
+                .iter()
+                .filter(|b| {
+                    !state
+                        .beats
+                        .is_free(&view(b, true), now, self.settings.lease_duration)
+                })
+                .filter_map(|b| b.owner.clone())
+                .collect();
+            let mut decided = plan(&self.me, &alive, &views, &state.watch, now, self.settings);
+            if state.cycles == 1 {
+                // The first look only learns who is there.
+                decided.take.clear();
+                decided.steal.clear();
+            }
+            decided
+        };
+        for key in decided.renew {
+            self.renew(&key).await?;
+        }
+        for key in decided.take {
+            self.take(&key, None).await?;
+        }
+        for (key, from) in decided.steal {
+            self.take(&key, Some(&from)).await?;
+        }
+        Ok(())
+    }
+
+    /// Leases this worker believes it holds but the table gives to another
+    /// (or to nobody): their readers stop.
+    fn drop_lost(&self, state: &mut State, leases: &[Lease]) {
+        let owners: HashMap<&str, Option<&str>> = leases
+            .iter()
+            .map(|l| (l.key.as_str(), l.owner.as_deref()))
+            .collect();
+        let lost: Vec<String> = state
+            .held
+            .keys()
+            .filter(|key| owners.get(key.as_str()).copied().flatten() != Some(self.me.as_str()))
+            .cloned()
+            .collect();
+        for key in lost {
+            if let Some(held) = state.held.remove(&key) {
+                tracing::warn!(worker = %self.me, lease = %key, "lease lost: taken by another worker");
+                held.stop.cancel();
+            }
+        }
+    }
+
+    async fn renew(&self, key: &str) -> Result<(), LeaseTableError> {
+        let Some((counter, pending)) = self
+            .lock()
+            .held
+            .get(key)
+            .map(|h| (h.counter, h.pending.clone()))
+        else {
+            return Ok(());
+        };
+        let finished = pending.as_deref() == Some(SHARD_END);
+        let written = if finished {
+            self.table
+                .release(key, counter, &self.me, pending.as_deref())
+                .await?
+        } else {
+            self.table
+                .renew(key, counter, &self.me, pending.as_deref())
+                .await?
+        };
+        let mut state = self.lock();
+        match written {
+            Written::Done if finished => {
+                state.held.remove(key);
+                tracing::info!(worker = %self.me, lease = %key, "shard finished; lease released");
+            }
+            Written::Done => {
+                if let Some(held) = state.held.get_mut(key) {
+                    held.counter = counter + 1;
+                    if held.pending == pending {
+                        held.pending = None;
+                    }
+                }
+            }
+            Written::Lost => {
+                if let Some(held) = state.held.remove(key) {
+                    tracing::warn!(worker = %self.me, lease = %key, "lease lost: the renewal's condition failed");
+                    held.stop.cancel();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn take(&self, key: &str, from: Option<&str>) -> Result<(), LeaseTableError> {
+        let Some(counter) = self.lock().seen.get(key).map(|l| l.counter) else {
+            return Ok(());
+        };
+        if self.table.take(key, counter, from, &self.me).await? == Written::Lost {
+            return Ok(());
+        }
+        match from {
+            Some(owner) => {
+                tracing::info!(worker = %self.me, lease = %key, from = %owner, "lease stolen to balance the fleet")
+            }
+            None => {
+                tracing::info!(worker = %self.me, lease = %key, "lease taken (unowned or expired)")
+            }
+        }
+        self.lock().held.insert(
+            key.to_owned(),
+            Held {
+                counter: counter + 1,
+                stop: self.shutdown.child_token(),
+                pending: None,
+                claimed: false,
+            },
+        );
+        self.changed.notify_waiters();
+        Ok(())
+    }
+
+    /// Writes pending checkpoints and releases every held lease.
+    async fn release_all(&self) -> Result<(), LeaseTableError> {
+        let held: Vec<(String, u64, Option<String>)> = self
+            .lock()
+            .held
+            .iter()
+            .map(|(key, h)| (key.clone(), h.counter, h.pending.clone()))
+            .collect();
+        for (key, counter, pending) in held {
+            let written = self
+                .table
+                .release(&key, counter, &self.me, pending.as_deref())
+                .await?;
+            tracing::info!(worker = %self.me, lease = %key, released = (written == Written::Done), "lease released at shutdown");
+        }
+        self.lock().held.clear();
+        Ok(())
+    }
+
+    /// Waits until this worker took a lease (the runner then claims it).
+    pub async fn taken(&self) {
+        self.changed.notified().await;
+    }
+}
+
+fn view(lease: &Lease, readable: bool) -> LeaseView {
+    LeaseView {
+        key: lease.key.clone(),
+        owner: lease.owner.clone(),
+        counter: lease.counter,
+        readable,
+    }
+}
+
+/// Leases as the balancer sees them: finished ones are not readable, nor
+/// are those whose parents have not finished.
+fn lease_views(leases: &[Lease]) -> Vec<LeaseView> {
+    let finished: HashMap<&str, bool> = leases
+        .iter()
+        .map(|l| (l.key.as_str(), l.checkpoint == SHARD_END))
+        .collect();
+    leases
+        .iter()
+        .map(|lease| {
+            let parents_done = lease
+                .parents
+                .iter()
+                .all(|p| finished.get(p.as_str()).copied().unwrap_or(true));
+            view(lease, lease.checkpoint != SHARD_END && parents_done)
+        })
+        .collect()
+}
+
+/// The lease key of a shard.
+pub fn lease_key(stream: &str, shard: &str) -> String {
+    format!("{stream}:{shard}")
+}
+
+fn checkpoint_of(lease: &Lease) -> ShardCheckpoint {
+    ShardCheckpoint {
+        sequence: SequenceNumber::parse(&lease.checkpoint).ok(),
+        finished: lease.checkpoint == SHARD_END,
+        start_at: None,
+    }
+}
+
+impl Ownership for LeaseOwnership {
+    fn load<'a>(
+        &'a self,
+        stream: &'a str,
+        _table: &'a str,
+    ) -> BoxFuture<'a, Result<StreamState, OwnershipError>> {
+        Box::pin(async move {
+            let leases = self.table.scan().await.map_err(lease_error)?;
+            let prefix = format!("{stream}:");
+            let checkpoints = leases
+                .iter()
+                .filter_map(|l| Some((l.key.strip_prefix(&prefix)?.to_owned(), checkpoint_of(l))))
+                .collect();
+            Ok(StreamState {
+                checkpoints,
+                other_streams: Vec::new(),
+            })
+        })
+    }
+
+    fn claim<'a>(
+        &'a self,
+        stream: &'a str,
+        table: &'a str,
+        ready: &'a [ShardNode],
+    ) -> BoxFuture<'a, Result<Vec<Claimed>, OwnershipError>> {
+        Box::pin(async move {
+            for shard in ready {
+                let key = lease_key(stream, &shard.id);
+                if self.lock().seen.contains_key(&key) {
+                    continue;
+                }
+                let parents: Vec<String> =
+                    shard.parents.iter().map(|p| lease_key(stream, p)).collect();
+                let extra = [
+                    ("table", table),
+                    ("stream", stream),
+                    ("shard", shard.id.as_str()),
+                ];
+                if self
+                    .table
+                    .create_lease(&key, &parents, &extra)
+                    .await
+                    .map_err(lease_error)?
+                    == Written::Done
+                {
+                    tracing::info!(worker = %self.me, lease = %key, "lease created for a shard ready to read");
+                }
+            }
+            let mut state = self.lock();
+            let mut claimed = Vec::new();
+            for shard in ready {
+                let key = lease_key(stream, &shard.id);
+                let checkpoint = state.seen.get(&key).map(checkpoint_of);
+                if let Some(held) = state.held.get_mut(&key).filter(|h| !h.claimed) {
+                    held.claimed = true;
+                    claimed.push(Claimed {
+                        shard: shard.id.clone(),
+                        stop: held.stop.clone(),
+                        checkpoint,
+                    });
+                }
+            }
+            Ok(claimed)
+        })
+    }
+
+    fn save(&self, updates: Vec<CheckpointUpdate>) -> BoxFuture<'_, Result<(), OwnershipError>> {
+        let mut state = self.lock();
+        for update in updates {
+            let key = lease_key(&update.key.stream, &update.key.shard);
+            // Only leases still held: a lost lease's checkpoint is never written.
+            if let Some(held) = state.held.get_mut(&key) {
+                held.pending = if update.finished {
+                    Some(SHARD_END.to_owned())
+                } else {
+                    update
+                        .sequence
+                        .map(|s| s.as_str().to_owned())
+                        .or(held.pending.take())
+                };
+            }
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn changed(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.taken())
+    }
+}
+
+fn lease_error(err: LeaseTableError) -> OwnershipError {
+    OwnershipError::Leases(err.to_string())
+}
