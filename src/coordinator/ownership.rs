@@ -83,6 +83,11 @@ pub trait Ownership: Send + Sync {
     /// Resolves when this process may have gained shards to claim (a lease
     /// taken); never, when ownership does not change while running.
     fn changed(&self) -> BoxFuture<'_, ()>;
+
+    /// For `--exit-when-caught-up`: true when the `unclaimed` ready shards
+    /// of `stream` (ready, but not read by this process) are being read by
+    /// live owners elsewhere, so this process is not waiting for them.
+    fn settled(&self, stream: &str, unclaimed: &[ShardNode]) -> bool;
 }
 
 /// One process owns every shard; checkpoints live in the embedded store.
@@ -155,5 +160,9 @@ impl Ownership for EmbeddedOwnership {
 
     fn changed(&self) -> BoxFuture<'_, ()> {
         Box::pin(std::future::pending())
+    }
+
+    fn settled(&self, _stream: &str, unclaimed: &[ShardNode]) -> bool {
+        unclaimed.is_empty()
     }
 }

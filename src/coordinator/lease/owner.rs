@@ -146,10 +146,12 @@ impl LeaseOwnership {
             self.renew(&key).await?;
         }
         for key in decided.take {
-            self.take(&key, None).await?;
+            // Unowned, or expired: the condition names the silent owner.
+            let owner = self.lock().seen.get(&key).and_then(|l| l.owner.clone());
+            self.take(&key, owner.as_deref(), false).await?;
         }
         for (key, from) in decided.steal {
-            self.take(&key, Some(&from)).await?;
+            self.take(&key, Some(&from), true).await?;
         }
         Ok(())
     }
@@ -218,7 +220,12 @@ impl LeaseOwnership {
         Ok(())
     }
 
-    async fn take(&self, key: &str, from: Option<&str>) -> Result<(), LeaseTableError> {
+    async fn take(
+        &self,
+        key: &str,
+        from: Option<&str>,
+        steal: bool,
+    ) -> Result<(), LeaseTableError> {
         let Some(counter) = self.lock().seen.get(key).map(|l| l.counter) else {
             return Ok(());
         };
@@ -226,12 +233,13 @@ impl LeaseOwnership {
             return Ok(());
         }
         match from {
-            Some(owner) => {
+            Some(owner) if steal => {
                 tracing::info!(worker = %self.me, lease = %key, from = %owner, "lease stolen to balance the fleet")
             }
-            None => {
-                tracing::info!(worker = %self.me, lease = %key, "lease taken (unowned or expired)")
+            Some(owner) => {
+                tracing::info!(worker = %self.me, lease = %key, from = %owner, "lease taken: its owner stopped renewing it")
             }
+            None => tracing::info!(worker = %self.me, lease = %key, "lease taken (unowned)"),
         }
         self.lock().held.insert(
             key.to_owned(),
@@ -400,6 +408,25 @@ impl Ownership for LeaseOwnership {
 
     fn changed(&self) -> BoxFuture<'_, ()> {
         Box::pin(self.taken())
+    }
+
+    fn settled(&self, stream: &str, unclaimed: &[ShardNode]) -> bool {
+        let state = self.lock();
+        let now = self.now_ms();
+        state.cycles >= 2
+            && unclaimed.iter().all(|shard| {
+                state
+                    .seen
+                    .get(&lease_key(stream, &shard.id))
+                    .is_some_and(|lease| {
+                        lease.owner.as_deref() != Some(self.me.as_str())
+                            && !state.watch.is_free(
+                                &view(lease, true),
+                                now,
+                                self.settings.lease_duration,
+                            )
+                    })
+            })
     }
 }
 

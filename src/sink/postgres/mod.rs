@@ -4,6 +4,7 @@
 
 mod copy;
 pub mod cratedb;
+mod ddl;
 mod sql;
 mod tls;
 mod writer;

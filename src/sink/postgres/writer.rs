@@ -113,13 +113,15 @@ impl PostgresSink {
                 SqlDialect::Cratedb => cratedb::create_statement(&table),
             };
             if config.create_table {
-                client.batch_execute(&ddl).await.map_err(|e| {
-                    fatal(format!(
-                        "creating {}: {}",
-                        table.qualified(),
-                        crate::error_text::with_causes(&e)
-                    ))
-                })?;
+                super::ddl::create_if_missing(client, &ddl)
+                    .await
+                    .map_err(|e| {
+                        fatal(format!(
+                            "creating {}: {}",
+                            table.qualified(),
+                            crate::error_text::with_causes(&e)
+                        ))
+                    })?;
             }
             // information_schema answers on PostgreSQL and CrateDB alike.
             let found = client
@@ -142,8 +144,7 @@ impl PostgresSink {
         if config.exactly_once() {
             let client = sink.client().await?;
             if config.create_table {
-                client
-                    .batch_execute(&create_checkpoint_table(&config.schema))
+                super::ddl::create_if_missing(client, &create_checkpoint_table(&config.schema))
                     .await
                     .map_err(|e| fatal(crate::error_text::with_causes(&e)))?;
             }

@@ -158,6 +158,7 @@ pub async fn run_table<S: ShardSource>(ctx: TableContext<S>) -> Result<(), Table
     let mut running: HashMap<String, Running> = HashMap::new();
     let mut readers: JoinSet<(String, Result<ReaderExit, ReaderError>)> = JoinSet::new();
     let mut first_discovery = true;
+    let mut unclaimed: Vec<ShardNode> = Vec::new();
     let mut discovery_retry = Backoff::new(
         std::time::Duration::from_millis(200),
         ctx.settings.max_retry_backoff,
@@ -231,6 +232,13 @@ pub async fn run_table<S: ShardSource>(ctx: TableContext<S>) -> Result<(), Table
                     .await
                     .map_err(|err| store_error(err.to_string()))?
             };
+            // Ready shards another worker reads (or nobody yet): not caught up
+            // while any is waiting for an owner here.
+            unclaimed = ready_nodes
+                .iter()
+                .filter(|n| !claimed.iter().any(|c| c.shard == n.id))
+                .cloned()
+                .collect();
             for Claimed {
                 shard,
                 stop,
@@ -297,6 +305,7 @@ pub async fn run_table<S: ShardSource>(ctx: TableContext<S>) -> Result<(), Table
         let next_discovery = tokio::time::Instant::now() + discovery_wait;
         while !rediscover_now {
             let all_caught_up = discovered
+                && ctx.ownership.settled(ctx.source.stream_id(), &unclaimed)
                 && running
                     .values()
                     .all(|r| r.status.caught_up.load(Ordering::Relaxed));

@@ -1,0 +1,224 @@
+//! Several engine processes sharing DynamoDB Local tables' streams through
+//! a lease table: leases spread evenly, a SIGKILLed worker's shards are read
+//! again by another within the lease duration, a SIGTERMed worker hands its
+//! shards over at once, and the shared PostgreSQL sink equals every table.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use dynamo_cdc::coordinator::lease::LeaseTable;
+
+const LEASE: &str = "3s";
+
+fn postgres_url() -> String {
+    std::env::var("DYNAMO_CDC_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!("DYNAMO_CDC_TEST_POSTGRES_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL")
+    })
+}
+
+/// One config for every worker: the worker id and state directory come
+/// from the environment.
+fn fleet_config(
+    dir: &Path,
+    tables: &[&str],
+    lease_table: &str,
+    schema: &str,
+) -> std::path::PathBuf {
+    let sinks = format!(
+        "[[sinks]]\ntype = \"postgres\"\nurl = \"{}\"\nschema = \"{schema}\"\ncreate_table = true\n\
+         [sinks.batch]\nmax_age = \"20ms\"\n",
+        postgres_url()
+    );
+    let config = common::engine::write_config(dir, tables, "discovery_interval = \"1s\"", &sinks);
+    let text = std::fs::read_to_string(&config).expect("config");
+    let text = text
+        .replace(
+            &format!("state_dir = \"{}\"", dir.join("state").display()),
+            "state_dir = \"${WORKER_STATE}\"",
+        )
+        .replace(
+            "[source]\n",
+            &format!(
+                "[coordinator]\nmode = \"lease_table\"\nlease_table = \"{lease_table}\"\n\
+                 worker_id = \"${{WORKER_ID}}\"\nlease_duration = \"{LEASE}\"\n\n[source]\n"
+            ),
+        );
+    std::fs::write(&config, text).expect("config");
+    config
+}
+
+fn worker(config: &Path, dir: &Path, id: &str) -> Child {
+    let log = std::fs::File::create(dir.join(format!("{id}.log"))).expect("log");
+    common::engine::command(&["run", "--config", &config.display().to_string()])
+        .env("WORKER_ID", id)
+        .env("WORKER_STATE", dir.join(format!("state-{id}")))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start a worker")
+}
+
+/// Owners of the shard leases (heartbeats left out): lease key → owner.
+async fn owners(table: &LeaseTable) -> BTreeMap<String, Option<String>> {
+    table
+        .scan()
+        .await
+        .expect("scan the lease table")
+        .into_iter()
+        .filter(|l| !l.key.starts_with("dcdc-worker#"))
+        .map(|l| (l.key, l.owner))
+        .collect()
+}
+
+fn count(owners: &BTreeMap<String, Option<String>>, worker: &str) -> usize {
+    owners
+        .values()
+        .filter(|o| o.as_deref() == Some(worker))
+        .count()
+}
+
+fn terminate(child: &mut Child) {
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("send SIGTERM");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workers_share_shards_fail_over_and_hand_over() {
+    let client = common::client().await;
+    let tables: Vec<String> = (0..4)
+        .map(|i| common::unique_table(&format!("lease{i}")))
+        .collect();
+    for table in &tables {
+        common::create_table(&client, table).await;
+        common::workload::run(&client, table, 30, 60, 90, 1).await;
+    }
+    let lease_table_name = common::unique_table("fleet_leases");
+    let schema = common::unique_table("fleet");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let names: Vec<&str> = tables.iter().map(String::as_str).collect();
+    let config = fleet_config(dir.path(), &names, &lease_table_name, &schema);
+    let lease_table = LeaseTable::new(client.clone(), &lease_table_name);
+    lease_table
+        .ensure_exists()
+        .await
+        .expect("create the lease table");
+    let leases = &lease_table;
+
+    let mut a = worker(&config, dir.path(), "worker-a");
+    let mut b = worker(&config, dir.path(), "worker-b");
+    let logs = dir.path().to_owned();
+    let _report = ReportLogs(logs);
+    common::wait_for_async(
+        "4 leases spread 2 and 2",
+        Duration::from_secs(60),
+        move || async move {
+            let owners = owners(leases).await;
+            owners.len() == 4 && count(&owners, "worker-a") == 2 && count(&owners, "worker-b") == 2
+        },
+    )
+    .await;
+
+    // kill -9 worker-a: worker-b reads its shards within the lease duration.
+    a.kill().expect("SIGKILL worker-a");
+    a.wait().expect("reap worker-a");
+    let killed = Instant::now();
+    for table in &tables {
+        common::workload::run(&client, table, 30, 30, 91, 1).await;
+    }
+    common::wait_for_async(
+        "worker-b to hold every lease",
+        Duration::from_secs(30),
+        move || async move { count(&owners(leases).await, "worker-b") == 4 },
+    )
+    .await;
+    let failover = killed.elapsed();
+    println!(
+        "failover after SIGKILL: {:.1} s (lease duration {LEASE})",
+        failover.as_secs_f64()
+    );
+    assert!(failover < Duration::from_secs(15), "{failover:?}");
+
+    // A new worker-c takes its share; then SIGTERM worker-b: it writes its
+    // checkpoints and releases, and worker-c takes everything at once.
+    let mut c = worker(&config, dir.path(), "worker-c");
+    common::wait_for_async(
+        "worker-c to take its share",
+        Duration::from_secs(30),
+        move || async move { count(&owners(leases).await, "worker-c") == 2 },
+    )
+    .await;
+    terminate(&mut b);
+    let terminated = Instant::now();
+    let status = b.wait().expect("reap worker-b");
+    assert!(status.success(), "worker-b exited with {status}");
+    common::wait_for_async(
+        "worker-c to hold every lease",
+        Duration::from_secs(10),
+        move || async move { count(&owners(leases).await, "worker-c") == 4 },
+    )
+    .await;
+    let handover = terminated.elapsed();
+    println!("handover after SIGTERM: {:.1} s", handover.as_secs_f64());
+    assert!(
+        handover < Duration::from_secs(2) + Duration::from_secs(3),
+        "{handover:?}"
+    );
+
+    // worker-c catches up with everything; the sink equals every table.
+    let pg = {
+        let (pg, connection) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
+            .await
+            .expect("connect to PostgreSQL");
+        tokio::spawn(connection);
+        pg
+    };
+    for table in &tables {
+        let expected = common::scan(&client, table).await;
+        let pg = &pg;
+        let (schema, table_name) = (&schema, table.as_str());
+        common::wait_for_async(
+            "the live view to equal the table",
+            Duration::from_secs(60),
+            || {
+                let expected = expected.clone();
+                async move { common::postgres::live(pg, schema, table_name).await == expected }
+            },
+        )
+        .await;
+    }
+    terminate(&mut c);
+    let status = c.wait().expect("reap worker-c");
+    assert!(status.success(), "worker-c exited with {status}");
+    let released = owners(leases).await;
+    assert!(released.values().all(Option::is_none), "{released:?}");
+}
+
+/// Prints every worker's log when the test fails (the temporary directory
+/// goes with it).
+struct ReportLogs(std::path::PathBuf);
+
+impl Drop for ReportLogs {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for entry in std::fs::read_dir(&self.0).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "log") {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(40).collect();
+                eprintln!("--- {} (last lines)", path.display());
+                for line in tail.iter().rev() {
+                    eprintln!("{line}");
+                }
+            }
+        }
+    }
+}
