@@ -75,7 +75,7 @@ async fn leases_have_the_kcl_shape_and_writes_are_fenced() {
         Written::Lost
     );
 
-    let leases = table.scan().await.unwrap();
+    let leases = table.scan(true).await.unwrap();
     let lease = leases.iter().find(|l| l.key == key).expect("the lease");
     assert_eq!(lease.owner.as_deref(), Some(loser));
     assert_eq!(lease.counter, 3);
@@ -127,7 +127,7 @@ async fn leases_have_the_kcl_shape_and_writes_are_fenced() {
         Written::Done
     );
     let lease = table
-        .scan()
+        .scan(true)
         .await
         .unwrap()
         .into_iter()
@@ -149,7 +149,7 @@ async fn heartbeats_count_up_and_new_leases_start_at_the_trim_horizon() {
     table.heartbeat("worker-a").await.unwrap();
     table.heartbeat("worker-a").await.unwrap();
     table.create_lease("s:shard-0", &[], &[]).await.unwrap();
-    let items = table.scan().await.unwrap();
+    let items = table.scan(true).await.unwrap();
     let beat = items
         .iter()
         .find(|l| l.key == "dcdc-worker#worker-a")

@@ -65,7 +65,7 @@ fn worker(config: &Path, dir: &Path, id: &str) -> Child {
 /// Owners of the shard leases (heartbeats left out): lease key → owner.
 async fn owners(table: &LeaseTable) -> BTreeMap<String, Option<String>> {
     table
-        .scan()
+        .scan(true)
         .await
         .expect("scan the lease table")
         .into_iter()
@@ -166,10 +166,7 @@ async fn workers_share_shards_fail_over_and_hand_over() {
     .await;
     let handover = terminated.elapsed();
     println!("handover after SIGTERM: {:.1} s", handover.as_secs_f64());
-    assert!(
-        handover < Duration::from_secs(2) + Duration::from_secs(3),
-        "{handover:?}"
-    );
+    assert!(handover < Duration::from_secs(2), "{handover:?}");
 
     // worker-c catches up with everything; the sink equals every table.
     let pg = {

@@ -50,7 +50,13 @@ pub(super) async fn start(
         lease_duration: coordinator.lease_duration,
         max_steals: coordinator.max_steals_per_cycle,
     };
-    let leases = LeaseOwnership::new(table, &worker, settings, shutdown.clone());
+    let leases = LeaseOwnership::new(
+        table,
+        &worker,
+        settings,
+        Some(coordinator.handover_check_interval),
+        shutdown.clone(),
+    );
     let stop = CancellationToken::new();
     let task = tokio::spawn(Arc::clone(&leases).run(stop.clone()));
     Ok(OwnershipRuntime {

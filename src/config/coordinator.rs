@@ -34,6 +34,11 @@ pub struct CoordinatorConfig {
     pub lease_duration: Duration,
     /// At most this many live leases taken from busier workers per renew period.
     pub max_steals_per_cycle: usize,
+    /// How often, between renewals, a worker looks for unowned leases (a
+    /// stopping worker's), with an eventually consistent Scan; `0s`: only at
+    /// renewals. Each look reads the whole lease table.
+    #[serde(with = "humantime_serde")]
+    pub handover_check_interval: Duration,
 }
 
 impl Default for CoordinatorConfig {
@@ -44,6 +49,7 @@ impl Default for CoordinatorConfig {
             worker_id: None,
             lease_duration: Duration::from_secs(10),
             max_steals_per_cycle: 5,
+            handover_check_interval: Duration::from_secs(1),
         }
     }
 }

@@ -47,6 +47,9 @@ pub struct LeaseOwnership {
     table: LeaseTable,
     me: String,
     settings: BalanceSettings,
+    /// How often to look for unowned leases between renewals (`None`: only
+    /// at renewals).
+    quick_check: Option<Duration>,
     state: Mutex<State>,
     changed: Notify,
     shutdown: CancellationToken,
@@ -54,18 +57,21 @@ pub struct LeaseOwnership {
 }
 
 impl LeaseOwnership {
-    /// Ownership as worker `me` over `table`; every reader also stops with
+    /// Ownership as worker `me` over `table`, looking for unowned leases
+    /// every `quick_check` between renewals; every reader also stops with
     /// `shutdown`.
     pub fn new(
         table: LeaseTable,
         me: &str,
         settings: BalanceSettings,
+        quick_check: Option<Duration>,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         Arc::new(Self {
             table,
             me: me.to_owned(),
             settings,
+            quick_check,
             state: Mutex::new(State::default()),
             changed: Notify::new(),
             shutdown,
@@ -95,23 +101,38 @@ impl LeaseOwnership {
     /// checkpoint flush), then writes the pending checkpoints and releases
     /// every lease so that others take them at once.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) -> Result<(), LeaseTableError> {
+        let tick = match self.quick_check {
+            Some(every) if !every.is_zero() => self.renew_period().min(every),
+            _ => self.renew_period(),
+        };
+        let mut last_full: Option<Instant> = None;
         loop {
-            if let Err(err) = self.cycle().await {
-                tracing::warn!(worker = %self.me, "lease cycle failed, retrying next period: {err}");
+            let full = last_full.is_none_or(|at| at.elapsed() + tick / 2 >= self.renew_period());
+            if let Err(err) = self.cycle(full).await {
+                tracing::warn!(worker = %self.me, "lease cycle failed, retrying: {err}");
+            }
+            if full {
+                last_full = Some(Instant::now());
             }
             tokio::select! {
-                () = tokio::time::sleep(self.renew_period()) => {}
+                () = tokio::time::sleep(tick) => {}
                 () = stop.cancelled() => break,
             }
         }
         self.release_all().await
     }
 
-    /// One period: heartbeat, read the table, renew (with checkpoints),
-    /// take and steal by the balancing rules.
-    pub async fn cycle(&self) -> Result<(), LeaseTableError> {
-        self.table.heartbeat(&self.me).await?;
-        let items = self.table.scan().await?;
+    /// One look at the table. A full cycle (once per renew period):
+    /// heartbeat, renew (with checkpoints), take and steal by the balancing
+    /// rules. A quick one (every `quick_check` in between, with an
+    /// eventually consistent read): only take
+    /// unowned leases within this worker's share, so that leases a stopping
+    /// worker released move at once.
+    pub async fn cycle(&self, full: bool) -> Result<(), LeaseTableError> {
+        if full {
+            self.table.heartbeat(&self.me).await?;
+        }
+        let items = self.table.scan(full).await?;
         let now = self.now_ms();
         let (beats, leases): (Vec<Lease>, Vec<Lease>) = items
             .into_iter()
@@ -122,7 +143,9 @@ impl LeaseOwnership {
             let beat_views: Vec<LeaseView> = beats.iter().map(|b| view(b, true)).collect();
             state.watch.observe(&views, now);
             state.beats.observe(&beat_views, now);
-            state.cycles += 1;
+            if full {
+                state.cycles += 1;
+            }
             state.seen = leases.iter().map(|l| (l.key.clone(), l.clone())).collect();
             self.drop_lost(&mut state, &leases);
             let alive: Vec<String> = beats
@@ -135,10 +158,17 @@ impl LeaseOwnership {
                 .filter_map(|b| b.owner.clone())
                 .collect();
             let mut decided = plan(&self.me, &alive, &views, &state.watch, now, self.settings);
-            if state.cycles == 1 {
+            if state.cycles <= 1 {
                 // The first look only learns who is there.
                 decided.take.clear();
                 decided.steal.clear();
+            }
+            if !full {
+                decided.renew.clear();
+                decided.steal.clear();
+                decided
+                    .take
+                    .retain(|key| state.seen.get(key).is_some_and(|l| l.owner.is_none()));
             }
             decided
         };
@@ -270,7 +300,8 @@ impl LeaseOwnership {
             tracing::info!(worker = %self.me, lease = %key, released = (written == Written::Done), "lease released at shutdown");
         }
         self.lock().held.clear();
-        Ok(())
+        // Gone from the fleet now: the others' shares grow at their next look.
+        self.table.remove_heartbeat(&self.me).await
     }
 
     /// Waits until this worker took a lease (the runner then claims it).
@@ -327,7 +358,7 @@ impl Ownership for LeaseOwnership {
         _table: &'a str,
     ) -> BoxFuture<'a, Result<StreamState, OwnershipError>> {
         Box::pin(async move {
-            let leases = self.table.scan().await.map_err(lease_error)?;
+            let leases = self.table.scan(true).await.map_err(lease_error)?;
             let prefix = format!("{stream}:");
             let checkpoints = leases
                 .iter()

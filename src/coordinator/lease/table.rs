@@ -204,8 +204,9 @@ impl LeaseTable {
         ))
     }
 
-    /// Every lease and heartbeat item (strongly consistent Scan).
-    pub async fn scan(&self) -> Result<Vec<Lease>, LeaseTableError> {
+    /// Every lease and heartbeat item (a strongly consistent Scan when
+    /// `consistent`, else an eventually consistent one at half the cost).
+    pub async fn scan(&self, consistent: bool) -> Result<Vec<Lease>, LeaseTableError> {
         let mut leases = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
@@ -213,7 +214,7 @@ impl LeaseTable {
                 .client
                 .scan()
                 .table_name(&self.name)
-                .consistent_read(true)
+                .consistent_read(consistent)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
@@ -390,6 +391,24 @@ impl LeaseTable {
             .map_err(|e| {
                 self.call_error(
                     "UpdateItem",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
+                )
+            })?;
+        Ok(())
+    }
+
+    /// Deletes `me`'s heartbeat, so that the others count one worker less
+    /// at once (a graceful stop).
+    pub async fn remove_heartbeat(&self, me: &str) -> Result<(), LeaseTableError> {
+        self.client
+            .delete_item()
+            .table_name(&self.name)
+            .key("leaseKey", s(&format!("{HEARTBEAT_PREFIX}{me}")))
+            .send()
+            .await
+            .map_err(|e| {
+                self.call_error(
+                    "DeleteItem",
                     aws_sdk_dynamodb::error::DisplayErrorContext(e),
                 )
             })?;
