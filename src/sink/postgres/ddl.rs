@@ -23,13 +23,18 @@ pub(super) async fn create_if_missing(
 }
 
 fn is_creation_race(err: &tokio_postgres::Error) -> bool {
-    err.code().is_some_and(|code| {
-        [
-            &SqlState::UNIQUE_VIOLATION,
-            &SqlState::DUPLICATE_SCHEMA,
-            &SqlState::DUPLICATE_TABLE,
-            &SqlState::DUPLICATE_OBJECT,
-        ]
-        .contains(&code)
-    })
+    // CREATE OR REPLACE VIEW racing another worker's.
+    let concurrent = err
+        .as_db_error()
+        .is_some_and(|db| db.message().contains("tuple concurrently updated"));
+    concurrent
+        || err.code().is_some_and(|code| {
+            [
+                &SqlState::UNIQUE_VIOLATION,
+                &SqlState::DUPLICATE_SCHEMA,
+                &SqlState::DUPLICATE_TABLE,
+                &SqlState::DUPLICATE_OBJECT,
+            ]
+            .contains(&code)
+        })
 }
