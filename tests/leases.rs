@@ -1,7 +1,8 @@
 //! Several engine processes sharing DynamoDB Local tables' streams through
 //! a lease table: leases spread evenly, a SIGKILLed worker's shards are read
-
-//! shards over at once, and the shared PostgreSQL sink equals every table.
+//! again by another within the lease duration, a stalled worker is fenced
+//! and no row goes back, a SIGTERMed worker hands its shards over at once,
+//! and the shared PostgreSQL sink equals every table.
 
 mod common;
 
