@@ -8,6 +8,7 @@ pub mod bulk;
 pub mod clickhouse;
 pub mod engine;
 pub mod fault_proxy;
+pub mod fleet;
 pub mod kinesis;
 pub mod moto;
 pub mod postgres;

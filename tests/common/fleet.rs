@@ -1,0 +1,137 @@
+//! A fleet of engine processes sharing shards through a lease table, for
+//! tests: one config for every worker (worker id and state directory from
+//! the environment), starting and signalling workers, reading lease owners.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Stdio};
+
+use dynamo_cdc::coordinator::lease::LeaseTable;
+
+/// Short leases, so that expiry (kill -9, stalls) happens quickly.
+pub const LEASE: &str = "3s";
+/// Long leases, so that a fast handover cannot be mistaken for expiry.
+pub const LONG_LEASE: &str = "30s";
+
+pub fn postgres_url() -> String {
+    std::env::var("DYNAMO_CDC_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!("DYNAMO_CDC_TEST_POSTGRES_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL")
+    })
+}
+
+/// One config for every worker: the worker id and state directory come
+/// from the environment.
+pub fn fleet_config(
+    lease: &str,
+    dir: &Path,
+    tables: &[&str],
+    lease_table: &str,
+    schema: &str,
+) -> std::path::PathBuf {
+    let sinks = format!(
+        "[[sinks]]\ntype = \"postgres\"\nurl = \"{}\"\nschema = \"{schema}\"\ncreate_table = true\n\
+         [sinks.batch]\nmax_age = \"20ms\"\n",
+        postgres_url()
+    );
+    let config = super::engine::write_config(dir, tables, "discovery_interval = \"1s\"", &sinks);
+    let text = std::fs::read_to_string(&config).expect("config");
+    let text = text
+        .replace(
+            &format!("state_dir = \"{}\"", dir.join("state").display()),
+            "state_dir = \"${WORKER_STATE}\"",
+        )
+        .replace(
+            "[source]\n",
+            &format!(
+                "[coordinator]\nmode = \"lease_table\"\nlease_table = \"{lease_table}\"\n\
+                 worker_id = \"${{WORKER_ID}}\"\nlease_duration = \"{lease}\"\n\n[source]\n"
+            ),
+        );
+    std::fs::write(&config, text).expect("config");
+    config
+}
+
+pub fn worker(config: &Path, dir: &Path, id: &str) -> Child {
+    let log = std::fs::File::create(dir.join(format!("{id}.log"))).expect("log");
+    super::engine::command(&["run", "--config", &config.display().to_string()])
+        .env("WORKER_ID", id)
+        .env("WORKER_STATE", dir.join(format!("state-{id}")))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start a worker")
+}
+
+/// Owners of the shard leases (heartbeats left out): lease key → owner.
+pub async fn owners(table: &LeaseTable) -> BTreeMap<String, Option<String>> {
+    table
+        .scan(true)
+        .await
+        .expect("scan the lease table")
+        .into_iter()
+        .filter(|l| !l.key.starts_with("dcdc-worker#"))
+        .map(|l| (l.key, l.owner))
+        .collect()
+}
+
+pub fn count(owners: &BTreeMap<String, Option<String>>, worker: &str) -> usize {
+    owners
+        .values()
+        .filter(|o| o.as_deref() == Some(worker))
+        .count()
+}
+
+pub fn terminate(child: &mut Child) {
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("send SIGTERM");
+}
+
+/// Prints every worker's log when the test fails (the temporary directory
+/// goes with it).
+pub struct ReportLogs(pub std::path::PathBuf);
+
+impl Drop for ReportLogs {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for entry in std::fs::read_dir(&self.0).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "log") {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(40).collect();
+                eprintln!("--- {} (last lines)", path.display());
+                for line in tail.iter().rev() {
+                    eprintln!("{line}");
+                }
+            }
+        }
+    }
+}
+
+/// `_version` of every row of `<schema>.<table>` (tombstones included).
+pub async fn versions(
+    pg: &tokio_postgres::Client,
+    schema: &str,
+    table: &str,
+) -> BTreeMap<(String, String), String> {
+    pg.query(
+        &format!("SELECT pk, sk::text, _version::text FROM \"{schema}\".\"{table}\""),
+        &[],
+    )
+    .await
+    .expect("read versions")
+    .iter()
+    .map(|row| ((row.get(0), row.get(1)), row.get(2)))
+    .collect()
+}
+
+pub fn signal(child: &Child, name: &str) {
+    std::process::Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .expect("send a signal");
+}

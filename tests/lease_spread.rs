@@ -1,0 +1,116 @@
+//! Three engine processes share eight DynamoDB Local tables' streams and a
+//! six-shard Kinesis stream (kinesalite) through one lease table: the 14
+//! leases end up within ±1 per worker, and every table reaches the shared
+//! PostgreSQL sink.
+
+mod common;
+
+use std::time::Duration;
+
+use common::fleet::{count, fleet_config, owners, terminate, worker, ReportLogs, LEASE};
+use common::kinesis::{self, Forwarder, ForwarderOptions};
+use dynamo_cdc::coordinator::lease::LeaseTable;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_workers_spread_streams_and_kinesis_shards_within_one() {
+    let client = common::client().await;
+    let tables: Vec<String> = (0..8)
+        .map(|i| common::unique_table(&format!("spread{i}")))
+        .collect();
+    for table in &tables {
+        common::create_table(&client, table).await;
+        common::workload::run(&client, table, 10, 20, 100, 1).await;
+    }
+    // A ninth table whose changes come through a 6-shard Kinesis stream.
+    let via_kinesis = common::unique_table("spread_kin");
+    let stream = kinesis::unique_stream("spread");
+    common::create_table(&client, &via_kinesis).await;
+    kinesis::create_stream(&kinesis::client(), &stream, 6).await;
+    common::workload::run(&client, &via_kinesis, 40, 80, 101, 2).await;
+    let forwarder = Forwarder::start(
+        &common::endpoint(),
+        &via_kinesis,
+        &stream,
+        ForwarderOptions::default(),
+    );
+
+    let lease_table = LeaseTable::new(client.clone(), &common::unique_table("spread_leases"));
+    lease_table
+        .ensure_exists()
+        .await
+        .expect("create the lease table");
+    let leases = &lease_table;
+    let schema = common::unique_table("spread");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut names: Vec<&str> = tables.iter().map(String::as_str).collect();
+    names.push(&via_kinesis);
+    let config = fleet_config(LEASE, dir.path(), &names, lease_table.name(), &schema);
+    let text = std::fs::read_to_string(&config).expect("config");
+    let text = text
+        .replace(
+            "[aws]\n",
+            &format!(
+                "[aws]\nkinesis_endpoint_url = \"{}\"\n",
+                kinesis::endpoint()
+            ),
+        )
+        .replace(
+            &format!("name = \"{via_kinesis}\"\n"),
+            &format!("name = \"{via_kinesis}\"\nkinesis_stream = \"{stream}\"\n"),
+        );
+    std::fs::write(&config, text).expect("config");
+
+    let _report = ReportLogs(dir.path().to_owned());
+    let mut workers: Vec<_> = ["worker-a", "worker-b", "worker-c"]
+        .iter()
+        .map(|id| worker(&config, dir.path(), id))
+        .collect();
+    common::wait_for_async(
+        "14 leases within one of each other",
+        Duration::from_secs(90),
+        move || async move {
+            let owners = owners(leases).await;
+            let counts: Vec<usize> = ["worker-a", "worker-b", "worker-c"]
+                .iter()
+                .map(|w| count(&owners, w))
+                .collect();
+            owners.len() == 14
+                && counts.iter().sum::<usize>() == 14
+                && counts
+                    .iter()
+                    .max()
+                    .zip(counts.iter().min())
+                    .is_some_and(|(max, min)| max - min <= 1)
+        },
+    )
+    .await;
+
+    forwarder.wait_idle(Duration::from_secs(60)).await;
+    forwarder.stop().await;
+    let pg = {
+        let (pg, connection) =
+            tokio_postgres::connect(&common::fleet::postgres_url(), tokio_postgres::NoTls)
+                .await
+                .expect("connect to PostgreSQL");
+        tokio::spawn(connection);
+        pg
+    };
+    for table in names {
+        let expected = common::scan(&client, table).await;
+        let (pg, schema) = (&pg, &schema);
+        common::wait_for_async(
+            "the live view to equal the table",
+            Duration::from_secs(60),
+            || {
+                let expected = expected.clone();
+                async move { common::postgres::live(pg, schema, table).await == expected }
+            },
+        )
+        .await;
+    }
+    for child in &mut workers {
+        terminate(child);
+        let status = child.wait().expect("reap a worker");
+        assert!(status.success(), "a worker exited with {status}");
+    }
+}
