@@ -108,6 +108,41 @@ async fn three_workers_spread_streams_and_kinesis_shards_within_one() {
         )
         .await;
     }
+    // `checkpoints show` reads the lease table: every lease, its owner,
+    // counter, checkpoint and the checkpoint's age.
+    let shown = common::engine::command(&[
+        "checkpoints",
+        "show",
+        "--json",
+        "--config",
+        &config.display().to_string(),
+    ])
+    .env("WORKER_ID", "viewer")
+    .env("WORKER_STATE", dir.path().join("state-viewer"))
+    .output()
+    .expect("checkpoints show");
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&shown.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    assert_eq!(rows.len(), 14, "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|r| r["owner"].is_string() && r["counter"].as_u64() > Some(0)),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .filter(|r| r["checkpoint_age_seconds"].is_u64())
+            .count()
+            >= 9,
+        "checkpoints with their age: {rows:?}"
+    );
     for child in &mut workers {
         terminate(child);
         let status = child.wait().expect("reap a worker");

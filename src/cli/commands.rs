@@ -149,7 +149,7 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Checkpoints { command } => checkpoints(command),
+        Command::Checkpoints { command } => checkpoints(command).await,
     }
 }
 
@@ -163,10 +163,13 @@ fn open_store(pipeline: &PipelineConfig) -> anyhow::Result<CheckpointStore> {
     Ok(CheckpointStore::open(&path)?)
 }
 
-fn checkpoints(command: CheckpointsCommand) -> anyhow::Result<ExitCode> {
+async fn checkpoints(command: CheckpointsCommand) -> anyhow::Result<ExitCode> {
     match command {
         CheckpointsCommand::Show { config, json } => {
             let pipeline = config::load_file(&config.config)?;
+            if pipeline.coordinator.mode == config::CoordinatorMode::LeaseTable {
+                return super::leases::show_leases(&pipeline, json).await;
+            }
             let rows = open_store(&pipeline)?.all()?;
             if json {
                 for row in &rows {

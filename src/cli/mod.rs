@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod leases;
 mod logging;
 
 pub use args::{CheckpointsCommand, Cli, Command, LogFormat};

@@ -65,6 +65,11 @@ pub struct Lease {
     pub owner_switches: u64,
     /// `parentShardId` (lease keys of the parents, for this engine's leases).
     pub parents: Vec<String>,
+    /// `dcdc_table`: the source table, for this engine's leases.
+    pub table: Option<String>,
+    /// `dcdc_checkpointed_at`: when the checkpoint was last written
+    /// (milliseconds since the Unix epoch), for this engine's leases.
+    pub checkpointed_at_ms: Option<u64>,
 }
 
 /// Whether a conditional write went through.
@@ -80,6 +85,12 @@ pub enum Written {
 pub struct LeaseTable {
     client: aws_sdk_dynamodb::Client,
     name: String,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn s(text: &str) -> AttributeValue {
@@ -258,6 +269,8 @@ impl LeaseTable {
                 .and_then(|v| v.as_ss().ok())
                 .cloned()
                 .unwrap_or_default(),
+            table: text("dcdc_table"),
+            checkpointed_at_ms: number("dcdc_checkpointed_at"),
             key,
         })
     }
@@ -339,10 +352,14 @@ impl LeaseTable {
             .expression_attribute_values(":seen", n(counter))
             .expression_attribute_values(":next", n(counter + 1));
         if let Some(checkpoint) = checkpoint {
-            update.push_str(", checkpoint = :checkpoint, ownerSwitchesSinceCheckpoint = :zero");
+            update.push_str(
+                ", checkpoint = :checkpoint, ownerSwitchesSinceCheckpoint = :zero, \
+                 dcdc_checkpointed_at = :now",
+            );
             request = request
                 .expression_attribute_values(":checkpoint", s(checkpoint))
-                .expression_attribute_values(":zero", n(0));
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":now", n(now_ms()));
         }
         self.conditional("UpdateItem", request.update_expression(update).send().await)
     }
@@ -367,10 +384,14 @@ impl LeaseTable {
             .expression_attribute_values(":seen", n(counter))
             .expression_attribute_values(":next", n(counter + 1));
         if let Some(checkpoint) = checkpoint {
-            update.push_str(", checkpoint = :checkpoint, ownerSwitchesSinceCheckpoint = :zero");
+            update.push_str(
+                ", checkpoint = :checkpoint, ownerSwitchesSinceCheckpoint = :zero, \
+                 dcdc_checkpointed_at = :now",
+            );
             request = request
                 .expression_attribute_values(":checkpoint", s(checkpoint))
-                .expression_attribute_values(":zero", n(0));
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":now", n(now_ms()));
         }
         update.push_str(" REMOVE leaseOwner");
         self.conditional("UpdateItem", request.update_expression(update).send().await)
