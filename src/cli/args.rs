@@ -132,6 +132,21 @@ pub enum CheckpointsCommand {
         #[arg(long)]
         all: bool,
     },
+    /// Start from a KCL application's checkpoints: read its lease table
+    /// (KCL 1.x/2.x/3.x, DynamoDB Streams or Kinesis) and store each
+    /// shard's checkpoint (embedded store, or this pipeline's lease table).
+    Import {
+        /// The configuration.
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The KCL application's lease table (its application name).
+        #[arg(long = "kcl-table")]
+        kcl_table: String,
+        /// For single-stream KCL leases (keyed by shard id): the table
+        /// whose stream the application read.
+        #[arg(long)]
+        table: Option<String>,
+    },
 }
 
 /// Key attributes given on the command line (`pk:S,sk:N`).

@@ -208,6 +208,14 @@ async fn checkpoints(command: CheckpointsCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        CheckpointsCommand::Import {
+            config,
+            kcl_table,
+            table,
+        } => {
+            let pipeline = config::load_file(&config.config)?;
+            super::import::import(&pipeline, &kcl_table, table.as_deref()).await
+        }
         CheckpointsCommand::Reset { config, table, all } => {
             let pipeline = config::load_file(&config.config)?;
             let mut store = open_store(&pipeline)?;

@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod import;
 mod leases;
 mod logging;
 

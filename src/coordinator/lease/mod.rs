@@ -3,6 +3,7 @@
 //! the DynamoDB lease table in KCL's item shape ([`table`]).
 
 pub mod balance;
+pub mod kcl;
 pub mod owner;
 pub mod table;
 

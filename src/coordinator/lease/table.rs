@@ -301,6 +301,42 @@ impl LeaseTable {
         self.conditional("PutItem", request.send().await)
     }
 
+    /// Creates an unowned lease whose shard resumes after `checkpoint` (a
+    /// sequence number or `SHARD_END`; an import), or moves an existing
+    /// lease's checkpoint forward when nobody owns it. `Lost` when a worker
+    /// owns it (stop the fleet before importing).
+    pub async fn import_lease(
+        &self,
+        key: &str,
+        parents: &[String],
+        checkpoint: &str,
+        extra: &[(&str, &str)],
+    ) -> Result<Written, LeaseTableError> {
+        let mut update = "SET checkpoint = :checkpoint, checkpointSubSequenceNumber = :zero, \
+             ownerSwitchesSinceCheckpoint = :zero, dcdc_checkpointed_at = :now, \
+             leaseCounter = if_not_exists(leaseCounter, :zero)"
+            .to_owned();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key("leaseKey", s(key))
+            .condition_expression("attribute_not_exists(leaseOwner)")
+            .expression_attribute_values(":checkpoint", s(checkpoint))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":now", n(now_ms()));
+        if !parents.is_empty() {
+            update.push_str(", parentShardId = :parents");
+            request = request
+                .expression_attribute_values(":parents", AttributeValue::Ss(parents.to_vec()));
+        }
+        for (index, (name, value)) in extra.iter().enumerate() {
+            update.push_str(&format!(", dcdc_{name} = :extra{index}"));
+            request = request.expression_attribute_values(format!(":extra{index}"), s(value));
+        }
+        self.conditional("UpdateItem", request.update_expression(update).send().await)
+    }
+
     /// Takes a lease seen at `counter` (owned by `from`, or unowned) for `me`.
     pub async fn take(
         &self,
