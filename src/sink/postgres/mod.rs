@@ -5,6 +5,7 @@
 mod copy;
 pub mod cratedb;
 mod ddl;
+mod exactly_once;
 mod sql;
 mod tls;
 mod writer;

@@ -11,6 +11,7 @@ use tokio_postgres::Client;
 
 use super::copy;
 use super::cratedb;
+use super::exactly_once;
 use super::sql::{
     checkpoint_table, checkpoint_upsert, create_checkpoint_table, create_statements,
     sweep_statement, upsert_statement, PgTable,
@@ -177,6 +178,43 @@ impl PostgresSink {
             }
         }
         Ok(sink)
+    }
+
+    /// With exactly-once: reads the committed checkpoints of `shards` (another
+    /// worker may have moved them), keeps the highest in the cache, and
+    /// returns the cache's values for them, against which the batch is filtered.
+    async fn refresh_checkpoints(
+        &mut self,
+        shards: &[ShardKey],
+    ) -> Result<HashMap<ShardKey, SequenceNumber>, SinkError> {
+        let Some(schema) = self.exactly_once.clone() else {
+            return Ok(HashMap::new());
+        };
+        if shards.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let name = self.name.clone();
+        let client = self.client().await?;
+        let keys: Vec<&ShardKey> = shards.iter().collect();
+        let committed = exactly_once::committed(client, &schema, &keys)
+            .await
+            .map_err(|err| SinkError::Transient {
+                sink: name,
+                message: crate::error_text::with_causes(&err),
+            })?;
+        for (key, sequence) in committed {
+            let entry = self
+                .checkpoints
+                .entry(key)
+                .or_insert_with(|| sequence.clone());
+            if sequence > *entry {
+                *entry = sequence;
+            }
+        }
+        Ok(shards
+            .iter()
+            .filter_map(|k| Some((k.clone(), self.checkpoints.get(k)?.clone())))
+            .collect())
     }
 
     /// The connection, opened again when it was lost.
@@ -376,6 +414,8 @@ impl SinkWriter for PostgresSink {
                 }
             }
         }
+        let shards: Vec<ShardKey> = advanced.keys().cloned().collect();
+        let seen = self.refresh_checkpoints(&shards).await?;
         for ((chunk, index), event) in batch.events() {
             // Already committed with an earlier batch (a replay after a crash):
             // skip. Snapshot pages carry no shard checkpoint, so never match.
@@ -437,9 +477,17 @@ impl SinkWriter for PostgresSink {
         if method == PgWriteMethod::Copy {
             self.ensure_stages().await?;
         }
+        let exactly_once = self.exactly_once.clone();
         let client = self.client().await?;
         let result = async {
             let tx = client.transaction().await?;
+            if let Some(schema) = &exactly_once {
+                let keys: Vec<&ShardKey> = shards.iter().collect();
+                if let Some(moved) = exactly_once::lock_unchanged(&tx, schema, &keys, &seen).await?
+                {
+                    return Ok(Some(moved));
+                }
+            }
             for (source, rows) in &latest {
                 if let Some(table) = tables.get(source) {
                     let rows: Vec<&Row> = rows.values().map(|(_, row, _)| row).collect();
@@ -467,11 +515,21 @@ impl SinkWriter for PostgresSink {
                     .await?;
                 }
             }
-            tx.commit().await
+            tx.commit().await.map(|()| None)
         }
         .await;
         let err = match result {
-            Ok(()) => {
+            Ok(Some((key, sequence))) => {
+                return Err(SinkError::Transient {
+                    sink: name,
+                    message: format!(
+                        "another writer committed shard {} up to {sequence} meanwhile (a lease handover); \
+                         retrying the batch without what it applied",
+                        key.shard
+                    ),
+                })
+            }
+            Ok(None) => {
                 for (key, sequence) in advanced {
                     let entry = self
                         .checkpoints
