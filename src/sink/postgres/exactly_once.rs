@@ -15,8 +15,32 @@ use super::sql::checkpoint_table;
 use crate::coordinator::ShardKey;
 use crate::model::SequenceNumber;
 
+/// Reads the committed checkpoints of `shards` into `cache` (keeping the
+/// highest) and returns the cache's values for them.
+pub(super) async fn refresh(
+    client: &Client,
+    schema: &str,
+    shards: &[ShardKey],
+    cache: &mut HashMap<ShardKey, SequenceNumber>,
+) -> Result<HashMap<ShardKey, SequenceNumber>, tokio_postgres::Error> {
+    if shards.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let keys: Vec<&ShardKey> = shards.iter().collect();
+    for (key, sequence) in committed(client, schema, &keys).await? {
+        let entry = cache.entry(key).or_insert_with(|| sequence.clone());
+        if sequence > *entry {
+            *entry = sequence;
+        }
+    }
+    Ok(shards
+        .iter()
+        .filter_map(|k| Some((k.clone(), cache.get(k)?.clone())))
+        .collect())
+}
+
 /// The committed checkpoints of `shards` (absent when none is stored).
-pub(super) async fn committed(
+async fn committed(
     client: &Client,
     schema: &str,
     shards: &[&ShardKey],

@@ -149,12 +149,11 @@ impl PostgresSink {
                     .await
                     .map_err(|e| fatal(crate::error_text::with_causes(&e)))?;
             }
-            let rows = client
+            // Fail at start, not at the first batch, when the table is missing;
+            // each batch reads its shards' checkpoints (`exactly_once`).
+            client
                 .query(
-                    &format!(
-                        "SELECT stream_arn, shard_id, sequence FROM {}",
-                        checkpoint_table(&config.schema)
-                    ),
+                    &format!("SELECT 1 FROM {} LIMIT 1", checkpoint_table(&config.schema)),
                     &[],
                 )
                 .await
@@ -165,24 +164,12 @@ impl PostgresSink {
                         crate::error_text::with_causes(&e)
                     ))
                 })?;
-            for row in rows {
-                let sequence = SequenceNumber::parse(row.get::<_, &str>(2))
-                    .map_err(|e| fatal(format!("{}: {e}", checkpoint_table(&config.schema))))?;
-                sink.checkpoints.insert(
-                    ShardKey {
-                        stream: Arc::from(row.get::<_, &str>(0)),
-                        shard: Arc::from(row.get::<_, &str>(1)),
-                    },
-                    sequence,
-                );
-            }
         }
         Ok(sink)
     }
 
-    /// With exactly-once: reads the committed checkpoints of `shards` (another
-    /// worker may have moved them), keeps the highest in the cache, and
-    /// returns the cache's values for them, against which the batch is filtered.
+    /// With exactly-once: the committed checkpoints of `shards`, freshly read
+    /// (another worker may have moved them), against which the batch is filtered.
     async fn refresh_checkpoints(
         &mut self,
         shards: &[ShardKey],
@@ -190,31 +177,19 @@ impl PostgresSink {
         let Some(schema) = self.exactly_once.clone() else {
             return Ok(HashMap::new());
         };
-        if shards.is_empty() {
-            return Ok(HashMap::new());
-        }
         let name = self.name.clone();
-        let client = self.client().await?;
-        let keys: Vec<&ShardKey> = shards.iter().collect();
-        let committed = exactly_once::committed(client, &schema, &keys)
-            .await
-            .map_err(|err| SinkError::Transient {
-                sink: name,
-                message: crate::error_text::with_causes(&err),
-            })?;
-        for (key, sequence) in committed {
-            let entry = self
-                .checkpoints
-                .entry(key)
-                .or_insert_with(|| sequence.clone());
-            if sequence > *entry {
-                *entry = sequence;
-            }
-        }
-        Ok(shards
-            .iter()
-            .filter_map(|k| Some((k.clone(), self.checkpoints.get(k)?.clone())))
-            .collect())
+        let mut cache = std::mem::take(&mut self.checkpoints);
+        let fresh = match self.client().await {
+            Ok(client) => exactly_once::refresh(client, &schema, shards, &mut cache)
+                .await
+                .map_err(|err| SinkError::Transient {
+                    sink: name,
+                    message: crate::error_text::with_causes(&err),
+                }),
+            Err(err) => Err(err),
+        };
+        self.checkpoints = cache;
+        fresh
     }
 
     /// The connection, opened again when it was lost.
