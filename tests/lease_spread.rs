@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use common::fleet::{count, fleet_config, owners, terminate, worker, ReportLogs, LEASE};
 use common::kinesis::{self, Forwarder, ForwarderOptions};
-use dynamo_cdc::coordinator::lease::LeaseTable;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_workers_spread_streams_and_kinesis_shards_within_one() {
@@ -34,11 +33,7 @@ async fn three_workers_spread_streams_and_kinesis_shards_within_one() {
         ForwarderOptions::default(),
     );
 
-    let lease_table = LeaseTable::new(client.clone(), &common::unique_table("spread_leases"));
-    lease_table
-        .ensure_exists()
-        .await
-        .expect("create the lease table");
+    let lease_table = common::fleet::new_lease_table(&client, "spread_leases").await;
     let leases = &lease_table;
     let schema = common::unique_table("spread");
     let dir = tempfile::tempdir().expect("temp dir");
@@ -87,27 +82,8 @@ async fn three_workers_spread_streams_and_kinesis_shards_within_one() {
 
     forwarder.wait_idle(Duration::from_secs(60)).await;
     forwarder.stop().await;
-    let pg = {
-        let (pg, connection) =
-            tokio_postgres::connect(&common::fleet::postgres_url(), tokio_postgres::NoTls)
-                .await
-                .expect("connect to PostgreSQL");
-        tokio::spawn(connection);
-        pg
-    };
-    for table in names {
-        let expected = common::scan(&client, table).await;
-        let (pg, schema) = (&pg, &schema);
-        common::wait_for_async(
-            "the live view to equal the table",
-            Duration::from_secs(60),
-            || {
-                let expected = expected.clone();
-                async move { common::postgres::live(pg, schema, table).await == expected }
-            },
-        )
-        .await;
-    }
+    let pg = common::fleet::postgres().await;
+    common::fleet::wait_live_equals_tables(&client, &pg, &schema, &names).await;
     // `checkpoints show` reads the lease table: every lease, its owner,
     // counter, checkpoint and the checkpoint's age.
     let shown = common::engine::command(&[

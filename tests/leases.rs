@@ -9,8 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::fleet::{
-    count, fleet_config, owners, postgres_url, signal, terminate, versions, worker, ReportLogs,
-    LEASE, LONG_LEASE,
+    count, fleet_config, owners, signal, terminate, versions, worker, ReportLogs, LEASE, LONG_LEASE,
 };
 use dynamo_cdc::coordinator::lease::LeaseTable;
 
@@ -77,27 +76,9 @@ async fn workers_share_shards_and_fail_over_after_sigkill() {
     assert!(failover < Duration::from_secs(15), "{failover:?}");
 
     // worker-b catches up with everything; the sink equals every table.
-    let pg = {
-        let (pg, connection) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
-            .await
-            .expect("connect to PostgreSQL");
-        tokio::spawn(connection);
-        pg
-    };
-    for table in &tables {
-        let expected = common::scan(&client, table).await;
-        let pg = &pg;
-        let (schema, table_name) = (&schema, table.as_str());
-        common::wait_for_async(
-            "the live view to equal the table",
-            Duration::from_secs(60),
-            || {
-                let expected = expected.clone();
-                async move { common::postgres::live(pg, schema, table_name).await == expected }
-            },
-        )
-        .await;
-    }
+    let pg = common::fleet::postgres().await;
+    let names: Vec<&str> = tables.iter().map(String::as_str).collect();
+    common::fleet::wait_live_equals_tables(&client, &pg, &schema, &names).await;
     terminate(&mut b);
     let status = b.wait().expect("reap worker-b");
     assert!(status.success(), "worker-b exited with {status}");
@@ -115,11 +96,7 @@ async fn a_sigtermed_worker_hands_its_shards_over_at_once() {
         common::create_table(&client, table).await;
         common::workload::run(&client, table, 10, 20, 98, 1).await;
     }
-    let lease_table = LeaseTable::new(client.clone(), &common::unique_table("handover_leases"));
-    lease_table
-        .ensure_exists()
-        .await
-        .expect("create the lease table");
+    let lease_table = common::fleet::new_lease_table(&client, "handover_leases").await;
     let leases = &lease_table;
     let dir = tempfile::tempdir().expect("temp dir");
     let names: Vec<&str> = tables.iter().map(String::as_str).collect();
@@ -168,11 +145,7 @@ async fn a_stalled_worker_is_fenced_and_nothing_goes_backwards() {
         common::create_table(&client, table).await;
         common::workload::run(&client, table, 20, 40, 95, 1).await;
     }
-    let lease_table = LeaseTable::new(client.clone(), &common::unique_table("zombie_leases"));
-    lease_table
-        .ensure_exists()
-        .await
-        .expect("create the lease table");
+    let lease_table = common::fleet::new_lease_table(&client, "zombie_leases").await;
     let leases = &lease_table;
     let schema = common::unique_table("zombie");
     let dir = tempfile::tempdir().expect("temp dir");
@@ -209,13 +182,7 @@ async fn a_stalled_worker_is_fenced_and_nothing_goes_backwards() {
     )
     .await;
     writer.await.expect("writer");
-    let pg = {
-        let (pg, connection) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
-            .await
-            .expect("connect to PostgreSQL");
-        tokio::spawn(connection);
-        pg
-    };
+    let pg = common::fleet::postgres().await;
     for table in &tables {
         let expected = common::scan(&client, table).await;
         let (pg, schema, table) = (&pg, &schema, table.as_str());

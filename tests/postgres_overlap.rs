@@ -30,10 +30,7 @@ async fn two_writers_on_one_shard_apply_each_change_once() {
         "batch_size = 25",
         &sinks,
     ));
-    let (pg, connection) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
-        .await
-        .expect("connect to PostgreSQL");
-    tokio::spawn(connection);
+    let pg = common::fleet::postgres().await;
     pg.batch_execute(&format!(
         "CREATE TABLE \"{schema}\".applied (pk text, sk text, version numeric);
          CREATE FUNCTION \"{schema}\".record_apply() RETURNS trigger AS $$

@@ -135,3 +135,58 @@ pub fn signal(child: &Child, name: &str) {
         .status()
         .expect("send a signal");
 }
+
+/// A PostgreSQL connection to the test server.
+pub async fn postgres() -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
+        .await
+        .expect("connect to PostgreSQL");
+    tokio::spawn(connection);
+    client
+}
+
+/// Waits until the live view of every table in `schema` equals a Scan.
+pub async fn wait_live_equals_tables(
+    client: &aws_sdk_dynamodb::Client,
+    pg: &tokio_postgres::Client,
+    schema: &str,
+    tables: &[&str],
+) {
+    for table in tables {
+        let expected = super::scan(client, table).await;
+        super::wait_for_async(
+            "the live view to equal the table",
+            std::time::Duration::from_secs(60),
+            || {
+                let expected = expected.clone();
+                async move { super::postgres::live(pg, schema, table).await == expected }
+            },
+        )
+        .await;
+    }
+}
+
+/// `count` new tables named after `prefix`, each with a short random
+/// workload (seed `seed`) already in its stream.
+pub async fn tables_with_changes(
+    client: &aws_sdk_dynamodb::Client,
+    prefix: &str,
+    count: usize,
+    seed: u64,
+) -> Vec<String> {
+    let tables: Vec<String> = (0..count)
+        .map(|i| super::unique_table(&format!("{prefix}{i}")))
+        .collect();
+    for table in &tables {
+        super::create_table(client, table).await;
+        super::workload::run(client, table, 20, 40, seed, 1).await;
+    }
+    tables
+}
+
+/// A new lease table named after `prefix`, created.
+pub async fn new_lease_table(client: &aws_sdk_dynamodb::Client, prefix: &str) -> LeaseTable {
+    let table = LeaseTable::new(client.clone(), &super::unique_table(prefix));
+    table.ensure_exists().await.expect("create the lease table");
+    table
+}

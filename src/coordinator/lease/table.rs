@@ -377,27 +377,7 @@ impl LeaseTable {
         me: &str,
         checkpoint: Option<&str>,
     ) -> Result<Written, LeaseTableError> {
-        let mut update = "SET leaseCounter = :next".to_owned();
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.name)
-            .key("leaseKey", s(key))
-            .condition_expression("leaseOwner = :me AND leaseCounter = :seen")
-            .expression_attribute_values(":me", s(me))
-            .expression_attribute_values(":seen", n(counter))
-            .expression_attribute_values(":next", n(counter + 1));
-        if let Some(checkpoint) = checkpoint {
-            update.push_str(
-                ", checkpoint = :checkpoint, ownerSwitchesSinceCheckpoint = :zero, \
-                 dcdc_checkpointed_at = :now",
-            );
-            request = request
-                .expression_attribute_values(":checkpoint", s(checkpoint))
-                .expression_attribute_values(":zero", n(0))
-                .expression_attribute_values(":now", n(now_ms()));
-        }
-        self.conditional("UpdateItem", request.update_expression(update).send().await)
+        self.owner_update(key, counter, me, checkpoint, false).await
     }
 
     /// Gives up `me`'s lease (writing `checkpoint` first when given), so
@@ -408,6 +388,19 @@ impl LeaseTable {
         counter: u64,
         me: &str,
         checkpoint: Option<&str>,
+    ) -> Result<Written, LeaseTableError> {
+        self.owner_update(key, counter, me, checkpoint, true).await
+    }
+
+    /// The owner's conditional write: the counter moves on, the checkpoint
+    /// (when given) is written, and with `release` the owner is removed.
+    async fn owner_update(
+        &self,
+        key: &str,
+        counter: u64,
+        me: &str,
+        checkpoint: Option<&str>,
+        release: bool,
     ) -> Result<Written, LeaseTableError> {
         let mut update = "SET leaseCounter = :next".to_owned();
         let mut request = self
@@ -429,7 +422,9 @@ impl LeaseTable {
                 .expression_attribute_values(":zero", n(0))
                 .expression_attribute_values(":now", n(now_ms()));
         }
-        update.push_str(" REMOVE leaseOwner");
+        if release {
+            update.push_str(" REMOVE leaseOwner");
+        }
         self.conditional("UpdateItem", request.update_expression(update).send().await)
     }
 
