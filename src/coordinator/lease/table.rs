@@ -123,6 +123,11 @@ impl LeaseTable {
         }
     }
 
+    /// An SDK failure of `operation`, with its whole chain of causes.
+    fn sdk_error(&self, operation: &'static str, err: impl std::error::Error) -> LeaseTableError {
+        self.call_error(operation, aws_sdk_dynamodb::error::DisplayErrorContext(err))
+    }
+
     /// Creates the table (on-demand billing, `leaseKey` as hash key) when
     /// it does not exist, and waits until it is active.
     pub async fn ensure_exists(&self) -> Result<(), LeaseTableError> {
@@ -139,10 +144,7 @@ impl LeaseTable {
                 .is_some_and(|e| e.is_resource_not_found_exception()),
         };
         if let (Err(err), false) = (&described, missing) {
-            return Err(self.call_error(
-                "DescribeTable",
-                aws_sdk_dynamodb::error::DisplayErrorContext(err),
-            ));
+            return Err(self.sdk_error("DescribeTable", err));
         }
         if missing {
             self.create().await?;
@@ -183,10 +185,7 @@ impl LeaseTable {
             {
                 Ok(())
             }
-            Err(err) => Err(self.call_error(
-                "CreateTable",
-                aws_sdk_dynamodb::error::DisplayErrorContext(err),
-            )),
+            Err(err) => Err(self.sdk_error("CreateTable", err)),
         }
     }
 
@@ -198,12 +197,7 @@ impl LeaseTable {
                 .table_name(&self.name)
                 .send()
                 .await
-                .map_err(|e| {
-                    self.call_error(
-                        "DescribeTable",
-                        aws_sdk_dynamodb::error::DisplayErrorContext(e),
-                    )
-                })?;
+                .map_err(|e| self.sdk_error("DescribeTable", e))?;
             if output.table.and_then(|t| t.table_status) == Some(TableStatus::Active) {
                 return Ok(());
             }
@@ -229,9 +223,7 @@ impl LeaseTable {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| {
-                    self.call_error("Scan", aws_sdk_dynamodb::error::DisplayErrorContext(e))
-                })?;
+                .map_err(|e| self.sdk_error("Scan", e))?;
             for item in output.items.unwrap_or_default() {
                 leases.push(self.parse(&item)?);
             }
@@ -440,12 +432,7 @@ impl LeaseTable {
             .expression_attribute_values(":one", n(1))
             .send()
             .await
-            .map_err(|e| {
-                self.call_error(
-                    "UpdateItem",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
-                )
-            })?;
+            .map_err(|e| self.sdk_error("UpdateItem", e))?;
         Ok(())
     }
 
@@ -458,12 +445,7 @@ impl LeaseTable {
             .key("leaseKey", s(&format!("{HEARTBEAT_PREFIX}{me}")))
             .send()
             .await
-            .map_err(|e| {
-                self.call_error(
-                    "DeleteItem",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
-                )
-            })?;
+            .map_err(|e| self.sdk_error("DeleteItem", e))?;
         Ok(())
     }
 
@@ -481,9 +463,7 @@ impl LeaseTable {
         match result {
             Ok(_) => Ok(Written::Done),
             Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(Written::Lost),
-            Err(err) => {
-                Err(self.call_error(operation, aws_sdk_dynamodb::error::DisplayErrorContext(err)))
-            }
+            Err(err) => Err(self.sdk_error(operation, err)),
         }
     }
 }
