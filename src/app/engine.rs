@@ -80,6 +80,7 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
 
     let ownership_runtime = super::ownership::start(config, &api, &store, &cancel).await?;
     let ownership = Arc::clone(&ownership_runtime.ownership);
+    let snapshots = Arc::clone(&ownership_runtime.snapshots);
     let checkpoint_stop = CancellationToken::new();
     let checkpoint_task = tokio::spawn(checkpointer::run_checkpointer(
         Arc::clone(&tracker),
@@ -101,6 +102,7 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
         config,
         store: &store,
         ownership: &ownership,
+        snapshots: &snapshots,
         tracker: &tracker,
         sinks: &senders,
         dead_letters: &dead_letters,
@@ -265,6 +267,7 @@ struct RunnerParts<'a> {
     config: &'a PipelineConfig,
     store: &'a Arc<Mutex<CheckpointStore>>,
     ownership: &'a Arc<dyn Ownership>,
+    snapshots: &'a Arc<dyn crate::coordinator::SnapshotState>,
     tracker: &'a Arc<AckTracker>,
     sinks: &'a crate::coordinator::SinkSenders,
     dead_letters: &'a Arc<crate::dead_letter::DeadLetters>,
@@ -309,6 +312,7 @@ impl RunnerParts<'_> {
             },
             store: Arc::clone(self.store),
             ownership: Arc::clone(self.ownership),
+            snapshots: Arc::clone(self.snapshots),
             tracker: Arc::clone(self.tracker),
             sinks: Arc::clone(self.sinks),
             dead_letters: Arc::clone(self.dead_letters),

@@ -9,14 +9,20 @@ use tokio_util::sync::CancellationToken;
 
 use super::EngineError;
 use crate::config::{CoordinatorMode, PipelineConfig};
-use crate::coordinator::lease::{BalanceSettings, LeaseOwnership, LeaseTable, LeaseTableError};
-use crate::coordinator::{CheckpointStore, EmbeddedOwnership, Ownership};
+use crate::coordinator::lease::{
+    BalanceSettings, LeaseOwnership, LeaseSnapshots, LeaseTable, LeaseTableError,
+};
+use crate::coordinator::{
+    CheckpointStore, EmbeddedOwnership, EmbeddedSnapshots, Ownership, SnapshotState,
+};
 use crate::source::streams::StreamsApi;
 
 /// The ownership of a run, and the lease loop when there is one.
 pub(super) struct OwnershipRuntime {
     /// Which shards this process reads; their checkpoints.
     pub(super) ownership: Arc<dyn Ownership>,
+    /// Where snapshot state lives (beside the checkpoints).
+    pub(super) snapshots: Arc<dyn SnapshotState>,
     lease_loop: Option<(CancellationToken, JoinHandle<Result<(), LeaseTableError>>)>,
 }
 
@@ -31,6 +37,7 @@ pub(super) async fn start(
     if coordinator.mode == CoordinatorMode::Embedded {
         return Ok(OwnershipRuntime {
             ownership: Arc::new(EmbeddedOwnership::new(Arc::clone(store), shutdown.clone())),
+            snapshots: Arc::new(EmbeddedSnapshots::new(Arc::clone(store))),
             lease_loop: None,
         });
     }
@@ -51,7 +58,7 @@ pub(super) async fn start(
         max_steals: coordinator.max_steals_per_cycle,
     };
     let leases = LeaseOwnership::new(
-        table,
+        table.clone(),
         &worker,
         settings,
         Some(coordinator.handover_check_interval),
@@ -59,8 +66,10 @@ pub(super) async fn start(
     );
     let stop = CancellationToken::new();
     let task = tokio::spawn(Arc::clone(&leases).run(stop.clone()));
+    let snapshots = LeaseSnapshots::new(table, Arc::clone(&leases), coordinator.lease_duration);
     Ok(OwnershipRuntime {
         ownership: leases,
+        snapshots: Arc::new(snapshots),
         lease_loop: Some((stop, task)),
     })
 }

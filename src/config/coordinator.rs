@@ -69,26 +69,7 @@ impl CoordinatorConfig {
 }
 
 /// Checks the `[coordinator]` section (and what it rules out elsewhere).
-pub(super) fn validate_coordinator(
-    config: &CoordinatorConfig,
-    tables: &[super::TableConfig],
-) -> Result<(), Invalid> {
-    if config.mode == CoordinatorMode::LeaseTable {
-        if let Some((index, table)) = tables
-            .iter()
-            .enumerate()
-            .find(|(_, t)| t.snapshot != super::SnapshotMode::Never)
-        {
-            return Err(invalid(
-                format!("tables[{index}].snapshot"),
-                format!(
-                    "table {:?}: snapshots with coordinator.mode = \"lease_table\" are not supported yet \
-                     (run `dynamo-cdc snapshot` with the embedded coordinator first, or use snapshot = \"never\")",
-                    table.name
-                ),
-            ));
-        }
-    }
+pub(super) fn validate_coordinator(config: &CoordinatorConfig) -> Result<(), Invalid> {
     if config.lease_duration < Duration::from_secs(3) {
         return Err(invalid(
             "coordinator.lease_duration",

@@ -79,7 +79,7 @@ pub(super) fn validate(config: &PipelineConfig) -> Result<(), Invalid> {
         validate_snapshot(table, &field)?;
     }
     super::kinesis::validate_kinesis(config)?;
-    super::coordinator::validate_coordinator(&config.coordinator, &config.tables)?;
+    super::coordinator::validate_coordinator(&config.coordinator)?;
     validate_sinks(&config.sinks)
 }
 

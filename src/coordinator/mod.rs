@@ -10,6 +10,7 @@ pub mod lease;
 pub mod lineage;
 pub mod ownership;
 pub mod publish;
+pub mod snapshot_state;
 pub mod snapshot_store;
 pub mod store;
 pub mod tracker;
@@ -19,6 +20,9 @@ pub use frontier::{FrontierError, ShardFrontier};
 pub use lineage::{ready_shards, ShardNode};
 pub use ownership::{Claimed, EmbeddedOwnership, Ownership, OwnershipError, StreamState};
 pub use publish::{publish, publish_blocking, Outgoing, PublishError, SinkSenders};
+pub use snapshot_state::{
+    ClaimedSegment, EmbeddedSnapshots, GateState, SegmentsView, SnapshotBegin, SnapshotState,
+};
 pub use snapshot_store::{SegmentProgress, SnapshotPhase, SnapshotRecord, SnapshotStart};
 pub use store::{CheckpointRow, CheckpointStore, ShardCheckpoint, StoreError};
 pub use tracker::{AckHandle, AckTracker, CheckpointUpdate, ShardKey};

@@ -69,7 +69,7 @@ pub async fn owners(table: &LeaseTable) -> BTreeMap<String, Option<String>> {
         .await
         .expect("scan the lease table")
         .into_iter()
-        .filter(|l| !l.key.starts_with("dcdc-worker#"))
+        .filter(|l| !l.key.starts_with("dcdc-worker#") && !l.key.starts_with("dcdc-snapshot#"))
         .map(|l| (l.key, l.owner))
         .collect()
 }

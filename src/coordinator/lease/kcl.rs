@@ -93,6 +93,7 @@ mod tests {
             parents: vec!["123456789012:orders:1700000000:shardId-000000000000".into()],
             table: None,
             checkpointed_at_ms: None,
+            start_at: None,
         }
     }
 

@@ -5,6 +5,8 @@
 pub mod balance;
 pub mod kcl;
 pub mod owner;
+pub mod snapshot_items;
+pub mod snapshots;
 pub mod table;
 
 #[cfg(test)]
@@ -12,4 +14,5 @@ mod simulation_tests;
 
 pub use balance::{plan, BalanceSettings, ExpiryWatch, LeaseView, Plan};
 pub use owner::{lease_key, LeaseOwnership};
+pub use snapshots::LeaseSnapshots;
 pub use table::{Lease, LeaseTable, LeaseTableError, Written};

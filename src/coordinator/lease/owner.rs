@@ -15,7 +15,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::balance::{plan, BalanceSettings, ExpiryWatch, LeaseView};
-use super::table::{Lease, LeaseTable, LeaseTableError, Written, HEARTBEAT_PREFIX, SHARD_END};
+use super::table::{
+    Lease, LeaseTable, LeaseTableError, Written, HEARTBEAT_PREFIX, SHARD_END, SNAPSHOT_PREFIX,
+};
 use crate::coordinator::lineage::ShardNode;
 use crate::coordinator::ownership::{BoxFuture, Claimed, Ownership, OwnershipError, StreamState};
 use crate::coordinator::store::ShardCheckpoint;
@@ -40,6 +42,8 @@ struct State {
     watch: ExpiryWatch,
     beats: ExpiryWatch,
     cycles: u64,
+    /// Live workers at the last look (this one included).
+    alive: usize,
 }
 
 /// Shard ownership shared through a lease table.
@@ -132,7 +136,9 @@ impl LeaseOwnership {
         if full {
             self.table.heartbeat(&self.me).await?;
         }
-        let items = self.table.scan(full).await?;
+        let mut items = self.table.scan(full).await?;
+        // Snapshot segments are shared by the snapshot's own rules.
+        items.retain(|item| !item.key.starts_with(SNAPSHOT_PREFIX));
         let now = self.now_ms();
         let (beats, leases): (Vec<Lease>, Vec<Lease>) = items
             .into_iter()
@@ -157,6 +163,7 @@ impl LeaseOwnership {
                 })
                 .filter_map(|b| b.owner.clone())
                 .collect();
+            state.alive = alive.iter().filter(|w| **w != self.me).count() + 1;
             let mut decided = plan(&self.me, &alive, &views, &state.watch, now, self.settings);
             if state.cycles <= 1 {
                 // The first look only learns who is there.
@@ -304,6 +311,13 @@ impl LeaseOwnership {
         self.table.remove_heartbeat(&self.me).await
     }
 
+    /// How many workers are alive (this one included), once this worker
+    /// has looked at the table long enough to know; `None` before.
+    pub fn alive_workers(&self) -> Option<usize> {
+        let state = self.lock();
+        (state.cycles >= 2).then_some(state.alive.max(1))
+    }
+
     /// Waits until this worker took a lease (the runner then claims it).
     pub async fn taken(&self) {
         self.changed.notified().await;
@@ -343,11 +357,15 @@ pub fn lease_key(stream: &str, shard: &str) -> String {
     format!("{stream}:{shard}")
 }
 
-fn checkpoint_of(lease: &Lease) -> ShardCheckpoint {
+/// A shard lease's checkpoint as the readers use it.
+pub(super) fn checkpoint_of(lease: &Lease) -> ShardCheckpoint {
     ShardCheckpoint {
         sequence: SequenceNumber::parse(&lease.checkpoint).ok(),
         finished: lease.checkpoint == SHARD_END,
-        start_at: None,
+        start_at: lease
+            .start_at
+            .as_deref()
+            .and_then(|s| SequenceNumber::parse(s).ok()),
     }
 }
 

@@ -24,6 +24,8 @@ pub const SHARD_END: &str = "SHARD_END";
 pub const TRIM_HORIZON: &str = "TRIM_HORIZON";
 /// Key prefix of worker heartbeat items.
 pub const HEARTBEAT_PREFIX: &str = "dcdc-worker#";
+/// Key prefix of snapshot items (a table's snapshot and its segments).
+pub const SNAPSHOT_PREFIX: &str = "dcdc-snapshot#";
 
 /// A lease table failure, naming the table and operation.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +72,9 @@ pub struct Lease {
     /// `dcdc_checkpointed_at`: when the checkpoint was last written
     /// (milliseconds since the Unix epoch), for this engine's leases.
     pub checkpointed_at_ms: Option<u64>,
+    /// `dcdc_start_at`: without a checkpoint, the record reading starts at
+    /// (inclusive), recorded by a snapshot.
+    pub start_at: Option<String>,
 }
 
 /// Whether a conditional write went through.
@@ -82,22 +87,23 @@ pub enum Written {
 }
 
 /// The lease table client.
+#[derive(Clone)]
 pub struct LeaseTable {
-    client: aws_sdk_dynamodb::Client,
-    name: String,
+    pub(super) client: aws_sdk_dynamodb::Client,
+    pub(super) name: String,
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-fn s(text: &str) -> AttributeValue {
+pub(super) fn s(text: &str) -> AttributeValue {
     AttributeValue::S(text.to_owned())
 }
 
-fn n(number: u64) -> AttributeValue {
+pub(super) fn n(number: u64) -> AttributeValue {
     AttributeValue::N(number.to_string())
 }
 
@@ -115,7 +121,11 @@ impl LeaseTable {
         &self.name
     }
 
-    fn call_error(&self, operation: &'static str, err: impl std::fmt::Display) -> LeaseTableError {
+    pub(super) fn call_error(
+        &self,
+        operation: &'static str,
+        err: impl std::fmt::Display,
+    ) -> LeaseTableError {
         LeaseTableError::Call {
             table: self.name.clone(),
             operation,
@@ -124,7 +134,11 @@ impl LeaseTable {
     }
 
     /// An SDK failure of `operation`, with its whole chain of causes.
-    fn sdk_error(&self, operation: &'static str, err: impl std::error::Error) -> LeaseTableError {
+    pub(super) fn sdk_error(
+        &self,
+        operation: &'static str,
+        err: impl std::error::Error,
+    ) -> LeaseTableError {
         self.call_error(operation, aws_sdk_dynamodb::error::DisplayErrorContext(err))
     }
 
@@ -263,6 +277,7 @@ impl LeaseTable {
                 .unwrap_or_default(),
             table: text("dcdc_table"),
             checkpointed_at_ms: number("dcdc_checkpointed_at"),
+            start_at: text("dcdc_start_at"),
             key,
         })
     }
@@ -449,7 +464,7 @@ impl LeaseTable {
         Ok(())
     }
 
-    fn conditional<T, E>(
+    pub(super) fn conditional<T, E>(
         &self,
         operation: &'static str,
         result: Result<

@@ -3,9 +3,10 @@
 //! snapshot, or `dynamo-cdc snapshot`) and run it.
 
 use std::collections::HashSet;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 
 use super::runner::{TableContext, TableError};
+use crate::coordinator::GateState;
 use crate::source::shard::{PositionProbe, ShardSource};
 use crate::source::snapshot::{self, Decision, Facts, Outcome, SnapshotContext};
 
@@ -66,21 +67,16 @@ pub async fn before_streaming<S: ShardSource>(ctx: &TableContext<S>) -> Result<G
         table: table.clone(),
         message,
     };
-    let store = Arc::clone(&ctx.store);
     let stream_id = Arc::clone(ctx.source.stream_id());
-    let stream = stream_id.to_string();
-    let name = table.clone();
-    let (stored, streams, record) = tokio::task::spawn_blocking(move || {
-        let store = store.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok::<_, String>((
-            store.load(&stream).map_err(|e| e.to_string())?,
-            store.streams_of(&name).map_err(|e| e.to_string())?,
-            store.snapshot(&name).map_err(|e| e.to_string())?,
-        ))
-    })
-    .await
-    .map_err(|e| store_error(e.to_string()))?
-    .map_err(store_error)?;
+    let GateState {
+        checkpoints: stored,
+        streams,
+        record,
+    } = ctx
+        .snapshots
+        .gate_state(&table, &stream_id)
+        .await
+        .map_err(|e| store_error(e.to_string()))?;
     let shards = ctx
         .source
         .list_shards()
@@ -114,7 +110,7 @@ pub async fn before_streaming<S: ShardSource>(ctx: &TableContext<S>) -> Result<G
         stream_arn: Arc::clone(&stream_id),
         probe: Arc::clone(&ctx.source) as Arc<dyn PositionProbe>,
         versions: ctx.snapshot_versions,
-        store: Arc::clone(&ctx.store),
+        state: Arc::clone(&ctx.snapshots),
         sinks: Arc::clone(&ctx.sinks),
         dead_letters: Arc::clone(&ctx.dead_letters),
         stats: Arc::clone(&ctx.stats),

@@ -16,7 +16,7 @@ use crate::backoff::Backoff;
 use crate::config::{SnapshotMode, SourceSettings, StartPosition, TableConfig, TrimPolicy};
 use crate::coordinator::{
     ready_shards, AckTracker, CheckpointStore, CheckpointUpdate, Claimed, Ownership,
-    ShardCheckpoint, ShardKey, ShardNode, SinkSenders,
+    ShardCheckpoint, ShardKey, ShardNode, SinkSenders, SnapshotState,
 };
 use crate::dead_letter::DeadLetters;
 use crate::model::SequenceNumber;
@@ -48,8 +48,10 @@ pub struct TableContext<S: ShardSource> {
     pub dead_letter_other_tables: bool,
     /// Polling settings.
     pub settings: SourceSettings,
-    /// Checkpoint store (snapshot state, trim requests).
+    /// The embedded checkpoint store (shards skipped on a first start).
     pub store: Arc<Mutex<CheckpointStore>>,
+    /// Snapshot state: embedded, or in the lease table.
+    pub snapshots: Arc<dyn SnapshotState>,
     /// Which ready shards this process reads; the shards' checkpoints.
     pub ownership: Arc<dyn Ownership>,
     /// Ordered-ack state.
@@ -380,18 +382,10 @@ async fn request_snapshot<S: ShardSource>(
     ctx: &TableContext<S>,
     reason: &str,
 ) -> Result<(), String> {
-    let store = Arc::clone(&ctx.store);
-    let table = ctx.table.name.clone();
-    let reason = reason.to_owned();
-    tokio::task::spawn_blocking(move || {
-        store
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .request_snapshot(&table, &reason)
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| e.to_string())?
+    ctx.snapshots
+        .request(&ctx.table.name, reason)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Waits for every reader to stop (they watch the cancellation token).

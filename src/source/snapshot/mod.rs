@@ -9,6 +9,7 @@ mod positions;
 mod progress;
 mod runner;
 pub mod scan;
+mod segment;
 mod version;
 
 pub use plan::{decide, Decision, Facts};

@@ -8,32 +8,36 @@
 //! and therefore also gap-free: replaying older changes before newer ones
 //! converges, and snapshot rows are versioned below stream changes.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::coordinator::CheckpointStore;
+use crate::coordinator::SnapshotState;
 use crate::model::SequenceNumber;
 use crate::source::shard::PositionProbe;
 use crate::source::SourceError;
 
-/// Watchers of a snapshot's open shards.
+/// Watchers of a snapshot's open shards. They record nothing until armed
+/// (once segments may be scanned), so a start another worker took over
+/// records no position.
 pub struct Watchers {
     tasks: JoinSet<()>,
     stop: CancellationToken,
+    armed: CancellationToken,
 }
 
 /// Where one shard's watcher is.
 struct Watch {
     probe: Arc<dyn PositionProbe>,
-    store: Arc<Mutex<CheckpointStore>>,
+    state: Arc<dyn SnapshotState>,
     table: String,
     stream: String,
     shard: String,
     iterator: String,
     stop: CancellationToken,
+    armed: CancellationToken,
 }
 
 impl Watchers {
@@ -42,12 +46,13 @@ impl Watchers {
     /// starts polling them.
     pub async fn start(
         probe: &Arc<dyn PositionProbe>,
-        store: &Arc<Mutex<CheckpointStore>>,
+        state: &Arc<dyn SnapshotState>,
         table: &str,
         stream: &str,
         open_shards: &[String],
     ) -> Result<Self, SourceError> {
         let stop = CancellationToken::new();
+        let armed = CancellationToken::new();
         let mut tasks = JoinSet::new();
         for shard in open_shards {
             let Some(iterator) = probe.latest_iterator(shard).await? else {
@@ -55,16 +60,22 @@ impl Watchers {
             };
             let watch = Watch {
                 probe: Arc::clone(probe),
-                store: Arc::clone(store),
+                state: Arc::clone(state),
                 table: table.to_owned(),
                 stream: stream.to_owned(),
                 shard: shard.clone(),
                 iterator,
                 stop: stop.clone(),
+                armed: armed.clone(),
             };
             tasks.spawn(watch.run());
         }
-        Ok(Self { tasks, stop })
+        Ok(Self { tasks, stop, armed })
+    }
+
+    /// Lets the watchers record the positions they find.
+    pub fn arm(&self) {
+        self.armed.cancel();
     }
 
     /// Stops the watchers and waits for them; a start found and stored
@@ -93,7 +104,10 @@ impl Watch {
                 }
             };
             if let Some(first) = first {
-                self.record(&first);
+                tokio::select! {
+                    () = self.armed.cancelled() => self.record(&first).await,
+                    () = self.stop.cancelled() => {}
+                }
                 return;
             }
             match next {
@@ -110,12 +124,11 @@ impl Watch {
         }
     }
 
-    fn record(&self, sequence: &SequenceNumber) {
+    async fn record(&self, sequence: &SequenceNumber) {
         let saved = self
-            .store
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .set_start_at(&self.table, &self.stream, &self.shard, sequence);
+            .state
+            .record_start(&self.table, &self.stream, &self.shard, sequence)
+            .await;
         match saved {
             Ok(()) => tracing::debug!(table = %self.table, shard = %self.shard,
                 sequence = %sequence, "stream position after the snapshot recorded"),

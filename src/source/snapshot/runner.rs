@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -14,15 +14,14 @@ use tokio_util::sync::CancellationToken;
 use super::pacer::Pacer;
 use super::positions::Watchers;
 use super::progress::{self, Report, SnapshotCounters};
-use super::scan::{scan_page, ScanRequest};
-use crate::backoff::Backoff;
+use super::segment::{scan_segment, segment_key, SegmentExit, Shared};
 use crate::config::TableConfig;
 use crate::coordinator::{
-    publish, AckTracker, CheckpointStore, Chunk, Outgoing, PublishError, SegmentProgress, ShardKey,
-    SnapshotPhase, SnapshotStart,
+    publish, AckTracker, Chunk, Outgoing, PublishError, SegmentProgress, ShardKey, SnapshotBegin,
+    SnapshotPhase, SnapshotState,
 };
-use crate::dead_letter::{DeadLetter, DeadLetters};
-use crate::model::{ChangeEvent, Item, Op, Position, SequenceNumber, TableSchema};
+use crate::dead_letter::DeadLetters;
+use crate::model::{SequenceNumber, TableSchema};
 use crate::source::shard::PositionProbe;
 use crate::source::streams::StreamsApi;
 use crate::source::SourceError;
@@ -43,8 +42,8 @@ pub struct SnapshotContext {
     pub schema: TableSchema,
     /// The id of the stream followed after the snapshot.
     pub stream_arn: Arc<str>,
-    /// Checkpoint and snapshot state.
-    pub store: Arc<Mutex<CheckpointStore>>,
+    /// Snapshot state (embedded, or in the lease table).
+    pub state: Arc<dyn SnapshotState>,
     /// Sink channels.
     pub sinks: Arc<[(String, mpsc::Sender<Arc<Chunk>>)]>,
     /// Items that cannot be decoded go here.
@@ -102,7 +101,7 @@ pub enum Outcome {
 }
 
 impl SnapshotContext {
-    fn table_name(&self) -> String {
+    pub(super) fn table_name(&self) -> String {
         self.table.name.clone()
     }
 
@@ -113,7 +112,7 @@ impl SnapshotContext {
         }
     }
 
-    fn publish_error(&self, err: PublishError) -> SnapshotError {
+    pub(super) fn publish_error(&self, err: PublishError) -> SnapshotError {
         match err {
             PublishError::SinkGone { .. } => SnapshotError::SinkStopped {
                 table: self.table_name(),
@@ -122,20 +121,17 @@ impl SnapshotContext {
         }
     }
 
-    fn source_error(&self, source: SourceError) -> SnapshotError {
+    pub(super) fn source_error(&self, source: SourceError) -> SnapshotError {
         SnapshotError::Source {
             table: self.table_name(),
             source,
         }
     }
-
-    pub(super) fn with_store<T>(&self, f: impl FnOnce(&mut CheckpointStore) -> T) -> T {
-        f(&mut self.store.lock().unwrap_or_else(PoisonError::into_inner))
-    }
 }
 
 /// Begins a snapshot: records the stream positions (closed shards finished,
-/// a LATEST watcher per open shard), then scans to the end.
+/// a LATEST watcher per open shard), then scans to the end. When another
+/// worker began one first, joins that one instead.
 pub async fn begin(
     ctx: &SnapshotContext,
     clear_checkpoints: bool,
@@ -153,22 +149,29 @@ pub async fn begin(
     // Above every version the sinks hold from earlier runs (so the snapshot
     // overwrites them and the end-of-snapshot sweep finds what it did not
     // see), below every change still to come from the stream.
-    let version = super::version::snapshot_version(ctx)?;
-    ctx.with_store(|s| {
-        s.begin_snapshot(&SnapshotStart {
-            table: &table,
-            stream_arn: &ctx.stream_arn,
-            version: &version,
+    let version = super::version::snapshot_version(ctx).await?;
+    let began = ctx
+        .state
+        .begin(SnapshotBegin {
+            table: table.clone(),
+            stream: ctx.stream_arn.to_string(),
+            version: version.clone(),
             total_segments: ctx.table.snapshot_segments,
             clear_checkpoints,
-            closed_shards: &closed,
+            closed_shards: closed.clone(),
         })
-    })
-    .map_err(|e| ctx.store_error(e))?;
+        .await
+        .map_err(|e| ctx.store_error(e))?;
+    if !began {
+        return resume(ctx).await;
+    }
     // The iterators at LATEST exist before the first Scan page is read.
-    let watchers = Watchers::start(&ctx.probe, &ctx.store, &table, &ctx.stream_arn, &open)
+    let watchers = Watchers::start(&ctx.probe, &ctx.state, &table, &ctx.stream_arn, &open)
         .await
         .map_err(|e| ctx.source_error(e))?;
+    if ctx.state.go(&table).await.map_err(|e| ctx.store_error(e))? {
+        watchers.arm();
+    }
     tracing::info!(
         table = %table,
         reason,
@@ -180,54 +183,33 @@ pub async fn begin(
     );
     let outcome = scan(ctx).await;
     watchers.stop().await;
-    finish(ctx, outcome?)
+    outcome
 }
 
-/// Continues a snapshot a previous run began, from each segment's stored
-/// progress (the stream positions were recorded when it began).
+/// Continues a snapshot a previous run (or another worker) began, from each
+/// segment's stored progress (the stream positions were recorded when it
+/// began).
 pub async fn resume(ctx: &SnapshotContext) -> Result<Outcome, SnapshotError> {
     tracing::info!(table = %ctx.table.name, "resuming the unfinished snapshot");
-    let outcome = scan(ctx).await?;
-    finish(ctx, outcome)
+    scan(ctx).await
 }
 
-fn finish(ctx: &SnapshotContext, outcome: Outcome) -> Result<Outcome, SnapshotError> {
-    if outcome == Outcome::Finished {
-        ctx.with_store(|s| s.finish_snapshot(&ctx.table.name))
-            .map_err(|e| ctx.store_error(e))?;
-        tracing::info!(table = %ctx.table.name, "snapshot finished; streaming from the recorded positions");
-    }
-    Ok(outcome)
-}
-
-/// Pages sent but not yet stored: (segment, page) → (LastEvaluatedKey, items so far).
-type Pending = Mutex<HashMap<(u32, u64), (Option<String>, u64)>>;
-
-struct Shared {
-    ctx: SnapshotContext,
-    version: SequenceNumber,
-    tracker: Arc<AckTracker>,
-    pending: Pending,
-    pacer: Pacer,
-    counters: Arc<SnapshotCounters>,
-    stream_label: Arc<str>,
-}
-
-fn segment_key(stream_label: &Arc<str>, segment: u32) -> ShardKey {
-    ShardKey {
-        stream: Arc::clone(stream_label),
-        shard: Arc::from(format!("segment-{segment}")),
-    }
-}
-
-/// Scans every unfinished segment and waits for the sinks' acknowledgements.
+/// Scans the segments this process claims until every segment is done
+/// (then sweeps and finishes), another process finished, or shutdown.
 async fn scan(ctx: &SnapshotContext) -> Result<Outcome, SnapshotError> {
     let table = ctx.table_name();
     let record = ctx
-        .with_store(|s| s.snapshot(&table))
+        .state
+        .record(&table)
+        .await
         .map_err(|e| ctx.store_error(e))?
-        .filter(|r| r.phase == SnapshotPhase::Running)
-        .ok_or_else(|| ctx.store_error("no running snapshot is stored"))?;
+        .ok_or_else(|| ctx.store_error("no snapshot is stored"))?;
+    if record.phase == SnapshotPhase::Done {
+        return Ok(Outcome::Finished);
+    }
+    if record.phase != SnapshotPhase::Running {
+        return Err(ctx.store_error("no running snapshot is stored"));
+    }
     let version = record
         .version
         .clone()
@@ -275,34 +257,131 @@ async fn scan(ctx: &SnapshotContext) -> Result<Outcome, SnapshotError> {
         Arc::clone(&counters),
         reporter_stop.clone(),
     ));
-    let mut segments = JoinSet::new();
-    let mut open_segments = 0usize;
-    for progress in record.segments.iter().filter(|s| !s.done) {
-        let key = segment_key(&shared.stream_label, progress.segment);
-        let stored_page = (progress.pages > 0)
-            .then(|| SequenceNumber::parse(&progress.pages.to_string()))
-            .transpose()
-            .map_err(|e| ctx.store_error(e))?;
-        shared
-            .tracker
-            .open_shard(key, Arc::from(table.as_str()), stored_page);
-        open_segments += 1;
-        segments.spawn(scan_segment(Arc::clone(&shared), progress.clone()));
-    }
-    let mut result = persist_until_done(&shared, &mut segments, open_segments).await;
-    if matches!(result, Ok(Outcome::Finished)) && shared.version.digits() != "0" {
+    let mut result = scan_claimed(&shared).await;
+    if matches!(result, Ok(Ended::AllDone)) {
         result = sweep(&shared).await;
     }
     reporter_stop.cancel();
     let _ = reporter.await;
-    result
+    match result? {
+        Ended::AllDone => {
+            ctx.state
+                .finish(&table)
+                .await
+                .map_err(|e| ctx.store_error(e))?;
+            tracing::info!(table = %table, "snapshot finished; streaming from the recorded positions");
+            Ok(Outcome::Finished)
+        }
+        Ended::FinishedElsewhere => {
+            tracing::info!(table = %table, "snapshot finished by another worker; streaming from the recorded positions");
+            Ok(Outcome::Finished)
+        }
+        Ended::Cancelled => Ok(Outcome::Cancelled),
+    }
+}
+
+/// How the scanning of claimed segments ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// Every segment is done: sweep, then finish.
+    AllDone,
+    /// Another process finished the snapshot.
+    FinishedElsewhere,
+    /// Shutdown.
+    Cancelled,
+}
+
+/// Claims segments and scans them, storing acknowledged progress, until
+/// every segment is done, another process finished, a segment fails, or
+/// shutdown.
+async fn scan_claimed(shared: &Arc<Shared>) -> Result<Ended, SnapshotError> {
+    let ctx = &shared.ctx;
+    let table = ctx.table_name();
+    let mut segments: JoinSet<Result<SegmentExit, SnapshotError>> = JoinSet::new();
+    let mut open_here = 0usize;
+    let mut next_look = Instant::now();
+    loop {
+        if Instant::now() >= next_look {
+            let view = ctx
+                .state
+                .maintain(&table)
+                .await
+                .map_err(|e| ctx.store_error(e))?;
+            next_look = Instant::now() + ctx.state.poll_interval();
+            if view.finished_elsewhere {
+                segments.abort_all();
+                return Ok(Ended::FinishedElsewhere);
+            }
+            for claimed in view.claimed {
+                let segment = claimed.progress.segment;
+                let stored_page = (claimed.progress.pages > 0)
+                    .then(|| SequenceNumber::parse(&claimed.progress.pages.to_string()))
+                    .transpose()
+                    .map_err(|e| ctx.store_error(e))?;
+                shared
+                    .pending
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .retain(|(s, _), _| *s != segment);
+                shared.tracker.open_shard(
+                    segment_key(&shared.stream_label, segment),
+                    Arc::from(table.as_str()),
+                    stored_page,
+                );
+                open_here += 1;
+                segments.spawn(scan_segment(
+                    Arc::clone(shared),
+                    claimed.progress,
+                    claimed.stop,
+                ));
+            }
+            if view.all_done && open_here == 0 {
+                return Ok(Ended::AllDone);
+            }
+        }
+        let until_look = next_look.saturating_duration_since(Instant::now());
+        tokio::select! {
+            joined = segments.join_next(), if !segments.is_empty() => {
+                match joined {
+                    Some(Ok(Ok(SegmentExit::Drained))) | None => {}
+                    Some(Ok(Ok(SegmentExit::Stopped))) => open_here = open_here.saturating_sub(1),
+                    Some(Ok(Err(err))) => {
+                        segments.abort_all();
+                        return Err(err);
+                    }
+                    Some(Err(join)) => {
+                        segments.abort_all();
+                        return Err(ctx.store_error(format!("a segment task failed: {join}")));
+                    }
+                }
+            }
+            () = shared.tracker.changed() => {}
+            () = tokio::time::sleep(until_look.min(Duration::from_millis(200))) => {}
+            () = ctx.cancel.cancelled() => {
+                // Store what is acknowledged already, then give the segments up.
+                store_updates(shared, &mut open_here).await?;
+                while segments.join_next().await.is_some() {}
+                ctx.state.release(&table).await.map_err(|e| ctx.store_error(e))?;
+                return Ok(Ended::Cancelled);
+            }
+        }
+        let before = open_here;
+        store_updates(shared, &mut open_here).await?;
+        if before > 0 && open_here == 0 {
+            // This process's segments are done: look at the others now.
+            next_look = Instant::now();
+        }
+    }
 }
 
 /// Tells every sink that the snapshot is complete, so state-keeping sinks
 /// mark the rows it did not rewrite (versions below it) deleted, and waits
 /// for their acknowledgements. Without earlier versions (version 0) there
 /// is nothing to sweep.
-async fn sweep(shared: &Arc<Shared>) -> Result<Outcome, SnapshotError> {
+async fn sweep(shared: &Arc<Shared>) -> Result<Ended, SnapshotError> {
+    if shared.version.digits() == "0" {
+        return Ok(Ended::AllDone);
+    }
     let ctx = &shared.ctx;
     let table: Arc<str> = Arc::from(ctx.table.name.as_str());
     let key = ShardKey {
@@ -324,53 +403,14 @@ async fn sweep(shared: &Arc<Shared>) -> Result<Outcome, SnapshotError> {
         tokio::select! {
             () = shared.tracker.changed() => {}
             () = tokio::time::sleep(Duration::from_millis(100)) => {}
-            () = ctx.cancel.cancelled() => return Ok(Outcome::Cancelled),
+            () = ctx.cancel.cancelled() => return Ok(Ended::Cancelled),
         }
     }
-    Ok(Outcome::Finished)
-}
-
-/// Stores acknowledged progress until every segment is done, a segment
-/// fails, or shutdown.
-async fn persist_until_done(
-    shared: &Arc<Shared>,
-    segments: &mut JoinSet<Result<(), SnapshotError>>,
-    mut open_segments: usize,
-) -> Result<Outcome, SnapshotError> {
-    let ctx = &shared.ctx;
-    loop {
-        if open_segments == 0 {
-            return Ok(Outcome::Finished);
-        }
-        tokio::select! {
-            joined = segments.join_next(), if !segments.is_empty() => {
-                match joined {
-                    Some(Ok(Ok(()))) | None => {}
-                    Some(Ok(Err(err))) => {
-                        segments.abort_all();
-                        return Err(err);
-                    }
-                    Some(Err(join)) => {
-                        segments.abort_all();
-                        return Err(ctx.store_error(format!("a segment task failed: {join}")));
-                    }
-                }
-            }
-            () = shared.tracker.changed() => {}
-            () = tokio::time::sleep(Duration::from_millis(200)) => {}
-            () = ctx.cancel.cancelled() => {
-                // Store what is acknowledged already, then stop.
-                store_updates(shared, &mut open_segments)?;
-                while segments.join_next().await.is_some() {}
-                return Ok(Outcome::Cancelled);
-            }
-        }
-        store_updates(shared, &mut open_segments)?;
-    }
+    Ok(Ended::AllDone)
 }
 
 /// Takes the segments' acknowledged pages and stores their progress.
-fn store_updates(shared: &Shared, open_segments: &mut usize) -> Result<(), SnapshotError> {
+async fn store_updates(shared: &Shared, open_here: &mut usize) -> Result<(), SnapshotError> {
     let ctx = &shared.ctx;
     for update in shared.tracker.take_updates() {
         let Some(segment) = update
@@ -407,10 +447,12 @@ fn store_updates(shared: &Shared, open_segments: &mut usize) -> Result<(), Snaps
             items,
             pages: page,
         };
-        ctx.with_store(|s| s.save_segment(&ctx.table.name, &progress))
+        ctx.state
+            .save_segment(&ctx.table.name, progress)
+            .await
             .map_err(|e| ctx.store_error(e))?;
         if update.finished {
-            *open_segments = open_segments.saturating_sub(1);
+            *open_here = open_here.saturating_sub(1);
             shared
                 .counters
                 .segments_done
@@ -418,169 +460,4 @@ fn store_updates(shared: &Shared, open_segments: &mut usize) -> Result<(), Snaps
         }
     }
     Ok(())
-}
-
-/// Reads one segment page by page from its stored progress.
-async fn scan_segment(shared: Arc<Shared>, progress: SegmentProgress) -> Result<(), SnapshotError> {
-    let ctx = &shared.ctx;
-    let table: Arc<str> = Arc::from(ctx.table.name.as_str());
-    let key = segment_key(&shared.stream_label, progress.segment);
-    let shard_label: Arc<str> = Arc::from(format!("snapshot-{}", progress.segment));
-    let total_segments = ctx.table.snapshot_segments;
-    let mut start_key = progress.last_key.clone();
-    let mut page_number = progress.pages;
-    let mut items_so_far = progress.items;
-    let mut retry = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
-    loop {
-        tokio::select! {
-            () = shared.pacer.wait() => {}
-            () = ctx.cancel.cancelled() => return Ok(()),
-        }
-        let request = ScanRequest {
-            table: &ctx.table.name,
-            segment: progress.segment,
-            total_segments,
-            start_key: start_key.as_deref(),
-            limit: ctx.table.snapshot_page_size,
-            consistent_read: ctx.table.snapshot_consistent_read,
-        };
-        let page = tokio::select! {
-            page = scan_page(ctx.api.tables_client(), &request) => page,
-            () = ctx.cancel.cancelled() => return Ok(()),
-        };
-        let page = match page {
-            Ok(page) => {
-                retry.reset();
-                page
-            }
-            Err(err) if err.is_retryable() => {
-                let delay = retry.next_delay();
-                tracing::warn!(table = %table, segment = progress.segment,
-                    "Scan failed, retrying in {delay:?}: {err}");
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => continue,
-                    () = ctx.cancel.cancelled() => return Ok(()),
-                }
-            }
-            Err(err) => return Err(ctx.source_error(err)),
-        };
-        shared.pacer.charge(page.capacity_units, page.items.len());
-        ctx.stats.record_snapshot_page(page.items.len());
-        page_number += 1;
-        let mut events = Vec::with_capacity(page.items.len());
-        let mut bytes = 0u64;
-        for (index, item) in page.items.into_iter().enumerate() {
-            let event_id = format!("snapshot-{}-{page_number}-{index}", progress.segment);
-            match item {
-                Ok(item) => match read_event(&shared, &table, &shard_label, event_id, item) {
-                    Ok(event) => {
-                        bytes += event.size_bytes;
-                        events.push(event);
-                    }
-                    Err((reason, item)) => {
-                        let raw = serde_json::value::to_raw_value(&item).ok();
-                        dead_letter(ctx, &shard_label, &reason, raw.as_deref())?;
-                    }
-                },
-                Err((err, raw)) => dead_letter(ctx, &shard_label, &err.to_string(), Some(&raw))?,
-            }
-        }
-        items_so_far += events.len() as u64;
-        shared
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(
-                (progress.segment, page_number),
-                (page.last_key.clone(), items_so_far),
-            );
-        let page_sequence =
-            SequenceNumber::parse(&page_number.to_string()).map_err(|e| ctx.store_error(e))?;
-        let count = events.len() as u64;
-        let outgoing = Outgoing {
-            table: Arc::clone(&table),
-            events,
-            bytes,
-            sweep_below: None,
-        };
-        publish(&shared.tracker, &ctx.sinks, &key, page_sequence, outgoing)
-            .await
-            .map_err(|err| ctx.publish_error(err))?;
-        shared
-            .counters
-            .items
-            .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
-        match page.last_key {
-            Some(next) => start_key = Some(next),
-            None => {
-                shared.tracker.mark_drained(&key);
-                return Ok(());
-            }
-        }
-    }
-}
-
-/// A scanned item as a `read` event versioned at the snapshot's version.
-fn read_event(
-    shared: &Shared,
-    table: &Arc<str>,
-    shard: &Arc<str>,
-    event_id: String,
-    item: Item,
-) -> Result<ChangeEvent, (String, Item)> {
-    let mut keys = Item::new();
-    for key in &shared.ctx.schema.keys {
-        let Some(value) = item.get(&key.name) else {
-            return Err((
-                format!("scanned item lacks key attribute {:?}", key.name),
-                item,
-            ));
-        };
-        keys.insert(key.name.clone(), value.clone());
-    }
-    let size_bytes = serde_json::to_string(&item).map_or(0, |s| s.len() as u64);
-    Ok(ChangeEvent {
-        table: Arc::clone(table),
-        op: Op::Read,
-        keys,
-        new_image: Some(item.into()),
-        old_image: None,
-        position: Position {
-            shard: Arc::clone(shard),
-            sequence: shared.version.clone(),
-        },
-        version: shared.version.clone(),
-        approx_time_ms: Some(crate::coordinator::store::now_ms()),
-        ttl_delete: false,
-        event_id,
-        size_bytes,
-    })
-}
-
-fn dead_letter(
-    ctx: &SnapshotContext,
-    shard: &str,
-    reason: &str,
-    raw: Option<&serde_json::value::RawValue>,
-) -> Result<(), SnapshotError> {
-    let null = serde_json::value::RawValue::from_string("null".into()).map_err(|e| {
-        SnapshotError::DeadLetter {
-            table: ctx.table_name(),
-            message: e.to_string(),
-        }
-    })?;
-    ctx.stats.record_decode_errors(1);
-    ctx.dead_letters
-        .write(&[DeadLetter {
-            table: &ctx.table.name,
-            stage: "snapshot",
-            shard,
-            sequence: None,
-            error: reason,
-            record: raw.unwrap_or(&null),
-        }])
-        .map_err(|e| SnapshotError::DeadLetter {
-            table: ctx.table_name(),
-            message: e.to_string(),
-        })
 }

@@ -23,10 +23,14 @@ pub enum SnapshotVersions {
 /// versions from the clock are this much earlier than the Scan's start.
 pub const CLOCK_SKEW_MARGIN: Duration = Duration::from_secs(5);
 
-pub(super) fn snapshot_version(ctx: &SnapshotContext) -> Result<SequenceNumber, SnapshotError> {
+pub(super) async fn snapshot_version(
+    ctx: &SnapshotContext,
+) -> Result<SequenceNumber, SnapshotError> {
     match ctx.versions {
         SnapshotVersions::AboveSequences => match ctx
-            .with_store(|s| s.highest_sequence(&ctx.table.name))
+            .state
+            .highest_sequence(&ctx.table.name)
+            .await
             .map_err(|e| ctx.store_error(e))?
         {
             Some(highest) => highest.successor(),
