@@ -115,6 +115,30 @@ async fn workers_share_a_snapshot_and_resume_a_killed_workers_segment() {
     println!("snapshot of {ITEMS} items: the segments stored {items} scanned items (changes ran meanwhile)");
     assert!(items > 0);
 
+    // `checkpoints show` reports the snapshot kept in the lease table.
+    let shown = common::engine::command(&[
+        "checkpoints",
+        "show",
+        "--config",
+        &config.display().to_string(),
+    ])
+    .env("WORKER_ID", "viewer")
+    .env("WORKER_STATE", dir.path().join("state-viewer"))
+    .output()
+    .expect("checkpoints show");
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    assert!(
+        text.contains(&format!(
+            "snapshot of {table}: done, {SEGMENTS}/{SEGMENTS} segment(s) done"
+        )),
+        "{text}"
+    );
+
     let pg = common::fleet::postgres().await;
     common::fleet::wait_live_equals_tables(&client, &pg, &schema, &[name]).await;
     for child in workers.iter_mut().skip(1) {

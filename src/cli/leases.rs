@@ -1,11 +1,12 @@
 //! `checkpoints show` for a fleet on a lease table: each shard's lease
-//! (owner, counter, checkpoint and its age) and the workers' heartbeats.
+//! (owner, counter, checkpoint and its age), the workers' heartbeats, and
+//! each table's snapshot (phase, segments done, who scans them).
 
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::PipelineConfig;
-use crate::coordinator::lease::table::HEARTBEAT_PREFIX;
+use crate::coordinator::lease::table::{HEARTBEAT_PREFIX, SNAPSHOT_PREFIX};
 use crate::coordinator::lease::{Lease, LeaseTable};
 use crate::source::streams::StreamsApi;
 
@@ -14,7 +15,8 @@ pub(super) async fn show_leases(pipeline: &PipelineConfig, json: bool) -> anyhow
     let api = StreamsApi::connect(&pipeline.aws, &pipeline.source).await?;
     let name = &pipeline.coordinator.lease_table;
     let table = LeaseTable::new(api.dynamodb_client().clone(), name);
-    let items = table.scan(true).await?;
+    let mut items = table.scan(true).await?;
+    items.retain(|l| !l.key.starts_with(SNAPSHOT_PREFIX));
     let (workers, leases): (Vec<Lease>, Vec<Lease>) = items
         .into_iter()
         .partition(|l| l.key.starts_with(HEARTBEAT_PREFIX));
@@ -42,6 +44,7 @@ pub(super) async fn show_leases(pipeline: &PipelineConfig, json: bool) -> anyhow
                 })
             );
         }
+        show_snapshots(pipeline, &table, true).await?;
         return Ok(ExitCode::SUCCESS);
     }
     println!(
@@ -75,5 +78,60 @@ pub(super) async fn show_leases(pipeline: &PipelineConfig, json: bool) -> anyhow
             worker.counter
         );
     }
+    show_snapshots(pipeline, &table, false).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints each configured table's snapshot kept in the lease table.
+async fn show_snapshots(
+    pipeline: &PipelineConfig,
+    leases: &LeaseTable,
+    json: bool,
+) -> anyhow::Result<()> {
+    for config in &pipeline.tables {
+        let Some(item) = leases.snapshot_item(&config.name).await? else {
+            continue;
+        };
+        let segments: Vec<_> = leases
+            .segment_items(&config.name, item.segments)
+            .await?
+            .into_iter()
+            .filter(|s| Some(&s.run) == item.run.as_ref())
+            .collect();
+        let done = segments.iter().filter(|s| s.done).count();
+        let items: u64 = segments.iter().map(|s| s.items).sum();
+        let scanning: Vec<String> = segments
+            .iter()
+            .filter(|s| !s.done)
+            .filter_map(|s| Some(format!("{}:{}", s.segment, s.owner.as_deref()?)))
+            .collect();
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "snapshot": config.name,
+                    "state": item.state,
+                    "reason": item.reason,
+                    "segments": item.segments,
+                    "segments_done": done,
+                    "items": items,
+                    "scanning": scanning,
+                })
+            );
+        } else {
+            println!(
+                "snapshot of {}: {}, {done}/{} segment(s) done, {items} item(s){}{}",
+                config.name,
+                item.state,
+                item.segments,
+                item.reason.map(|r| format!(" ({r})")).unwrap_or_default(),
+                if scanning.is_empty() {
+                    String::new()
+                } else {
+                    format!(", scanning (segment:worker) {}", scanning.join(" "))
+                }
+            );
+        }
+    }
+    Ok(())
 }

@@ -6,6 +6,7 @@ pub mod balance;
 pub mod kcl;
 pub mod owner;
 pub mod snapshot_items;
+mod snapshot_segments;
 pub mod snapshots;
 pub mod table;
 

@@ -21,51 +21,40 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio_util::sync::CancellationToken;
-
 use super::balance::{ExpiryWatch, LeaseView};
 use super::owner::{checkpoint_of, lease_key, LeaseOwnership};
-use super::snapshot_items::{segment_key, snapshot_key, SegmentItem, SegmentWrite, SnapshotItem};
+use super::snapshot_items::{snapshot_key, SnapshotItem};
+use super::snapshot_segments::{progress_of, HeldSegment};
 use super::table::{
     Lease, LeaseTable, LeaseTableError, Written, HEARTBEAT_PREFIX, SNAPSHOT_PREFIX,
 };
 use crate::coordinator::ownership::{BoxFuture, OwnershipError};
-use crate::coordinator::snapshot_state::{
-    ClaimedSegment, GateState, SegmentsView, SnapshotBegin, SnapshotState,
-};
+use crate::coordinator::snapshot_state::{GateState, SegmentsView, SnapshotBegin, SnapshotState};
 use crate::coordinator::{SegmentProgress, SnapshotPhase, SnapshotRecord};
 use crate::model::SequenceNumber;
 
-/// A segment this worker holds.
-struct HeldSegment {
-    counter: u64,
-    stop: CancellationToken,
-    /// Progress to store with the next renewal.
-    pending: Option<SegmentWrite>,
-}
-
 /// What this worker knows of one table's snapshot.
 #[derive(Default)]
-struct TableSnapshot {
+pub(super) struct TableSnapshot {
     /// The snapshot item's counter when last read.
-    seen: Option<u64>,
+    pub(super) seen: Option<u64>,
     /// The floor the item keeps (highest sequence before a reset).
-    floor: Option<String>,
+    pub(super) floor: Option<String>,
     /// The run this worker started and has not moved to `running` yet.
-    began: Option<String>,
+    pub(super) began: Option<String>,
     /// The run whose segments this worker holds.
-    run: Option<String>,
-    held: HashMap<u32, HeldSegment>,
-    watch: ExpiryWatch,
+    pub(super) run: Option<String>,
+    pub(super) held: HashMap<u32, HeldSegment>,
+    pub(super) watch: ExpiryWatch,
 }
 
 /// Snapshot state in a lease table shared by many workers.
 pub struct LeaseSnapshots {
-    table: LeaseTable,
-    ownership: Arc<LeaseOwnership>,
-    lease_duration: Duration,
-    tables: Mutex<HashMap<String, TableSnapshot>>,
-    started: Instant,
+    pub(super) table: LeaseTable,
+    pub(super) ownership: Arc<LeaseOwnership>,
+    pub(super) lease_duration: Duration,
+    pub(super) tables: Mutex<HashMap<String, TableSnapshot>>,
+    pub(super) started: Instant,
 }
 
 fn lease_error(err: LeaseTableError) -> OwnershipError {
@@ -93,15 +82,15 @@ impl LeaseSnapshots {
         }
     }
 
-    fn me(&self) -> &str {
+    pub(super) fn me(&self) -> &str {
         self.ownership.worker()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, TableSnapshot>> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, HashMap<String, TableSnapshot>> {
         self.tables.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn now_ms(&self) -> u64 {
+    pub(super) fn now_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
@@ -327,226 +316,7 @@ impl LeaseSnapshots {
         Ok(())
     }
 
-    /// Renews this worker's segments and takes free ones up to its share.
-    async fn keep_segments(
-        &self,
-        table: &str,
-        item: &SnapshotItem,
-    ) -> Result<SegmentsView, LeaseTableError> {
-        let run = item.run.clone().unwrap_or_default();
-        let segments: Vec<SegmentItem> = self
-            .table
-            .segment_items(table, item.segments)
-            .await?
-            .into_iter()
-            .filter(|s| s.run == run)
-            .collect();
-        self.lock().entry(table.to_owned()).or_default().run = Some(run.clone());
-        self.renew_segments(table, &run, &segments).await?;
-        let all_done = segments.len() == item.segments as usize && segments.iter().all(|s| s.done);
-        let Some(alive) = self.ownership.alive_workers() else {
-            // Not sure yet who else is there: take nothing.
-            return Ok(SegmentsView {
-                all_done,
-                ..SegmentsView::default()
-            });
-        };
-        let free = self.free_segments(table, &segments);
-        let undone = segments.iter().filter(|s| !s.done).count();
-        let share = undone.div_ceil(alive);
-        let mut claimed = Vec::new();
-        for segment in free {
-            let holding = self.lock().get(table).map_or(0, |k| k.held.len());
-            if holding >= share {
-                break;
-            }
-            if self
-                .table
-                .take_segment(table, &run, segment, self.me())
-                .await?
-                == Written::Lost
-            {
-                continue;
-            }
-            tracing::info!(table, segment = segment.segment, from = ?segment.owner, "snapshot segment taken");
-            let stop = CancellationToken::new();
-            self.lock()
-                .entry(table.to_owned())
-                .or_default()
-                .held
-                .insert(
-                    segment.segment,
-                    HeldSegment {
-                        counter: segment.counter + 1,
-                        stop: stop.clone(),
-                        pending: None,
-                    },
-                );
-            claimed.push(ClaimedSegment {
-                progress: progress_of(segment),
-                stop,
-            });
-        }
-        Ok(SegmentsView {
-            claimed,
-            all_done,
-            finished_elsewhere: false,
-        })
-    }
-
-    /// Unfinished segments nobody holds (or whose owner stopped renewing),
-    /// in an order of this worker's own so that workers rarely race.
-    fn free_segments<'s>(&self, table: &str, segments: &'s [SegmentItem]) -> Vec<&'s SegmentItem> {
-        let now = self.now_ms();
-        let mut tables = self.lock();
-        let known = tables.entry(table.to_owned()).or_default();
-        let views: Vec<LeaseView> = segments
-            .iter()
-            .map(|s| LeaseView {
-                key: segment_key(table, s.segment),
-                owner: s.owner.clone(),
-                counter: s.counter,
-                readable: !s.done,
-            })
-            .collect();
-        known.watch.observe(&views, now);
-        let mut free: Vec<&SegmentItem> = segments
-            .iter()
-            .zip(&views)
-            .filter(|(s, view)| {
-                !s.done
-                    && !known.held.contains_key(&s.segment)
-                    && (s.owner.is_none()
-                        || s.owner.as_deref() == Some(self.me())
-                        || known.watch.is_free(view, now, self.lease_duration))
-            })
-            .map(|(s, _)| s)
-            .collect();
-        let offset = self.me().bytes().map(u32::from).sum::<u32>();
-        free.sort_by_key(|s| s.segment.wrapping_add(offset) % segments.len().max(1) as u32);
-        free
-    }
-
-    async fn renew_segments(
-        &self,
-        table: &str,
-        run: &str,
-        segments: &[SegmentItem],
-    ) -> Result<(), LeaseTableError> {
-        let held: Vec<(u32, u64, Option<SegmentWrite>)> = self
-            .lock()
-            .get(table)
-            .map(|k| {
-                k.held
-                    .iter()
-                    .map(|(s, h)| (*s, h.counter, h.pending.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for (segment, counter, pending) in held {
-            let still_mine = segments.iter().any(|s| {
-                s.segment == segment
-                    && s.owner.as_deref() == Some(self.me())
-                    && s.counter == counter
-            });
-            let written = if still_mine {
-                self.table
-                    .write_segment(
-                        table,
-                        run,
-                        (segment, counter),
-                        self.me(),
-                        pending.as_ref(),
-                        false,
-                    )
-                    .await?
-            } else {
-                Written::Lost
-            };
-            self.after_write(table, segment, counter, &pending, written, false);
-        }
-        Ok(())
-    }
-
-    /// Updates what this worker holds after an owner write of a segment.
-    fn after_write(
-        &self,
-        table: &str,
-        segment: u32,
-        counter: u64,
-        written_progress: &Option<SegmentWrite>,
-        written: Written,
-        released: bool,
-    ) {
-        let mut tables = self.lock();
-        let Some(known) = tables.get_mut(table) else {
-            return;
-        };
-        match written {
-            Written::Done if released => {
-                known.held.remove(&segment);
-            }
-            Written::Done => {
-                if let Some(held) = known.held.get_mut(&segment) {
-                    held.counter = counter + 1;
-                    if held.pending == *written_progress {
-                        held.pending = None;
-                    }
-                }
-            }
-            Written::Lost => {
-                if let Some(held) = known.held.remove(&segment) {
-                    tracing::warn!(
-                        table,
-                        segment,
-                        "snapshot segment lost: another worker took it"
-                    );
-                    held.stop.cancel();
-                }
-            }
-        }
-    }
-
-    async fn do_save(&self, table: &str, progress: SegmentProgress) -> Result<(), LeaseTableError> {
-        let write = SegmentWrite {
-            last_key: progress.last_key.clone(),
-            items: progress.items,
-            pages: progress.pages,
-            done: progress.done,
-        };
-        let counter = {
-            let mut tables = self.lock();
-            let Some(held) = tables
-                .get_mut(table)
-                .and_then(|k| k.held.get_mut(&progress.segment))
-            else {
-                // Not held (any more): another worker owns its progress.
-                return Ok(());
-            };
-            if !write.done {
-                held.pending = Some(write);
-                return Ok(());
-            }
-            held.counter
-        };
-        let run = self.held_run(table);
-        let write = Some(write);
-        let written = self
-            .table
-            .write_segment(
-                table,
-                &run,
-                (progress.segment, counter),
-                self.me(),
-                write.as_ref(),
-                true,
-            )
-            .await?;
-        self.after_write(table, progress.segment, counter, &write, written, true);
-        Ok(())
-    }
-
-    fn held_run(&self, table: &str) -> String {
+    pub(super) fn held_run(&self, table: &str) -> String {
         self.lock()
             .get(table)
             .and_then(|k| k.run.clone())
@@ -600,54 +370,6 @@ impl LeaseSnapshots {
             "UpdateItem",
             "the snapshot item kept changing while requesting a snapshot",
         ))
-    }
-
-    async fn do_release(&self, table: &str) -> Result<(), LeaseTableError> {
-        let held: Vec<(u32, u64, Option<SegmentWrite>)> = self
-            .lock()
-            .get(table)
-            .map(|k| {
-                k.held
-                    .iter()
-                    .map(|(s, h)| (*s, h.counter, h.pending.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if held.is_empty() {
-            return Ok(());
-        }
-        let run = self.held_run(table);
-        for (segment, counter, pending) in held {
-            let written = self
-                .table
-                .write_segment(
-                    table,
-                    &run,
-                    (segment, counter),
-                    self.me(),
-                    pending.as_ref(),
-                    true,
-                )
-                .await?;
-            tracing::info!(
-                table,
-                segment,
-                released = (written == Written::Done),
-                "snapshot segment released at shutdown"
-            );
-            self.after_write(table, segment, counter, &pending, written, true);
-        }
-        Ok(())
-    }
-}
-
-fn progress_of(segment: &SegmentItem) -> SegmentProgress {
-    SegmentProgress {
-        segment: segment.segment,
-        last_key: segment.last_key.clone(),
-        done: segment.done,
-        items: segment.items,
-        pages: segment.pages,
     }
 }
 
