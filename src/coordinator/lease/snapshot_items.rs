@@ -150,8 +150,9 @@ impl LeaseTable {
 
     /// Writes `table`'s snapshot item as `fields` (names without the
     /// `dcdc_` prefix; `None` removes one), with `owner` as `leaseOwner`.
-    /// Conditional on the counter last seen (`None`: no item yet, or any
-    /// state but `unless_state`).
+    /// Conditional on the counter last seen (`None`: on there being no item
+    /// yet); the counter moves on, so every write fences the ones that
+    /// read the item before it.
     pub async fn write_snapshot_item(
         &self,
         table: &str,

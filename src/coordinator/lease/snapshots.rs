@@ -506,3 +506,43 @@ impl SnapshotState for LeaseSnapshots {
         Box::pin(async move { self.do_release(table).await.map_err(lease_error) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(key: &str, checkpoint: &str, start_at: Option<&str>) -> Lease {
+        Lease {
+            key: key.into(),
+            owner: None,
+            counter: 1,
+            checkpoint: checkpoint.into(),
+            owner_switches: 0,
+            parents: Vec::new(),
+            table: Some("orders".into()),
+            checkpointed_at_ms: None,
+            start_at: start_at.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn highest_covers_checkpoints_recorded_starts_and_the_floor() {
+        let leases = [
+            lease("arn:s:a", "900", None),
+            lease("arn:s:b", "TRIM_HORIZON", Some("1500")),
+            lease("arn:s:c", "SHARD_END", None),
+        ];
+        let highest_of = |floor| highest(&leases, floor).map(|s| s.as_str().to_owned());
+        assert_eq!(highest_of(None).as_deref(), Some("1500"));
+        assert_eq!(highest_of(Some("2000")).as_deref(), Some("2000"));
+        assert_eq!(highest(&[], None), None);
+    }
+
+    #[test]
+    fn the_stream_of_a_lease_key_keeps_the_colons_of_an_arn() {
+        assert_eq!(
+            stream_of("arn:aws:dynamodb:us-east-1:1:table/t/stream/2026:shardId-1"),
+            Some("arn:aws:dynamodb:us-east-1:1:table/t/stream/2026")
+        );
+    }
+}

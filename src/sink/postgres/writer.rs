@@ -26,6 +26,8 @@ use crate::sink::{Batch, Rejected, SinkError, SinkWriter};
 /// Rows per INSERT statement (PostgreSQL allows 65,535 parameters).
 const ROWS_PER_STATEMENT: usize = 1000;
 
+mod upkeep;
+
 /// The `postgres` sink.
 pub struct PostgresSink {
     name: String,
@@ -224,78 +226,6 @@ impl PostgresSink {
             sink: self.name.clone(),
             message: "no connection".into(),
         })
-    }
-}
-
-impl PostgresSink {
-    /// Creates this connection's staging tables (`copy` method) once.
-    async fn ensure_stages(&mut self) -> Result<(), SinkError> {
-        let ddl: Vec<String> = self.tables.values().map(copy::create_stage).collect();
-        let name = self.name.clone();
-        let connected = self.client.as_ref().is_some_and(|c| !c.is_closed());
-        if self.staged && connected {
-            return Ok(());
-        }
-        let client = self.client().await?;
-        if let Err(err) = client.batch_execute(&ddl.join(";\n")).await {
-            return Err(match classify(&err) {
-                Failure::Transient(message) => SinkError::Transient {
-                    sink: name,
-                    message,
-                },
-                Failure::Data(message) | Failure::Fatal(message) => SinkError::Fatal {
-                    sink: name,
-                    message: format!("creating the staging tables: {message}"),
-                },
-            });
-        }
-        self.staged = true;
-        Ok(())
-    }
-
-    /// Deletes tombstones older than the retention, at most every minute.
-    async fn purge_tombstones(&mut self) -> Result<(), SinkError> {
-        let Some(after) = self.purge_after else {
-            return Ok(());
-        };
-        if self.last_purge.elapsed() < PURGE_EVERY.min(after) {
-            return Ok(());
-        }
-        self.last_purge = std::time::Instant::now();
-        let seconds = after.as_secs_f64().to_string();
-        let tables: Vec<PgTable> = self.tables.values().cloned().collect();
-        let name = self.name.clone();
-        let dialect = self.dialect;
-        let client = self.client().await?;
-        for table in tables {
-            let sql = match dialect {
-                SqlDialect::Postgres => format!(
-                    "DELETE FROM {} WHERE _deleted AND _updated_at < now() - $1::text::float8 * interval '1 second'",
-                    table.qualified()
-                ),
-                SqlDialect::Cratedb => format!(
-                    "DELETE FROM {} WHERE _deleted AND _updated_at < CURRENT_TIMESTAMP - ($1::DOUBLE * 1000)::BIGINT",
-                    table.qualified()
-                ),
-            };
-            let statement = client
-                .prepare_typed(&sql, &[Type::TEXT])
-                .await
-                .map_err(|e| SinkError::Transient {
-                    sink: name.clone(),
-                    message: crate::error_text::with_causes(&e),
-                })?;
-            let purged = client.execute(&statement, &[&seconds]).await.map_err(|e| {
-                SinkError::Transient {
-                    sink: name.clone(),
-                    message: crate::error_text::with_causes(&e),
-                }
-            })?;
-            if purged > 0 {
-                tracing::info!(sink = %name, table = %table.qualified(), purged, "purged tombstones");
-            }
-        }
-        Ok(())
     }
 }
 
