@@ -24,7 +24,7 @@ work=$(mktemp -d /tmp/dynamo-cdc-bench-leases.XXXXXX)
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
     stop_servers
     rm -rf "$work"
 }

@@ -376,7 +376,17 @@ impl Ownership for LeaseOwnership {
         _table: &'a str,
     ) -> BoxFuture<'a, Result<StreamState, OwnershipError>> {
         Box::pin(async move {
-            let leases = self.table.scan(true).await.map_err(lease_error)?;
+            // The balancing loop's last look (at most a renew period old)
+            // serves every load after its first full cycle: a consistent
+            // Scan per table per discovery would cost more than the leases.
+            let cached: Option<Vec<Lease>> = {
+                let state = self.lock();
+                (state.cycles >= 1).then(|| state.seen.values().cloned().collect())
+            };
+            let leases = match cached {
+                Some(leases) => leases,
+                None => self.table.scan(true).await.map_err(lease_error)?,
+            };
             let prefix = format!("{stream}:");
             let checkpoints = leases
                 .iter()
