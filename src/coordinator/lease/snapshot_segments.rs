@@ -126,16 +126,7 @@ impl LeaseSnapshots {
         run: &str,
         segments: &[SegmentItem],
     ) -> Result<(), LeaseTableError> {
-        let held: Vec<(u32, u64, Option<SegmentWrite>)> = self
-            .lock()
-            .get(table)
-            .map(|k| {
-                k.held
-                    .iter()
-                    .map(|(s, h)| (*s, h.counter, h.pending.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let held = self.held_segments(table);
         for (segment, counter, pending) in held {
             let still_mine = segments.iter().any(|s| {
                 s.segment == segment
@@ -243,9 +234,9 @@ impl LeaseSnapshots {
         Ok(())
     }
 
-    pub(super) async fn do_release(&self, table: &str) -> Result<(), LeaseTableError> {
-        let held: Vec<(u32, u64, Option<SegmentWrite>)> = self
-            .lock()
+    /// This worker's segments of `table`: number, counter, pending progress.
+    fn held_segments(&self, table: &str) -> Vec<(u32, u64, Option<SegmentWrite>)> {
+        self.lock()
             .get(table)
             .map(|k| {
                 k.held
@@ -253,7 +244,11 @@ impl LeaseSnapshots {
                     .map(|(s, h)| (*s, h.counter, h.pending.clone()))
                     .collect()
             })
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    pub(super) async fn do_release(&self, table: &str) -> Result<(), LeaseTableError> {
+        let held = self.held_segments(table);
         if held.is_empty() {
             return Ok(());
         }

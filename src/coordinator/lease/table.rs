@@ -454,14 +454,7 @@ impl LeaseTable {
     /// Deletes `me`'s heartbeat, so that the others count one worker less
     /// at once (a graceful stop).
     pub async fn remove_heartbeat(&self, me: &str) -> Result<(), LeaseTableError> {
-        self.client
-            .delete_item()
-            .table_name(&self.name)
-            .key("leaseKey", s(&format!("{HEARTBEAT_PREFIX}{me}")))
-            .send()
-            .await
-            .map_err(|e| self.sdk_error("DeleteItem", e))?;
-        Ok(())
+        self.delete_item(&format!("{HEARTBEAT_PREFIX}{me}")).await
     }
 
     pub(super) fn conditional<T, E>(
