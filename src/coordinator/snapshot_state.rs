@@ -243,7 +243,9 @@ impl SnapshotState for EmbeddedSnapshots {
     }
 
     fn poll_interval(&self) -> Duration {
-        Duration::from_millis(200)
+        // Every segment is handed out at the first look and the runner looks
+        // again as soon as they are done: periodic looks find nothing new.
+        Duration::from_secs(5)
     }
 
     fn maintain<'a>(

@@ -489,6 +489,7 @@ impl Ownership for LeaseOwnership {
     }
 }
 
-fn lease_error(err: LeaseTableError) -> OwnershipError {
+/// A lease table failure as the ownership seam reports it.
+pub(super) fn lease_error(err: LeaseTableError) -> OwnershipError {
     OwnershipError::Leases(err.to_string())
 }

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::balance::{ExpiryWatch, LeaseView};
-use super::owner::{checkpoint_of, lease_key, LeaseOwnership};
+use super::owner::{checkpoint_of, lease_error, lease_key, LeaseOwnership};
 use super::snapshot_items::{snapshot_key, SnapshotItem};
 use super::snapshot_segments::{progress_of, HeldSegment};
 use super::table::{
@@ -44,8 +44,12 @@ pub(super) struct TableSnapshot {
     pub(super) began: Option<String>,
     /// The run whose segments this worker holds.
     pub(super) run: Option<String>,
+    /// Segments this worker holds.
     pub(super) held: HashMap<u32, HeldSegment>,
+    /// When each segment's counter last moved (expiry of other owners).
     pub(super) watch: ExpiryWatch,
+    /// When the snapshot item's counter last moved during `starting`.
+    pub(super) start_watch: ExpiryWatch,
 }
 
 /// Snapshot state in a lease table shared by many workers.
@@ -55,10 +59,6 @@ pub struct LeaseSnapshots {
     pub(super) lease_duration: Duration,
     pub(super) tables: Mutex<HashMap<String, TableSnapshot>>,
     pub(super) started: Instant,
-}
-
-fn lease_error(err: LeaseTableError) -> OwnershipError {
-    OwnershipError::Leases(err.to_string())
 }
 
 fn parse_sequence(text: &str) -> Option<SequenceNumber> {
@@ -169,10 +169,15 @@ impl LeaseSnapshots {
                 known.and_then(|k| k.floor.clone()),
             )
         };
-        let leases = self.shard_leases(&start.table).await?;
-        if start.clear_checkpoints {
+        // Only a reset needs the table's shard leases: it drops them and
+        // keeps their highest sequence as the floor.
+        let dropped = if start.clear_checkpoints {
+            let leases = self.shard_leases(&start.table).await?;
             floor = highest(&leases, floor.as_deref()).map(|s| s.as_str().to_owned());
-        }
+            leases
+        } else {
+            Vec::new()
+        };
         let run = format!("{}-{}", super::table::now_ms(), self.me());
         let fields = [
             ("state", Some("starting".to_owned())),
@@ -193,10 +198,8 @@ impl LeaseSnapshots {
             tracing::info!(table = %start.table, "another worker began the snapshot first; joining it");
             return Ok(false);
         }
-        if start.clear_checkpoints {
-            for lease in &leases {
-                self.table.delete_item(&lease.key).await?;
-            }
+        for lease in &dropped {
+            self.table.delete_item(&lease.key).await?;
         }
         for shard in &start.closed_shards {
             let key = lease_key(&start.stream, shard);
@@ -290,11 +293,11 @@ impl LeaseSnapshots {
             let mut tables = self.lock();
             let known = tables.entry(table.to_owned()).or_default();
             known
-                .watch
+                .start_watch
                 .observe(std::slice::from_ref(&view), self.now_ms());
             item.owner.as_deref() != Some(self.me())
                 && known
-                    .watch
+                    .start_watch
                     .is_free(&view, self.now_ms(), self.lease_duration)
         };
         let Some(run) = item.run.as_deref().filter(|_| free) else {
