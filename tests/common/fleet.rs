@@ -51,18 +51,46 @@ pub fn fleet_config(
     config
 }
 
-pub fn worker(config: &Path, dir: &Path, id: &str) -> Child {
-    let log = std::fs::File::create(dir.join(format!("{id}.log"))).expect("log");
-    super::engine::command(&["run", "--config", &config.display().to_string()])
-        .env("WORKER_ID", id)
-        .env("WORKER_STATE", dir.join(format!("state-{id}")))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start a worker")
+/// A worker process, killed when dropped (a failed test leaves none behind).
+pub struct Worker(Child);
+
+impl std::ops::Deref for Worker {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
 }
 
-/// Owners of the shard leases (heartbeats left out): lease key → owner.
+impl std::ops::DerefMut for Worker {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+pub fn worker(config: &Path, dir: &Path, id: &str) -> Worker {
+    let log = std::fs::File::create(dir.join(format!("{id}.log"))).expect("log");
+    Worker(
+        super::engine::command(&["run", "--config", &config.display().to_string()])
+            .env("WORKER_ID", id)
+            .env("WORKER_STATE", dir.join(format!("state-{id}")))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start a worker"),
+    )
+}
+
+/// Owners of the shard leases (heartbeats and snapshot items left out):
+/// lease key → owner.
 pub async fn owners(table: &LeaseTable) -> BTreeMap<String, Option<String>> {
     table
         .scan(true)
