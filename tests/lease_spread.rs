@@ -85,7 +85,37 @@ async fn three_workers_spread_streams_and_kinesis_shards_within_one() {
     let pg = common::fleet::postgres().await;
     common::fleet::wait_live_equals_tables(&client, &pg, &schema, &names).await;
     // `checkpoints show` reads the lease table: every lease, its owner,
-    // counter, checkpoint and the checkpoint's age.
+    // counter, checkpoint and the checkpoint's age (once the owners'
+    // renewals have carried the acknowledged checkpoints).
+    let (config_path, viewer_state) = (config.clone(), dir.path().join("state-viewer"));
+    let show = move || show_leases(&config_path, &viewer_state);
+    common::wait_for(
+        "9 or more leases with a checkpoint age",
+        Duration::from_secs(30),
+        || {
+            show()
+                .iter()
+                .filter(|r| r["checkpoint_age_seconds"].is_u64())
+                .count()
+                >= 9
+        },
+    );
+    let rows = show();
+    assert_eq!(rows.len(), 14, "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|r| r["owner"].is_string() && r["counter"].as_u64() > Some(0)),
+        "{rows:?}"
+    );
+    for child in &mut workers {
+        terminate(child);
+        let status = child.wait().expect("reap a worker");
+        assert!(status.success(), "a worker exited with {status}");
+    }
+}
+
+/// `checkpoints show --json` over the fleet's lease table, one value per lease.
+fn show_leases(config: &std::path::Path, viewer_state: &std::path::Path) -> Vec<serde_json::Value> {
     let shown = common::engine::command(&[
         "checkpoints",
         "show",
@@ -94,7 +124,7 @@ async fn three_workers_spread_streams_and_kinesis_shards_within_one() {
         &config.display().to_string(),
     ])
     .env("WORKER_ID", "viewer")
-    .env("WORKER_STATE", dir.path().join("state-viewer"))
+    .env("WORKER_STATE", viewer_state)
     .output()
     .expect("checkpoints show");
     assert!(
@@ -102,26 +132,8 @@ async fn three_workers_spread_streams_and_kinesis_shards_within_one() {
         "{}",
         String::from_utf8_lossy(&shown.stderr)
     );
-    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&shown.stdout)
+    String::from_utf8_lossy(&shown.stdout)
         .lines()
         .map(|line| serde_json::from_str(line).expect("a JSON line"))
-        .collect();
-    assert_eq!(rows.len(), 14, "{rows:?}");
-    assert!(
-        rows.iter()
-            .all(|r| r["owner"].is_string() && r["counter"].as_u64() > Some(0)),
-        "{rows:?}"
-    );
-    assert!(
-        rows.iter()
-            .filter(|r| r["checkpoint_age_seconds"].is_u64())
-            .count()
-            >= 9,
-        "checkpoints with their age: {rows:?}"
-    );
-    for child in &mut workers {
-        terminate(child);
-        let status = child.wait().expect("reap a worker");
-        assert!(status.success(), "a worker exited with {status}");
-    }
+        .collect()
 }
