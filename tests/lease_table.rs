@@ -161,3 +161,61 @@ async fn heartbeats_count_up_and_new_leases_start_at_the_trim_horizon() {
         (None, TRIM_HORIZON)
     );
 }
+
+/// Two workers decide to begin the same table's snapshot: the one that
+/// writes second fails on the counter its decision saw, even when it read
+/// the snapshot item again in between (to compute the version).
+#[tokio::test(flavor = "multi_thread")]
+async fn only_one_of_two_workers_begins_a_snapshot() {
+    use dynamo_cdc::coordinator::lease::{BalanceSettings, LeaseOwnership, LeaseSnapshots};
+    use dynamo_cdc::coordinator::{SnapshotBegin, SnapshotPhase, SnapshotState};
+    use dynamo_cdc::model::SequenceNumber;
+    use std::time::Duration;
+
+    let (_client, table) = new_table().await;
+    let settings = BalanceSettings {
+        lease_duration: Duration::from_secs(3),
+        max_steals: 5,
+    };
+    let worker = |id: &str| {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let ownership = LeaseOwnership::new(table.clone(), id, settings, None, shutdown);
+        LeaseSnapshots::new(table.clone(), ownership, settings.lease_duration)
+    };
+    let (a, b) = (worker("a"), worker("b"));
+    let begin = |version: &str| SnapshotBegin {
+        table: "orders".into(),
+        stream: "arn:stream".into(),
+        version: SequenceNumber::parse(version).expect("version"),
+        total_segments: 2,
+        clear_checkpoints: false,
+        closed_shards: Vec::new(),
+    };
+    // Both decide on a table without a snapshot.
+    assert!(a
+        .gate_state("orders", "arn:stream")
+        .await
+        .unwrap()
+        .record
+        .is_none());
+    assert!(b
+        .gate_state("orders", "arn:stream")
+        .await
+        .unwrap()
+        .record
+        .is_none());
+    assert!(b.begin(begin("7")).await.unwrap(), "the first begin wins");
+    // a reads the table again (its version) before it writes: still refused.
+    a.highest_sequence("orders").await.unwrap();
+    assert!(
+        !a.begin(begin("8")).await.unwrap(),
+        "the second begin must fail"
+    );
+    let record = a.record("orders").await.unwrap().expect("a snapshot");
+    assert_eq!(
+        record.version.map(|v| v.as_str().to_owned()).as_deref(),
+        Some("7")
+    );
+    assert_eq!(record.phase, SnapshotPhase::Running);
+    assert_eq!(record.segments.len(), 2);
+}

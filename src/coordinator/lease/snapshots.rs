@@ -105,8 +105,14 @@ impl LeaseSnapshots {
         Ok(leases)
     }
 
-    /// Reads the snapshot item and remembers its counter and floor.
-    async fn read_item(&self, table: &str) -> Result<Option<SnapshotItem>, LeaseTableError> {
+    /// Reads the snapshot item for the gate's decision and remembers its
+    /// counter and floor: a begin that follows is conditional on exactly
+    /// this counter, so it fails if anyone wrote the item after the
+    /// decision. No other read may move what is remembered.
+    async fn read_item_for_decision(
+        &self,
+        table: &str,
+    ) -> Result<Option<SnapshotItem>, LeaseTableError> {
         let item = self.table.snapshot_item(table).await?;
         let mut tables = self.lock();
         let known = tables.entry(table.to_owned()).or_default();
@@ -194,7 +200,6 @@ impl LeaseSnapshots {
             .write_snapshot_item(&start.table, seen, Some(self.me()), &fields)
             .await?;
         if written == Written::Lost {
-            self.read_item(&start.table).await?;
             tracing::info!(table = %start.table, "another worker began the snapshot first; joining it");
             return Ok(false);
         }
@@ -246,7 +251,7 @@ impl LeaseSnapshots {
     }
 
     async fn do_maintain(&self, table: &str) -> Result<SegmentsView, LeaseTableError> {
-        let Some(item) = self.read_item(table).await? else {
+        let Some(item) = self.table.snapshot_item(table).await? else {
             return Ok(SegmentsView::default());
         };
         match item.state.as_str() {
@@ -328,7 +333,7 @@ impl LeaseSnapshots {
 
     async fn do_finish(&self, table: &str) -> Result<(), LeaseTableError> {
         for _ in 0..5 {
-            let Some(item) = self.read_item(table).await? else {
+            let Some(item) = self.table.snapshot_item(table).await? else {
                 return Ok(());
             };
             if item.state != "running" {
@@ -355,7 +360,7 @@ impl LeaseSnapshots {
 
     async fn do_request(&self, table: &str, reason: &str) -> Result<(), LeaseTableError> {
         for _ in 0..5 {
-            let seen = self.read_item(table).await?.map(|i| i.counter);
+            let seen = self.table.snapshot_item(table).await?.map(|i| i.counter);
             let fields = [
                 ("state", Some("needed".to_owned())),
                 ("reason", Some(reason.to_owned())),
@@ -412,7 +417,11 @@ impl SnapshotState for LeaseSnapshots {
                 .collect();
             streams.sort();
             streams.dedup();
-            let record = match self.read_item(table).await.map_err(lease_error)? {
+            let record = match self
+                .read_item_for_decision(table)
+                .await
+                .map_err(lease_error)?
+            {
                 Some(item) => Some(self.to_record(item, table).await?),
                 None => None,
             };
@@ -429,7 +438,7 @@ impl SnapshotState for LeaseSnapshots {
         table: &'a str,
     ) -> BoxFuture<'a, Result<Option<SnapshotRecord>, OwnershipError>> {
         Box::pin(async move {
-            match self.read_item(table).await.map_err(lease_error)? {
+            match self.table.snapshot_item(table).await.map_err(lease_error)? {
                 Some(item) => Ok(Some(self.to_record(item, table).await?)),
                 None => Ok(None),
             }
@@ -442,7 +451,7 @@ impl SnapshotState for LeaseSnapshots {
     ) -> BoxFuture<'a, Result<Option<SequenceNumber>, OwnershipError>> {
         Box::pin(async move {
             let leases = self.shard_leases(table).await.map_err(lease_error)?;
-            let item = self.read_item(table).await.map_err(lease_error)?;
+            let item = self.table.snapshot_item(table).await.map_err(lease_error)?;
             Ok(highest(
                 &leases,
                 item.as_ref().and_then(|i| i.floor.as_deref()),
