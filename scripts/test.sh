@@ -14,6 +14,7 @@
 #   DYNAMO_CDC_TEST_CHDB_PYTHON        a python with chdb
 #   DYNAMO_CDC_TEST_POSTGRES_URL       libpq connection string
 #   DYNAMO_CDC_TEST_MOTO_URL           http://127.0.0.1:PORT (moto: S3, SQS)
+#   DYNAMO_CDC_TEST_PROMETHEUS         the prometheus binary (tests start it with their own config)
 #   AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_REGION  (local / local / us-east-1)
 #   DYNAMO_CDC_BIN                     the debug dynamo-cdc binary
 #
@@ -31,7 +32,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dynamo-cdc-target}"
 section() { printf '\n==> %s\n' "$*"; }
 started=$SECONDS
 
-section "servers: DynamoDB Local, kinesalite, ClickHouse, chdb, moto, PostgreSQL (installed on first use)"
+section "servers: DynamoDB Local, kinesalite, ClickHouse, chdb, moto, PostgreSQL, Prometheus (installed on first use)"
 ensure_dynamodb_local
 echo "DynamoDB Local: $(dcdc_dynamodb_local_dir)"
 ensure_kinesalite
@@ -43,6 +44,9 @@ echo "chdb: $chdb_python"
 ensure_moto >/dev/null
 echo "moto: installed"
 echo "PostgreSQL: $(ensure_postgres)"
+DYNAMO_CDC_TEST_PROMETHEUS=$(ensure_prometheus)
+export DYNAMO_CDC_TEST_PROMETHEUS
+echo "Prometheus: $DYNAMO_CDC_TEST_PROMETHEUS"
 
 section "cargo fmt --check"
 cargo fmt --check

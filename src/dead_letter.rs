@@ -102,6 +102,13 @@ impl DeadLetters {
             file.write_all(&buffer).map_err(io)?;
             file.sync_data().map_err(io)?;
         }
+        for letter in letters {
+            let labels = [
+                ("table", letter.table.to_owned()),
+                ("stage", letter.stage.to_owned()),
+            ];
+            metrics::counter!(crate::observe::names::DEAD_LETTERS, &labels).increment(1);
+        }
         Ok(())
     }
 }

@@ -16,6 +16,7 @@ pub mod dead_letter;
 pub mod decode;
 pub mod error_text;
 pub mod model;
+pub mod observe;
 pub mod sink;
 pub mod source;
 pub mod stats;

@@ -1,9 +1,12 @@
-//! Engine counters for progress logs and the final summary.
+//! Engine counters for progress logs and the final summary, and the
+//! probes (readiness, lag) everything that counts also reports to.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
+
+use crate::observe::names;
 
 /// Counters of one sink.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,6 +33,9 @@ pub struct Stats {
     iterator_renewals: AtomicU64,
     millis_behind: Mutex<BTreeMap<String, i64>>,
     sinks: Mutex<BTreeMap<String, SinkCounters>>,
+    /// Readiness and lag, which readers and sinks report to beside their
+    /// counters (served by the metrics endpoint when there is one).
+    pub probes: crate::observe::Probes,
 }
 
 /// A copy of the counters at one instant.
@@ -115,6 +121,11 @@ impl Stats {
 
     /// Counts one successful batch write of a sink.
     pub fn record_sink_write(&self, sink: &str, written: usize, rejected: usize, took: Duration) {
+        let label = [("sink", sink.to_owned())];
+        metrics::counter!(names::SINK_WRITTEN, &label).increment(written as u64);
+        metrics::counter!(names::SINK_REJECTED, &label).increment(rejected as u64);
+        metrics::histogram!(names::SINK_BATCH_SECONDS, &label).record(took.as_secs_f64());
+        self.probes.health.sink_succeeded(sink);
         let mut sinks = self.sinks.lock().unwrap_or_else(PoisonError::into_inner);
         let counters = sinks.entry(sink.to_owned()).or_default();
         counters.written += written as u64;

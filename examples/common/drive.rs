@@ -61,7 +61,7 @@ pub async fn drive<W: SinkWriter>(
                 .last()
                 .map(|e| e.position.sequence.clone())
                 .expect("page");
-            let ack = tracker.register(&key, last, 1)?;
+            let ack = tracker.register(&key, last, 1, None)?;
             chunks.push(Arc::new(Chunk {
                 table: Arc::from("bench_orders"),
                 bytes: 600 * page as u64,

@@ -324,6 +324,15 @@ start_postgres() {
     done
 }
 
+# Debian's Prometheus server; prints the binary's path. Tests start it
+# themselves, with a scrape config naming the engine they run.
+ensure_prometheus() {
+    if ! command -v prometheus >/dev/null 2>&1; then
+        _dcdc_apt_install prometheus
+    fi
+    command -v prometheus
+}
+
 # Debian's ClickHouse server (18.16) and client.
 ensure_clickhouse() {
     if ! command -v clickhouse-server >/dev/null 2>&1; then

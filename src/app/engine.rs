@@ -78,6 +78,17 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
     let (senders, mut sink_tasks) =
         spawn_sinks(&config.sinks, &schemas, &config.aws, &shared).await?;
 
+    let endpoint_stop = CancellationToken::new();
+    if let Some(addr) = config.metrics.listen {
+        crate::observe::server::start(
+            addr,
+            Arc::clone(&stats),
+            Arc::clone(&tracker),
+            endpoint_stop.clone(),
+        )
+        .await?;
+    }
+    let _stop_endpoint = endpoint_stop.drop_guard();
     let ownership_runtime = super::ownership::start(config, &api, &store, &cancel).await?;
     let ownership = Arc::clone(&ownership_runtime.ownership);
     let snapshots = Arc::clone(&ownership_runtime.snapshots);
@@ -135,6 +146,7 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
         }
     }
     drop(senders);
+    stats.probes.health.mark_started();
 
     let mut errors: Vec<EngineError> = Vec::new();
     let mut caught_up = false;

@@ -74,4 +74,7 @@ pub enum EngineError {
     /// A task failed unexpectedly.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The metrics endpoint could not start.
+    #[error(transparent)]
+    Observe(#[from] crate::observe::server::ObserveError),
 }

@@ -5,6 +5,7 @@ mod interpolate;
 mod kinesis;
 mod load;
 mod loader;
+mod metrics;
 mod types;
 mod validate;
 
@@ -12,6 +13,7 @@ pub use coordinator::{CoordinatorConfig, CoordinatorMode};
 pub use interpolate::interpolate;
 pub use load::{load_file, load_loader_file, parse_loader_str, parse_str};
 pub use loader::*;
+pub use metrics::MetricsConfig;
 pub use types::*;
 
 use std::path::PathBuf;

@@ -20,6 +20,9 @@ pub struct PipelineConfig {
     /// Who reads which shards: one process, or workers sharing a lease table.
     #[serde(default)]
     pub coordinator: super::CoordinatorConfig,
+    /// The Prometheus and health-probe endpoint (off unless `listen` is set).
+    #[serde(default)]
+    pub metrics: super::MetricsConfig,
     /// Tables whose streams are followed; at least one.
     pub tables: Vec<TableConfig>,
     /// Destinations that receive every change of every table; at least one.
@@ -286,6 +289,10 @@ pub struct BatchConfig {
     /// Longest backoff between retries of a failed write.
     #[serde(with = "humantime_serde")]
     pub max_retry_backoff: Duration,
+    /// How long the sink may keep failing before `/readyz` reports the
+    /// engine unready (it keeps retrying either way).
+    #[serde(with = "humantime_serde")]
+    pub unready_after: Duration,
 }
 
 impl Default for BatchConfig {
@@ -295,6 +302,7 @@ impl Default for BatchConfig {
             max_bytes: 8 * 1024 * 1024,
             max_age: Duration::from_millis(100),
             max_retry_backoff: Duration::from_secs(30),
+            unready_after: Duration::from_secs(60),
         }
     }
 }

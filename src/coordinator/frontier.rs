@@ -29,6 +29,8 @@ struct PendingChunk {
     id: u64,
     last: SequenceNumber,
     remaining: usize,
+    /// Creation time of the chunk's oldest change (ms since the Unix epoch).
+    oldest_ms: Option<i64>,
 }
 
 /// In-flight chunks of one shard, in read order.
@@ -51,14 +53,16 @@ impl ShardFrontier {
         }
     }
 
-    /// Registers a chunk whose records end at `last` and that `acks_needed`
-    /// sinks must acknowledge; returns its id. A chunk needing no acks (all
-    /// its records were dead-lettered) completes at once. Returns whether the
-    /// checkpoint advanced, too.
+    /// Registers a chunk whose records end at `last`, whose oldest change
+    /// was made at `oldest_ms` (for lag), and that `acks_needed` sinks must
+    /// acknowledge; returns its id. A chunk needing no acks (all its records
+    /// were dead-lettered) completes at once. Returns whether the checkpoint
+    /// advanced, too.
     pub fn register(
         &mut self,
         last: SequenceNumber,
         acks_needed: usize,
+        oldest_ms: Option<i64>,
     ) -> Result<(u64, bool), FrontierError> {
         if let Some(previous) = &self.last_registered {
             if &last <= previous {
@@ -75,6 +79,7 @@ impl ShardFrontier {
             id,
             last,
             remaining: acks_needed,
+            oldest_ms,
         });
         Ok((id, self.advance()))
     }
@@ -114,6 +119,14 @@ impl ShardFrontier {
         self.checkpoint.as_ref()
     }
 
+    /// Creation time of the oldest change not yet acknowledged by every sink.
+    pub fn oldest_unacked_ms(&self) -> Option<i64> {
+        self.pending
+            .iter()
+            .filter_map(|chunk| chunk.oldest_ms)
+            .min()
+    }
+
     /// Chunks still waiting for acknowledgements.
     pub fn in_flight(&self) -> usize {
         self.pending.len()
@@ -141,8 +154,8 @@ mod tests {
     #[test]
     fn checkpoint_waits_for_the_oldest_chunk() {
         let mut frontier = ShardFrontier::new(None);
-        let (a, _) = frontier.register(seq(10), 2).unwrap();
-        let (b, _) = frontier.register(seq(20), 2).unwrap();
+        let (a, _) = frontier.register(seq(10), 2, None).unwrap();
+        let (b, _) = frontier.register(seq(20), 2, None).unwrap();
         assert!(!frontier.ack(b).unwrap());
         assert!(!frontier.ack(b).unwrap());
         assert_eq!(frontier.checkpoint(), None);
@@ -155,7 +168,7 @@ mod tests {
     #[test]
     fn chunks_without_sinks_complete_at_once() {
         let mut frontier = ShardFrontier::new(Some(seq(1)));
-        let (_, advanced) = frontier.register(seq(5), 0).unwrap();
+        let (_, advanced) = frontier.register(seq(5), 0, None).unwrap();
         assert!(advanced);
         assert_eq!(frontier.checkpoint(), Some(&seq(5)));
     }
@@ -164,10 +177,10 @@ mod tests {
     fn misuse_is_reported() {
         let mut frontier = ShardFrontier::new(Some(seq(9)));
         assert!(matches!(
-            frontier.register(seq(9), 1),
+            frontier.register(seq(9), 1, None),
             Err(FrontierError::OutOfOrder { .. })
         ));
-        let (id, _) = frontier.register(seq(10), 1).unwrap();
+        let (id, _) = frontier.register(seq(10), 1, None).unwrap();
         frontier.ack(id).unwrap();
         assert_eq!(frontier.ack(id), Err(FrontierError::UnknownChunk(id)));
         assert_eq!(frontier.ack(99), Err(FrontierError::UnknownChunk(99)));
@@ -176,7 +189,7 @@ mod tests {
     #[test]
     fn finished_needs_drained_and_all_acked() {
         let mut frontier = ShardFrontier::new(None);
-        let (id, _) = frontier.register(seq(1), 1).unwrap();
+        let (id, _) = frontier.register(seq(1), 1, None).unwrap();
         frontier.mark_drained();
         assert!(!frontier.is_finished());
         frontier.ack(id).unwrap();

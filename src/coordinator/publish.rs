@@ -83,8 +83,13 @@ fn register(
     } else {
         0
     };
+    let oldest_ms = outgoing
+        .events
+        .iter()
+        .filter_map(|event| event.approx_time_ms)
+        .min();
     let ack = tracker
-        .register(key, last, acks)
+        .register(key, last, acks, oldest_ms)
         .map_err(|source| PublishError::Register {
             stream: key.stream.to_string(),
             shard: key.shard.to_string(),

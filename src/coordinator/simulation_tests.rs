@@ -125,7 +125,7 @@ impl Run<'_> {
         if let Some(last) = page.last() {
             let handle = self
                 .tracker
-                .register(&key(shard), seq(*last), SINKS)
+                .register(&key(shard), seq(*last), SINKS, None)
                 .unwrap();
             self.in_flight.push(InFlight {
                 handle,

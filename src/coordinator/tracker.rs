@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
@@ -39,6 +40,17 @@ struct Entry {
     frontier: ShardFrontier,
     dirty: bool,
     finished_reported: bool,
+    /// When the checkpoint last moved (or the shard was opened).
+    moved_at: Instant,
+}
+
+/// Where one shard stands, for lag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShardProgress {
+    /// Creation time of the oldest change not yet acknowledged by every sink.
+    pub oldest_unacked_ms: Option<i64>,
+    /// Time since the checkpoint last moved (or the shard was opened).
+    pub checkpoint_age: Duration,
 }
 
 /// Frontiers of all shards being read, behind one lock taken once per chunk
@@ -73,25 +85,29 @@ impl AckTracker {
                 frontier: ShardFrontier::new(checkpoint),
                 dirty: false,
                 finished_reported: false,
+                moved_at: Instant::now(),
             },
         );
     }
 
-    /// Registers a chunk of `key` ending at `last` that `acks_needed` sinks will
-    /// acknowledge, and returns the handle each sink acknowledges through.
+    /// Registers a chunk of `key` ending at `last`, whose oldest change was
+    /// made at `oldest_ms`, that `acks_needed` sinks will acknowledge, and
+    /// returns the handle each sink acknowledges through.
     pub fn register(
         self: &Arc<Self>,
         key: &ShardKey,
         last: SequenceNumber,
         acks_needed: usize,
+        oldest_ms: Option<i64>,
     ) -> Result<AckHandle, FrontierError> {
         let mut shards = self.lock();
         let entry = shards
             .get_mut(key)
             .ok_or(FrontierError::UnknownChunk(u64::MAX))?;
-        let (id, advanced) = entry.frontier.register(last, acks_needed)?;
+        let (id, advanced) = entry.frontier.register(last, acks_needed, oldest_ms)?;
         if advanced {
             entry.dirty = true;
+            entry.moved_at = Instant::now();
             self.changed.notify_one();
         }
         Ok(AckHandle {
@@ -111,6 +127,7 @@ impl AckTracker {
         };
         if entry.frontier.ack(id)? {
             entry.dirty = true;
+            entry.moved_at = Instant::now();
             self.changed.notify_one();
         }
         Ok(())
@@ -161,6 +178,20 @@ impl AckTracker {
     /// Chunks registered but not yet acknowledged by every sink, over all shards.
     pub fn in_flight(&self) -> usize {
         self.lock().values().map(|e| e.frontier.in_flight()).sum()
+    }
+
+    /// Every open shard's progress, for lag.
+    pub fn progress(&self) -> HashMap<ShardKey, ShardProgress> {
+        self.lock()
+            .iter()
+            .map(|(key, entry)| {
+                let progress = ShardProgress {
+                    oldest_unacked_ms: entry.frontier.oldest_unacked_ms(),
+                    checkpoint_age: entry.moved_at.elapsed(),
+                };
+                (key.clone(), progress)
+            })
+            .collect()
     }
 
     /// True when some checkpoint changed and was not taken yet.
@@ -222,10 +253,10 @@ mod tests {
             shard: Arc::from("a"),
         };
         tracker.open_shard(key.clone(), Arc::from("t"), None);
-        let first = tracker.register(&key, seq(10), 1).unwrap();
+        let first = tracker.register(&key, seq(10), 1, None).unwrap();
         first.ack().unwrap();
         assert_eq!(tracker.take_updates()[0].sequence, Some(seq(10)));
-        let second = tracker.register(&key, seq(20), 1).unwrap();
+        let second = tracker.register(&key, seq(20), 1, None).unwrap();
         // The lease is lost before the sink acknowledges the second chunk.
         tracker.close_shard(&key);
         second
@@ -236,7 +267,7 @@ mod tests {
         // The lease comes back: the old chunk's acknowledgement does not
         // count for the new opening's chunks.
         tracker.open_shard(key.clone(), Arc::from("t"), Some(seq(10)));
-        let again = tracker.register(&key, seq(20), 1).unwrap();
+        let again = tracker.register(&key, seq(20), 1, None).unwrap();
         second.ack().expect("ignored");
         assert_eq!(tracker.in_flight(), 1);
         again.ack().unwrap();

@@ -13,6 +13,7 @@ use crate::backoff::Backoff;
 use crate::config::BatchConfig;
 use crate::coordinator::Chunk;
 use crate::dead_letter::{DeadLetter, DeadLetters};
+use crate::observe::names;
 use crate::stats::Stats;
 
 /// What a sink task needs besides its writer.
@@ -106,6 +107,9 @@ async fn write_with_retries<W: SinkWriter>(
                 return Ok(true);
             }
             Err(SinkError::Transient { message, .. }) => {
+                metrics::counter!(names::SINK_RETRIES, "sink" => ctx.name.clone()).increment(1);
+                let health = &ctx.stats.probes.health;
+                health.sink_failed(&ctx.name, ctx.batch.unready_after, &message);
                 let delay = backoff.next_delay();
                 tracing::warn!(
                     sink = %ctx.name,

@@ -61,6 +61,7 @@ fn chunk(tracker: &Arc<AckTracker>, sequence: u64, records: usize) -> Arc<Chunk>
             &key(),
             SequenceNumber::parse(&sequence.to_string()).unwrap(),
             1,
+            None,
         )
         .unwrap();
     Arc::new(Chunk {

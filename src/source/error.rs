@@ -47,6 +47,15 @@ pub enum SourceError {
     },
 }
 
+/// Error codes with which AWS refuses a call for throughput.
+const THROTTLING_CODES: [&str; 5] = [
+    "LimitExceededException",
+    "ProvisionedThroughputExceededException",
+    "KMSThrottlingException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+];
+
 impl SourceError {
     /// Classifies a service error code (`ExpiredIteratorException`, …) and message.
     pub fn from_code(operation: &'static str, code: &str, message: String, status: u16) -> Self {
@@ -54,14 +63,11 @@ impl SourceError {
             "ExpiredIteratorException" => Self::ExpiredIterator { operation, message },
             "TrimmedDataAccessException" => Self::Trimmed { operation, message },
             "ResourceNotFoundException" => Self::NotFound { operation, message },
-            "LimitExceededException"
-            | "ProvisionedThroughputExceededException"
-            | "KMSThrottlingException"
-            | "ThrottlingException"
-            | "RequestLimitExceeded"
-            | "InternalServerError"
-            | "InternalFailure"
-            | "ServiceUnavailable" => Self::Retryable {
+            _ if THROTTLING_CODES.contains(&code) => Self::Retryable {
+                operation,
+                message: format!("{code}: {message}"),
+            },
+            "InternalServerError" | "InternalFailure" | "ServiceUnavailable" => Self::Retryable {
                 operation,
                 message: format!("{code}: {message}"),
             },
@@ -106,6 +112,18 @@ impl SourceError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Retryable { .. })
     }
+
+    /// True when the service refused the call for throughput (throttling).
+    pub fn is_throttling(&self) -> bool {
+        match self {
+            Self::Retryable { message, .. } => THROTTLING_CODES.iter().any(|code| {
+                message
+                    .strip_prefix(code)
+                    .is_some_and(|rest| rest.starts_with(':'))
+            }),
+            _ => false,
+        }
+    }
 }
 
 /// The innermost cause of an error chain, which names what really failed
@@ -140,7 +158,9 @@ mod tests {
             SourceError::Trimmed { .. }
         ));
         assert!(classify("LimitExceededException", 400).is_retryable());
+        assert!(classify("LimitExceededException", 400).is_throttling());
         assert!(classify("Whatever", 503).is_retryable());
+        assert!(!classify("Whatever", 503).is_throttling());
         assert!(matches!(
             classify("AccessDeniedException", 400),
             SourceError::Fatal { .. }

@@ -11,6 +11,7 @@ pub mod fault_proxy;
 pub mod fleet;
 pub mod kinesis;
 pub mod moto;
+pub mod observe;
 pub mod postgres;
 pub mod values;
 pub mod workload;

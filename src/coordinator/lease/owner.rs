@@ -23,6 +23,7 @@ use crate::coordinator::ownership::{BoxFuture, Claimed, Ownership, OwnershipErro
 use crate::coordinator::store::ShardCheckpoint;
 use crate::coordinator::tracker::CheckpointUpdate;
 use crate::model::SequenceNumber;
+use crate::observe::names;
 
 /// A lease this worker holds.
 struct Held {
@@ -190,6 +191,7 @@ impl LeaseOwnership {
         for (key, from) in decided.steal {
             self.take(&key, Some(&from), true).await?;
         }
+        metrics::gauge!(names::LEASES_HELD).set(self.lock().held.len() as f64);
         Ok(())
     }
 
@@ -209,6 +211,7 @@ impl LeaseOwnership {
         for key in lost {
             if let Some(held) = state.held.remove(&key) {
                 tracing::warn!(worker = %self.me, lease = %key, "lease lost: taken by another worker");
+                metrics::counter!(names::LEASES_LOST).increment(1);
                 held.stop.cancel();
             }
         }
@@ -250,6 +253,7 @@ impl LeaseOwnership {
             Written::Lost => {
                 if let Some(held) = state.held.remove(key) {
                     tracing::warn!(worker = %self.me, lease = %key, "lease lost: the renewal's condition failed");
+                    metrics::counter!(names::LEASES_LOST).increment(1);
                     held.stop.cancel();
                 }
             }
@@ -269,15 +273,21 @@ impl LeaseOwnership {
         if self.table.take(key, counter, from, &self.me).await? == Written::Lost {
             return Ok(());
         }
-        match from {
+        let how = match from {
             Some(owner) if steal => {
-                tracing::info!(worker = %self.me, lease = %key, from = %owner, "lease stolen to balance the fleet")
+                tracing::info!(worker = %self.me, lease = %key, from = %owner, "lease stolen to balance the fleet");
+                "stolen"
             }
             Some(owner) => {
-                tracing::info!(worker = %self.me, lease = %key, from = %owner, "lease taken: its owner stopped renewing it")
+                tracing::info!(worker = %self.me, lease = %key, from = %owner, "lease taken: its owner stopped renewing it");
+                "expired"
             }
-            None => tracing::info!(worker = %self.me, lease = %key, "lease taken (unowned)"),
-        }
+            None => {
+                tracing::info!(worker = %self.me, lease = %key, "lease taken (unowned)");
+                "unowned"
+            }
+        };
+        metrics::counter!(names::LEASES_TAKEN, "how" => how).increment(1);
         self.lock().held.insert(
             key.to_owned(),
             Held {

@@ -45,7 +45,7 @@ fn batch(events: Vec<ChangeEvent>) -> Batch {
     };
     tracker.open_shard(key.clone(), Arc::from("orders"), None);
     let last = events.last().unwrap().position.sequence.clone();
-    let ack = tracker.register(&key, last, 1).unwrap();
+    let ack = tracker.register(&key, last, 1, None).unwrap();
     Batch {
         chunks: vec![Arc::new(Chunk {
             table: Arc::from("orders"),

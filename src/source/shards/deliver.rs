@@ -9,16 +9,18 @@ use crate::config::DecodeErrorPolicy;
 use crate::coordinator::{publish, Outgoing, PublishError};
 use crate::dead_letter::DeadLetter;
 use crate::model::SequenceNumber;
+use crate::observe::names;
 use crate::source::shard::{Decoded, ShardSource, SourcePage};
 
 impl<S: ShardSource> ShardReader<S> {
     /// Decodes a page, dead-letters what fails, and publishes its runs.
-    /// Returns the position of the page's last readable record.
+    /// Returns the position of the page's last readable record and the
+    /// creation time of its newest change.
     pub(super) async fn deliver(
         &self,
         page: &S::Page,
         previous: Option<&SequenceNumber>,
-    ) -> Result<Option<SequenceNumber>, ReaderError> {
+    ) -> Result<(Option<SequenceNumber>, Option<i64>), ReaderError> {
         let decoded = self.source.decode(page, &self.key.shard);
         let last = self.check_page(&decoded, previous)?;
         let plan = PagePlan::build(decoded, self.dead_letter_other_tables);
@@ -28,8 +30,13 @@ impl<S: ShardSource> ShardReader<S> {
         if !plan.failures.is_empty() {
             self.dead_letter(page, &plan.failures)?;
         }
+        let newest_ms = plan
+            .runs
+            .iter()
+            .flat_map(|run| run.events.iter().filter_map(|e| e.approx_time_ms))
+            .max();
         self.publish_runs(plan.runs).await?;
-        Ok(last)
+        Ok((last, newest_ms))
     }
 
     /// Checks the page's order and the decode-error policy before anything
@@ -101,8 +108,10 @@ impl<S: ShardSource> ShardReader<S> {
     }
 
     fn dead_letter(&self, page: &S::Page, failures: &[Failure]) -> Result<(), ReaderError> {
-        self.stats
-            .record_decode_errors(failures.iter().filter(|f| f.decode_error).count());
+        let decode_errors = failures.iter().filter(|f| f.decode_error).count();
+        self.stats.record_decode_errors(decode_errors);
+        metrics::counter!(names::DECODE_ERRORS, "table" => self.table.name.clone())
+            .increment(decode_errors as u64);
         for failure in failures {
             let message = failure.error.to_string();
             let table = failure.table.as_deref().unwrap_or(&self.table.name);

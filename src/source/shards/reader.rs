@@ -13,6 +13,7 @@ use crate::coordinator::{AckTracker, ShardKey, SinkSenders};
 use crate::dead_letter::DeadLetters;
 use crate::decode::DecodeError;
 use crate::model::SequenceNumber;
+use crate::observe::names;
 use crate::source::shard::{ShardSource, ShardStart, SourcePage};
 use crate::source::SourceError;
 use crate::stats::Stats;
@@ -158,6 +159,18 @@ impl<S: ShardSource> ShardReader<S> {
 
     /// Reads the shard until it is drained, shutdown, or a fatal error.
     pub async fn run(self) -> Result<ReaderExit, ReaderError> {
+        let exit = self.read().await;
+        // Not read here any more: the shard's lag is no longer this reader's.
+        self.stats.probes.lag.forget(&self.key);
+        exit
+    }
+
+    async fn read(&self) -> Result<ReaderExit, ReaderError> {
+        let table_name: Arc<str> = Arc::from(self.table.name.as_str());
+        let labels = [
+            ("table", self.table.name.clone()),
+            ("shard", self.key.shard.to_string()),
+        ];
         let mut start = self.start.clone();
         let mut last_read: Option<SequenceNumber> = match &start {
             ShardStart::After(sequence) => Some(sequence.clone()),
@@ -193,6 +206,8 @@ impl<S: ShardSource> ShardReader<S> {
             self.status.caught_up.store(false, Ordering::Relaxed);
             tokio::time::sleep_until(last_call + self.source.min_poll_interval()).await;
             last_call = tokio::time::Instant::now();
+            metrics::counter!(names::GET_RECORDS_CALLS, "table" => self.table.name.clone())
+                .increment(1);
             let page = match self
                 .source
                 .get_records(&current, self.settings.batch_size)
@@ -202,6 +217,8 @@ impl<S: ShardSource> ShardReader<S> {
                 Err(SourceError::ExpiredIterator { .. }) => {
                     tracing::info!(table = %self.table.name, shard = %self.key.shard, "shard iterator expired; opening a new one after the last record read");
                     self.stats.record_iterator_renewal();
+                    metrics::counter!(names::ITERATOR_RENEWALS, "table" => self.table.name.clone())
+                        .increment(1);
                     start = match &last_read {
                         Some(sequence) => ShardStart::After(sequence.clone()),
                         None => start,
@@ -221,16 +238,28 @@ impl<S: ShardSource> ShardReader<S> {
             };
             retry.reset();
             self.stats.record_page(page.len());
+            metrics::counter!(names::RECORDS_READ, &labels).increment(page.len() as u64);
             if let Some(millis) = page.millis_behind() {
                 self.stats.record_millis_behind(&self.lag_label(), millis);
             }
             let had_records = !page.is_empty();
+            let mut newest_ms = None;
             if had_records {
-                if let Some(last) = self.deliver(&page, last_read.as_ref()).await? {
+                let (last, newest) = self.deliver(&page, last_read.as_ref()).await?;
+                newest_ms = newest;
+                if let Some(last) = last {
                     start = ShardStart::After(last.clone());
                     last_read = Some(last);
                 }
             }
+            let lag = &self.stats.probes.lag;
+            lag.page(
+                &table_name,
+                &self.key,
+                newest_ms,
+                !had_records,
+                page.millis_behind(),
+            );
             match page.next_iterator() {
                 None => {
                     for child in page.child_shards() {
@@ -265,6 +294,9 @@ impl<S: ShardSource> ShardReader<S> {
     }
 
     async fn wait_retry(&self, retry: &mut Backoff, err: &SourceError) {
+        if err.is_throttling() {
+            metrics::counter!(names::THROTTLES, "table" => self.table.name.clone()).increment(1);
+        }
         let delay = retry.next_delay();
         tracing::warn!(
             table = %self.table.name,

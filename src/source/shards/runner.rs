@@ -167,7 +167,13 @@ pub async fn run_table<S: ShardSource>(ctx: TableContext<S>) -> Result<(), Table
     );
     loop {
         ctx.progress.caught_up.store(false, Ordering::Relaxed);
-        let shards = match ctx.source.list_shards().await {
+        let listed = ctx.source.list_shards().await;
+        let health = &ctx.stats.probes.health;
+        health.source_reached(
+            &table,
+            listed.as_ref().map(|_| ()).map_err(ToString::to_string),
+        );
+        let shards = match listed {
             Ok(shards) => {
                 discovery_retry.reset();
                 Some(shards)

@@ -22,6 +22,7 @@ use crate::coordinator::{
 };
 use crate::dead_letter::DeadLetters;
 use crate::model::{SequenceNumber, TableSchema};
+use crate::observe::names;
 use crate::source::shard::PositionProbe;
 use crate::source::streams::StreamsApi;
 use crate::source::SourceError;
@@ -457,6 +458,8 @@ async fn store_updates(shared: &Shared, open_here: &mut usize) -> Result<(), Sna
                 .counters
                 .segments_done
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            metrics::counter!(names::SNAPSHOT_SEGMENTS_DONE, "table" => ctx.table.name.clone())
+                .increment(1);
         }
     }
     Ok(())

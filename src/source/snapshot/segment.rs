@@ -16,6 +16,7 @@ use crate::backoff::Backoff;
 use crate::coordinator::{publish, AckTracker, Outgoing, SegmentProgress, ShardKey};
 use crate::dead_letter::DeadLetter;
 use crate::model::{ChangeEvent, Item, Op, Position, SequenceNumber};
+use crate::observe::names;
 
 /// Pages sent but not yet stored: (segment, page) → (LastEvaluatedKey, items so far).
 pub(super) type Pending = Mutex<HashMap<(u32, u64), (Option<String>, u64)>>;
@@ -142,6 +143,8 @@ pub(super) async fn scan_segment(
             .counters
             .items
             .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
+        metrics::counter!(names::SNAPSHOT_ITEMS, "table" => ctx.table.name.clone())
+            .increment(count);
         match page.last_key {
             Some(next) => start_key = Some(next),
             None => {
