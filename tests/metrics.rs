@@ -11,11 +11,13 @@ use std::time::Duration;
 
 use common::engine::{spawn, write_config};
 use common::fleet::terminate;
-use common::observe::{free_port, get, sample};
+use common::observe::{free_port, get};
 use common::postgres::OwnPostgres;
+use dynamo_cdc::observe::exposition::sample;
 
-/// The engine of a test, stopped when the test ends.
-struct Engine(Child);
+/// The engine of a test, stopped when the test ends (its log printed
+/// when the test failed).
+struct Engine(Child, std::path::PathBuf);
 
 impl Drop for Engine {
     fn drop(&mut self) {
@@ -23,7 +25,22 @@ impl Drop for Engine {
             let _ = self.0.kill();
             let _ = self.0.wait();
         }
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.1).unwrap_or_default();
+            eprintln!("--- engine log {}:\n{log}", self.1.display());
+        }
     }
+}
+
+/// A new table with one change in its stream already: DynamoDB Local can
+/// answer a read of a stream created milliseconds before with
+/// TrimmedDataAccessException, which the engine (rightly) treats as lost
+/// changes.
+async fn table_with_a_change(client: &aws_sdk_dynamodb::Client, prefix: &str) -> String {
+    let table = common::unique_table(prefix);
+    common::create_table(client, &table).await;
+    common::workload::run(client, &table, 1, 1, 7, 1).await;
+    table
 }
 
 /// A config for `table` into `sinks`, serving metrics on `port`.
@@ -78,14 +95,13 @@ async fn wait_answer(url: &str, what: &str, check: impl Fn(u16, &str) -> bool) -
 #[tokio::test(flavor = "multi_thread")]
 async fn counters_move_and_probes_answer_during_a_live_run() {
     let client = common::client().await;
-    let table = common::unique_table("metrics");
-    common::create_table(&client, &table).await;
+    let table = table_with_a_change(&client, "metrics").await;
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
     let sink = common::engine::sqlite_sink(&dir.path().join("replica.db"));
     let config = config_with_metrics(dir.path(), &table, &sink, port);
     let log = dir.path().join("engine.log");
-    let mut engine = Engine(spawn(&config, &log));
+    let mut engine = Engine(spawn(&config, &log), log.clone());
     let base = format!("http://127.0.0.1:{port}");
     wait_status(&format!("{base}/healthz"), 200).await;
     wait_status(&format!("{base}/readyz"), 200).await;
@@ -129,8 +145,7 @@ async fn counters_move_and_probes_answer_during_a_live_run() {
 #[tokio::test(flavor = "multi_thread")]
 async fn lag_and_readiness_follow_a_sink_outage() {
     let client = common::client().await;
-    let table = common::unique_table("metrics_outage");
-    common::create_table(&client, &table).await;
+    let table = table_with_a_change(&client, "metrics_outage").await;
     let dir = tempfile::tempdir().expect("temp dir");
     let mut server = OwnPostgres::create(&dir.path().join("pg"));
     let port = free_port();
@@ -143,7 +158,7 @@ async fn lag_and_readiness_follow_a_sink_outage() {
     );
     let config = config_with_metrics(dir.path(), &table, &sinks, port);
     let log = dir.path().join("engine.log");
-    let mut engine = Engine(spawn(&config, &log));
+    let mut engine = Engine(spawn(&config, &log), log.clone());
     let base = format!("http://127.0.0.1:{port}");
     let records = [("table", table.as_str())];
     common::workload::run(&client, &table, 10, 20, 41, 1).await;
@@ -284,13 +299,13 @@ impl Drop for Prometheus {
 #[tokio::test(flavor = "multi_thread")]
 async fn prometheus_scrapes_throughput_and_lag() {
     let client = common::client().await;
-    let table = common::unique_table("metrics_prom");
-    common::create_table(&client, &table).await;
+    let table = table_with_a_change(&client, "metrics_prom").await;
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
     let sink = common::engine::sqlite_sink(&dir.path().join("replica.db"));
     let config = config_with_metrics(dir.path(), &table, &sink, port);
-    let mut engine = Engine(spawn(&config, &dir.path().join("engine.log")));
+    let log = dir.path().join("engine.log");
+    let mut engine = Engine(spawn(&config, &log), log.clone());
     let prometheus = Prometheus::start(dir.path(), &format!("127.0.0.1:{port}"));
     common::workload::run(&client, &table, 20, 40, 51, 1).await;
 
@@ -307,6 +322,99 @@ async fn prometheus_scrapes_throughput_and_lag() {
     .await;
     let up = prometheus.query("up{job=\"dynamo-cdc\"}").await;
     assert_eq!(up, Some(1.0), "the scrape target is down");
+    terminate(&mut engine.0);
+    assert!(engine.0.wait().expect("reap").success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_reports_positions_lag_and_dead_letters() {
+    let client = common::client().await;
+    let table = table_with_a_change(&client, "status").await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let sink = common::engine::sqlite_sink(&dir.path().join("replica.db"));
+    let config = config_with_metrics(dir.path(), &table, &sink, port);
+    let log = dir.path().join("engine.log");
+    let mut engine = Engine(spawn(&config, &log), log.clone());
+    let base = format!("http://127.0.0.1:{port}");
+    common::workload::run(&client, &table, 5, 10, 61, 1).await;
+    let records = [("table", table.as_str())];
+    wait_metrics(&base, "10 changes written and an idle shard", |body| {
+        sample(body, "dynamo_cdc_sink_records_written_total", &[]) >= Some(10.0)
+            && sample(body, "dynamo_cdc_sink_lag_seconds", &records) == Some(0.0)
+    })
+    .await;
+    // Two dead letters of the table (as a poison record would leave them).
+    let letters = dir.path().join("state/dead-letters");
+    std::fs::create_dir_all(&letters).expect("dir");
+    std::fs::write(letters.join(format!("{table}.jsonl")), "{}\n{}\n").expect("letters");
+    // The checkpoint is written shortly after the acknowledgement.
+    let config_path = config.display().to_string();
+    let status = || {
+        let output = common::engine::command(&["status", "--json", "--config", &config_path])
+            .output()
+            .expect("status");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).expect("status JSON")
+    };
+    common::wait_for(
+        "a checkpoint in the status",
+        Duration::from_secs(30),
+        || {
+            status()["tables"][0]["shards"][0]["position"]
+                .as_str()
+                .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+        },
+    );
+    let mut got = status();
+    let shard = &mut got["tables"][0]["shards"][0];
+    assert!(
+        shard["checkpoint_age_seconds"].as_u64() < Some(60),
+        "{shard}"
+    );
+    assert!(
+        shard["stream"].as_str().is_some_and(|s| s.contains(&table)),
+        "{shard}"
+    );
+    for (field, placeholder) in [
+        ("stream", "<stream>"),
+        ("shard", "<shard>"),
+        ("position", "<sequence>"),
+        ("checkpoint_age_seconds", "<age>"),
+    ] {
+        shard[field] = serde_json::json!(placeholder);
+    }
+    let expected = serde_json::json!({
+        "engine": {
+            "metrics": format!("http://127.0.0.1:{port}/metrics"),
+            "reachable": true,
+            "ready": true,
+            "not_ready": [],
+        },
+        "tables": [{
+            "table": table,
+            "dead_letters": 2,
+            "shards": [{
+                "stream": "<stream>",
+                "shard": "<shard>",
+                "position": "<sequence>",
+                "checkpoint_age_seconds": "<age>",
+                "owner": null,
+                "read_lag_seconds": 0.0,
+                "sink_lag_seconds": 0.0,
+            }],
+        }],
+    });
+    assert_eq!(
+        got,
+        expected,
+        "{}",
+        serde_json::to_string_pretty(&got).unwrap_or_default()
+    );
     terminate(&mut engine.0);
     assert!(engine.0.wait().expect("reap").success());
 }

@@ -99,6 +99,16 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// For each table and shard: position, checkpoint age, owner and lag
+    /// (from the running engine's metrics endpoint), and dead letters.
+    Status {
+        /// The configuration.
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Print one JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect or reset stored checkpoints.
     Checkpoints {
         /// What to do with them.

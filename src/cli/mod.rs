@@ -5,6 +5,7 @@ mod commands;
 mod import;
 mod leases;
 mod logging;
+mod status;
 
 pub use args::{CheckpointsCommand, Cli, Command, LogFormat};
 pub use commands::execute;

@@ -3,6 +3,7 @@
 //! scrape time ([`lag`]), the health behind the probes ([`health`]), and
 //! the HTTP endpoint that serves them ([`server`]).
 
+pub mod exposition;
 pub mod health;
 pub mod lag;
 pub mod names;
