@@ -217,6 +217,24 @@ async fn lag_and_readiness_follow_a_sink_outage() {
         !after.contains(secret),
         "the sink's password is in /metrics"
     );
+    let status = common::engine::command(&[
+        "status",
+        "--json",
+        "--config",
+        &config.display().to_string(),
+    ])
+    .output()
+    .expect("status");
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let shown = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        shown.contains("\"ready\": true") && !shown.contains(secret),
+        "{shown}"
+    );
     terminate(&mut engine.0);
     assert!(engine.0.wait().expect("reap").success());
     let logged = std::fs::read_to_string(&log).expect("log");
