@@ -10,6 +10,9 @@
 # ITEMS_PER_WRITE > 1 (up to 25) writes with BatchWriteItem: DynamoDB Local
 # serves far more items per second that way than one PutItem at a time.
 #
+# METRICS=1 serves the metrics endpoint during both runs (the recorder on
+# the hot path), for comparing its cost with METRICS=0 (the default).
+#
 # Release build; CARGO_TARGET_DIR defaults to /var/tmp/dynamo-cdc-target.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -49,6 +52,9 @@ name = "$2"
 type = "sqlite"
 path = "$work/$1.db"
 TOML
+    if [ "${METRICS:-0}" = 1 ]; then
+        printf '[metrics]\nlisten = "127.0.0.1:%s"\n' "$(free_port)" >> "$work/$1.toml"
+    fi
 }
 
 step "throughput: loading $items changes into the stream"
