@@ -89,7 +89,7 @@ async fn write_with_retries<W: SinkWriter>(
     let mut backoff = Backoff::new(Duration::from_millis(100), ctx.batch.max_retry_backoff);
     let started = Instant::now();
     loop {
-        match writer.write(batch.clone()).await {
+        match write_and_sweep(writer, &batch).await {
             Ok(rejected) => {
                 dead_letter(&batch, &rejected, ctx)?;
                 for chunk in &batch.chunks {
@@ -128,6 +128,20 @@ async fn write_with_retries<W: SinkWriter>(
             Err(fatal) => return Err(fatal),
         }
     }
+}
+
+/// Writes the batch, then ends the snapshots whose last chunk it holds.
+async fn write_and_sweep<W: SinkWriter>(
+    writer: &mut W,
+    batch: &Batch,
+) -> Result<Vec<Rejected>, SinkError> {
+    let rejected = writer.write(batch.clone()).await?;
+    for chunk in &batch.chunks {
+        if let Some(below) = &chunk.sweep_below {
+            writer.sweep(&chunk.table, below).await?;
+        }
+    }
+    Ok(rejected)
 }
 
 fn dead_letter(batch: &Batch, rejected: &[Rejected], ctx: &SinkContext) -> Result<(), SinkError> {

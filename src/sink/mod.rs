@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::coordinator::Chunk;
-use crate::model::ChangeEvent;
+use crate::model::{ChangeEvent, SequenceNumber};
 
 pub use driver::{run_sink, SinkContext};
 
@@ -88,6 +88,20 @@ pub trait SinkWriter: Send + 'static {
         &mut self,
         batch: Batch,
     ) -> impl Future<Output = Result<Vec<Rejected>, SinkError>> + Send;
+
+    /// Ends a snapshot of `table` (after the batch holding its end was
+    /// written): a sink that keeps state marks the rows whose version is
+    /// below `below` deleted, since the snapshot did not rewrite them (the
+    /// items are gone). Must be idempotent: it runs again after a crash.
+    /// A no-op by default, for sinks that keep no state.
+    fn sweep(
+        &mut self,
+        table: &str,
+        below: &SequenceNumber,
+    ) -> impl Future<Output = Result<(), SinkError>> + Send {
+        let _ = (table, below);
+        std::future::ready(Ok(()))
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use super::ddl::{create_table_statement, quote, TargetTable};
 use super::rows::{encode_row, RowError};
 use super::server::{Capabilities, ServerVersion};
 use crate::config::ClickHouseSinkConfig;
-use crate::model::TableSchema;
+use crate::model::{SequenceNumber, TableSchema};
 use crate::sink::{Batch, Rejected, SinkError, SinkWriter};
 
 /// The `clickhouse` sink.
@@ -214,49 +214,61 @@ impl SinkWriter for ClickHouseSink {
                 }
             }
         }
-        if failure.is_none() {
-            failure = self.sweep(&batch).await.err();
-        }
         match failure {
             None => Ok(rejected),
-            Some(err) if err.kind == ErrorKind::Fatal => Err(SinkError::Fatal {
-                sink: self.name.clone(),
-                message: err.message,
-            }),
-            Some(err) => Err(SinkError::Transient {
-                sink: self.name.clone(),
-                message: err.message,
-            }),
+            Some(err) => Err(self.sink_error(err)),
         }
+    }
+
+    async fn sweep(&mut self, table: &str, below: &SequenceNumber) -> Result<(), SinkError> {
+        self.sweep_table(table, below)
+            .await
+            .map_err(|err| self.sink_error(err))
     }
 }
 
 impl ClickHouseSink {
-    /// Ends a snapshot (state layout): rows below its version that it did not
-    /// rewrite are items that no longer exist; insert tombstones for them.
-    async fn sweep(&self, batch: &Batch) -> Result<(), ClickHouseError> {
-        for chunk in &batch.chunks {
-            let (Some(below), Some(target)) = (&chunk.sweep_below, self.tables.get(&chunk.table))
-            else {
-                continue;
-            };
-            if target.mode != crate::config::ClickHouseMode::State {
-                continue;
-            }
-            let version = format!("to{}('{}')", self.caps.version_type(), below.digits());
-            let keys: Vec<String> = target.keys.iter().map(|k| quote(&k.name)).collect();
-            let sql = format!(
-                "INSERT INTO {table} ({keys}, _item, _version, _is_deleted, _approx_time_ms) \
-                 SELECT {keys}, '', {version}, 1, {now} FROM {table} FINAL \
-                 WHERE _version < {version} AND _is_deleted = 0",
-                table = target.qualified(),
-                keys = keys.join(", "),
-                now = crate::coordinator::store::now_ms(),
-            );
-            self.client.query(&sql).await?;
-            tracing::info!(sink = %self.name, table = %target.qualified(),
-                "snapshot done: rows it did not see are marked deleted");
+    /// A ClickHouse failure as the driver sees it.
+    fn sink_error(&self, err: ClickHouseError) -> SinkError {
+        match err.kind {
+            ErrorKind::Fatal => SinkError::Fatal {
+                sink: self.name.clone(),
+                message: err.message,
+            },
+            _ => SinkError::Transient {
+                sink: self.name.clone(),
+                message: err.message,
+            },
         }
+    }
+
+    /// Ends a snapshot of `table` (state layout): rows below its version
+    /// that it did not rewrite are items that no longer exist; insert
+    /// tombstones for them.
+    async fn sweep_table(
+        &self,
+        table: &str,
+        below: &SequenceNumber,
+    ) -> Result<(), ClickHouseError> {
+        let Some(target) = self.tables.get(table) else {
+            return Ok(());
+        };
+        if target.mode != crate::config::ClickHouseMode::State {
+            return Ok(());
+        }
+        let version = format!("to{}('{}')", self.caps.version_type(), below.digits());
+        let keys: Vec<String> = target.keys.iter().map(|k| quote(&k.name)).collect();
+        let sql = format!(
+            "INSERT INTO {table} ({keys}, _item, _version, _is_deleted, _approx_time_ms) \
+             SELECT {keys}, '', {version}, 1, {now} FROM {table} FINAL \
+             WHERE _version < {version} AND _is_deleted = 0",
+            table = target.qualified(),
+            keys = keys.join(", "),
+            now = crate::coordinator::store::now_ms(),
+        );
+        self.client.query(&sql).await?;
+        tracing::info!(sink = %self.name, table = %target.qualified(),
+            "snapshot done: rows it did not see are marked deleted");
         Ok(())
     }
 }

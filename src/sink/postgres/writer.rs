@@ -14,7 +14,7 @@ use super::cratedb;
 use super::exactly_once;
 use super::sql::{
     checkpoint_table, checkpoint_upsert, create_checkpoint_table, create_statements,
-    sweep_statement, upsert_statement, PgTable,
+    upsert_statement, PgTable,
 };
 use super::tls::Connector;
 use crate::config::{PgWriteMethod, PostgresSinkConfig, SqlDialect};
@@ -300,6 +300,10 @@ async fn upsert(
 }
 
 impl SinkWriter for PostgresSink {
+    async fn sweep(&mut self, table: &str, below: &SequenceNumber) -> Result<(), SinkError> {
+        self.sweep_table(table, below).await
+    }
+
     async fn write(&mut self, batch: Batch) -> Result<Vec<Rejected>, SinkError> {
         let mut rejected = Vec::new();
         // Per table and key, only the newest change: one statement may not
@@ -359,25 +363,6 @@ impl SinkWriter for PostgresSink {
         let dialect = self.dialect;
         let tables = self.tables.clone();
         let checkpoint_sql = self.exactly_once.as_deref().map(checkpoint_upsert);
-        // Snapshot ends: (statement, table name) and the version as text.
-        let sweeps: Vec<((String, String), String)> = batch
-            .chunks
-            .iter()
-            .filter_map(|chunk| {
-                let below = chunk.sweep_below.as_ref()?;
-                let table = self.tables.get(&chunk.table)?;
-                Some(match dialect {
-                    SqlDialect::Postgres => (
-                        (sweep_statement(table), table.qualified()),
-                        below.digits().to_owned(),
-                    ),
-                    SqlDialect::Cratedb => (
-                        (cratedb::sweep_statement(table), table.qualified()),
-                        below.to_padded(),
-                    ),
-                })
-            })
-            .collect();
         let method = self.method;
         if method == PgWriteMethod::Copy {
             self.ensure_stages().await?;
@@ -401,12 +386,6 @@ impl SinkWriter for PostgresSink {
                         PgWriteMethod::Insert => upsert(&tx, table, &rows, dialect).await?,
                     }
                 }
-            }
-            for (table, below) in &sweeps {
-                let statement = tx.prepare_typed(&table.0, &[Type::TEXT]).await?;
-                let swept = tx.execute(&statement, &[&below]).await?;
-                tracing::info!(sink = %name, table = %table.1, swept,
-                    "snapshot done: rows it did not see are marked deleted");
             }
             if let Some(sql) = &checkpoint_sql {
                 let statement = tx
@@ -504,21 +483,7 @@ impl SinkWriter for PostgresSink {
                         }
                     }
                 }
-                // The rows are settled: end snapshots, record the checkpoints.
-                for (table, below) in &sweeps {
-                    let transient = |e: tokio_postgres::Error| SinkError::Transient {
-                        sink: name.clone(),
-                        message: crate::error_text::with_causes(&e),
-                    };
-                    let statement = client
-                        .prepare_typed(&table.0, &[Type::TEXT])
-                        .await
-                        .map_err(transient)?;
-                    client
-                        .execute(&statement, &[&below])
-                        .await
-                        .map_err(transient)?;
-                }
+                // The rows are settled: record the checkpoints.
                 if let Some(sql) = &checkpoint_sql {
                     let transient = |e: tokio_postgres::Error| SinkError::Transient {
                         sink: name.clone(),

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rusqlite::types::Value;
@@ -14,7 +14,7 @@ use super::schema::{
 };
 use crate::config::SqliteSinkConfig;
 use crate::coordinator::store::now_ms;
-use crate::model::{AttributeValue, ChangeEvent, KeyKind, TableSchema};
+use crate::model::{AttributeValue, ChangeEvent, KeyKind, SequenceNumber, TableSchema};
 use crate::sink::{write_blocking, Batch, Rejected, SinkError, SinkWriter};
 
 /// How often tombstones are purged when purging is configured.
@@ -137,9 +137,39 @@ impl SinkWriter for SqliteSink {
     async fn write(&mut self, batch: Batch) -> Result<Vec<Rejected>, SinkError> {
         write_blocking(&self.name, &self.state, batch, State::write).await
     }
+
+    async fn sweep(&mut self, table: &str, below: &SequenceNumber) -> Result<(), SinkError> {
+        let state = Arc::clone(&self.state);
+        let (table, below) = (table.to_owned(), below.clone());
+        tokio::task::spawn_blocking(move || {
+            state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .sweep(&table, &below)
+        })
+        .await
+        .map_err(|e| SinkError::Fatal {
+            sink: self.name.clone(),
+            message: format!("sweep task failed: {e}"),
+        })?
+    }
 }
 
 impl State {
+    /// Marks the rows of `table` below `below` deleted (a snapshot's end).
+    fn sweep(&mut self, table: &str, below: &SequenceNumber) -> Result<(), SinkError> {
+        let Some(target) = self.tables.get(table) else {
+            return Ok(());
+        };
+        let swept = self
+            .conn
+            .execute(&target.sweep, params![below.to_padded(), now_ms()])
+            .map_err(|e| sqlite_error(&self.name, &self.path, e))?;
+        tracing::info!(sink = %self.name, table = %target.schema.name, swept,
+            "snapshot done: rows it did not see are marked deleted");
+        Ok(())
+    }
+
     fn write(&mut self, batch: &Batch) -> Result<Vec<Rejected>, SinkError> {
         let now = now_ms();
         let mut rejected = Vec::new();
@@ -172,17 +202,6 @@ impl State {
                 .map_err(|e| sqlite_error(&self.name, &self.path, e))?;
             stmt.execute(params_from_iter(row))
                 .map_err(|e| sqlite_error(&self.name, &self.path, e))?;
-        }
-        for chunk in &batch.chunks {
-            let (Some(below), Some(table)) = (&chunk.sweep_below, self.tables.get(&chunk.table))
-            else {
-                continue;
-            };
-            let swept = tx
-                .execute(&table.sweep, params![below.to_padded(), now])
-                .map_err(|e| sqlite_error(&self.name, &self.path, e))?;
-            tracing::info!(sink = %self.name, table = %table.schema.name, swept,
-                "snapshot done: rows it did not see are marked deleted");
         }
         tx.commit()
             .map_err(|e| sqlite_error(&self.name, &self.path, e))?;

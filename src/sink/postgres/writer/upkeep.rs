@@ -1,12 +1,15 @@
 //! The PostgreSQL sink's upkeep beside writing batches: the `copy`
-//! method's staging tables, created once per connection, and deleting
-//! tombstones older than `purge_tombstones_after`.
+//! method's staging tables, created once per connection, ending a
+//! snapshot (the sweep), and deleting tombstones older than
+//! `purge_tombstones_after`.
 
 use tokio_postgres::types::Type;
 
 use super::{classify, Failure, PostgresSink, PURGE_EVERY};
 use crate::config::SqlDialect;
-use crate::sink::postgres::{copy, PgTable};
+use crate::model::SequenceNumber;
+use crate::sink::postgres::sql::sweep_statement;
+use crate::sink::postgres::{copy, cratedb, PgTable};
 use crate::sink::SinkError;
 
 impl PostgresSink {
@@ -32,6 +35,39 @@ impl PostgresSink {
             });
         }
         self.staged = true;
+        Ok(())
+    }
+
+    /// Ends a snapshot of `table`: its rows below `below` that the snapshot
+    /// did not rewrite are marked deleted.
+    pub(super) async fn sweep_table(
+        &mut self,
+        table: &str,
+        below: &SequenceNumber,
+    ) -> Result<(), SinkError> {
+        let Some(target) = self.tables.get(table).cloned() else {
+            return Ok(());
+        };
+        let (sql, version) = match self.dialect {
+            SqlDialect::Postgres => (sweep_statement(&target), below.digits().to_owned()),
+            SqlDialect::Cratedb => (cratedb::sweep_statement(&target), below.to_padded()),
+        };
+        let name = self.name.clone();
+        let transient = |e: tokio_postgres::Error| SinkError::Transient {
+            sink: name.clone(),
+            message: crate::error_text::with_causes(&e),
+        };
+        let client = self.client().await?;
+        let statement = client
+            .prepare_typed(&sql, &[Type::TEXT])
+            .await
+            .map_err(transient)?;
+        let swept = client
+            .execute(&statement, &[&version])
+            .await
+            .map_err(transient)?;
+        tracing::info!(sink = %name, table = %target.qualified(), swept,
+            "snapshot done: rows it did not see are marked deleted");
         Ok(())
     }
 
