@@ -197,6 +197,12 @@ async fn staged_pipeline_loads_enriched_state_and_survives_a_killed_loader() {
         "3s",
     );
 
+    // The loader serves metrics and probes too.
+    let port = common::observe::free_port();
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(&format!("\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"));
+    std::fs::write(&config, text).expect("config");
+
     // A loader killed once rows arrive: its unfinished messages come back.
     let log = dir.path().join("loader.log");
     let mut loader = command(&["load", "--config", &config.display().to_string()])
@@ -224,6 +230,25 @@ async fn staged_pipeline_loads_enriched_state_and_survives_a_killed_loader() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let metrics = format!("http://127.0.0.1:{port}/metrics");
+    let (metrics, readyz) = (metrics.as_str(), format!("http://127.0.0.1:{port}/readyz"));
+    let readyz = readyz.as_str();
+    common::wait_for_async(
+        "the loader's metrics to count written rows, and ready",
+        Duration::from_secs(60),
+        move || async move {
+            let written = common::observe::get(metrics).await.and_then(|(_, body)| {
+                dynamo_cdc::observe::exposition::sample(
+                    &body,
+                    "dynamo_cdc_sink_records_written_total",
+                    &[("sink", "clickhouse")],
+                )
+            });
+            let ready = common::observe::get(readyz).await.map(|(status, _)| status);
+            written > Some(0.0) && ready == Some(200)
+        },
+    )
+    .await;
     loader.kill().expect("SIGKILL");
     loader.wait().expect("reap");
 

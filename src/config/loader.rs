@@ -29,6 +29,9 @@ pub struct LoaderConfig {
     pub enrich: Option<EnrichConfig>,
     /// Destinations; at least one.
     pub sinks: Vec<SinkConfig>,
+    /// The Prometheus and health-probe endpoint (off unless `listen` is set).
+    #[serde(default)]
+    pub metrics: super::MetricsConfig,
 }
 
 /// The SQS queue of object notices.

@@ -68,6 +68,13 @@ pub async fn run_loader(
     let dead_letters = Arc::clone(&shared.dead_letters);
     let (senders, mut sink_tasks) =
         spawn_sinks(&config.sinks, &schemas, &config.aws, &shared).await?;
+    let endpoint_stop = CancellationToken::new();
+    if let Some(addr) = config.metrics.listen {
+        let (stats, tracker) = (Arc::clone(&shared.stats), Arc::clone(&tracker));
+        crate::observe::server::start(addr, stats, tracker, endpoint_stop.clone()).await?;
+    }
+    let _stop_endpoint = endpoint_stop.drop_guard();
+    shared.stats.probes.health.mark_started();
     let stores = Arc::new(stores::Stores::new(&config.aws).await);
     let in_flight: committer::InFlight = Arc::new(committer::CommitState::default());
     let committer_stop = CancellationToken::new();
