@@ -32,6 +32,48 @@ impl Drop for Engine {
     }
 }
 
+impl Engine {
+    /// SIGTERM, and the engine must exit cleanly.
+    fn stop(&mut self) {
+        terminate(&mut self.0);
+        assert!(self.0.wait().expect("reap").success(), "the engine failed");
+    }
+}
+
+/// A live run: a new table with one change, the engine following it into
+/// `sinks` (a SQLite replica when `None`) and serving metrics on `port`.
+struct Live {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    port: u16,
+    base: String,
+    config: std::path::PathBuf,
+    engine: Engine,
+    dir: tempfile::TempDir,
+}
+
+async fn start_live(prefix: &str, dir: tempfile::TempDir, sinks: Option<&str>) -> Live {
+    let client = common::client().await;
+    let table = table_with_a_change(&client, prefix).await;
+    let port = free_port();
+    let sinks = sinks.map_or_else(
+        || common::engine::sqlite_sink(&dir.path().join("replica.db")),
+        str::to_owned,
+    );
+    let config = config_with_metrics(dir.path(), &table, &sinks, port);
+    let log = dir.path().join("engine.log");
+    let engine = Engine(spawn(&config, &log), log);
+    Live {
+        client,
+        table,
+        port,
+        base: format!("http://127.0.0.1:{port}"),
+        config,
+        engine,
+        dir,
+    }
+}
+
 /// A new table with one change in its stream already: DynamoDB Local can
 /// answer a read of a stream created milliseconds before with
 /// TrimmedDataAccessException, which the engine (rightly) treats as lost
@@ -94,15 +136,14 @@ async fn wait_answer(url: &str, what: &str, check: impl Fn(u16, &str) -> bool) -
 
 #[tokio::test(flavor = "multi_thread")]
 async fn counters_move_and_probes_answer_during_a_live_run() {
-    let client = common::client().await;
-    let table = table_with_a_change(&client, "metrics").await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
-    let sink = common::engine::sqlite_sink(&dir.path().join("replica.db"));
-    let config = config_with_metrics(dir.path(), &table, &sink, port);
-    let log = dir.path().join("engine.log");
-    let mut engine = Engine(spawn(&config, &log), log.clone());
-    let base = format!("http://127.0.0.1:{port}");
+    let Live {
+        client,
+        table,
+        base,
+        mut engine,
+        dir: _dir,
+        ..
+    } = start_live("metrics", tempfile::tempdir().expect("temp dir"), None).await;
     wait_status(&format!("{base}/healthz"), 200).await;
     wait_status(&format!("{base}/readyz"), 200).await;
 
@@ -138,17 +179,13 @@ async fn counters_move_and_probes_answer_during_a_live_run() {
     .await;
     let (status, body) = get(&format!("{base}/nothing")).await.expect("answer");
     assert_eq!(status, 404, "{body}");
-    terminate(&mut engine.0);
-    assert!(engine.0.wait().expect("reap").success());
+    engine.stop();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lag_and_readiness_follow_a_sink_outage() {
-    let client = common::client().await;
-    let table = table_with_a_change(&client, "metrics_outage").await;
     let dir = tempfile::tempdir().expect("temp dir");
     let mut server = OwnPostgres::create(&dir.path().join("pg"));
-    let port = free_port();
     // The password is not needed (trust auth); it must never show.
     let secret = "s3cret-in-the-url";
     let sinks = format!(
@@ -156,10 +193,16 @@ async fn lag_and_readiness_follow_a_sink_outage() {
          [sinks.batch]\nmax_age = \"20ms\"\nmax_retry_backoff = \"300ms\"\nunready_after = \"2s\"\n",
         server.url()
     );
-    let config = config_with_metrics(dir.path(), &table, &sinks, port);
-    let log = dir.path().join("engine.log");
-    let mut engine = Engine(spawn(&config, &log), log.clone());
-    let base = format!("http://127.0.0.1:{port}");
+    let Live {
+        client,
+        table,
+        base,
+        config,
+        mut engine,
+        // The PostgreSQL server's files live in it: keep it to the end.
+        dir: _dir,
+        ..
+    } = start_live("metrics_outage", dir, Some(&sinks)).await;
     let records = [("table", table.as_str())];
     common::workload::run(&client, &table, 10, 20, 41, 1).await;
     wait_metrics(&base, "the first changes written", |body| {
@@ -236,13 +279,14 @@ async fn lag_and_readiness_follow_a_sink_outage() {
         shown.contains("\"ready\": true") && !shown.contains(secret),
         "{shown}"
     );
-    terminate(&mut engine.0);
-    assert!(engine.0.wait().expect("reap").success());
-    let logged = std::fs::read_to_string(&log).expect("log");
+    engine.stop();
+    let logged = std::fs::read_to_string(&engine.1).expect("log");
     assert!(
         !logged.contains(secret),
         "the sink's password is in the log"
     );
+    // Stop PostgreSQL before its directory goes.
+    drop(server);
 }
 
 /// A Prometheus server scraping `target` every second, stopped when dropped.
@@ -317,14 +361,14 @@ impl Drop for Prometheus {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn prometheus_scrapes_throughput_and_lag() {
-    let client = common::client().await;
-    let table = table_with_a_change(&client, "metrics_prom").await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
-    let sink = common::engine::sqlite_sink(&dir.path().join("replica.db"));
-    let config = config_with_metrics(dir.path(), &table, &sink, port);
-    let log = dir.path().join("engine.log");
-    let mut engine = Engine(spawn(&config, &log), log.clone());
+    let Live {
+        client,
+        table,
+        port,
+        mut engine,
+        dir,
+        ..
+    } = start_live("metrics_prom", tempfile::tempdir().expect("temp dir"), None).await;
     let prometheus = Prometheus::start(dir.path(), &format!("127.0.0.1:{port}"));
     common::workload::run(&client, &table, 20, 40, 51, 1).await;
 
@@ -341,21 +385,20 @@ async fn prometheus_scrapes_throughput_and_lag() {
     .await;
     let up = prometheus.query("up{job=\"dynamo-cdc\"}").await;
     assert_eq!(up, Some(1.0), "the scrape target is down");
-    terminate(&mut engine.0);
-    assert!(engine.0.wait().expect("reap").success());
+    engine.stop();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_reports_positions_lag_and_dead_letters() {
-    let client = common::client().await;
-    let table = table_with_a_change(&client, "status").await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
-    let sink = common::engine::sqlite_sink(&dir.path().join("replica.db"));
-    let config = config_with_metrics(dir.path(), &table, &sink, port);
-    let log = dir.path().join("engine.log");
-    let mut engine = Engine(spawn(&config, &log), log.clone());
-    let base = format!("http://127.0.0.1:{port}");
+    let Live {
+        client,
+        table,
+        port,
+        base,
+        config,
+        mut engine,
+        dir,
+    } = start_live("status", tempfile::tempdir().expect("temp dir"), None).await;
     common::workload::run(&client, &table, 5, 10, 61, 1).await;
     let records = [("table", table.as_str())];
     wait_metrics(&base, "10 changes written and an idle shard", |body| {
@@ -434,6 +477,5 @@ async fn status_reports_positions_lag_and_dead_letters() {
         "{}",
         serde_json::to_string_pretty(&got).unwrap_or_default()
     );
-    terminate(&mut engine.0);
-    assert!(engine.0.wait().expect("reap").success());
+    engine.stop();
 }
