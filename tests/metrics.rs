@@ -231,16 +231,12 @@ async fn lag_and_readiness_follow_a_sink_outage() {
     })
     .await;
     let started = sample(&first, "dynamo_cdc_sink_lag_seconds", &records).unwrap_or_default();
-    // The reader reaches the shard's end (the changes fit in the sink's
-    // queue) while the sink, not the reader, falls behind.
-    let during = wait_metrics(
-        &base,
-        "the sink lag to rise by 2 s over a reader at the end",
-        |body| {
-            sample(body, "dynamo_cdc_sink_lag_seconds", &records) >= Some(started + 2.0)
-                && sample(body, "dynamo_cdc_read_lag_seconds", &records) == Some(0.0)
-        },
-    )
+    // The sink lag keeps rising while the sink is down. (The reader's own
+    // lag depends on whether the full sink queue has held it back before
+    // it saw the shard's end, which varies with the machine's load.)
+    let during = wait_metrics(&base, "the sink lag to rise by 2 s", |body| {
+        sample(body, "dynamo_cdc_sink_lag_seconds", &records) >= Some(started + 2.0)
+    })
     .await;
     assert!(
         sample(
