@@ -107,7 +107,7 @@ impl DeadLetters {
                 ("table", letter.table.to_owned()),
                 ("stage", letter.stage.to_owned()),
             ];
-            metrics::counter!(crate::observe::names::DEAD_LETTERS, &labels).increment(1);
+            metrics::counter!(crate::metric_names::DEAD_LETTERS, &labels).increment(1);
         }
         Ok(())
     }

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod aws;
 pub mod backoff;
 pub mod cli;
 pub mod config;
@@ -15,8 +16,10 @@ pub mod coordinator;
 pub mod dead_letter;
 pub mod decode;
 pub mod error_text;
+pub mod metric_names;
 pub mod model;
 pub mod observe;
+pub mod secret;
 pub mod sink;
 pub mod source;
 pub mod stats;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::observe::names;
+use crate::metric_names as names;
 
 /// Counters of one sink.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

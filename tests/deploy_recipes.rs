@@ -73,7 +73,7 @@ fn every_recipe_runs_the_same_command_on_the_mounted_config() {
 fn probes_and_scrapes_use_the_endpoints_paths() {
     // The paths the endpoint answers (tests/metrics.rs calls each of them).
     let server = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/observe/server.rs"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/app/metrics_server.rs"),
     )
     .expect("server.rs");
     for path in ["/metrics", "/healthz", "/readyz"] {
@@ -96,7 +96,7 @@ fn probes_and_scrapes_use_the_endpoints_paths() {
 /// The metric names the engine exports (the string constants of names.rs).
 fn exported_metrics() -> BTreeSet<String> {
     let names =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/observe/names.rs"))
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/metric_names.rs"))
             .expect("names.rs");
     names
         .lines()

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::sinks::{collect_sink_result, pick_error, spawn_sinks, SinkShared};
 use super::{checkpointer, progress, EngineError};
-use crate::config::{ClickHouseMode, OtherTablesPolicy, PipelineConfig, SinkConfig, TableConfig};
+use crate::config::{OtherTablesPolicy, PipelineConfig, SinkConfig, TableConfig};
 use crate::coordinator::{AckTracker, CheckpointStore, Ownership};
 use crate::source::kinesis::KinesisShards;
 use crate::source::shard::ShardSource;
@@ -80,7 +80,7 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
 
     let endpoint_stop = CancellationToken::new();
     if let Some(addr) = config.metrics.listen {
-        crate::observe::server::start(
+        super::metrics_server::start(
             addr,
             Arc::clone(&stats),
             Arc::clone(&tracker),
@@ -213,11 +213,7 @@ async fn describe_tables(
     config: &PipelineConfig,
     api: &StreamsApi,
 ) -> Result<Vec<TableStream>, EngineError> {
-    let needs_new_image = config.sinks.iter().any(|s| match s {
-        SinkConfig::Sqlite(_) | SinkConfig::Postgres(_) => true,
-        SinkConfig::Clickhouse(c) => c.mode == ClickHouseMode::State,
-        SinkConfig::Jsonl(_) | SinkConfig::S3(_) => false,
-    });
+    let needs_new_image = config.sinks.iter().any(SinkConfig::needs_new_images);
     let mut tables = Vec::new();
     for table in &config.tables {
         let described = api

@@ -76,5 +76,5 @@ pub enum EngineError {
     Internal(String),
     /// The metrics endpoint could not start.
     #[error(transparent)]
-    Observe(#[from] crate::observe::server::ObserveError),
+    Observe(#[from] super::metrics_server::ObserveError),
 }

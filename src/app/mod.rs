@@ -5,6 +5,7 @@ mod checkpointer;
 mod engine;
 mod error;
 mod loader;
+mod metrics_server;
 mod ownership;
 mod progress;
 mod replay;

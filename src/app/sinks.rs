@@ -8,15 +8,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::EngineError;
 use crate::config::{AwsConfig, SinkConfig};
-use crate::coordinator::Chunk;
 use crate::dead_letter::DeadLetters;
 use crate::model::TableSchema;
-use crate::sink::clickhouse::ClickHouseSink;
-use crate::sink::jsonl::JsonlSink;
-use crate::sink::postgres::PostgresSink;
-use crate::sink::s3::S3Sink;
-use crate::sink::sqlite::SqliteSink;
-use crate::sink::{run_sink, SinkContext, SinkError, SinkWriter};
+use crate::sink::{SinkContext, SinkEnv, SinkError};
 use crate::stats::Stats;
 
 /// Chunks buffered per sink before producers wait (backpressure).
@@ -68,38 +62,17 @@ pub(super) async fn spawn_sinks(
             cancel: shared.cancel.clone(),
             stats: Arc::clone(&shared.stats),
         };
-        match sink {
-            SinkConfig::Sqlite(c) => {
-                start(&mut tasks, SqliteSink::open(&name, c, schemas)?, rx, ctx)
-            }
-            SinkConfig::Jsonl(c) => start(&mut tasks, JsonlSink::new(&name, c), rx, ctx),
-            SinkConfig::S3(c) => start(&mut tasks, S3Sink::connect(&name, c, aws).await?, rx, ctx),
-            SinkConfig::Postgres(c) => start(
-                &mut tasks,
-                PostgresSink::connect(&name, c, schemas).await?,
-                rx,
-                ctx,
-            ),
-            SinkConfig::Clickhouse(c) => start(
-                &mut tasks,
-                ClickHouseSink::connect(&name, c, schemas).await?,
-                rx,
-                ctx,
-            ),
-        }
+        let env = SinkEnv {
+            name: &name,
+            tables: schemas,
+            aws,
+        };
+        let task = sink.start(env, rx, ctx).await?;
+        let task_name = name.clone();
+        tasks.spawn(async move { (task_name, task.await) });
         senders.push((name, tx));
     }
     Ok((senders.into(), tasks))
-}
-
-fn start<W: SinkWriter>(
-    tasks: &mut SinkTasks,
-    writer: W,
-    rx: mpsc::Receiver<Arc<Chunk>>,
-    ctx: SinkContext,
-) {
-    let name = ctx.name.clone();
-    tasks.spawn(async move { (name, run_sink(writer, rx, ctx).await) });
 }
 
 /// Records a finished sink task's failure, if it failed.

@@ -17,8 +17,8 @@ use crate::coordinator::lease::table::{
 use crate::coordinator::lease::LeaseTable;
 use crate::coordinator::CheckpointStore;
 use crate::dead_letter::DeadLetters;
+use crate::metric_names as names;
 use crate::observe::exposition::sample;
-use crate::observe::names;
 use crate::source::streams::StreamsApi;
 
 /// One shard's line.

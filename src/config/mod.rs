@@ -16,6 +16,17 @@ pub use loader::*;
 pub use metrics::MetricsConfig;
 pub use types::*;
 
+pub use crate::aws::AwsConfig;
+pub use crate::secret::Secret;
+pub use crate::sink::clickhouse::{ClickHouseMode, ClickHouseSinkConfig};
+pub use crate::sink::columns::ColumnMapping;
+pub use crate::sink::jsonl::JsonlSinkConfig;
+pub use crate::sink::postgres::{PgWriteMethod, PostgresSinkConfig, SqlDialect};
+pub use crate::sink::s3::{S3Format, S3SinkConfig};
+pub use crate::sink::sqlite::SqliteSinkConfig;
+pub use crate::sink::{BatchConfig, SinkConfig};
+pub use crate::transform::{CastTarget, TransformConfig};
+
 use std::path::PathBuf;
 
 /// A configuration problem, naming the file, the field and what is wrong.

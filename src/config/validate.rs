@@ -2,8 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::{BatchConfig, ClickHouseSinkConfig, LoaderConfig, PipelineConfig, SinkConfig};
-use crate::sink::clickhouse::ColumnType;
+use super::{LoaderConfig, PipelineConfig, SinkConfig};
 use crate::transform::DimensionFormat;
 
 pub(super) type Invalid = (String, String);
@@ -114,7 +113,7 @@ fn validate_snapshot(table: &super::TableConfig, field: &str) -> Result<(), Inva
     Ok(())
 }
 
-/// Checks the `[[sinks]]` entries.
+/// Checks the `[[sinks]]` entries: distinct names, then each entry's own rules.
 fn validate_sinks(sinks: &[SinkConfig]) -> Result<(), Invalid> {
     if sinks.is_empty() {
         return Err(invalid("sinks", "at least one [[sinks]] entry is required"));
@@ -131,169 +130,8 @@ fn validate_sinks(sinks: &[SinkConfig]) -> Result<(), Invalid> {
                 ),
             ));
         }
-        validate_batch(sink.batch(), &format!("{field}.batch"))?;
-        match sink {
-            SinkConfig::Sqlite(sqlite) => {
-                if sqlite.path.as_os_str().is_empty() {
-                    return Err(invalid(format!("{field}.path"), "must not be empty"));
-                }
-            }
-            SinkConfig::Clickhouse(clickhouse) => validate_clickhouse(clickhouse, &field)?,
-            SinkConfig::Postgres(postgres) => {
-                let identifier =
-                    |text: &str| text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-                if postgres.schema.is_empty() || !identifier(&postgres.schema) {
-                    return Err(invalid(
-                        format!("{field}.schema"),
-                        "must be letters, digits and underscores",
-                    ));
-                }
-                if !identifier(&postgres.table_prefix) {
-                    return Err(invalid(
-                        format!("{field}.table_prefix"),
-                        "must be letters, digits and underscores",
-                    ));
-                }
-                if postgres.dialect == super::SqlDialect::Cratedb
-                    && postgres.exactly_once == Some(true)
-                {
-                    return Err(invalid(
-                        format!("{field}.exactly_once"),
-                        "CrateDB has no multi-statement transactions: exactly_once needs dialect = \"postgres\"",
-                    ));
-                }
-                if postgres.dialect == super::SqlDialect::Cratedb
-                    && postgres.write_method == Some(super::PgWriteMethod::Copy)
-                {
-                    return Err(invalid(
-                        format!("{field}.write_method"),
-                        "CrateDB has no COPY FROM STDIN: use write_method = \"insert\"",
-                    ));
-                }
-                if postgres.url.expose().trim().is_empty() {
-                    return Err(invalid(format!("{field}.url"), "must not be empty"));
-                }
-                if let Err(message) = crate::sink::postgres::parse_url(postgres.url.expose()) {
-                    return Err(invalid(format!("{field}.url"), message));
-                }
-            }
-            SinkConfig::S3(s3) => {
-                if s3.bucket.trim().is_empty() {
-                    return Err(invalid(format!("{field}.bucket"), "must not be empty"));
-                }
-                if !s3.columns.is_empty() && s3.format != super::S3Format::Parquet {
-                    return Err(invalid(
-                        format!("{field}.columns"),
-                        "typed columns need format = \"parquet\"",
-                    ));
-                }
-                for (index, column) in s3.columns.iter().enumerate() {
-                    ColumnType::parse(&column.column_type).map_err(|message| {
-                        invalid(format!("{field}.columns[{index}].type"), message)
-                    })?;
-                }
-                for (name, url) in [
-                    ("endpoint_url", &s3.endpoint_url),
-                    ("sqs_endpoint_url", &s3.sqs_endpoint_url),
-                    ("sqs_queue_url", &s3.sqs_queue_url),
-                ] {
-                    if let Some(url) = url {
-                        if !(url.starts_with("http://") || url.starts_with("https://")) {
-                            return Err(invalid(
-                                format!("{field}.{name}"),
-                                format!("{url:?} must start with http:// or https://"),
-                            ));
-                        }
-                    }
-                }
-            }
-            SinkConfig::Jsonl(jsonl) => {
-                if jsonl.dir.as_os_str().is_empty() {
-                    return Err(invalid(format!("{field}.dir"), "must not be empty"));
-                }
-                if jsonl.rotate_bytes == Some(0) {
-                    return Err(invalid(
-                        format!("{field}.rotate_bytes"),
-                        "must be above zero",
-                    ));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-fn validate_batch(batch: &BatchConfig, field: &str) -> Result<(), Invalid> {
-    if batch.max_records == 0 {
-        return Err(invalid(
-            format!("{field}.max_records"),
-            "must be above zero",
-        ));
-    }
-    if batch.max_bytes == 0 {
-        return Err(invalid(format!("{field}.max_bytes"), "must be above zero"));
-    }
-    if batch.max_retry_backoff.is_zero() {
-        return Err(invalid(
-            format!("{field}.max_retry_backoff"),
-            "must be above zero",
-        ));
-    }
-    Ok(())
-}
-
-fn validate_clickhouse(config: &ClickHouseSinkConfig, field: &str) -> Result<(), Invalid> {
-    if !(config.url.starts_with("http://") || config.url.starts_with("https://")) {
-        return Err(invalid(
-            format!("{field}.url"),
-            format!("{:?} must start with http:// or https://", config.url),
-        ));
-    }
-    let identifier = |text: &str| {
-        !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-    };
-    if !identifier(&config.database) {
-        return Err(invalid(
-            format!("{field}.database"),
-            "must be letters, digits and underscores",
-        ));
-    }
-    if !config
-        .table_prefix
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_')
-    {
-        return Err(invalid(
-            format!("{field}.table_prefix"),
-            "must be letters, digits and underscores",
-        ));
-    }
-    if config.max_concurrency == 0 {
-        return Err(invalid(
-            format!("{field}.max_concurrency"),
-            "must be above zero",
-        ));
-    }
-    let mut names = HashSet::new();
-    for (index, column) in config.columns.iter().enumerate() {
-        let column_field = format!("{field}.columns[{index}]");
-        if !identifier(&column.name) || column.name.starts_with('_') {
-            return Err(invalid(
-                format!("{column_field}.name"),
-                format!(
-                    "{:?} must be letters, digits and underscores, not starting with `_` (reserved for the sink's columns)",
-                    column.name
-                ),
-            ));
-        }
-        if !names.insert((column.table.clone(), column.name.clone())) {
-            return Err(invalid(
-                format!("{column_field}.name"),
-                format!("column {:?} is mapped twice", column.name),
-            ));
-        }
-        ColumnType::parse(&column.column_type)
-            .map_err(|message| invalid(format!("{column_field}.type"), message))?;
+        sink.validate()
+            .map_err(|problem| invalid(format!("{field}.{}", problem.field), problem.message))?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::names;
+use crate::metric_names as names;
 
 /// The engine's health, shared by everything that reports to it.
 #[derive(Debug, Default)]

@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::names;
 use crate::coordinator::{AckTracker, ShardKey};
+use crate::metric_names as names;
 
 #[derive(Debug, Clone, Default)]
 struct ShardRead {

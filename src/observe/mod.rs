@@ -1,14 +1,12 @@
-//! Seeing the engine from outside: Prometheus metrics (named in [`names`],
-//! recorded with one line where things happen), per-shard lag computed at
-//! scrape time ([`lag`]), the health behind the probes ([`health`]), and
-//! the HTTP endpoint that serves them ([`server`]).
+//! Seeing the engine from outside: per-shard lag computed at scrape time
+//! ([`lag`]), the health behind the probes ([`health`]), process figures
+//! ([`process`]) and the exposition parser ([`exposition`]). Metric names
+//! live in [`crate::metric_names`]; the endpoint in `app::metrics_server`.
 
 pub mod exposition;
 pub mod health;
 pub mod lag;
-pub mod names;
-mod process;
-pub mod server;
+pub mod process;
 
 pub use health::{Health, NotReady};
 pub use lag::LagBoard;

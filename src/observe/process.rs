@@ -1,7 +1,7 @@
 //! The process's CPU time and resident memory, read from `/proc/self` when
 //! Prometheus scrapes (Linux; elsewhere the two series are absent).
 
-use super::names;
+use crate::metric_names as names;
 
 /// Sets the process gauges from `/proc/self/stat`.
 pub fn publish() {

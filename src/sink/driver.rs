@@ -8,12 +8,12 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::BatchConfig;
 use super::{Batch, Rejected, SinkError, SinkWriter};
 use crate::backoff::Backoff;
-use crate::config::BatchConfig;
 use crate::coordinator::Chunk;
 use crate::dead_letter::{DeadLetter, DeadLetters};
-use crate::observe::names;
+use crate::metric_names as names;
 use crate::stats::Stats;
 
 /// What a sink task needs besides its writer.

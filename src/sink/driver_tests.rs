@@ -8,10 +8,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{run_sink, Batch, Rejected, SinkContext, SinkError, SinkWriter};
-use crate::config::BatchConfig;
 use crate::coordinator::{AckTracker, Chunk, ShardKey};
 use crate::dead_letter::DeadLetters;
 use crate::model::{AttributeValue, ChangeEvent, Item, Op, Position, SequenceNumber};
+use crate::sink::BatchConfig;
 use crate::stats::Stats;
 
 /// Plays back scripted results and records batch sizes.

@@ -1,10 +1,14 @@
 //! Sinks: one folder per destination over one shared driver that batches,
 //! retries with backoff, dead-letters rejected records and acknowledges chunks.
+//! Each folder owns its settings; `registry` is the one list of sinks.
 
+pub mod batch;
 pub mod clickhouse;
+pub mod columns;
 pub mod driver;
 pub mod jsonl;
 pub mod postgres;
+pub mod registry;
 pub mod s3;
 pub mod sqlite;
 
@@ -14,7 +18,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::coordinator::Chunk;
 use crate::model::{ChangeEvent, SequenceNumber};
 
+pub use batch::BatchConfig;
 pub use driver::{run_sink, SinkContext};
+pub use registry::{InvalidField, SinkConfig, SinkEnv, SinkSpec};
 
 /// A write failure of a whole batch.
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,10 @@
 //! Transforms applied to change events by the loader: rename, drop, cast and
 //! filter, in the configured order; and the enrichment join.
 
+mod config;
 mod enrich;
 mod ops;
 
+pub use config::{CastTarget, TransformConfig};
 pub use enrich::{load_dimension, Dimension, DimensionFormat};
 pub use ops::{apply_transforms, Outcome};

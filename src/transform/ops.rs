@@ -1,7 +1,7 @@
 //! Rename, drop, cast and filter over the images of a change event. Key
 //! attributes are left alone: sinks key their rows on them.
 
-use crate::config::{CastTarget, TransformConfig};
+use super::{CastTarget, TransformConfig};
 use crate::model::{AttributeValue, ChangeEvent, Item, Number, Op};
 
 /// Whether an event goes on after the transforms.

@@ -71,7 +71,7 @@ pub async fn run_loader(
     let endpoint_stop = CancellationToken::new();
     if let Some(addr) = config.metrics.listen {
         let (stats, tracker) = (Arc::clone(&shared.stats), Arc::clone(&tracker));
-        crate::observe::server::start(addr, stats, tracker, endpoint_stop.clone()).await?;
+        crate::app::metrics_server::start(addr, stats, tracker, endpoint_stop.clone()).await?;
     }
     let _stop_endpoint = endpoint_stop.drop_guard();
     shared.stats.probes.health.mark_started();

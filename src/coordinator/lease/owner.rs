@@ -22,8 +22,8 @@ use crate::coordinator::lineage::ShardNode;
 use crate::coordinator::ownership::{BoxFuture, Claimed, Ownership, OwnershipError, StreamState};
 use crate::coordinator::store::ShardCheckpoint;
 use crate::coordinator::tracker::CheckpointUpdate;
+use crate::metric_names as names;
 use crate::model::SequenceNumber;
-use crate::observe::names;
 
 /// A lease this worker holds.
 struct Held {

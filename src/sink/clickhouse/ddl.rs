@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use super::column_type::ColumnType;
 use super::server::Capabilities;
-use crate::config::{ClickHouseMode, ColumnMapping};
+use super::ClickHouseMode;
 use crate::model::{KeyAttribute, TableSchema};
+use crate::sink::columns::ColumnMapping;
 
 /// One mapped column of a target table.
 #[derive(Debug, Clone, PartialEq, Eq)]

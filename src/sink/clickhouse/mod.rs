@@ -4,6 +4,7 @@
 
 mod client;
 mod column_type;
+mod config;
 mod ddl;
 mod rows;
 mod server;
@@ -12,6 +13,7 @@ mod writer;
 
 pub use client::{ClickHouseClient, ClickHouseError, ErrorKind};
 pub use column_type::ColumnType;
+pub use config::{ClickHouseMode, ClickHouseSinkConfig};
 pub use ddl::{create_table_statement, TargetTable};
 pub use rows::encode_row;
 pub use server::{Capabilities, ServerVersion};

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use super::ddl::TargetTable;
 use super::server::Capabilities;
 use super::tsv::{push_field, push_json_value};
-use crate::config::ClickHouseMode;
+use super::ClickHouseMode;
 use crate::model::{AttributeValue, ChangeEvent, Image};
 use std::borrow::Cow;
 

@@ -11,7 +11,7 @@ use super::client::{ClickHouseClient, ClickHouseError, ErrorKind};
 use super::ddl::{create_table_statement, quote, TargetTable};
 use super::rows::{encode_row, RowError};
 use super::server::{Capabilities, ServerVersion};
-use crate::config::ClickHouseSinkConfig;
+use super::ClickHouseSinkConfig;
 use crate::model::{SequenceNumber, TableSchema};
 use crate::sink::{Batch, Rejected, SinkError, SinkWriter};
 
@@ -253,7 +253,7 @@ impl ClickHouseSink {
         let Some(target) = self.tables.get(table) else {
             return Ok(());
         };
-        if target.mode != crate::config::ClickHouseMode::State {
+        if target.mode != super::ClickHouseMode::State {
             return Ok(());
         }
         let version = format!("to{}('{}')", self.caps.version_type(), below.digits());

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use flate2::write::GzEncoder;
 
 use super::files::{file_name, repair_tail};
-use crate::config::JsonlSinkConfig;
+use super::JsonlSinkConfig;
 use crate::sink::{write_blocking, Batch, Rejected, SinkError, SinkWriter};
 
 struct OpenFile {

@@ -2,6 +2,7 @@
 //! written with versioned upserts and tombstones in one transaction per
 //! batch; and the SQL of its `cratedb` dialect.
 
+mod config;
 mod copy;
 pub mod cratedb;
 mod ddl;
@@ -10,6 +11,7 @@ mod sql;
 mod tls;
 mod writer;
 
+pub use config::{PgWriteMethod, PostgresSinkConfig, SqlDialect};
 pub use sql::{create_statements, upsert_statement, PgTable};
 pub use tls::{parse_url, Connector};
 pub use writer::PostgresSink;

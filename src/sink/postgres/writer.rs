@@ -17,7 +17,7 @@ use super::sql::{
     upsert_statement, PgTable,
 };
 use super::tls::Connector;
-use crate::config::{PgWriteMethod, PostgresSinkConfig, SqlDialect};
+use super::{PgWriteMethod, PostgresSinkConfig, SqlDialect};
 use crate::coordinator::ShardKey;
 use crate::model::SequenceNumber;
 use crate::model::{AttributeValue, ChangeEvent, Image, TableSchema};

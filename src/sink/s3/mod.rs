@@ -2,12 +2,14 @@
 //! landing zone, each announced on SQS once durable; the checkpoint moves
 //! only after both.
 
+mod config;
 mod keys;
 mod notice;
 mod parquet_columns;
 mod parquet_format;
 mod writer;
 
+pub use config::{S3Format, S3SinkConfig};
 pub use keys::object_key;
 pub use notice::ObjectNotice;
 pub use parquet_format::{decode_events, encode_events};

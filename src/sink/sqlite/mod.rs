@@ -2,9 +2,11 @@
 //! versioned upserts so that replays never regress an item and deletes stay
 //! deleted (tombstones).
 
+mod config;
 mod schema;
 mod writer;
 
+pub use config::SqliteSinkConfig;
 pub use schema::{live_view_name, META_COLUMNS};
 pub use writer::SqliteSink;
 

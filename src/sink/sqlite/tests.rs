@@ -4,11 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::SqliteSink;
-use crate::config::{BatchConfig, SqliteSinkConfig};
+use super::SqliteSinkConfig;
 use crate::coordinator::{AckTracker, Chunk, ShardKey};
 use crate::model::{
     AttributeValue, ChangeEvent, Item, KeyKind, Op, Position, SequenceNumber, TableSchema,
 };
+use crate::sink::BatchConfig;
 use crate::sink::{Batch, SinkWriter};
 
 fn schema() -> TableSchema {

@@ -12,7 +12,7 @@ use super::schema::{
     create_statements, expected_columns, purge_statement, quote, sweep_statement, upsert_statement,
     META_COLUMNS,
 };
-use crate::config::SqliteSinkConfig;
+use super::SqliteSinkConfig;
 use crate::coordinator::store::now_ms;
 use crate::model::{AttributeValue, ChangeEvent, KeyKind, SequenceNumber, TableSchema};
 use crate::sink::{write_blocking, Batch, Rejected, SinkError, SinkWriter};

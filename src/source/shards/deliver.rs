@@ -8,8 +8,8 @@ use super::reader::{ReaderError, ShardReader};
 use crate::config::DecodeErrorPolicy;
 use crate::coordinator::{publish, Outgoing, PublishError};
 use crate::dead_letter::DeadLetter;
+use crate::metric_names as names;
 use crate::model::SequenceNumber;
-use crate::observe::names;
 use crate::source::shard::{Decoded, ShardSource, SourcePage};
 
 impl<S: ShardSource> ShardReader<S> {

@@ -21,8 +21,8 @@ use crate::coordinator::{
     SnapshotPhase, SnapshotState,
 };
 use crate::dead_letter::DeadLetters;
+use crate::metric_names as names;
 use crate::model::{SequenceNumber, TableSchema};
-use crate::observe::names;
 use crate::source::shard::PositionProbe;
 use crate::source::streams::StreamsApi;
 use crate::source::SourceError;

@@ -15,8 +15,8 @@ use super::scan::{scan_page, ScanRequest};
 use crate::backoff::Backoff;
 use crate::coordinator::{publish, AckTracker, Outgoing, SegmentProgress, ShardKey};
 use crate::dead_letter::DeadLetter;
+use crate::metric_names as names;
 use crate::model::{ChangeEvent, Item, Op, Position, SequenceNumber};
-use crate::observe::names;
 
 /// Pages sent but not yet stored: (segment, page) → (LastEvaluatedKey, items so far).
 pub(super) type Pending = Mutex<HashMap<(u32, u64), (Option<String>, u64)>>;

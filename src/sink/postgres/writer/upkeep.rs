@@ -6,9 +6,9 @@
 use tokio_postgres::types::Type;
 
 use super::{classify, Failure, PostgresSink, PURGE_EVERY};
-use crate::config::SqlDialect;
 use crate::model::SequenceNumber;
 use crate::sink::postgres::sql::sweep_statement;
+use crate::sink::postgres::SqlDialect;
 use crate::sink::postgres::{copy, cratedb, PgTable};
 use crate::sink::SinkError;
 

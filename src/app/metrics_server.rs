@@ -15,8 +15,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::{names, process};
 use crate::coordinator::AckTracker;
+use crate::metric_names as names;
+use crate::observe::process;
 use crate::stats::Stats;
 
 /// Why the endpoint could not start.
