@@ -8,6 +8,7 @@ pub mod columns;
 pub mod driver;
 pub mod jsonl;
 pub mod postgres;
+pub mod refused;
 pub mod registry;
 pub mod s3;
 pub mod sqlite;

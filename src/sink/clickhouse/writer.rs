@@ -2,6 +2,7 @@
 //! once), bad rows found by bisection and dead-lettered with the server's message.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
@@ -13,6 +14,7 @@ use super::rows::{encode_row, RowError};
 use super::server::{Capabilities, ServerVersion};
 use super::ClickHouseSinkConfig;
 use crate::model::{SequenceNumber, TableSchema};
+use crate::sink::refused::{write_isolating_refused, RangeWriter, Refusal};
 use crate::sink::{Batch, Rejected, SinkError, SinkWriter};
 
 /// The `clickhouse` sink.
@@ -273,42 +275,58 @@ impl ClickHouseSink {
     }
 }
 
-/// Inserts all rows; when ClickHouse rejects the data, splits the rows in
-/// halves until the bad ones are alone, and returns those as rejections.
+/// Inserts all rows; when ClickHouse rejects the data, finds the bad rows
+/// by bisection and returns those as rejections.
 async fn insert_finding_bad_rows(
     client: &ClickHouseClient,
     mut table: TableRows,
 ) -> Result<Vec<Rejected>, ClickHouseError> {
-    let qualified = table.target.qualified();
-    let columns = table.target.insert_columns();
-    // Shared, not copied: every (re)try sends a slice of it.
-    let text = bytes::Bytes::from(std::mem::take(&mut table.text));
-    let mut rejected = Vec::new();
-    let mut pending: Vec<std::ops::Range<usize>> = Vec::new();
-    pending.push(0..table.rows.len());
-    while let Some(range) = pending.pop() {
-        if range.is_empty() {
-            continue;
-        }
+    let mut insert = RangeInsert {
+        client,
+        qualified: table.target.qualified(),
+        columns: table.target.insert_columns(),
+        // Shared, not copied: every (re)try sends a slice of it.
+        text: bytes::Bytes::from(std::mem::take(&mut table.text)),
+        rows: &table.rows,
+    };
+    let refused = write_isolating_refused(table.rows.len(), &mut insert).await?;
+    Ok(refused
+        .into_iter()
+        .map(|row| {
+            let ((chunk, event), _) = &table.rows[row.index];
+            Rejected {
+                chunk: *chunk,
+                event: *event,
+                reason: format!("ClickHouse rejected the row: {}", row.reason),
+            }
+        })
+        .collect())
+}
+
+/// One target table's encoded rows, inserted a range at a time.
+struct RangeInsert<'a> {
+    client: &'a ClickHouseClient,
+    qualified: String,
+    columns: String,
+    text: bytes::Bytes,
+    rows: &'a [((usize, usize), Range<usize>)],
+}
+
+impl RangeWriter for RangeInsert<'_> {
+    type Error = ClickHouseError;
+
+    async fn write_range(&mut self, range: Range<usize>) -> Result<(), Refusal<ClickHouseError>> {
         // Rows are consecutive in `text`: any range of rows is one slice.
-        let bytes = table.rows[range.start].1.start..table.rows[range.end - 1].1.end;
-        match client.insert(&qualified, &columns, text.slice(bytes)).await {
-            Ok(()) => {}
-            Err(err) if err.kind == ErrorKind::Data && range.len() == 1 => {
-                let ((chunk, event), _) = &table.rows[range.start];
-                rejected.push(Rejected {
-                    chunk: *chunk,
-                    event: *event,
-                    reason: format!("ClickHouse rejected the row: {}", err.message),
-                });
-            }
-            Err(err) if err.kind == ErrorKind::Data => {
-                let middle = range.start + range.len() / 2;
-                pending.push(middle..range.end);
-                pending.push(range.start..middle);
-            }
-            Err(err) => return Err(err),
+        let bytes = self.rows[range.start].1.start..self.rows[range.end - 1].1.end;
+        let sent = self.text.slice(bytes);
+        match self
+            .client
+            .insert(&self.qualified, &self.columns, sent)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind == ErrorKind::Data => Err(Refusal::Data(err.message)),
+            Err(err) => Err(Refusal::Other(err)),
         }
     }
-    Ok(rejected)
 }

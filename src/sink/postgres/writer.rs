@@ -2,6 +2,7 @@
 //! upserts inside one transaction per batch.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -21,6 +22,7 @@ use super::{PgWriteMethod, PostgresSinkConfig, SqlDialect};
 use crate::coordinator::ShardKey;
 use crate::model::SequenceNumber;
 use crate::model::{AttributeValue, ChangeEvent, Image, TableSchema};
+use crate::sink::refused::{write_isolating_refused, RangeWriter, Refusal};
 use crate::sink::{Batch, Rejected, SinkError, SinkWriter};
 
 /// Rows per INSERT statement (PostgreSQL allows 65,535 parameters).
@@ -54,6 +56,18 @@ enum Failure {
     Transient(String),
     Data(String),
     Fatal(String),
+}
+
+impl Failure {
+    /// The sink error a failure stops the batch with (a data failure here
+    /// means the batch's bad rows could not be told apart: fatal).
+    fn into_sink_error(self, sink: &str) -> SinkError {
+        let sink = sink.to_owned();
+        match self {
+            Failure::Transient(message) => SinkError::Transient { sink, message },
+            Failure::Data(message) | Failure::Fatal(message) => SinkError::Fatal { sink, message },
+        }
+    }
 }
 
 fn classify(err: &tokio_postgres::Error) -> Failure {
@@ -438,50 +452,31 @@ impl SinkWriter for PostgresSink {
                     message,
                 })
             }
-            Failure::Fatal(message) => Err(SinkError::Fatal {
-                sink: name,
-                message,
-            }),
+            Failure::Fatal(message) => Err(Failure::Fatal(message).into_sink_error(&name)),
             Failure::Data(_) => {
-                // Find the bad rows: each row in its own transaction.
+                // Find the bad rows: ranges in their own transactions, bisected.
                 for (source, rows) in &latest {
                     let Some(table) = tables.get(source) else {
                         continue;
                     };
-                    for (index, row, _) in rows.values() {
-                        let tx = client
-                            .transaction()
-                            .await
-                            .map_err(|e| SinkError::Transient {
-                                sink: name.clone(),
-                                message: crate::error_text::with_causes(&e),
-                            })?;
-                        match upsert(&tx, table, &[row], dialect).await {
-                            Ok(()) => tx.commit().await.map_err(|e| SinkError::Transient {
-                                sink: name.clone(),
-                                message: crate::error_text::with_causes(&e),
-                            })?,
-                            Err(err) => match classify(&err) {
-                                Failure::Data(message) => rejected.push(Rejected {
-                                    chunk: index.0,
-                                    event: index.1,
-                                    reason: format!("PostgreSQL rejected the row: {message}"),
-                                }),
-                                Failure::Transient(message) => {
-                                    return Err(SinkError::Transient {
-                                        sink: name,
-                                        message,
-                                    })
-                                }
-                                Failure::Fatal(message) => {
-                                    return Err(SinkError::Fatal {
-                                        sink: name,
-                                        message,
-                                    })
-                                }
-                            },
+                    let entries: Vec<_> = rows.values().collect();
+                    let mut ranges = RangeUpsert {
+                        client: &mut *client,
+                        table,
+                        rows: entries.iter().map(|(_, row, _)| row).collect(),
+                        dialect,
+                    };
+                    let refused = write_isolating_refused(entries.len(), &mut ranges)
+                        .await
+                        .map_err(|failure| failure.into_sink_error(&name))?;
+                    rejected.extend(refused.into_iter().map(|row| {
+                        let ((chunk, event), _, _) = entries[row.index];
+                        Rejected {
+                            chunk: *chunk,
+                            event: *event,
+                            reason: format!("PostgreSQL rejected the row: {}", row.reason),
                         }
-                    }
+                    }));
                 }
                 // The rows are settled: record the checkpoints.
                 if let Some(sql) = &checkpoint_sql {
@@ -516,5 +511,29 @@ impl SinkWriter for PostgresSink {
                 Ok(rejected)
             }
         }
+    }
+}
+
+/// One table's rows, upserted a range at a time, each range in its own transaction.
+struct RangeUpsert<'a> {
+    client: &'a mut tokio_postgres::Client,
+    table: &'a PgTable,
+    rows: Vec<&'a Row>,
+    dialect: SqlDialect,
+}
+
+impl RangeWriter for RangeUpsert<'_> {
+    type Error = Failure;
+
+    async fn write_range(&mut self, range: Range<usize>) -> Result<(), Refusal<Failure>> {
+        let attempt = async {
+            let tx = self.client.transaction().await?;
+            upsert(&tx, self.table, &self.rows[range], self.dialect).await?;
+            tx.commit().await
+        };
+        attempt.await.map_err(|err| match classify(&err) {
+            Failure::Data(message) => Refusal::Data(message),
+            failure => Refusal::Other(failure),
+        })
     }
 }
