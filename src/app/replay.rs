@@ -12,7 +12,7 @@ use super::EngineError;
 use crate::config::PipelineConfig;
 use crate::coordinator::{publish_blocking, AckTracker, Outgoing, ShardKey};
 use crate::dead_letter::DeadLetter;
-use crate::model::{Item, KeyAttribute, KeyKind, SequenceNumber, TableSchema};
+use crate::model::{Item, KeyAttribute, KeyKind, SequenceNumber, TableSchema, VersionScheme};
 use crate::stats::StatsSnapshot;
 
 /// Changes per chunk handed to the sinks (each sink queues 8 chunks, so
@@ -178,9 +178,18 @@ pub async fn run_replay(
         options.keys.clone()
     };
     tracing::info!(table = %table, keys = ?keys.iter().map(|k| &k.name).collect::<Vec<_>>(), "replaying");
+    let kinesis = config
+        .tables
+        .iter()
+        .any(|t| *t.name == *table && t.kinesis_stream.is_some());
     let schema = TableSchema {
         name: Arc::clone(&table),
         keys,
+        versions: if kinesis {
+            VersionScheme::Time
+        } else {
+            VersionScheme::Sequence
+        },
     };
     let shared = SinkShared::new(&config.state_dir);
     let (cancel, stats) = (shared.cancel.clone(), Arc::clone(&shared.stats));

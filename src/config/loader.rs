@@ -80,6 +80,10 @@ pub struct LoaderTable {
     pub name: String,
     /// Key attributes, partition key first.
     pub keys: Vec<LoaderKey>,
+    /// True when the table's changes were read from a Kinesis data stream
+    /// (time versions), false for DynamoDB Streams (sequence numbers).
+    #[serde(default)]
+    pub kinesis: bool,
 }
 
 /// One key attribute.

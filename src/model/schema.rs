@@ -22,6 +22,16 @@ pub struct KeyAttribute {
     pub kind: KeyKind,
 }
 
+/// How a table's change versions are made (see [`super::ChangeEvent`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum VersionScheme {
+    /// DynamoDB Streams sequence numbers (snapshots: one above the highest).
+    #[default]
+    Sequence,
+    /// Kinesis time versions: `micros * 10^20 + tie` (`decode::kinesis`).
+    Time,
+}
+
 /// A source table: its name and primary key (partition key first, then the sort key if any).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableSchema {
@@ -29,6 +39,8 @@ pub struct TableSchema {
     pub name: Arc<str>,
     /// Key attributes, partition key first.
     pub keys: Vec<KeyAttribute>,
+    /// How the table's change versions are made.
+    pub versions: VersionScheme,
 }
 
 impl TableSchema {
@@ -43,6 +55,7 @@ impl TableSchema {
                     kind: *kind,
                 })
                 .collect(),
+            versions: VersionScheme::Sequence,
         }
     }
 }

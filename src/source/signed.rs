@@ -7,11 +7,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
-
-use super::streams::credentials::CachedCredentials;
+use crate::aws::credentials::CachedCredentials;
+use crate::aws::sign::{signature_headers, SigningScope};
 use crate::decode::{parse_page, RecordsPage};
 use crate::source::SourceError;
 
@@ -79,33 +76,28 @@ impl SignedClient {
         let body = serde_json::to_vec(body)
             .map_err(|err| fatal(format!("cannot encode the request: {err}")))?;
         let credentials = self.credentials.get().await.map_err(fatal)?;
-        let identity: Identity = credentials.into();
         let headers = [("content-type", CONTENT_TYPE), ("x-amz-target", target)];
-        let signing_params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("dynamodb")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|err| fatal(format!("cannot sign the request: {err}")))?
-            .into();
-        let signable = SignableRequest::new(
+        let scope = SigningScope {
+            service: "dynamodb",
+            region: &self.region,
+            content_sha256_header: false,
+        };
+        let signature = signature_headers(
             "POST",
             &self.endpoint,
-            headers.iter().copied(),
-            SignableBody::Bytes(&body),
+            &headers,
+            &body,
+            credentials,
+            scope,
+            SystemTime::now(),
         )
-        .map_err(|err| fatal(format!("cannot sign the request: {err}")))?;
-        let (instructions, _signature) = sign(signable, &signing_params)
-            .map_err(|err| fatal(format!("cannot sign the request: {err}")))?
-            .into_parts();
+        .map_err(fatal)?;
         let mut request = self
             .http
             .post(&self.endpoint)
             .header("content-type", CONTENT_TYPE)
             .header("x-amz-target", target);
-        for (name, value) in instructions.headers() {
+        for (name, value) in signature {
             request = request.header(name, value);
         }
         let response = request

@@ -16,7 +16,7 @@ use super::sinks::{spawn_sinks, SinkShared};
 use super::EngineError;
 use crate::config::LoaderConfig;
 use crate::coordinator::AckTracker;
-use crate::model::{KeyAttribute, KeyKind, TableSchema};
+use crate::model::{KeyAttribute, KeyKind, TableSchema, VersionScheme};
 use crate::stats::StatsSnapshot;
 
 /// How a load run behaves.
@@ -60,6 +60,11 @@ pub async fn run_loader(
                     },
                 })
                 .collect(),
+            versions: if t.kinesis {
+                VersionScheme::Time
+            } else {
+                VersionScheme::Sequence
+            },
         })
         .collect();
     let tracker = AckTracker::new();

@@ -9,10 +9,10 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodbstreams::config::endpoint::{Params, ResolveEndpoint};
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 
-use super::credentials::CachedCredentials;
+use crate::aws::credentials::CachedCredentials;
 use crate::config::{AwsConfig, SourceSettings};
 use crate::decode::RecordsPage;
-use crate::model::{KeyAttribute, KeyKind, TableSchema};
+use crate::model::{KeyAttribute, KeyKind, TableSchema, VersionScheme};
 use crate::source::shard::{ShardInfo, ShardStart};
 use crate::source::signed::SignedClient;
 use crate::source::SourceError;
@@ -259,6 +259,7 @@ impl StreamsApi {
                 schema: TableSchema {
                     name: Arc::from(table),
                     keys,
+                    versions: VersionScheme::Time,
                 },
                 stream_arn: Arc::from(""),
                 view_type: ViewType::NewAndOldImages,
@@ -289,6 +290,7 @@ impl StreamsApi {
             schema: TableSchema {
                 name: Arc::from(table),
                 keys,
+                versions: VersionScheme::Sequence,
             },
             stream_arn: Arc::from(stream_arn.as_str()),
             view_type,

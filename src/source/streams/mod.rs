@@ -1,7 +1,6 @@
 //! DynamoDB Streams: stream discovery, shard listing, iterators and GetRecords.
 
 mod api;
-pub(crate) mod credentials;
 mod shards;
 
 pub use api::{StreamsApi, TableStream, ViewType};

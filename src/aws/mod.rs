@@ -1,4 +1,9 @@
-//! The `[aws]` section: how to reach AWS, shared by sources and sinks.
+//! Reaching AWS, shared by sources and sinks: the `[aws]` section, cached
+//! credentials from the standard chain, and SigV4 signing of requests the
+//! engine sends itself.
+
+pub mod credentials;
+pub mod sign;
 
 use serde::Deserialize;
 

@@ -41,7 +41,7 @@ impl CachedCredentials {
         let credentials = self.provider.provide_credentials().await.map_err(|err| {
             format!(
                 "no AWS credentials: {}",
-                aws_sdk_dynamodbstreams::error::DisplayErrorContext(&err)
+                aws_smithy_types::error::display::DisplayErrorContext(&err)
             )
         })?;
         *cached = Some(credentials.clone());
