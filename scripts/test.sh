@@ -4,8 +4,8 @@
 #   scripts/test.sh [extra args for cargo nextest run / cargo test]
 #
 # Lints (fmt, clippy), builds, starts the test servers (DynamoDB Local,
-# kinesalite, ClickHouse, PostgreSQL, moto) on free ports and runs the whole
-# test suite against them. Servers are stopped on exit.
+# kinesalite, ClickHouse, PostgreSQL, moto, osmem-server) on free ports and runs
+# the whole test suite against them. Servers are stopped on exit.
 #
 # The tests find the servers through:
 #   DYNAMO_CDC_TEST_DYNAMODB_ENDPOINT  http://127.0.0.1:PORT (DynamoDB + Streams)
@@ -14,6 +14,7 @@
 #   DYNAMO_CDC_TEST_CHDB_PYTHON        a python with chdb
 #   DYNAMO_CDC_TEST_POSTGRES_URL       libpq connection string
 #   DYNAMO_CDC_TEST_MOTO_URL           http://127.0.0.1:PORT (moto: S3, SQS)
+#   DYNAMO_CDC_TEST_OPENSEARCH_URL     http://127.0.0.1:PORT (osmem-server: OpenSearch API, in memory)
 #   DYNAMO_CDC_TEST_PROMETHEUS         the prometheus binary (tests start it with their own config)
 #   AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_REGION  (local / local / us-east-1)
 #   DYNAMO_CDC_BIN                     the debug dynamo-cdc binary
@@ -32,7 +33,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dynamo-cdc-target}"
 section() { printf '\n==> %s\n' "$*"; }
 started=$SECONDS
 
-section "servers: DynamoDB Local, kinesalite, ClickHouse, chdb, moto, PostgreSQL, Prometheus (installed on first use)"
+section "servers: DynamoDB Local, kinesalite, ClickHouse, chdb, moto, osmem-server, PostgreSQL, Prometheus (installed on first use)"
 ensure_dynamodb_local
 echo "DynamoDB Local: $(dcdc_dynamodb_local_dir)"
 ensure_kinesalite
@@ -43,6 +44,7 @@ chdb_python=$(ensure_chdb)
 echo "chdb: $chdb_python"
 ensure_moto >/dev/null
 echo "moto: installed"
+echo "osmem-server: $(ensure_osmem)"
 echo "PostgreSQL: $(ensure_postgres)"
 DYNAMO_CDC_TEST_PROMETHEUS=$(ensure_prometheus)
 export DYNAMO_CDC_TEST_PROMETHEUS
@@ -111,6 +113,11 @@ export AWS_SECRET_ACCESS_KEY=local
 export AWS_REGION=us-east-1
 # Make sure no profile or real credential source overrides the ones above.
 unset AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE 2>/dev/null || true
+
+osmem_port=$(free_port)
+section "starting osmem-server (OpenSearch API) on 127.0.0.1:$osmem_port (log: $logs/osmem.log)"
+start_osmem "$osmem_port" "$logs/osmem.log"
+export DYNAMO_CDC_TEST_OPENSEARCH_URL="http://127.0.0.1:$osmem_port"
 
 rc=0
 if [ "$runner" = nextest ]; then

@@ -24,6 +24,14 @@ pub const SINK_WRITTEN: &str = "dynamo_cdc_sink_records_written_total";
 pub const SINK_REJECTED: &str = "dynamo_cdc_sink_records_rejected_total";
 /// Batch writes a sink retried after a transient failure, by `sink`.
 pub const SINK_RETRIES: &str = "dynamo_cdc_sink_retries_total";
+/// Items a sink sent again after a per-item 429 or 5xx answer, by `sink`.
+pub const SINK_ITEM_RETRIES: &str = "dynamo_cdc_sink_item_retries_total";
+/// Writes a sink skipped because the target already held a newer version
+/// (Elasticsearch's 409 on an external version), by `sink`.
+pub const SINK_STALE_SKIPPED: &str = "dynamo_cdc_sink_stale_versions_skipped_total";
+/// Pairs of one shard's changes whose order the sink's version mapping
+/// could not keep (should stay 0; see the Elasticsearch sink's versions), by `sink`.
+pub const SINK_VERSION_ORDER_LOST: &str = "dynamo_cdc_sink_version_order_lost_total";
 /// Time to write one batch (retries included), by `sink`.
 pub const SINK_BATCH_SECONDS: &str = "dynamo_cdc_sink_batch_duration_seconds";
 /// Since when a sink has been failing (Unix seconds; 0 when it is not), by `sink`.
@@ -71,6 +79,21 @@ pub fn describe() {
             Unit::Count,
         ),
         (SINK_WRITTEN, "Records a sink wrote.", Unit::Count),
+        (
+            SINK_ITEM_RETRIES,
+            "Items a sink sent again after a per-item 429 or 5xx.",
+            Unit::Count,
+        ),
+        (
+            SINK_STALE_SKIPPED,
+            "Writes skipped because a newer version was already there.",
+            Unit::Count,
+        ),
+        (
+            SINK_VERSION_ORDER_LOST,
+            "Change pairs whose order a sink's version mapping could not keep.",
+            Unit::Count,
+        ),
         (
             SINK_REJECTED,
             "Records a sink's server refused.",

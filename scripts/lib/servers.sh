@@ -275,6 +275,69 @@ start_moto() {
     fi
 }
 
+# osmem-server (in-memory OpenSearch API) in the venv; prints the binary's path.
+ensure_osmem() {
+    local py bin
+    py=$(ensure_python_venv)
+    if ! "$py" -c 'import osmem_server' >/dev/null 2>&1; then
+        _dcdc_log "==> installing osmem-server into $(dirname "$(dirname "$py")")"
+        "$py" -m pip install -q --disable-pip-version-check 'osmem-server>=0.1.6,<0.2' >&2
+    fi
+    # The wheel bundles the binary; resolve_binary() finds it (or $OSMEM_SERVER_BIN).
+    bin=$("$py" -c 'import osmem_server; print(osmem_server.resolve_binary())') || {
+        _dcdc_log "error: osmem-server is installed but its binary was not found"
+        return 1
+    }
+    if [ ! -x "$bin" ]; then
+        _dcdc_log "error: osmem-server binary $bin is not executable"
+        return 1
+    fi
+    printf '%s\n' "$bin"
+}
+
+# start_osmem PORT LOGFILE: osmem-server on 127.0.0.1:PORT (OpenSearch API,
+# in memory, no auth); waits until GET / answers. It also exits on its own
+# when this shell goes away (-parent-pid).
+start_osmem() {
+    local port=${1:?usage: start_osmem PORT LOGFILE}
+    local log=${2:?usage: start_osmem PORT LOGFILE}
+    ensure_curl
+    local bin
+    bin=$(ensure_osmem)
+    mkdir -p "$(dirname "$log")"
+    "$bin" -addr "127.0.0.1:$port" -no-stdin-watch -parent-pid "$$" </dev/null >"$log" 2>&1 &
+    local pid=$!
+    DCDC_SERVER_PIDS+=("$pid")
+    # It prints {"url":"http://127.0.0.1:PORT",...} once it listens: wait for
+    # that first, so that another server already on PORT is not taken for it.
+    local rc=0 deadline=$((SECONDS + 30))
+    until grep -q "\"url\":\"http://127.0.0.1:$port\"" "$log" 2>/dev/null; do
+        if ! _dcdc_pid_alive "$pid"; then
+            rc=2
+            break
+        fi
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            rc=1
+            break
+        fi
+        sleep 0.1
+    done
+    if [ "$rc" -eq 0 ]; then
+        dcdc_wait_http "$port" 30 "$pid" || rc=$?
+    fi
+    if [ "$rc" -ne 0 ]; then
+        if [ "$rc" -eq 2 ]; then
+            _dcdc_log "error: osmem-server (pid $pid) exited before answering on port $port; last lines of $log:"
+        else
+            _dcdc_log "error: osmem-server did not answer on 127.0.0.1:$port within 30 s; last lines of $log:"
+        fi
+        tail -n 30 "$log" >&2 || true
+        return 1
+    fi
+    # shellcheck disable=SC2034 # read by callers
+    DCDC_OSMEM_PID=$pid
+}
+
 # Debian's PostgreSQL server; prints its bin directory.
 ensure_postgres() {
     local bin

@@ -6,6 +6,7 @@ pub mod batch;
 pub mod clickhouse;
 pub mod columns;
 pub mod driver;
+pub mod elasticsearch;
 pub mod jsonl;
 pub mod postgres;
 pub mod refused;

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use super::batch::BatchConfig;
 use super::clickhouse::ClickHouseSinkConfig;
+use super::elasticsearch::ElasticsearchSinkConfig;
 use super::jsonl::JsonlSinkConfig;
 use super::postgres::PostgresSinkConfig;
 use super::s3::S3SinkConfig;
@@ -134,6 +135,8 @@ register_sinks! {
     S3 = "s3" (S3SinkConfig),
     /// A re-materialised table per source table in PostgreSQL or CrateDB.
     Postgres = "postgres" (PostgresSinkConfig),
+    /// One document per item in Elasticsearch or OpenSearch, versioned.
+    Elasticsearch = "elasticsearch" (ElasticsearchSinkConfig),
 }
 
 impl SinkConfig {

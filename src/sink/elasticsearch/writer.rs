@@ -1,0 +1,334 @@
+//! Writes batches into Elasticsearch or OpenSearch: the newest change per
+//! document, as versioned `_bulk` actions in several requests at once (a
+//! document is in one of them only), items answered 429 or 5xx sent again
+//! with jittered backoff, refused documents dead-lettered.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::bulk::{item_outcomes, ndjson, split_requests, Action, ItemOutcome};
+use super::client::{EsClient, RequestError};
+use super::config::{DeleteMode, ElasticsearchSinkConfig, Routing};
+use super::document::{
+    document_id, index_name, push_key_part, tombstone_document, upsert_document, DocumentStyle,
+};
+use super::version::{es_version, OrderCheck};
+use crate::backoff::Backoff;
+use crate::metric_names as names;
+use crate::model::{ChangeEvent, TableSchema};
+use crate::sink::registry::SinkEnv;
+use crate::sink::{Batch, Rejected, SinkError, SinkWriter};
+
+/// The `elasticsearch` sink.
+#[derive(Debug)]
+pub struct ElasticsearchSink {
+    name: String,
+    client: Arc<EsClient>,
+    tables: HashMap<Arc<str>, TableSchema>,
+    index_template: String,
+    routing: Routing,
+    deletes: DeleteMode,
+    style: DocumentStyle,
+    bulk_max_actions: usize,
+    bulk_max_bytes: usize,
+    in_flight: Arc<Semaphore>,
+    item_retries: u32,
+    order: OrderCheck,
+}
+
+impl ElasticsearchSink {
+    /// Connects (checking the credentials with `GET /`) and, with
+    /// `create_index`, creates every table's index that is missing.
+    pub async fn connect(
+        env: SinkEnv<'_>,
+        config: &ElasticsearchSinkConfig,
+    ) -> Result<Self, SinkError> {
+        let fatal = |message: String| SinkError::Fatal {
+            sink: env.name.to_owned(),
+            message,
+        };
+        let client = EsClient::new(config, env.aws).await.map_err(fatal)?;
+        let cluster = client
+            .info()
+            .await
+            .map_err(|err| fatal(format!("cannot reach {}: {}", config.url, err.message)))?;
+        tracing::info!(sink = %env.name, %cluster, url = %config.url, "connected");
+        if config.create_index {
+            let body = match &config.index_body_file {
+                Some(path) => Some(read_index_body(path).map_err(fatal)?),
+                None => None,
+            };
+            for table in env.tables {
+                let index = index_name(&config.index, &table.name);
+                let created = client
+                    .ensure_index(&index, body.as_ref())
+                    .await
+                    .map_err(|err| {
+                        fatal(format!("cannot create index {index}: {}", err.message))
+                    })?;
+                if created {
+                    tracing::info!(sink = %env.name, %index, "created the index");
+                }
+            }
+        }
+        Ok(Self {
+            name: env.name.to_owned(),
+            client: Arc::new(client),
+            tables: env
+                .tables
+                .iter()
+                .map(|t| (Arc::clone(&t.name), t.clone()))
+                .collect(),
+            index_template: config.index.clone(),
+            routing: config.routing,
+            deletes: config.deletes,
+            style: DocumentStyle {
+                numbers: config.numbers,
+                metadata_field: config.metadata_field.clone(),
+                deleted_field: config.deleted_field.clone(),
+            },
+            bulk_max_actions: config.bulk_max_actions,
+            bulk_max_bytes: config.bulk_max_bytes,
+            in_flight: Arc::new(Semaphore::new(config.max_requests_in_flight)),
+            item_retries: config.item_retries,
+            order: OrderCheck::default(),
+        })
+    }
+
+    /// The action for one change, or why the change cannot be written.
+    fn action(&self, slot: (usize, usize), event: &ChangeEvent) -> Result<Action, String> {
+        let schema = self
+            .tables
+            .get(&event.table)
+            .ok_or_else(|| format!("no table {} in this pipeline", event.table))?;
+        let id = document_id(&schema.keys, &event.keys)?;
+        let version = es_version(event.version(), schema.versions).map_err(|e| e.to_string())?;
+        let index = index_name(&self.index_template, &event.table);
+        let routing = match self.routing {
+            Routing::None => None,
+            Routing::PartitionKey => {
+                let mut part = String::new();
+                let key = &schema.keys[0].name;
+                event
+                    .keys
+                    .get(key)
+                    .and_then(|v| push_key_part(&mut part, v));
+                Some(part)
+            }
+        };
+        let (op, document) = match (event.op.is_upsert(), self.deletes) {
+            (true, _) => ("index", Some(upsert_document(event, &self.style)?)),
+            (false, DeleteMode::Delete) => ("delete", None),
+            (false, DeleteMode::SoftDelete) => {
+                ("index", Some(tombstone_document(event, &self.style)))
+            }
+        };
+        Ok(Action {
+            slot,
+            header: Action::header(op, &index, &id, version, routing.as_deref()),
+            document,
+        })
+    }
+
+    /// The newest change per document as actions, and the changes refused
+    /// before sending.
+    fn actions(&mut self, batch: &Batch) -> (Vec<Action>, Vec<Rejected>) {
+        let mut rejected = Vec::new();
+        let mut newest: HashMap<(Arc<str>, String), Slotted<'_>> = HashMap::new();
+        for ((chunk, index), event) in batch.events() {
+            self.check_order(event);
+            let id = self
+                .tables
+                .get(&event.table)
+                .ok_or_else(|| format!("no table {} in this pipeline", event.table))
+                .and_then(|schema| document_id(&schema.keys, &event.keys));
+            match id {
+                Ok(id) => {
+                    let entry = newest
+                        .entry((Arc::clone(&event.table), id))
+                        .or_insert(((chunk, index), event));
+                    if event.version() >= entry.1.version() {
+                        *entry = ((chunk, index), event);
+                    }
+                }
+                Err(reason) => rejected.push(refusal((chunk, index), reason)),
+            }
+        }
+        let mut chosen: Vec<_> = newest.into_values().collect();
+        chosen.sort_by_key(|(slot, _)| *slot);
+        let mut actions = Vec::with_capacity(chosen.len());
+        for (slot, event) in chosen {
+            match self.action(slot, event) {
+                Ok(action) => actions.push(action),
+                Err(reason) => rejected.push(refusal(slot, reason)),
+            }
+        }
+        (actions, rejected)
+    }
+
+    fn check_order(&mut self, event: &ChangeEvent) {
+        let Some(schema) = self.tables.get(&event.table) else {
+            return;
+        };
+        let Ok(mapped) = es_version(event.version(), schema.versions) else {
+            return;
+        };
+        if self
+            .order
+            .lost_order(&event.position.shard, event.version(), mapped)
+        {
+            metrics::counter!(names::SINK_VERSION_ORDER_LOST, "sink" => self.name.clone())
+                .increment(1);
+            tracing::warn!(sink = %self.name, shard = %event.position.shard,
+                version = %event.version(), mapped,
+                "a change's document version is not above the previous change's; \
+                 a replay of the earlier change could win");
+        }
+    }
+
+    /// Sends `requests` at most `max_requests_in_flight` at a time; returns
+    /// each request's actions with its answer.
+    async fn send_all(
+        &self,
+        requests: Vec<Vec<Action>>,
+    ) -> Vec<(Vec<Action>, Result<Bytes, RequestError>)> {
+        let mut tasks = JoinSet::new();
+        for (position, actions) in requests.into_iter().enumerate() {
+            let client = Arc::clone(&self.client);
+            let permits = Arc::clone(&self.in_flight);
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                let answer = client.bulk(Bytes::from(ndjson(&actions))).await;
+                (position, actions, answer)
+            });
+        }
+        let mut answers = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(answer) => answers.push(answer),
+                Err(err) => tracing::error!(sink = %self.name, "a bulk request task failed: {err}"),
+            }
+        }
+        answers.sort_by_key(|(position, _, _)| *position);
+        answers
+            .into_iter()
+            .map(|(_, actions, answer)| (actions, answer))
+            .collect()
+    }
+}
+
+impl SinkWriter for ElasticsearchSink {
+    async fn write(&mut self, batch: Batch) -> Result<Vec<Rejected>, SinkError> {
+        let (mut pending, mut rejected) = self.actions(&batch);
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        let mut last_reason = String::new();
+        for round in 0..=self.item_retries {
+            if round > 0 {
+                metrics::counter!(names::SINK_ITEM_RETRIES, "sink" => self.name.clone())
+                    .increment(pending.len() as u64);
+                tracing::warn!(sink = %self.name, items = pending.len(), round,
+                    reason = %last_reason, "retrying items the cluster could not take");
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+            let requests = split_requests(
+                std::mem::take(&mut pending),
+                self.bulk_max_actions,
+                self.bulk_max_bytes,
+            );
+            for (actions, answer) in self.send_all(requests).await {
+                let outcome = self.settle(actions, answer, &mut rejected)?;
+                if let Some((retry, reason)) = outcome {
+                    pending.extend(retry);
+                    last_reason = reason;
+                }
+            }
+            if pending.is_empty() {
+                return Ok(rejected);
+            }
+        }
+        Err(SinkError::Transient {
+            sink: self.name.clone(),
+            message: format!(
+                "{} item(s) still not taken after {} retries: {last_reason}",
+                pending.len(),
+                self.item_retries
+            ),
+        })
+    }
+}
+
+impl ElasticsearchSink {
+    /// Sorts one request's answer: refused items into `rejected`, and
+    /// returns the actions to send again with the last reason; a fatal
+    /// answer stops the batch.
+    fn settle(
+        &self,
+        actions: Vec<Action>,
+        answer: Result<Bytes, RequestError>,
+        rejected: &mut Vec<Rejected>,
+    ) -> Result<Option<(Vec<Action>, String)>, SinkError> {
+        let fatal = |message: String| SinkError::Fatal {
+            sink: self.name.clone(),
+            message,
+        };
+        let body = match answer {
+            Ok(body) => body,
+            Err(err) if err.transient => return Ok(Some((actions, err.message))),
+            Err(err) if err.status == Some(413) => {
+                return Err(fatal(format!(
+                    "{} (the cluster refuses requests this large: lower bulk_max_bytes)",
+                    err.message
+                )))
+            }
+            Err(err) => return Err(fatal(err.message)),
+        };
+        let outcomes = match item_outcomes(&body, actions.len()) {
+            Ok(outcomes) => outcomes,
+            // An answer that cannot be read (a proxy's page): send again.
+            Err(reason) => return Ok(Some((actions, reason))),
+        };
+        let mut retry = Vec::new();
+        let mut reason = String::new();
+        let mut stale = 0u64;
+        for (action, outcome) in actions.into_iter().zip(outcomes) {
+            match outcome {
+                ItemOutcome::Done => {}
+                ItemOutcome::Stale => stale += 1,
+                ItemOutcome::Retry(why) => {
+                    reason = why;
+                    retry.push(action);
+                }
+                ItemOutcome::Refused(why) => rejected.push(refusal(action.slot, why)),
+                ItemOutcome::Fatal(why) => return Err(fatal(why)),
+            }
+        }
+        if stale > 0 {
+            metrics::counter!(names::SINK_STALE_SKIPPED, "sink" => self.name.clone())
+                .increment(stale);
+        }
+        Ok((!retry.is_empty()).then_some((retry, reason)))
+    }
+}
+
+/// A change with its place in the batch: (chunk, event).
+type Slotted<'a> = ((usize, usize), &'a ChangeEvent);
+
+fn refusal(slot: (usize, usize), reason: String) -> Rejected {
+    Rejected {
+        chunk: slot.0,
+        event: slot.1,
+        reason: format!("Elasticsearch refused the document: {reason}"),
+    }
+}
+
+fn read_index_body(path: &std::path::Path) -> Result<serde_json::Value, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| format!("cannot read index_body_file {}: {err}", path.display()))?;
+    serde_json::from_str(&text)
+        .map_err(|err| format!("index_body_file {} is not JSON: {err}", path.display()))
+}
