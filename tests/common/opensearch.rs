@@ -72,6 +72,14 @@ async fn call_ok(method: Method, url: Url, body: Option<&Value>) -> Value {
     answer
 }
 
+/// True when `index` exists.
+pub async fn exists(index: &str) -> bool {
+    call(Method::HEAD, endpoint(&[index]), None)
+        .await
+        .0
+        .is_success()
+}
+
 /// Makes every write to `index` visible to search. Panics if the index does
 /// not exist.
 pub async fn refresh(index: &str) {
