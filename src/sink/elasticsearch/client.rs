@@ -121,6 +121,38 @@ impl EsClient {
         }
     }
 
+    /// Deletes the documents of `index` that `query` matches (conflicts
+    /// skipped: a document rewritten meanwhile is newer) and returns how
+    /// many it deleted.
+    pub async fn delete_by_query(
+        &self,
+        index: &str,
+        query: &serde_json::Value,
+    ) -> Result<u64, RequestError> {
+        let path = format!("/{index}/_delete_by_query?conflicts=proceed&refresh=true");
+        let body = Bytes::from(serde_json::json!({ "query": query }).to_string());
+        let answer = self
+            .send(
+                "POST",
+                &path,
+                Some(body),
+                &[("content-type", "application/json")],
+            )
+            .await?;
+        let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap_or_default();
+        match answer["failures"].as_array() {
+            Some(failures) if !failures.is_empty() => Err(RequestError {
+                transient: true,
+                status: None,
+                message: format!(
+                    "POST {path}: failures: {}",
+                    serde_json::Value::from(failures.clone())
+                ),
+            }),
+            _ => Ok(answer["deleted"].as_u64().unwrap_or(0)),
+        }
+    }
+
     /// Sends one `_bulk` body (NDJSON) and returns the response body.
     pub async fn bulk(&self, ndjson: Bytes) -> Result<Bytes, RequestError> {
         self.send(

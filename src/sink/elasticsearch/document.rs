@@ -84,7 +84,11 @@ pub struct DocumentStyle {
 }
 
 /// The document for an insert, modify or snapshot read: the new image.
-pub fn upsert_document(event: &ChangeEvent, style: &DocumentStyle) -> Result<String, String> {
+pub fn upsert_document(
+    event: &ChangeEvent,
+    es_version: i64,
+    style: &DocumentStyle,
+) -> Result<String, String> {
     let image = event.new_image.as_ref().ok_or(
         "the change carries no new image (the stream's view type must include new images)",
     )?;
@@ -93,19 +97,19 @@ pub fn upsert_document(event: &ChangeEvent, style: &DocumentStyle) -> Result<Str
         .map_err(|err| format!("the new image cannot be read: {err}"))?;
     let mut document = restyle_numbers(&plain, style.numbers);
     if let Some(field) = &style.metadata_field {
-        push_field(&mut document, field, &metadata(event));
+        push_field(&mut document, field, &metadata(event, es_version));
     }
     Ok(document)
 }
 
 /// The tombstone of `soft_delete` mode: the key attributes, the deleted
 /// marker and the metadata.
-pub fn tombstone_document(event: &ChangeEvent, style: &DocumentStyle) -> String {
+pub fn tombstone_document(event: &ChangeEvent, es_version: i64, style: &DocumentStyle) -> String {
     let keys = crate::model::plain_item(&event.keys);
     let mut document = restyle_numbers(&keys, style.numbers);
     push_field(&mut document, &style.deleted_field, "true");
     if let Some(field) = &style.metadata_field {
-        push_field(&mut document, field, &metadata(event));
+        push_field(&mut document, field, &metadata(event, es_version));
     }
     document
 }
@@ -125,8 +129,11 @@ fn push_field(document: &mut String, name: &str, value: &str) {
     document.push('}');
 }
 
-fn metadata(event: &ChangeEvent) -> String {
+/// The metadata object; `es_version` (the document's version as a number)
+/// is what the end-of-snapshot sweep queries.
+fn metadata(event: &ChangeEvent, es_version: i64) -> String {
     serde_json::json!({
+        "es_version": es_version,
         "op": event.op.as_str(),
         "table": &*event.table,
         "shard": &*event.position.shard,

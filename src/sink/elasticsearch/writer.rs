@@ -20,7 +20,7 @@ use super::document::{
 use super::version::{es_version, OrderCheck};
 use crate::backoff::Backoff;
 use crate::metric_names as names;
-use crate::model::{ChangeEvent, TableSchema};
+use crate::model::{ChangeEvent, SequenceNumber, TableSchema};
 use crate::sink::registry::SinkEnv;
 use crate::sink::{Batch, Rejected, SinkError, SinkWriter};
 
@@ -122,11 +122,12 @@ impl ElasticsearchSink {
             }
         };
         let (op, document) = match (event.op.is_upsert(), self.deletes) {
-            (true, _) => ("index", Some(upsert_document(event, &self.style)?)),
+            (true, _) => ("index", Some(upsert_document(event, version, &self.style)?)),
             (false, DeleteMode::Delete) => ("delete", None),
-            (false, DeleteMode::SoftDelete) => {
-                ("index", Some(tombstone_document(event, &self.style)))
-            }
+            (false, DeleteMode::SoftDelete) => (
+                "index",
+                Some(tombstone_document(event, version, &self.style)),
+            ),
         };
         Ok(Action {
             slot,
@@ -223,6 +224,42 @@ impl ElasticsearchSink {
 }
 
 impl SinkWriter for ElasticsearchSink {
+    /// Deletes the table's documents whose version is below the snapshot's
+    /// (items deleted while changes were lost), by a query on the metadata's
+    /// `es_version`; without `metadata_field`, or with one index for
+    /// several tables, it cannot tell them apart and keeps them (logged).
+    async fn sweep(&mut self, table: &str, below: &SequenceNumber) -> Result<(), SinkError> {
+        let (Some(field), Some(schema)) = (&self.style.metadata_field, self.tables.get(table))
+        else {
+            tracing::warn!(sink = %self.name, %table,
+                "snapshot done; documents of items deleted before it stay (set metadata_field to let snapshots remove them)");
+            return Ok(());
+        };
+        if !self.index_template.contains("{table}") {
+            tracing::warn!(sink = %self.name, %table,
+                "snapshot done; documents of deleted items stay (the index is shared by several tables)");
+            return Ok(());
+        }
+        let below = es_version(below, schema.versions).map_err(|err| SinkError::Fatal {
+            sink: self.name.clone(),
+            message: err.to_string(),
+        })?;
+        let index = index_name(&self.index_template, table);
+        let query =
+            serde_json::json!({ "range": { format!("{field}.es_version"): { "lt": below } } });
+        let deleted = self
+            .client
+            .delete_by_query(&index, &query)
+            .await
+            .map_err(|err| SinkError::Transient {
+                sink: self.name.clone(),
+                message: format!("end-of-snapshot sweep of {index}: {}", err.message),
+            })?;
+        tracing::info!(sink = %self.name, %index, deleted,
+            "snapshot done: documents it did not see are deleted");
+        Ok(())
+    }
+
     async fn write(&mut self, batch: Batch) -> Result<Vec<Rejected>, SinkError> {
         let (mut pending, mut rejected) = self.actions(&batch);
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
