@@ -23,11 +23,20 @@ create_table = true" ;;
 url = \"http://127.0.0.1:$port\"
 compress = false
 create_table = true" ;;
+        elasticsearch)
+            port=$(free_port)
+            start_osmem "$port" "$work/osmem.log"
+            printf '%s' '{"mappings":{"dynamic":false,"properties":{"pk":{"type":"keyword"},"sk":{"type":"keyword"}}}}' \
+                > "$work/index-body.json"
+            section="type = \"elasticsearch\"
+url = \"http://127.0.0.1:$port\"
+create_index = true
+index_body_file = \"$work/index-body.json\"" ;;
         jsonl) section="type = \"jsonl\"
 dir = \"$work/out-jsonl\"" ;;
         sqlite) section="type = \"sqlite\"
 path = \"$work/replica.db\"" ;;
-        *) echo "unknown sink $sink (jsonl, sqlite, postgres, clickhouse)" >&2; return 2 ;;
+        *) echo "unknown sink $sink (jsonl, sqlite, postgres, clickhouse, elasticsearch)" >&2; return 2 ;;
     esac
     cat > "$work/$sink.toml" <<TOML
 state_dir = "$work/state-$sink"

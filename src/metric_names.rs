@@ -24,11 +24,15 @@ pub const SINK_WRITTEN: &str = "dynamo_cdc_sink_records_written_total";
 pub const SINK_REJECTED: &str = "dynamo_cdc_sink_records_rejected_total";
 /// Batch writes a sink retried after a transient failure, by `sink`.
 pub const SINK_RETRIES: &str = "dynamo_cdc_sink_retries_total";
-/// Items a sink sent again after a per-item 429 or 5xx answer, by `sink`.
-pub const SINK_ITEM_RETRIES: &str = "dynamo_cdc_sink_item_retries_total";
-/// Writes a sink skipped because the target already held a newer version
-/// (Elasticsearch's 409 on an external version), by `sink`.
-pub const SINK_STALE_SKIPPED: &str = "dynamo_cdc_sink_stale_versions_skipped_total";
+/// Requests a request-based sink sent, by `sink` and `outcome` (`ok`: an
+/// answer to read; `retry`: a transient failure; `error`: a fatal one).
+pub const SINK_REQUESTS: &str = "dynamo_cdc_sink_requests_total";
+/// Time of one request of a request-based sink, by `sink`.
+pub const SINK_REQUEST_SECONDS: &str = "dynamo_cdc_sink_request_duration_seconds";
+/// Items of a per-item-answer sink by `sink` and `result`: `written`,
+/// `stale` (a newer version was already there: Elasticsearch's 409),
+/// `retried` (answered 429 or 5xx, sent again), `refused` (dead-lettered).
+pub const SINK_ITEMS: &str = "dynamo_cdc_sink_items_total";
 /// Pairs of one shard's changes whose order the sink's version mapping
 /// could not keep (should stay 0; see the Elasticsearch sink's versions), by `sink`.
 pub const SINK_VERSION_ORDER_LOST: &str = "dynamo_cdc_sink_version_order_lost_total";
@@ -80,13 +84,13 @@ pub fn describe() {
         ),
         (SINK_WRITTEN, "Records a sink wrote.", Unit::Count),
         (
-            SINK_ITEM_RETRIES,
-            "Items a sink sent again after a per-item 429 or 5xx.",
+            SINK_REQUESTS,
+            "Requests a sink sent, by outcome.",
             Unit::Count,
         ),
         (
-            SINK_STALE_SKIPPED,
-            "Writes skipped because a newer version was already there.",
+            SINK_ITEMS,
+            "Items of a sink's requests, by result (written, stale, retried, refused).",
             Unit::Count,
         ),
         (
@@ -156,5 +160,10 @@ pub fn describe() {
         SINK_BATCH_SECONDS,
         Unit::Seconds,
         "Time to write one batch, retries included."
+    );
+    describe_histogram!(
+        SINK_REQUEST_SECONDS,
+        Unit::Seconds,
+        "Time of one request of a request-based sink."
     );
 }

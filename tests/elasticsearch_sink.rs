@@ -1,9 +1,9 @@
 //! Against DynamoDB Local and an OpenSearch-API server (osmem-server): the
 //! index equals a Scan of the table document for document through SIGKILLs;
-//! deletes are gone (or tombstones in `soft_delete` mode); an older archive
-//! replayed into the index regresses nothing; a document the mapping
-//! refuses is dead-lettered while the rest is indexed; a period of 429
-//! answers loses nothing.
+//! deletes are gone (or tombstones in `soft_delete` mode, sent gzipped and
+//! routed by partition key); an older archive replayed into the index
+//! regresses nothing; a document the mapping refuses is dead-lettered while
+//! the rest is indexed; a period of 429 answers loses nothing.
 
 mod common;
 
@@ -15,6 +15,7 @@ use common::es_index::{
     assert_index_equals, es_sink, index_difference, index_of, wait_for_documents, UNMAPPED,
 };
 use common::http_fault::{HttpFaultProxy, Mode};
+use common::observe::{free_port, get};
 use common::opensearch;
 use dynamo_cdc::model::{AttributeValue, Item};
 use serde_json::Value;
@@ -60,7 +61,7 @@ async fn documents_equal_the_table_through_kills() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn soft_deletes_keep_versioned_tombstones() {
+async fn soft_deletes_keep_versioned_tombstones_gzipped_and_routed() {
     let client = common::client().await;
     let table = common::unique_table("es_soft");
     common::create_table(&client, &table).await;
@@ -74,7 +75,7 @@ async fn soft_deletes_keep_versioned_tombstones() {
             dir.path(),
             &opensearch::url(),
             UNMAPPED,
-            "deletes = \"soft_delete\"",
+            "deletes = \"soft_delete\"\ngzip = true\nrouting = \"partition_key\"",
         ),
     );
     tokio::task::spawn_blocking(move || run_until_caught_up(&config))
@@ -232,12 +233,16 @@ async fn a_period_of_429_answers_is_retried_and_loses_nothing() {
     common::create_table(&client, &table).await;
     common::workload::run(&client, &table, 60, 200, 99, 2).await;
     let proxy = HttpFaultProxy::start(&opensearch::url());
+    let port = free_port();
     let dir = tempfile::tempdir().expect("temp dir");
     let config = write_config(
         dir.path(),
         &[&table],
         "batch_size = 20",
-        &es_sink(dir.path(), &proxy.url(), UNMAPPED, "item_retries = 3"),
+        &format!(
+            "[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n{}",
+            es_sink(dir.path(), &proxy.url(), UNMAPPED, "item_retries = 3")
+        ),
     );
     let log = dir.path().join("engine.log");
     let mut engine = spawn(&config, &log);
@@ -256,12 +261,32 @@ async fn a_period_of_429_answers_is_retried_and_loses_nothing() {
         proxy.rejected_items() > 0
     })
     .await;
+    let rejected_requests = proxy.bulk_requests() - refused;
     proxy.set_mode(Mode::Forward);
+    let healed = std::time::Instant::now();
     let items = common::scan(&client, &table).await;
     common::wait_for_async("the index to catch up", Duration::from_secs(90), || async {
         index_difference(&index, &items).await.is_none()
     })
     .await;
+    // Reported in docs/RELIABILITY.md.
+    eprintln!(
+        "429 period: {rejected_requests} _bulk requests seen while refusing or rejecting items, \
+         {} items answered 429; converged {:.1} s after the faults ended",
+        proxy.rejected_items(),
+        healed.elapsed().as_secs_f64()
+    );
+    let (_, metrics) = get(&format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .expect("the metrics endpoint answers");
+    for series in [
+        r#"dynamo_cdc_sink_requests_total{sink="elasticsearch",outcome="retry"}"#,
+        r#"dynamo_cdc_sink_items_total{sink="elasticsearch",result="retried"}"#,
+        r#"dynamo_cdc_sink_items_total{sink="elasticsearch",result="written"}"#,
+        r#"dynamo_cdc_sink_request_duration_seconds_count{sink="elasticsearch"}"#,
+    ] {
+        assert!(metrics.contains(series), "{series} missing:\n{metrics}");
+    }
     engine.kill().expect("stop");
     engine.wait().expect("reap");
     assert_index_equals(&index, &items).await;

@@ -3,7 +3,11 @@
 //! DynamoDB, DynamoDB Streams, Kinesis and SQS the operation names come
 //! from the AWS SDK crates the build already has (a misspelt name here
 //! does not compile); S3 is reached through object_store, whose calls
-//! (PUT, GET, HEAD) need only `s3:PutObject` and `s3:GetObject`.
+//! (PUT, GET, HEAD) need only `s3:PutObject` and `s3:GetObject`. The
+//! `elasticsearch` sink's requests are signed HTTP: `GET /`, `HEAD` and
+//! `PUT` of an index, `POST` of `_bulk` and `_delete_by_query`, which
+//! Amazon OpenSearch Service authorizes as `es:ESHttp<Method>` and
+//! OpenSearch Serverless as `aoss:APIAccessAll`.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -52,6 +56,16 @@ fn known_actions() -> BTreeSet<String> {
     known.extend(kinesis.iter().map(|o| format!("kinesis:{o}")));
     known.extend(sqs.iter().map(|o| format!("sqs:{o}")));
     known.extend(["s3:PutObject", "s3:GetObject"].map(str::to_owned));
+    known.extend(
+        [
+            "es:ESHttpGet",
+            "es:ESHttpHead",
+            "es:ESHttpPut",
+            "es:ESHttpPost",
+            "aoss:APIAccessAll",
+        ]
+        .map(str::to_owned),
+    );
     known
 }
 
@@ -87,6 +101,7 @@ fn every_policy_grants_only_real_operations_on_named_resources() {
             "kinesis-reader",
             "lease-table",
             "loader",
+            "opensearch-sink",
             "s3-sqs-sink",
             "snapshot",
             "streams-reader"

@@ -1,6 +1,6 @@
 //! The Kinesis source end to end: DynamoDB Local → forwarder (the Kinesis
 //! streaming destination's record format, with duplicates) → kinesalite →
-//! engine → SQLite and PostgreSQL, with splits, merges and SIGKILLs during
+//! engine → SQLite, PostgreSQL and an OpenSearch index, with splits, merges and SIGKILLs during
 //! the run; one stream carrying several tables; start positions; malformed
 //! records.
 
@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_kinesis::primitives::Blob;
 use common::engine::{run_until_caught_up, spawn};
+use common::es_index;
 use common::fault_proxy::{Fault, FaultProxy};
 use common::kinesis::pipeline::{
     assert_parents_first, checkpointed, checkpoints, forward_all, kinesis_config, postgres,
@@ -38,11 +39,13 @@ async fn converges_through_split_merge_duplicates_and_kills() {
     let dir = tempfile::tempdir().expect("temp dir");
     let schema = common::unique_table("kin");
     let replica = dir.path().join("replica.db");
+    // Also into an index: Kinesis time versions as external versions.
     let sinks = format!(
         "{}\n[[sinks]]\ntype = \"postgres\"\nurl = \"{}\"\nschema = \"{schema}\"\ncreate_table = true\n\
-         [sinks.batch]\nmax_records = 200\nmax_age = \"20ms\"\n",
+         [sinks.batch]\nmax_records = 200\nmax_age = \"20ms\"\n{}",
         common::engine::sqlite_sink(&replica),
-        postgres_url()
+        postgres_url(),
+        es_index::es_sink(dir.path(), &common::opensearch::url(), es_index::UNMAPPED, "")
     );
     let config = kinesis_config(dir.path(), &[&table], &stream, "", &sinks);
     let state = dir.path().join("state");
@@ -122,6 +125,7 @@ async fn converges_through_split_merge_duplicates_and_kills() {
         &expected,
         &common::postgres::live(&pg, &schema, &table).await,
     );
+    es_index::assert_index_equals(&es_index::index_of(&table), &expected).await;
     // Every shard, the closed parents included, was read to its end.
     let finished = checkpoints(&dir.path().join("state"));
     assert!(

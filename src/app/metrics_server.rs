@@ -62,6 +62,12 @@ pub async fn start(
             Matcher::Full(names::SINK_BATCH_SECONDS.to_owned()),
             &BATCH_BUCKETS,
         )
+        .and_then(|builder| {
+            builder.set_buckets_for_metric(
+                Matcher::Full(names::SINK_REQUEST_SECONDS.to_owned()),
+                &BATCH_BUCKETS,
+            )
+        })
         .map_err(|e| ObserveError::Recorder(e.to_string()))?
         .install_recorder()
         .map_err(|e| ObserveError::Recorder(e.to_string()))?;

@@ -55,7 +55,7 @@ pub fn expected_documents(items: &BTreeMap<(String, String), Item>) -> BTreeMap<
 pub fn normalized(expected: &AttributeValue, actual: &Value) -> (Value, Value) {
     let plain = |value: &AttributeValue| {
         let item = Item::from([("v".to_owned(), value.clone())]);
-        let text = restyle_numbers(&plain_item(&item), NumberStyle::Exact);
+        let text = restyle_numbers(plain_item(&item), NumberStyle::Exact);
         serde_json::from_str::<Value>(&text).expect("plain JSON")["v"].clone()
     };
     let sorted = |value: &Value| {

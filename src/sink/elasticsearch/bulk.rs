@@ -17,17 +17,17 @@ pub struct Action {
 
 impl Action {
     /// An action line: `{"index":{"_index":…,"_id":…,"version":…,"version_type":"external_gte"}}`.
+    /// The index name is checked by the config and ids and routing values
+    /// hold only URL-unreserved characters, so they are written as they are.
     pub fn header(op: &str, index: &str, id: &str, version: i64, routing: Option<&str>) -> String {
-        let mut meta = serde_json::json!({
-            "_index": index,
-            "_id": id,
-            "version": version,
-            "version_type": "external_gte",
-        });
+        let mut header = format!(
+            r#"{{"{op}":{{"_index":"{index}","_id":"{id}","version":{version},"version_type":"external_gte""#
+        );
         if let Some(routing) = routing {
-            meta["routing"] = serde_json::Value::from(routing);
+            header.push_str(&format!(r#","routing":"{routing}""#));
         }
-        serde_json::json!({ op: meta }).to_string()
+        header.push_str("}}");
+        header
     }
 
     /// Bytes this action adds to a request.
@@ -200,8 +200,8 @@ mod tests {
         let text = String::from_utf8(body).unwrap();
         assert_eq!(
             text,
-            "{\"index\":{\"_id\":\"1\",\"_index\":\"t\",\"version\":7,\"version_type\":\"external_gte\"}}\n{}\n\
-             {\"index\":{\"_id\":\"2\",\"_index\":\"t\",\"version\":7,\"version_type\":\"external_gte\"}}\n"
+            "{\"index\":{\"_index\":\"t\",\"_id\":\"1\",\"version\":7,\"version_type\":\"external_gte\"}}\n{}\n\
+             {\"index\":{\"_index\":\"t\",\"_id\":\"2\",\"version\":7,\"version_type\":\"external_gte\"}}\n"
         );
     }
 

@@ -326,3 +326,72 @@ pub fn error_reason(body: &[u8]) -> String {
         _ => String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> ElasticsearchSinkConfig {
+        let text = format!("url = \"http://127.0.0.1:9200\"\n{extra}");
+        toml::from_str(&text).expect("a sink config")
+    }
+
+    async fn header(extra: &str) -> Option<String> {
+        match auth(&config(extra), &crate::aws::AwsConfig::default()).await {
+            Ok(Auth::Header(value)) => Some(value),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn each_credential_becomes_its_authorization_header() {
+        assert_eq!(
+            header("username = \"elastic\"\npassword = \"pa:ss\"").await,
+            Some("Basic ZWxhc3RpYzpwYTpzcw==".into())
+        );
+        assert_eq!(
+            header("api_key = \"VnVhQ2ZHY0JDZGJr\"").await,
+            Some("ApiKey VnVhQ2ZHY0JDZGJr".into())
+        );
+        assert_eq!(
+            header("bearer_token = \"t0ken\"").await,
+            Some("Bearer t0ken".into())
+        );
+        assert!(matches!(
+            auth(&config(""), &crate::aws::AwsConfig::default()).await,
+            Ok(Auth::None)
+        ));
+    }
+
+    #[tokio::test]
+    async fn secrets_never_show_in_debug_output() {
+        let basic = config("username = \"u\"\npassword = \"hunter2-secret\"");
+        assert!(!format!("{basic:?}").contains("hunter2-secret"));
+        let client = EsClient::new(&basic, &crate::aws::AwsConfig::default())
+            .await
+            .expect("a client");
+        assert!(!format!("{client:?}").contains("hunter2-secret"));
+        let keyed = config("api_key = \"k3y-secret\"");
+        assert!(!format!("{keyed:?}").contains("k3y-secret"));
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_ca_file_is_named() {
+        let missing = config("ca_file = \"/nonexistent/ca.pem\"");
+        let err = EsClient::new(&missing, &crate::aws::AwsConfig::default())
+            .await
+            .expect_err("no such file");
+        assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+    }
+
+    #[test]
+    fn error_reasons_come_from_the_servers_answer() {
+        assert_eq!(
+            error_reason(
+                br#"{"error":{"type":"security_exception","reason":"missing authentication"},"status":401}"#
+            ),
+            "security_exception: missing authentication"
+        );
+        assert_eq!(error_reason(b"Bad Gateway"), "Bad Gateway");
+    }
+}

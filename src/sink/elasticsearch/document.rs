@@ -95,7 +95,7 @@ pub fn upsert_document(
     let plain = image
         .plain_json()
         .map_err(|err| format!("the new image cannot be read: {err}"))?;
-    let mut document = restyle_numbers(&plain, style.numbers);
+    let mut document = restyle_numbers(plain, style.numbers);
     if let Some(field) = &style.metadata_field {
         push_field(&mut document, field, &metadata(event, es_version));
     }
@@ -106,7 +106,7 @@ pub fn upsert_document(
 /// marker and the metadata.
 pub fn tombstone_document(event: &ChangeEvent, es_version: i64, style: &DocumentStyle) -> String {
     let keys = crate::model::plain_item(&event.keys);
-    let mut document = restyle_numbers(&keys, style.numbers);
+    let mut document = restyle_numbers(keys, style.numbers);
     push_field(&mut document, &style.deleted_field, "true");
     if let Some(field) = &style.metadata_field {
         push_field(&mut document, field, &metadata(event, es_version));

@@ -34,11 +34,36 @@ const DOUBLE_EXACT_DIGITS: usize = 15;
 const DOUBLE_EXPONENTS: std::ops::RangeInclusive<i64> = -307..=308;
 
 /// Rewrites the numbers of plain JSON (as `model::plain_item` writes it)
-/// by `style`; strings and structure are copied unchanged.
-pub fn restyle_numbers(json: &str, style: NumberStyle) -> String {
-    if style == NumberStyle::Number {
-        return json.to_owned();
+/// by `style`; strings and structure are copied unchanged, and the text is
+/// returned as it is when no number changes (the common case).
+pub fn restyle_numbers(json: String, style: NumberStyle) -> String {
+    if style == NumberStyle::Number || !needs_restyle(&json, style) {
+        return json;
     }
+    rewrite_numbers(&json, style)
+}
+
+/// True when some number of `json` is written differently under `style`.
+fn needs_restyle(json: &str, style: NumberStyle) -> bool {
+    let bytes = json.as_bytes();
+    let mut index = 0;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'"' => index = string_end(bytes, index),
+            b'-' | b'0'..=b'9' => {
+                let end = number_end(bytes, index);
+                if style == NumberStyle::String || !is_exact(&json[index..end]) {
+                    return true;
+                }
+                index = end;
+            }
+            _ => index += 1,
+        }
+    }
+    false
+}
+
+fn rewrite_numbers(json: &str, style: NumberStyle) -> String {
     let bytes = json.as_bytes();
     let mut out = String::with_capacity(json.len() + 16);
     let mut copied = 0;
@@ -165,13 +190,15 @@ mod tests {
     fn restyling_touches_numbers_only() {
         let json = r#"{"a":12345678901234567890123,"b":"1.5 \"2\" 3","c":[1,2.5e3,-7],"d":{"e":null,"f":true}}"#;
         assert_eq!(
-            restyle_numbers(json, NumberStyle::Exact),
+            restyle_numbers(json.to_owned(), NumberStyle::Exact),
             r#"{"a":"12345678901234567890123","b":"1.5 \"2\" 3","c":[1,2.5e3,-7],"d":{"e":null,"f":true}}"#
         );
         assert_eq!(
-            restyle_numbers(json, NumberStyle::String),
+            restyle_numbers(json.to_owned(), NumberStyle::String),
             r#"{"a":"12345678901234567890123","b":"1.5 \"2\" 3","c":["1","2.5e3","-7"],"d":{"e":null,"f":true}}"#
         );
-        assert_eq!(restyle_numbers(json, NumberStyle::Number), json);
+        assert_eq!(restyle_numbers(json.to_owned(), NumberStyle::Number), json);
+        let exact = r#"{"a":1,"b":[2.5,"x"]}"#;
+        assert_eq!(restyle_numbers(exact.to_owned(), NumberStyle::Exact), exact);
     }
 }

@@ -100,13 +100,18 @@ impl ElasticsearchSink {
         })
     }
 
-    /// The action for one change, or why the change cannot be written.
-    fn action(&self, slot: (usize, usize), event: &ChangeEvent) -> Result<Action, String> {
+    /// The action for one change of document `id`, or why the change
+    /// cannot be written.
+    fn action(
+        &self,
+        slot: (usize, usize),
+        event: &ChangeEvent,
+        id: &str,
+    ) -> Result<Action, String> {
         let schema = self
             .tables
             .get(&event.table)
             .ok_or_else(|| format!("no table {} in this pipeline", event.table))?;
-        let id = document_id(&schema.keys, &event.keys)?;
         let version = es_version(event.version(), schema.versions).map_err(|e| e.to_string())?;
         let index = index_name(&self.index_template, &event.table);
         let routing = match self.routing {
@@ -131,7 +136,7 @@ impl ElasticsearchSink {
         };
         Ok(Action {
             slot,
-            header: Action::header(op, &index, &id, version, routing.as_deref()),
+            header: Action::header(op, &index, id, version, routing.as_deref()),
             document,
         })
     }
@@ -160,11 +165,14 @@ impl ElasticsearchSink {
                 Err(reason) => rejected.push(refusal((chunk, index), reason)),
             }
         }
-        let mut chosen: Vec<_> = newest.into_values().collect();
-        chosen.sort_by_key(|(slot, _)| *slot);
+        let mut chosen: Vec<_> = newest
+            .into_iter()
+            .map(|((_, id), (slot, event))| (slot, event, id))
+            .collect();
+        chosen.sort_by_key(|(slot, _, _)| *slot);
         let mut actions = Vec::with_capacity(chosen.len());
-        for (slot, event) in chosen {
-            match self.action(slot, event) {
+        for (slot, event, id) in chosen {
+            match self.action(slot, event, &id) {
                 Ok(action) => actions.push(action),
                 Err(reason) => rejected.push(refusal(slot, reason)),
             }
@@ -202,9 +210,12 @@ impl ElasticsearchSink {
         for (position, actions) in requests.into_iter().enumerate() {
             let client = Arc::clone(&self.client);
             let permits = Arc::clone(&self.in_flight);
+            let sink = self.name.clone();
             tasks.spawn(async move {
                 let _permit = permits.acquire_owned().await;
+                let started = std::time::Instant::now();
                 let answer = client.bulk(Bytes::from(ndjson(&actions))).await;
+                record_request(&sink, started, &answer);
                 (position, actions, answer)
             });
         }
@@ -266,8 +277,6 @@ impl SinkWriter for ElasticsearchSink {
         let mut last_reason = String::new();
         for round in 0..=self.item_retries {
             if round > 0 {
-                metrics::counter!(names::SINK_ITEM_RETRIES, "sink" => self.name.clone())
-                    .increment(pending.len() as u64);
                 tracing::warn!(sink = %self.name, items = pending.len(), round,
                     reason = %last_reason, "retrying items the cluster could not take");
                 tokio::time::sleep(backoff.next_delay()).await;
@@ -331,25 +340,48 @@ impl ElasticsearchSink {
         };
         let mut retry = Vec::new();
         let mut reason = String::new();
-        let mut stale = 0u64;
+        // Items by result: written, stale, retried, refused.
+        let mut counts = [0u64; 4];
         for (action, outcome) in actions.into_iter().zip(outcomes) {
             match outcome {
-                ItemOutcome::Done => {}
-                ItemOutcome::Stale => stale += 1,
+                ItemOutcome::Done => counts[0] += 1,
+                ItemOutcome::Stale => counts[1] += 1,
                 ItemOutcome::Retry(why) => {
+                    counts[2] += 1;
                     reason = why;
                     retry.push(action);
                 }
-                ItemOutcome::Refused(why) => rejected.push(refusal(action.slot, why)),
+                ItemOutcome::Refused(why) => {
+                    counts[3] += 1;
+                    rejected.push(refusal(action.slot, why));
+                }
                 ItemOutcome::Fatal(why) => return Err(fatal(why)),
             }
         }
-        if stale > 0 {
-            metrics::counter!(names::SINK_STALE_SKIPPED, "sink" => self.name.clone())
-                .increment(stale);
+        for (result, count) in ["written", "stale", "retried", "refused"]
+            .into_iter()
+            .zip(counts)
+        {
+            if count > 0 {
+                metrics::counter!(names::SINK_ITEMS, "sink" => self.name.clone(), "result" => result)
+                    .increment(count);
+            }
         }
         Ok((!retry.is_empty()).then_some((retry, reason)))
     }
+}
+
+/// Counts a finished request by outcome and records its time.
+fn record_request(sink: &str, started: std::time::Instant, answer: &Result<Bytes, RequestError>) {
+    let outcome = match answer {
+        Ok(_) => "ok",
+        Err(err) if err.transient => "retry",
+        Err(_) => "error",
+    };
+    metrics::counter!(names::SINK_REQUESTS, "sink" => sink.to_owned(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!(names::SINK_REQUEST_SECONDS, "sink" => sink.to_owned())
+        .record(started.elapsed().as_secs_f64());
 }
 
 /// A change with its place in the batch: (chunk, event).
