@@ -78,12 +78,18 @@ impl OrderCheck {
     /// Records a change of `shard`; true when its mapped version is not
     /// above the previous change's although its engine version is.
     pub fn lost_order(&mut self, shard: &str, version: &SequenceNumber, mapped: i64) -> bool {
-        let lost = match self.last.get(shard) {
-            Some((previous, previous_mapped)) => version > previous && mapped <= *previous_mapped,
-            None => false,
+        let Some((previous, previous_mapped)) = self.last.get_mut(shard) else {
+            self.last
+                .insert(shard.to_owned(), (version.clone(), mapped));
+            return false;
         };
-        self.last
-            .insert(shard.to_owned(), (version.clone(), mapped));
+        if version <= previous {
+            // A replayed change: nothing to compare, nothing to keep.
+            return false;
+        }
+        let lost = mapped <= *previous_mapped;
+        *previous = version.clone();
+        *previous_mapped = mapped;
         lost
     }
 }

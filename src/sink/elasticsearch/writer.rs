@@ -3,6 +3,7 @@
 //! document is in one of them only), items answered 429 or 5xx sent again
 //! with jittered backoff, refused documents dead-lettered.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +30,7 @@ use crate::sink::{Batch, Rejected, SinkError, SinkWriter};
 pub struct ElasticsearchSink {
     name: String,
     client: Arc<EsClient>,
-    tables: HashMap<Arc<str>, TableSchema>,
+    targets: HashMap<Arc<str>, Target>,
     index_template: String,
     routing: Routing,
     deletes: DeleteMode,
@@ -79,10 +80,16 @@ impl ElasticsearchSink {
         Ok(Self {
             name: env.name.to_owned(),
             client: Arc::new(client),
-            tables: env
+            targets: env
                 .tables
                 .iter()
-                .map(|t| (Arc::clone(&t.name), t.clone()))
+                .map(|t| {
+                    let target = Target {
+                        schema: t.clone(),
+                        index: index_name(&config.index, &t.name),
+                    };
+                    (Arc::clone(&t.name), target)
+                })
                 .collect(),
             index_template: config.index.clone(),
             routing: config.routing,
@@ -100,25 +107,14 @@ impl ElasticsearchSink {
         })
     }
 
-    /// The action for one change of document `id`, or why the change
-    /// cannot be written.
-    fn action(
-        &self,
-        slot: (usize, usize),
-        event: &ChangeEvent,
-        id: &str,
-    ) -> Result<Action, String> {
-        let schema = self
-            .tables
-            .get(&event.table)
-            .ok_or_else(|| format!("no table {} in this pipeline", event.table))?;
-        let version = es_version(event.version(), schema.versions).map_err(|e| e.to_string())?;
-        let index = index_name(&self.index_template, &event.table);
+    /// The action for one change of document `id` at `version`.
+    fn action(&self, target: &Target, change: &Change<'_>) -> Result<Action, String> {
+        let event = change.event;
         let routing = match self.routing {
             Routing::None => None,
             Routing::PartitionKey => {
                 let mut part = String::new();
-                let key = &schema.keys[0].name;
+                let key = &target.schema.keys[0].name;
                 event
                     .keys
                     .get(key)
@@ -126,6 +122,7 @@ impl ElasticsearchSink {
                 Some(part)
             }
         };
+        let version = change.version;
         let (op, document) = match (event.op.is_upsert(), self.deletes) {
             (true, _) => ("index", Some(upsert_document(event, version, &self.style)?)),
             (false, DeleteMode::Delete) => ("delete", None),
@@ -134,9 +131,10 @@ impl ElasticsearchSink {
                 Some(tombstone_document(event, version, &self.style)),
             ),
         };
+        let header = Action::header(op, &target.index, &change.id, version, routing.as_deref());
         Ok(Action {
-            slot,
-            header: Action::header(op, &index, id, version, routing.as_deref()),
+            slot: change.slot,
+            header,
             document,
         })
     }
@@ -145,59 +143,65 @@ impl ElasticsearchSink {
     /// before sending.
     fn actions(&mut self, batch: &Batch) -> (Vec<Action>, Vec<Rejected>) {
         let mut rejected = Vec::new();
-        let mut newest: HashMap<(Arc<str>, String), Slotted<'_>> = HashMap::new();
-        for ((chunk, index), event) in batch.events() {
-            self.check_order(event);
-            let id = self
-                .tables
-                .get(&event.table)
-                .ok_or_else(|| format!("no table {} in this pipeline", event.table))
-                .and_then(|schema| document_id(&schema.keys, &event.keys));
-            match id {
-                Ok(id) => {
-                    let entry = newest
-                        .entry((Arc::clone(&event.table), id))
-                        .or_insert(((chunk, index), event));
-                    if event.version() >= entry.1.version() {
-                        *entry = ((chunk, index), event);
+        let mut newest: HashMap<(Arc<str>, String), Change<'_>> = HashMap::new();
+        for (slot, event) in batch.events() {
+            match self.change(slot, event) {
+                Ok(change) => match newest.entry((Arc::clone(&event.table), change.id.clone())) {
+                    Entry::Occupied(mut held) => {
+                        if event.version() >= held.get().event.version() {
+                            held.insert(change);
+                        }
                     }
-                }
-                Err(reason) => rejected.push(refusal((chunk, index), reason)),
+                    Entry::Vacant(free) => {
+                        free.insert(change);
+                    }
+                },
+                Err(reason) => rejected.push(refusal(slot, reason)),
             }
         }
-        let mut chosen: Vec<_> = newest
-            .into_iter()
-            .map(|((_, id), (slot, event))| (slot, event, id))
-            .collect();
-        chosen.sort_by_key(|(slot, _, _)| *slot);
+        let mut chosen: Vec<Change<'_>> = newest.into_values().collect();
+        chosen.sort_by_key(|change| change.slot);
         let mut actions = Vec::with_capacity(chosen.len());
-        for (slot, event, id) in chosen {
-            match self.action(slot, event, &id) {
+        for change in chosen {
+            let target = &self.targets[&change.event.table];
+            match self.action(target, &change) {
                 Ok(action) => actions.push(action),
-                Err(reason) => rejected.push(refusal(slot, reason)),
+                Err(reason) => rejected.push(refusal(change.slot, reason)),
             }
         }
         (actions, rejected)
     }
 
-    fn check_order(&mut self, event: &ChangeEvent) {
-        let Some(schema) = self.tables.get(&event.table) else {
-            return;
-        };
-        let Ok(mapped) = es_version(event.version(), schema.versions) else {
-            return;
-        };
+    /// One change with its document id and version, its order checked.
+    fn change<'a>(
+        &mut self,
+        slot: (usize, usize),
+        event: &'a ChangeEvent,
+    ) -> Result<Change<'a>, String> {
+        let target = self
+            .targets
+            .get(&event.table)
+            .ok_or_else(|| format!("no table {} in this pipeline", event.table))?;
+        let id = document_id(&target.schema.keys, &event.keys)?;
+        let version =
+            es_version(event.version(), target.schema.versions).map_err(|e| e.to_string())?;
         if self
             .order
-            .lost_order(&event.position.shard, event.version(), mapped)
+            .lost_order(&event.position.shard, event.version(), version)
         {
             metrics::counter!(names::SINK_VERSION_ORDER_LOST, "sink" => self.name.clone())
                 .increment(1);
             tracing::warn!(sink = %self.name, shard = %event.position.shard,
-                version = %event.version(), mapped,
+                version = %event.version(), mapped = version,
                 "a change's document version is not above the previous change's; \
                  a replay of the earlier change could win");
         }
+        Ok(Change {
+            slot,
+            event,
+            id,
+            version,
+        })
     }
 
     /// Sends `requests` at most `max_requests_in_flight` at a time; returns
@@ -240,7 +244,7 @@ impl SinkWriter for ElasticsearchSink {
     /// `es_version`; without `metadata_field`, or with one index for
     /// several tables, it cannot tell them apart and keeps them (logged).
     async fn sweep(&mut self, table: &str, below: &SequenceNumber) -> Result<(), SinkError> {
-        let (Some(field), Some(schema)) = (&self.style.metadata_field, self.tables.get(table))
+        let (Some(field), Some(target)) = (&self.style.metadata_field, self.targets.get(table))
         else {
             tracing::warn!(sink = %self.name, %table,
                 "snapshot done; documents of items deleted before it stay (set metadata_field to let snapshots remove them)");
@@ -251,16 +255,16 @@ impl SinkWriter for ElasticsearchSink {
                 "snapshot done; documents of deleted items stay (the index is shared by several tables)");
             return Ok(());
         }
-        let below = es_version(below, schema.versions).map_err(|err| SinkError::Fatal {
+        let below = es_version(below, target.schema.versions).map_err(|err| SinkError::Fatal {
             sink: self.name.clone(),
             message: err.to_string(),
         })?;
-        let index = index_name(&self.index_template, table);
+        let index = &target.index;
         let query =
             serde_json::json!({ "range": { format!("{field}.es_version"): { "lt": below } } });
         let deleted = self
             .client
-            .delete_by_query(&index, &query)
+            .delete_by_query(index, &query)
             .await
             .map_err(|err| SinkError::Transient {
                 sink: self.name.clone(),
@@ -384,8 +388,21 @@ fn record_request(sink: &str, started: std::time::Instant, answer: &Result<Bytes
         .record(started.elapsed().as_secs_f64());
 }
 
-/// A change with its place in the batch: (chunk, event).
-type Slotted<'a> = ((usize, usize), &'a ChangeEvent);
+/// A change to send: its place in the batch (chunk, event), document id
+/// and Elasticsearch version.
+struct Change<'a> {
+    slot: (usize, usize),
+    event: &'a ChangeEvent,
+    id: String,
+    version: i64,
+}
+
+/// Where a table's documents go: its key schema and index.
+#[derive(Debug)]
+struct Target {
+    schema: TableSchema,
+    index: String,
+}
 
 fn refusal(slot: (usize, usize), reason: String) -> Rejected {
     Rejected {
