@@ -233,6 +233,19 @@ impl PostgresSink {
                     tracing::warn!(sink = %sink, "PostgreSQL connection ended: {err}");
                 }
             });
+            if self.dialect == SqlDialect::Postgres {
+                // A writer that stalls inside a transaction (a paused
+                // process whose lease another worker took) must not hold
+                // the checkpoint rows' locks for ever: the server ends its
+                // session, and the new owner's batch goes on.
+                client
+                    .batch_execute(IDLE_IN_TRANSACTION_LIMIT)
+                    .await
+                    .map_err(|e| SinkError::Transient {
+                        sink: self.name.clone(),
+                        message: crate::error_text::with_causes(&e),
+                    })?;
+            }
             self.client = Some(client);
             self.staged = false;
         }
@@ -242,6 +255,11 @@ impl PostgresSink {
         })
     }
 }
+
+/// Ends a session idle inside a transaction this long. The sink's own
+/// transactions send their statements back to back, so only a stalled
+/// process reaches it.
+const IDLE_IN_TRANSACTION_LIMIT: &str = "SET idle_in_transaction_session_timeout = '15s'";
 
 /// One row's parameters, all text (NULL for a tombstone's items).
 type Row = Vec<Option<String>>;
