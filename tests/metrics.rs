@@ -17,7 +17,7 @@ use dynamo_cdc::observe::exposition::sample;
 
 /// The engine of a test, stopped when the test ends (its log printed
 /// when the test failed).
-struct Engine(Child, std::path::PathBuf);
+struct Engine(common::fleet::Worker, std::path::PathBuf);
 
 impl Drop for Engine {
     fn drop(&mut self) {

@@ -58,14 +58,42 @@ pub fn run_until_caught_up(config: &Path) -> Output {
     output
 }
 
-/// Starts the engine in the background (logs to `log`).
-pub fn spawn(config: &Path, log: &Path) -> Child {
+/// Starts the engine in the background (logs to `log`); it is killed when
+/// the returned handle is dropped.
+pub fn spawn(config: &Path, log: &Path) -> Worker {
     let log = std::fs::File::create(log).expect("log file");
-    command(&["run", "--config", &config.display().to_string()])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start the engine")
+    Worker(
+        command(&["run", "--config", &config.display().to_string()])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start the engine"),
+    )
+}
+
+/// A worker process, killed when dropped (a failed test leaves none behind).
+pub struct Worker(pub Child);
+
+impl std::ops::Deref for Worker {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Worker {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 /// The number of records a run read, from its final log line.

@@ -8,6 +8,8 @@ use std::process::{Child, Stdio};
 
 use dynamo_cdc::coordinator::lease::LeaseTable;
 
+pub use super::engine::Worker;
+
 /// Short leases, so that expiry (kill -9, stalls) happens quickly.
 pub const LEASE: &str = "3s";
 /// Long leases, so that a fast handover cannot be mistaken for expiry.
@@ -49,31 +51,6 @@ pub fn fleet_config(
         );
     std::fs::write(&config, text).expect("config");
     config
-}
-
-/// A worker process, killed when dropped (a failed test leaves none behind).
-pub struct Worker(Child);
-
-impl std::ops::Deref for Worker {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Worker {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
 }
 
 pub fn worker(config: &Path, dir: &Path, id: &str) -> Worker {
