@@ -8,6 +8,7 @@ pub mod columns;
 pub mod driver;
 pub mod elasticsearch;
 pub mod jsonl;
+pub mod kafka;
 pub mod postgres;
 pub mod refused;
 pub mod registry;

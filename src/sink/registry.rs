@@ -14,6 +14,7 @@ use super::batch::BatchConfig;
 use super::clickhouse::ClickHouseSinkConfig;
 use super::elasticsearch::ElasticsearchSinkConfig;
 use super::jsonl::JsonlSinkConfig;
+use super::kafka::KafkaSinkConfig;
 use super::postgres::PostgresSinkConfig;
 use super::s3::S3SinkConfig;
 use super::sqlite::SqliteSinkConfig;
@@ -137,6 +138,8 @@ register_sinks! {
     Postgres = "postgres" (PostgresSinkConfig),
     /// One document per item in Elasticsearch or OpenSearch, versioned.
     Elasticsearch = "elasticsearch" (ElasticsearchSinkConfig),
+    /// Keyed change records in a Kafka topic per table.
+    Kafka = "kafka" (KafkaSinkConfig),
 }
 
 impl SinkConfig {
