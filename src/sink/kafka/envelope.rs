@@ -130,3 +130,76 @@ fn dynamodb(event: &ChangeEvent) -> String {
     record.push('}');
     record
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::decode::decode_record;
+
+    /// A MODIFY as DynamoDB Streams delivers it, with a 38-digit number and a set.
+    const MODIFY: &str = r#"{"eventID":"e1","eventName":"MODIFY","eventVersion":"1.1","eventSource":"aws:dynamodb","awsRegion":"us-east-1","dynamodb":{"ApproximateCreationDateTime":1764000000,"Keys":{"pk":{"S":"user#1"},"sk":{"N":"7"}},"NewImage":{"pk":{"S":"user#1"},"sk":{"N":"7"},"n":{"N":"12345678901234567890123456789012345678"},"tags":{"SS":["a","b"]}},"OldImage":{"pk":{"S":"user#1"},"sk":{"N":"7"},"n":{"N":"1"}},"SequenceNumber":"4421584500000000017450439091","SizeBytes":120,"StreamViewType":"NEW_AND_OLD_IMAGES"}}"#;
+
+    /// A REMOVE with only the old image.
+    const REMOVE: &str = r#"{"eventID":"e2","eventName":"REMOVE","eventVersion":"1.1","eventSource":"aws:dynamodb","awsRegion":"us-east-1","dynamodb":{"ApproximateCreationDateTime":1764000001,"Keys":{"pk":{"S":"user#1"},"sk":{"N":"7"}},"OldImage":{"pk":{"S":"user#1"},"sk":{"N":"7"},"n":{"N":"2"}},"SequenceNumber":"4421584500000000017450439092","SizeBytes":60,"StreamViewType":"NEW_AND_OLD_IMAGES"}}"#;
+
+    fn event(raw: &str) -> ChangeEvent {
+        decode_record(raw, &Arc::from("users"), &Arc::from("shardId-1")).expect("a record")
+    }
+
+    #[test]
+    fn the_key_is_the_same_canonical_json_for_every_change() {
+        assert_eq!(record_key(&event(MODIFY)), r#"{"pk":"user#1","sk":7}"#);
+        assert_eq!(record_key(&event(REMOVE)), record_key(&event(MODIFY)));
+    }
+
+    #[test]
+    fn debezium_envelope() {
+        let value = record_value(&event(MODIFY), Envelope::Debezium, 1_764_000_000_500)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            value,
+            r#"{"before":{"pk":"user#1","sk":7,"n":1},"after":{"pk":"user#1","sk":7,"n":12345678901234567890123456789012345678,"tags":["a","b"]},"source":{"connector":"dynamo-cdc","db":"dynamodb","name":"dynamo-cdc","sequence":"4421584500000000017450439091","shard":"shardId-1","snapshot":"false","table":"users","ts_ms":1764000000000,"version":"0.1.0"},"op":"u","ts_ms":1764000000500}"#
+                .replace("0.1.0", env!("CARGO_PKG_VERSION"))
+        );
+        let removed = record_value(&event(REMOVE), Envelope::Debezium, 1)
+            .unwrap()
+            .unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&removed).unwrap();
+        assert_eq!(parsed["op"], "d");
+        assert_eq!(parsed["after"], serde_json::Value::Null);
+        assert_eq!(parsed["before"]["n"], 2);
+    }
+
+    #[test]
+    fn dynamodb_envelope_is_the_stream_record() {
+        let value = record_value(&event(MODIFY), Envelope::Dynamodb, 0)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            value,
+            r#"{"eventID":"e1","eventName":"MODIFY","eventSource":"aws:dynamodb","eventVersion":"1.1","dynamodb":{"ApproximateCreationDateTime":1764000000,"Keys":{"pk":{"S":"user#1"},"sk":{"N":"7"}},"NewImage":{"pk":{"S":"user#1"},"sk":{"N":"7"},"n":{"N":"12345678901234567890123456789012345678"},"tags":{"SS":["a","b"]}},"OldImage":{"pk":{"S":"user#1"},"sk":{"N":"7"},"n":{"N":"1"}},"SequenceNumber":"4421584500000000017450439091","SizeBytes":120,"StreamViewType":"NEW_AND_OLD_IMAGES"}}"#
+        );
+        // It reads back as the same change.
+        let again = event(&value);
+        assert_eq!(again.new_image, event(MODIFY).new_image);
+        assert_eq!(again.position.sequence, event(MODIFY).position.sequence);
+    }
+
+    #[test]
+    fn plain_envelope_is_the_new_image_and_nothing_for_a_delete() {
+        assert_eq!(
+            record_value(&event(MODIFY), Envelope::Plain, 0).unwrap(),
+            Some(
+                r#"{"pk":"user#1","sk":7,"n":12345678901234567890123456789012345678,"tags":["a","b"]}"#
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            record_value(&event(REMOVE), Envelope::Plain, 0).unwrap(),
+            None
+        );
+    }
+}
