@@ -19,6 +19,7 @@ trap stop_servers EXIT
 changes=${1:-50000}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dynamo-cdc-target}"
 export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1
+ensure_build_deps # rdkafka builds librdkafka (C toolchain, OpenSSL and zlib headers)
 cargo build --release --locked --bin dynamo-cdc --example bench_local
 bin="$CARGO_TARGET_DIR/release/dynamo-cdc"
 driver="$CARGO_TARGET_DIR/release/examples/bench_local"

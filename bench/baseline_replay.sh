@@ -15,10 +15,11 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 records=${1:-200000}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dynamo-cdc-target}"
-cargo build --release --locked --bin dynamo-cdc --example gen_records
-bin="$CARGO_TARGET_DIR/release/dynamo-cdc"
 # shellcheck source=SCRIPTDIR/../scripts/lib/servers.sh
 source scripts/lib/servers.sh
+ensure_build_deps # rdkafka builds librdkafka (C toolchain, OpenSSL and zlib headers)
+cargo build --release --locked --bin dynamo-cdc --example gen_records
+bin="$CARGO_TARGET_DIR/release/dynamo-cdc"
 # shellcheck source=SCRIPTDIR/../scripts/lib/timing.sh
 source scripts/lib/timing.sh
 # shellcheck source=SCRIPTDIR/lib.sh

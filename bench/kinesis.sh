@@ -17,6 +17,7 @@ trap stop_servers EXIT
 records=${1:-100000}
 shards=${2:-4}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dynamo-cdc-target}"
+ensure_build_deps # rdkafka builds librdkafka (C toolchain, OpenSSL and zlib headers)
 cargo build --release --locked --example gen_records
 cargo build --release --locked
 bin="$CARGO_TARGET_DIR/release"

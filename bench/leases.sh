@@ -18,6 +18,7 @@ lease=${LEASE:-10s}
 checks=${CHECKS:-1s}
 window=${WINDOW:-60}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dynamo-cdc-target}"
+ensure_build_deps # rdkafka builds librdkafka (C toolchain, OpenSSL and zlib headers)
 cargo build --locked
 bin="$CARGO_TARGET_DIR/debug/dynamo-cdc"
 work=$(mktemp -d /tmp/dynamo-cdc-bench-leases.XXXXXX)

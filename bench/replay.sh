@@ -13,11 +13,12 @@ records=${1:-200000}
 min=${2:-200}
 max=${3:-600}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dynamo-cdc-target}"
+# shellcheck source=SCRIPTDIR/../scripts/lib/servers.sh
+source scripts/lib/servers.sh
+ensure_build_deps # rdkafka builds librdkafka (C toolchain, OpenSSL and zlib headers)
 cargo build --release --locked --bin dynamo-cdc --example gen_records
 bin="$CARGO_TARGET_DIR/release/dynamo-cdc"
 work=$(mktemp -d /tmp/dynamo-cdc-bench-replay.XXXXXX)
-# shellcheck source=SCRIPTDIR/../scripts/lib/servers.sh
-source scripts/lib/servers.sh
 # shellcheck source=SCRIPTDIR/../scripts/lib/timing.sh
 source scripts/lib/timing.sh
 # shellcheck source=SCRIPTDIR/lib.sh

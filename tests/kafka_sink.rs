@@ -1,0 +1,182 @@
+//! Against DynamoDB Local and a Kafka-protocol broker (tansu), read back by
+//! an independent consumer (confluent-kafka): the last record per key equals
+//! a Scan of the table through SIGKILLs, deleted items end with a
+//! tombstone; a record larger than the producer may send is dead-lettered
+//! and the shard moves on.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::engine::{run_until_caught_up, spawn, write_config};
+use common::kafka;
+use dynamo_cdc::model::{plain_item, AttributeValue, Item};
+use dynamo_cdc::sink::elasticsearch::{restyle_numbers, NumberStyle};
+use serde_json::Value;
+
+fn kafka_sink(topic: &str, extra: &str) -> String {
+    format!(
+        "[[sinks]]\ntype = \"kafka\"\nbrokers = \"{}\"\ntopic = \"{topic}\"\ncreate_topics = true\n\
+         partitions = 3\n{extra}\n[sinks.batch]\nmax_records = 200\nmax_age = \"20ms\"\n\
+         max_retry_backoff = \"500ms\"\n",
+        kafka::brokers()
+    )
+}
+
+/// Plain JSON with every number as a string (exact digits) and the arrays
+/// that hold sets sorted, for comparing an image with a Scan's item.
+fn comparable(item: &Item, text: &str) -> Value {
+    let mut value: Value =
+        serde_json::from_str(&restyle_numbers(text.to_owned(), NumberStyle::String))
+            .expect("plain JSON");
+    for (name, attribute) in item {
+        if matches!(
+            attribute,
+            AttributeValue::Ss(_) | AttributeValue::Ns(_) | AttributeValue::Bs(_)
+        ) {
+            if let Some(items) = value.get_mut(name).and_then(Value::as_array_mut) {
+                items.sort_by_key(|v| v.to_string());
+            }
+        }
+    }
+    value
+}
+
+/// Asserts that the last record of every key is the table's item (its
+/// Debezium `after`), and a tombstone for keys the table no longer holds.
+fn assert_topic_equals(records: &[kafka::Record], items: &BTreeMap<(String, String), Item>) {
+    let last = kafka::last_by_key(records);
+    let mut live = 0;
+    for (key, value) in &last {
+        let Some(value) = value else {
+            continue;
+        };
+        let envelope: Value = serde_json::from_str(value).expect("a Debezium envelope");
+        // Numbers as strings: the key's digits exactly as written.
+        let keys: Value = serde_json::from_str(&restyle_numbers(key.clone(), NumberStyle::String))
+            .expect("a JSON key");
+        let pk = keys["pk"].as_str().expect("pk").to_owned();
+        let sk = keys["sk"].as_str().expect("sk").to_owned();
+        let item = items.get(&(pk.clone(), sk.clone())).unwrap_or_else(|| {
+            panic!("key {key} is not in the table but its last record is {value}")
+        });
+        live += 1;
+        assert!(envelope["after"].is_object(), "key {key}: {value}");
+        // Compare the original text: serde_json re-serializing `after` would
+        // round 38-digit numbers, so cut it out of the record.
+        let start = value.find("\"after\":").expect("after") + "\"after\":".len();
+        let end = value.find(",\"source\":").expect("source");
+        assert_eq!(
+            comparable(item, &value[start..end]),
+            comparable(item, &plain_item(item)),
+            "key {key}"
+        );
+    }
+    assert_eq!(
+        live,
+        items.len(),
+        "every item's last record is its current state"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_last_record_per_key_equals_the_table_through_kills() {
+    let client = common::client().await;
+    let table = common::unique_table("kafka");
+    common::create_table(&client, &table).await;
+    common::workload::run(&client, &table, 100, 400, 111, 4).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let topic = format!("{}.{{table}}", kafka::unique_topic_prefix("cdc"));
+    let config = write_config(
+        dir.path(),
+        &[&table],
+        "batch_size = 50",
+        &kafka_sink(&topic, ""),
+    );
+    let topic = topic.replace("{table}", &table);
+    for round in 0..2u64 {
+        let log = dir.path().join(format!("engine-{round}.log"));
+        let mut engine = spawn(&config, &log);
+        let state = dir.path().join("state/checkpoints.db");
+        common::wait_for("a checkpoint", Duration::from_secs(60), || state.exists());
+        common::workload::run(&client, &table, 100, 200, 112 + round, 4).await;
+        engine.kill().expect("SIGKILL");
+        engine.wait().expect("reap");
+    }
+    common::workload::run(&client, &table, 100, 200, 115, 4).await;
+    tokio::task::spawn_blocking(move || run_until_caught_up(&config))
+        .await
+        .expect("run");
+    let items = common::scan(&client, &table).await;
+    let records = kafka::read_topic(&topic, "read_committed");
+    assert_topic_equals(&records, &items);
+    // Deleted items end with a tombstone right after their delete record.
+    let deletes: Vec<&kafka::Record> = records
+        .iter()
+        .filter(|r| r.headers.get("op").map(String::as_str) == Some("remove"))
+        .collect();
+    assert!(!deletes.is_empty(), "the workload deletes items");
+    for delete in deletes {
+        let next = records
+            .iter()
+            .find(|r| r.partition == delete.partition && r.offset > delete.offset)
+            .expect("a record after the delete");
+        assert_eq!(next.key, delete.key);
+        assert_eq!(next.value, None, "a tombstone follows the delete");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_too_large_is_dead_lettered_and_the_shard_moves_on() {
+    let client = common::client().await;
+    let table = common::unique_table("kafka_big");
+    common::create_table(&client, &table).await;
+    let put = |pk: &str, size: usize| {
+        let item = Item::from([
+            ("pk".to_owned(), AttributeValue::S(pk.into())),
+            (
+                "sk".to_owned(),
+                AttributeValue::N(dynamo_cdc::model::Number::parse("1").expect("n")),
+            ),
+            ("blob".to_owned(), AttributeValue::S("x".repeat(size))),
+        ]);
+        client
+            .put_item()
+            .table_name(&table)
+            .set_item(Some(common::values::to_sdk_item(&item)))
+            .send()
+    };
+    put("small-1", 10).await.expect("put");
+    put("big", 50_000).await.expect("put");
+    put("small-2", 10).await.expect("put");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let topic = format!("{}.{{table}}", kafka::unique_topic_prefix("big"));
+    let config = write_config(
+        dir.path(),
+        &[&table],
+        "",
+        &kafka_sink(
+            &topic,
+            "envelope = \"plain\"\n[sinks.properties]\n\"message.max.bytes\" = \"20000\"",
+        ),
+    );
+    tokio::task::spawn_blocking(move || run_until_caught_up(&config))
+        .await
+        .expect("run");
+    let records = kafka::read_topic(&topic.replace("{table}", &table), "read_committed");
+    let keys: Vec<String> = records.iter().filter_map(|r| r.key.clone()).collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys.iter().all(|k| k.contains("small")), "{keys:?}");
+    let letters =
+        std::fs::read_to_string(dir.path().join(format!("state/dead-letters/{table}.jsonl")))
+            .expect("dead letters");
+    let letters: Vec<Value> = letters
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a dead letter"))
+        .collect();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["stage"], Value::from("sink:kafka"));
+    let error = letters[0]["error"].as_str().expect("error");
+    assert!(error.contains("too large"), "{error}");
+}
