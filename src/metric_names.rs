@@ -31,8 +31,13 @@ pub const SINK_REQUESTS: &str = "dynamo_cdc_sink_requests_total";
 pub const SINK_REQUEST_SECONDS: &str = "dynamo_cdc_sink_request_duration_seconds";
 /// Items of a per-item-answer sink by `sink` and `result`: `written`,
 /// `stale` (a newer version was already there: Elasticsearch's 409),
-/// `retried` (answered 429 or 5xx, sent again), `refused` (dead-lettered).
+/// `retried` (answered 429 or 5xx, sent again), `refused` (dead-lettered);
+/// Kafka's records: `produced`, `delivered`, `failed` (the batch is
+/// retried), `refused`.
 pub const SINK_ITEMS: &str = "dynamo_cdc_sink_items_total";
+/// Records a sink's client holds that are not yet acknowledged (Kafka's
+/// producer queue), by `sink`.
+pub const SINK_QUEUE_DEPTH: &str = "dynamo_cdc_sink_queue_depth";
 /// Pairs of one shard's changes whose order the sink's version mapping
 /// could not keep (should stay 0; see the Elasticsearch sink's versions), by `sink`.
 pub const SINK_VERSION_ORDER_LOST: &str = "dynamo_cdc_sink_version_order_lost_total";
@@ -125,6 +130,11 @@ pub fn describe() {
         describe_counter!(name, unit, help);
     }
     let gauges = [
+        (
+            SINK_QUEUE_DEPTH,
+            "Records a sink's client holds that are not yet acknowledged.",
+            Unit::Count,
+        ),
         (
             READ_LAG,
             "How far the reader is behind the shard's newest change.",

@@ -11,7 +11,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 
 use super::config::KafkaSinkConfig;
 use super::envelope::{record_key, record_value, Envelope};
@@ -182,9 +182,13 @@ impl SinkWriter for KafkaSink {
                     .await;
             }
         }
+        metrics::gauge!(names::SINK_QUEUE_DEPTH, "sink" => self.name.clone())
+            .set(self.producer.in_flight_count() as f64);
         while let Some(flight) = in_flight.pop_front() {
             outcome.settle(flight, &self.name).await;
         }
+        metrics::gauge!(names::SINK_QUEUE_DEPTH, "sink" => self.name.clone())
+            .set(self.producer.in_flight_count() as f64);
         outcome.finish(&self.name, rejected)
     }
 }
@@ -203,7 +207,7 @@ impl KafkaSink {
             match self.producer.send_result(record) {
                 Ok(delivery) => {
                     in_flight.push_back(InFlight { slot, delivery });
-                    metrics::counter!(names::SINK_REQUESTS, "sink" => self.name.clone(), "outcome" => "produced")
+                    metrics::counter!(names::SINK_ITEMS, "sink" => self.name.clone(), "result" => "produced")
                         .increment(1);
                     return;
                 }
@@ -258,6 +262,8 @@ impl Outcome {
         metrics::counter!(names::SINK_ITEMS, "sink" => sink.to_owned(), "result" => "delivered")
             .increment(self.delivered);
         if let Some(message) = self.failure {
+            metrics::counter!(names::SINK_ITEMS, "sink" => sink.to_owned(), "result" => "failed")
+                .increment(1);
             return Err(SinkError::Transient {
                 sink: sink.to_owned(),
                 message: format!("a record was not delivered: {message}"),
