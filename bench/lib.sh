@@ -32,11 +32,18 @@ create_table = true" ;;
 url = \"http://127.0.0.1:$port\"
 create_index = true
 index_body_file = \"$work/index-body.json\"" ;;
+        kafka)
+            port=$(free_port)
+            start_tansu "$port" "$work/tansu.log"
+            section="type = \"kafka\"
+brokers = \"127.0.0.1:$port\"
+create_topics = true
+partitions = 3" ;;
         jsonl) section="type = \"jsonl\"
 dir = \"$work/out-jsonl\"" ;;
         sqlite) section="type = \"sqlite\"
 path = \"$work/replica.db\"" ;;
-        *) echo "unknown sink $sink (jsonl, sqlite, postgres, clickhouse, elasticsearch)" >&2; return 2 ;;
+        *) echo "unknown sink $sink (jsonl, sqlite, postgres, clickhouse, elasticsearch, kafka)" >&2; return 2 ;;
     esac
     cat > "$work/$sink.toml" <<TOML
 state_dir = "$work/state-$sink"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Replay throughput without a stand-in: recorded stream records
 # (examples/gen_records.rs) through `dynamo-cdc replay` into each sink of
-# SINKS (default "jsonl sqlite"; also "postgres", "clickhouse" and
-# "elasticsearch" (osmem-server), whose servers this script starts). Reports records/s, CPU seconds per million
+# SINKS (default "jsonl sqlite"; also "postgres", "clickhouse",
+# "elasticsearch" (osmem-server) and "kafka" (tansu), whose servers this
+# script starts). Reports records/s, CPU seconds per million
 # records and peak RSS of the engine (via /usr/bin/time -v).
 #
 #   [SINKS="jsonl sqlite postgres clickhouse"] bench/replay.sh [RECORDS (default 200000)] [MIN_BYTES (200)] [MAX_BYTES (600)]

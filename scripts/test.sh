@@ -18,6 +18,7 @@
 #   DYNAMO_CDC_TEST_MOTO_URL           http://127.0.0.1:PORT (moto: S3, SQS)
 #   DYNAMO_CDC_TEST_OPENSEARCH_URL     http://127.0.0.1:PORT (osmem-server: OpenSearch API, in memory)
 #   DYNAMO_CDC_TEST_KAFKA_BROKERS      127.0.0.1:PORT (tansu: Kafka protocol, in memory)
+#   DYNAMO_CDC_TEST_TANSU              the tansu binary (tests that start their own broker)
 #   DYNAMO_CDC_TEST_KAFKA_PYTHON       a python with confluent-kafka (runs tests/kafka_read.py)
 #   DYNAMO_CDC_TEST_PROMETHEUS         the prometheus binary (tests start it with their own config)
 #   AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_REGION  (local / local / us-east-1)
@@ -49,7 +50,9 @@ echo "chdb: $chdb_python"
 ensure_moto >/dev/null
 echo "moto: installed"
 echo "osmem-server: $(ensure_osmem)"
-echo "tansu: $(ensure_tansu)"
+DYNAMO_CDC_TEST_TANSU=$(ensure_tansu)
+export DYNAMO_CDC_TEST_TANSU
+echo "tansu: $DYNAMO_CDC_TEST_TANSU"
 kafka_python=$(ensure_confluent_kafka)
 echo "confluent-kafka: $kafka_python"
 echo "PostgreSQL: $(ensure_postgres)"

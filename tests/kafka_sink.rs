@@ -2,7 +2,8 @@
 //! an independent consumer (confluent-kafka): the last record per key equals
 //! a Scan of the table through SIGKILLs, deleted items end with a
 //! tombstone; a record larger than the producer may send is dead-lettered
-//! and the shard moves on.
+//! and the shard moves on; a 30 s broker outage (a proxy that cuts and
+//! refuses connections) is ridden out by the same process, losing nothing.
 
 mod common;
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use common::engine::{run_until_caught_up, spawn, write_config};
 use common::kafka;
+use common::tcp_proxy::TcpProxy;
 use dynamo_cdc::model::{plain_item, AttributeValue, Item};
 use dynamo_cdc::sink::elasticsearch::{restyle_numbers, NumberStyle};
 use serde_json::Value;
@@ -43,41 +45,50 @@ fn comparable(item: &Item, text: &str) -> Value {
     value
 }
 
-/// Asserts that the last record of every key is the table's item (its
-/// Debezium `after`), and a tombstone for keys the table no longer holds.
-fn assert_topic_equals(records: &[kafka::Record], items: &BTreeMap<(String, String), Item>) {
+/// How the topic differs from the table: the last record of every key must
+/// be the table's item (its Debezium `after`), and a tombstone for keys the
+/// table no longer holds. `None` when they agree.
+fn topic_difference(
+    records: &[kafka::Record],
+    items: &BTreeMap<(String, String), Item>,
+) -> Option<String> {
     let last = kafka::last_by_key(records);
     let mut live = 0;
     for (key, value) in &last {
         let Some(value) = value else {
             continue;
         };
-        let envelope: Value = serde_json::from_str(value).expect("a Debezium envelope");
         // Numbers as strings: the key's digits exactly as written.
         let keys: Value = serde_json::from_str(&restyle_numbers(key.clone(), NumberStyle::String))
             .expect("a JSON key");
         let pk = keys["pk"].as_str().expect("pk").to_owned();
         let sk = keys["sk"].as_str().expect("sk").to_owned();
-        let item = items.get(&(pk.clone(), sk.clone())).unwrap_or_else(|| {
-            panic!("key {key} is not in the table but its last record is {value}")
-        });
+        let Some(item) = items.get(&(pk, sk)) else {
+            return Some(format!(
+                "key {key} is not in the table but its last record is {value}"
+            ));
+        };
         live += 1;
-        assert!(envelope["after"].is_object(), "key {key}: {value}");
         // Compare the original text: serde_json re-serializing `after` would
         // round 38-digit numbers, so cut it out of the record.
-        let start = value.find("\"after\":").expect("after") + "\"after\":".len();
-        let end = value.find(",\"source\":").expect("source");
-        assert_eq!(
-            comparable(item, &value[start..end]),
-            comparable(item, &plain_item(item)),
-            "key {key}"
-        );
+        let (Some(start), Some(end)) = (value.find("\"after\":"), value.find(",\"source\":"))
+        else {
+            return Some(format!("key {key}: not a Debezium envelope: {value}"));
+        };
+        let after = &value[start + "\"after\":".len()..end];
+        if comparable(item, after) != comparable(item, &plain_item(item)) {
+            return Some(format!("key {key}: {after} is not the table's item"));
+        }
     }
-    assert_eq!(
-        live,
-        items.len(),
-        "every item's last record is its current state"
-    );
+    (live != items.len())
+        .then(|| format!("{live} keys hold a value, the table {} items", items.len()))
+}
+
+/// Asserts [`topic_difference`] finds none.
+fn assert_topic_equals(records: &[kafka::Record], items: &BTreeMap<(String, String), Item>) {
+    if let Some(difference) = topic_difference(records, items) {
+        panic!("the topic is not the table: {difference}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -179,4 +190,66 @@ async fn a_record_too_large_is_dead_lettered_and_the_shard_moves_on() {
     assert_eq!(letters[0]["stage"], Value::from("sink:kafka"));
     let error = letters[0]["error"].as_str().expect("error");
     assert!(error.contains("too large"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_process_recovers_from_a_30_second_broker_outage() {
+    let client = common::client().await;
+    let table = common::unique_table("kafka_down");
+    common::create_table(&client, &table).await;
+    common::workload::run(&client, &table, 40, 100, 121, 2).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The engine reaches the broker only through the proxy, which the
+    // broker advertises as its address.
+    let broker_port = common::observe::free_port();
+    let proxy = TcpProxy::start(0, format!("127.0.0.1:{broker_port}")).await;
+    let _broker = kafka::OwnBroker::start(broker_port, proxy.port(), &dir.path().join("tansu.log"));
+    let bootstrap = format!("127.0.0.1:{}", proxy.port());
+    let topic = format!("{}.{{table}}", kafka::unique_topic_prefix("down"));
+    let sink = kafka_sink(&topic, "").replace(&kafka::brokers(), &bootstrap);
+    let config = write_config(dir.path(), &[&table], "", &sink);
+    let topic = topic.replace("{table}", &table);
+    let log = dir.path().join("engine.log");
+    let mut engine = spawn(&config, &log);
+    common::wait_for("the first records", Duration::from_secs(60), || {
+        let created = std::fs::read_to_string(&log).is_ok_and(|t| t.contains("created the topic"));
+        created
+            && std::panic::catch_unwind(|| {
+                kafka::read_topic_from(&bootstrap, &topic, "read_committed").len()
+            })
+            .is_ok_and(|count| count > 0)
+    });
+
+    proxy.set_up(false);
+    common::workload::run(&client, &table, 40, 100, 122, 2).await;
+    // The outage itself: the broker is unreachable for 30 s.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert!(
+        matches!(engine.try_wait(), Ok(None)),
+        "the engine gave up during the outage:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    proxy.set_up(true);
+    let outage_ended = std::time::Instant::now();
+    let items = common::scan(&client, &table).await;
+    common::wait_for(
+        "the topic to hold every change",
+        Duration::from_secs(90),
+        || {
+            let records = kafka::read_topic_from(&bootstrap, &topic, "read_committed");
+            topic_difference(&records, &items).is_none()
+        },
+    );
+    eprintln!(
+        "broker outage: 30 s; every change in the topic {:.1} s after it ended",
+        outage_ended.elapsed().as_secs_f64()
+    );
+    assert!(
+        matches!(engine.try_wait(), Ok(None)),
+        "the same process recovered"
+    );
+    engine.kill().expect("stop");
+    engine.wait().expect("reap");
+    let records = kafka::read_topic_from(&bootstrap, &topic, "read_committed");
+    assert_topic_equals(&records, &items);
 }

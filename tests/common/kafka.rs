@@ -68,10 +68,15 @@ struct Topic {
 /// end). Panics with the script's stderr when it fails (unknown topic,
 /// timeout, bytes that are not UTF-8, ...).
 pub fn read_topic(topic: &str, isolation: &str) -> Vec<Record> {
+    read_topic_from(&brokers(), topic, isolation)
+}
+
+/// [`read_topic`] from the brokers `bootstrap` (`host:port`).
+pub fn read_topic_from(bootstrap: &str, topic: &str, isolation: &str) -> Vec<Record> {
     let script = format!("{}/tests/kafka_read.py", env!("CARGO_MANIFEST_DIR"));
     let output = Command::new(python())
         .arg(&script)
-        .arg(brokers())
+        .arg(bootstrap)
         .arg(topic)
         .args(["--isolation", isolation])
         .output()
@@ -118,4 +123,47 @@ pub fn last_by_key(records: &[Record]) -> BTreeMap<String, Option<String>> {
     last.into_iter()
         .map(|(key, record)| (key.to_owned(), record.value.clone()))
         .collect()
+}
+
+/// A tansu broker of one test, listening on `listen_port` and advertising
+/// `advertised_port` (a proxy in front of it); killed when dropped.
+pub struct OwnBroker {
+    child: std::process::Child,
+}
+
+impl OwnBroker {
+    /// Starts `DYNAMO_CDC_TEST_TANSU` (in memory) and waits until it accepts connections.
+    pub fn start(listen_port: u16, advertised_port: u16, log: &std::path::Path) -> Self {
+        let tansu = std::env::var("DYNAMO_CDC_TEST_TANSU").unwrap_or_else(|_| {
+            panic!("DYNAMO_CDC_TEST_TANSU is not set: run the tests with scripts/test.sh, which installs tansu")
+        });
+        let child = Command::new(tansu)
+            .args([
+                "broker",
+                "--listener-url",
+                &format!("tcp://127.0.0.1:{listen_port}"),
+                "--advertised-listener-url",
+                &format!("tcp://127.0.0.1:{advertised_port}"),
+                "--storage-engine",
+                "memory://tansu/",
+            ])
+            .env("NO_COLOR", "1")
+            .stdout(std::fs::File::create(log).expect("log file"))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start tansu");
+        super::wait_for(
+            "tansu to accept connections",
+            std::time::Duration::from_secs(30),
+            || std::net::TcpStream::connect(("127.0.0.1", listen_port)).is_ok(),
+        );
+        Self { child }
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -17,6 +17,7 @@ pub mod moto;
 pub mod observe;
 pub mod opensearch;
 pub mod postgres;
+pub mod tcp_proxy;
 pub mod values;
 pub mod workload;
 
