@@ -7,11 +7,12 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use tokio::sync::oneshot;
 
 use super::config::KafkaSinkConfig;
 use super::envelope::{record_key, record_value, Envelope};
@@ -19,10 +20,28 @@ use crate::metric_names as names;
 use crate::sink::registry::SinkEnv;
 use crate::sink::{Batch, Rejected, SinkError, SinkWriter};
 
+/// A record's delivery report: written, or why not.
+type Report = Result<(), KafkaError>;
+
+/// Hands each delivery report to the batch that waits for it, without
+/// copying the record (rdkafka's `FutureProducer` copies every delivered
+/// record into an owned message).
+struct Reports;
+
+impl ClientContext for Reports {}
+
+impl ProducerContext for Reports {
+    type DeliveryOpaque = Box<oneshot::Sender<Report>>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, report: Self::DeliveryOpaque) {
+        let _ = report.send(result.as_ref().map(|_| ()).map_err(|(err, _)| err.clone()));
+    }
+}
+
 /// The `kafka` sink.
 pub struct KafkaSink {
     name: String,
-    producer: FutureProducer,
+    producer: ThreadedProducer<Reports>,
     topics: HashMap<String, String>,
     template: String,
     envelope: Envelope,
@@ -67,8 +86,8 @@ impl KafkaSink {
             message,
         };
         let client = client_config(config);
-        let producer: FutureProducer = client
-            .create()
+        let producer: ThreadedProducer<Reports> = client
+            .create_with_context(Reports)
             .map_err(|err| fatal(format!("cannot create the Kafka producer: {err}")))?;
         let topics: HashMap<String, String> = env
             .tables
@@ -134,7 +153,7 @@ async fn create_topics<'a>(
 /// One record on its way: where it came from and its delivery report.
 struct InFlight {
     slot: (usize, usize),
-    delivery: DeliveryFuture,
+    delivery: oneshot::Receiver<Report>,
 }
 
 impl SinkWriter for KafkaSink {
@@ -171,14 +190,15 @@ impl SinkWriter for KafkaSink {
                 records.push((None, None));
             }
             for (value, headers) in records {
-                let mut record = FutureRecord::to(&topic).key(&key);
+                let (report, delivery) = oneshot::channel();
+                let mut record = BaseRecord::with_opaque_to(&topic, Box::new(report)).key(&key);
                 if let Some(value) = &value {
                     record = record.payload(value);
                 }
                 if let Some(headers) = headers {
                     record = record.headers(headers);
                 }
-                self.enqueue(slot, record, &mut in_flight, &mut outcome)
+                self.enqueue(slot, record, delivery, &mut in_flight, &mut outcome)
                     .await;
             }
         }
@@ -199,13 +219,14 @@ impl KafkaSink {
     async fn enqueue(
         &self,
         slot: (usize, usize),
-        mut record: FutureRecord<'_, String, String>,
+        mut record: BaseRecord<'_, String, String, Box<oneshot::Sender<Report>>>,
+        delivery: oneshot::Receiver<Report>,
         in_flight: &mut VecDeque<InFlight>,
         outcome: &mut Outcome,
     ) {
         loop {
-            match self.producer.send_result(record) {
-                Ok(delivery) => {
+            match self.producer.send(record) {
+                Ok(()) => {
                     in_flight.push_back(InFlight { slot, delivery });
                     metrics::counter!(names::SINK_ITEMS, "sink" => self.name.clone(), "result" => "produced")
                         .increment(1);
@@ -238,8 +259,8 @@ struct Outcome {
 impl Outcome {
     async fn settle(&mut self, flight: InFlight, sink: &str) {
         match flight.delivery.await {
-            Ok(Ok(_)) => self.delivered += 1,
-            Ok(Err((err, _))) => self.failed(flight.slot, &err),
+            Ok(Ok(())) => self.delivered += 1,
+            Ok(Err(err)) => self.failed(flight.slot, &err),
             Err(_) => {
                 self.failure = Some(format!("{sink}: the producer dropped a delivery report"))
             }
