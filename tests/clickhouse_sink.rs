@@ -7,17 +7,9 @@ mod common;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::engine::{records_read, run_until_caught_up, spawn, write_config};
+use common::engine::{dead_letters, records_read, run_until_caught_up, spawn, write_config};
 
 /// The dead letters the engine wrote for `table` under a test's directory.
-fn dead_letters(dir: &std::path::Path, table: &str) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join(format!("state/dead-letters/{table}.jsonl")))
-        .expect("dead letters")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect()
-}
-
 fn clickhouse_sink(database: &str, extra: &str) -> String {
     format!(
         "[[sinks]]\ntype = \"clickhouse\"\nurl = \"{}\"\ndatabase = \"{database}\"\ncreate_table = true\n{extra}\n",

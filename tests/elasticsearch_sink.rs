@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::engine::{command, run_until_caught_up, spawn, write_config};
+use common::engine::{command, dead_letters, run_until_caught_up, spawn, write_config};
 use common::es_index::{
     assert_index_equals, es_sink, index_difference, index_of, wait_for_documents, UNMAPPED,
 };
@@ -213,13 +213,7 @@ async fn a_document_the_mapping_refuses_is_dead_lettered_and_the_rest_indexed() 
         documents.keys().collect::<Vec<_>>(),
         vec!["good-1~~1", "good-2~~1"]
     );
-    let letters =
-        std::fs::read_to_string(dir.path().join(format!("state/dead-letters/{table}.jsonl")))
-            .expect("dead letters");
-    let letters: Vec<Value> = letters
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a dead letter"))
-        .collect();
+    let letters = dead_letters(dir.path(), &table);
     assert_eq!(letters.len(), 1, "{letters:?}");
     assert_eq!(letters[0]["stage"], Value::from("sink:elasticsearch"));
     let error = letters[0]["error"].as_str().expect("error");

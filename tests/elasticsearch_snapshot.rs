@@ -70,26 +70,6 @@ async fn a_snapshot_overlapping_a_writer_converges() {
     assert_index_equals(&index_of(&table), &common::scan(&client, &table).await).await;
 }
 
-async fn set_stream(client: &aws_sdk_dynamodb::Client, table: &str, enabled: bool) {
-    use aws_sdk_dynamodb::types::{StreamSpecification, StreamViewType};
-    let spec = if enabled {
-        StreamSpecification::builder()
-            .stream_enabled(true)
-            .stream_view_type(StreamViewType::NewAndOldImages)
-            .build()
-    } else {
-        StreamSpecification::builder().stream_enabled(false).build()
-    }
-    .expect("stream specification");
-    client
-        .update_table()
-        .table_name(table)
-        .stream_specification(spec)
-        .send()
-        .await
-        .expect("update the table's stream");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_resnapshot_deletes_what_was_deleted_while_changes_were_lost() {
     const ITEMS: usize = 400;
@@ -114,10 +94,10 @@ async fn a_resnapshot_deletes_what_was_deleted_while_changes_were_lost() {
 
     // Changes made while the stream is off are in no stream: lost, deletes
     // included. Re-enabling makes a new stream and the engine re-snapshots.
-    set_stream(&client, &table, false).await;
+    common::set_stream(&client, &table, false).await;
     let [_, deleted, _] = bulk::churn(&client, &table, ITEMS, 200, 11).await;
     assert!(deleted > 0);
-    set_stream(&client, &table, true).await;
+    common::set_stream(&client, &table, true).await;
     bulk::churn(&client, &table, ITEMS, 40, 12).await;
     let second = run(config.clone()).await.expect("run");
     let text = String::from_utf8_lossy(&second.stderr);

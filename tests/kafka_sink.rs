@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::engine::{run_until_caught_up, spawn, write_config};
+use common::engine::{dead_letters, run_until_caught_up, spawn, write_config};
 use common::kafka;
 use common::tcp_proxy::TcpProxy;
 use dynamo_cdc::model::{plain_item, AttributeValue, Item};
@@ -179,13 +179,7 @@ async fn a_record_too_large_is_dead_lettered_and_the_shard_moves_on() {
     let keys: Vec<String> = records.iter().filter_map(|r| r.key.clone()).collect();
     assert_eq!(keys.len(), 2, "{keys:?}");
     assert!(keys.iter().all(|k| k.contains("small")), "{keys:?}");
-    let letters =
-        std::fs::read_to_string(dir.path().join(format!("state/dead-letters/{table}.jsonl")))
-            .expect("dead letters");
-    let letters: Vec<Value> = letters
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a dead letter"))
-        .collect();
+    let letters = dead_letters(dir.path(), &table);
     assert_eq!(letters.len(), 1, "{letters:?}");
     assert_eq!(letters[0]["stage"], Value::from("sink:kafka"));
     let error = letters[0]["error"].as_str().expect("error");

@@ -225,26 +225,6 @@ async fn killed_snapshot_resumes_from_segment_progress() {
     bulk::drop_table(&client, &table).await;
 }
 
-async fn set_stream(client: &aws_sdk_dynamodb::Client, table: &str, enabled: bool) {
-    use aws_sdk_dynamodb::types::{StreamSpecification, StreamViewType};
-    let spec = if enabled {
-        StreamSpecification::builder()
-            .stream_enabled(true)
-            .stream_view_type(StreamViewType::NewAndOldImages)
-            .build()
-    } else {
-        StreamSpecification::builder().stream_enabled(false).build()
-    }
-    .expect("stream specification");
-    client
-        .update_table()
-        .table_name(table)
-        .stream_specification(spec)
-        .send()
-        .await
-        .expect("update the table's stream");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn when_needed_resnapshots_after_lost_changes() {
     const ITEMS: usize = 400;
@@ -280,10 +260,10 @@ async fn when_needed_resnapshots_after_lost_changes() {
 
     // Changes made while the stream is off are in no stream: lost, including
     // deletes. Re-enabling makes a new stream.
-    set_stream(&client, &table, false).await;
+    common::set_stream(&client, &table, false).await;
     let [_, deleted, _] = bulk::churn(&client, &table, ITEMS, 200, 11).await;
     assert!(deleted > 0);
-    set_stream(&client, &table, true).await;
+    common::set_stream(&client, &table, true).await;
     bulk::churn(&client, &table, ITEMS, 40, 12).await;
     let second = run(config.clone()).await.expect("run");
     let text = String::from_utf8_lossy(&second.stderr);

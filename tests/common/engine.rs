@@ -58,6 +58,16 @@ pub fn run_until_caught_up(config: &Path) -> Output {
     output
 }
 
+/// The dead letters of `table` in the state directory under `dir`, one JSON
+/// object per letter. Panics when there is no dead-letter file.
+pub fn dead_letters(dir: &Path, table: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join(format!("state/dead-letters/{table}.jsonl")))
+        .expect("dead letters")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a dead letter"))
+        .collect()
+}
+
 /// Starts the engine in the background (logs to `log`); it is killed when
 /// the returned handle is dropped.
 pub fn spawn(config: &Path, log: &Path) -> Worker {

@@ -218,3 +218,24 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Turns the table's stream on (a new stream, NEW_AND_OLD_IMAGES) or off.
+pub async fn set_stream(client: &aws_sdk_dynamodb::Client, table: &str, enabled: bool) {
+    use aws_sdk_dynamodb::types::{StreamSpecification, StreamViewType};
+    let spec = if enabled {
+        StreamSpecification::builder()
+            .stream_enabled(true)
+            .stream_view_type(StreamViewType::NewAndOldImages)
+            .build()
+    } else {
+        StreamSpecification::builder().stream_enabled(false).build()
+    }
+    .expect("stream specification");
+    client
+        .update_table()
+        .table_name(table)
+        .stream_specification(spec)
+        .send()
+        .await
+        .expect("update the table's stream");
+}

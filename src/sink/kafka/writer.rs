@@ -109,11 +109,11 @@ impl KafkaSink {
         })
     }
 
-    fn topic(&self, table: &str) -> String {
-        self.topics
-            .get(table)
-            .cloned()
-            .unwrap_or_else(|| self.template.replace("{table}", table))
+    fn topic(&self, table: &str) -> std::borrow::Cow<'_, str> {
+        match self.topics.get(table) {
+            Some(topic) => std::borrow::Cow::Borrowed(topic),
+            None => std::borrow::Cow::Owned(self.template.replace("{table}", table)),
+        }
     }
 }
 
