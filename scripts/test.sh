@@ -31,6 +31,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 # shellcheck source=SCRIPTDIR/lib/servers.sh
 source scripts/lib/servers.sh
+# shellcheck source=SCRIPTDIR/lib/target_space.sh
+source scripts/lib/target_space.sh
 trap stop_servers EXIT
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dynamo-cdc-target}"
@@ -59,6 +61,9 @@ echo "PostgreSQL: $(ensure_postgres)"
 DYNAMO_CDC_TEST_PROMETHEUS=$(ensure_prometheus)
 export DYNAMO_CDC_TEST_PROMETHEUS
 echo "Prometheus: $DYNAMO_CDC_TEST_PROMETHEUS"
+
+section "target directory"
+prune_target_dir "$CARGO_TARGET_DIR"
 
 section "build dependencies (rdkafka: C toolchain, make, perl, pkg-config, OpenSSL and zlib headers)"
 ensure_build_deps
