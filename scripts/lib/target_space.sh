@@ -21,8 +21,9 @@ target_free_gib() {
 keep_newest_artifacts() {
     local dir=$1 name=$2 keep=$3 file
     # shellcheck disable=SC2012 # names are cargo's own: no spaces or newlines
-    ls -t "$dir" 2>/dev/null \
-        | grep -E "^${name}-[0-9a-f]{16}$" \
+    [ -d "$dir" ] || return 0
+    { ls -t "$dir" 2>/dev/null || true; } \
+        | { grep -E "^${name}-[0-9a-f]{16}$" || true; } \
         | tail -n +"$((keep + 1))" \
         | while read -r file; do
             rm -f "$dir/$file" "$dir/$file.d"
