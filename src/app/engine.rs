@@ -13,6 +13,7 @@ use super::{checkpointer, progress, EngineError};
 use crate::config::{OtherTablesPolicy, PipelineConfig, SinkConfig, TableConfig};
 use crate::coordinator::{AckTracker, CheckpointStore, Ownership};
 use crate::source::kinesis::KinesisShards;
+use crate::source::retry::RetryPolicy;
 use crate::source::shard::ShardSource;
 use crate::source::shards::{run_table, TableContext, TableProgress};
 use crate::source::snapshot::SnapshotVersions;
@@ -140,7 +141,8 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
                 let names: Vec<String> = group.tables.iter().map(|(t, _)| t.name.clone()).collect();
                 tracing::info!(tables = %names.join(", "), stream = %stream, "following Kinesis stream");
                 let client = api.kinesis_client(config.aws.kinesis_endpoint_url.as_deref());
-                let source = KinesisShards::new(client, stream, &names);
+                let retry = RetryPolicy::metadata(config.source.max_retry_backoff);
+                let source = KinesisShards::new(client, stream, &names, retry);
                 table_tasks.spawn(run_table(shared_parts.context(source, &group, flag)));
             }
         }
@@ -157,10 +159,13 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
                 match joined {
                     Some(Ok(Ok(()))) | None => {}
                     Some(Ok(Err(err))) => {
-                        errors.push(err.into());
+                        let err = EngineError::from(err);
+                        tracing::error!("stopping: {err}");
+                        errors.push(err);
                         cancel.cancel();
                     }
                     Some(Err(join)) => {
+                        tracing::error!("stopping: table task failed: {join}");
                         errors.push(EngineError::Internal(format!("table task failed: {join}")));
                         cancel.cancel();
                     }
@@ -198,8 +203,14 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
             "checkpoint writer failed: {join}"
         ))),
     }
-    checkpointer::flush(&tracker, ownership.as_ref()).await?;
-    ownership_runtime.finish().await?;
+    // The last checkpoints and the lease release come after a failure too;
+    // their own errors must not hide the failure that stopped the run.
+    if let Err(err) = checkpointer::flush(&tracker, ownership.as_ref()).await {
+        errors.push(err.into());
+    }
+    if let Err(err) = ownership_runtime.finish().await {
+        errors.push(err);
+    }
     let stats = stats.snapshot();
     if let Some(first) = pick_error(errors) {
         return Err(first);

@@ -1,6 +1,7 @@
 //! Errors of the stream APIs, classified by what the engine does about them.
 
 use aws_sdk_dynamodbstreams::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 /// A failed call to DynamoDB or DynamoDB Streams.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -82,18 +83,22 @@ impl SourceError {
         }
     }
 
-    /// Classifies an AWS SDK error.
-    pub fn from_sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
+    /// Classifies an AWS SDK error. A service error without a code (a
+    /// load balancer's bare 502, say) is classified by its HTTP status.
+    pub fn from_sdk<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug + 'static,
     {
         match &err {
             SdkError::ServiceError(service) => {
                 let inner = service.err();
+                let status = service.raw().status().as_u16();
                 let code = inner.code().unwrap_or("UnknownError").to_owned();
-                let message = inner.message().unwrap_or_default().to_owned();
-                Self::from_code(operation, &code, message, 400)
+                let message = match inner.message() {
+                    Some(message) => message.to_owned(),
+                    None => format!("HTTP status {status}"),
+                };
+                Self::from_code(operation, &code, message, status)
             }
             SdkError::DispatchFailure(_)
             | SdkError::TimeoutError(_)

@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod kinesis;
+pub mod retry;
 pub mod shard;
 pub mod shards;
 pub mod signed;

@@ -134,10 +134,19 @@ pub async fn scan(client: &Client, table: &str) -> BTreeMap<(String, String), It
 
 /// The live rows of a SQLite replica table, canonical, by key.
 pub fn replica(path: &std::path::Path, table: &str) -> BTreeMap<(String, String), Item> {
+    replica_if_present(path, table)
+        .unwrap_or_else(|| panic!("no replica of {table} in {}", path.display()))
+}
+
+/// Like [`replica`], or `None` while the replica's table does not exist yet.
+pub fn replica_if_present(
+    path: &std::path::Path,
+    table: &str,
+) -> Option<BTreeMap<(String, String), Item>> {
     let conn = rusqlite::Connection::open(path).expect("open replica");
     let mut stmt = conn
         .prepare(&format!("SELECT pk, sk, _item FROM \"{table}_live\""))
-        .expect("query replica");
+        .ok()?;
     let rows = stmt
         .query_map([], |row| {
             Ok((
@@ -153,7 +162,7 @@ pub fn replica(path: &std::path::Path, table: &str) -> BTreeMap<(String, String)
         let item = dynamo_cdc::decode::decode_item(&json).expect("replica item decodes");
         out.insert((pk, sk), canonical_item(&item));
     }
-    out
+    Some(out)
 }
 
 /// Asserts that two table copies are equal, naming the first differences.

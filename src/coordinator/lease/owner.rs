@@ -301,7 +301,11 @@ impl LeaseOwnership {
         Ok(())
     }
 
-    /// Writes pending checkpoints and releases every held lease.
+    /// Writes pending checkpoints and releases every held lease. A lease
+    /// that cannot be released (the table throttles, say) is left to
+    /// expire, as after a crash: a warning, not an error. Its pending
+    /// checkpoint is then not written, so its next owner reads again from
+    /// the stored one (duplicates, never a gap).
     async fn release_all(&self) -> Result<(), LeaseTableError> {
         let held: Vec<(String, u64, Option<String>)> = self
             .lock()
@@ -310,15 +314,25 @@ impl LeaseOwnership {
             .map(|(key, h)| (key.clone(), h.counter, h.pending.clone()))
             .collect();
         for (key, counter, pending) in held {
-            let written = self
+            match self
                 .table
                 .release(&key, counter, &self.me, pending.as_deref())
-                .await?;
-            tracing::info!(worker = %self.me, lease = %key, released = (written == Written::Done), "lease released at shutdown");
+                .await
+            {
+                Ok(written) => {
+                    tracing::info!(worker = %self.me, lease = %key, released = (written == Written::Done), "lease released at shutdown");
+                }
+                Err(err) => {
+                    tracing::warn!(worker = %self.me, lease = %key, "lease left to expire: {err}");
+                }
+            }
         }
         self.lock().held.clear();
         // Gone from the fleet now: the others' shares grow at their next look.
-        self.table.remove_heartbeat(&self.me).await
+        if let Err(err) = self.table.remove_heartbeat(&self.me).await {
+            tracing::warn!(worker = %self.me, "heartbeat left to expire: {err}");
+        }
+        Ok(())
     }
 
     /// How many workers are alive (this one included), once this worker

@@ -11,6 +11,7 @@ use aws_sdk_kinesis::types::{ChildShard, ShardIteratorType};
 use super::page::KinesisPage;
 use crate::decode::kinesis::{decode_kinesis_record, KinesisRecord, TimePrecision};
 use crate::model::SequenceNumber;
+use crate::source::retry::RetryPolicy;
 use crate::source::shard::{Decoded, ShardInfo, ShardSource, ShardStart};
 use crate::source::SourceError;
 
@@ -26,12 +27,20 @@ pub struct KinesisShards {
     tables: HashMap<String, Arc<str>>,
     /// Tables already warned about MILLISECOND precision.
     warned: Mutex<HashSet<Arc<str>>>,
+    /// How ListShards is retried through throttling and server errors.
+    retry: RetryPolicy,
 }
 
 impl KinesisShards {
     /// The stream `stream` (name or ARN) read through `client`, routing
-    /// records of `tables` (their names) and reporting every other table.
-    pub fn new(client: aws_sdk_kinesis::Client, stream: &str, tables: &[String]) -> Self {
+    /// records of `tables` (their names) and reporting every other table;
+    /// ListShards is retried by `retry`.
+    pub fn new(
+        client: aws_sdk_kinesis::Client,
+        stream: &str,
+        tables: &[String],
+        retry: RetryPolicy,
+    ) -> Self {
         Self {
             client,
             stream: Arc::from(stream),
@@ -40,6 +49,7 @@ impl KinesisShards {
                 .map(|t| (t.clone(), Arc::from(t.as_str())))
                 .collect(),
             warned: Mutex::new(HashSet::new()),
+            retry,
         }
     }
 
@@ -103,17 +113,23 @@ impl ShardSource for KinesisShards {
         let mut shards = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let request = self.client.list_shards();
-            // With a NextToken the stream must not be named again.
-            let request = match token.take() {
-                Some(next) => request.next_token(next),
-                None if self.is_arn() => request.stream_arn(&*self.stream),
-                None => request.stream_name(&*self.stream),
-            };
-            let output = request
-                .send()
-                .await
-                .map_err(|err| SourceError::from_sdk("ListShards", err))?;
+            let page_token = token.take();
+            let output = self
+                .retry
+                .run(|| async {
+                    let request = self.client.list_shards();
+                    // With a NextToken the stream must not be named again.
+                    let request = match page_token.clone() {
+                        Some(next) => request.next_token(next),
+                        None if self.is_arn() => request.stream_arn(&*self.stream),
+                        None => request.stream_name(&*self.stream),
+                    };
+                    request
+                        .send()
+                        .await
+                        .map_err(|err| SourceError::from_sdk("ListShards", err))
+                })
+                .await?;
             for shard in output.shards.unwrap_or_default() {
                 let closed = shard
                     .sequence_number_range

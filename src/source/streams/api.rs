@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodbstreams::config::endpoint::{Params, ResolveEndpoint};
@@ -13,6 +14,7 @@ use crate::aws::credentials::CachedCredentials;
 use crate::config::{AwsConfig, SourceSettings};
 use crate::decode::RecordsPage;
 use crate::model::{KeyAttribute, KeyKind, TableSchema, VersionScheme};
+use crate::source::retry::RetryPolicy;
 use crate::source::shard::{ShardInfo, ShardStart};
 use crate::source::signed::SignedClient;
 use crate::source::SourceError;
@@ -58,6 +60,10 @@ pub struct TableStream {
     pub view_type: ViewType,
 }
 
+/// Attempts of one SDK call (the first and its retries) before its error
+/// reaches the engine.
+const SDK_MAX_ATTEMPTS: u32 = 8;
+
 /// Clients for DynamoDB (table metadata) and DynamoDB Streams.
 pub struct StreamsApi {
     dynamodb: aws_sdk_dynamodb::Client,
@@ -66,18 +72,28 @@ pub struct StreamsApi {
     tables: SignedClient,
     endpoint_label: String,
     sdk_config: SdkConfig,
+    retry: RetryPolicy,
 }
 
 impl StreamsApi {
     /// Builds the clients from the standard AWS configuration chain plus the
     /// pipeline's `[aws]` overrides.
     pub async fn connect(aws: &AwsConfig, source: &SourceSettings) -> Result<Self, SourceError> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
-            TimeoutConfig::builder()
-                .operation_attempt_timeout(source.request_timeout)
-                .connect_timeout(Duration::from_secs(5))
-                .build(),
-        );
+        // The SDK's own retries (throttling, 5xx, resets: jittered and
+        // exponential) cover the lease table's and metadata calls; record
+        // reads retry in the shard reader.
+        let retry = RetryConfig::standard()
+            .with_max_attempts(SDK_MAX_ATTEMPTS)
+            .with_initial_backoff(Duration::from_millis(100))
+            .with_max_backoff(source.max_retry_backoff);
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(retry)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_attempt_timeout(source.request_timeout)
+                    .connect_timeout(Duration::from_secs(5))
+                    .build(),
+            );
         if let Some(region) = &aws.region {
             loader = loader.region(Region::new(region.clone()));
         }
@@ -122,6 +138,7 @@ impl StreamsApi {
             records,
             tables,
             endpoint_label: aws.endpoint_url.clone().unwrap_or(endpoint),
+            retry: RetryPolicy::metadata(source.max_retry_backoff),
         })
     }
 
@@ -154,12 +171,16 @@ impl StreamsApi {
         &self,
         table: &str,
     ) -> Result<aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput, SourceError> {
-        self.dynamodb
-            .describe_table()
-            .table_name(table)
-            .send()
+        self.retry
+            .run(|| async {
+                self.dynamodb
+                    .describe_table()
+                    .table_name(table)
+                    .send()
+                    .await
+                    .map_err(|err| SourceError::from_sdk("DescribeTable", err))
+            })
             .await
-            .map_err(|err| SourceError::from_sdk("DescribeTable", err))
     }
 
     /// The `ApproximateCreationDateTimePrecision` of `table`'s active Kinesis
@@ -171,12 +192,18 @@ impl StreamsApi {
         stream: &str,
     ) -> Result<Option<String>, SourceError> {
         let output = self
-            .dynamodb
-            .describe_kinesis_streaming_destination()
-            .table_name(table)
-            .send()
-            .await
-            .map_err(|err| SourceError::from_sdk("DescribeKinesisStreamingDestination", err))?;
+            .retry
+            .run(|| async {
+                self.dynamodb
+                    .describe_kinesis_streaming_destination()
+                    .table_name(table)
+                    .send()
+                    .await
+                    .map_err(|err| {
+                        SourceError::from_sdk("DescribeKinesisStreamingDestination", err)
+                    })
+            })
+            .await?;
         let wanted = |arn: &str| arn == stream || arn.ends_with(&format!(":stream/{stream}"));
         Ok(output
             .kinesis_data_stream_destinations()
@@ -299,13 +326,17 @@ impl StreamsApi {
 
     async fn stream_view_type(&self, stream_arn: &str) -> Result<ViewType, SourceError> {
         let output = self
-            .streams
-            .describe_stream()
-            .stream_arn(stream_arn)
-            .limit(1)
-            .send()
-            .await
-            .map_err(|err| SourceError::from_sdk("DescribeStream", err))?;
+            .retry
+            .run(|| async {
+                self.streams
+                    .describe_stream()
+                    .stream_arn(stream_arn)
+                    .limit(1)
+                    .send()
+                    .await
+                    .map_err(|err| SourceError::from_sdk("DescribeStream", err))
+            })
+            .await?;
         output
             .stream_description
             .and_then(|d| d.stream_view_type)
@@ -321,15 +352,20 @@ impl StreamsApi {
         let mut shards = Vec::new();
         let mut start: Option<String> = None;
         loop {
+            let page_start = start.take();
             let output = self
-                .streams
-                .describe_stream()
-                .stream_arn(stream_arn)
-                .limit(100)
-                .set_exclusive_start_shard_id(start.take())
-                .send()
-                .await
-                .map_err(|err| SourceError::from_sdk("DescribeStream", err))?;
+                .retry
+                .run(|| async {
+                    self.streams
+                        .describe_stream()
+                        .stream_arn(stream_arn)
+                        .limit(100)
+                        .set_exclusive_start_shard_id(page_start.clone())
+                        .send()
+                        .await
+                        .map_err(|err| SourceError::from_sdk("DescribeStream", err))
+                })
+                .await?;
             let Some(description) = output.stream_description else {
                 break;
             };
