@@ -416,3 +416,61 @@ async fn failing_lease_table_calls_lose_nothing() {
     common::fleet::wait_live_equals_tables(&client, &pg, &schema, &names).await;
     assert!(proxy.injected() > 5, "only {} faults", proxy.injected());
 }
+
+/// The faults of the Kinesis test, taken in turn.
+fn nth_kinesis_fault(n: u64) -> Action {
+    match n % 7 {
+        0 => Action::Fail(Fault::new(400, "ProvisionedThroughputExceededException")),
+        1 => Action::Fail(Fault::new(400, "LimitExceededException")),
+        2 => Action::Fail(Fault::new(500, "InternalFailure")),
+        3 => Action::Fail(Fault::new(503, "ServiceUnavailable")),
+        4 => Action::Fail(Fault::new(502, "")),
+        5 => Action::Fail(Fault::new(400, "KMSThrottlingException")),
+        _ => Action::Reset,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kinesis_throttling_server_errors_and_resets_lose_nothing() {
+    use common::kinesis::pipeline::{forward_all, kinesis_config, setup};
+    let (client, _kin, table, stream) = setup("kin_faults", 2).await;
+    common::workload::run(&client, &table, 40, 300, 91, 2).await;
+    forward_all(&table, &stream).await;
+    let proxy = FaultProxy::with_actions(&common::kinesis::endpoint(), |seen| {
+        let kinesis_call = seen.target.starts_with("Kinesis_");
+        if kinesis_call && (seen.index < 7 || roll(seen) < 30) {
+            nth_kinesis_fault(seen.index)
+        } else {
+            Action::Forward
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let _logs = ReportLogs(dir.path().to_owned());
+    let replica = dir.path().join("replica.db");
+    let config = kinesis_config(dir.path(), &[&table], &stream, "", &sqlite_sink(&replica));
+    let text = std::fs::read_to_string(&config).expect("config");
+    let text = text
+        .replace(&common::kinesis::endpoint(), &proxy.url)
+        .replace(
+            "[source]\n",
+            "[source]\nkinesis_batch_size = 25\nmax_retry_backoff = \"1s\"\n",
+        );
+    std::fs::write(&config, text).expect("config");
+    let output = tokio::task::spawn_blocking(move || run_until_caught_up(&config))
+        .await
+        .expect("run");
+    assert!(proxy.injected() >= 14, "only {} faults", proxy.injected());
+    common::assert_same(
+        &common::scan(&client, &table).await,
+        &common::replica(&replica, &table),
+    );
+    // A failed or reset GetRecords is retried with the same iterator:
+    // nothing is read twice.
+    let forwarded: u64 = common::kinesis::read_all(&common::kinesis::client(), &stream)
+        .await
+        .iter()
+        .map(|(_, records)| records.len() as u64)
+        .sum();
+    assert_eq!(common::engine::records_read(&output), forwarded);
+}
