@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::engine::{spawn, write_config};
 use common::fleet::terminate;
-use common::observe::{free_port, get};
+use common::observe::{free_port, get, wait_metrics, wait_status};
 use common::postgres::OwnPostgres;
 use dynamo_cdc::observe::exposition::sample;
 
@@ -100,38 +100,6 @@ fn config_with_metrics(
     );
     std::fs::write(&config, text).expect("config");
     config
-}
-
-/// Waits until `/metrics` satisfies `check`, and returns that exposition.
-async fn wait_metrics(base: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
-    wait_answer(&format!("{base}/metrics"), what, |status, body| {
-        status == 200 && check(body)
-    })
-    .await
-}
-
-/// Waits until `url` answers `status`, and returns the body.
-async fn wait_status(url: &str, status: u16) -> String {
-    let what = format!("{status} from {url}");
-    wait_answer(url, &what, |code, _| code == status).await
-}
-
-/// Waits until `url`'s answer satisfies `check`, and returns its body.
-async fn wait_answer(url: &str, what: &str, check: impl Fn(u16, &str) -> bool) -> String {
-    let matched = std::sync::Mutex::new(None);
-    let (matched_ref, check) = (&matched, &check);
-    common::wait_for_async(what, Duration::from_secs(60), move || async move {
-        let Some((status, body)) = get(url).await else {
-            return false;
-        };
-        let ok = check(status, &body);
-        if ok {
-            *matched_ref.lock().expect("lock") = Some(body);
-        }
-        ok
-    })
-    .await;
-    matched.into_inner().expect("lock").unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,13 +4,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::io::Read;
 use std::time::Duration;
 
 use common::engine::{records_read, run_until_caught_up, spawn, write_config};
-use dynamo_cdc::decode::decode_item;
-use dynamo_cdc::model::{canonical_item, Item};
 use dynamo_cdc::sink::s3::ObjectNotice;
 
 fn s3_sink(bucket: &str, queue_url: &str) -> String {
@@ -19,44 +15,6 @@ fn s3_sink(bucket: &str, queue_url: &str) -> String {
          endpoint_url = \"{}\"\nsqs_queue_url = \"{queue_url}\"\n[sinks.batch]\nmax_age = \"2s\"\n",
         common::moto::url()
     )
-}
-
-/// Applies the announced objects' change events like a versioned state
-/// table would: the highest sequence number per key wins.
-async fn state_from_notices(notices: &[ObjectNotice]) -> BTreeMap<(String, String), Item> {
-    let mut latest: BTreeMap<(String, String), (u128, Option<Item>)> = BTreeMap::new();
-    for notice in notices {
-        let body = common::moto::get_object(&notice.bucket, &notice.key).await;
-        let mut text = String::new();
-        flate2::read::GzDecoder::new(body.as_slice())
-            .read_to_string(&mut text)
-            .expect("gzip");
-        assert_eq!(text.lines().count(), notice.records, "{}", notice.key);
-        for line in text.lines() {
-            let event: serde_json::Value = serde_json::from_str(line).expect("event");
-            let keys = decode_item(&event["keys"].to_string()).expect("keys");
-            let key = common::key_of(&keys);
-            let version: u128 = event["position"]["sequence"]
-                .as_str()
-                .expect("seq")
-                .parse()
-                .expect("digits");
-            let item = match event.get("new_image") {
-                Some(image) if event["op"] != "remove" => {
-                    Some(decode_item(&image.to_string()).expect("image"))
-                }
-                _ => None,
-            };
-            let entry = latest.entry(key).or_insert((0, None));
-            if version > entry.0 {
-                *entry = (version, item);
-            }
-        }
-    }
-    latest
-        .into_iter()
-        .filter_map(|(key, (_, item))| item.map(|i| (key, canonical_item(&i))))
-        .collect()
 }
 
 fn parse_notices(bodies: &[String]) -> Vec<ObjectNotice> {
@@ -116,7 +74,7 @@ async fn batches_land_in_s3_with_one_notice_each() {
     }
     common::assert_same(
         &common::scan(&client, &table).await,
-        &state_from_notices(&notices).await,
+        &common::moto::state_from_notices(&notices).await,
     );
 }
 
@@ -189,7 +147,7 @@ async fn crash_between_put_and_notice_loses_nothing() {
     assert_eq!(announced, keys);
     common::assert_same(
         &common::scan(&client, &table).await,
-        &state_from_notices(&notices).await,
+        &common::moto::state_from_notices(&notices).await,
     );
 }
 

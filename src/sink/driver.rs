@@ -89,7 +89,7 @@ async fn write_with_retries<W: SinkWriter>(
     let mut backoff = Backoff::new(Duration::from_millis(100), ctx.batch.max_retry_backoff);
     let started = Instant::now();
     loop {
-        match write_and_sweep(writer, &batch).await {
+        match watched_write(writer, &batch, ctx).await {
             Ok(rejected) => {
                 dead_letter(&batch, &rejected, ctx)?;
                 for chunk in &batch.chunks {
@@ -126,6 +126,38 @@ async fn write_with_retries<W: SinkWriter>(
                 }
             }
             Err(fatal) => return Err(fatal),
+        }
+    }
+}
+
+/// How long one write may wait for its server before the sink counts as
+/// failing: a server that accepts connections but never answers (or a
+/// client that queues and retries by itself, as Kafka's does) fails no
+/// write, yet the sink is as stuck as one whose writes fail.
+const STALLED_AFTER: Duration = Duration::from_secs(5);
+
+/// [`write_and_sweep`], reporting the sink as failing to the health probe
+/// while the write has waited longer than [`STALLED_AFTER`].
+async fn watched_write<W: SinkWriter>(
+    writer: &mut W,
+    batch: &Batch,
+    ctx: &SinkContext,
+) -> Result<Vec<Rejected>, SinkError> {
+    let started = Instant::now();
+    let write = write_and_sweep(writer, batch);
+    tokio::pin!(write);
+    let mut watch = tokio::time::interval_at(started + STALLED_AFTER, Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            result = &mut write => return result,
+            _ = watch.tick() => {
+                let waited = started.elapsed().as_secs();
+                ctx.stats.probes.health.sink_failed(
+                    &ctx.name,
+                    ctx.batch.unready_after,
+                    &format!("a write has waited {waited}s for the server"),
+                );
+            }
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod kinesis;
 pub mod moto;
 pub mod observe;
 pub mod opensearch;
+pub mod outage;
 pub mod postgres;
 pub mod tcp_proxy;
 pub mod values;

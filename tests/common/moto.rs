@@ -1,6 +1,12 @@
 //! moto server (S3 and SQS stand-in) access for tests; started by scripts/test.sh.
 
+use std::collections::BTreeMap;
+use std::io::Read;
+
 use aws_sdk_sqs::Client;
+use dynamo_cdc::decode::decode_item;
+use dynamo_cdc::model::{canonical_item, Item};
+use dynamo_cdc::sink::s3::ObjectNotice;
 
 /// The moto server URL exported by scripts/test.sh.
 pub fn url() -> String {
@@ -105,4 +111,42 @@ pub async fn drain(client: &Client, queue_url: &str) -> Vec<String> {
             }
         }
     }
+}
+
+/// Applies the announced objects' change events like a versioned state
+/// table would: the highest sequence number per key wins.
+pub async fn state_from_notices(notices: &[ObjectNotice]) -> BTreeMap<(String, String), Item> {
+    let mut latest: BTreeMap<(String, String), (u128, Option<Item>)> = BTreeMap::new();
+    for notice in notices {
+        let body = get_object(&notice.bucket, &notice.key).await;
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(body.as_slice())
+            .read_to_string(&mut text)
+            .expect("gzip");
+        assert_eq!(text.lines().count(), notice.records, "{}", notice.key);
+        for line in text.lines() {
+            let event: serde_json::Value = serde_json::from_str(line).expect("event");
+            let keys = decode_item(&event["keys"].to_string()).expect("keys");
+            let key = super::key_of(&keys);
+            let version: u128 = event["position"]["sequence"]
+                .as_str()
+                .expect("seq")
+                .parse()
+                .expect("digits");
+            let item = match event.get("new_image") {
+                Some(image) if event["op"] != "remove" => {
+                    Some(decode_item(&image.to_string()).expect("image"))
+                }
+                _ => None,
+            };
+            let entry = latest.entry(key).or_insert((0, None));
+            if version > entry.0 {
+                *entry = (version, item);
+            }
+        }
+    }
+    latest
+        .into_iter()
+        .filter_map(|(key, (_, item))| item.map(|i| (key, canonical_item(&i))))
+        .collect()
 }
