@@ -254,75 +254,14 @@ async fn put_items(client: &aws_sdk_dynamodb::Client, table: &str, prefix: &str,
     }
 }
 
-/// The sequence number of the stream record that inserted item `pk`.
+/// The sequence number of the first stream record of item `pk`.
 async fn insert_sequence(table: &str, pk: &str) -> u128 {
-    let config = aws_sdk_dynamodbstreams::Config::builder()
-        .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodbstreams::config::Region::new("us-east-1"))
-        .endpoint_url(common::endpoint())
-        .credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new(
-            "local", "local", None, None, "tests",
-        ))
-        .build();
-    let streams = aws_sdk_dynamodbstreams::Client::from_conf(config);
-    let arn = common::client()
+    common::streams::records(table)
         .await
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .expect("describe the table")
-        .table
-        .and_then(|t| t.latest_stream_arn)
-        .expect("a stream");
-    let description = streams
-        .describe_stream()
-        .stream_arn(&arn)
-        .send()
-        .await
-        .expect("describe the stream");
-    for shard in description
-        .stream_description
-        .and_then(|d| d.shards)
-        .unwrap_or_default()
-    {
-        let mut iterator = streams
-            .get_shard_iterator()
-            .stream_arn(&arn)
-            .shard_id(shard.shard_id.clone().unwrap_or_default())
-            .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .expect("a shard iterator")
-            .shard_iterator;
-        while let Some(current) = iterator {
-            let page = streams
-                .get_records()
-                .shard_iterator(current)
-                .send()
-                .await
-                .expect("records");
-            if page.records().is_empty() {
-                break;
-            }
-            for record in page.records() {
-                let Some(change) = record.dynamodb() else {
-                    continue;
-                };
-                let key = change.keys().and_then(|k| k.get("pk"));
-                if let Some(aws_sdk_dynamodbstreams::types::AttributeValue::S(value)) = key {
-                    if value == pk {
-                        return change
-                            .sequence_number()
-                            .and_then(|s| s.parse().ok())
-                            .expect("a sequence number");
-                    }
-                }
-            }
-            iterator = page.next_shard_iterator;
-        }
-    }
-    panic!("no stream record inserted {pk}");
+        .into_iter()
+        .find(|(_, key)| key == pk)
+        .map(|(sequence, _)| sequence)
+        .unwrap_or_else(|| panic!("no stream record of {pk}"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
