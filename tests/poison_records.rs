@@ -9,68 +9,41 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::engine::{run_until_caught_up, write_config};
+use common::engine::{dead_letters, run_until_caught_up, write_config};
 use common::kafka;
 
 /// The items of the test, by partition key, in the order written.
 const POISON: [&str; 5] = ["lone", "nul", "big", "conflict", "huge"];
 
-/// Puts an item given as DynamoDB JSON through DynamoDB's HTTP API (the
-/// SDK's strings cannot hold a lone surrogate; DynamoDB Local checks no
-/// signature).
-async fn raw_put(table: &str, item_json: &str) {
-    let body = format!("{{\"TableName\":\"{table}\",\"Item\":{item_json}}}");
-    let response = reqwest::Client::new()
-        .post(common::endpoint())
-        .header("X-Amz-Target", "DynamoDB_20120810.PutItem")
-        .header("Content-Type", "application/x-amz-json-1.0")
-        .header(
-            "Authorization",
-            "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, \
-             SignedHeaders=host, Signature=00",
-        )
-        .body(body)
-        .send()
-        .await
-        .expect("reach DynamoDB Local");
-    let status = response.status();
-    let text = response.text().await.unwrap_or_default();
-    assert!(
-        status.is_success(),
-        "PutItem {item_json:.80}: {status} {text}"
-    );
-}
-
 async fn write_poison(table: &str) {
     let item = |pk: &str, rest: &str| {
         format!("{{\"pk\":{{\"S\":\"{pk}\"}},\"sk\":{{\"N\":\"1\"}}{rest}}}")
     };
-    raw_put(table, &item("lone", ",\"v\":{\"S\":\"x\\ud800y\"}")).await;
-    raw_put(table, &item("nul", ",\"v\":{\"S\":\"a\\u0000b\"}")).await;
+    common::raw_put_item(table, &item("lone", ",\"v\":{\"S\":\"x\\ud800y\"}")).await;
+    common::raw_put_item(table, &item("nul", ",\"v\":{\"S\":\"a\\u0000b\"}")).await;
     let blob = "b".repeat(399_000);
-    raw_put(table, &item("big", &format!(",\"v\":{{\"S\":\"{blob}\"}}"))).await;
-    raw_put(table, &item("conflict", ",\"amount\":{\"S\":\"twelve\"}")).await;
+    common::raw_put_item(table, &item("big", &format!(",\"v\":{{\"S\":\"{blob}\"}}"))).await;
+    common::raw_put_item(table, &item("conflict", ",\"amount\":{\"S\":\"twelve\"}")).await;
     let digits = "9".repeat(38);
-    raw_put(
+    common::raw_put_item(
         table,
         &item("huge", &format!(",\"amount\":{{\"N\":\"{digits}\"}}")),
     )
     .await;
-    raw_put(table, &item("after", ",\"amount\":{\"N\":\"12.5\"}")).await;
+    common::raw_put_item(table, &item("after", ",\"amount\":{\"N\":\"12.5\"}")).await;
 }
 
 /// Partition keys of the items each stage (`decode`, `sink:<name>`)
 /// dead-lettered.
 fn dead_lettered(dir: &std::path::Path, table: &str) -> BTreeMap<String, BTreeSet<String>> {
     let mut by_stage: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    // A dead letter keeps the record exactly, lone surrogate escape and
-    // all; serde_json refuses those, so they are read as U+FFFD here.
-    let text = std::fs::read_to_string(dir.join(format!("state/dead-letters/{table}.jsonl")))
-        .unwrap_or_default()
-        .replace("\\ud800", "\\ufffd")
-        .replace("\\uD800", "\\ufffd");
-    for line in text.lines() {
-        let letter: serde_json::Value = serde_json::from_str(line).expect("a dead letter");
+    let path = dir.join(format!("state/dead-letters/{table}.jsonl"));
+    let letters = if path.exists() {
+        dead_letters(dir, table)
+    } else {
+        Vec::new()
+    };
+    for letter in letters {
         let record = &letter["record"];
         let pk = record["keys"]["pk"]["S"]
             .as_str()

@@ -213,6 +213,19 @@ pub fn wait_for(what: &str, timeout: Duration, mut condition: impl FnMut() -> bo
     }
 }
 
+/// Waits until `child` exits (at most `timeout`) and returns its status.
+pub fn wait_for_exit(
+    child: &mut std::process::Child,
+    timeout: Duration,
+) -> std::process::ExitStatus {
+    let mut status = None;
+    wait_for("the process to exit", timeout, || {
+        status = child.try_wait().expect("process status");
+        status.is_some()
+    });
+    status.expect("an exit status")
+}
+
 /// Polls the async `condition` every 50 ms until it holds or `timeout` passes
 /// (the async twin of [`wait_for`], for conditions that call services).
 pub async fn wait_for_async<F, Fut>(what: &str, timeout: Duration, mut condition: F)
@@ -228,6 +241,32 @@ where
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Puts an item given as DynamoDB JSON through DynamoDB's HTTP API (the
+/// SDK's strings cannot hold a lone surrogate; DynamoDB Local checks no
+/// signature).
+pub async fn raw_put_item(table: &str, item_json: &str) {
+    let body = format!("{{\"TableName\":\"{table}\",\"Item\":{item_json}}}");
+    let response = reqwest::Client::new()
+        .post(endpoint())
+        .header("X-Amz-Target", "DynamoDB_20120810.PutItem")
+        .header("Content-Type", "application/x-amz-json-1.0")
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, \
+             SignedHeaders=host, Signature=00",
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("reach DynamoDB Local");
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    assert!(
+        status.is_success(),
+        "PutItem {item_json:.80}: {status} {text}"
+    );
 }
 
 /// Turns the table's stream on (a new stream, NEW_AND_OLD_IMAGES) or off.

@@ -85,5 +85,10 @@ async fn get_records(iterator: &str) -> serde_json::Value {
     let status = response.status();
     let body = response.text().await.expect("a GetRecords answer");
     assert!(status.is_success(), "GetRecords: {status} {body:.300}");
+    // The tests' poison records carry a lone surrogate escape, which
+    // serde_json refuses: it is read as U+FFFD here.
+    let body = body
+        .replace("\\uD800", "\\uFFFD")
+        .replace("\\ud800", "\\uFFFD");
     serde_json::from_str(&body).expect("GetRecords JSON")
 }
