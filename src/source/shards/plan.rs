@@ -232,4 +232,22 @@ mod tests {
         assert!(unreadable.runs.is_empty());
         assert_eq!(unreadable.failures.len(), 1);
     }
+
+    #[test]
+    fn each_failure_keeps_its_record_index_in_the_page() {
+        // Dead letters pair a failure with the raw record at its index: a
+        // failure without a position (its raw record did not even parse)
+        // must not shift the ones after it.
+        let unreadable = Decoded::Failed {
+            position: None,
+            table: None,
+            error: DecodeError::Page("?".into()),
+        };
+        let plan = PagePlan::build(
+            vec![failed(1), unreadable, event("a", 3), other(4), failed(5)],
+            true,
+        );
+        let indexes: Vec<usize> = plan.failures.iter().map(|f| f.index).collect();
+        assert_eq!(indexes, [0, 1, 3, 4]);
+    }
 }
