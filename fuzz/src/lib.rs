@@ -89,6 +89,11 @@ pub fn check_image(json: &str) {
             assert_eq!(value(&plain), value(&plain_item(&item)), "plain JSON differs");
         }
         (Err(_), Err(_)) => {}
+        // Known: the image scan has no nesting limit and accepts images
+        // deeper than serde_json's 128 levels, which the item decoder
+        // refuses (tests/fuzz_regressions.rs). Skipped so that the run goes
+        // on to find other problems.
+        (Ok(_), Err(err)) if err.to_string().contains("recursion limit exceeded") => {}
         (Ok(image), Err(err)) => panic!("image accepted, item refused ({err}): {image:?}"),
         (Err(err), Ok(item)) => panic!("item accepted, image refused ({err}): {item:?}"),
     }

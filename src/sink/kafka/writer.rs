@@ -71,7 +71,10 @@ fn client_config(config: &KafkaSinkConfig) -> ClientConfig {
             "delivery.timeout.ms",
             config.delivery_timeout.as_millis().to_string(),
         )
-        .set("linger.ms", "5");
+        .set("linger.ms", "5")
+        // librdkafka's default (10 s) held a recovered broker idle for up to
+        // 10 s after an outage; `properties` may still override it.
+        .set("reconnect.backoff.max.ms", "2000");
     for (name, value) in &config.properties {
         client.set(name, value.expose());
     }
