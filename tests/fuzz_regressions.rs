@@ -45,7 +45,6 @@ fn images_within_serde_depth_decode_both_ways() {
 /// `decode_item` refuses, so `Image::item()` of the accepted image fails;
 /// a stream record holding it decoded too.
 #[test]
-#[ignore = "fix pending: the image scan (src/decode/image_scan.rs) has no nesting limit"]
 fn images_deeper_than_serde_allows_are_refused_by_every_decoder() {
     let json = nested_image(64);
     assert_eq!(
@@ -65,7 +64,6 @@ fn images_deeper_than_serde_allows_are_refused_by_every_decoder() {
 /// thread the size of a Tokio worker's (2 MiB) in the image scan's recursion,
 /// aborting the process, through each of these decoders.
 #[test]
-#[ignore = "fix pending: the image scan (src/decode/image_scan.rs) recurses without a depth limit; when run before the fix, this aborts the test binary"]
 fn deep_images_do_not_overflow_the_stack() {
     let image = nested_image(100_000);
     let inputs = [

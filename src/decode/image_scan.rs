@@ -31,6 +31,7 @@ pub(super) fn image(cursor: &mut Cursor<'_>) -> Option<String> {
         out: String::with_capacity(capacity),
         names: Vec::new(),
         plain: false,
+        depth: 0,
     };
     scan.map()?;
     Some(scan.out)
@@ -45,6 +46,7 @@ pub(super) fn scan_plain(json: &str) -> Option<String> {
         out: String::with_capacity(json.len()),
         names: Vec::new(),
         plain: true,
+        depth: 0,
     };
     scan.map()?;
     let out = scan.out;
@@ -54,6 +56,13 @@ pub(super) fn scan_plain(json: &str) -> Option<String> {
 /// Attribute-name counts above which duplicates are found by sorting.
 const LINEAR_NAME_CHECK: usize = 32;
 
+/// Values nested deeper than this are left to the careful decoder. Each
+/// level is at least one JSON object (two for maps and lists), so the
+/// scan stays below serde_json's nesting limit of 128, which the careful
+/// decoder enforces: both accept and refuse the same images, and a deeply
+/// nested image cannot overflow the stack here.
+const MAX_VALUE_DEPTH: usize = 48;
+
 struct Scan<'c, 'a> {
     cursor: &'c mut Cursor<'a>,
     out: String,
@@ -62,6 +71,8 @@ struct Scan<'c, 'a> {
     /// Write plain JSON (untagged values, numbers as JSON numbers, NULL as
     /// null) instead of DynamoDB JSON.
     plain: bool,
+    /// Values being walked (outer ones included).
+    depth: usize,
 }
 
 impl<'a> Scan<'_, 'a> {
@@ -99,9 +110,20 @@ impl<'a> Scan<'_, 'a> {
         unique.then_some(())
     }
 
+    /// One tagged value, or `None` past [`MAX_VALUE_DEPTH`].
+    fn value(&mut self) -> Option<()> {
+        if self.depth >= MAX_VALUE_DEPTH {
+            return None;
+        }
+        self.depth += 1;
+        let value = self.tagged_value();
+        self.depth -= 1;
+        value
+    }
+
     /// One tagged value (`{"S":"x"}`), or DynamoDB Local's bare `{}` (an
     /// empty map, at any depth).
-    fn value(&mut self) -> Option<()> {
+    fn tagged_value(&mut self) -> Option<()> {
         self.cursor.eat(b'{')?;
         if self.cursor.eat_if(b'}') {
             let empty = if self.plain { "{}" } else { r#"{"M":{}}"# };
