@@ -11,9 +11,15 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     check_image(json);
-    assert_eq!(Image::parse(json).is_ok(), dynamo_cdc::decode::decode_image(json).is_ok());
+    assert_eq!(
+        Image::parse(json).is_ok(),
+        dynamo_cdc::decode::decode_image(json).is_ok()
+    );
     if let Ok(value) = decode_value(json) {
         let text = serde_json::to_string(&value).expect("a value serializes");
-        assert_eq!(decode_value(&text).expect("re-encoded value decodes"), value);
+        assert_eq!(
+            decode_value(&text).expect("re-encoded value decodes"),
+            value
+        );
     }
 });
