@@ -11,7 +11,8 @@
 # stream fixtures (../shared/fixtures/dynamodb-streams-real/ when present),
 # the test fixtures, the README's and deploy/'s TOML and fuzz/seeds/, then
 # prints a table of executions, crashes and seconds per target. Crashing
-# inputs land in fuzz/artifacts/<target>/, logs in fuzz/logs/.
+# inputs land in fuzz/artifacts/<target>/, logs in fuzz/logs/. Seeding needs
+# python3 (fuzz/seed.py).
 #
 # FUZZ_MAX_SECONDS (default 2400) caps each target's run time; a target
 # stopped by it is marked "(time cap)" with the executions it reached.
@@ -39,7 +40,7 @@ target_dir="$fuzz_dir/target"
 # for; debug assertions and overflow checks stay on (cargo-fuzz's default).
 build_flags=(--sanitizer none --codegen-units 16 --target-dir "$target_dir")
 
-if ! rustup toolchain list | grep -q '^nightly'; then
+if ! rustup toolchain list | grep '^nightly' >/dev/null; then
     rustup toolchain install nightly --profile minimal
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
