@@ -8,7 +8,9 @@
 # only grows. This keeps the newest copies of the project's own executables
 # (cargo relinks any it later misses) and, while the disk still has less than
 # MIN_FREE_GIB (default 25) free, drops incremental caches and then the
-# release profile. Dependencies' compiled libraries are kept.
+# release profile; under 10 GiB it drops the debug profile too (a full
+# rebuild beats a link that dies for space). Dependencies' compiled
+# libraries are otherwise kept.
 
 # Free space, in GiB, of the filesystem holding $1.
 target_free_gib() {
@@ -50,6 +52,10 @@ prune_target_dir() {
     if [ "$(target_free_gib "$dir")" -lt "$min_free" ]; then
         echo "target directory: still under ${min_free} GiB free, removing the release profile"
         rm -rf "$dir"/release
+    fi
+    if [ "$(target_free_gib "$dir")" -lt 10 ]; then
+        echo "target directory: still under 10 GiB free, removing the debug profile (a full rebuild follows)"
+        rm -rf "$dir"/debug
     fi
     echo "target directory $dir: $(du -sh "$dir" 2>/dev/null | cut -f1) used, $(target_free_gib "$dir") GiB free"
 }
