@@ -199,7 +199,7 @@ async fn expired_iterators_resume_after_the_last_record_without_duplicates() {
     assert!(proxy.injected() >= 3, "only {} expiries", proxy.injected());
     let expected = common::scan(&client, &table).await;
     common::assert_same(&expected, &common::replica(&replica, &table));
-    let sequences = jsonl_sequences(&changes.join(&table));
+    let sequences = common::jsonl_sequences(&changes.join(&table));
     let mut distinct = sequences.clone();
     distinct.sort_unstable();
     distinct.dedup();
@@ -214,62 +214,12 @@ async fn expired_iterators_resume_after_the_last_record_without_duplicates() {
     );
 }
 
-/// Sequence numbers of every JSON Lines event under `dir`, in file order.
-fn jsonl_sequences(dir: &Path) -> Vec<u128> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map(|entries| entries.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.sort();
-    files
-        .iter()
-        .flat_map(|file| {
-            std::fs::read_to_string(file)
-                .expect("read jsonl")
-                .lines()
-                .map(|line| {
-                    let event: serde_json::Value = serde_json::from_str(line).expect("event");
-                    event["position"]["sequence"]
-                        .as_str()
-                        .and_then(|s| s.parse().ok())
-                        .expect("a sequence number")
-                })
-                .collect::<Vec<u128>>()
-        })
-        .collect()
-}
-
-/// Puts items `<prefix>0` … `<prefix>{count-1}` (one INSERT change each).
-async fn put_items(client: &aws_sdk_dynamodb::Client, table: &str, prefix: &str, count: usize) {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    for n in 0..count {
-        client
-            .put_item()
-            .table_name(table)
-            .item("pk", AttributeValue::S(format!("{prefix}{n}")))
-            .item("sk", AttributeValue::N("1".into()))
-            .item("n", AttributeValue::N(n.to_string()))
-            .send()
-            .await
-            .expect("put an item");
-    }
-}
-
-/// The sequence number of the first stream record of item `pk`.
-async fn insert_sequence(table: &str, pk: &str) -> u128 {
-    common::streams::records(table)
-        .await
-        .into_iter()
-        .find(|(_, key)| key == pk)
-        .map(|(sequence, _)| sequence)
-        .unwrap_or_else(|| panic!("no stream record of {pk}"))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_trimmed_checkpoint_halts_by_default_and_skips_when_told() {
     let client = common::client().await;
     let table = common::unique_table("faults_trim");
     common::create_table(&client, &table).await;
-    put_items(&client, &table, "a", 20).await;
+    common::put_items(&client, &table, "a", 20, 0).await;
 
     let proxy = FaultProxy::start(&common::endpoint(), |_| None).await;
     let dir = tempfile::tempdir().expect("temp dir");
@@ -282,8 +232,8 @@ async fn a_trimmed_checkpoint_halts_by_default_and_skips_when_told() {
 
     // While the engine is down the stream is trimmed past its checkpoint:
     // b0..b9 are gone, b10.. are still there.
-    put_items(&client, &table, "b", 20).await;
-    proxy.set_trim_horizon(Some(insert_sequence(&table, "b10").await));
+    common::put_items(&client, &table, "b", 20, 0).await;
+    proxy.set_trim_horizon(Some(common::streams::first_sequence(&table, "b10").await));
 
     let path = config.display().to_string();
     let halted = command(&["run", "--config", &path, "--exit-when-caught-up"])

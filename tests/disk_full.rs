@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use common::engine::{run_until_caught_up, spawn, sqlite_sink, write_config};
 
 /// A tmpfs mounted on a directory until dropped.
@@ -48,32 +47,9 @@ impl Drop for Tmpfs {
     }
 }
 
-/// Puts `count` items of about 4 KB each.
-async fn put_items(client: &aws_sdk_dynamodb::Client, table: &str, prefix: &str, count: usize) {
-    for n in 0..count {
-        client
-            .put_item()
-            .table_name(table)
-            .item("pk", AttributeValue::S(format!("{prefix}{n}")))
-            .item("sk", AttributeValue::N("1".into()))
-            .item("payload", AttributeValue::S("x".repeat(4_000)))
-            .send()
-            .await
-            .expect("put");
-    }
-}
-
 /// Sequence numbers of the whole lines in the JSON Lines files under `dir`.
 fn written_sequences(dir: &Path) -> BTreeSet<u128> {
-    let mut out = BTreeSet::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-        out.extend(text.lines().filter_map(|line| {
-            let event: serde_json::Value = serde_json::from_str(line).ok()?;
-            event["position"]["sequence"].as_str()?.parse::<u128>().ok()
-        }));
-    }
-    out
+    common::jsonl_sequences(dir).into_iter().collect()
 }
 
 /// The stored checkpoint of every shard, as a number (none while unset).
@@ -100,7 +76,7 @@ async fn a_full_jsonl_directory_holds_the_checkpoint_and_recovers_in_place() {
     let client = common::client().await;
     let table = common::unique_table("disk_jsonl");
     common::create_table(&client, &table).await;
-    put_items(&client, &table, "a", 150).await;
+    common::put_items(&client, &table, "a", 150, 4_000).await;
 
     let dir = tempfile::tempdir().expect("temp dir");
     let _logs = common::fleet::ReportLogs(dir.path().to_owned());
@@ -160,7 +136,7 @@ async fn a_full_state_dir_stops_with_a_clear_error_and_resumes_when_space_return
     let client = common::client().await;
     let table = common::unique_table("disk_state");
     common::create_table(&client, &table).await;
-    put_items(&client, &table, "a", 20).await;
+    common::put_items(&client, &table, "a", 20, 4_000).await;
 
     let dir = tempfile::tempdir().expect("temp dir");
     let _logs = common::fleet::ReportLogs(dir.path().to_owned());
@@ -187,7 +163,7 @@ async fn a_full_state_dir_stops_with_a_clear_error_and_resumes_when_space_return
         r#"{"pk":{"S":"lone"},"sk":{"N":"1"},"v":{"S":"x\ud800y"}}"#,
     )
     .await;
-    put_items(&client, &table, "c", 5).await;
+    common::put_items(&client, &table, "c", 5, 4_000).await;
     let status = common::wait_for_exit(&mut engine, Duration::from_secs(60));
     assert!(
         !status.success(),
@@ -200,7 +176,7 @@ async fn a_full_state_dir_stops_with_a_clear_error_and_resumes_when_space_return
         "the error does not name the dead-letter file and the full disk:\n{text}"
     );
     // Nothing at or after the record without its dead letter is checkpointed.
-    let poison = insert_sequence(&table, "lone").await;
+    let poison = common::streams::first_sequence(&table, "lone").await;
     let stored = stored_checkpoints(&state);
     assert!(
         stored.iter().all(|c| *c < poison),
@@ -222,14 +198,4 @@ async fn a_full_state_dir_stops_with_a_clear_error_and_resumes_when_space_return
     assert_eq!(keys, expected);
     let letters = common::engine::dead_letters(dir.path(), &table);
     assert_eq!(letters.len(), 1, "{letters:?}");
-}
-
-/// The sequence number of the first stream record of item `pk`.
-async fn insert_sequence(table: &str, pk: &str) -> u128 {
-    common::streams::records(table)
-        .await
-        .into_iter()
-        .find(|(_, key)| key == pk)
-        .map(|(sequence, _)| sequence)
-        .unwrap_or_else(|| panic!("no stream record of {pk}"))
 }

@@ -22,20 +22,6 @@ fn setting(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Sequence numbers of every whole line in the JSON Lines files under
-/// `dir` (a line torn by a kill is not an event).
-fn jsonl_sequences(dir: &Path) -> Vec<u128> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-        out.extend(text.lines().filter_map(|line| {
-            let event: serde_json::Value = serde_json::from_str(line).ok()?;
-            event["position"]["sequence"].as_str()?.parse::<u128>().ok()
-        }));
-    }
-    out
-}
-
 fn sinks(dir: &Path, schema: &str, database: &str) -> String {
     format!(
         "{sqlite}\n[[sinks]]\ntype = \"jsonl\"\ndir = \"{jsonl}\"\n\n\
@@ -111,7 +97,7 @@ async fn sigkills_at_random_instants_lose_nothing() {
         .into_iter()
         .map(|(sequence, _)| sequence)
         .collect();
-    let events = jsonl_sequences(&dir.path().join("changes").join(&table));
+    let events = common::jsonl_sequences(&dir.path().join("changes").join(&table));
     let delivered: BTreeSet<u128> = events.iter().copied().collect();
     let lost = in_stream.difference(&delivered).count();
     let duplicates = events.len() - delivered.len();

@@ -243,14 +243,15 @@ where
     }
 }
 
-/// Puts an item given as DynamoDB JSON through DynamoDB's HTTP API (the
-/// SDK's strings cannot hold a lone surrogate; DynamoDB Local checks no
-/// signature).
-pub async fn raw_put_item(table: &str, item_json: &str) {
-    let body = format!("{{\"TableName\":\"{table}\",\"Item\":{item_json}}}");
+/// Calls DynamoDB Local's HTTP API with operation `target` (e.g.
+/// `DynamoDB_20120810.PutItem`) and a JSON body, without the SDK (whose
+/// strings cannot hold a lone surrogate, and which cannot read every value
+/// back); DynamoDB Local checks no signature. Panics unless it answers 2xx;
+/// returns the answer's body.
+pub async fn raw_call(target: &str, body: String) -> String {
     let response = reqwest::Client::new()
         .post(endpoint())
-        .header("X-Amz-Target", "DynamoDB_20120810.PutItem")
+        .header("X-Amz-Target", target)
         .header("Content-Type", "application/x-amz-json-1.0")
         .header(
             "Authorization",
@@ -263,10 +264,57 @@ pub async fn raw_put_item(table: &str, item_json: &str) {
         .expect("reach DynamoDB Local");
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
-    assert!(
-        status.is_success(),
-        "PutItem {item_json:.80}: {status} {text}"
-    );
+    assert!(status.is_success(), "{target}: {status} {text:.300}");
+    text
+}
+
+/// Puts an item given as DynamoDB JSON through [`raw_call`].
+pub async fn raw_put_item(table: &str, item_json: &str) {
+    let body = format!("{{\"TableName\":\"{table}\",\"Item\":{item_json}}}");
+    raw_call("DynamoDB_20120810.PutItem", body).await;
+}
+
+/// Puts items `<prefix>0` … `<prefix>{count-1}` (sort key 1, one INSERT
+/// change each) holding their number `n` and, when `payload_bytes` > 0, a
+/// string `payload` of that many bytes.
+pub async fn put_items(
+    client: &Client,
+    table: &str,
+    prefix: &str,
+    count: usize,
+    payload_bytes: usize,
+) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    for n in 0..count {
+        let mut request = client
+            .put_item()
+            .table_name(table)
+            .item("pk", AttributeValue::S(format!("{prefix}{n}")))
+            .item("sk", AttributeValue::N("1".into()))
+            .item("n", AttributeValue::N(n.to_string()));
+        if payload_bytes > 0 {
+            request = request.item("payload", AttributeValue::S("x".repeat(payload_bytes)));
+        }
+        request.send().await.expect("put an item");
+    }
+}
+
+/// Sequence numbers of the whole lines in the JSON Lines files under `dir`,
+/// files in name order (a line torn by a kill is no event).
+pub fn jsonl_sequences(dir: &std::path::Path) -> Vec<u128> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    let mut out = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        out.extend(text.lines().filter_map(|line| {
+            let event: serde_json::Value = serde_json::from_str(line).ok()?;
+            event["position"]["sequence"].as_str()?.parse::<u128>().ok()
+        }));
+    }
+    out
 }
 
 /// Turns the table's stream on (a new stream, NEW_AND_OLD_IMAGES) or off.

@@ -69,26 +69,26 @@ pub async fn records(table: &str) -> Vec<(u128, String)> {
 /// One GetRecords answer as JSON (the SDK cannot deserialize every value a
 /// random workload writes).
 async fn get_records(iterator: &str) -> serde_json::Value {
-    let response = reqwest::Client::new()
-        .post(super::endpoint())
-        .header("X-Amz-Target", "DynamoDBStreams_20120810.GetRecords")
-        .header("Content-Type", "application/x-amz-json-1.0")
-        .header(
-            "Authorization",
-            "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, \
-             SignedHeaders=host, Signature=00",
-        )
-        .body(serde_json::json!({"ShardIterator": iterator}).to_string())
-        .send()
-        .await
-        .expect("reach DynamoDB Local");
-    let status = response.status();
-    let body = response.text().await.expect("a GetRecords answer");
-    assert!(status.is_success(), "GetRecords: {status} {body:.300}");
+    let body = super::raw_call(
+        "DynamoDBStreams_20120810.GetRecords",
+        serde_json::json!({"ShardIterator": iterator}).to_string(),
+    )
+    .await;
     // The tests' poison records carry a lone surrogate escape, which
     // serde_json refuses: it is read as U+FFFD here.
     let body = body
         .replace("\\uD800", "\\uFFFD")
         .replace("\\ud800", "\\uFFFD");
     serde_json::from_str(&body).expect("GetRecords JSON")
+}
+
+/// The sequence number of the first stream record of item `pk` in
+/// `table`'s stream.
+pub async fn first_sequence(table: &str, pk: &str) -> u128 {
+    records(table)
+        .await
+        .into_iter()
+        .find(|(_, key)| key == pk)
+        .map(|(sequence, _)| sequence)
+        .unwrap_or_else(|| panic!("no stream record of {pk}"))
 }
