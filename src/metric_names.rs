@@ -18,6 +18,9 @@ pub const ITERATOR_RENEWALS: &str = "dynamo_cdc_iterator_renewals_total";
 pub const DECODE_ERRORS: &str = "dynamo_cdc_decode_errors_total";
 /// Records written to the dead-letter file, by `table` and `stage`.
 pub const DEAD_LETTERS: &str = "dynamo_cdc_dead_letters_total";
+/// Changes a filter pattern or a `filter` transform dropped, by `table`
+/// and `by` (`table` for the table's own stage, else the sink's name).
+pub const CHANGES_FILTERED: &str = "dynamo_cdc_changes_filtered_total";
 /// Records a sink wrote, by `sink`.
 pub const SINK_WRITTEN: &str = "dynamo_cdc_sink_records_written_total";
 /// Records a sink's server refused (dead-lettered), by `sink`.
@@ -85,6 +88,11 @@ pub fn describe() {
         (
             DEAD_LETTERS,
             "Records written to the dead-letter file.",
+            Unit::Count,
+        ),
+        (
+            CHANGES_FILTERED,
+            "Changes a filter dropped, by table and stage.",
             Unit::Count,
         ),
         (SINK_WRITTEN, "Records a sink wrote.", Unit::Count),

@@ -31,6 +31,7 @@ pub struct Stats {
     snapshot_pages: AtomicU64,
     other_table_records: AtomicU64,
     iterator_renewals: AtomicU64,
+    filtered: AtomicU64,
     millis_behind: Mutex<BTreeMap<String, i64>>,
     sinks: Mutex<BTreeMap<String, SinkCounters>>,
     /// Readiness and lag, which readers and sinks report to beside their
@@ -56,6 +57,8 @@ pub struct StatsSnapshot {
     pub other_table_records: u64,
     /// Shard iterators renewed after they expired.
     pub iterator_renewals: u64,
+    /// Changes filters dropped (a table's or a sink's).
+    pub filtered: u64,
     /// The largest `MillisBehindLatest` the service last reported for a
     /// shard being read (Kinesis), if any did.
     pub max_millis_behind: Option<i64>,
@@ -88,6 +91,11 @@ impl Stats {
     pub fn record_other_tables(&self, count: usize) {
         self.other_table_records
             .fetch_add(count as u64, Ordering::Relaxed);
+    }
+
+    /// Counts changes a filter dropped.
+    pub fn record_filtered(&self, count: u64) {
+        self.filtered.fetch_add(count, Ordering::Relaxed);
     }
 
     /// Counts one expired shard iterator replaced by a new one.
@@ -144,6 +152,7 @@ impl Stats {
             snapshot_pages: self.snapshot_pages.load(Ordering::Relaxed),
             other_table_records: self.other_table_records.load(Ordering::Relaxed),
             iterator_renewals: self.iterator_renewals.load(Ordering::Relaxed),
+            filtered: self.filtered.load(Ordering::Relaxed),
             max_millis_behind: self
                 .millis_behind
                 .lock()

@@ -8,9 +8,9 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::sinks::{collect_sink_result, pick_error, spawn_sinks, SinkShared};
+use super::sinks::{collect_sink_result, pick_error, spawn_sinks, SinkShared, TableStages};
 use super::{checkpointer, progress, EngineError};
-use crate::config::{OtherTablesPolicy, PipelineConfig, SinkConfig, TableConfig};
+use crate::config::{OtherTablesPolicy, PipelineConfig, TableConfig};
 use crate::coordinator::{AckTracker, CheckpointStore, Ownership};
 use crate::source::kinesis::KinesisShards;
 use crate::source::retry::RetryPolicy;
@@ -76,8 +76,14 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
     let dead_letters = Arc::clone(&shared.dead_letters);
 
     let schemas: Vec<_> = tables.iter().map(|t| t.schema.clone()).collect();
+    let enrichment_stop = CancellationToken::new();
+    let _stop_enrichment = enrichment_stop.clone().drop_guard();
+    let enrichment =
+        super::dimension::start_enrichment(config.enrich.as_ref(), &config.aws, enrichment_stop)
+            .await?;
+    let stages = TableStages::for_pipeline(config, enrichment)?;
     let (senders, mut sink_tasks) =
-        spawn_sinks(&config.sinks, &schemas, &config.aws, &shared).await?;
+        spawn_sinks(&config.sinks, &schemas, &config.aws, &shared, stages).await?;
 
     let endpoint_stop = CancellationToken::new();
     if let Some(addr) = config.metrics.listen {
@@ -224,7 +230,10 @@ async fn describe_tables(
     config: &PipelineConfig,
     api: &StreamsApi,
 ) -> Result<Vec<TableStream>, EngineError> {
-    let needs_new_image = config.sinks.iter().any(SinkConfig::needs_new_images);
+    let needs_new_image = config
+        .sinks
+        .iter()
+        .any(|entry| entry.sink.needs_new_images());
     let mut tables = Vec::new();
     for table in &config.tables {
         let described = api

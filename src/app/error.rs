@@ -74,6 +74,9 @@ pub enum EngineError {
     /// A task failed unexpectedly.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The configuration cannot be used (found when starting, after validation).
+    #[error("configuration: {0}")]
+    Config(String),
     /// The metrics endpoint could not start.
     #[error(transparent)]
     Observe(#[from] super::metrics_server::ObserveError),

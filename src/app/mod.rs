@@ -2,6 +2,7 @@
 //! from a configuration, runs them, and shuts them down in order.
 
 mod checkpointer;
+mod dimension;
 mod engine;
 mod error;
 mod loader;
@@ -12,6 +13,7 @@ mod replay;
 mod replay_input;
 mod signals;
 mod sinks;
+mod stores;
 
 pub use engine::{run, RunOptions, RunSummary};
 pub use error::EngineError;

@@ -7,11 +7,13 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::EngineError;
-use crate::config::{AwsConfig, SinkConfig};
+use crate::config::{AwsConfig, LoaderConfig, PipelineConfig, SinkEntry};
+use crate::coordinator::Fanout;
 use crate::dead_letter::DeadLetters;
 use crate::model::TableSchema;
 use crate::sink::{SinkContext, SinkEnv, SinkError};
 use crate::stats::Stats;
+use crate::transform::{Enrichment, FilterSpec, Routes, Stage, TransformConfig};
 
 /// Chunks buffered per sink before producers wait (backpressure).
 const SINK_QUEUE: usize = 8;
@@ -43,17 +45,86 @@ impl SinkShared {
     }
 }
 
-/// Connects every sink (failing on the first that cannot start) and runs each in a task.
+/// The transform stage in front of the sinks: each table's compiled stage
+/// and the enrichment join.
+#[derive(Default)]
+pub(super) struct TableStages {
+    /// Stages by table name (tables without one pass unchanged).
+    pub tables: std::collections::HashMap<String, Stage>,
+    /// The enrichment join, if configured.
+    pub enrichment: Option<Arc<Enrichment>>,
+}
+
+impl TableStages {
+    /// The stages of a pipeline's `[[tables]]` (validation checked them).
+    pub(super) fn for_pipeline(
+        config: &PipelineConfig,
+        enrichment: Option<Arc<Enrichment>>,
+    ) -> Result<Self, EngineError> {
+        let tables = config
+            .tables
+            .iter()
+            .map(|t| (t.name.as_str(), compile(&t.name, &t.filters, &t.transforms)));
+        Self::collect(tables, enrichment)
+    }
+
+    /// The stages of a loader's tables: the loader-wide transforms, then
+    /// each table's own.
+    pub(super) fn for_loader(
+        config: &LoaderConfig,
+        enrichment: Option<Arc<Enrichment>>,
+    ) -> Result<Self, EngineError> {
+        let tables = config.tables.iter().map(|t| {
+            let transforms = [config.transforms.as_slice(), &t.transforms].concat();
+            (t.name.as_str(), compile(&t.name, &t.filters, &transforms))
+        });
+        Self::collect(tables, enrichment)
+    }
+
+    fn collect<'a>(
+        tables: impl Iterator<Item = (&'a str, Result<Stage, EngineError>)>,
+        enrichment: Option<Arc<Enrichment>>,
+    ) -> Result<Self, EngineError> {
+        let mut stages = std::collections::HashMap::new();
+        for (name, stage) in tables {
+            stages.insert(name.to_owned(), stage?);
+        }
+        Ok(Self {
+            tables: stages,
+            enrichment,
+        })
+    }
+}
+
+fn compile(
+    table: &str,
+    filters: &[FilterSpec],
+    transforms: &[TransformConfig],
+) -> Result<Stage, EngineError> {
+    Stage::compile(filters, transforms).map_err(|err| {
+        EngineError::Config(format!("table {table}: {}: {}", err.field(), err.problem()))
+    })
+}
+
+/// Connects every sink (failing on the first that cannot start), runs each
+/// in a task, and puts the transform stage in front of them.
 pub(super) async fn spawn_sinks(
-    sinks: &[SinkConfig],
+    sinks: &[SinkEntry],
     schemas: &[TableSchema],
     aws: &AwsConfig,
     shared: &SinkShared,
+    stages: TableStages,
 ) -> Result<(SinkSenders, SinkTasks), EngineError> {
     let mut tasks: SinkTasks = JoinSet::new();
     let mut senders = Vec::new();
-    for sink in sinks {
-        let name = sink.name();
+    let mut routes = Vec::new();
+    for entry in sinks {
+        let name = entry.name();
+        let route = entry.route().map_err(|err| {
+            EngineError::Config(format!("sink {name}: {}: {}", err.field(), err.problem()))
+        })?;
+        routes.push(route);
+        let sink = &entry.sink;
         let (tx, rx) = mpsc::channel(SINK_QUEUE);
         let ctx = SinkContext {
             name: name.clone(),
@@ -72,7 +143,12 @@ pub(super) async fn spawn_sinks(
         tasks.spawn(async move { (task_name, task.await) });
         senders.push((name, tx));
     }
-    Ok((senders.into(), tasks))
+    let stats = Arc::clone(&shared.stats);
+    let routes = Routes::new(stages.tables, stages.enrichment, routes).with_outputs(
+        Arc::clone(&shared.dead_letters),
+        Arc::new(move |count| stats.record_filtered(count)),
+    );
+    Ok((Arc::new(Fanout::new(senders, routes)), tasks))
 }
 
 /// Records a finished sink task's failure, if it failed.

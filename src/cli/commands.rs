@@ -48,6 +48,7 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 decode_errors = summary.stats.decode_errors,
                 other_table_records = summary.stats.other_table_records,
                 iterator_renewals = summary.stats.iterator_renewals,
+                filtered = summary.stats.filtered,
                 snapshot_items = summary.stats.snapshot_items,
                 snapshot_pages = summary.stats.snapshot_pages,
                 caught_up = summary.caught_up,
@@ -103,6 +104,7 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             tracing::info!(
                 records_read = summary.stats.records_read,
                 bad_input = summary.bad_input,
+                filtered = summary.stats.filtered,
                 "stopped: {} records replayed, {} undecodable (dead-lettered); {}",
                 summary.stats.records_read,
                 summary.bad_input,

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{AwsConfig, SinkConfig};
-use crate::transform::TransformConfig;
+use super::{AwsConfig, SinkEntry};
+use crate::transform::{EnrichConfig, FilterSpec, TransformConfig};
 
 /// `dynamo-cdc load` configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -22,13 +22,13 @@ pub struct LoaderConfig {
     pub queue: QueueConfig,
     /// The key of every source table whose objects are loaded.
     pub tables: Vec<LoaderTable>,
-    /// Applied in order to every change.
+    /// Applied in order to every change, before its table's own transforms.
     #[serde(default)]
     pub transforms: Vec<TransformConfig>,
     /// Optional enrichment join.
     pub enrich: Option<EnrichConfig>,
     /// Destinations; at least one.
-    pub sinks: Vec<SinkConfig>,
+    pub sinks: Vec<SinkEntry>,
     /// The Prometheus and health-probe endpoint (off unless `listen` is set).
     #[serde(default)]
     pub metrics: super::MetricsConfig,
@@ -84,6 +84,12 @@ pub struct LoaderTable {
     /// (time versions), false for DynamoDB Streams (sequence numbers).
     #[serde(default)]
     pub kinesis: bool,
+    /// Filter patterns (AWS Lambda syntax, ORed) of this table's changes.
+    #[serde(default)]
+    pub filters: Vec<FilterSpec>,
+    /// Transforms of this table's changes, after the loader-wide ones.
+    #[serde(default)]
+    pub transforms: Vec<TransformConfig>,
 }
 
 /// One key attribute.
@@ -95,28 +101,4 @@ pub struct LoaderKey {
     /// `S`, `N` or `B`.
     #[serde(rename = "type")]
     pub kind: String,
-}
-
-/// The enrichment join.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EnrichConfig {
-    /// Local path or `s3://bucket/key` of a `.parquet`, `.csv` or `.jsonl` file.
-    pub path: String,
-    /// Key column of the dimension table.
-    pub key: String,
-    /// Attribute of the change joined on the key.
-    pub field: String,
-    /// Dimension columns added to the change.
-    pub columns: Vec<String>,
-    /// Prefix of the added attributes' names.
-    #[serde(default)]
-    pub prefix: String,
-    /// How often to check whether the file changed (and reload it).
-    #[serde(default = "default_reload", with = "humantime_serde")]
-    pub reload_interval: Duration,
-}
-
-fn default_reload() -> Duration {
-    Duration::from_secs(60)
 }

@@ -6,6 +6,7 @@ mod kinesis;
 mod load;
 mod loader;
 mod metrics;
+mod sink_entry;
 mod types;
 mod validate;
 
@@ -14,6 +15,7 @@ pub use interpolate::interpolate;
 pub use load::{load_file, load_loader_file, parse_loader_str, parse_str};
 pub use loader::*;
 pub use metrics::MetricsConfig;
+pub use sink_entry::SinkEntry;
 pub use types::*;
 
 pub use crate::aws::AwsConfig;
@@ -25,7 +27,7 @@ pub use crate::sink::postgres::{PgWriteMethod, PostgresSinkConfig, SqlDialect};
 pub use crate::sink::s3::{S3Format, S3SinkConfig};
 pub use crate::sink::sqlite::SqliteSinkConfig;
 pub use crate::sink::{BatchConfig, SinkConfig};
-pub use crate::transform::{CastTarget, TransformConfig};
+pub use crate::transform::{CastTarget, EnrichConfig, FilterSpec, TransformConfig};
 
 use std::path::PathBuf;
 
@@ -64,3 +66,5 @@ pub enum ConfigError {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_stages;

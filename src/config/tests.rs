@@ -63,7 +63,7 @@ fn parses_with_defaults_and_interpolation() {
     assert_eq!(config.tables[0].on_trimmed, TrimPolicy::Halt);
     assert_eq!(config.tables[1].start_position, StartPosition::Latest);
     assert_eq!(config.tables[1].on_trimmed, TrimPolicy::Skip);
-    let SinkConfig::Jsonl(jsonl) = &config.sinks[1] else {
+    let SinkConfig::Jsonl(jsonl) = &config.sinks[1].sink else {
         panic!("second sink is jsonl")
     };
     assert!(jsonl.gzip);
@@ -163,7 +163,7 @@ fn clickhouse_sink_parses_and_hides_its_password() {
          mode = \"changelog\"\n[[sinks.columns]]\nname = \"amount\"\ntype = \"Decimal(18, 2)\"\n\n[[sinks]]\ntype = \"sqlite\"",
     );
     let config = parse(&text).unwrap();
-    let SinkConfig::Clickhouse(ch) = &config.sinks[0] else {
+    let SinkConfig::Clickhouse(ch) = &config.sinks[0].sink else {
         panic!("first sink is clickhouse")
     };
     assert_eq!(ch.mode, ClickHouseMode::Changelog);
@@ -248,7 +248,7 @@ fn postgres_sink_dialects() {
         "[[sinks]]\ntype = \"postgres\"\nurl = \"host=db user=cdc\"\ndialect = \"cratedb\"\n\n[[sinks]]\ntype = \"sqlite\"",
     );
     let config = parse(&text).unwrap();
-    let SinkConfig::Postgres(pg) = &config.sinks[0] else {
+    let SinkConfig::Postgres(pg) = &config.sinks[0].sink else {
         panic!("first sink is postgres")
     };
     assert_eq!(pg.dialect, SqlDialect::Cratedb);
@@ -267,7 +267,7 @@ fn postgres_sink_dialects() {
     );
     let postgres = text.replace("dialect = \"cratedb\"\n", "");
     let config = parse(&postgres).unwrap();
-    let SinkConfig::Postgres(pg) = &config.sinks[0] else {
+    let SinkConfig::Postgres(pg) = &config.sinks[0].sink else {
         panic!("first sink is postgres")
     };
     assert!(pg.exactly_once(), "exactly-once is PostgreSQL's default");

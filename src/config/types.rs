@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{AwsConfig, SinkConfig};
+use super::{AwsConfig, SinkEntry};
+use crate::transform::{EnrichConfig, FilterSpec, TransformConfig};
 
 /// A whole pipeline: where state lives, how to reach AWS, which tables to follow, where to write.
 #[derive(Debug, Clone, Deserialize)]
@@ -27,8 +28,12 @@ pub struct PipelineConfig {
     pub metrics: super::MetricsConfig,
     /// Tables whose streams are followed; at least one.
     pub tables: Vec<TableConfig>,
-    /// Destinations that receive every change of every table; at least one.
-    pub sinks: Vec<SinkConfig>,
+    /// Destinations; each receives every table's changes unless its
+    /// `tables` says otherwise. At least one.
+    pub sinks: Vec<SinkEntry>,
+    /// Optional enrichment join, applied to every change after its table's
+    /// filters and transforms.
+    pub enrich: Option<EnrichConfig>,
 }
 
 /// Polling behaviour of the DynamoDB Streams source.
@@ -128,6 +133,13 @@ pub struct TableConfig {
     /// Strongly consistent Scan reads (twice the read capacity).
     #[serde(default)]
     pub snapshot_consistent_read: bool,
+    /// Filter patterns (AWS Lambda syntax, ORed): only matching changes go
+    /// on; the others are acknowledged and counted. None passes everything.
+    #[serde(default)]
+    pub filters: Vec<FilterSpec>,
+    /// Transforms applied in order to the changes that pass the filters.
+    #[serde(default)]
+    pub transforms: Vec<TransformConfig>,
 }
 
 /// When a table's current contents are copied (a snapshot) before streaming.

@@ -2,8 +2,8 @@
 
 use std::collections::HashSet;
 
-use super::{LoaderConfig, PipelineConfig, SinkConfig};
-use crate::transform::DimensionFormat;
+use super::{EnrichConfig, LoaderConfig, PipelineConfig, SinkEntry};
+use crate::transform::{DimensionFormat, FilterSpec, Stage, TransformConfig};
 
 pub(super) type Invalid = (String, String);
 
@@ -76,10 +76,76 @@ pub(super) fn validate(config: &PipelineConfig) -> Result<(), Invalid> {
             }
         }
         validate_snapshot(table, &field)?;
+        validate_stage(&field, &table.filters, &table.transforms)?;
     }
     super::kinesis::validate_kinesis(config)?;
     super::coordinator::validate_coordinator(&config.coordinator)?;
-    validate_sinks(&config.sinks)
+    if let Some(enrich) = &config.enrich {
+        validate_enrich(enrich)?;
+    }
+    let tables: Vec<&str> = config.tables.iter().map(|t| t.name.as_str()).collect();
+    validate_sinks(&config.sinks)?;
+    validate_routing(&config.sinks, &tables)
+}
+
+/// Compiles a table's or a sink's filters and transforms.
+fn validate_stage(
+    field: &str,
+    filters: &[FilterSpec],
+    transforms: &[TransformConfig],
+) -> Result<(), Invalid> {
+    Stage::compile(filters, transforms)
+        .map(drop)
+        .map_err(|err| {
+            let place = match field {
+                "" => err.field(),
+                parent => format!("{parent}.{}", err.field()),
+            };
+            invalid(place, err.problem())
+        })
+}
+
+/// Checks that every sink's `tables` names configured tables, and that
+/// every table reaches at least one sink.
+fn validate_routing(sinks: &[SinkEntry], tables: &[&str]) -> Result<(), Invalid> {
+    for (index, sink) in sinks.iter().enumerate() {
+        for (t, name) in sink.tables.iter().flatten().enumerate() {
+            if !tables.contains(&name.as_str()) {
+                return Err(invalid(
+                    format!("sinks[{index}].tables[{t}]"),
+                    format!("{name:?} is not a configured table ({})", tables.join(", ")),
+                ));
+            }
+        }
+    }
+    for (index, table) in tables.iter().enumerate() {
+        let routed = sinks.iter().any(|s| {
+            s.tables
+                .as_ref()
+                .is_none_or(|names| names.iter().any(|n| n == table))
+        });
+        if !routed {
+            return Err(invalid(
+                format!("tables[{index}]"),
+                format!("no sink takes table {table:?}: add it to a sink's `tables`"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the enrichment join's file type and columns.
+fn validate_enrich(enrich: &EnrichConfig) -> Result<(), Invalid> {
+    if DimensionFormat::from_path(&enrich.path).is_none() {
+        return Err(invalid(
+            "enrich.path",
+            format!("{:?} must end in .parquet, .csv or .jsonl", enrich.path),
+        ));
+    }
+    if enrich.columns.is_empty() {
+        return Err(invalid("enrich.columns", "name at least one column to add"));
+    }
+    Ok(())
 }
 
 /// Checks a table's snapshot settings (DynamoDB allows 1–1,000,000 Scan segments).
@@ -114,7 +180,7 @@ fn validate_snapshot(table: &super::TableConfig, field: &str) -> Result<(), Inva
 }
 
 /// Checks the `[[sinks]]` entries: distinct names, then each entry's own rules.
-fn validate_sinks(sinks: &[SinkConfig]) -> Result<(), Invalid> {
+fn validate_sinks(sinks: &[SinkEntry]) -> Result<(), Invalid> {
     if sinks.is_empty() {
         return Err(invalid("sinks", "at least one [[sinks]] entry is required"));
     }
@@ -130,8 +196,10 @@ fn validate_sinks(sinks: &[SinkConfig]) -> Result<(), Invalid> {
                 ),
             ));
         }
-        sink.validate()
+        sink.sink
+            .validate()
             .map_err(|problem| invalid(format!("{field}.{}", problem.field), problem.message))?;
+        validate_stage(&field, &sink.filters, &sink.transforms)?;
     }
     Ok(())
 }
@@ -182,16 +250,18 @@ pub(super) fn validate_loader(config: &LoaderConfig) -> Result<(), Invalid> {
             }
         }
     }
-    if let Some(enrich) = &config.enrich {
-        if DimensionFormat::from_path(&enrich.path).is_none() {
-            return Err(invalid(
-                "enrich.path",
-                format!("{:?} must end in .parquet, .csv or .jsonl", enrich.path),
-            ));
-        }
-        if enrich.columns.is_empty() {
-            return Err(invalid("enrich.columns", "name at least one column to add"));
-        }
+    validate_stage("", &[], &config.transforms)?;
+    for (index, table) in config.tables.iter().enumerate() {
+        validate_stage(
+            &format!("tables[{index}]"),
+            &table.filters,
+            &table.transforms,
+        )?;
     }
-    validate_sinks(&config.sinks)
+    if let Some(enrich) = &config.enrich {
+        validate_enrich(enrich)?;
+    }
+    let tables: Vec<&str> = config.tables.iter().map(|t| t.name.as_str()).collect();
+    validate_sinks(&config.sinks)?;
+    validate_routing(&config.sinks, &tables)
 }

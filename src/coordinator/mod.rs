@@ -19,7 +19,7 @@ pub use chunk::Chunk;
 pub use frontier::{FrontierError, ShardFrontier};
 pub use lineage::{ready_shards, ShardNode};
 pub use ownership::{Claimed, EmbeddedOwnership, Ownership, OwnershipError, StreamState};
-pub use publish::{publish, publish_blocking, Outgoing, PublishError, SinkSenders};
+pub use publish::{publish, publish_blocking, Fanout, Outgoing, PublishError, SinkSenders};
 pub use snapshot_state::{
     ClaimedSegment, EmbeddedSnapshots, GateState, SegmentsView, SnapshotBegin, SnapshotState,
 };

@@ -1,7 +1,10 @@
-//! Publishing a chunk: register it with the ack tracker, then hand it to
-//! every sink. Every path that produces changes (stream readers, snapshots,
-//! replay, the loader) goes through here, so "a position is checkpointed
-//! only once every sink acknowledged it" is written once.
+//! Publishing a chunk: the transform stage (each table's filters and
+//! transforms, the sinks' routes and their own stages), then registering it
+//! with the ack tracker, then handing it to every sink that takes it. Every
+//! path that produces changes (stream readers, snapshots, replay, the
+//! loader) goes through here, so "a position is checkpointed only once
+//! every sink acknowledged it" and "every path transforms alike" are
+//! written once.
 
 use std::sync::Arc;
 
@@ -9,11 +12,39 @@ use tokio::sync::mpsc;
 
 use super::chunk::Chunk;
 use super::frontier::FrontierError;
-use super::tracker::{AckTracker, ShardKey};
+use super::tracker::{AckHandle, AckTracker, ShardKey};
+use crate::dead_letter::DeadLetterError;
 use crate::model::{ChangeEvent, SequenceNumber};
+use crate::transform::Routes;
 
-/// One channel per sink, with the sink's name (for messages).
-pub type SinkSenders = Arc<[(String, mpsc::Sender<Arc<Chunk>>)]>;
+/// The sinks' channels, each with the sink's name, and the transform stage
+/// in front of them (`routes` lists the sinks in the same order).
+#[derive(Debug)]
+pub struct Fanout {
+    sinks: Vec<(String, mpsc::Sender<Arc<Chunk>>)>,
+    routes: Routes,
+}
+
+impl Fanout {
+    /// A fan-out to `sinks` through `routes` (whose sink routes are in the
+    /// order of `sinks`).
+    pub fn new(sinks: Vec<(String, mpsc::Sender<Arc<Chunk>>)>, routes: Routes) -> Self {
+        Self { sinks, routes }
+    }
+
+    /// A fan-out with no transform stage: every sink takes every change.
+    pub fn direct(sinks: Vec<(String, mpsc::Sender<Arc<Chunk>>)>) -> Self {
+        Self::new(sinks, Routes::default())
+    }
+
+    /// The transform stage.
+    pub fn routes(&self) -> &Routes {
+        &self.routes
+    }
+}
+
+/// The channels into the sinks, shared by every reader.
+pub type SinkSenders = Arc<Fanout>;
 
 /// Why a chunk could not be published.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +65,9 @@ pub enum PublishError {
         /// The sink's name.
         sink: String,
     },
+    /// A change a transform failed on could not be dead-lettered.
+    #[error("dead-lettering a change a transform failed on: {0}")]
+    DeadLetter(#[from] DeadLetterError),
 }
 
 /// What to publish: the changes of one table that end at one position.
@@ -68,20 +102,31 @@ impl Outgoing {
     }
 }
 
-/// Registers `outgoing` as the chunk of `key` ending at `last`, and returns
-/// the chunk the sinks must receive (`None` when there is nothing for them:
-/// the position is then acknowledged at once).
-fn register(
+/// A chunk for one sink: the sink's index and what it receives.
+type Delivery = (usize, Arc<Chunk>);
+
+/// Runs the transform stage over `outgoing`, registers what is left as the
+/// chunk of `key` ending at `last`, and returns what each sink receives
+/// (nothing when no sink needs to see it: the position is then
+/// acknowledged at once).
+fn prepare(
     tracker: &Arc<AckTracker>,
-    sink_count: usize,
+    fanout: &Fanout,
     key: &ShardKey,
     last: SequenceNumber,
-    outgoing: Outgoing,
-) -> Result<Option<Arc<Chunk>>, PublishError> {
-    let acks = if outgoing.needs_sinks() {
-        sink_count
-    } else {
-        0
+    mut outgoing: Outgoing,
+) -> Result<Vec<Delivery>, PublishError> {
+    let routes = &fanout.routes;
+    let before = outgoing.events.len();
+    outgoing.events = routes.table_events(&outgoing.table, outgoing.events)?;
+    if outgoing.events.len() != before {
+        outgoing.bytes = outgoing.events.iter().map(|e| e.size_bytes).sum();
+    }
+    let takers: Vec<usize> = match outgoing.needs_sinks() {
+        true => (0..fanout.sinks.len())
+            .filter(|&index| routes.takes(index, &outgoing.table))
+            .collect(),
+        false => Vec::new(),
     };
     let oldest_ms = outgoing
         .events
@@ -89,38 +134,70 @@ fn register(
         .filter_map(|event| event.approx_time_ms)
         .min();
     let ack = tracker
-        .register(key, last, acks, oldest_ms)
+        .register(key, last, takers.len(), oldest_ms)
         .map_err(|source| PublishError::Register {
             stream: key.stream.to_string(),
             shard: key.shard.to_string(),
             source,
         })?;
-    if acks == 0 {
-        return Ok(None);
+    let mut own_events = Vec::with_capacity(takers.len());
+    for index in takers {
+        own_events.push((
+            index,
+            routes.sink_events(index, &outgoing.table, &outgoing.events)?,
+        ));
     }
-    Ok(Some(Arc::new(Chunk {
-        table: outgoing.table,
-        events: outgoing.events,
-        bytes: outgoing.bytes,
-        ack,
-        sweep_below: outgoing.sweep_below,
-    })))
+    let shared = own_events.iter().any(|(_, own)| own.is_none()).then(|| {
+        let events = std::mem::take(&mut outgoing.events);
+        Arc::new(chunk_of(&outgoing, events, outgoing.bytes, &ack))
+    });
+    let mut deliveries = Vec::with_capacity(own_events.len());
+    for (index, own) in own_events {
+        let chunk = match (own, &shared) {
+            (None, Some(shared)) => Arc::clone(shared),
+            (None, None) => continue, // `shared` exists whenever a sink takes the chunk as is.
+            (Some(events), _) if events.is_empty() && outgoing.sweep_below.is_none() => {
+                // Nothing of it is left for this sink: acknowledged for it now.
+                ack.ack().map_err(|source| PublishError::Register {
+                    stream: key.stream.to_string(),
+                    shard: key.shard.to_string(),
+                    source,
+                })?;
+                continue;
+            }
+            (Some(events), _) => {
+                let bytes = events.iter().map(|e| e.size_bytes).sum();
+                Arc::new(chunk_of(&outgoing, events, bytes, &ack))
+            }
+        };
+        deliveries.push((index, chunk));
+    }
+    Ok(deliveries)
 }
 
-/// Publishes a chunk from async code: registers it, then sends it to every
-/// sink in order (waiting while a sink's queue is full).
+fn chunk_of(outgoing: &Outgoing, events: Vec<ChangeEvent>, bytes: u64, ack: &AckHandle) -> Chunk {
+    Chunk {
+        table: Arc::clone(&outgoing.table),
+        events,
+        bytes,
+        ack: ack.clone(),
+        sweep_below: outgoing.sweep_below.clone(),
+    }
+}
+
+/// Publishes a chunk from async code: transforms it, registers it, then
+/// sends it to every sink that takes it, in order (waiting while a sink's
+/// queue is full).
 pub async fn publish(
     tracker: &Arc<AckTracker>,
-    sinks: &[(String, mpsc::Sender<Arc<Chunk>>)],
+    fanout: &Fanout,
     key: &ShardKey,
     last: SequenceNumber,
     outgoing: Outgoing,
 ) -> Result<(), PublishError> {
-    let Some(chunk) = register(tracker, sinks.len(), key, last, outgoing)? else {
-        return Ok(());
-    };
-    for (name, sender) in sinks {
-        if sender.send(Arc::clone(&chunk)).await.is_err() {
+    for (index, chunk) in prepare(tracker, fanout, key, last, outgoing)? {
+        let (name, sender) = &fanout.sinks[index];
+        if sender.send(chunk).await.is_err() {
             return Err(PublishError::SinkGone { sink: name.clone() });
         }
     }
@@ -130,16 +207,14 @@ pub async fn publish(
 /// [`publish`] for blocking threads (never call it on an async worker).
 pub fn publish_blocking(
     tracker: &Arc<AckTracker>,
-    sinks: &[(String, mpsc::Sender<Arc<Chunk>>)],
+    fanout: &Fanout,
     key: &ShardKey,
     last: SequenceNumber,
     outgoing: Outgoing,
 ) -> Result<(), PublishError> {
-    let Some(chunk) = register(tracker, sinks.len(), key, last, outgoing)? else {
-        return Ok(());
-    };
-    for (name, sender) in sinks {
-        if sender.blocking_send(Arc::clone(&chunk)).is_err() {
+    for (index, chunk) in prepare(tracker, fanout, key, last, outgoing)? {
+        let (name, sender) = &fanout.sinks[index];
+        if sender.blocking_send(chunk).is_err() {
             return Err(PublishError::SinkGone { sink: name.clone() });
         }
     }
@@ -147,50 +222,5 @@ pub fn publish_blocking(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key() -> ShardKey {
-        ShardKey {
-            stream: Arc::from("s"),
-            shard: Arc::from("a"),
-        }
-    }
-
-    fn seq(n: u64) -> SequenceNumber {
-        SequenceNumber::parse(&n.to_string()).unwrap()
-    }
-
-    #[tokio::test]
-    async fn empty_chunks_advance_without_the_sinks() {
-        let tracker = AckTracker::new();
-        tracker.open_shard(key(), Arc::from("t"), None);
-        let (tx, mut rx) = mpsc::channel(4);
-        let sinks = [("one".to_owned(), tx)];
-        let empty = Outgoing::events(Arc::from("t"), Vec::new());
-        publish(&tracker, &sinks, &key(), seq(5), empty)
-            .await
-            .unwrap();
-        assert!(rx.try_recv().is_err());
-        assert_eq!(tracker.in_flight(), 0);
-        let updates = tracker.take_updates();
-        assert_eq!(updates[0].sequence, Some(seq(5)));
-    }
-
-    #[tokio::test]
-    async fn a_stopped_sink_is_named() {
-        let tracker = AckTracker::new();
-        tracker.open_shard(key(), Arc::from("t"), None);
-        let (tx, rx) = mpsc::channel(4);
-        drop(rx);
-        let sinks = [("replica".to_owned(), tx)];
-        let sweep = Outgoing {
-            sweep_below: Some(seq(1)),
-            ..Outgoing::events(Arc::from("t"), Vec::new())
-        };
-        let err = publish(&tracker, &sinks, &key(), seq(1), sweep)
-            .await
-            .unwrap_err();
-        assert!(err.to_string().contains("sink replica stopped"), "{err}");
-    }
-}
+#[path = "publish_tests.rs"]
+mod tests;

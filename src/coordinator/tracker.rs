@@ -207,6 +207,7 @@ impl AckTracker {
 
 /// A sink's means to acknowledge one chunk. Acknowledge only once the chunk's
 /// records are durable in the sink.
+#[derive(Clone)]
 pub struct AckHandle {
     tracker: Arc<AckTracker>,
     key: ShardKey,

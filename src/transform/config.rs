@@ -1,8 +1,23 @@
-//! The `[[transforms]]` settings: which transform, with which arguments.
+//! The transform settings: `filters` (AWS Lambda filter patterns) and
+//! `transforms` (projections), as a table, a sink or the loader lists them.
+
+use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::model::Op;
+
+/// One filter pattern as configured: JSON text, exactly as AWS Lambda's
+/// `FilterCriteria` takes it (numbers keep every digit, repeated keys are
+/// ANDed), or the same pattern written as a TOML table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum FilterSpec {
+    /// `'{"eventName": ["INSERT"]}'`.
+    Text(String),
+    /// `{ eventName = ["INSERT"] }`.
+    Table(serde_json::Value),
+}
 
 /// One transform.
 #[derive(Debug, Clone, Deserialize)]
@@ -15,9 +30,15 @@ pub enum TransformConfig {
         /// New name.
         to: String,
     },
-    /// Removes attributes from the images.
+    /// Removes attributes from the images (key attributes stay).
+    #[serde(alias = "exclude")]
     Drop {
         /// Names to remove.
+        attributes: Vec<String>,
+    },
+    /// Keeps only these attributes (and the key attributes) in the images.
+    Include {
+        /// Names to keep.
         attributes: Vec<String>,
     },
     /// Converts a string attribute to a number or a timestamp (epoch number).
@@ -27,6 +48,18 @@ pub enum TransformConfig {
         /// Target.
         to: CastTarget,
     },
+    /// Sets a string attribute computed from a template over the same
+    /// image: `"{first} {last}"`; `{{` and `}}` are literal braces. When a
+    /// named attribute is missing or not a scalar (S, N, BOOL), the
+    /// attribute is not set in that image.
+    Set {
+        /// The attribute to set (replaced when present).
+        attribute: String,
+        /// The template.
+        template: String,
+    },
+    /// Removes the old image (what the item was before the change).
+    DropOldImage,
     /// Keeps (or, with `exclude`, drops) the changes that match every given condition.
     Filter {
         /// Operations (`insert`, `modify`, `remove`); any when empty.
@@ -46,6 +79,21 @@ pub enum TransformConfig {
     },
 }
 
+impl TransformConfig {
+    /// The `type` of the entry, for messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Rename { .. } => "rename",
+            Self::Drop { .. } => "drop",
+            Self::Include { .. } => "include",
+            Self::Cast { .. } => "cast",
+            Self::Set { .. } => "set",
+            Self::DropOldImage => "drop_old_image",
+            Self::Filter { .. } => "filter",
+        }
+    }
+}
+
 /// What `cast` converts to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -56,4 +104,28 @@ pub enum CastTarget {
     TimestampMs,
     /// Epoch seconds (from an RFC 3339 string).
     TimestampS,
+}
+
+/// The enrichment join.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrichConfig {
+    /// Local path or `s3://bucket/key` of a `.parquet`, `.csv` or `.jsonl` file.
+    pub path: String,
+    /// Key column of the dimension table.
+    pub key: String,
+    /// Attribute of the change joined on the key.
+    pub field: String,
+    /// Dimension columns added to the change.
+    pub columns: Vec<String>,
+    /// Prefix of the added attributes' names.
+    #[serde(default)]
+    pub prefix: String,
+    /// How often to check whether the file changed (and reload it).
+    #[serde(default = "default_reload", with = "humantime_serde")]
+    pub reload_interval: Duration,
+}
+
+fn default_reload() -> Duration {
+    Duration::from_secs(60)
 }

@@ -1,12 +1,21 @@
-//! Transforms applied to change events by the loader: rename, drop, cast and
-//! filter, in the configured order; and the enrichment join. [`pattern`]
-//! holds AWS Lambda / EventBridge filter patterns matched against stream records.
+//! The transform stage every path shares (run, snapshot, replay, load):
+//! AWS Lambda / EventBridge filter patterns ([`pattern`]), projections
+//! (rename, drop, include, cast, computed attributes, old-image removal),
+//! the enrichment join, and the routing of tables to sinks ([`Routes`]).
 
 mod config;
 mod enrich;
+mod enrichment;
 mod ops;
 pub mod pattern;
+mod routes;
+mod stage;
+mod template;
 
-pub use config::{CastTarget, TransformConfig};
+pub use config::{CastTarget, EnrichConfig, FilterSpec, TransformConfig};
 pub use enrich::{load_dimension, Dimension, DimensionFormat};
-pub use ops::{apply_transforms, Outcome};
+pub use enrichment::Enrichment;
+pub use ops::{Outcome, TransformError, Transforms};
+pub use routes::{FilteredCounter, Routes, SinkRoute};
+pub use stage::{Stage, StageError, Verdict};
+pub use template::Template;

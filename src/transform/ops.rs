@@ -1,6 +1,11 @@
-//! Rename, drop, cast and filter over the images of a change event. Key
-//! attributes are left alone: sinks key their rows on them.
+//! Rename, drop, include, cast, computed attributes, old-image removal and
+//! the legacy `filter` over the images of a change event, compiled once
+//! from their settings. Key attributes stay in every image: sinks key their
+//! rows on them.
 
+use std::collections::HashSet;
+
+use super::template::Template;
 use super::{CastTarget, TransformConfig};
 use crate::model::{AttributeValue, ChangeEvent, Item, Number, Op};
 
@@ -13,57 +18,169 @@ pub enum Outcome {
     Skip,
 }
 
-/// Applies `transforms` in order. An error (a cast that does not fit) is
-/// meant for the dead-letter file.
-pub fn apply_transforms(
-    transforms: &[TransformConfig],
-    event: &mut ChangeEvent,
-) -> Result<Outcome, String> {
-    for transform in transforms {
-        match transform {
-            TransformConfig::Rename { from, to } => {
-                for image in images(event)? {
-                    if let Some(value) = image.remove(from) {
-                        image.insert(to.clone(), value);
+/// A transform list that does not compile: which entry and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("transforms[{index}].{field}: {message}")]
+pub struct TransformError {
+    /// Position of the entry in its list (from 0).
+    pub index: usize,
+    /// The entry's field at fault.
+    pub field: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A compiled transform list, applied in order.
+#[derive(Debug, Clone, Default)]
+pub struct Transforms {
+    steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Config(TransformConfig),
+    Include(HashSet<String>),
+    Set {
+        attribute: String,
+        template: Template,
+    },
+}
+
+impl Transforms {
+    /// Compiles `configs` (templates are parsed here, once).
+    pub fn compile(configs: &[TransformConfig]) -> Result<Self, TransformError> {
+        let steps = configs
+            .iter()
+            .enumerate()
+            .map(|(index, config)| compile_step(index, config))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { steps })
+    }
+
+    /// True when there is nothing to apply.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// Applies every step in order. An error (a cast that does not fit, an
+    /// image that does not decode) is meant for the dead-letter file.
+    pub fn apply(&self, event: &mut ChangeEvent) -> Result<Outcome, String> {
+        for step in &self.steps {
+            let outcome = match step {
+                Step::Config(config) => apply_config(config, event)?,
+                Step::Include(names) => {
+                    let keys = event.keys.clone();
+                    for image in images(event)? {
+                        image.retain(|name, _| names.contains(name) || keys.contains_key(name));
                     }
+                    Outcome::Keep
                 }
-            }
-            TransformConfig::Drop { attributes } => {
-                for image in images(event)? {
-                    for name in attributes {
-                        image.remove(name);
-                    }
-                }
-            }
-            TransformConfig::Cast { attribute, to } => {
-                for image in images(event)? {
-                    if let Some(value) = image.get_mut(attribute) {
-                        *value = cast(value, *to)
-                            .map_err(|reason| format!("cast of {attribute:?}: {reason}"))?;
-                    }
-                }
-            }
-            TransformConfig::Filter {
-                ops,
-                tables,
-                field,
-                equals,
-                exclude,
-            } => {
-                let matches = (ops.is_empty() || ops.contains(&event.op))
-                    && (tables.is_empty() || tables.iter().any(|t| **t == *event.table))
-                    && match (field, equals) {
-                        (Some(field), Some(expected)) => {
-                            field_text(event, field).as_deref() == Some(expected.as_str())
+                Step::Set {
+                    attribute,
+                    template,
+                } => {
+                    for image in images(event)? {
+                        if let Some(text) = template.render(image) {
+                            image.insert(attribute.clone(), AttributeValue::S(text));
                         }
-                        (Some(field), None) => field_text(event, field).is_some(),
-                        _ => true,
-                    };
-                if matches == *exclude {
-                    return Ok(Outcome::Skip);
+                    }
+                    Outcome::Keep
+                }
+            };
+            if outcome == Outcome::Skip {
+                return Ok(Outcome::Skip);
+            }
+        }
+        Ok(Outcome::Keep)
+    }
+}
+
+fn compile_step(index: usize, config: &TransformConfig) -> Result<Step, TransformError> {
+    let fail = |field, message: String| TransformError {
+        index,
+        field,
+        message,
+    };
+    match config {
+        TransformConfig::Include { attributes } => {
+            if attributes.is_empty() {
+                return Err(fail(
+                    "attributes",
+                    "name at least one attribute to keep".into(),
+                ));
+            }
+            Ok(Step::Include(attributes.iter().cloned().collect()))
+        }
+        TransformConfig::Set {
+            attribute,
+            template,
+        } => {
+            if attribute.is_empty() {
+                return Err(fail("attribute", "must not be empty".into()));
+            }
+            let template = Template::parse(template).map_err(|m| fail("template", m))?;
+            Ok(Step::Set {
+                attribute: attribute.clone(),
+                template,
+            })
+        }
+        TransformConfig::Rename { from, to } if from.is_empty() || to.is_empty() => Err(fail(
+            if from.is_empty() { "from" } else { "to" },
+            "must not be empty".into(),
+        )),
+        other => Ok(Step::Config(other.clone())),
+    }
+}
+
+/// Applies a transform compiled as its settings.
+fn apply_config(config: &TransformConfig, event: &mut ChangeEvent) -> Result<Outcome, String> {
+    match config {
+        TransformConfig::Rename { from, to } => {
+            for image in images(event)? {
+                if let Some(value) = image.remove(from) {
+                    image.insert(to.clone(), value);
                 }
             }
         }
+        TransformConfig::Drop { attributes } => {
+            let keys = event.keys.clone();
+            for image in images(event)? {
+                for name in attributes.iter().filter(|name| !keys.contains_key(*name)) {
+                    image.remove(name);
+                }
+            }
+        }
+        TransformConfig::Cast { attribute, to } => {
+            for image in images(event)? {
+                if let Some(value) = image.get_mut(attribute) {
+                    *value = cast(value, *to)
+                        .map_err(|reason| format!("cast of {attribute:?}: {reason}"))?;
+                }
+            }
+        }
+        TransformConfig::DropOldImage => event.old_image = None,
+        TransformConfig::Filter {
+            ops,
+            tables,
+            field,
+            equals,
+            exclude,
+        } => {
+            let matches = (ops.is_empty() || ops.contains(&event.op))
+                && (tables.is_empty() || tables.iter().any(|t| **t == *event.table))
+                && match (field, equals) {
+                    (Some(field), Some(expected)) => {
+                        field_text(event, field).as_deref() == Some(expected.as_str())
+                    }
+                    (Some(field), None) => field_text(event, field).is_some(),
+                    _ => true,
+                };
+            if matches == *exclude {
+                return Ok(Outcome::Skip);
+            }
+        }
+        // Compiled into their own steps.
+        TransformConfig::Include { .. } | TransformConfig::Set { .. } => {}
     }
     Ok(Outcome::Keep)
 }
@@ -181,7 +298,10 @@ mod tests {
                 ("at".into(), s("2023-11-14T22:13:20Z")),
             ]),
         );
-        assert_eq!(apply_transforms(&transforms, &mut e), Ok(Outcome::Keep));
+        assert_eq!(
+            Transforms::compile(&transforms).unwrap().apply(&mut e),
+            Ok(Outcome::Keep)
+        );
         let image = e.new_image.unwrap();
         let image = image.item().unwrap();
         assert_eq!(
@@ -194,7 +314,9 @@ mod tests {
         );
         assert!(!image.contains_key("secret") && !image.contains_key("amt"));
         let mut bad = event(Op::Insert, Item::from([("amt".into(), s("twelve"))]));
-        assert!(apply_transforms(&transforms, &mut bad)
+        assert!(Transforms::compile(&transforms)
+            .unwrap()
+            .apply(&mut bad)
             .unwrap_err()
             .contains("\"amount\""));
     }
@@ -211,10 +333,16 @@ mod tests {
         let mut paid = event(Op::Modify, Item::from([("status".into(), s("paid"))]));
         let mut new = event(Op::Modify, Item::from([("status".into(), s("new"))]));
         let mut removed = event(Op::Remove, Item::from([("status".into(), s("paid"))]));
-        assert_eq!(apply_transforms(&keep_paid, &mut paid), Ok(Outcome::Keep));
-        assert_eq!(apply_transforms(&keep_paid, &mut new), Ok(Outcome::Skip));
         assert_eq!(
-            apply_transforms(&keep_paid, &mut removed),
+            Transforms::compile(&keep_paid).unwrap().apply(&mut paid),
+            Ok(Outcome::Keep)
+        );
+        assert_eq!(
+            Transforms::compile(&keep_paid).unwrap().apply(&mut new),
+            Ok(Outcome::Skip)
+        );
+        assert_eq!(
+            Transforms::compile(&keep_paid).unwrap().apply(&mut removed),
             Ok(Outcome::Skip)
         );
         let drop_removes = [TransformConfig::Filter {
@@ -225,12 +353,63 @@ mod tests {
             exclude: true,
         }];
         assert_eq!(
-            apply_transforms(&drop_removes, &mut removed),
+            Transforms::compile(&drop_removes)
+                .unwrap()
+                .apply(&mut removed),
             Ok(Outcome::Skip)
         );
         assert_eq!(
-            apply_transforms(&drop_removes, &mut paid),
+            Transforms::compile(&drop_removes).unwrap().apply(&mut paid),
             Ok(Outcome::Keep)
         );
+    }
+
+    #[test]
+    fn include_set_and_drop_old_image_keep_the_keys() {
+        let transforms: Vec<TransformConfig> = toml::from_str::<toml::Table>(
+            r#"t = [
+                { type = "set", attribute = "label", template = "{id}/{status}" },
+                { type = "include", attributes = ["label", "status"] },
+                { type = "exclude", attributes = ["status", "id"] },
+                { type = "drop_old_image" },
+            ]"#,
+        )
+        .unwrap()["t"]
+            .clone()
+            .try_into()
+            .unwrap();
+        let image = Item::from([
+            ("id".into(), s("o-1")),
+            ("status".into(), s("paid")),
+            ("secret".into(), s("x")),
+        ]);
+        let mut e = event(Op::Modify, image.clone());
+        e.keys = Item::from([("id".into(), s("o-1"))]);
+        e.old_image = Some(image.into());
+        let compiled = Transforms::compile(&transforms).unwrap();
+        assert_eq!(compiled.apply(&mut e), Ok(Outcome::Keep));
+        assert!(e.old_image.is_none());
+        let new_image = e.new_image.unwrap();
+        let kept: Vec<&String> = new_image.item().unwrap().keys().collect();
+        assert_eq!(kept, ["id", "label"]);
+        assert_eq!(new_image.item().unwrap()["label"], s("o-1/paid"));
+    }
+
+    #[test]
+    fn compile_errors_name_the_entry_and_field() {
+        let bad = [
+            TransformConfig::DropOldImage,
+            TransformConfig::Set {
+                attribute: "x".into(),
+                template: "{open".into(),
+            },
+        ];
+        let err = Transforms::compile(&bad).unwrap_err();
+        assert_eq!((err.index, err.field), (1, "template"));
+        let empty = [TransformConfig::Include { attributes: vec![] }];
+        assert!(Transforms::compile(&empty)
+            .unwrap_err()
+            .to_string()
+            .starts_with("transforms[0].attributes: "));
     }
 }

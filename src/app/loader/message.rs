@@ -9,17 +9,16 @@ use object_store::{ObjectStoreExt, PutPayload};
 use tokio_util::sync::CancellationToken;
 
 use super::committer::{extend_visibility, InFlight, Pending};
-use super::stores::Stores;
 use crate::app::sinks::SinkSenders;
+use crate::app::stores::Stores;
 use crate::app::EngineError;
-use crate::config::{EnrichConfig, LoaderConfig};
+use crate::config::LoaderConfig;
 use crate::coordinator::{publish, AckTracker, Outgoing, ShardKey};
 use crate::dead_letter::{DeadLetter, DeadLetters};
 use crate::decode::decode_event_line;
 use crate::model::ChangeEvent;
 use crate::sink::s3::{decode_events, ObjectNotice};
 use crate::stats::Stats;
-use crate::transform::{apply_transforms, Dimension, Outcome};
 
 /// Changes per chunk handed to the sinks.
 const CHUNK: usize = 1000;
@@ -46,11 +45,7 @@ enum Failure {
 
 impl Handler<'_> {
     /// Loads one message's object. Errors only for what stops the loader.
-    pub async fn handle(
-        &mut self,
-        message: Message,
-        dimension: Option<(&Dimension, &EnrichConfig)>,
-    ) -> Result<(), EngineError> {
+    pub async fn handle(&mut self, message: Message) -> Result<(), EngineError> {
         let (Some(id), Some(receipt)) =
             (message.message_id.clone(), message.receipt_handle.clone())
         else {
@@ -79,22 +74,6 @@ impl Handler<'_> {
             }
         };
         self.stats.record_page(events.len());
-        let mut kept = Vec::with_capacity(events.len());
-        for mut event in events {
-            match apply_transforms(&self.config.transforms, &mut event) {
-                Ok(Outcome::Keep) => {
-                    if let Some((table, enrich)) = dimension {
-                        table.join(&mut event, &enrich.field, &enrich.prefix);
-                    }
-                    kept.push(event);
-                }
-                Ok(Outcome::Skip) => {}
-                Err(reason) => {
-                    let record = serde_json::to_string(&event).unwrap_or_default();
-                    self.local_letter(&notice.table, &format!("transform: {reason}"), &record);
-                }
-            }
-        }
         let key = ShardKey {
             stream: Arc::from("sqs"),
             shard: Arc::from(id.as_str()),
@@ -116,7 +95,7 @@ impl Handler<'_> {
             self.config.queue.visibility_timeout,
             extender,
         );
-        let mut rest = kept;
+        let mut rest = events;
         while !rest.is_empty() {
             let tail = rest.split_off(rest.len().min(CHUNK));
             let events = std::mem::replace(&mut rest, tail);

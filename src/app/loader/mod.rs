@@ -3,16 +3,15 @@
 //! deletes the message only after every sink acknowledged them.
 
 mod committer;
-mod dimension;
 mod message;
-mod stores;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::sinks::{spawn_sinks, SinkShared};
+use super::sinks::{spawn_sinks, SinkShared, TableStages};
+use super::stores;
 use super::EngineError;
 use crate::config::LoaderConfig;
 use crate::coordinator::AckTracker;
@@ -71,8 +70,14 @@ pub async fn run_loader(
     let shared = SinkShared::new(&config.state_dir);
     let (cancel, stats) = (shared.cancel.clone(), Arc::clone(&shared.stats));
     let dead_letters = Arc::clone(&shared.dead_letters);
+    let enrichment_stop = CancellationToken::new();
+    let _stop_enrichment = enrichment_stop.clone().drop_guard();
+    let enrichment =
+        super::dimension::start_enrichment(config.enrich.as_ref(), &config.aws, enrichment_stop)
+            .await?;
+    let stages = TableStages::for_loader(config, enrichment)?;
     let (senders, mut sink_tasks) =
-        spawn_sinks(&config.sinks, &schemas, &config.aws, &shared).await?;
+        spawn_sinks(&config.sinks, &schemas, &config.aws, &shared, stages).await?;
     let endpoint_stop = CancellationToken::new();
     if let Some(addr) = config.metrics.listen {
         let (stats, tracker) = (Arc::clone(&shared.stats), Arc::clone(&tracker));
@@ -90,7 +95,6 @@ pub async fn run_loader(
         config.queue.url.clone(),
         committer_stop.clone(),
     ));
-    let mut dimension = dimension::DimensionCache::new(config.enrich.clone());
     let mut handler = message::Handler {
         config,
         stores: Arc::clone(&stores),
@@ -149,13 +153,8 @@ pub async fn run_loader(
             }
             continue;
         }
-        if let Err(message) = dimension.refresh(&stores).await {
-            failure = Some(EngineError::Internal(format!("enrichment: {message}")));
-            cancel.cancel();
-            break;
-        }
         for message in messages {
-            if let Err(err) = handler.handle(message, dimension.current()).await {
+            if let Err(err) = handler.handle(message).await {
                 failure = Some(err);
                 cancel.cancel();
                 break;

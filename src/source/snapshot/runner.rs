@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -17,7 +16,7 @@ use super::progress::{self, Report, SnapshotCounters};
 use super::segment::{scan_segment, segment_key, SegmentExit, Shared};
 use crate::config::TableConfig;
 use crate::coordinator::{
-    publish, AckTracker, Chunk, Outgoing, PublishError, SegmentProgress, ShardKey, SnapshotBegin,
+    publish, AckTracker, Outgoing, PublishError, SegmentProgress, ShardKey, SnapshotBegin,
     SnapshotPhase, SnapshotState,
 };
 use crate::dead_letter::DeadLetters;
@@ -46,7 +45,7 @@ pub struct SnapshotContext {
     /// Snapshot state (embedded, or in the lease table).
     pub state: Arc<dyn SnapshotState>,
     /// Sink channels.
-    pub sinks: Arc<[(String, mpsc::Sender<Arc<Chunk>>)]>,
+    pub sinks: crate::coordinator::SinkSenders,
     /// Items that cannot be decoded go here.
     pub dead_letters: Arc<DeadLetters>,
     /// Counters.
