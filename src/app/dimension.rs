@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use object_store::ObjectStoreExt;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::stores::Stores;
 use super::EngineError;
@@ -81,14 +81,16 @@ impl DimensionSource {
 }
 
 /// Loads the dimension table of `config` (failing when it cannot be
-/// loaded) and keeps it fresh in a background task until `stop`.
+/// loaded) and keeps it fresh in a background task until the returned
+/// guard is dropped.
 pub(super) async fn start_enrichment(
     config: Option<&EnrichConfig>,
     aws: &AwsConfig,
-    stop: CancellationToken,
-) -> Result<Option<Arc<Enrichment>>, EngineError> {
+) -> Result<(Option<Arc<Enrichment>>, DropGuard), EngineError> {
+    let stop = CancellationToken::new();
+    let guard = stop.clone().drop_guard();
     let Some(config) = config else {
-        return Ok(None);
+        return Ok((None, guard));
     };
     let stores = Stores::new(aws).await;
     let mut source = DimensionSource::new(config.clone());
@@ -117,7 +119,7 @@ pub(super) async fn start_enrichment(
             }
         }
     });
-    Ok(Some(enrichment))
+    Ok((Some(enrichment), guard))
 }
 
 #[cfg(test)]
@@ -166,13 +168,9 @@ mod tests {
             prefix: String::new(),
             reload_interval: Duration::from_secs(60),
         };
-        let err = start_enrichment(
-            Some(&config),
-            &AwsConfig::default(),
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap_err();
+        let Err(err) = start_enrichment(Some(&config), &AwsConfig::default()).await else {
+            panic!("a missing dimension file started");
+        };
         assert!(err.to_string().contains("/nonexistent/dim.csv"), "{err}");
     }
 }

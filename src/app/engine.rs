@@ -76,11 +76,8 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
     let dead_letters = Arc::clone(&shared.dead_letters);
 
     let schemas: Vec<_> = tables.iter().map(|t| t.schema.clone()).collect();
-    let enrichment_stop = CancellationToken::new();
-    let _stop_enrichment = enrichment_stop.clone().drop_guard();
-    let enrichment =
-        super::dimension::start_enrichment(config.enrich.as_ref(), &config.aws, enrichment_stop)
-            .await?;
+    let (enrichment, _reloads) =
+        super::dimension::start_enrichment(config.enrich.as_ref(), &config.aws).await?;
     let stages = TableStages::for_pipeline(config, enrichment)?;
     let (senders, mut sink_tasks) =
         spawn_sinks(&config.sinks, &schemas, &config.aws, &shared, stages).await?;

@@ -5,6 +5,7 @@ mod checkpointer;
 mod dimension;
 mod engine;
 mod error;
+mod filter_test;
 mod loader;
 mod metrics_server;
 mod ownership;
@@ -17,6 +18,7 @@ mod stores;
 
 pub use engine::{run, RunOptions, RunSummary};
 pub use error::EngineError;
+pub use filter_test::{run_filter_test, FilterTestEntry, FilterTestOptions};
 pub use loader::{run_loader, LoadOptions, LoadSummary};
 pub use replay::{run_replay, ReplayOptions, ReplaySummary};
 

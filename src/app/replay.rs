@@ -6,8 +6,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
 use super::replay_input::{read_file, Entry};
 use super::sinks::{collect_sink_result, pick_error, spawn_sinks, SinkShared, TableStages};
 use super::EngineError;
@@ -196,11 +194,8 @@ pub async fn run_replay(
     let shared = SinkShared::new(&config.state_dir);
     let (cancel, stats) = (shared.cancel.clone(), Arc::clone(&shared.stats));
     let dead_letters = Arc::clone(&shared.dead_letters);
-    let enrichment_stop = CancellationToken::new();
-    let _stop_enrichment = enrichment_stop.clone().drop_guard();
-    let enrichment =
-        super::dimension::start_enrichment(config.enrich.as_ref(), &config.aws, enrichment_stop)
-            .await?;
+    let (enrichment, _reloads) =
+        super::dimension::start_enrichment(config.enrich.as_ref(), &config.aws).await?;
     let stages = TableStages::for_pipeline(config, enrichment)?;
     let (senders, mut sink_tasks) =
         spawn_sinks(&config.sinks, &[schema], &config.aws, &shared, stages).await?;

@@ -13,7 +13,7 @@ use crate::dead_letter::DeadLetters;
 use crate::model::TableSchema;
 use crate::sink::{SinkContext, SinkEnv, SinkError};
 use crate::stats::Stats;
-use crate::transform::{Enrichment, FilterSpec, Routes, Stage, TransformConfig};
+use crate::transform::{Enrichment, FilterSpec, Routes, SinkRoute, Stage, TransformConfig};
 
 /// Chunks buffered per sink before producers wait (backpressure).
 const SINK_QUEUE: usize = 8;
@@ -106,6 +106,19 @@ fn compile(
     })
 }
 
+/// Each sink's compiled route (validation checked them), in order.
+pub(super) fn sink_routes(sinks: &[SinkEntry]) -> Result<Vec<SinkRoute>, EngineError> {
+    sinks
+        .iter()
+        .map(|entry| {
+            entry.route().map_err(|err| {
+                let name = entry.name();
+                EngineError::Config(format!("sink {name}: {}: {}", err.field(), err.problem()))
+            })
+        })
+        .collect()
+}
+
 /// Connects every sink (failing on the first that cannot start), runs each
 /// in a task, and puts the transform stage in front of them.
 pub(super) async fn spawn_sinks(
@@ -117,13 +130,9 @@ pub(super) async fn spawn_sinks(
 ) -> Result<(SinkSenders, SinkTasks), EngineError> {
     let mut tasks: SinkTasks = JoinSet::new();
     let mut senders = Vec::new();
-    let mut routes = Vec::new();
+    let routes = sink_routes(sinks)?;
     for entry in sinks {
         let name = entry.name();
-        let route = entry.route().map_err(|err| {
-            EngineError::Config(format!("sink {name}: {}: {}", err.field(), err.problem()))
-        })?;
-        routes.push(route);
         let sink = &entry.sink;
         let (tx, rx) = mpsc::channel(SINK_QUEUE);
         let ctx = SinkContext {

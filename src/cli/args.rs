@@ -93,6 +93,23 @@ pub enum Command {
         #[arg(long)]
         exit_when_idle: bool,
     },
+    /// Show what the configured filters, transforms and sink routes do to
+    /// recorded stream records (any file `replay` reads), without writing
+    /// anything: which filters match each record, and what each sink receives.
+    FilterTest {
+        /// The configuration.
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The table the records belong to (needed when several are configured).
+        #[arg(long)]
+        table: Option<String>,
+        /// Print one JSON object per record instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The records: JSON Lines of stream records, GetRecords pages,
+        /// Lambda events, change events or dead letters.
+        record_file: PathBuf,
+    },
     /// Parse and check the configuration without connecting to anything.
     Validate {
         /// The configuration.

@@ -129,6 +129,20 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::FilterTest {
+            config,
+            table,
+            json,
+            record_file,
+        } => {
+            let pipeline = config::load_file(&config.config)?;
+            let options = app::FilterTestOptions {
+                table,
+                file: record_file,
+            };
+            super::filter_test::print(&pipeline, &options, json).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Validate { config } => {
             let pipeline = config::load_file(&config.config)?;
             println!(

@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod filter_test;
 mod import;
 mod leases;
 mod logging;

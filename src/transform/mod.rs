@@ -6,6 +6,7 @@
 mod config;
 mod enrich;
 mod enrichment;
+mod explain;
 mod ops;
 pub mod pattern;
 mod routes;
@@ -15,6 +16,7 @@ mod template;
 pub use config::{CastTarget, EnrichConfig, FilterSpec, TransformConfig};
 pub use enrich::{load_dimension, Dimension, DimensionFormat};
 pub use enrichment::Enrichment;
+pub use explain::{Explanation, SinkReport, StageReport, StageResult};
 pub use ops::{Outcome, TransformError, Transforms};
 pub use routes::{FilteredCounter, Routes, SinkRoute};
 pub use stage::{Stage, StageError, Verdict};

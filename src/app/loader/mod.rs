@@ -70,11 +70,8 @@ pub async fn run_loader(
     let shared = SinkShared::new(&config.state_dir);
     let (cancel, stats) = (shared.cancel.clone(), Arc::clone(&shared.stats));
     let dead_letters = Arc::clone(&shared.dead_letters);
-    let enrichment_stop = CancellationToken::new();
-    let _stop_enrichment = enrichment_stop.clone().drop_guard();
-    let enrichment =
-        super::dimension::start_enrichment(config.enrich.as_ref(), &config.aws, enrichment_stop)
-            .await?;
+    let (enrichment, _reloads) =
+        super::dimension::start_enrichment(config.enrich.as_ref(), &config.aws).await?;
     let stages = TableStages::for_loader(config, enrichment)?;
     let (senders, mut sink_tasks) =
         spawn_sinks(&config.sinks, &schemas, &config.aws, &shared, stages).await?;
