@@ -60,7 +60,8 @@ fn loader_config(
     let text = format!(
         "state_dir = \"{state}\"\n\n[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{moto}\"\n\n\
          [queue]\nurl = \"{queue_url}\"\nwait_time = \"1s\"\nvisibility_timeout = \"{visibility}\"\n\n\
-         [[tables]]\nname = \"{table}\"\nkeys = [{{ name = \"pk\", type = \"S\" }}, {{ name = \"sk\", type = \"N\" }}]\n\n\
+         [[tables]]\nname = \"{table}\"\nkeys = [{{ name = \"pk\", type = \"S\" }}, {{ name = \"sk\", type = \"N\" }}]\n\
+         filters = ['{{\"dynamodb\": {{\"Keys\": {{\"pk\": {{\"S\": [{{\"anything-but\": {{\"prefix\": \"k001\"}}}}]}}}}}}}}']\n\n\
          [[transforms]]\ntype = \"drop\"\nattributes = [\"blobs\"]\n\n\
          [enrich]\npath = \"{dimension}\"\nkey = \"pk\"\nfield = \"pk\"\ncolumns = [\"name\", \"tier\"]\nprefix = \"customer_\"\n\n\
          [[sinks]]\ntype = \"clickhouse\"\nurl = \"{clickhouse}\"\ndatabase = \"{database}\"\ncreate_table = true\n",
@@ -74,13 +75,15 @@ fn loader_config(
     path
 }
 
-/// The table's Scan as the loader should have shaped it: `blobs` dropped,
-/// the dimension's columns added where the key matches.
+/// The table's Scan as the loader should have shaped it: items keyed
+/// `k001…` filtered out, `blobs` dropped, the dimension's columns added
+/// where the key matches.
 fn expected_state(
     scan: BTreeMap<(String, String), Item>,
     dimension: &BTreeMap<String, (String, i64)>,
 ) -> BTreeMap<(String, String), Item> {
     scan.into_iter()
+        .filter(|(key, _)| !key.0.starts_with("k001"))
         .map(|(key, mut item)| {
             item.remove("blobs");
             if let Some((name, tier)) = dimension.get(&key.0) {
@@ -256,7 +259,12 @@ async fn staged_pipeline_loads_enriched_state_and_survives_a_killed_loader() {
     tokio::task::spawn_blocking(move || load_until_idle(&config_clone))
         .await
         .expect("loader");
-    let expected = expected_state(common::scan(&client, &table).await, &dimension);
+    let scan = common::scan(&client, &table).await;
+    assert!(
+        scan.keys().any(|key| key.0.starts_with("k001")),
+        "the filter drops some items"
+    );
+    let expected = expected_state(scan, &dimension);
     assert!(expected.values().any(|i| i.contains_key("customer_name")));
     assert!(expected.values().any(|i| !i.contains_key("customer_name")));
     common::assert_same(

@@ -131,8 +131,19 @@ pub(super) async fn spawn_sinks(
     let mut tasks: SinkTasks = JoinSet::new();
     let mut senders = Vec::new();
     let routes = sink_routes(sinks)?;
-    for entry in sinks {
+    for (entry, route) in sinks.iter().zip(&routes) {
         let name = entry.name();
+        // A sink prepares (creates tables or indices for) only the tables routed to it.
+        let routed: Vec<TableSchema> = schemas
+            .iter()
+            .filter(|schema| {
+                route
+                    .tables
+                    .as_ref()
+                    .is_none_or(|t| t.contains(&*schema.name))
+            })
+            .cloned()
+            .collect();
         let sink = &entry.sink;
         let (tx, rx) = mpsc::channel(SINK_QUEUE);
         let ctx = SinkContext {
@@ -144,7 +155,7 @@ pub(super) async fn spawn_sinks(
         };
         let env = SinkEnv {
             name: &name,
-            tables: schemas,
+            tables: &routed,
             aws,
         };
         let task = sink.start(env, rx, ctx).await?;
