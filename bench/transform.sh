@@ -5,7 +5,9 @@
 # records/s, CPU seconds per million records and peak RSS of the engine
 # for each variant (via /usr/bin/time -v); run it twice and compare.
 #
-#   [SINK=jsonl|sqlite] bench/transform.sh [RECORDS (default 200000)]
+#   [SINK=jsonl|sqlite] [BENCH_DIR=/dev/shm] bench/transform.sh [RECORDS (default 200000)]
+#
+# BENCH_DIR=/dev/shm keeps disk writeback out of the numbers.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -16,8 +18,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dynamo-cdc-target}"
 source scripts/lib/servers.sh
 ensure_build_deps
 cargo build --release --locked --bin dynamo-cdc --example gen_records
-bin="$CARGO_TARGET_DIR/release/dynamo-cdc"
-work=$(mktemp -d /tmp/dynamo-cdc-bench-transform.XXXXXX)
+bin="${BIN:-$CARGO_TARGET_DIR/release/dynamo-cdc}"  # BIN=path measures another build
+work=$(mktemp -d "${BENCH_DIR:-/tmp}/dynamo-cdc-bench-transform.XXXXXX")
 # shellcheck source=SCRIPTDIR/../scripts/lib/timing.sh
 source scripts/lib/timing.sh
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -49,7 +51,7 @@ PY
         --keys pk:S,sk:N "$work/records.jsonl" 2> "$work/$variant.log" \
         || { tail -20 "$work/$variant.log"; exit 1; }
     read -r seconds cpu rss < <(time_v_stats "$work/$variant.log")
-    filtered=$(grep -o 'filtered=[0-9]*' "$work/$variant.log" | tail -1 | cut -d= -f2)
+    filtered=$(grep -o "filtered=[0-9]*" "$work/$variant.log" | tail -1 | cut -d= -f2 || true)
     python3 -c 'import sys; v, k, n, s, c, m, f = sys.argv[1:]; n = int(n); s = float(s); c = float(c); print(f"{v:>12} -> {k}: {n} records in {s:.2f} s = {n/s:,.0f} records/s; CPU {c:.2f} s ({c/n*1e6:.1f} CPU-s per million); peak RSS {m} MiB; filtered {f or 0}")' \
         "$variant" "$sink" "$records" "$seconds" "$cpu" "$rss" "$filtered"
 done

@@ -49,11 +49,12 @@ enum Step {
 impl Transforms {
     /// Compiles `configs` (templates are parsed here, once).
     pub fn compile(configs: &[TransformConfig]) -> Result<Self, TransformError> {
-        let steps = configs
+        let mut steps: Vec<Step> = configs
             .iter()
             .enumerate()
             .map(|(index, config)| compile_step(index, config))
             .collect::<Result<_, _>>()?;
+        hoist_old_image_drop(&mut steps);
         Ok(Self { steps })
     }
 
@@ -93,6 +94,20 @@ impl Transforms {
         }
         Ok(Outcome::Keep)
     }
+}
+
+/// Moves `drop_old_image` ahead of the steps that only edit images, so
+/// they do not decode an old image that is dropped anyway. Only a legacy
+/// `filter` reads the old image (of a remove), so it is not passed.
+fn hoist_old_image_drop(steps: &mut Vec<Step>) {
+    let is_drop = |step: &Step| matches!(step, Step::Config(TransformConfig::DropOldImage));
+    let Some(at) = steps.iter().position(is_drop) else {
+        return;
+    };
+    let is_filter = |step: &Step| matches!(step, Step::Config(TransformConfig::Filter { .. }));
+    let to = steps[..at].iter().rposition(is_filter).map_or(0, |f| f + 1);
+    let step = steps.remove(at);
+    steps.insert(to, step);
 }
 
 fn compile_step(index: usize, config: &TransformConfig) -> Result<Step, TransformError> {
