@@ -427,4 +427,35 @@ mod tests {
             .to_string()
             .starts_with("transforms[0].attributes: "));
     }
+
+    #[test]
+    fn an_old_image_dropped_later_is_dropped_first_but_not_before_a_filter() {
+        let steps = [
+            TransformConfig::Filter {
+                ops: vec![Op::Remove],
+                tables: vec![],
+                field: Some("status".into()),
+                equals: Some("paid".into()),
+                exclude: true,
+            },
+            TransformConfig::Rename {
+                from: "status".into(),
+                to: "state".into(),
+            },
+            TransformConfig::DropOldImage,
+        ];
+        let compiled = Transforms::compile(&steps).unwrap();
+        let kinds: Vec<&str> = compiled
+            .steps
+            .iter()
+            .map(|step| match step {
+                Step::Config(config) => config.kind(),
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(kinds, ["filter", "drop_old_image", "rename"]);
+        // The filter still sees the old image of a remove.
+        let mut paid_removed = event(Op::Remove, Item::from([("status".into(), s("paid"))]));
+        assert_eq!(compiled.apply(&mut paid_removed), Ok(Outcome::Skip));
+    }
 }
