@@ -3,6 +3,7 @@
 # replay_setup SINK WORK: starts the sink's server when it has one (under
 # WORK), writes WORK/SINK.toml replaying table `orders` into it, and sets
 # BASELINE_URL to the same server for bench/baseline_replay.py.
+# KAFKA_ENVELOPE (debezium, dynamodb, plain) picks the kafka sink's envelope.
 replay_setup() {
     local sink=${1:?usage: replay_setup SINK WORK} work=${2:?usage: replay_setup SINK WORK}
     local port section
@@ -38,7 +39,8 @@ index_body_file = \"$work/index-body.json\"" ;;
             section="type = \"kafka\"
 brokers = \"127.0.0.1:$port\"
 create_topics = true
-partitions = 3" ;;
+partitions = 3
+envelope = \"${KAFKA_ENVELOPE:-debezium}\"" ;;
         jsonl) section="type = \"jsonl\"
 dir = \"$work/out-jsonl\"" ;;
         sqlite) section="type = \"sqlite\"

@@ -18,7 +18,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dynamo-cdc-target}"
 source scripts/lib/servers.sh
 ensure_build_deps # rdkafka builds librdkafka (C toolchain, OpenSSL and zlib headers)
 cargo build --release --locked --bin dynamo-cdc --example gen_records
-bin="$CARGO_TARGET_DIR/release/dynamo-cdc"
+bin="${BIN:-$CARGO_TARGET_DIR/release/dynamo-cdc}"  # BIN=path measures another build
 work=$(mktemp -d /tmp/dynamo-cdc-bench-replay.XXXXXX)
 # shellcheck source=SCRIPTDIR/../scripts/lib/timing.sh
 source scripts/lib/timing.sh

@@ -3,6 +3,8 @@
 //! (DynamoDB JSON stays the lossless form; plain JSON drops the S/SS/L and
 //! B/S distinctions.)
 
+use std::fmt::Write as _;
+
 use base64::Engine as _;
 
 use super::{AttributeValue, Item, Number};
@@ -14,7 +16,7 @@ pub fn write_plain_item(item: &Item, out: &mut String) {
         if i > 0 {
             out.push(',');
         }
-        push_string(out, name);
+        push_json_string(out, name);
         out.push(':');
         write_plain_value(value, out);
     }
@@ -28,11 +30,34 @@ pub fn plain_item(item: &Item) -> String {
     out
 }
 
-fn push_string(out: &mut String, text: &str) {
-    // Serializing a &str cannot fail.
-    if let Ok(json) = serde_json::to_string(text) {
-        out.push_str(&json);
+/// Appends `text` as a JSON string (quotes, backslashes and control
+/// characters escaped), straight into `out`.
+pub fn push_json_string(out: &mut String, text: &str) {
+    out.reserve(text.len() + 2);
+    out.push('"');
+    let mut plain = 0;
+    for (at, byte) in text.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&text[plain..at]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{byte:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        plain = at + 1;
     }
+    out.push_str(&text[plain..]);
+    out.push('"');
 }
 
 fn push_array<T>(out: &mut String, items: &[T], mut each: impl FnMut(&T, &mut String)) {
@@ -49,16 +74,16 @@ fn push_array<T>(out: &mut String, items: &[T], mut each: impl FnMut(&T, &mut St
 fn write_plain_value(value: &AttributeValue, out: &mut String) {
     let base64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
     match value {
-        AttributeValue::S(s) => push_string(out, s),
+        AttributeValue::S(s) => push_json_string(out, s),
         AttributeValue::N(n) => out.push_str(&json_number(n)),
-        AttributeValue::B(b) => push_string(out, &base64(b)),
+        AttributeValue::B(b) => push_json_string(out, &base64(b)),
         AttributeValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         AttributeValue::Null => out.push_str("null"),
         AttributeValue::M(m) => write_plain_item(m, out),
         AttributeValue::L(l) => push_array(out, l, write_plain_value),
-        AttributeValue::Ss(s) => push_array(out, s, |s, out| push_string(out, s)),
+        AttributeValue::Ss(s) => push_array(out, s, |s, out| push_json_string(out, s)),
         AttributeValue::Ns(n) => push_array(out, n, |n, out| out.push_str(&json_number(n))),
-        AttributeValue::Bs(b) => push_array(out, b, |b, out| push_string(out, &base64(b))),
+        AttributeValue::Bs(b) => push_array(out, b, |b, out| push_json_string(out, &base64(b))),
     }
 }
 

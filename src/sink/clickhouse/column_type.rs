@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::model::{AttributeValue, Number};
+use crate::model::{push_json_string, AttributeValue, Number};
 
 /// A ClickHouse type a mapped column may have.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,37 +220,6 @@ impl ColumnType {
         }
         Ok(())
     }
-}
-
-/// Appends `text` as a JSON string.
-/// Appends `text` as a JSON string (quotes, backslashes and control
-/// characters escaped), straight into `out`.
-pub(super) fn push_json_string(out: &mut String, text: &str) {
-    out.reserve(text.len() + 2);
-    out.push('"');
-    let mut plain = 0;
-    for (at, byte) in text.bytes().enumerate() {
-        let escape = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        out.push_str(&text[plain..at]);
-        if escape.is_empty() {
-            let _ = write!(out, "\\u{byte:04x}");
-        } else {
-            out.push_str(escape);
-        }
-        plain = at + 1;
-    }
-    out.push_str(&text[plain..]);
-    out.push('"');
 }
 
 fn push_string_array<'a>(out: &mut String, items: impl Iterator<Item = &'a str>) {

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use crate::model::{plain_item, ChangeEvent, Image, Op};
+use crate::model::{plain_item, push_json_string, ChangeEvent, Image, Op};
 
 /// The shape of record values.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -66,6 +66,8 @@ pub fn debezium_op(op: Op) -> &'static str {
     }
 }
 
+/// Debezium's envelope, written straight into one buffer. `source` keeps
+/// its keys in name order, as a JSON map of them would print.
 fn debezium(event: &ChangeEvent, now_ms: i64) -> Result<String, String> {
     let before = plain_or_null(event.old_image.as_ref())?;
     let after = if event.op == Op::Remove {
@@ -73,21 +75,40 @@ fn debezium(event: &ChangeEvent, now_ms: i64) -> Result<String, String> {
     } else {
         plain_or_null(event.new_image.as_ref())?
     };
-    let source = serde_json::json!({
-        "connector": "dynamo-cdc",
-        "version": env!("CARGO_PKG_VERSION"),
-        "name": "dynamo-cdc",
-        "db": "dynamodb",
-        "table": &*event.table,
-        "shard": &*event.position.shard,
-        "sequence": event.position.sequence.as_str(),
-        "ts_ms": event.approx_time_ms,
-        "snapshot": if event.op == Op::Read { "true" } else { "false" },
+    let mut out = String::with_capacity(before.len() + after.len() + 320);
+    out.push_str(r#"{"before":"#);
+    out.push_str(&before);
+    out.push_str(r#","after":"#);
+    out.push_str(&after);
+    out.push_str(
+        r#","source":{"connector":"dynamo-cdc","db":"dynamodb","name":"dynamo-cdc","sequence":"#,
+    );
+    push_json_string(&mut out, event.position.sequence.as_str());
+    out.push_str(r#","shard":"#);
+    push_json_string(&mut out, &event.position.shard);
+    out.push_str(r#","snapshot":"#);
+    out.push_str(if event.op == Op::Read {
+        r#""true""#
+    } else {
+        r#""false""#
     });
-    Ok(format!(
-        r#"{{"before":{before},"after":{after},"source":{source},"op":"{}","ts_ms":{now_ms}}}"#,
-        debezium_op(event.op)
-    ))
+    out.push_str(r#","table":"#);
+    push_json_string(&mut out, &event.table);
+    out.push_str(r#","ts_ms":"#);
+    match event.approx_time_ms {
+        Some(ms) => out.push_str(&ms.to_string()),
+        None => out.push_str("null"),
+    }
+    out.push_str(concat!(
+        r#","version":""#,
+        env!("CARGO_PKG_VERSION"),
+        r#""},"op":""#
+    ));
+    out.push_str(debezium_op(event.op));
+    out.push_str(r#"","ts_ms":"#);
+    out.push_str(&now_ms.to_string());
+    out.push('}');
+    Ok(out)
 }
 
 fn dynamodb(event: &ChangeEvent) -> String {

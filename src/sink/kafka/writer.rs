@@ -231,8 +231,7 @@ impl KafkaSink {
             match self.producer.send(record) {
                 Ok(()) => {
                     in_flight.push_back(InFlight { slot, delivery });
-                    metrics::counter!(names::SINK_ITEMS, "sink" => self.name.clone(), "result" => "produced")
-                        .increment(1);
+                    outcome.produced += 1;
                     return;
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
@@ -254,6 +253,7 @@ impl KafkaSink {
 /// What the delivery reports of one batch said.
 #[derive(Default)]
 struct Outcome {
+    produced: u64,
     delivered: u64,
     too_large: Vec<((usize, usize), String)>,
     failure: Option<String>,
@@ -283,6 +283,8 @@ impl Outcome {
     }
 
     fn finish(self, sink: &str, mut rejected: Vec<Rejected>) -> Result<Vec<Rejected>, SinkError> {
+        metrics::counter!(names::SINK_ITEMS, "sink" => sink.to_owned(), "result" => "produced")
+            .increment(self.produced);
         metrics::counter!(names::SINK_ITEMS, "sink" => sink.to_owned(), "result" => "delivered")
             .increment(self.delivered);
         if let Some(message) = self.failure {
