@@ -493,3 +493,74 @@ fn filter_test_explains_each_record() {
         stderr(&refused)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn filters_that_need_an_image_the_stream_lacks_are_refused() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        StreamSpecification, StreamViewType,
+    };
+    let client = common::client().await;
+    let table = common::unique_table("keys_only");
+    client
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key"),
+        )
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::KeysOnly)
+                .build()
+                .expect("stream"),
+        )
+        .send()
+        .await
+        .expect("create a KEYS_ONLY table");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        &[&table],
+        "",
+        &jsonl_sink(&dir.path().join("out"), ""),
+    );
+    common::engine::set_table_option(
+        &config,
+        &table,
+        r#"filters = ['{"dynamodb": {"NewImage": {"status": {"S": ["paid"]}}}}']"#,
+    );
+    let config_arg = config.display().to_string();
+    let refused = command(&["run", "--config", &config_arg, "--exit-when-caught-up"])
+        .output()
+        .expect("run");
+    assert!(!refused.status.success());
+    let err = stderr(&refused);
+    assert!(
+        err.contains("tables[0].filters: every pattern needs dynamodb.NewImage")
+            && err.contains("KeysOnly"),
+        "{err}"
+    );
+    // A pattern on what a KEYS_ONLY stream carries is fine.
+    let text = std::fs::read_to_string(&config).expect("config");
+    let keys_only = text.replace(
+        r#"'{"dynamodb": {"NewImage": {"status": {"S": ["paid"]}}}}'"#,
+        r#"'{"dynamodb": {"Keys": {"pk": {"S": [{"prefix": "a"}]}}}}'"#,
+    );
+    std::fs::write(&config, keys_only).expect("config");
+    tokio::task::spawn_blocking(move || run_until_caught_up(&config))
+        .await
+        .expect("run");
+}

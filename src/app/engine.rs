@@ -232,7 +232,7 @@ async fn describe_tables(
         .iter()
         .any(|entry| entry.sink.needs_new_images());
     let mut tables = Vec::new();
-    for table in &config.tables {
+    for (index, table) in config.tables.iter().enumerate() {
         let described = api
             .describe_table(
                 &table.name,
@@ -254,6 +254,7 @@ async fn describe_tables(
                 view: described.view_type,
             });
         }
+        super::view_check::check_filters(config, index, described.view_type)?;
         tables.push(described);
     }
     Ok(tables)

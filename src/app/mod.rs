@@ -15,6 +15,7 @@ mod replay_input;
 mod signals;
 mod sinks;
 mod stores;
+mod view_check;
 
 pub use engine::{run, RunOptions, RunSummary};
 pub use error::EngineError;

@@ -47,6 +47,11 @@ impl ViewType {
     pub fn has_new_image(self) -> bool {
         matches!(self, Self::NewImage | Self::NewAndOldImages)
     }
+
+    /// True when records carry the item before the change.
+    pub fn has_old_image(self) -> bool {
+        matches!(self, Self::OldImage | Self::NewAndOldImages)
+    }
 }
 
 /// A table and the stream the engine follows.

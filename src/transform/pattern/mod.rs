@@ -110,6 +110,31 @@ impl FilterPattern {
     pub fn matches(&self, event: &ChangeEvent) -> bool {
         record::matches(&self.root, event)
     }
+
+    /// True when no record without `image` can match: the pattern needs a
+    /// stream whose view type carries that image.
+    pub fn needs_image(&self, image: ImagePart) -> bool {
+        !record::can_match_without(&self.root, image.field())
+    }
+}
+
+/// One of a stream record's images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImagePart {
+    /// `dynamodb.NewImage`.
+    New,
+    /// `dynamodb.OldImage`.
+    Old,
+}
+
+impl ImagePart {
+    /// The record field: `NewImage` or `OldImage`.
+    pub fn field(self) -> &'static str {
+        match self {
+            Self::New => "NewImage",
+            Self::Old => "OldImage",
+        }
+    }
 }
 
 impl FromStr for FilterPattern {
@@ -163,6 +188,13 @@ impl Filters {
     /// Whether the event passes: no patterns, or one that matches.
     pub fn matches(&self, event: &ChangeEvent) -> bool {
         self.patterns.is_empty() || self.first_match(event).is_some()
+    }
+
+    /// True when there are patterns and each needs `image` (see
+    /// [`FilterPattern::needs_image`]): a stream without it would have every
+    /// change filtered out.
+    pub fn all_need_image(&self, image: ImagePart) -> bool {
+        !self.patterns.is_empty() && self.patterns.iter().all(|p| p.needs_image(image))
     }
 
     /// The index of the first pattern that matches the event; `None` when

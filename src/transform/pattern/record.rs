@@ -139,6 +139,32 @@ pub(super) fn matches(pattern: &Object, event: &ChangeEvent) -> bool {
     object_matches(pattern, Some(&Node::Record(event)))
 }
 
+/// Whether `pattern` could match some record that lacks the image named
+/// `image` (`NewImage` or `OldImage`): exact for the image's own
+/// conditions, and assuming everything else of the record can match.
+pub(super) fn can_match_without(pattern: &Object, image: &str) -> bool {
+    satisfiable(pattern, &|key, field| match (key, field) {
+        ("dynamodb", Field::Object(stream)) => satisfiable(stream, &|key, field| match field {
+            Field::Object(object) if key == image => object_matches(object, None),
+            _ => key != image,
+        }),
+        _ => true,
+    })
+}
+
+/// Whether every field of `object` and one alternative of each `$or` can
+/// hold, as `field_ok` judges each field.
+fn satisfiable(object: &Object, field_ok: &dyn Fn(&str, &Field) -> bool) -> bool {
+    object
+        .fields
+        .iter()
+        .all(|(key, field)| field_ok(key, field))
+        && object
+            .any_of
+            .iter()
+            .all(|alternatives| alternatives.iter().any(|a| satisfiable(a, field_ok)))
+}
+
 /// An object pattern at a place (`None`: the record has nothing there, and
 /// only `exists: false` conditions can hold). On an array it must match
 /// one element as a whole; an empty array is nothing.

@@ -115,3 +115,50 @@ fn edge_patterns_that_are_valid() {
         assert!(FilterPattern::parse(pattern).is_ok(), "{pattern}");
     }
 }
+
+#[test]
+fn patterns_say_which_images_they_need() {
+    use super::{FilterPattern, Filters, ImagePart};
+    let needs = |pattern: &str| {
+        let pattern = FilterPattern::parse(pattern).unwrap();
+        (
+            pattern.needs_image(ImagePart::New),
+            pattern.needs_image(ImagePart::Old),
+        )
+    };
+    assert_eq!(needs(r#"{"eventName": ["REMOVE"]}"#), (false, false));
+    assert_eq!(
+        needs(r#"{"dynamodb": {"NewImage": {"status": {"S": ["paid"]}}}}"#),
+        (true, false)
+    );
+    assert_eq!(
+        needs(
+            r#"{"eventName": ["MODIFY"], "dynamodb": {"OldImage": {"n": {"N": [{"numeric": [">", 1]}]}}}}"#
+        ),
+        (false, true)
+    );
+    // `exists: false` holds without the image; so does another `$or` branch.
+    assert_eq!(
+        needs(r#"{"dynamodb": {"NewImage": {"gone": [{"exists": false}]}}}"#),
+        (false, false)
+    );
+    assert_eq!(
+        needs(
+            r#"{"$or": [{"dynamodb": {"NewImage": {"a": {"S": ["x"]}}}}, {"eventName": ["REMOVE"]}]}"#
+        ),
+        (false, false)
+    );
+    assert_eq!(
+        needs(
+            r#"{"dynamodb": {"Keys": {"pk": {"S": ["a"]}}, "$or": [{"NewImage": {"a": {"S": ["x"]}}}, {"NewImage": {"b": {"S": ["y"]}}}]}}"#
+        ),
+        (true, false)
+    );
+    let filters = Filters::parse(&[
+        r#"{"dynamodb": {"NewImage": {"a": {"S": ["x"]}}}}"#,
+        r#"{"eventName": ["REMOVE"]}"#,
+    ])
+    .unwrap();
+    assert!(!filters.all_need_image(ImagePart::New));
+    assert!(!Filters::default().all_need_image(ImagePart::New));
+}
