@@ -564,3 +564,55 @@ async fn filters_that_need_an_image_the_stream_lacks_are_refused() {
         .await
         .expect("run");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_a_transform_cannot_handle_is_dead_lettered_and_the_rest_flow() {
+    let client = common::client().await;
+    let table = common::unique_table("cast");
+    common::create_table(&client, &table).await;
+    for (pk, amount) in [("a1", "12.50"), ("a2", "twelve"), ("a3", "7")] {
+        client
+            .put_item()
+            .table_name(&table)
+            .item("pk", Sdk::S(pk.into()))
+            .item("sk", Sdk::N("1".into()))
+            .item("amount", Sdk::S(amount.into()))
+            .send()
+            .await
+            .expect("put");
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (replica, out) = (dir.path().join("replica.db"), dir.path().join("out"));
+    // The jsonl sink casts; the replica takes the changes as they are.
+    let cast = r#"transforms = [{ type = "cast", attribute = "amount", to = "number" }]"#;
+    let sinks = format!("{}\n{}", sqlite_sink(&replica), jsonl_sink(&out, cast));
+    let config = write_config(dir.path(), &[&table], "", &sinks);
+    let config_again = config.clone();
+    tokio::task::spawn_blocking(move || run_until_caught_up(&config))
+        .await
+        .expect("run");
+    common::assert_same(
+        &common::scan(&client, &table).await,
+        &common::replica(&replica, &table),
+    );
+    let delivered: Vec<String> = jsonl_changes(&out)
+        .into_iter()
+        .map(|(_, pk, _)| pk)
+        .collect();
+    assert_eq!(delivered, ["a1", "a3"]);
+    let letters = common::engine::dead_letters(dir.path(), &table);
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["stage"], "transform:jsonl");
+    assert!(
+        letters[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cast of \"amount\"")),
+        "{letters:?}"
+    );
+    assert_eq!(letters[0]["record"]["keys"]["pk"]["S"], "a2");
+    // The failed change was acknowledged: nothing is read again.
+    let second = tokio::task::spawn_blocking(move || run_until_caught_up(&config_again))
+        .await
+        .expect("run");
+    assert_eq!(records_read(&second), 0, "{}", stderr(&second));
+}
