@@ -26,16 +26,6 @@ pub struct SinkEntry {
 }
 
 impl SinkEntry {
-    /// An entry that takes every table as it is.
-    pub fn new(sink: SinkConfig) -> Self {
-        Self {
-            tables: None,
-            filters: Vec::new(),
-            transforms: Vec::new(),
-            sink,
-        }
-    }
-
     /// The sink's name in logs and metrics.
     pub fn name(&self) -> String {
         self.sink.name()

@@ -104,7 +104,7 @@ impl Routes {
         events: Vec<ChangeEvent>,
     ) -> Result<Vec<ChangeEvent>, DeadLetterError> {
         let mut kept = match self.tables.get(table) {
-            Some(stage) => self.run_stage(stage, table, "transform", events)?,
+            Some(stage) => self.run_stage(stage, table, None, events)?,
             None => events,
         };
         if let Some(enrichment) = &self.enrichment {
@@ -132,17 +132,17 @@ impl Routes {
         let Some(route) = self.sinks.get(index).filter(|r| !r.stage.is_empty()) else {
             return Ok(None);
         };
-        let place = format!("transform:{}", route.name);
-        self.run_stage(&route.stage, table, &place, events.to_vec())
+        self.run_stage(&route.stage, table, Some(&route.name), events.to_vec())
             .map(Some)
     }
 
-    /// Runs one stage over `events`, dead-lettering failures under `place`.
+    /// Runs one stage (the table's, or `sink`'s) over `events`, counting
+    /// what it drops and dead-lettering what it fails on.
     fn run_stage(
         &self,
         stage: &Stage,
         table: &str,
-        place: &str,
+        sink: Option<&str>,
         events: Vec<ChangeEvent>,
     ) -> Result<Vec<ChangeEvent>, DeadLetterError> {
         let mut kept = Vec::with_capacity(events.len());
@@ -156,18 +156,17 @@ impl Routes {
             }
         }
         if dropped > 0 {
-            let by = if place == "transform" {
-                "table"
-            } else {
-                place.trim_start_matches("transform:")
-            };
+            let by = sink.unwrap_or("table");
             metrics::counter!(names::CHANGES_FILTERED, "table" => table.to_owned(), "by" => by.to_owned())
                 .increment(dropped);
             if let Some(count) = &self.on_filtered {
                 count(dropped);
             }
         }
-        self.dead_letter(table, place, &failed)?;
+        if !failed.is_empty() {
+            let place = sink.map_or_else(|| "transform".to_owned(), |s| format!("transform:{s}"));
+            self.dead_letter(table, &place, &failed)?;
+        }
         Ok(kept)
     }
 
