@@ -616,3 +616,34 @@ async fn a_change_a_transform_cannot_handle_is_dead_lettered_and_the_rest_flow()
         .expect("run");
     assert_eq!(records_read(&second), 0, "{}", stderr(&second));
 }
+
+#[test]
+fn filter_test_reads_a_loader_configuration_too() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let loader = dir.path().join("load.toml");
+    std::fs::write(
+        &loader,
+        format!(
+            "state_dir = \"{}\"\ntransforms = [{{ type = \"drop\", attributes = [\"Message\"] }}]\n\
+             [queue]\nurl = \"http://127.0.0.1:1/queue\"\n\
+             [[tables]]\nname = \"ExampleTableWithStream\"\nkeys = [{{ name = \"Id\", type = \"N\" }}]\n\
+             filters = ['{{\"eventName\": [\"MODIFY\"]}}']\n\n{}",
+            dir.path().join("state").display(),
+            jsonl_sink(&dir.path().join("out"), ""),
+        ),
+    )
+    .expect("loader config");
+    let output = command(&[
+        "filter-test",
+        "--loader",
+        "--config",
+        &loader.display().to_string(),
+        SAM_EVENT,
+    ])
+    .output()
+    .expect("filter-test");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains(r#"filters[0] matches; kept: {"table":"ExampleTableWithStream","op":"modify","keys":{"Id":{"N":"101"}},"new_image":{"Id":{"N":"101"}},"old_image":{"Id":{"N":"101"}}"#), "{text}");
+    assert!(text.ends_with("3 records: 1 kept, 2 filtered out, 0 dropped by a filter transform, 0 failed a transform (would be dead-lettered), 0 undecodable\n"), "{text}");
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::replay_input::{read_file, Entry};
 use super::sinks::{sink_routes, TableStages};
 use super::EngineError;
-use crate::config::PipelineConfig;
+use crate::config::{LoaderConfig, PipelineConfig};
 use crate::model::ChangeEvent;
 use crate::transform::{Explanation, Routes};
 
@@ -40,19 +40,44 @@ pub enum FilterTestEntry {
     },
 }
 
+/// The configuration whose stage is tested: a pipeline's (`run`,
+/// `snapshot`, `replay`) or a loader's (`load`).
+#[derive(Debug, Clone, Copy)]
+pub enum FilterTestConfig<'a> {
+    /// A pipeline configuration.
+    Pipeline(&'a PipelineConfig),
+    /// A loader configuration.
+    Loader(&'a LoaderConfig),
+}
+
+impl FilterTestConfig<'_> {
+    fn table_names(self) -> Vec<String> {
+        match self {
+            Self::Pipeline(c) => c.tables.iter().map(|t| t.name.clone()).collect(),
+            Self::Loader(c) => c.tables.iter().map(|t| t.name.clone()).collect(),
+        }
+    }
+}
+
 /// Explains every record of the file, in order, to `each`; returns the
 /// sinks' names in configuration order.
 pub async fn run_filter_test(
-    config: &PipelineConfig,
+    config: FilterTestConfig<'_>,
     options: &FilterTestOptions,
     mut each: impl FnMut(FilterTestEntry),
 ) -> Result<Vec<String>, EngineError> {
-    let table = pick_table(config, options.table.as_deref())?;
-    let (enrichment, _reloads) =
-        super::dimension::start_enrichment(config.enrich.as_ref(), &config.aws).await?;
-    let stages = TableStages::for_pipeline(config, enrichment)?;
-    let routes = sink_routes(&config.sinks)?;
-    let names: Vec<String> = config.sinks.iter().map(|entry| entry.name()).collect();
+    let table = pick_table(&config.table_names(), options.table.as_deref())?;
+    let (enrich, aws, sinks) = match config {
+        FilterTestConfig::Pipeline(c) => (c.enrich.as_ref(), &c.aws, c.sinks.as_slice()),
+        FilterTestConfig::Loader(c) => (c.enrich.as_ref(), &c.aws, c.sinks.as_slice()),
+    };
+    let (enrichment, _reloads) = super::dimension::start_enrichment(enrich, aws).await?;
+    let stages = match config {
+        FilterTestConfig::Pipeline(c) => TableStages::for_pipeline(c, enrichment)?,
+        FilterTestConfig::Loader(c) => TableStages::for_loader(c, enrichment)?,
+    };
+    let routes = sink_routes(sinks)?;
+    let names: Vec<String> = sinks.iter().map(|entry| entry.name()).collect();
     let routes = Routes::new(stages.tables, stages.enrichment, routes);
     let table: Arc<str> = Arc::from(table);
     read_file(&options.file, &table, 1000, |entries| {
@@ -72,22 +97,15 @@ pub async fn run_filter_test(
 }
 
 /// The named table, which must be configured, or the only configured one.
-fn pick_table(config: &PipelineConfig, table: Option<&str>) -> Result<String, EngineError> {
-    let known = || {
-        config
-            .tables
-            .iter()
-            .map(|t| t.name.clone())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    match (table, config.tables.as_slice()) {
-        (Some(name), tables) if tables.iter().any(|t| t.name == name) => Ok(name.to_owned()),
+fn pick_table(tables: &[String], table: Option<&str>) -> Result<String, EngineError> {
+    let known = || tables.join(", ");
+    match (table, tables) {
+        (Some(name), tables) if tables.iter().any(|t| t == name) => Ok(name.to_owned()),
         (Some(name), _) => Err(EngineError::UnknownTable {
             table: name.to_owned(),
             known: known(),
         }),
-        (None, [only]) => Ok(only.name.clone()),
+        (None, [only]) => Ok(only.clone()),
         (None, _) => Err(EngineError::Config(format!(
             "the configuration has several tables ({}): say which with --table",
             known()

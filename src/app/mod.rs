@@ -19,7 +19,7 @@ mod view_check;
 
 pub use engine::{run, RunOptions, RunSummary};
 pub use error::EngineError;
-pub use filter_test::{run_filter_test, FilterTestEntry, FilterTestOptions};
+pub use filter_test::{run_filter_test, FilterTestConfig, FilterTestEntry, FilterTestOptions};
 pub use loader::{run_loader, LoadOptions, LoadSummary};
 pub use replay::{run_replay, ReplayOptions, ReplaySummary};
 

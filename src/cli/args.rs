@@ -106,6 +106,9 @@ pub enum Command {
         /// Print one JSON object per record instead of text.
         #[arg(long)]
         json: bool,
+        /// The configuration is a loader's (`dynamo-cdc load`), not a pipeline's.
+        #[arg(long)]
+        loader: bool,
         /// The records: JSON Lines of stream records, GetRecords pages,
         /// Lambda events, change events or dead letters.
         record_file: PathBuf,

@@ -133,14 +133,22 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             config,
             table,
             json,
+            loader,
             record_file,
         } => {
-            let pipeline = config::load_file(&config.config)?;
             let options = app::FilterTestOptions {
                 table,
                 file: record_file,
             };
-            super::filter_test::print(&pipeline, &options, json).await?;
+            if loader {
+                let loader = config::load_loader_file(&config.config)?;
+                let tested = app::FilterTestConfig::Loader(&loader);
+                super::filter_test::print(tested, &options, json).await?;
+            } else {
+                let pipeline = config::load_file(&config.config)?;
+                let tested = app::FilterTestConfig::Pipeline(&pipeline);
+                super::filter_test::print(tested, &options, json).await?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate { config } => {

@@ -3,8 +3,7 @@
 
 use std::io::Write as _;
 
-use crate::app::{run_filter_test, FilterTestEntry, FilterTestOptions};
-use crate::config::PipelineConfig;
+use crate::app::{run_filter_test, FilterTestConfig, FilterTestEntry, FilterTestOptions};
 use crate::model::ChangeEvent;
 use crate::transform::{Explanation, StageReport, StageResult};
 
@@ -21,7 +20,7 @@ struct Tally {
 
 /// Explains every record of the file on standard output.
 pub async fn print(
-    config: &PipelineConfig,
+    config: FilterTestConfig<'_>,
     options: &FilterTestOptions,
     json: bool,
 ) -> anyhow::Result<()> {
