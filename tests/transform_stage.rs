@@ -34,6 +34,20 @@ async fn put(client: &Client, table: &str, pk: &str, status: &str) {
         .expect("put an item");
 }
 
+/// Puts items `<prefix><n>` for `n` in `range`, paid when `paid(n)`.
+async fn put_statuses(
+    client: &Client,
+    table: &str,
+    prefix: &str,
+    range: std::ops::Range<usize>,
+    paid: impl Fn(usize) -> bool,
+) {
+    for n in range {
+        let status = if paid(n) { "paid" } else { "new" };
+        put(client, table, &format!("{prefix}{n}"), status).await;
+    }
+}
+
 async fn delete(client: &Client, table: &str, pk: &str) {
     client
         .delete_item()
@@ -109,15 +123,7 @@ async fn filters_deliver_matching_changes_and_the_checkpoint_moves_past_the_rest
     let client = common::client().await;
     let table = common::unique_table("filtered");
     common::create_table(&client, &table).await;
-    for n in 0..10 {
-        put(
-            &client,
-            &table,
-            &format!("o{n}"),
-            if n % 2 == 1 { "paid" } else { "new" },
-        )
-        .await;
-    }
+    put_statuses(&client, &table, "o", 0..10, |n| n % 2 == 1).await;
     put(&client, &table, "o0", "paid").await;
     delete(&client, &table, "o1").await;
     delete(&client, &table, "o2").await;
@@ -193,9 +199,7 @@ async fn two_tables_routed_to_two_sinks() {
     let customers = common::unique_table("routed_customers");
     for table in [&orders, &customers] {
         common::create_table(&client, table).await;
-        for n in 0..5 {
-            put(&client, table, &format!("k{n}"), "new").await;
-        }
+        put_statuses(&client, table, "k", 0..5, |_| false).await;
         delete(&client, table, "k4").await;
     }
     let dir = tempfile::tempdir().expect("temp dir");
@@ -229,9 +233,7 @@ async fn per_sink_projections_leave_the_other_sinks_whole() {
     let client = common::client().await;
     let table = common::unique_table("projected");
     common::create_table(&client, &table).await;
-    for n in 0..6 {
-        put(&client, &table, &format!("p{n}"), "new").await;
-    }
+    put_statuses(&client, &table, "p", 0..6, |_| false).await;
     put(&client, &table, "p0", "paid").await;
     delete(&client, &table, "p1").await;
     let dir = tempfile::tempdir().expect("temp dir");
@@ -272,15 +274,7 @@ async fn enrichment_and_filters_apply_in_the_snapshot_and_the_stream() {
     let client = common::client().await;
     let table = common::unique_table("enriched");
     common::create_table(&client, &table).await;
-    for n in 0..8 {
-        put(
-            &client,
-            &table,
-            &format!("e{n}"),
-            if n % 2 == 0 { "paid" } else { "new" },
-        )
-        .await;
-    }
+    put_statuses(&client, &table, "e", 0..8, |n| n % 2 == 0).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let dimension = dir.path().join("customers.csv");
     std::fs::write(&dimension, "id,name\nc0,Ada\nc1,Grace\n").expect("dimension");
@@ -301,15 +295,7 @@ async fn enrichment_and_filters_apply_in_the_snapshot_and_the_stream() {
         .await
         .expect("snapshot run");
     // Stream changes after the snapshot: new paid and unpaid items, a delete.
-    for n in 8..12 {
-        put(
-            &client,
-            &table,
-            &format!("e{n}"),
-            if n % 2 == 0 { "paid" } else { "new" },
-        )
-        .await;
-    }
+    put_statuses(&client, &table, "e", 8..12, |n| n % 2 == 0).await;
     delete(&client, &table, "e0").await;
     tokio::task::spawn_blocking(move || run_until_caught_up(&config))
         .await
@@ -496,40 +482,14 @@ fn filter_test_explains_each_record() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn filters_that_need_an_image_the_stream_lacks_are_refused() {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-        StreamSpecification, StreamViewType,
-    };
     let client = common::client().await;
     let table = common::unique_table("keys_only");
-    client
-        .create_table()
-        .table_name(&table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("attribute"),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .expect("key"),
-        )
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::KeysOnly)
-                .build()
-                .expect("stream"),
-        )
-        .send()
-        .await
-        .expect("create a KEYS_ONLY table");
+    common::create_table_with_view(
+        &client,
+        &table,
+        aws_sdk_dynamodb::types::StreamViewType::KeysOnly,
+    )
+    .await;
     let dir = tempfile::tempdir().expect("temp dir");
     let config = write_config(
         dir.path(),

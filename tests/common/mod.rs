@@ -64,6 +64,11 @@ pub fn unique_table(prefix: &str) -> String {
 
 /// Creates a table keyed by `pk` (S) and `sk` (N) with a NEW_AND_OLD_IMAGES stream.
 pub async fn create_table(client: &Client, name: &str) {
+    create_table_with_view(client, name, StreamViewType::NewAndOldImages).await;
+}
+
+/// Creates a table keyed by `pk` (S) and `sk` (N) with a stream of `view`.
+pub async fn create_table_with_view(client: &Client, name: &str, view: StreamViewType) {
     client
         .create_table()
         .table_name(name)
@@ -99,7 +104,7 @@ pub async fn create_table(client: &Client, name: &str) {
         .stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewAndOldImages)
+                .stream_view_type(view)
                 .build()
                 .expect("stream specification"),
         )
