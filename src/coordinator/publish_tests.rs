@@ -95,6 +95,19 @@ fn route(name: &str, tables: Option<&[&str]>, stage: Stage) -> SinkRoute {
     }
 }
 
+/// Publishes `page` of table `orders` as the chunk ending at `last`.
+async fn publish_orders(
+    tracker: &Arc<AckTracker>,
+    fanout: &Fanout,
+    last: u64,
+    page: Vec<ChangeEvent>,
+) {
+    let outgoing = Outgoing::events(Arc::from("orders"), page);
+    publish(tracker, fanout, &key(), seq(last), outgoing)
+        .await
+        .unwrap();
+}
+
 fn tracker_for(table: &str) -> Arc<AckTracker> {
     let tracker = AckTracker::new();
     tracker.open_shard(key(), Arc::from(table), None);
@@ -112,28 +125,12 @@ async fn filtered_changes_are_acknowledged_without_reaching_a_sink() {
     );
     let fanout = Fanout::new(vec![("one".to_owned(), tx)], routes);
     let page = vec![change(1, "new"), change(2, "paid"), change(3, "new")];
-    publish(
-        &tracker,
-        &fanout,
-        &key(),
-        seq(3),
-        Outgoing::events(Arc::from("orders"), page),
-    )
-    .await
-    .unwrap();
+    publish_orders(&tracker, &fanout, 3, page).await;
     let chunk = rx.try_recv().unwrap();
     assert_eq!(chunk.events.len(), 1);
     assert_eq!(chunk.bytes, 10);
     let none_paid = vec![change(4, "new")];
-    publish(
-        &tracker,
-        &fanout,
-        &key(),
-        seq(4),
-        Outgoing::events(Arc::from("orders"), none_paid),
-    )
-    .await
-    .unwrap();
+    publish_orders(&tracker, &fanout, 4, none_paid).await;
     assert!(rx.try_recv().is_err());
     chunk.ack.ack().unwrap();
     let updates = tracker.take_updates();
@@ -165,15 +162,7 @@ async fn routes_and_sink_stages_give_each_sink_its_own_view() {
         routes,
     );
     let page = vec![change(1, "paid")];
-    publish(
-        &tracker,
-        &fanout,
-        &key(),
-        seq(1),
-        Outgoing::events(Arc::from("orders"), page),
-    )
-    .await
-    .unwrap();
+    publish_orders(&tracker, &fanout, 1, page).await;
     let full = full_rx.try_recv().unwrap();
     let slim = slim_rx.try_recv().unwrap();
     assert!(
@@ -202,15 +191,7 @@ async fn a_sink_whose_stage_drops_everything_acknowledges_at_once() {
     let routes = Routes::new(HashMap::new(), None, vec![route("paid", None, paid_only())]);
     let fanout = Fanout::new(vec![("paid".to_owned(), tx)], routes);
     let page = vec![change(1, "new")];
-    publish(
-        &tracker,
-        &fanout,
-        &key(),
-        seq(1),
-        Outgoing::events(Arc::from("orders"), page),
-    )
-    .await
-    .unwrap();
+    publish_orders(&tracker, &fanout, 1, page).await;
     assert!(rx.try_recv().is_err());
     assert_eq!(tracker.take_updates()[0].sequence, Some(seq(1)));
 }
