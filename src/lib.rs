@@ -15,6 +15,7 @@ pub mod config;
 pub mod coordinator;
 pub mod dead_letter;
 pub mod decode;
+pub mod dimension;
 pub mod error_text;
 pub mod metric_names;
 pub mod model;

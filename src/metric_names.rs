@@ -21,6 +21,16 @@ pub const DEAD_LETTERS: &str = "dynamo_cdc_dead_letters_total";
 /// Changes a filter pattern or a `filter` transform dropped, by `table`
 /// and `by` (`table` for the table's own stage, else the sink's name).
 pub const CHANGES_FILTERED: &str = "dynamo_cdc_changes_filtered_total";
+/// Enrichment lookups, by `dimension` and `result` (`matched`, `missed`:
+/// no row has the key, or the change lacks a key attribute).
+pub const ENRICH_LOOKUPS: &str = "dynamo_cdc_enrich_lookups_total";
+/// Dimension index builds, by `dimension` and `outcome` (`built`,
+/// `reused`: an index on disk still matched its file, `failed`).
+pub const DIMENSION_BUILDS: &str = "dynamo_cdc_dimension_builds_total";
+/// Rows of the dimension index in use, by `dimension`.
+pub const DIMENSION_ROWS: &str = "dynamo_cdc_dimension_rows";
+/// Time the last dimension index build took, by `dimension`.
+pub const DIMENSION_BUILD_SECONDS: &str = "dynamo_cdc_dimension_build_seconds";
 /// Records a sink wrote, by `sink`.
 pub const SINK_WRITTEN: &str = "dynamo_cdc_sink_records_written_total";
 /// Records a sink's server refused (dead-lettered), by `sink`.
@@ -93,6 +103,16 @@ pub fn describe() {
         (
             CHANGES_FILTERED,
             "Changes a filter dropped, by table and stage.",
+            Unit::Count,
+        ),
+        (
+            ENRICH_LOOKUPS,
+            "Enrichment lookups, by dimension and result (matched, missed).",
+            Unit::Count,
+        ),
+        (
+            DIMENSION_BUILDS,
+            "Dimension index builds, by outcome (built, reused, failed).",
             Unit::Count,
         ),
         (SINK_WRITTEN, "Records a sink wrote.", Unit::Count),
@@ -170,6 +190,16 @@ pub fn describe() {
             Unit::Seconds,
         ),
         (PROCESS_RSS, "Resident memory of the process.", Unit::Bytes),
+        (
+            DIMENSION_ROWS,
+            "Rows of the dimension index in use.",
+            Unit::Count,
+        ),
+        (
+            DIMENSION_BUILD_SECONDS,
+            "Time the last dimension index build took.",
+            Unit::Seconds,
+        ),
     ];
     for (name, help, unit) in gauges {
         describe_gauge!(name, unit, help);

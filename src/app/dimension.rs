@@ -1,176 +1,284 @@
-//! The enrichment dimension table: loaded from a local file or S3 before
-//! the pipeline starts (a table that cannot be loaded stops it), then
-//! checked every `reload_interval` and replaced when it changed. A reload
-//! that fails keeps the table in use and logs why.
+//! The dimension tables of a pipeline or loader: each is fetched (a local
+//! file is read where it is; an S3 object is downloaded beside its
+//! indexes), indexed before the start (a table that cannot be loaded stops
+//! it), then checked every `reload_interval` and, when its file changed,
+//! indexed again aside and swapped in; a rebuild that fails keeps the
+//! index in use and logs why. Joins never wait for a build.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use futures_util::StreamExt as _;
 use object_store::ObjectStoreExt;
+use tokio::io::AsyncWriteExt as _;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::stores::Stores;
 use super::EngineError;
 use crate::config::{AwsConfig, EnrichConfig};
-use crate::transform::{load_dimension, Dimension, DimensionFormat, Enrichment};
+use crate::dimension::{
+    self, BuildRequest, DimensionConfig, DimensionError, DimensionFormat, DimensionMode,
+    DimensionTable, RowSpec, SourceId,
+};
+use crate::metric_names as names;
 
-/// Where the table comes from and which version of it was loaded last.
-pub(super) struct DimensionSource {
-    config: EnrichConfig,
-    version: Option<String>,
+/// The loaded dimension tables by name, kept fresh until dropped.
+pub(super) struct Dimensions {
+    tables: HashMap<String, Arc<DimensionTable>>,
+    _reloads: DropGuard,
+}
+
+impl Dimensions {
+    /// The table named `name`.
+    pub(super) fn get(&self, name: &str) -> Option<Arc<DimensionTable>> {
+        self.tables.get(name).cloned()
+    }
+}
+
+/// Loads every dimension table, the `[enrich]` one first (failing on the
+/// first that cannot be loaded), and starts one reload task per table.
+pub(super) async fn start_dimensions(
+    dimensions: &[DimensionConfig],
+    enrich: Option<&EnrichConfig>,
+    state_dir: &Path,
+    aws: &AwsConfig,
+) -> Result<Dimensions, EngineError> {
+    let configs: Vec<DimensionConfig> = enrich
+        .map(EnrichConfig::dimension)
+        .into_iter()
+        .chain(dimensions.iter().cloned())
+        .collect();
+    let stop = CancellationToken::new();
+    let guard = stop.clone().drop_guard();
+    let mut tables = HashMap::new();
+    if configs.is_empty() {
+        return Ok(Dimensions {
+            tables,
+            _reloads: guard,
+        });
+    }
+    let stores = Arc::new(Stores::new(aws).await);
+    for config in &configs {
+        let source = DimensionSource::new(config, state_dir)?;
+        source
+            .refresh(&stores)
+            .await
+            .map_err(|source| EngineError::Dimension {
+                name: config.name.clone(),
+                source,
+            })?;
+        tables.insert(config.name.clone(), Arc::clone(&source.table));
+        tokio::spawn(source.keep_fresh(Arc::clone(&stores), stop.clone()));
+    }
+    Ok(Dimensions {
+        tables,
+        _reloads: guard,
+    })
+}
+
+/// One dimension table and where its file and indexes are.
+struct DimensionSource {
+    config: DimensionConfig,
+    format: DimensionFormat,
+    index_dir: PathBuf,
+    table: Arc<DimensionTable>,
 }
 
 impl DimensionSource {
-    /// A source for `config`; nothing is loaded yet.
-    pub(super) fn new(config: EnrichConfig) -> Self {
-        Self {
-            config,
-            version: None,
-        }
-    }
-
-    /// The table, when it was never loaded or its file changed since.
-    pub(super) async fn load_if_changed(
-        &mut self,
-        stores: &Stores,
-    ) -> Result<Option<Dimension>, String> {
-        let config = &self.config;
-        let format = DimensionFormat::from_path(&config.path)
-            .ok_or_else(|| format!("{}: unknown file type", config.path))?;
-        let (version, bytes) = match config.path.strip_prefix("s3://") {
-            Some(rest) => {
-                let (bucket, key) = rest
-                    .split_once('/')
-                    .ok_or_else(|| format!("{}: expected s3://bucket/key", config.path))?;
-                let store = stores.bucket(bucket)?;
-                let path = object_store::path::Path::from(key);
-                let meta = store
-                    .head(&path)
-                    .await
-                    .map_err(|e| format!("{}: {e}", config.path))?;
-                let version = format!("{:?}{}", meta.e_tag, meta.last_modified);
-                if self.version.as_deref() == Some(version.as_str()) {
-                    return Ok(None);
-                }
-                let bytes = store
-                    .get(&path)
-                    .await
-                    .map_err(|e| format!("{}: {e}", config.path))?
-                    .bytes()
-                    .await
-                    .map_err(|e| format!("{}: {e}", config.path))?;
-                (version, bytes)
-            }
-            None => {
-                let meta =
-                    std::fs::metadata(&config.path).map_err(|e| format!("{}: {e}", config.path))?;
-                let version = format!("{:?}{}", meta.modified().ok(), meta.len());
-                if self.version.as_deref() == Some(version.as_str()) {
-                    return Ok(None);
-                }
-                let bytes =
-                    std::fs::read(&config.path).map_err(|e| format!("{}: {e}", config.path))?;
-                (version, bytes::Bytes::from(bytes))
-            }
+    fn new(config: &DimensionConfig, state_dir: &Path) -> Result<Self, EngineError> {
+        let format =
+            DimensionFormat::from_path(&config.path).ok_or_else(|| EngineError::Dimension {
+                name: config.name.clone(),
+                source: DimensionError::UnknownFormat {
+                    path: config.path.clone(),
+                },
+            })?;
+        let root = config
+            .index_dir
+            .clone()
+            .unwrap_or_else(|| state_dir.join("dimensions"));
+        let spec = RowSpec {
+            key: config.key.clone(),
+            columns: config.columns.clone(),
         };
-        let dimension = load_dimension(bytes, format, &config.key, &config.columns)
-            .map_err(|e| format!("{}: {e}", config.path))?;
-        tracing::info!(path = %config.path, rows = dimension.len(), "dimension table loaded");
-        self.version = Some(version);
-        Ok(Some(dimension))
+        Ok(Self {
+            format,
+            index_dir: root.join(&config.name),
+            table: Arc::new(DimensionTable::new(config.name.clone(), spec)),
+            config: config.clone(),
+        })
     }
-}
 
-/// Loads the dimension table of `config` (failing when it cannot be
-/// loaded) and keeps it fresh in a background task until the returned
-/// guard is dropped.
-pub(super) async fn start_enrichment(
-    config: Option<&EnrichConfig>,
-    aws: &AwsConfig,
-) -> Result<(Option<Arc<Enrichment>>, DropGuard), EngineError> {
-    let stop = CancellationToken::new();
-    let guard = stop.clone().drop_guard();
-    let Some(config) = config else {
-        return Ok((None, guard));
-    };
-    let stores = Stores::new(aws).await;
-    let mut source = DimensionSource::new(config.clone());
-    let enrichment = Arc::new(Enrichment::new(config.clone()));
-    match source.load_if_changed(&stores).await {
-        Ok(Some(dimension)) => enrichment.replace(dimension),
-        Ok(None) => {}
-        Err(message) => return Err(EngineError::Config(format!("enrichment: {message}"))),
-    }
-    let handle = Arc::clone(&enrichment);
-    let interval = config
-        .reload_interval
-        .max(std::time::Duration::from_millis(100));
-    tokio::spawn(async move {
+    /// Checks the file every `reload_interval` until `stop`.
+    async fn keep_fresh(self, stores: Arc<Stores>, stop: CancellationToken) {
+        let interval = self
+            .config
+            .reload_interval
+            .max(std::time::Duration::from_millis(100));
         loop {
             tokio::select! {
                 () = tokio::time::sleep(interval) => {}
                 () = stop.cancelled() => return,
             }
-            match source.load_if_changed(&stores).await {
-                Ok(Some(dimension)) => handle.replace(dimension),
-                Ok(None) => {}
-                Err(message) => tracing::warn!(
-                    "enrichment: reloading the dimension table failed ({message}); the table loaded before stays in use"
-                ),
+            if let Err(err) = self.refresh(&stores).await {
+                tracing::warn!(
+                    dimension = %self.config.name,
+                    "reloading the dimension table failed ({err}); the index built before stays in use"
+                );
             }
         }
-    });
-    Ok((Some(enrichment), guard))
+    }
+
+    /// Installs an index of the file's current version unless the one in
+    /// use is of it already: an index on disk that still matches is
+    /// reused, else one is built.
+    async fn refresh(&self, stores: &Stores) -> Result<(), DimensionError> {
+        let source = self.identify(stores).await?;
+        if self
+            .table
+            .current()
+            .is_some_and(|index| index.source() == &source)
+        {
+            return Ok(());
+        }
+        let name = self.config.name.clone();
+        if self.config.mode != DimensionMode::Memory {
+            let (dir, wanted, spec) = (
+                self.index_dir.clone(),
+                source.clone(),
+                self.table.spec().clone(),
+            );
+            let reused =
+                tokio::task::spawn_blocking(move || dimension::reuse(&dir, &wanted, &spec))
+                    .await
+                    .map_err(|e| DimensionError::store(&self.index_dir, e))?;
+            if let Some(index) = reused {
+                tracing::info!(dimension = %name, rows = index.rows(), "dimension index reused: it still matches its file");
+                metrics::counter!(names::DIMENSION_BUILDS, "dimension" => name, "outcome" => "reused").increment(1);
+                self.table.install(index);
+                return Ok(());
+            }
+        }
+        let result = self.build(stores, &source).await;
+        let outcome = if result.is_ok() { "built" } else { "failed" };
+        metrics::counter!(names::DIMENSION_BUILDS, "dimension" => name, "outcome" => outcome)
+            .increment(1);
+        self.table.install(result?);
+        let (dir, keep) = (self.index_dir.clone(), source);
+        tokio::task::spawn_blocking(move || dimension::remove_other_indexes(&dir, &keep));
+        Ok(())
+    }
+
+    /// Fetches the file if it is remote, and indexes it off the runtime.
+    async fn build(
+        &self,
+        stores: &Stores,
+        source: &SourceId,
+    ) -> Result<dimension::LoadedIndex, DimensionError> {
+        let local = match self.config.path.strip_prefix("s3://") {
+            Some(_) => Some(self.download(stores).await?),
+            None => None,
+        };
+        let file = local
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(&self.config.path));
+        let (config, format, index_dir, spec, source_id) = (
+            self.config.clone(),
+            self.format,
+            self.index_dir.clone(),
+            self.table.spec().clone(),
+            source.clone(),
+        );
+        let built = tokio::task::spawn_blocking(move || {
+            dimension::build(&BuildRequest {
+                name: &config.name,
+                source: &source_id,
+                file: &file,
+                format,
+                spec: &spec,
+                mode: config.mode,
+                memory_budget: usize::try_from(config.memory_budget_mb.saturating_mul(1 << 20))
+                    .unwrap_or(usize::MAX),
+                index_dir: &index_dir,
+            })
+        })
+        .await
+        .map_err(|e| DimensionError::store(&self.index_dir, e));
+        if let Some(local) = local {
+            let _ = std::fs::remove_file(local);
+        }
+        built?
+    }
+
+    /// The current version of the file.
+    async fn identify(&self, stores: &Stores) -> Result<SourceId, DimensionError> {
+        let path = &self.config.path;
+        let Some((bucket, key)) = split_s3(path)? else {
+            return SourceId::local(path);
+        };
+        let store = stores.bucket(bucket).map_err(|e| file_error(path, e))?;
+        let meta = store
+            .head(&object_store::path::Path::from(key))
+            .await
+            .map_err(|e| file_error(path, e))?;
+        Ok(SourceId {
+            location: path.clone(),
+            size: meta.size,
+            version: meta
+                .e_tag
+                .unwrap_or_else(|| format!("modified:{}", meta.last_modified)),
+        })
+    }
+
+    /// Streams the S3 object into this dimension's index directory.
+    async fn download(&self, stores: &Stores) -> Result<PathBuf, DimensionError> {
+        let path = &self.config.path;
+        let Some((bucket, key)) = split_s3(path)? else {
+            return Ok(PathBuf::from(path));
+        };
+        tokio::fs::create_dir_all(&self.index_dir)
+            .await
+            .map_err(|e| DimensionError::io(self.index_dir.display(), e))?;
+        let target = self
+            .index_dir
+            .join(format!("download-{}", std::process::id()));
+        let store = stores.bucket(bucket).map_err(|e| file_error(path, e))?;
+        let object = store
+            .get(&object_store::path::Path::from(key))
+            .await
+            .map_err(|e| file_error(path, e))?;
+        let mut file = tokio::fs::File::create(&target)
+            .await
+            .map_err(|e| DimensionError::io(target.display(), e))?;
+        let mut chunks = object.into_stream();
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|e| file_error(path, e))?;
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| DimensionError::io(target.display(), e))?;
+        }
+        file.flush()
+            .await
+            .map_err(|e| DimensionError::io(target.display(), e))?;
+        Ok(target)
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    #[tokio::test]
-    async fn loads_again_only_when_the_file_changed() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("dim.csv");
-        std::fs::write(&path, "id,name\n1,Ada\n").unwrap();
-        let config = EnrichConfig {
-            path: path.display().to_string(),
-            key: "id".into(),
-            field: "customer".into(),
-            columns: vec!["name".into()],
-            prefix: "c_".into(),
-            reload_interval: Duration::ZERO,
-        };
-        let aws = AwsConfig {
-            region: Some("us-east-1".into()),
-            ..AwsConfig::default()
-        };
-        let stores = Stores::new(&aws).await;
-        let mut source = DimensionSource::new(config.clone());
-        let first = source.load_if_changed(&stores).await.unwrap().unwrap();
-        assert_eq!(first.len(), 1);
-        assert!(source.load_if_changed(&stores).await.unwrap().is_none());
-        std::fs::write(&path, "id,name\n1,Ada\n2,Grace\n").unwrap();
-        let second = source.load_if_changed(&stores).await.unwrap().unwrap();
-        assert_eq!(second.len(), 2);
-        std::fs::write(&path, "name\nno key column\n").unwrap();
-        let err = source.load_if_changed(&stores).await.unwrap_err();
-        assert!(err.contains("\"id\""), "{err}");
+fn file_error(path: &str, problem: impl std::fmt::Display) -> DimensionError {
+    DimensionError::File {
+        path: path.to_owned(),
+        problem: problem.to_string(),
     }
+}
 
-    #[tokio::test]
-    async fn a_table_that_cannot_load_stops_the_start() {
-        let config = EnrichConfig {
-            path: "/nonexistent/dim.csv".into(),
-            key: "id".into(),
-            field: "customer".into(),
-            columns: vec!["name".into()],
-            prefix: String::new(),
-            reload_interval: Duration::from_secs(60),
-        };
-        let Err(err) = start_enrichment(Some(&config), &AwsConfig::default()).await else {
-            panic!("a missing dimension file started");
-        };
-        assert!(err.to_string().contains("/nonexistent/dim.csv"), "{err}");
-    }
+/// `(bucket, key)` of an `s3://` path; `None` for a local one.
+fn split_s3(path: &str) -> Result<Option<(&str, &str)>, DimensionError> {
+    let Some(rest) = path.strip_prefix("s3://") else {
+        return Ok(None);
+    };
+    rest.split_once('/')
+        .filter(|(bucket, key)| !bucket.is_empty() && !key.is_empty())
+        .map(Some)
+        .ok_or_else(|| file_error(path, "expected s3://bucket/key"))
 }

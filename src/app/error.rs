@@ -77,6 +77,14 @@ pub enum EngineError {
     /// The configuration cannot be used (found when starting, after validation).
     #[error("configuration: {0}")]
     Config(String),
+    /// A dimension table could not be loaded at start.
+    #[error("dimension {name}: {source}")]
+    Dimension {
+        /// The dimension's name.
+        name: String,
+        /// Why.
+        source: crate::dimension::DimensionError,
+    },
     /// The metrics endpoint could not start.
     #[error(transparent)]
     Observe(#[from] super::metrics_server::ObserveError),

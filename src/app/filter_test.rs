@@ -71,14 +71,19 @@ pub async fn run_filter_test(
         FilterTestConfig::Pipeline(c) => (c.enrich.as_ref(), &c.aws, c.sinks.as_slice()),
         FilterTestConfig::Loader(c) => (c.enrich.as_ref(), &c.aws, c.sinks.as_slice()),
     };
-    let (enrichment, _reloads) = super::dimension::start_enrichment(enrich, aws).await?;
+    let (dimension_configs, state_dir) = match config {
+        FilterTestConfig::Pipeline(c) => (&c.dimensions, &c.state_dir),
+        FilterTestConfig::Loader(c) => (&c.dimensions, &c.state_dir),
+    };
+    let dimensions =
+        super::dimension::start_dimensions(dimension_configs, enrich, state_dir, aws).await?;
     let stages = match config {
-        FilterTestConfig::Pipeline(c) => TableStages::for_pipeline(c, enrichment)?,
-        FilterTestConfig::Loader(c) => TableStages::for_loader(c, enrichment)?,
+        FilterTestConfig::Pipeline(c) => TableStages::for_pipeline(c, &dimensions)?,
+        FilterTestConfig::Loader(c) => TableStages::for_loader(c, &dimensions)?,
     };
     let routes = sink_routes(sinks)?;
     let names: Vec<String> = sinks.iter().map(|entry| entry.name()).collect();
-    let routes = Routes::new(stages.tables, stages.enrichment, routes);
+    let routes = Routes::new(stages.tables, stages.joins, routes);
     let table: Arc<str> = Arc::from(table);
     read_file(&options.file, &table, 1000, |entries| {
         for entry in entries {

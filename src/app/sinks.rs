@@ -1,11 +1,13 @@
 //! Builds and starts the configured sinks, each behind its own channel and task.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::dimension::Dimensions;
 use super::EngineError;
 use crate::config::{AwsConfig, LoaderConfig, PipelineConfig, SinkEntry};
 use crate::coordinator::Fanout;
@@ -13,7 +15,9 @@ use crate::dead_letter::DeadLetters;
 use crate::model::TableSchema;
 use crate::sink::{SinkContext, SinkEnv, SinkError};
 use crate::stats::Stats;
-use crate::transform::{Enrichment, FilterSpec, Routes, SinkRoute, Stage, TransformConfig};
+use crate::transform::{
+    EnrichConfig, FilterSpec, Join, JoinConfig, Routes, SinkRoute, Stage, TransformConfig,
+};
 
 /// Chunks buffered per sink before producers wait (backpressure).
 const SINK_QUEUE: usize = 8;
@@ -46,53 +50,85 @@ impl SinkShared {
 }
 
 /// The transform stage in front of the sinks: each table's compiled stage
-/// and the enrichment join.
+/// and its enrichment joins.
 #[derive(Default)]
 pub(super) struct TableStages {
     /// Stages by table name (tables without one pass unchanged).
-    pub tables: std::collections::HashMap<String, Stage>,
-    /// The enrichment join, if configured.
-    pub enrichment: Option<Arc<Enrichment>>,
+    pub tables: HashMap<String, Stage>,
+    /// Enrichment joins by table name, in order.
+    pub joins: HashMap<String, Vec<Arc<Join>>>,
 }
 
 impl TableStages {
-    /// The stages of a pipeline's `[[tables]]` (validation checked them).
+    /// The stages and joins of a pipeline's `[[tables]]` (validation checked them).
     pub(super) fn for_pipeline(
         config: &PipelineConfig,
-        enrichment: Option<Arc<Enrichment>>,
+        dimensions: &Dimensions,
     ) -> Result<Self, EngineError> {
-        let tables = config
-            .tables
-            .iter()
-            .map(|t| (t.name.as_str(), compile(&t.name, &t.filters, &t.transforms)));
-        Self::collect(tables, enrichment)
+        let mut stages = Self::default();
+        for table in &config.tables {
+            let stage = compile(&table.name, &table.filters, &table.transforms)?;
+            stages.add(
+                &table.name,
+                stage,
+                config.enrich.as_ref(),
+                &table.enrich,
+                dimensions,
+            )?;
+        }
+        Ok(stages)
     }
 
-    /// The stages of a loader's tables: the loader-wide transforms, then
-    /// each table's own.
+    /// The stages of a loader's tables (the loader-wide transforms, then
+    /// each table's own) and their joins.
     pub(super) fn for_loader(
         config: &LoaderConfig,
-        enrichment: Option<Arc<Enrichment>>,
+        dimensions: &Dimensions,
     ) -> Result<Self, EngineError> {
-        let tables = config.tables.iter().map(|t| {
-            let transforms = [config.transforms.as_slice(), &t.transforms].concat();
-            (t.name.as_str(), compile(&t.name, &t.filters, &transforms))
-        });
-        Self::collect(tables, enrichment)
+        let mut stages = Self::default();
+        for table in &config.tables {
+            let transforms = [config.transforms.as_slice(), &table.transforms].concat();
+            let stage = compile(&table.name, &table.filters, &transforms)?;
+            stages.add(
+                &table.name,
+                stage,
+                config.enrich.as_ref(),
+                &table.enrich,
+                dimensions,
+            )?;
+        }
+        Ok(stages)
     }
 
-    fn collect<'a>(
-        tables: impl Iterator<Item = (&'a str, Result<Stage, EngineError>)>,
-        enrichment: Option<Arc<Enrichment>>,
-    ) -> Result<Self, EngineError> {
-        let mut stages = std::collections::HashMap::new();
-        for (name, stage) in tables {
-            stages.insert(name.to_owned(), stage?);
+    /// Adds a table's stage and its joins: the `[enrich]` join first, then its own.
+    fn add(
+        &mut self,
+        table: &str,
+        stage: Stage,
+        enrich: Option<&EnrichConfig>,
+        joins: &[JoinConfig],
+        dimensions: &Dimensions,
+    ) -> Result<(), EngineError> {
+        let global = enrich.map(EnrichConfig::join);
+        let mut compiled = Vec::new();
+        for (index, config) in global.iter().chain(joins).enumerate() {
+            let place = match global {
+                Some(_) if index == 0 => "enrich".to_owned(),
+                Some(_) => format!("table {table}: enrich[{}]", index - 1),
+                None => format!("table {table}: enrich[{index}]"),
+            };
+            let dimension = dimensions.get(&config.dimension).ok_or_else(|| {
+                EngineError::Config(format!("{place}: no dimension {:?}", config.dimension))
+            })?;
+            let join = Join::new(dimension, config)
+                .map_err(|problem| EngineError::Config(format!("{place}: {problem}")))?;
+            compiled.push(Arc::new(join));
         }
-        Ok(Self {
-            tables: stages,
-            enrichment,
-        })
+        self.tables.insert(table.to_owned(), stage);
+        if !compiled.is_empty() {
+            self.joins.insert(table.to_owned(), compiled);
+        }
+        Ok(())
     }
 }
 
@@ -164,7 +200,7 @@ pub(super) async fn spawn_sinks(
         senders.push((name, tx));
     }
     let stats = Arc::clone(&shared.stats);
-    let routes = Routes::new(stages.tables, stages.enrichment, routes).with_outputs(
+    let routes = Routes::new(stages.tables, stages.joins, routes).with_outputs(
         Arc::clone(&shared.dead_letters),
         Arc::new(move |count| stats.record_filtered(count)),
     );

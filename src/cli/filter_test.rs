@@ -86,6 +86,7 @@ fn json_line(record: u64, input: &ChangeEvent, explanation: &Explanation) -> Str
         "keys": keys,
         "sequence": input.position.sequence.as_str(),
         "table": explanation.table,
+        "joins": explanation.joins,
         "sinks": explanation.sinks,
     });
     line.to_string() + "\n"
@@ -100,6 +101,17 @@ fn text_block(record: u64, input: &ChangeEvent, explanation: &Explanation) -> St
         input.table,
         describe(&explanation.table)
     );
+    for join in &explanation.joins {
+        let what = match (&join.key, join.matched) {
+            (None, _) => {
+                "the change lacks a key attribute (or it is not a string or number): not joined"
+                    .to_owned()
+            }
+            (Some(key), false) => format!("key {key:?}: no row, not joined"),
+            (Some(key), true) => format!("key {key:?}: matched, added {}", join.added.join(", ")),
+        };
+        text += &format!("  join {}: {what}\n", join.dimension);
+    }
     for sink in &explanation.sinks {
         let what = match (&sink.stage, sink.routed) {
             (_, false) => "not routed here (its `tables` leaves this table out)".to_owned(),

@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{AwsConfig, SinkEntry};
-use crate::transform::{EnrichConfig, FilterSpec, TransformConfig};
+use crate::dimension::DimensionConfig;
+use crate::transform::{EnrichConfig, FilterSpec, JoinConfig, TransformConfig};
 
 /// `dynamo-cdc load` configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -25,8 +26,12 @@ pub struct LoaderConfig {
     /// Applied in order to every change, before its table's own transforms.
     #[serde(default)]
     pub transforms: Vec<TransformConfig>,
-    /// Optional enrichment join.
+    /// Optional enrichment join of every table's changes (before each
+    /// table's own `enrich` joins).
     pub enrich: Option<EnrichConfig>,
+    /// Dimension tables the tables' `enrich` joins name; each is loaded once.
+    #[serde(default)]
+    pub dimensions: Vec<DimensionConfig>,
     /// Destinations; at least one.
     pub sinks: Vec<SinkEntry>,
     /// The Prometheus and health-probe endpoint (off unless `listen` is set).
@@ -90,6 +95,10 @@ pub struct LoaderTable {
     /// Transforms of this table's changes, after the loader-wide ones.
     #[serde(default)]
     pub transforms: Vec<TransformConfig>,
+    /// Enrichment joins against `[[dimensions]]`, applied in order after
+    /// the transforms.
+    #[serde(default)]
+    pub enrich: Vec<JoinConfig>,
 }
 
 /// One key attribute.

@@ -1,6 +1,7 @@
 //! The pipeline configuration file: types, loading with `${ENV}` interpolation, validation.
 
 mod coordinator;
+mod dimensions;
 mod interpolate;
 mod kinesis;
 mod load;
@@ -19,6 +20,7 @@ pub use sink_entry::SinkEntry;
 pub use types::*;
 
 pub use crate::aws::AwsConfig;
+pub use crate::dimension::{DimensionConfig, DimensionMode};
 pub use crate::secret::Secret;
 pub use crate::sink::clickhouse::{ClickHouseMode, ClickHouseSinkConfig};
 pub use crate::sink::columns::ColumnMapping;
@@ -27,7 +29,7 @@ pub use crate::sink::postgres::{PgWriteMethod, PostgresSinkConfig, SqlDialect};
 pub use crate::sink::s3::{S3Format, S3SinkConfig};
 pub use crate::sink::sqlite::SqliteSinkConfig;
 pub use crate::sink::{BatchConfig, SinkConfig};
-pub use crate::transform::{CastTarget, EnrichConfig, FilterSpec, TransformConfig};
+pub use crate::transform::{CastTarget, EnrichConfig, FilterSpec, JoinConfig, TransformConfig};
 
 use std::path::PathBuf;
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{AwsConfig, SinkEntry};
-use crate::transform::{EnrichConfig, FilterSpec, TransformConfig};
+use crate::dimension::DimensionConfig;
+use crate::transform::{EnrichConfig, FilterSpec, JoinConfig, TransformConfig};
 
 /// A whole pipeline: where state lives, how to reach AWS, which tables to follow, where to write.
 #[derive(Debug, Clone, Deserialize)]
@@ -32,8 +33,11 @@ pub struct PipelineConfig {
     /// `tables` says otherwise. At least one.
     pub sinks: Vec<SinkEntry>,
     /// Optional enrichment join, applied to every change after its table's
-    /// filters and transforms.
+    /// filters and transforms (before the table's own `enrich` joins).
     pub enrich: Option<EnrichConfig>,
+    /// Dimension tables the tables' `enrich` joins name; each is loaded once.
+    #[serde(default)]
+    pub dimensions: Vec<DimensionConfig>,
 }
 
 /// Polling behaviour of the DynamoDB Streams source.
@@ -140,6 +144,10 @@ pub struct TableConfig {
     /// Transforms applied in order to the changes that pass the filters.
     #[serde(default)]
     pub transforms: Vec<TransformConfig>,
+    /// Enrichment joins against `[[dimensions]]`, applied in order after
+    /// the transforms (a join may use attributes an earlier one added).
+    #[serde(default)]
+    pub enrich: Vec<JoinConfig>,
 }
 
 /// When a table's current contents are copied (a snapshot) before streaming.

@@ -2,8 +2,8 @@
 
 use std::collections::HashSet;
 
-use super::{EnrichConfig, LoaderConfig, PipelineConfig, SinkEntry};
-use crate::transform::{DimensionFormat, FilterSpec, Stage, TransformConfig};
+use super::{LoaderConfig, PipelineConfig, SinkEntry};
+use crate::transform::{FilterSpec, JoinConfig, Stage, TransformConfig};
 
 pub(super) type Invalid = (String, String);
 
@@ -80,9 +80,13 @@ pub(super) fn validate(config: &PipelineConfig) -> Result<(), Invalid> {
     }
     super::kinesis::validate_kinesis(config)?;
     super::coordinator::validate_coordinator(&config.coordinator)?;
-    if let Some(enrich) = &config.enrich {
-        validate_enrich(enrich)?;
-    }
+    let joins: Vec<(String, &[JoinConfig])> = config
+        .tables
+        .iter()
+        .enumerate()
+        .map(|(index, t)| (format!("tables[{index}]"), t.enrich.as_slice()))
+        .collect();
+    super::dimensions::validate_enrichment(config.enrich.as_ref(), &config.dimensions, &joins)?;
     let tables: Vec<&str> = config.tables.iter().map(|t| t.name.as_str()).collect();
     validate_sinks(&config.sinks)?;
     validate_routing(&config.sinks, &tables)
@@ -130,20 +134,6 @@ fn validate_routing(sinks: &[SinkEntry], tables: &[&str]) -> Result<(), Invalid>
                 format!("no sink takes table {table:?}: add it to a sink's `tables`"),
             ));
         }
-    }
-    Ok(())
-}
-
-/// Checks the enrichment join's file type and columns.
-fn validate_enrich(enrich: &EnrichConfig) -> Result<(), Invalid> {
-    if DimensionFormat::from_path(&enrich.path).is_none() {
-        return Err(invalid(
-            "enrich.path",
-            format!("{:?} must end in .parquet, .csv or .jsonl", enrich.path),
-        ));
-    }
-    if enrich.columns.is_empty() {
-        return Err(invalid("enrich.columns", "name at least one column to add"));
     }
     Ok(())
 }
@@ -258,9 +248,13 @@ pub(super) fn validate_loader(config: &LoaderConfig) -> Result<(), Invalid> {
             &table.transforms,
         )?;
     }
-    if let Some(enrich) = &config.enrich {
-        validate_enrich(enrich)?;
-    }
+    let joins: Vec<(String, &[JoinConfig])> = config
+        .tables
+        .iter()
+        .enumerate()
+        .map(|(index, t)| (format!("tables[{index}]"), t.enrich.as_slice()))
+        .collect();
+    super::dimensions::validate_enrichment(config.enrich.as_ref(), &config.dimensions, &joins)?;
     let tables: Vec<&str> = config.tables.iter().map(|t| t.name.as_str()).collect();
     validate_sinks(&config.sinks)?;
     validate_routing(&config.sinks, &tables)

@@ -120,7 +120,7 @@ async fn filtered_changes_are_acknowledged_without_reaching_a_sink() {
     let (tx, mut rx) = mpsc::channel(4);
     let routes = Routes::new(
         HashMap::from([("orders".to_owned(), paid_only())]),
-        None,
+        HashMap::new(),
         vec![route("one", None, Stage::default())],
     );
     let fanout = Fanout::new(vec![("one".to_owned(), tx)], routes);
@@ -146,7 +146,7 @@ async fn routes_and_sink_stages_give_each_sink_its_own_view() {
     let (other_tx, mut other_rx) = mpsc::channel(4);
     let routes = Routes::new(
         HashMap::new(),
-        None,
+        HashMap::new(),
         vec![
             route("full", None, Stage::default()),
             route("slim", Some(&["orders"]), without_secret()),
@@ -188,7 +188,11 @@ async fn routes_and_sink_stages_give_each_sink_its_own_view() {
 async fn a_sink_whose_stage_drops_everything_acknowledges_at_once() {
     let tracker = tracker_for("orders");
     let (tx, mut rx) = mpsc::channel(4);
-    let routes = Routes::new(HashMap::new(), None, vec![route("paid", None, paid_only())]);
+    let routes = Routes::new(
+        HashMap::new(),
+        HashMap::new(),
+        vec![route("paid", None, paid_only())],
+    );
     let fanout = Fanout::new(vec![("paid".to_owned(), tx)], routes);
     let page = vec![change(1, "new")];
     publish_orders(&tracker, &fanout, 1, page).await;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::dimension::{DimensionConfig, DimensionMode};
 use crate::model::Op;
 
 /// One filter pattern as configured: JSON text, exactly as AWS Lambda's
@@ -127,5 +128,53 @@ pub struct EnrichConfig {
 }
 
 fn default_reload() -> Duration {
-    Duration::from_secs(60)
+    crate::dimension::config::default_reload()
+}
+
+/// The name the `[enrich]` table has among the dimensions.
+pub const ENRICH_DIMENSION: &str = "enrich";
+
+impl EnrichConfig {
+    /// The `[enrich]` table as a dimension named [`ENRICH_DIMENSION`]
+    /// (indexed in `auto` mode).
+    pub fn dimension(&self) -> DimensionConfig {
+        DimensionConfig {
+            name: ENRICH_DIMENSION.into(),
+            path: self.path.clone(),
+            key: vec![self.key.clone()],
+            columns: self.columns.clone(),
+            mode: DimensionMode::Auto,
+            memory_budget_mb: crate::dimension::config::default_memory_budget_mb(),
+            reload_interval: self.reload_interval,
+            index_dir: None,
+        }
+    }
+
+    /// The `[enrich]` join every table gets.
+    pub fn join(&self) -> JoinConfig {
+        JoinConfig {
+            dimension: ENRICH_DIMENSION.into(),
+            on: vec![self.field.clone()],
+            prefix: self.prefix.clone(),
+            columns: None,
+        }
+    }
+}
+
+/// One join of a table's changes against a dimension table
+/// (`[[tables]] enrich = [{ dimension = "customers", on = "customer_id" }]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinConfig {
+    /// The `[[dimensions]]` entry joined.
+    pub dimension: String,
+    /// The change's attribute(s) matched, part by part, against the
+    /// dimension's key column(s): one name, or a list for a composite key.
+    #[serde(deserialize_with = "crate::dimension::config::one_or_many")]
+    pub on: Vec<String>,
+    /// Prefix of the added attributes' names.
+    #[serde(default)]
+    pub prefix: String,
+    /// The dimension columns this join adds (default: all of them).
+    pub columns: Option<Vec<String>>,
 }

@@ -1,13 +1,14 @@
 //! What the transform stage does to one change, step by step, for
 //! `dynamo-cdc filter-test`: which of the table's filter patterns match,
-//! what its transforms and the enrichment join leave, and for each sink
+//! what its transforms and enrichment joins leave (and what each join
+//! matched), and for each sink
 //! whether it takes the table and what its own stage leaves. The same
 //! [`Stage::apply`] and join the pipeline runs, one change at a time.
 
 use serde::Serialize;
 
 use super::stage::{Stage, Verdict};
-use super::Routes;
+use super::{JoinReport, Routes};
 use crate::model::ChangeEvent;
 
 /// One stage's work on one change.
@@ -49,8 +50,11 @@ pub struct SinkReport {
 /// The whole path of one change.
 #[derive(Debug, Clone, Serialize)]
 pub struct Explanation {
-    /// The table's stage and the enrichment join.
+    /// The table's stage, and the change after its enrichment joins.
     pub table: StageReport,
+    /// Each enrichment join of the table, in order; empty when the
+    /// table's stage dropped the change.
+    pub joins: Vec<JoinReport>,
     /// Each sink, in configuration order; empty when the table's stage
     /// dropped the change.
     pub sinks: Vec<SinkReport>,
@@ -64,16 +68,18 @@ impl Routes {
         let empty = Stage::default();
         let stage = self.table_stage(&table_name).unwrap_or(&empty);
         let mut table = run(stage, event);
-        if let (StageResult::Kept(kept), Some(enrichment)) = (&mut table.result, self.enrichment())
-        {
-            enrichment.join_all(std::slice::from_mut(kept.as_mut()));
-        }
-        let StageResult::Kept(kept) = &table.result else {
+        let StageResult::Kept(kept) = &mut table.result else {
             return Explanation {
                 table,
+                joins: Vec::new(),
                 sinks: Vec::new(),
             };
         };
+        let joins = self
+            .joins(&table_name)
+            .iter()
+            .map(|join| join.explain(kept))
+            .collect();
         let sinks = sinks
             .iter()
             .enumerate()
@@ -90,7 +96,11 @@ impl Routes {
                 }
             })
             .collect();
-        Explanation { table, sinks }
+        Explanation {
+            table,
+            joins,
+            sinks,
+        }
     }
 }
 

@@ -1,5 +1,5 @@
-//! The transform stage of a whole pipeline: each table's stage and the
-//! enrichment join, applied once to every change before the sinks, then
+//! The transform stage of a whole pipeline: each table's stage and its
+//! enrichment joins, applied once to every change before the sinks, then
 //! each sink's table routing and its own stage. Changes a stage drops are
 //! counted; changes a transform cannot handle are dead-lettered. Either
 //! way they are acknowledged like any other, so checkpoints move past them.
@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::stage::{Stage, Verdict};
-use super::Enrichment;
+use super::Join;
 use crate::dead_letter::{DeadLetter, DeadLetterError, DeadLetters};
 use crate::metric_names as names;
 use crate::model::ChangeEvent;
@@ -28,7 +28,7 @@ pub struct SinkRoute {
 #[derive(Default)]
 pub struct Routes {
     tables: HashMap<String, Stage>,
-    enrichment: Option<Arc<Enrichment>>,
+    joins: HashMap<String, Vec<Arc<Join>>>,
     sinks: Vec<SinkRoute>,
     dead_letters: Option<Arc<DeadLetters>>,
     on_filtered: Option<FilteredCounter>,
@@ -41,7 +41,7 @@ impl std::fmt::Debug for Routes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Routes")
             .field("tables", &self.tables)
-            .field("enrichment", &self.enrichment)
+            .field("joins", &self.joins)
             .field("sinks", &self.sinks)
             .finish_non_exhaustive()
     }
@@ -49,11 +49,11 @@ impl std::fmt::Debug for Routes {
 
 impl Routes {
     /// Routes with the tables' stages (tables without an entry pass
-    /// unchanged), the enrichment join, and the sinks' routes in the
-    /// order of the sinks' channels.
+    /// unchanged), each table's enrichment joins in order, and the sinks'
+    /// routes in the order of the sinks' channels.
     pub fn new(
         tables: HashMap<String, Stage>,
-        enrichment: Option<Arc<Enrichment>>,
+        joins: HashMap<String, Vec<Arc<Join>>>,
         sinks: Vec<SinkRoute>,
     ) -> Self {
         let tables = tables
@@ -62,7 +62,7 @@ impl Routes {
             .collect();
         Self {
             tables,
-            enrichment,
+            joins,
             sinks,
             dead_letters: None,
             on_filtered: None,
@@ -85,9 +85,9 @@ impl Routes {
         self.tables.get(table)
     }
 
-    /// The enrichment join, if configured.
-    pub fn enrichment(&self) -> Option<&Enrichment> {
-        self.enrichment.as_deref()
+    /// The enrichment joins of `table`, in order (empty without any).
+    pub fn joins(&self, table: &str) -> &[Arc<Join>] {
+        self.joins.get(table).map_or(&[], Vec::as_slice)
     }
 
     /// The route of sink `index`.
@@ -95,9 +95,9 @@ impl Routes {
         self.sinks.get(index)
     }
 
-    /// Applies `table`'s stage and the enrichment join to `events`; returns
-    /// the changes that go on. Unchanged, and without decoding an image,
-    /// when the table has no stage and there is no join.
+    /// Applies `table`'s stage and its enrichment joins to `events`;
+    /// returns the changes that go on. Unchanged, and without decoding an
+    /// image, when the table has no stage and no join.
     pub fn table_events(
         &self,
         table: &str,
@@ -107,8 +107,8 @@ impl Routes {
             Some(stage) => self.run_stage(stage, table, None, events)?,
             None => events,
         };
-        if let Some(enrichment) = &self.enrichment {
-            enrichment.join_all(&mut kept);
+        for join in self.joins(table) {
+            join.apply(&mut kept);
         }
         Ok(kept)
     }

@@ -70,9 +70,14 @@ pub async fn run_loader(
     let shared = SinkShared::new(&config.state_dir);
     let (cancel, stats) = (shared.cancel.clone(), Arc::clone(&shared.stats));
     let dead_letters = Arc::clone(&shared.dead_letters);
-    let (enrichment, _reloads) =
-        super::dimension::start_enrichment(config.enrich.as_ref(), &config.aws).await?;
-    let stages = TableStages::for_loader(config, enrichment)?;
+    let dimensions = super::dimension::start_dimensions(
+        &config.dimensions,
+        config.enrich.as_ref(),
+        &config.state_dir,
+        &config.aws,
+    )
+    .await?;
+    let stages = TableStages::for_loader(config, &dimensions)?;
     let (senders, mut sink_tasks) =
         spawn_sinks(&config.sinks, &schemas, &config.aws, &shared, stages).await?;
     let endpoint_stop = CancellationToken::new();
