@@ -54,6 +54,15 @@ fn store(bucket: &str) -> object_store::aws::AmazonS3 {
         .expect("S3 client")
 }
 
+/// Writes an object.
+pub async fn put_object(bucket: &str, key: &str, body: &[u8]) {
+    use object_store::ObjectStoreExt;
+    store(bucket)
+        .put(&object_store::path::Path::from(key), body.to_vec().into())
+        .await
+        .expect("put an object");
+}
+
 /// Reads an object's bytes.
 pub async fn get_object(bucket: &str, key: &str) -> Vec<u8> {
     use object_store::ObjectStoreExt;
