@@ -654,3 +654,80 @@ async fn the_loader_joins_each_table_with_its_own_joins() {
     expected.sort_by_key(order);
     assert_eq!(loaded, expected);
 }
+
+#[test]
+fn filter_test_shows_every_join() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dimensions = write_dimensions(dir.path(), 30);
+    let changes = vec![
+        (
+            "o1".to_owned(),
+            "eu".to_owned(),
+            "c0".to_owned(),
+            "p3".to_owned(),
+        ),
+        (
+            "o2".to_owned(),
+            "us".to_owned(),
+            "c1".to_owned(),
+            "p99".to_owned(),
+        ),
+    ];
+    assert!(dimensions
+        .customers
+        .contains_key(&("eu".into(), "c0".into())));
+    assert!(!dimensions
+        .customers
+        .contains_key(&("us".into(), "c1".into())));
+    let input = dir.path().join("orders-event.json");
+    std::fs::write(&input, lambda_event("orders", &changes)).expect("event");
+    let config = dir.path().join("pipeline.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = \"{}\"\n\n{}[[tables]]\nname = \"orders\"\n{ORDERS_JOINS}\n\n{}",
+            dir.path().join("state").display(),
+            dimensions_config(dir.path(), 64),
+            jsonl_sink(&dir.path().join("out"))
+        ),
+    )
+    .expect("config");
+    let run = |json: bool| {
+        let mut args = vec![
+            "filter-test",
+            "--config",
+            config.to_str().expect("path"),
+            "--table",
+            "orders",
+        ];
+        if json {
+            args.push("--json");
+        }
+        args.push(input.to_str().expect("path"));
+        let output = command(&args).output().expect("filter-test");
+        assert!(output.status.success(), "{}", stderr(&output));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let text = run(false);
+    assert!(
+        text.contains("join customers: key \"eu/c0\": matched, added c_name, c_tier"),
+        "{text}"
+    );
+    assert!(
+        text.contains("join products: key \"p3\": matched, added p_title"),
+        "{text}"
+    );
+    assert!(
+        text.contains("join customers: key \"us/c1\": no row, not joined"),
+        "{text}"
+    );
+    assert!(
+        text.contains("join products: key \"p99\": no row, not joined"),
+        "{text}"
+    );
+    let first: serde_json::Value =
+        serde_json::from_str(run(true).lines().next().expect("a line")).expect("json");
+    assert_eq!(first["joins"][0]["dimension"], "customers");
+    assert_eq!(first["joins"][0]["matched"], true);
+    assert_eq!(first["joins"][1]["added"], serde_json::json!(["p_title"]));
+}
