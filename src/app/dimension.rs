@@ -162,9 +162,17 @@ impl DimensionSource {
         }
         let result = self.build(stores, &source).await;
         let outcome = if result.is_ok() { "built" } else { "failed" };
-        metrics::counter!(names::DIMENSION_BUILDS, "dimension" => name, "outcome" => outcome)
+        metrics::counter!(names::DIMENSION_BUILDS, "dimension" => name.clone(), "outcome" => outcome)
             .increment(1);
-        self.table.install(result?);
+        let index = result?;
+        // A local file still being written while it was read: keep the
+        // index in use, if there is one, and index the file again at the
+        // next check.
+        if self.table.current().is_some() && self.identify(stores).await? != source {
+            tracing::warn!(dimension = %name, "the dimension file changed while it was indexed; indexing it again at the next check");
+            return Ok(());
+        }
+        self.table.install(index);
         let (dir, keep) = (self.index_dir.clone(), source);
         tokio::task::spawn_blocking(move || dimension::remove_other_indexes(&dir, &keep));
         Ok(())
