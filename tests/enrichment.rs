@@ -202,6 +202,26 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// An event file of `changes` to the orders table and a pipeline config
+/// joining them (customers with a `budget_mb` memory budget) into a JSON
+/// Lines sink at `out`.
+fn orders_replay(dir: &Path, changes: &[Order], budget_mb: u64, out: &Path) -> (PathBuf, PathBuf) {
+    let input = dir.join("orders-event.json");
+    std::fs::write(&input, lambda_event("orders", changes)).expect("event");
+    let config = dir.join("pipeline.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = \"{}\"\n\n{}[[tables]]\nname = \"orders\"\n{ORDERS_JOINS}\n\n{}",
+            dir.join("state").display(),
+            dimensions_config(dir, budget_mb),
+            jsonl_sink(out)
+        ),
+    )
+    .expect("config");
+    (input, config)
+}
+
 fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -226,20 +246,8 @@ fn a_dimension_larger_than_the_memory_budget_joins_from_its_disk_index() {
     // CSV against a 1 MiB in-memory budget.
     let dimensions = write_dimensions(dir.path(), 40_000);
     let changes = orders(4_000, 40_000, 7);
-    let input = dir.path().join("orders-event.json");
-    std::fs::write(&input, lambda_event("orders", &changes)).expect("event");
     let out = dir.path().join("out");
-    let config = dir.path().join("replay.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "state_dir = \"{}\"\n\n{}[[tables]]\nname = \"orders\"\n{ORDERS_JOINS}\n\n{}",
-            dir.path().join("state").display(),
-            dimensions_config(dir.path(), 1),
-            jsonl_sink(&out)
-        ),
-    )
-    .expect("config");
+    let (input, config) = orders_replay(dir.path(), &changes, 1, &out);
     let first = replay(&config, "orders", &input);
     assert!(first.status.success(), "{}", stderr(&first));
     let indexes = dir.path().join("state/dimensions/customers");
@@ -286,20 +294,8 @@ fn a_dimension_larger_than_the_memory_budget_joins_from_its_disk_index() {
 fn bad_dimension_files_stop_the_start_naming_the_file_and_line() {
     let dir = tempfile::tempdir().expect("temp dir");
     write_dimensions(dir.path(), 30);
-    let input = dir.path().join("orders-event.json");
-    std::fs::write(&input, lambda_event("orders", &orders(20, 30, 3))).expect("event");
     let out = dir.path().join("out");
-    let config = dir.path().join("replay.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "state_dir = \"{}\"\n\n{}[[tables]]\nname = \"orders\"\n{ORDERS_JOINS}\n\n{}",
-            dir.path().join("state").display(),
-            dimensions_config(dir.path(), 1),
-            jsonl_sink(&out)
-        ),
-    )
-    .expect("config");
+    let (input, config) = orders_replay(dir.path(), &orders(20, 30, 3), 1, &out);
     let customers = dir.path().join("customers.csv");
     let original = std::fs::read_to_string(&customers).expect("read");
     let cases = [
@@ -679,19 +675,7 @@ fn filter_test_shows_every_join() {
     assert!(!dimensions
         .customers
         .contains_key(&("us".into(), "c1".into())));
-    let input = dir.path().join("orders-event.json");
-    std::fs::write(&input, lambda_event("orders", &changes)).expect("event");
-    let config = dir.path().join("pipeline.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "state_dir = \"{}\"\n\n{}[[tables]]\nname = \"orders\"\n{ORDERS_JOINS}\n\n{}",
-            dir.path().join("state").display(),
-            dimensions_config(dir.path(), 64),
-            jsonl_sink(&dir.path().join("out"))
-        ),
-    )
-    .expect("config");
+    let (input, config) = orders_replay(dir.path(), &changes, 64, &dir.path().join("out"));
     let run = |json: bool| {
         let mut args = vec![
             "filter-test",
