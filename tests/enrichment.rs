@@ -417,8 +417,15 @@ async fn a_reload_swaps_the_whole_index_while_changes_stream() {
     let dir = tempfile::tempdir().expect("temp dir");
     let dimension = dir.path().join("versions.jsonl");
     let write_version = |version: u32| {
+        // 50 rows the changes join, and 30,000 more so that a build takes
+        // a while and changes keep streaming during it.
         let text: String = (0..50)
-            .map(|i| format!("{{\"id\": \"c{i}\", \"version\": {version}, \"a\": \"{version}-a{i}\", \"b\": \"{version}-b{i}\"}}\n"))
+            .map(|i| format!("c{i}"))
+            .chain((0..30_000).map(|i| format!("filler{i}")))
+            .map(|id| {
+                let i = id.trim_start_matches('c');
+                format!("{{\"id\": \"{id}\", \"version\": {version}, \"a\": \"{version}-a{i}\", \"b\": \"{version}-b{i}\"}}\n")
+            })
             .collect();
         // Written aside and renamed: the file itself is never half-written.
         let aside = dir.path().join("versions.jsonl.new");
@@ -530,6 +537,12 @@ async fn a_reload_swaps_the_whole_index_while_changes_stream() {
         .iter()
         .position(|v| *v == "2")
         .expect("the new version reached the sink");
+    eprintln!(
+        "{} changes: {} joined with the first version, then {} with the second",
+        versions.len(),
+        first_new,
+        versions.len() - first_new
+    );
     assert!(versions[..first_new].iter().all(|v| *v == "1"));
     assert!(
         versions[first_new..].iter().all(|v| *v == "2"),
