@@ -3,9 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-/// The engine binary cargo built for these tests.
+/// The engine binary: `DYNAMO_CDC_BIN` when set (scripts/test.sh sets it
+/// to the binary it built; a copy keeps a run independent of later builds
+/// in a shared target directory), else the one cargo built for these tests.
 pub fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_dynamo-cdc"))
+    std::env::var_os("DYNAMO_CDC_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_dynamo-cdc")),
+        PathBuf::from,
+    )
 }
 
 /// Writes a pipeline config for `tables` into `dir` with extra `[source]`

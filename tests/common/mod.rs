@@ -18,6 +18,7 @@ pub mod observe;
 pub mod opensearch;
 pub mod outage;
 pub mod postgres;
+pub mod staged;
 pub mod streams;
 pub mod tcp_proxy;
 pub mod values;

@@ -14,6 +14,8 @@ use crate::coordinator::AckTracker;
 pub struct Pending {
     /// Receipt handle, to delete the message.
     pub receipt: String,
+    /// The object's key, for the log.
+    pub key: String,
     /// Stops the visibility extender.
     pub extender: CancellationToken,
 }
@@ -94,6 +96,11 @@ pub async fn flush(
         {
             Ok(_) => {
                 state.deleted.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(
+                    message_id = %update.key.shard,
+                    key = %pending.key,
+                    "object loaded, message deleted"
+                );
             }
             // The message comes back after its visibility timeout and is
             // loaded again: harmless for versioned sinks.

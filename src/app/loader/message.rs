@@ -74,6 +74,13 @@ impl Handler<'_> {
             }
         };
         self.stats.record_page(events.len());
+        tracing::info!(
+            message_id = %id,
+            bucket = %notice.bucket,
+            key = %notice.key,
+            changes = events.len(),
+            "loading an object"
+        );
         let key = ShardKey {
             stream: Arc::from("sqs"),
             shard: Arc::from(id.as_str()),
@@ -85,6 +92,7 @@ impl Handler<'_> {
             id,
             Pending {
                 receipt: receipt.clone(),
+                key: notice.key.clone(),
                 extender: extender.clone(),
             },
         );
