@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use common::engine::command;
 use common::staged::{
-    expected_state, land, load_until_idle, loader_config, put_object, sqs_notice, write_dimension,
-    Landed,
+    expected_state, land, load_until_idle, loader_config, sqs_notice, write_dimension, Landed,
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -27,7 +26,7 @@ async fn staged_pipeline_loads_enriched_state_and_survives_a_killed_loader() {
     // A corrupt object, announced like the others.
     let garbage_key = format!("{table}/dt=2026-01-01/shardId-x-1-2.jsonl.gz");
     let body = sqs_notice(&bucket, &garbage_key, &table);
-    put_object(&bucket, &garbage_key, b"this is not gzip").await;
+    common::moto::put_object(&bucket, &garbage_key, b"this is not gzip").await;
     sqs.send_message()
         .queue_url(&queue_url)
         .message_body(body)
@@ -161,7 +160,7 @@ async fn parquet_objects_loaded_by_two_competing_loaders() {
     let dimension = write_dimension(&dimension_path);
     let database = common::clickhouse::unique_database("staged");
     // This time the dimension table is read from S3.
-    put_object(
+    common::moto::put_object(
         &bucket,
         "dimensions/customers.parquet",
         &std::fs::read(&dimension_path).expect("read"),

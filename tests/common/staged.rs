@@ -187,21 +187,3 @@ pub fn sqs_notice(bucket: &str, key: &str, table: &str) -> String {
     })
     .to_string()
 }
-
-/// Writes `body` to `bucket`/`key` in moto's S3.
-pub async fn put_object(bucket: &str, key: &str, body: &[u8]) {
-    use object_store::ObjectStoreExt;
-    let store = object_store::aws::AmazonS3Builder::new()
-        .with_bucket_name(bucket)
-        .with_region("us-east-1")
-        .with_endpoint(super::moto::url())
-        .with_allow_http(true)
-        .with_access_key_id("local")
-        .with_secret_access_key("local")
-        .build()
-        .expect("S3 client");
-    store
-        .put(&object_store::path::Path::from(key), body.to_vec().into())
-        .await
-        .expect("put");
-}

@@ -44,8 +44,36 @@ enum Failure {
 }
 
 impl Handler<'_> {
-    /// Loads one message's object. Errors only for what stops the loader.
-    pub async fn handle(&mut self, message: Message) -> Result<(), EngineError> {
+    /// Starts extending the visibility of each received message; a
+    /// message's token is cancelled when it is deleted or left for redelivery.
+    pub fn extend_all(&self, messages: &[Message]) -> Vec<CancellationToken> {
+        messages
+            .iter()
+            .map(|message| {
+                let extender = CancellationToken::new();
+                if let Some(receipt) = &message.receipt_handle {
+                    extend_visibility(
+                        self.stores.sqs.clone(),
+                        self.config.queue.url.clone(),
+                        receipt.clone(),
+                        self.config.queue.visibility_timeout,
+                        extender.clone(),
+                    );
+                }
+                extender
+            })
+            .collect()
+    }
+
+    /// Loads one message's object while `extender` keeps the message
+    /// invisible. Errors only for what stops the loader.
+    pub async fn handle(
+        &mut self,
+        message: Message,
+        extender: CancellationToken,
+    ) -> Result<(), EngineError> {
+        // Deleted, or left to come back: either way no longer extended.
+        let stop_unless_pending = extender.clone().drop_guard();
         let (Some(id), Some(receipt)) =
             (message.message_id.clone(), message.receipt_handle.clone())
         else {
@@ -87,22 +115,16 @@ impl Handler<'_> {
         };
         self.tracker
             .open_shard(key.clone(), Arc::from(notice.table.as_str()), None);
-        let extender = CancellationToken::new();
         self.in_flight.add(
             id,
             Pending {
-                receipt: receipt.clone(),
+                receipt,
                 key: notice.key.clone(),
                 extender: extender.clone(),
             },
         );
-        extend_visibility(
-            self.stores.sqs.clone(),
-            self.config.queue.url.clone(),
-            receipt,
-            self.config.queue.visibility_timeout,
-            extender,
-        );
+        // From here the committer stops the extender, once the message is deleted.
+        stop_unless_pending.disarm();
         let mut rest = events;
         while !rest.is_empty() {
             let tail = rest.split_off(rest.len().min(CHUNK));

@@ -155,12 +155,19 @@ pub async fn run_loader(
             }
             continue;
         }
-        for message in messages {
-            if let Err(err) = handler.handle(message).await {
+        // Every message of the receive is kept invisible from now on, not
+        // only once its turn comes: one that waits behind the others'
+        // objects must not reappear for another loader meanwhile.
+        let extenders = handler.extend_all(&messages);
+        for (message, extender) in messages.into_iter().zip(&extenders) {
+            if let Err(err) = handler.handle(message, extender.clone()).await {
                 failure = Some(err);
                 cancel.cancel();
                 break;
             }
+        }
+        if failure.is_some() {
+            extenders.iter().for_each(CancellationToken::cancel);
         }
     }
     let dead_objects = handler.dead_objects;
