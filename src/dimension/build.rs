@@ -270,7 +270,8 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// Removes `building-PID-*` directories of processes that no longer run.
+/// Removes the `building-PID-*` directories and `download-PID` files of
+/// processes that no longer run (left by a crash).
 fn remove_abandoned_builds(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -279,14 +280,23 @@ fn remove_abandoned_builds(dir: &Path) {
         let name = entry.file_name();
         let Some(pid) = name
             .to_str()
-            .and_then(|n| n.strip_prefix("building-"))
+            .and_then(|n| {
+                n.strip_prefix("building-")
+                    .or_else(|| n.strip_prefix("download-"))
+            })
             .and_then(|rest| rest.split('-').next())
         else {
             continue;
         };
-        if !PathBuf::from(format!("/proc/{pid}")).exists() {
-            let _ = std::fs::remove_dir_all(entry.path());
+        if PathBuf::from(format!("/proc/{pid}")).exists() {
+            continue;
         }
+        let path = entry.path();
+        let _ = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod bulk;
 pub mod clickhouse;
 pub mod engine;
+pub mod enrichment;
 pub mod es_index;
 pub mod fault_proxy;
 pub mod fleet;
