@@ -76,14 +76,7 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
     let dead_letters = Arc::clone(&shared.dead_letters);
 
     let schemas: Vec<_> = tables.iter().map(|t| t.schema.clone()).collect();
-    let dimensions = super::dimension::start_dimensions(
-        &config.dimensions,
-        config.enrich.as_ref(),
-        &config.state_dir,
-        &config.aws,
-    )
-    .await?;
-    let stages = TableStages::for_pipeline(config, &dimensions)?;
+    let (stages, _dimensions) = TableStages::start_pipeline(config).await?;
     let (senders, mut sink_tasks) =
         spawn_sinks(&config.sinks, &schemas, &config.aws, &shared, stages).await?;
 

@@ -67,19 +67,11 @@ pub async fn run_filter_test(
     mut each: impl FnMut(FilterTestEntry),
 ) -> Result<Vec<String>, EngineError> {
     let table = pick_table(&config.table_names(), options.table.as_deref())?;
-    let (enrich, aws, sinks) = match config {
-        FilterTestConfig::Pipeline(c) => (c.enrich.as_ref(), &c.aws, c.sinks.as_slice()),
-        FilterTestConfig::Loader(c) => (c.enrich.as_ref(), &c.aws, c.sinks.as_slice()),
-    };
-    let (dimension_configs, state_dir) = match config {
-        FilterTestConfig::Pipeline(c) => (&c.dimensions, &c.state_dir),
-        FilterTestConfig::Loader(c) => (&c.dimensions, &c.state_dir),
-    };
-    let dimensions =
-        super::dimension::start_dimensions(dimension_configs, enrich, state_dir, aws).await?;
-    let stages = match config {
-        FilterTestConfig::Pipeline(c) => TableStages::for_pipeline(c, &dimensions)?,
-        FilterTestConfig::Loader(c) => TableStages::for_loader(c, &dimensions)?,
+    let (sinks, (stages, _dimensions)) = match config {
+        FilterTestConfig::Pipeline(c) => {
+            (c.sinks.as_slice(), TableStages::start_pipeline(c).await?)
+        }
+        FilterTestConfig::Loader(c) => (c.sinks.as_slice(), TableStages::start_loader(c).await?),
     };
     let routes = sink_routes(sinks)?;
     let names: Vec<String> = sinks.iter().map(|entry| entry.name()).collect();

@@ -194,14 +194,7 @@ pub async fn run_replay(
     let shared = SinkShared::new(&config.state_dir);
     let (cancel, stats) = (shared.cancel.clone(), Arc::clone(&shared.stats));
     let dead_letters = Arc::clone(&shared.dead_letters);
-    let dimensions = super::dimension::start_dimensions(
-        &config.dimensions,
-        config.enrich.as_ref(),
-        &config.state_dir,
-        &config.aws,
-    )
-    .await?;
-    let stages = TableStages::for_pipeline(config, &dimensions)?;
+    let (stages, _dimensions) = TableStages::start_pipeline(config).await?;
     let (senders, mut sink_tasks) =
         spawn_sinks(&config.sinks, &[schema], &config.aws, &shared, stages).await?;
     let tracker = AckTracker::new();

@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::dimension::Dimensions;
+use super::dimension::{start_dimensions, Dimensions};
 use super::EngineError;
 use crate::config::{AwsConfig, LoaderConfig, PipelineConfig, SinkEntry};
 use crate::coordinator::Fanout;
@@ -60,11 +60,38 @@ pub(super) struct TableStages {
 }
 
 impl TableStages {
-    /// The stages and joins of a pipeline's `[[tables]]` (validation checked them).
-    pub(super) fn for_pipeline(
+    /// Loads a pipeline's dimension tables and compiles its tables'
+    /// stages and joins; the dimensions stay fresh while the returned
+    /// handle lives.
+    pub(super) async fn start_pipeline(
         config: &PipelineConfig,
-        dimensions: &Dimensions,
-    ) -> Result<Self, EngineError> {
+    ) -> Result<(Self, Dimensions), EngineError> {
+        let dimensions = start_dimensions(
+            &config.dimensions,
+            config.enrich.as_ref(),
+            &config.state_dir,
+            &config.aws,
+        )
+        .await?;
+        Ok((Self::for_pipeline(config, &dimensions)?, dimensions))
+    }
+
+    /// [`TableStages::start_pipeline`] for a loader.
+    pub(super) async fn start_loader(
+        config: &LoaderConfig,
+    ) -> Result<(Self, Dimensions), EngineError> {
+        let dimensions = start_dimensions(
+            &config.dimensions,
+            config.enrich.as_ref(),
+            &config.state_dir,
+            &config.aws,
+        )
+        .await?;
+        Ok((Self::for_loader(config, &dimensions)?, dimensions))
+    }
+
+    /// The stages and joins of a pipeline's `[[tables]]` (validation checked them).
+    fn for_pipeline(config: &PipelineConfig, dimensions: &Dimensions) -> Result<Self, EngineError> {
         let mut stages = Self::default();
         for table in &config.tables {
             let stage = compile(&table.name, &table.filters, &table.transforms)?;
@@ -81,10 +108,7 @@ impl TableStages {
 
     /// The stages of a loader's tables (the loader-wide transforms, then
     /// each table's own) and their joins.
-    pub(super) fn for_loader(
-        config: &LoaderConfig,
-        dimensions: &Dimensions,
-    ) -> Result<Self, EngineError> {
+    fn for_loader(config: &LoaderConfig, dimensions: &Dimensions) -> Result<Self, EngineError> {
         let mut stages = Self::default();
         for table in &config.tables {
             let transforms = [config.transforms.as_slice(), &table.transforms].concat();

@@ -70,14 +70,7 @@ pub async fn run_loader(
     let shared = SinkShared::new(&config.state_dir);
     let (cancel, stats) = (shared.cancel.clone(), Arc::clone(&shared.stats));
     let dead_letters = Arc::clone(&shared.dead_letters);
-    let dimensions = super::dimension::start_dimensions(
-        &config.dimensions,
-        config.enrich.as_ref(),
-        &config.state_dir,
-        &config.aws,
-    )
-    .await?;
-    let stages = TableStages::for_loader(config, &dimensions)?;
+    let (stages, _dimensions) = TableStages::start_loader(config).await?;
     let (senders, mut sink_tasks) =
         spawn_sinks(&config.sinks, &schemas, &config.aws, &shared, stages).await?;
     let endpoint_stop = CancellationToken::new();
