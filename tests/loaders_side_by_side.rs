@@ -203,26 +203,44 @@ async fn three_loaders_converge_through_sigkills_of_single_loaders() {
     }
     let mut every_log = logs.clone();
 
-    // Kill loader 0, 1, 2 in turn, once a sixth, two sixths, half of the
-    // objects are loaded, each while it holds an object it has not finished
-    // (its message not deleted), and restart it.
+    // Three times, once a sixth, two sixths, half of the objects are
+    // loaded, kill a loader that holds an object it has not finished (its
+    // message not deleted), one not killed before if one holds work (a
+    // loader takes up to 10 messages at a time, so a given loader may
+    // hold none), and restart it.
     let mut held_at_kill = Vec::new();
+    let mut victims: Vec<usize> = Vec::new();
     for kill in 0..3 {
-        let victim = kill % 3;
-        let (victim_log, all_logs) = (&logs[victim], &every_log);
+        let chosen = std::sync::Mutex::new(None);
+        let (chosen_ref, logs_ref, all_logs, killed) = (&chosen, &logs, &every_log, &victims);
         common::wait_for_async(
             &format!(
-                "loader {victim} to hold an unfinished object after {}/6 of the loads",
+                "a loader to hold an unfinished object after {}/6 of the loads",
                 kill + 1
             ),
             Duration::from_secs(60),
             || async move {
-                let events = events(victim_log);
-                loaded_keys(all_logs).len() * 6 >= objects * (kill + 1)
-                    && count(&events, LOADING) > count(&events, LOADED)
+                if loaded_keys(all_logs).len() * 6 < objects * (kill + 1) {
+                    return false;
+                }
+                let holder = (0..3)
+                    .filter(|i| !killed.contains(i))
+                    .chain((0..3).filter(|i| killed.contains(i)))
+                    .find(|&i| {
+                        let events = events(&logs_ref[i]);
+                        count(&events, LOADING) > count(&events, LOADED)
+                    });
+                *chosen_ref.lock().expect("victim") = holder;
+                holder.is_some()
             },
         )
         .await;
+        let victim = chosen
+            .into_inner()
+            .expect("victim")
+            .expect("a loader holds work");
+        victims.push(victim);
+        let victim_log = &logs[victim];
         loaders[victim].kill().expect("SIGKILL");
         loaders[victim].wait().expect("reap");
         let events = events(victim_log);
@@ -253,8 +271,8 @@ async fn three_loaders_converge_through_sigkills_of_single_loaders() {
         &common::clickhouse::state(&database, &landed.table).await,
     );
     eprintln!(
-        "{objects} objects, 3 loaders killed in turn holding {held_at_kill:?} unfinished \
-         objects: {started} loads began, {} items converged",
+        "{objects} objects, loaders {victims:?} killed in turn holding {held_at_kill:?} \
+         unfinished objects: {started} loads began, {} items converged",
         expected.len()
     );
     assert_eq!(
