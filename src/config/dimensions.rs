@@ -10,11 +10,12 @@ use super::EnrichConfig;
 use crate::dimension::{DimensionConfig, DimensionFormat};
 use crate::transform::{JoinConfig, ENRICH_DIMENSION};
 
-/// Checks `[enrich]`, the dimensions, and the joins of each `(table field, joins)`.
-pub(super) fn validate_enrichment(
+/// Checks `[enrich]`, the dimensions, and each table's joins (`tables`
+/// in configuration order, named `tables[i]` in errors).
+pub(super) fn validate_enrichment<'a>(
     enrich: Option<&EnrichConfig>,
     dimensions: &[DimensionConfig],
-    tables: &[(String, &[JoinConfig])],
+    tables: impl IntoIterator<Item = &'a [JoinConfig]>,
 ) -> Result<(), Invalid> {
     if let Some(enrich) = enrich {
         validate_enrich(enrich)?;
@@ -36,9 +37,9 @@ pub(super) fn validate_enrichment(
             ));
         }
     }
-    for (table_field, joins) in tables {
+    for (table, joins) in tables.into_iter().enumerate() {
         for (index, join) in joins.iter().enumerate() {
-            validate_join(join, &format!("{table_field}.enrich[{index}]"), &by_name)?;
+            validate_join(join, &format!("tables[{table}].enrich[{index}]"), &by_name)?;
         }
     }
     Ok(())

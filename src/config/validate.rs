@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use super::{LoaderConfig, PipelineConfig, SinkEntry};
-use crate::transform::{FilterSpec, JoinConfig, Stage, TransformConfig};
+use crate::transform::{FilterSpec, Stage, TransformConfig};
 
 pub(super) type Invalid = (String, String);
 
@@ -80,13 +80,11 @@ pub(super) fn validate(config: &PipelineConfig) -> Result<(), Invalid> {
     }
     super::kinesis::validate_kinesis(config)?;
     super::coordinator::validate_coordinator(&config.coordinator)?;
-    let joins: Vec<(String, &[JoinConfig])> = config
-        .tables
-        .iter()
-        .enumerate()
-        .map(|(index, t)| (format!("tables[{index}]"), t.enrich.as_slice()))
-        .collect();
-    super::dimensions::validate_enrichment(config.enrich.as_ref(), &config.dimensions, &joins)?;
+    super::dimensions::validate_enrichment(
+        config.enrich.as_ref(),
+        &config.dimensions,
+        config.tables.iter().map(|t| t.enrich.as_slice()),
+    )?;
     let tables: Vec<&str> = config.tables.iter().map(|t| t.name.as_str()).collect();
     validate_sinks(&config.sinks)?;
     validate_routing(&config.sinks, &tables)
@@ -248,13 +246,11 @@ pub(super) fn validate_loader(config: &LoaderConfig) -> Result<(), Invalid> {
             &table.transforms,
         )?;
     }
-    let joins: Vec<(String, &[JoinConfig])> = config
-        .tables
-        .iter()
-        .enumerate()
-        .map(|(index, t)| (format!("tables[{index}]"), t.enrich.as_slice()))
-        .collect();
-    super::dimensions::validate_enrichment(config.enrich.as_ref(), &config.dimensions, &joins)?;
+    super::dimensions::validate_enrichment(
+        config.enrich.as_ref(),
+        &config.dimensions,
+        config.tables.iter().map(|t| t.enrich.as_slice()),
+    )?;
     let tables: Vec<&str> = config.tables.iter().map(|t| t.name.as_str()).collect();
     validate_sinks(&config.sinks)?;
     validate_routing(&config.sinks, &tables)
