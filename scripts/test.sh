@@ -19,7 +19,7 @@
 #   DYNAMO_CDC_TEST_OPENSEARCH_URL     http://127.0.0.1:PORT (osmem-server: OpenSearch API, in memory)
 #   DYNAMO_CDC_TEST_KAFKA_BROKERS      127.0.0.1:PORT (tansu: Kafka protocol, in memory)
 #   DYNAMO_CDC_TEST_TANSU              the tansu binary (tests that start their own broker)
-#   DYNAMO_CDC_TEST_KAFKA_PYTHON       a python with confluent-kafka (runs tests/kafka_read.py)
+#   DYNAMO_CDC_TEST_KAFKA_PYTHON       a python with confluent-kafka and kafka-python (tests/kafka_*.py)
 #   DYNAMO_CDC_TEST_PROMETHEUS         the prometheus binary (tests start it with their own config)
 #   AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_REGION  (local / local / us-east-1)
 #   DYNAMO_CDC_BIN                     the debug dynamo-cdc binary
@@ -56,7 +56,7 @@ DYNAMO_CDC_TEST_TANSU=$(ensure_tansu)
 export DYNAMO_CDC_TEST_TANSU
 echo "tansu: $DYNAMO_CDC_TEST_TANSU"
 kafka_python=$(ensure_confluent_kafka)
-echo "confluent-kafka: $kafka_python"
+echo "confluent-kafka, kafka-python: $kafka_python"
 echo "PostgreSQL: $(ensure_postgres)"
 DYNAMO_CDC_TEST_PROMETHEUS=$(ensure_prometheus)
 export DYNAMO_CDC_TEST_PROMETHEUS

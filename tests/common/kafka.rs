@@ -15,7 +15,8 @@ pub fn brokers() -> String {
     })
 }
 
-/// A python with confluent-kafka (runs tests/kafka_read.py), exported by scripts/test.sh.
+/// A python with confluent-kafka and kafka-python (runs tests/kafka_*.py), exported by
+/// scripts/test.sh.
 pub fn python() -> String {
     std::env::var("DYNAMO_CDC_TEST_KAFKA_PYTHON").unwrap_or_else(|_| {
         panic!(
@@ -73,27 +74,86 @@ pub fn read_topic(topic: &str, isolation: &str) -> Vec<Record> {
 
 /// [`read_topic`] from the brokers `bootstrap` (`host:port`).
 pub fn read_topic_from(bootstrap: &str, topic: &str, isolation: &str) -> Vec<Record> {
-    let script = format!("{}/tests/kafka_read.py", env!("CARGO_MANIFEST_DIR"));
+    let output = run_script(
+        "kafka_read.py",
+        &[bootstrap, topic, "--isolation", isolation],
+        &format!("reading topic {topic} ({isolation})"),
+    );
+    let parsed: Topic = parse_output("kafka_read.py", topic, &output);
+    parsed.records
+}
+
+/// What a `read_committed` consumer of a real Kafka broker would see of a
+/// topic, worked out by tests/kafka_committed.py from the raw record batches
+/// and their COMMIT/ABORT control batches (tansu's own `read_committed`
+/// also returns aborted records).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct CommittedView {
+    /// The delivered records, sorted by (partition, offset): those of
+    /// non-transactional batches and of committed transactions.
+    pub records: Vec<Record>,
+    /// How many records aborted transactions dropped.
+    pub aborted: usize,
+    /// The records of transactions that have no COMMIT or ABORT marker yet
+    /// (not delivered), sorted by (partition, offset).
+    pub open: Vec<Record>,
+    /// The transaction markers in the topic.
+    pub control: ControlCounts,
+}
+
+/// How many transaction markers (control records) a topic holds. A
+/// transaction writes one marker into each partition it wrote to.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct ControlCounts {
+    /// COMMIT markers.
+    pub commit: usize,
+    /// ABORT markers.
+    pub abort: usize,
+}
+
+/// The committed view of `topic` (see [`CommittedView`]) on the shared
+/// broker. Takes about a second (the quiet period that finds the end).
+/// Panics with the script's stderr when it fails (unknown topic, timeout,
+/// bytes that are not UTF-8, a corrupt batch, ...).
+pub fn read_committed_view(topic: &str) -> CommittedView {
+    read_committed_view_from(&brokers(), topic)
+}
+
+/// [`read_committed_view`] from the brokers `bootstrap` (`host:port`).
+pub fn read_committed_view_from(bootstrap: &str, topic: &str) -> CommittedView {
+    let output = run_script(
+        "kafka_committed.py",
+        &[bootstrap, topic],
+        &format!("reading the committed view of topic {topic}"),
+    );
+    parse_output("kafka_committed.py", topic, &output)
+}
+
+/// Runs tests/`script` with [`python`] and `args`; its stdout. Panics,
+/// naming `what`, with the script's stderr when it fails.
+fn run_script(script: &str, args: &[&str], what: &str) -> Vec<u8> {
+    let path = format!("{}/tests/{script}", env!("CARGO_MANIFEST_DIR"));
     let output = Command::new(python())
-        .arg(&script)
-        .arg(bootstrap)
-        .arg(topic)
-        .args(["--isolation", isolation])
+        .arg(&path)
+        .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("run {script}: {e}"));
+        .unwrap_or_else(|e| panic!("run {path}: {e}"));
     assert!(
         output.status.success(),
-        "reading topic {topic} ({isolation}) failed ({}): {}",
+        "{what} failed ({}): {}",
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
-    let parsed: Topic = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+    output.stdout
+}
+
+fn parse_output<T: serde::de::DeserializeOwned>(script: &str, topic: &str, stdout: &[u8]) -> T {
+    serde_json::from_slice(stdout).unwrap_or_else(|e| {
         panic!(
-            "kafka_read.py printed no valid JSON for topic {topic} ({e}): {}",
-            String::from_utf8_lossy(&output.stdout)
+            "{script} printed no valid JSON for topic {topic} ({e}): {}",
+            String::from_utf8_lossy(stdout)
         )
-    });
-    parsed.records
+    })
 }
 
 /// The latest value of each key: the value of its record with the highest
