@@ -129,6 +129,50 @@ pub fn read_committed_view_from(bootstrap: &str, topic: &str) -> CommittedView {
     parse_output("kafka_committed.py", topic, &output)
 }
 
+/// Runs tests/kafka_txn.py (hand-made transactions with confluent-kafka;
+/// its usage is at its top) with `args` to the end, against whatever
+/// brokers `args` name; its stdout. Panics with its stderr when it fails.
+pub fn kafka_txn(args: &[&str]) -> String {
+    let what = format!("kafka_txn.py {}", args.join(" "));
+    String::from_utf8(run_script("kafka_txn.py", args, &what))
+        .unwrap_or_else(|e| panic!("{what} printed something that is not UTF-8: {e}"))
+}
+
+/// Starts tests/kafka_txn.py with `args`, whose last step is `ready`, and
+/// returns it once it printed `ready` (every step before has been done); the
+/// caller ends it, e.g. with [`std::process::Child::kill`] (SIGKILL).
+/// Panics with its stderr when it exits before.
+pub fn kafka_txn_until_ready(args: &[&str]) -> std::process::Child {
+    use std::io::{BufRead, Read};
+    let path = format!("{}/tests/kafka_txn.py", env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new(python())
+        .arg(&path)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {path}: {e}"));
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("piped stdout");
+    // Blocks until the script prints its line or exits.
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read kafka_txn.py's stdout");
+    if line.trim_end() != "ready" {
+        let _ = child.kill();
+        let status = child.wait().expect("kafka_txn.py status");
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        panic!(
+            "kafka_txn.py {} ended ({status}) before it was ready; stdout {line:?}, stderr: {stderr}",
+            args.join(" ")
+        );
+    }
+    child
+}
+
 /// Runs tests/`script` with [`python`] and `args`; its stdout. Panics,
 /// naming `what`, with the script's stderr when it fails.
 fn run_script(script: &str, args: &[&str], what: &str) -> Vec<u8> {
