@@ -54,6 +54,12 @@ pub const SINK_QUEUE_DEPTH: &str = "dynamo_cdc_sink_queue_depth";
 /// Pairs of one shard's changes whose order the sink's version mapping
 /// could not keep (should stay 0; see the Elasticsearch sink's versions), by `sink`.
 pub const SINK_VERSION_ORDER_LOST: &str = "dynamo_cdc_sink_version_order_lost_total";
+/// Kafka transactions of an exactly-once sink, by `sink` and `result`:
+/// `committed`, `aborted` (the batch is retried), `fenced` (another worker
+/// took the shard over; its reader stopped here).
+pub const KAFKA_TRANSACTIONS: &str = "dynamo_cdc_kafka_transactions_total";
+/// Time from the start of a Kafka transaction to its commit, by `sink`.
+pub const KAFKA_TRANSACTION_SECONDS: &str = "dynamo_cdc_kafka_transaction_duration_seconds";
 /// Time to write one batch (retries included), by `sink`.
 pub const SINK_BATCH_SECONDS: &str = "dynamo_cdc_sink_batch_duration_seconds";
 /// Since when a sink has been failing (Unix seconds; 0 when it is not), by `sink`.
@@ -149,6 +155,11 @@ pub fn describe() {
         ),
         (LEASES_TAKEN, "Leases this worker took.", Unit::Count),
         (
+            KAFKA_TRANSACTIONS,
+            "Kafka transactions of an exactly-once sink, by result.",
+            Unit::Count,
+        ),
+        (
             LEASES_LOST,
             "Leases this worker lost to another.",
             Unit::Count,
@@ -208,6 +219,11 @@ pub fn describe() {
         SINK_BATCH_SECONDS,
         Unit::Seconds,
         "Time to write one batch, retries included."
+    );
+    describe_histogram!(
+        KAFKA_TRANSACTION_SECONDS,
+        Unit::Seconds,
+        "Time from the start of a Kafka transaction to its commit."
     );
     describe_histogram!(
         SINK_REQUEST_SECONDS,

@@ -50,9 +50,43 @@ pub struct KafkaSinkConfig {
     /// never logged.
     #[serde(default)]
     pub properties: BTreeMap<String, Secret>,
+    /// What a record's consumers may rely on: `at_least_once` (the
+    /// default: an idempotent producer; a crash may write a change again)
+    /// or `exactly_once` (each shard's batches and checkpoints are Kafka
+    /// transactions: `read_committed` consumers see every change once).
+    #[serde(default)]
+    pub delivery: Delivery,
+    /// With `exactly_once`: the start of every `transactional.id` and
+    /// checkpoint consumer-group id of this sink (`<prefix>.<table>.<shard>…`);
+    /// defaults to `dynamo-cdc.<sink name>`. Workers that share shards
+    /// through a lease table must use the same prefix.
+    pub transactional_id_prefix: Option<String>,
+    /// With `exactly_once`: the topic whose partitions' consumer-group
+    /// offsets hold each shard's checkpoint (it holds no records); created
+    /// with the partitions it needs when missing. Defaults to
+    /// `<transactional_id_prefix>.checkpoints`.
+    pub checkpoint_topic: Option<String>,
+    /// With `exactly_once`: how long one transaction step (start, commit,
+    /// abort, checkpoint read) may take, and the broker's
+    /// `transaction.timeout.ms`.
+    #[serde(default = "default_transaction_timeout", with = "humantime_serde")]
+    pub transaction_timeout: Duration,
     /// Batching.
     #[serde(default)]
     pub batch: BatchConfig,
+}
+
+/// The `kafka` sink's delivery guarantee.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// An idempotent producer with `acks=all`; after a crash, changes
+    /// written since the last checkpoint are written again.
+    #[default]
+    AtLeastOnce,
+    /// One Kafka transaction per shard and batch, holding the records and
+    /// the shard's checkpoint (a transactional consumer-group offset).
+    ExactlyOnce,
 }
 
 fn default_topic() -> String {
@@ -79,13 +113,36 @@ fn default_delivery_timeout() -> Duration {
     Duration::from_secs(120)
 }
 
+fn default_transaction_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
 /// Properties the sink sets itself: delivery would not be what it promises otherwise.
-pub const FIXED_PROPERTIES: [&str; 4] = [
+pub const FIXED_PROPERTIES: [&str; 7] = [
     "bootstrap.servers",
     "enable.idempotence",
     "acks",
     "queue.buffering.max.messages",
+    "transactional.id",
+    "transaction.timeout.ms",
+    "group.id",
 ];
+
+impl KafkaSinkConfig {
+    /// The start of the sink's transactional and checkpoint group ids.
+    pub fn transactional_prefix(&self, sink_name: &str) -> String {
+        self.transactional_id_prefix
+            .clone()
+            .unwrap_or_else(|| format!("dynamo-cdc.{sink_name}"))
+    }
+
+    /// The topic that keys the sink's checkpoints.
+    pub fn checkpoint_topic(&self, sink_name: &str) -> String {
+        self.checkpoint_topic
+            .clone()
+            .unwrap_or_else(|| format!("{}.checkpoints", self.transactional_prefix(sink_name)))
+    }
+}
 
 impl SinkSpec for KafkaSinkConfig {
     type Writer = KafkaSink;
@@ -125,6 +182,30 @@ impl SinkSpec for KafkaSinkConfig {
                 "queue_max_messages and delivery_timeout must be above zero",
             ));
         }
+        if let Some(prefix) = &self.transactional_id_prefix {
+            let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+            if prefix.is_empty() || prefix.len() > 200 || !prefix.chars().all(legal) {
+                return Err(InvalidField::new(
+                    "transactional_id_prefix",
+                    format!("{prefix:?} must be 1-200 letters, digits, . _ -"),
+                ));
+            }
+        }
+        if let Some(topic) = &self.checkpoint_topic {
+            let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+            if topic.is_empty() || topic.len() > 249 || !topic.chars().all(legal) {
+                return Err(InvalidField::new(
+                    "checkpoint_topic",
+                    format!("{topic:?} is not a valid topic name: letters, digits, . _ -"),
+                ));
+            }
+        }
+        if self.transaction_timeout < Duration::from_secs(1) {
+            return Err(InvalidField::new(
+                "transaction_timeout",
+                "must be at least 1s",
+            ));
+        }
         if let Some(fixed) = self
             .properties
             .keys()
@@ -132,7 +213,7 @@ impl SinkSpec for KafkaSinkConfig {
         {
             return Err(InvalidField::new(
                 format!("properties.{fixed:?}"),
-                "is set by the sink (brokers, idempotent delivery with acks=all, queue_max_messages)",
+                "is set by the sink (brokers, idempotent delivery with acks=all, queue_max_messages, transactions: transactional_id_prefix and transaction_timeout)",
             ));
         }
         Ok(())

@@ -1,7 +1,8 @@
 //! Writes batches to Kafka: one keyed record per change (a tombstone after a
-//! delete), through an idempotent producer with `acks=all`. A batch is done
-//! when every record's delivery report says so; a record the broker refuses
-//! as too large is dead-lettered, any other failure retries the batch.
+//! delete). At least once: through an idempotent producer with `acks=all`;
+//! a batch is done when every record's delivery report says so; a record
+//! the broker refuses as too large is dead-lettered, any other failure
+//! retries the batch. Exactly once: see [`super::exactly_once`].
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -10,23 +11,27 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{
+    BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer,
+};
 use tokio::sync::oneshot;
 
-use super::config::KafkaSinkConfig;
-use super::envelope::{record_key, record_value, Envelope};
+use super::config::{Delivery, KafkaSinkConfig};
+use super::exactly_once::ExactlyOnce;
+use super::records::{Encoding, OutRecord};
+use super::scope::CHECKPOINT_PARTITIONS;
+use super::transaction::Opener;
 use crate::metric_names as names;
 use crate::sink::registry::SinkEnv;
 use crate::sink::{Batch, Rejected, SinkError, SinkWriter};
 
 /// A record's delivery report: written, or why not.
-type Report = Result<(), KafkaError>;
+pub(super) type Report = Result<(), KafkaError>;
 
 /// Hands each delivery report to the batch that waits for it, without
 /// copying the record (rdkafka's `FutureProducer` copies every delivered
 /// record into an owned message).
-struct Reports;
+pub(super) struct Reports;
 
 impl ClientContext for Reports {}
 
@@ -41,11 +46,31 @@ impl ProducerContext for Reports {
 /// The `kafka` sink.
 pub struct KafkaSink {
     name: String,
-    producer: ThreadedProducer<Reports>,
-    topics: HashMap<String, String>,
+    topics: Topics,
+    encoding: Encoding,
+    mode: Mode,
+}
+
+/// How the sink delivers.
+enum Mode {
+    AtLeastOnce(ThreadedProducer<Reports>),
+    ExactlyOnce(ExactlyOnce),
+}
+
+/// The topic of each table.
+pub(super) struct Topics {
+    by_table: HashMap<String, String>,
     template: String,
-    envelope: Envelope,
-    tombstones: bool,
+}
+
+impl Topics {
+    /// The topic of `table`'s records.
+    pub fn topic(&self, table: &str) -> std::borrow::Cow<'_, str> {
+        match self.by_table.get(table) {
+            Some(topic) => std::borrow::Cow::Borrowed(topic),
+            None => std::borrow::Cow::Owned(self.template.replace("{table}", table)),
+        }
+    }
 }
 
 impl std::fmt::Debug for KafkaSink {
@@ -82,42 +107,118 @@ fn client_config(config: &KafkaSinkConfig) -> ClientConfig {
 }
 
 impl KafkaSink {
-    /// Builds the producer and, with `create_topics`, creates missing topics.
+    /// Builds the producer (with `exactly_once`, the settings of the
+    /// per-shard producers) and, with `create_topics`, creates missing topics.
     pub async fn connect(env: SinkEnv<'_>, config: &KafkaSinkConfig) -> Result<Self, SinkError> {
         let fatal = |message: String| SinkError::Fatal {
             sink: env.name.to_owned(),
             message,
         };
         let client = client_config(config);
-        let producer: ThreadedProducer<Reports> = client
-            .create_with_context(Reports)
-            .map_err(|err| fatal(format!("cannot create the Kafka producer: {err}")))?;
-        let topics: HashMap<String, String> = env
+        let by_table: HashMap<String, String> = env
             .tables
             .iter()
             .map(|t| (t.name.to_string(), config.topic.replace("{table}", &t.name)))
             .collect();
         if config.create_topics {
-            create_topics(&client, config, topics.values())
+            create_topics(&client, config, by_table.values())
                 .await
                 .map_err(fatal)?;
         }
+        let mode = match config.delivery {
+            Delivery::AtLeastOnce => Mode::AtLeastOnce(
+                client
+                    .create_with_context(Reports)
+                    .map_err(|err| fatal(format!("cannot create the Kafka producer: {err}")))?,
+            ),
+            Delivery::ExactlyOnce => {
+                let opener = opener(env.name, config);
+                ensure_checkpoint_topic(&client, config, &opener.checkpoint_topic)
+                    .await
+                    .map_err(fatal)?;
+                Mode::ExactlyOnce(ExactlyOnce::new(env.name, opener))
+            }
+        };
         Ok(Self {
             name: env.name.to_owned(),
-            producer,
-            topics,
-            template: config.topic.clone(),
-            envelope: config.envelope,
-            tombstones: config.tombstones,
+            topics: Topics {
+                by_table,
+                template: config.topic.clone(),
+            },
+            encoding: Encoding {
+                envelope: config.envelope,
+                tombstones: config.tombstones,
+            },
+            mode,
         })
     }
+}
 
-    fn topic(&self, table: &str) -> std::borrow::Cow<'_, str> {
-        match self.topics.get(table) {
-            Some(topic) => std::borrow::Cow::Borrowed(topic),
-            None => std::borrow::Cow::Owned(self.template.replace("{table}", table)),
-        }
+/// The settings of the exactly-once producers and their checkpoint reader.
+fn opener(sink: &str, config: &KafkaSinkConfig) -> Opener {
+    let mut producer = client_config(config);
+    // librdkafka requires a record's delivery limit within the transaction's.
+    let delivery = config.delivery_timeout.min(config.transaction_timeout);
+    producer
+        .set(
+            "transaction.timeout.ms",
+            config.transaction_timeout.as_millis().to_string(),
+        )
+        .set("delivery.timeout.ms", delivery.as_millis().to_string());
+    let mut consumer = ClientConfig::new();
+    consumer
+        .set("bootstrap.servers", &config.brokers)
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed");
+    for (name, value) in &config.properties {
+        consumer.set(name, value.expose());
     }
+    Opener {
+        producer,
+        consumer,
+        prefix: config.transactional_prefix(sink),
+        checkpoint_topic: config.checkpoint_topic(sink),
+        timeout: config.transaction_timeout,
+    }
+}
+
+/// Creates the checkpoint topic when missing and checks it has the
+/// partitions a checkpoint needs.
+async fn ensure_checkpoint_topic(
+    client: &ClientConfig,
+    config: &KafkaSinkConfig,
+    topic: &str,
+) -> Result<(), String> {
+    let partitions = CHECKPOINT_PARTITIONS as i32;
+    let wanted = KafkaSinkConfig {
+        partitions,
+        ..config.clone()
+    };
+    create_topics(client, &wanted, std::iter::once(&topic.to_owned())).await?;
+    let (client, name, timeout) = (client.clone(), topic.to_owned(), config.transaction_timeout);
+    let found = tokio::task::spawn_blocking(move || {
+        let probe: BaseProducer = client
+            .create()
+            .map_err(|err| format!("cannot create a Kafka client: {err}"))?;
+        let metadata = probe
+            .client()
+            .fetch_metadata(Some(&name), timeout)
+            .map_err(|err| format!("cannot read the metadata of topic {name}: {err}"))?;
+        Ok::<usize, String>(
+            metadata
+                .topics()
+                .first()
+                .map_or(0, |t| t.partitions().len()),
+        )
+    })
+    .await
+    .map_err(|err| format!("metadata task failed: {err}"))??;
+    if found < CHECKPOINT_PARTITIONS {
+        return Err(format!(
+            "checkpoint topic {topic} has {found} partition(s); exactly-once needs {CHECKPOINT_PARTITIONS} (delete it, or name another with checkpoint_topic)"
+        ));
+    }
+    Ok(())
 }
 
 /// Creates the topics that do not exist yet.
@@ -161,90 +262,96 @@ struct InFlight {
 
 impl SinkWriter for KafkaSink {
     async fn write(&mut self, batch: Batch) -> Result<Vec<Rejected>, SinkError> {
-        let now_ms = crate::coordinator::store::now_ms();
-        let mut rejected = Vec::new();
-        let mut in_flight: VecDeque<InFlight> = VecDeque::new();
-        let mut outcome = Outcome::default();
-        for (slot, event) in batch.events() {
-            let topic = self.topic(&event.table);
-            let key = record_key(event);
-            let value = match record_value(event, self.envelope, now_ms) {
-                Ok(value) => value,
-                Err(reason) => {
-                    rejected.push(refusal(slot, reason));
-                    continue;
-                }
-            };
-            let headers = OwnedHeaders::new_with_capacity(3)
-                .insert(Header {
-                    key: "op",
-                    value: Some(event.op.as_str()),
-                })
-                .insert(Header {
-                    key: "table",
-                    value: Some(&*event.table),
-                })
-                .insert(Header {
-                    key: "sequence",
-                    value: Some(event.position.sequence.as_str()),
-                });
-            let mut records = vec![(value, Some(headers))];
-            if !event.op.is_upsert() && self.tombstones && self.envelope != Envelope::Plain {
-                records.push((None, None));
+        match &mut self.mode {
+            Mode::AtLeastOnce(producer) => {
+                at_least_once(&self.name, producer, &self.topics, self.encoding, &batch).await
             }
-            for (value, headers) in records {
-                let (report, delivery) = oneshot::channel();
-                let mut record = BaseRecord::with_opaque_to(&topic, Box::new(report)).key(&key);
-                if let Some(value) = &value {
-                    record = record.payload(value);
-                }
-                if let Some(headers) = headers {
-                    record = record.headers(headers);
-                }
-                self.enqueue(slot, record, delivery, &mut in_flight, &mut outcome)
-                    .await;
-            }
+            Mode::ExactlyOnce(writer) => writer.write(&batch, self.encoding, &self.topics).await,
         }
-        metrics::gauge!(names::SINK_QUEUE_DEPTH, "sink" => self.name.clone())
-            .set(self.producer.in_flight_count() as f64);
-        while let Some(flight) = in_flight.pop_front() {
-            outcome.settle(flight, &self.name).await;
-        }
-        metrics::gauge!(names::SINK_QUEUE_DEPTH, "sink" => self.name.clone())
-            .set(self.producer.in_flight_count() as f64);
-        outcome.finish(&self.name, rejected)
     }
 }
 
-impl KafkaSink {
-    /// Queues one record; when the producer's queue is full, waits for the
-    /// oldest deliveries first (the readers slow down instead of memory growing).
-    async fn enqueue(
-        &self,
-        slot: (usize, usize),
-        mut record: BaseRecord<'_, String, String, Box<oneshot::Sender<Report>>>,
-        delivery: oneshot::Receiver<Report>,
-        in_flight: &mut VecDeque<InFlight>,
-        outcome: &mut Outcome,
-    ) {
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => {
-                    in_flight.push_back(InFlight { slot, delivery });
-                    outcome.produced += 1;
-                    return;
+/// Writes a batch through the idempotent producer; done when every record's
+/// delivery report says so.
+async fn at_least_once(
+    sink: &str,
+    producer: &ThreadedProducer<Reports>,
+    topics: &Topics,
+    encoding: Encoding,
+    batch: &Batch,
+) -> Result<Vec<Rejected>, SinkError> {
+    let now_ms = crate::coordinator::store::now_ms();
+    let mut rejected = Vec::new();
+    let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+    let mut outcome = Outcome::default();
+    for (slot, event) in batch.events() {
+        let topic = topics.topic(&event.table);
+        let records = match encoding.records(event, now_ms) {
+            Ok(records) => records,
+            Err(reason) => {
+                rejected.push(refusal(slot, reason));
+                continue;
+            }
+        };
+        for record in records {
+            enqueue(
+                sink,
+                producer,
+                &topic,
+                slot,
+                record,
+                &mut in_flight,
+                &mut outcome,
+            )
+            .await;
+        }
+    }
+    metrics::gauge!(names::SINK_QUEUE_DEPTH, "sink" => sink.to_owned())
+        .set(producer.in_flight_count() as f64);
+    while let Some(flight) = in_flight.pop_front() {
+        outcome.settle(flight, sink).await;
+    }
+    metrics::gauge!(names::SINK_QUEUE_DEPTH, "sink" => sink.to_owned())
+        .set(producer.in_flight_count() as f64);
+    outcome.finish(sink, rejected)
+}
+
+/// Queues one record; when the producer's queue is full, waits for the
+/// oldest deliveries first (the readers slow down instead of memory growing).
+async fn enqueue(
+    sink: &str,
+    producer: &ThreadedProducer<Reports>,
+    topic: &str,
+    slot: (usize, usize),
+    record: OutRecord,
+    in_flight: &mut VecDeque<InFlight>,
+    outcome: &mut Outcome,
+) {
+    let (report, delivery) = oneshot::channel();
+    let mut base = BaseRecord::with_opaque_to(topic, Box::new(report)).key(&record.key);
+    if let Some(value) = &record.value {
+        base = base.payload(value);
+    }
+    if let Some(headers) = record.headers {
+        base = base.headers(headers);
+    }
+    loop {
+        match producer.send(base) {
+            Ok(()) => {
+                in_flight.push_back(InFlight { slot, delivery });
+                outcome.produced += 1;
+                return;
+            }
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                base = back;
+                match in_flight.pop_front() {
+                    Some(flight) => outcome.settle(flight, sink).await,
+                    None => tokio::time::sleep(Duration::from_millis(10)).await,
                 }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    match in_flight.pop_front() {
-                        Some(flight) => outcome.settle(flight, &self.name).await,
-                        None => tokio::time::sleep(Duration::from_millis(10)).await,
-                    }
-                }
-                Err((err, _)) => {
-                    outcome.failed(slot, &err);
-                    return;
-                }
+            }
+            Err((err, _)) => {
+                outcome.failed(slot, &err);
+                return;
             }
         }
     }

@@ -1,0 +1,285 @@
+//! `delivery = "exactly_once"`: each batch is split by scope (a stream
+//! shard or a snapshot segment); each scope's records and its new
+//! checkpoint are one transaction of the scope's own producer, the scopes
+//! of a batch committing side by side. Changes at or below a scope's
+//! committed checkpoint were written by an earlier transaction (a replay
+//! after a crash or a handover) and are skipped. A fenced producer — the
+//! scope's lease went to another worker, whose producer took the same
+//! `transactional.id` — abandons its shard: the shard's reader stops and
+//! nothing of it is checkpointed here; the batch's other shards go on.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::records::Encoding;
+use super::scope::Scope;
+use super::transaction::{Opener, Prepared, TxnFailure, TxnProducer};
+use super::writer::Topics;
+use crate::coordinator::Chunk;
+use crate::metric_names as names;
+use crate::model::{Op, SequenceNumber};
+use crate::sink::{Batch, Rejected, SinkError};
+
+/// Producers unused this long are closed (their shards ended or moved).
+const IDLE_AFTER: Duration = Duration::from_secs(300);
+
+/// The exactly-once writer: one transactional producer per scope.
+pub(super) struct ExactlyOnce {
+    sink: String,
+    opener: Arc<Opener>,
+    producers: HashMap<Scope, Box<TxnProducer>>,
+}
+
+/// One scope's part of a batch.
+struct ScopeWork {
+    scope: Scope,
+    topic: String,
+    chunks: Vec<(usize, Arc<Chunk>)>,
+}
+
+/// How one scope's part of a batch ended.
+enum ScopeOutcome {
+    Committed {
+        rejected: Vec<Rejected>,
+        seconds: f64,
+        records: u64,
+    },
+    Nothing,
+    Fenced(String),
+    Failed(TxnFailure),
+}
+
+impl ExactlyOnce {
+    /// A writer whose producers `opener` opens; names itself `sink`.
+    pub fn new(sink: &str, opener: Opener) -> Self {
+        Self {
+            sink: sink.to_owned(),
+            opener: Arc::new(opener),
+            producers: HashMap::new(),
+        }
+    }
+
+    /// Writes `batch`, one transaction per scope.
+    pub async fn write(
+        &mut self,
+        batch: &Batch,
+        encoding: Encoding,
+        topics: &Topics,
+    ) -> Result<Vec<Rejected>, SinkError> {
+        self.close_idle();
+        let now_ms = crate::coordinator::store::now_ms();
+        let mut tasks = tokio::task::JoinSet::new();
+        for work in split(batch, topics) {
+            let producer = self.producers.remove(&work.scope);
+            let opener = Arc::clone(&self.opener);
+            tasks.spawn_blocking(move || {
+                let (producer, outcome) = run_scope(&opener, producer, &work, encoding, now_ms);
+                (work, producer, outcome)
+            });
+        }
+        let mut rejected = Vec::new();
+        let mut failure = None;
+        while let Some(joined) = tasks.join_next().await {
+            let (work, producer, outcome) = joined.map_err(|err| SinkError::Fatal {
+                sink: self.sink.clone(),
+                message: format!("transaction task failed: {err}"),
+            })?;
+            if let Some(producer) = producer {
+                self.producers.insert(work.scope.clone(), producer);
+            }
+            match outcome {
+                ScopeOutcome::Committed {
+                    rejected: refused,
+                    seconds,
+                    records,
+                } => {
+                    self.count("committed", Some(seconds));
+                    metrics::counter!(names::SINK_ITEMS, "sink" => self.sink.clone(), "result" => "delivered")
+                        .increment(records);
+                    rejected.extend(refused);
+                }
+                ScopeOutcome::Nothing => {}
+                ScopeOutcome::Fenced(message) => self.abandon(&work, &message),
+                ScopeOutcome::Failed(TxnFailure::Fatal(message)) => {
+                    return Err(SinkError::Fatal {
+                        sink: self.sink.clone(),
+                        message,
+                    })
+                }
+                ScopeOutcome::Failed(TxnFailure::Retry(message) | TxnFailure::Fenced(message)) => {
+                    self.count("aborted", None);
+                    failure = Some(message);
+                }
+            }
+        }
+        match failure {
+            Some(message) => Err(SinkError::Transient {
+                sink: self.sink.clone(),
+                message: format!("a transaction failed: {message}"),
+            }),
+            None => Ok(rejected),
+        }
+    }
+
+    /// Stops the fenced scope's reader; its chunks are acknowledged into
+    /// the void (nothing of them is checkpointed here).
+    fn abandon(&self, work: &ScopeWork, message: &str) {
+        self.count("fenced", None);
+        let stopped = work.chunks.first().is_some_and(|(_, c)| c.ack.abandon());
+        if stopped {
+            tracing::warn!(
+                sink = %self.sink,
+                shard = %work.scope.key.shard,
+                table = %work.scope.table,
+                "another worker took over this shard's transactions; its reader stops here: {message}"
+            );
+        }
+    }
+
+    fn count(&self, result: &'static str, seconds: Option<f64>) {
+        metrics::counter!(names::KAFKA_TRANSACTIONS, "sink" => self.sink.clone(), "result" => result)
+            .increment(1);
+        if let Some(seconds) = seconds {
+            metrics::histogram!(names::KAFKA_TRANSACTION_SECONDS, "sink" => self.sink.clone())
+                .record(seconds);
+        }
+    }
+
+    /// Closes producers idle for [`IDLE_AFTER`] (on the blocking pool:
+    /// closing flushes and joins threads).
+    fn close_idle(&mut self) {
+        let idle: Vec<Scope> = self
+            .producers
+            .iter()
+            .filter(|(_, p)| p.used.elapsed() > IDLE_AFTER)
+            .map(|(scope, _)| scope.clone())
+            .collect();
+        for scope in idle {
+            if let Some(producer) = self.producers.remove(&scope) {
+                tokio::task::spawn_blocking(move || drop(producer));
+            }
+        }
+    }
+}
+
+/// The batch's chunks by scope, in batch order within each; chunks with
+/// no change, or of a shard this process no longer reads, are left out.
+fn split(batch: &Batch, topics: &Topics) -> Vec<ScopeWork> {
+    let mut works: Vec<ScopeWork> = Vec::new();
+    let mut index: HashMap<Scope, usize> = HashMap::new();
+    for (number, chunk) in batch.chunks.iter().enumerate() {
+        if chunk.events.is_empty() || !chunk.ack.is_open() {
+            continue;
+        }
+        let scope = Scope {
+            key: chunk.ack.shard().clone(),
+            table: Arc::clone(&chunk.table),
+            snapshot: chunk
+                .is_snapshot()
+                .then(|| chunk.events[0].position.sequence.clone()),
+        };
+        let at = *index.entry(scope.clone()).or_insert_with(|| {
+            works.push(ScopeWork {
+                topic: topics.topic(&chunk.table).into_owned(),
+                scope,
+                chunks: Vec::new(),
+            });
+            works.len() - 1
+        });
+        works[at].chunks.push((number, Arc::clone(chunk)));
+    }
+    works
+}
+
+/// Opens the scope's producer when needed and writes its changes past the
+/// committed checkpoint in one transaction. Returns the producer when it
+/// may go on (a failed one is dropped: the next try opens a new one, which
+/// settles whatever the failed one left open and reads the checkpoint again).
+fn run_scope(
+    opener: &Opener,
+    producer: Option<Box<TxnProducer>>,
+    work: &ScopeWork,
+    encoding: Encoding,
+    now_ms: i64,
+) -> (Option<Box<TxnProducer>>, ScopeOutcome) {
+    let mut producer = match producer {
+        Some(producer) => producer,
+        None => match opener.open(&work.scope) {
+            Ok(producer) => Box::new(producer),
+            Err(TxnFailure::Fenced(message)) => return (None, ScopeOutcome::Fenced(message)),
+            Err(failure) => return (None, ScopeOutcome::Failed(failure)),
+        },
+    };
+    let (records, mut rejected, position) =
+        prepare(work, producer.committed.as_ref(), encoding, now_ms);
+    let Some(position) = position else {
+        return (Some(producer), ScopeOutcome::Nothing);
+    };
+    let started = Instant::now();
+    match producer.transact(opener, &work.topic, &records, &position) {
+        Ok(committed) => {
+            rejected.extend(
+                committed
+                    .too_large
+                    .into_iter()
+                    .map(|(slot, reason)| Rejected {
+                        chunk: slot.0,
+                        event: slot.1,
+                        reason: format!("the broker refused the record: {reason}"),
+                    }),
+            );
+            let seconds = started.elapsed().as_secs_f64();
+            let records = committed.records;
+            (
+                Some(producer),
+                ScopeOutcome::Committed {
+                    rejected,
+                    seconds,
+                    records,
+                },
+            )
+        }
+        Err(TxnFailure::Fenced(message)) => (None, ScopeOutcome::Fenced(message)),
+        Err(failure) => (None, ScopeOutcome::Failed(failure)),
+    }
+}
+
+/// The records of the scope's changes past `committed`, the changes that
+/// cannot be written, and the checkpoint the transaction moves to (`None`
+/// when nothing is past `committed`).
+fn prepare(
+    work: &ScopeWork,
+    committed: Option<&SequenceNumber>,
+    encoding: Encoding,
+    now_ms: i64,
+) -> (Vec<Prepared>, Vec<Rejected>, Option<SequenceNumber>) {
+    let mut records = Vec::new();
+    let mut rejected = Vec::new();
+    let mut position: Option<&SequenceNumber> = None;
+    for (number, chunk) in &work.chunks {
+        let end = chunk.ack.position();
+        if committed.is_some_and(|done| end <= done) {
+            continue; // Written whole by an earlier transaction.
+        }
+        for (index, event) in chunk.events.iter().enumerate() {
+            // A snapshot page's changes all carry the snapshot's version:
+            // only the page as a whole is compared.
+            let stream_record = event.op != Op::Read;
+            if stream_record && committed.is_some_and(|done| event.position.sequence <= *done) {
+                continue;
+            }
+            let slot = (*number, index);
+            match encoding.records(event, now_ms) {
+                Ok(out) => records.extend(out.into_iter().map(|record| Prepared { slot, record })),
+                Err(reason) => rejected.push(Rejected {
+                    chunk: slot.0,
+                    event: slot.1,
+                    reason,
+                }),
+            }
+        }
+        position = Some(position.map_or(end, |p| p.max(end)));
+    }
+    (records, rejected, position.cloned())
+}
