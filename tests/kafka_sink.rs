@@ -8,88 +8,17 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::engine::{dead_letters, run_until_caught_up, spawn, write_config};
 use common::kafka;
+use common::kafka_compare::{self, assert_topic_equals, topic_difference};
 use common::tcp_proxy::TcpProxy;
-use dynamo_cdc::model::{plain_item, AttributeValue, Item};
-use dynamo_cdc::sink::elasticsearch::{restyle_numbers, NumberStyle};
+use dynamo_cdc::model::{AttributeValue, Item};
 use serde_json::Value;
 
 fn kafka_sink(topic: &str, extra: &str) -> String {
-    format!(
-        "[[sinks]]\ntype = \"kafka\"\nbrokers = \"{}\"\ntopic = \"{topic}\"\ncreate_topics = true\n\
-         partitions = 3\n{extra}\n[sinks.batch]\nmax_records = 200\nmax_age = \"20ms\"\n\
-         max_retry_backoff = \"500ms\"\n",
-        kafka::brokers()
-    )
-}
-
-/// Plain JSON with every number as a string (exact digits) and the arrays
-/// that hold sets sorted, for comparing an image with a Scan's item.
-fn comparable(item: &Item, text: &str) -> Value {
-    let mut value: Value =
-        serde_json::from_str(&restyle_numbers(text.to_owned(), NumberStyle::String))
-            .expect("plain JSON");
-    for (name, attribute) in item {
-        if matches!(
-            attribute,
-            AttributeValue::Ss(_) | AttributeValue::Ns(_) | AttributeValue::Bs(_)
-        ) {
-            if let Some(items) = value.get_mut(name).and_then(Value::as_array_mut) {
-                items.sort_by_key(|v| v.to_string());
-            }
-        }
-    }
-    value
-}
-
-/// How the topic differs from the table: the last record of every key must
-/// be the table's item (its Debezium `after`), and a tombstone for keys the
-/// table no longer holds. `None` when they agree.
-fn topic_difference(
-    records: &[kafka::Record],
-    items: &BTreeMap<(String, String), Item>,
-) -> Option<String> {
-    let last = kafka::last_by_key(records);
-    let mut live = 0;
-    for (key, value) in &last {
-        let Some(value) = value else {
-            continue;
-        };
-        // Numbers as strings: the key's digits exactly as written.
-        let keys: Value = serde_json::from_str(&restyle_numbers(key.clone(), NumberStyle::String))
-            .expect("a JSON key");
-        let pk = keys["pk"].as_str().expect("pk").to_owned();
-        let sk = keys["sk"].as_str().expect("sk").to_owned();
-        let Some(item) = items.get(&(pk, sk)) else {
-            return Some(format!(
-                "key {key} is not in the table but its last record is {value}"
-            ));
-        };
-        live += 1;
-        // Compare the original text: serde_json re-serializing `after` would
-        // round 38-digit numbers, so cut it out of the record.
-        let (Some(start), Some(end)) = (value.find("\"after\":"), value.find(",\"source\":"))
-        else {
-            return Some(format!("key {key}: not a Debezium envelope: {value}"));
-        };
-        let after = &value[start + "\"after\":".len()..end];
-        if comparable(item, after) != comparable(item, &plain_item(item)) {
-            return Some(format!("key {key}: {after} is not the table's item"));
-        }
-    }
-    (live != items.len())
-        .then(|| format!("{live} keys hold a value, the table {} items", items.len()))
-}
-
-/// Asserts [`topic_difference`] finds none.
-fn assert_topic_equals(records: &[kafka::Record], items: &BTreeMap<(String, String), Item>) {
-    if let Some(difference) = topic_difference(records, items) {
-        panic!("the topic is not the table: {difference}");
-    }
+    kafka_compare::sink_config(&kafka::brokers(), topic, extra)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -21,8 +21,8 @@ pub fn postgres_url() -> String {
     })
 }
 
-/// One config for every worker: the worker id and state directory come
-/// from the environment.
+/// One config for every worker into a PostgreSQL `schema`: the worker id
+/// and state directory come from the environment.
 pub fn fleet_config(
     lease: &str,
     dir: &Path,
@@ -35,7 +35,19 @@ pub fn fleet_config(
          [sinks.batch]\nmax_age = \"20ms\"\n",
         postgres_url()
     );
-    let config = super::engine::write_config(dir, tables, "discovery_interval = \"1s\"", &sinks);
+    fleet_config_with_sinks(lease, dir, tables, lease_table, &sinks)
+}
+
+/// One config for every worker into `sinks` (TOML): the worker id
+/// (`WORKER_ID`) and state directory (`WORKER_STATE`) come from the environment.
+pub fn fleet_config_with_sinks(
+    lease: &str,
+    dir: &Path,
+    tables: &[&str],
+    lease_table: &str,
+    sinks: &str,
+) -> std::path::PathBuf {
+    let config = super::engine::write_config(dir, tables, "discovery_interval = \"1s\"", sinks);
     let text = std::fs::read_to_string(&config).expect("config");
     let text = text
         .replace(

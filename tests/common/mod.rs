@@ -13,6 +13,7 @@ pub mod fault_proxy;
 pub mod fleet;
 pub mod http_fault;
 pub mod kafka;
+pub mod kafka_compare;
 pub mod kinesis;
 pub mod moto;
 pub mod observe;
