@@ -3,6 +3,7 @@
 mod event;
 mod event_line;
 mod image;
+mod number_form;
 mod plain_json;
 mod schema;
 mod sequence;

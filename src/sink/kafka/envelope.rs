@@ -4,7 +4,9 @@
 
 use serde::Deserialize;
 
-use crate::model::{plain_item, push_json_string, ChangeEvent, Image, Op};
+use crate::model::{
+    plain_item, push_json_string, AttributeValue, ChangeEvent, Image, Item, Number, Op,
+};
 
 /// The shape of record values.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -23,9 +25,31 @@ pub enum Envelope {
 }
 
 /// The record key: the key attributes as a plain JSON object with sorted
-/// names, the same bytes for every change of an item.
+/// names, the same bytes for every change of an item — numbers in their
+/// canonical text ([`Number::canonical_text`]), since a stream record's
+/// `Keys` may repeat a request's `1.50` where another change of the item
+/// says `1.5`.
 pub fn record_key(event: &ChangeEvent) -> String {
-    plain_item(&event.keys)
+    let odd_number = |value: &AttributeValue| match value {
+        AttributeValue::N(number) => !number.is_canonical(),
+        _ => false,
+    };
+    if !event.keys.values().any(odd_number) {
+        return plain_item(&event.keys);
+    }
+    let keys = event
+        .keys
+        .iter()
+        .map(|(name, value)| {
+            let value = match value {
+                AttributeValue::N(number) => Number::parse(&number.canonical_text())
+                    .map_or_else(|_| value.clone(), AttributeValue::N),
+                other => other.clone(),
+            };
+            (name.clone(), value)
+        })
+        .collect();
+    plain_item(&keys)
 }
 
 /// The record value of `event` in `envelope`; `None` for no value (a
@@ -173,6 +197,19 @@ mod tests {
     fn the_key_is_the_same_canonical_json_for_every_change() {
         assert_eq!(record_key(&event(MODIFY)), r#"{"pk":"user#1","sk":7}"#);
         assert_eq!(record_key(&event(REMOVE)), record_key(&event(MODIFY)));
+        // An update keyed `7.0` or `70E-1`: the same key as the other changes.
+        for written in ["7.0", "70E-1", "+7"] {
+            let modify = MODIFY.replacen(
+                r#""sk":{"N":"7"}"#,
+                &format!(r#""sk":{{"N":"{written}"}}"#),
+                1,
+            );
+            assert_eq!(
+                record_key(&event(&modify)),
+                record_key(&event(MODIFY)),
+                "{written}"
+            );
+        }
     }
 
     #[test]

@@ -122,19 +122,19 @@ impl ExactlyOnce {
         }
     }
 
-    /// Stops the fenced scope's reader; its chunks are acknowledged into
-    /// the void (nothing of them is checkpointed here).
+    /// Stops the fenced scope's reader (unless its lease loss stopped it
+    /// already); its chunks are acknowledged into the void (nothing of
+    /// them is checkpointed here).
     fn abandon(&self, work: &ScopeWork, message: &str) {
         self.count("fenced", None);
-        let stopped = work.chunks.first().is_some_and(|(_, c)| c.ack.abandon());
-        if stopped {
-            tracing::warn!(
-                sink = %self.sink,
-                shard = %work.scope.key.shard,
-                table = %work.scope.table,
-                "another worker took over this shard's transactions; its reader stops here: {message}"
-            );
-        }
+        let stopped_here = work.chunks.first().is_some_and(|(_, c)| c.ack.abandon());
+        tracing::warn!(
+            sink = %self.sink,
+            shard = %work.scope.key.shard,
+            table = %work.scope.table,
+            reader_stopped_here = stopped_here,
+            "another worker took over this shard's transactions (fenced); nothing more of it is written here: {message}"
+        );
     }
 
     fn count(&self, result: &'static str, seconds: Option<f64>) {

@@ -1,0 +1,120 @@
+//! One text per numeric value: DynamoDB accepts `1.50`, `15E-1` and `1.5`
+//! for the same number, and a stream record's `Keys` can repeat a request's
+//! text as written while the images hold the normalised one. Anything
+//! that identifies an item by its key text (a Kafka record key, hence its
+//! partition) needs the same text for every change of the item.
+
+use super::value::Number;
+
+/// Numbers whose decimal exponent lies within this many places of the
+/// point are written plainly (`1500`, `0.0015`); others in scientific form.
+const PLAIN_EXPONENT_LIMIT: i64 = 40;
+
+impl Number {
+    /// The canonical text of the value: no sign for zero, no leading or
+    /// trailing zeros, no `+`; plain notation (`1.5`, `-0.25`, `100`) for
+    /// magnitudes between 1E-40 and 1E+40, else `d.dddE±x`. Equal values
+    /// give equal text, and the usual integer and decimal forms are unchanged.
+    pub fn canonical_text(&self) -> String {
+        let Some((negative, digits, exponent)) = decompose(self.as_str()) else {
+            return "0".to_owned();
+        };
+        let sign = if negative { "-" } else { "" };
+        let count = digits.len() as i64;
+        let magnitude = exponent + count - 1;
+        if magnitude.abs() > PLAIN_EXPONENT_LIMIT {
+            let (first, rest) = digits.split_at(1);
+            let point = if rest.is_empty() { "" } else { "." };
+            return format!("{sign}{first}{point}{rest}E{magnitude}");
+        }
+        if exponent >= 0 {
+            return format!("{sign}{digits}{}", "0".repeat(exponent as usize));
+        }
+        let fraction = (-exponent) as usize;
+        if digits.len() > fraction {
+            let (whole, part) = digits.split_at(digits.len() - fraction);
+            format!("{sign}{whole}.{part}")
+        } else {
+            format!("{sign}0.{}{digits}", "0".repeat(fraction - digits.len()))
+        }
+    }
+
+    /// True when [`Number::canonical_text`] is the text as held.
+    pub fn is_canonical(&self) -> bool {
+        self.canonical_text() == self.as_str()
+    }
+}
+
+/// `text` (a valid DynamoDB number) as sign, significant digits without
+/// leading or trailing zeros, and the power of ten of the last digit;
+/// `None` for zero.
+fn decompose(text: &str) -> Option<(bool, String, i64)> {
+    let (negative, unsigned) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => (
+            &unsigned[..at],
+            unsigned[at + 1..].parse::<i64>().unwrap_or(0),
+        ),
+        None => (unsigned, 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all: String = whole.chars().chain(fraction.chars()).collect();
+    let significant = all.trim_start_matches('0');
+    let trimmed = significant.trim_end_matches('0');
+    if trimmed.is_empty() {
+        return None;
+    }
+    let trailing = (significant.len() - trimmed.len()) as i64;
+    let exponent = exponent - fraction.len() as i64 + trailing;
+    Some((negative, trimmed.to_owned(), exponent))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canonical(text: &str) -> String {
+        Number::parse(text).unwrap().canonical_text()
+    }
+
+    #[test]
+    fn equal_values_get_one_text() {
+        for same in ["1.5", "1.50", "15E-1", "+1.5", "0.15e1", "00001.5000"] {
+            assert_eq!(canonical(same), "1.5", "{same}");
+        }
+        for same in ["100", "1E2", "1E+2", "100.000", "0.1E3"] {
+            assert_eq!(canonical(same), "100", "{same}");
+        }
+        for zero in ["0", "-0", "0.000", "0E10", "-0.0E-5"] {
+            assert_eq!(canonical(zero), "0", "{zero}");
+        }
+        assert_eq!(canonical("-0.0025"), "-0.0025");
+        assert_eq!(canonical("-25E-4"), "-0.0025");
+    }
+
+    #[test]
+    fn usual_forms_are_kept_and_extremes_go_scientific() {
+        for usual in [
+            "42",
+            "-7",
+            "3.14159",
+            "12345678901234567890123456789012345678",
+        ] {
+            assert_eq!(canonical(usual), usual);
+            assert!(Number::parse(usual).unwrap().is_canonical());
+        }
+        assert_eq!(canonical("1E-130"), "1E-130");
+        assert_eq!(
+            canonical("0.000000000000000000000000000000000000000000012"),
+            "1.2E-44"
+        );
+        assert_eq!(canonical("-9.99E+125"), "-9.99E125");
+        assert_eq!(canonical("1E40"), format!("1{}", "0".repeat(40)));
+        assert_eq!(canonical("1E41"), "1E41");
+        assert!(!Number::parse("1.50").unwrap().is_canonical());
+    }
+}
