@@ -17,7 +17,9 @@ use std::time::Duration;
 use common::engine::{run_until_caught_up, write_config, Worker};
 use common::fleet::{count, owners, signal, ReportLogs};
 use common::kafka::{self, CommittedView, OwnBroker};
-use common::kafka_compare::{assert_topic_equals, changes_difference, sink_config, topic_difference};
+use common::kafka_compare::{
+    assert_topic_equals, changes_difference, sink_config, topic_difference,
+};
 use common::tcp_proxy::TcpProxy;
 
 const DEBUG_LOG: &str = "info,dynamo_cdc::sink::kafka=debug";
@@ -35,8 +37,7 @@ fn exactly_once_sink(brokers: &str, topic: &str) -> String {
 /// Starts `run` with the Kafka sink's transaction steps in its log.
 fn spawn_logged(config: &Path, log: &Path, env: &[(&str, String)]) -> Worker {
     let file = std::fs::File::create(log).expect("log file");
-    let mut command =
-        common::engine::command(&["run", "--config", &config.display().to_string()]);
+    let mut command = common::engine::command(&["run", "--config", &config.display().to_string()]);
     command.env("RUST_LOG", DEBUG_LOG);
     for (name, value) in env {
         command.env(name, value);
@@ -62,7 +63,11 @@ fn lines_with(log: &Path, needle: &str) -> usize {
 /// Asserts the committed view holds every change of `table`'s stream once
 /// and ends, per key, with the table's item.
 async fn assert_exactly_once(client: &aws_sdk_dynamodb::Client, table: &str, view: &CommittedView) {
-    assert!(view.open.is_empty(), "open transactions left: {:?}", view.open);
+    assert!(
+        view.open.is_empty(),
+        "open transactions left: {:?}",
+        view.open
+    );
     let stream = common::streams::records(table).await;
     if let Some(difference) = changes_difference(&view.records, &stream) {
         panic!("the committed view is not the stream once: {difference}");
@@ -168,16 +173,23 @@ async fn a_lease_handover_fences_the_stalled_worker_and_duplicates_nothing() {
     let start = |id: &str| {
         let env = [
             ("WORKER_ID", id.to_owned()),
-            ("WORKER_STATE", dir.path().join(format!("state-{id}")).display().to_string()),
+            (
+                "WORKER_STATE",
+                dir.path().join(format!("state-{id}")).display().to_string(),
+            ),
         ];
         spawn_logged(&config, &dir.path().join(format!("{id}.log")), &env)
     };
     let mut a = start("worker-a");
     let mut b = start("worker-b");
-    common::wait_for_async("one lease each", Duration::from_secs(60), move || async move {
-        let owners = owners(leases).await;
-        owners.len() == 2 && count(&owners, "worker-a") == 1 && count(&owners, "worker-b") == 1
-    })
+    common::wait_for_async(
+        "one lease each",
+        Duration::from_secs(60),
+        move || async move {
+            let owners = owners(leases).await;
+            owners.len() == 2 && count(&owners, "worker-a") == 1 && count(&owners, "worker-b") == 1
+        },
+    )
     .await;
 
     // worker-a is killed: worker-b takes its shard once the lease expires,
@@ -187,18 +199,24 @@ async fn a_lease_handover_fences_the_stalled_worker_and_duplicates_nothing() {
     }
     a.kill().expect("SIGKILL worker-a");
     a.wait().expect("reap worker-a");
-    common::wait_for_async("worker-b to hold both leases", Duration::from_secs(60), move || async move {
-        count(&owners(leases).await, "worker-b") == 2
-    })
+    common::wait_for_async(
+        "worker-b to hold both leases",
+        Duration::from_secs(60),
+        move || async move { count(&owners(leases).await, "worker-b") == 2 },
+    )
     .await;
 
     // A new worker-c shares the shards again; then worker-b stalls in the
     // middle of a commit (slowed by the proxy) past its lease.
     let mut c = start("worker-c");
-    common::wait_for_async("one lease each for b and c", Duration::from_secs(60), move || async move {
-        let owners = owners(leases).await;
-        count(&owners, "worker-b") == 1 && count(&owners, "worker-c") == 1
-    })
+    common::wait_for_async(
+        "one lease each for b and c",
+        Duration::from_secs(60),
+        move || async move {
+            let owners = owners(leases).await;
+            count(&owners, "worker-b") == 1 && count(&owners, "worker-c") == 1
+        },
+    )
     .await;
     let b_log = dir.path().join("worker-b.log");
     let committing_before = lines_with(&b_log, COMMITTING);
@@ -206,14 +224,18 @@ async fn a_lease_handover_fences_the_stalled_worker_and_duplicates_nothing() {
     for table in &tables {
         common::workload::run(&client, table, 20, 60, 332, 1).await;
     }
-    common::wait_for("worker-b to start a commit", Duration::from_secs(60), || {
-        lines_with(&b_log, COMMITTING) > committing_before
-    });
+    common::wait_for(
+        "worker-b to start a commit",
+        Duration::from_secs(60),
+        || lines_with(&b_log, COMMITTING) > committing_before,
+    );
     signal(&b, "STOP");
     proxy.set_delay(Duration::ZERO);
-    common::wait_for_async("worker-c to hold both leases", Duration::from_secs(60), move || async move {
-        count(&owners(leases).await, "worker-c") == 2
-    })
+    common::wait_for_async(
+        "worker-c to hold both leases",
+        Duration::from_secs(60),
+        move || async move { count(&owners(leases).await, "worker-c") == 2 },
+    )
     .await;
     for table in &tables {
         common::workload::run(&client, table, 20, 60, 333, 1).await;
@@ -235,16 +257,32 @@ async fn a_lease_handover_fences_the_stalled_worker_and_duplicates_nothing() {
         })
         .await;
     }
-    // worker-b wakes up: its late transaction is fenced, its reader stops,
-    // and nothing it still held reaches the topic.
+    // worker-b wakes up: its late transaction cannot commit (worker-c's
+    // producer took the transactional id and aborted it), its lease is
+    // gone so its reader stops, and nothing it still held reaches the
+    // topic. (tansu answers a stale TxnOffsetCommit or Produce with
+    // PRODUCER_FENCED, but lets a stale EndTxn time out: either fails the
+    // transaction.)
     signal(&b, "CONT");
-    common::wait_for("worker-b to be fenced", Duration::from_secs(60), || {
-        lines_with(&b_log, "another worker took over this shard's transactions") > 0
-    });
+    common::wait_for(
+        "worker-b's transaction to fail",
+        Duration::from_secs(60),
+        || lines_with(&b_log, "a transaction failed") > 0,
+    );
     for table in &tables {
         let view = kafka::read_committed_view_from(&bootstrap, &topic.replace("{table}", table));
         assert_exactly_once(&client, table, &view).await;
     }
+    let late = std::fs::read_to_string(&b_log).expect("worker-b's log");
+    let after_failure = late
+        .split("a transaction failed")
+        .nth(1)
+        .expect("the failure");
+    assert_eq!(
+        after_failure.matches(COMMITTED).count(),
+        0,
+        "worker-b committed nothing after its stalled transaction failed"
+    );
     for worker in [&mut b, &mut c] {
         common::fleet::terminate(worker);
         worker.wait().expect("reap");

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 use super::frontier::{FrontierError, ShardFrontier};
 use crate::model::SequenceNumber;
@@ -43,8 +42,6 @@ struct Entry {
     finished_reported: bool,
     /// When the checkpoint last moved (or the shard was opened).
     moved_at: Instant,
-    /// Stops the shard's reader (see [`AckTracker::stop_with`]).
-    stop: Option<CancellationToken>,
 }
 
 /// Where one shard stands, for lag.
@@ -89,7 +86,6 @@ impl AckTracker {
                 dirty: false,
                 finished_reported: false,
                 moved_at: Instant::now(),
-                stop: None,
             },
         );
     }
@@ -125,30 +121,10 @@ impl AckTracker {
         })
     }
 
-    /// Gives the current opening of `key` the token that stops its reader,
-    /// so that a sink that lost the right to write the shard can stop it
-    /// ([`AckHandle::abandon`]).
-    pub fn stop_with(&self, key: &ShardKey, stop: CancellationToken) {
-        if let Some(entry) = self.lock().get_mut(key) {
-            entry.stop = Some(stop);
-        }
-    }
-
     fn is_open(&self, key: &ShardKey, generation: u64) -> bool {
         self.lock()
             .get(key)
             .is_some_and(|e| e.generation == generation)
-    }
-
-    fn abandon(&self, key: &ShardKey, generation: u64) -> bool {
-        let mut shards = self.lock();
-        if shards.get(key).is_none_or(|e| e.generation != generation) {
-            return false;
-        }
-        if let Some(stop) = shards.remove(key).and_then(|e| e.stop) {
-            stop.cancel();
-        }
-        true
     }
 
     fn ack(&self, key: &ShardKey, generation: u64, id: u64) -> Result<(), FrontierError> {
@@ -268,20 +244,11 @@ impl AckHandle {
         &self.last
     }
 
-    /// False once the opening of the shard this chunk belongs to ended (a
-    /// lost lease, or [`AckHandle::abandon`]): nothing of it will be
-    /// checkpointed by this process, so a sink need not write it.
+    /// False once the opening of the shard this chunk belongs to ended (its
+    /// lease was lost): nothing of it will be checkpointed by this process,
+    /// so a sink need not write it.
     pub fn is_open(&self) -> bool {
         self.tracker.is_open(&self.key, self.generation)
-    }
-
-    /// For a sink that lost the right to write this shard (another process
-    /// fenced it): ends this opening of the shard, so that no chunk of it
-    /// is checkpointed from now on (late acknowledgements are ignored), and
-    /// stops the shard's reader. Other shards go on. Returns false when the
-    /// opening had already ended.
-    pub fn abandon(&self) -> bool {
-        self.tracker.abandon(&self.key, self.generation)
     }
 }
 
@@ -333,28 +300,22 @@ mod tests {
     }
 
     #[test]
-    fn an_abandoned_opening_stops_its_reader_and_checkpoints_nothing_more() {
+    fn a_handle_knows_its_position_and_whether_its_opening_lives() {
         let tracker = AckTracker::new();
         let key = ShardKey {
             stream: Arc::from("s"),
             shard: Arc::from("a"),
         };
-        let stop = CancellationToken::new();
         tracker.open_shard(key.clone(), Arc::from("t"), None);
-        tracker.stop_with(&key, stop.clone());
         let first = tracker.register(&key, seq(10), 1, None).unwrap();
         assert_eq!(first.position(), &seq(10));
         assert!(first.is_open());
-        assert!(first.abandon());
-        assert!(stop.is_cancelled());
+        tracker.close_shard(&key);
         assert!(!first.is_open());
-        assert!(!first.abandon(), "already ended");
-        first.ack().expect("ignored");
-        assert!(tracker.take_updates().is_empty());
-        // A new opening is not touched by the old chunk's abandonment.
+        // A new opening is not the old chunk's.
         tracker.open_shard(key.clone(), Arc::from("t"), None);
         let again = tracker.register(&key, seq(20), 1, None).unwrap();
-        assert!(!first.abandon());
+        assert!(!first.is_open());
         assert!(again.is_open());
     }
 }

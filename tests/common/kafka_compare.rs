@@ -85,7 +85,6 @@ pub fn assert_topic_equals(records: &[kafka::Record], items: &BTreeMap<(String, 
     }
 }
 
-
 /// How the change records of a topic differ from the stream's records
 /// `(sequence, pk)`: each must be there exactly once (by key and the
 /// `sequence` header), each delete followed by one tombstone. `None` when
@@ -102,22 +101,28 @@ pub fn changes_difference(records: &[kafka::Record], stream: &[(u128, String)]) 
         if record.headers.get("op").map(String::as_str) == Some("remove") {
             deletes += 1;
         }
-        let key: Value = serde_json::from_str(record.key.as_deref().unwrap_or("null"))
-            .expect("a JSON key");
+        let key: Value =
+            serde_json::from_str(record.key.as_deref().unwrap_or("null")).expect("a JSON key");
         let pk = key["pk"].as_str().unwrap_or_default().to_owned();
         let sequence: u128 = sequence.parse().expect("a decimal sequence header");
         *seen.entry((pk, sequence)).or_default() += 1;
     }
     if let Some(((pk, sequence), times)) = seen.iter().find(|(_, times)| **times > 1) {
-        return Some(format!("change {pk}@{sequence} is in the topic {times} times"));
+        return Some(format!(
+            "change {pk}@{sequence} is in the topic {times} times"
+        ));
     }
     let expected: BTreeMap<(String, u128), usize> =
         stream.iter().map(|(s, pk)| ((pk.clone(), *s), 1)).collect();
     if let Some(((pk, sequence), _)) = expected.iter().find(|(k, _)| !seen.contains_key(*k)) {
-        return Some(format!("change {pk}@{sequence} of the stream is not in the topic"));
+        return Some(format!(
+            "change {pk}@{sequence} of the stream is not in the topic"
+        ));
     }
     if let Some(((pk, sequence), _)) = seen.iter().find(|(k, _)| !expected.contains_key(*k)) {
-        return Some(format!("change {pk}@{sequence} in the topic is not in the stream"));
+        return Some(format!(
+            "change {pk}@{sequence} in the topic is not in the stream"
+        ));
     }
     (deletes != tombstones).then(|| format!("{deletes} deletes but {tombstones} tombstones"))
 }

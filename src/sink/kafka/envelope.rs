@@ -4,9 +4,7 @@
 
 use serde::Deserialize;
 
-use crate::model::{
-    plain_item, push_json_string, AttributeValue, ChangeEvent, Image, Item, Number, Op,
-};
+use crate::model::{plain_item, push_json_string, AttributeValue, ChangeEvent, Image, Number, Op};
 
 /// The shape of record values.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -3,10 +3,16 @@
 //! checkpoint are one transaction of the scope's own producer, the scopes
 //! of a batch committing side by side. Changes at or below a scope's
 //! committed checkpoint were written by an earlier transaction (a replay
-//! after a crash or a handover) and are skipped. A fenced producer — the
-//! scope's lease went to another worker, whose producer took the same
-//! `transactional.id` — abandons its shard: the shard's reader stops and
-//! nothing of it is checkpointed here; the batch's other shards go on.
+//! after a crash or a handover) and are skipped.
+//!
+//! Fencing: a worker that takes a shard's lease opens the shard's producer,
+//! which fences the previous owner's (its open transaction is aborted, its
+//! next step refused). Who owns a shard is the lease table's to say, not the
+//! broker's: a fenced scope's part of the batch fails and is retried, and
+//! the retry writes only chunks of shards this process still reads. The old
+//! owner, which lost the lease, has stopped that shard's reader by then and
+//! writes nothing more of it; an owner fenced by a late zombie (one that
+//! opened its producer after losing the lease) opens again and goes on.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -100,7 +106,10 @@ impl ExactlyOnce {
                     rejected.extend(refused);
                 }
                 ScopeOutcome::Nothing => {}
-                ScopeOutcome::Fenced(message) => self.abandon(&work, &message),
+                ScopeOutcome::Fenced(message) => {
+                    self.fenced(&work, &message);
+                    failure = Some(message);
+                }
                 ScopeOutcome::Failed(TxnFailure::Fatal(message)) => {
                     return Err(SinkError::Fatal {
                         sink: self.sink.clone(),
@@ -122,18 +131,15 @@ impl ExactlyOnce {
         }
     }
 
-    /// Stops the fenced scope's reader (unless its lease loss stopped it
-    /// already); its chunks are acknowledged into the void (nothing of
-    /// them is checkpointed here).
-    fn abandon(&self, work: &ScopeWork, message: &str) {
+    /// Logs a fenced scope: the batch is retried, and writes the scope again
+    /// only if this process still reads the shard.
+    fn fenced(&self, work: &ScopeWork, message: &str) {
         self.count("fenced", None);
-        let stopped_here = work.chunks.first().is_some_and(|(_, c)| c.ack.abandon());
         tracing::warn!(
             sink = %self.sink,
             shard = %work.scope.key.shard,
             table = %work.scope.table,
-            reader_stopped_here = stopped_here,
-            "another worker took over this shard's transactions (fenced); nothing more of it is written here: {message}"
+            "another producer took this shard's transactional id (fenced); the shard is written again only while this process owns it: {message}"
         );
     }
 
@@ -203,8 +209,11 @@ fn run_scope(
     encoding: Encoding,
     now_ms: i64,
 ) -> (Option<Box<TxnProducer>>, ScopeOutcome) {
+    let still_read = work.chunks.iter().any(|(_, chunk)| chunk.ack.is_open());
     let mut producer = match producer {
         Some(producer) => producer,
+        // The lease went while the batch waited: opening would fence the new owner.
+        None if !still_read => return (None, ScopeOutcome::Nothing),
         None => match opener.open(&work.scope) {
             Ok(producer) => Box::new(producer),
             Err(TxnFailure::Fenced(message)) => return (None, ScopeOutcome::Fenced(message)),

@@ -283,7 +283,6 @@ pub async fn run_table<S: ShardSource>(ctx: TableContext<S>) -> Result<(), Table
                 };
                 ctx.tracker
                     .open_shard(key.clone(), Arc::from(table.as_str()), checkpoint);
-                ctx.tracker.stop_with(&key, stop.clone());
                 let status = Arc::new(ShardStatus::default());
                 tracing::info!(table = %table, shard = %shard, start = ?start, "reading shard");
                 let reader = ShardReader {

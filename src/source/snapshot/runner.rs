@@ -323,11 +323,11 @@ async fn scan_claimed(shared: &Arc<Shared>) -> Result<Ended, SnapshotError> {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .retain(|(s, _), _| *s != segment);
-                let key = segment_key(&shared.stream_label, segment);
-                shared
-                    .tracker
-                    .open_shard(key.clone(), Arc::from(table.as_str()), stored_page);
-                shared.tracker.stop_with(&key, claimed.stop.clone());
+                shared.tracker.open_shard(
+                    segment_key(&shared.stream_label, segment),
+                    Arc::from(table.as_str()),
+                    stored_page,
+                );
                 open_here += 1;
                 segments.spawn(scan_segment(
                     Arc::clone(shared),
