@@ -3,7 +3,8 @@
 # replay_setup SINK WORK: starts the sink's server when it has one (under
 # WORK), writes WORK/SINK.toml replaying table `orders` into it, and sets
 # BASELINE_URL to the same server for bench/baseline_replay.py.
-# KAFKA_ENVELOPE (debezium, dynamodb, plain) picks the kafka sink's envelope.
+# KAFKA_ENVELOPE (debezium, dynamodb, plain) picks the kafka sink's envelope,
+# KAFKA_DELIVERY (at_least_once, exactly_once) its delivery.
 replay_setup() {
     local sink=${1:?usage: replay_setup SINK WORK} work=${2:?usage: replay_setup SINK WORK}
     local port section
@@ -40,7 +41,8 @@ index_body_file = \"$work/index-body.json\"" ;;
 brokers = \"127.0.0.1:$port\"
 create_topics = true
 partitions = 3
-envelope = \"${KAFKA_ENVELOPE:-debezium}\"" ;;
+envelope = \"${KAFKA_ENVELOPE:-debezium}\"
+delivery = \"${KAFKA_DELIVERY:-at_least_once}\"" ;;
         jsonl) section="type = \"jsonl\"
 dir = \"$work/out-jsonl\"" ;;
         sqlite) section="type = \"sqlite\"

@@ -68,6 +68,12 @@ pub async fn start(
                 &BATCH_BUCKETS,
             )
         })
+        .and_then(|builder| {
+            builder.set_buckets_for_metric(
+                Matcher::Full(names::KAFKA_TRANSACTION_SECONDS.to_owned()),
+                &BATCH_BUCKETS,
+            )
+        })
         .map_err(|e| ObserveError::Recorder(e.to_string()))?
         .install_recorder()
         .map_err(|e| ObserveError::Recorder(e.to_string()))?;

@@ -24,7 +24,7 @@ use super::transaction::{Opener, Prepared, TxnFailure, TxnProducer};
 use super::writer::Topics;
 use crate::coordinator::Chunk;
 use crate::metric_names as names;
-use crate::model::{Op, SequenceNumber};
+use crate::model::{ChangeEvent, Op, SequenceNumber};
 use crate::sink::{Batch, Rejected, SinkError};
 
 /// Producers unused this long are closed (their shards ended or moved).
@@ -272,15 +272,21 @@ fn prepare(
             continue; // Written whole by an earlier transaction.
         }
         for (index, event) in chunk.events.iter().enumerate() {
-            // A snapshot page's changes all carry the snapshot's version:
-            // only the page as a whole is compared.
-            let stream_record = event.op != Op::Read;
-            if stream_record && committed.is_some_and(|done| event.position.sequence <= *done) {
+            if committed.is_some_and(|done| passed(work, event, done)) {
                 continue;
             }
             let slot = (*number, index);
-            match encoding.records(event, now_ms) {
-                Ok(out) => records.extend(out.into_iter().map(|record| Prepared { slot, record })),
+            match encoding.encode(event, now_ms) {
+                Ok(encoded) => {
+                    let tombstone = encoded.tombstone_record();
+                    records.push(Prepared {
+                        slot,
+                        record: encoded.change,
+                    });
+                    if let Some(record) = tombstone {
+                        records.push(Prepared { slot, record });
+                    }
+                }
                 Err(reason) => rejected.push(Rejected {
                     chunk: slot.0,
                     event: slot.1,
@@ -291,4 +297,16 @@ fn prepare(
         position = Some(position.map_or(end, |p| p.max(end)));
     }
     (records, rejected, position.cloned())
+}
+
+/// True when `event`, of a chunk ending past `committed`, was itself
+/// written by an earlier transaction. Only a stream shard's records carry
+/// positions of the scope (their sequence numbers); a snapshot page's carry
+/// the snapshot's version, and replayed or loaded records the positions of
+/// the shard they were first read from, while their scope counts chunks:
+/// those are compared a chunk at a time, which the caller did.
+fn passed(work: &ScopeWork, event: &ChangeEvent, committed: &SequenceNumber) -> bool {
+    event.op != Op::Read
+        && *event.position.shard == *work.scope.key.shard
+        && event.position.sequence <= *committed
 }

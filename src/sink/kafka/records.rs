@@ -26,10 +26,30 @@ pub(super) struct OutRecord {
     pub headers: Option<OwnedHeaders>,
 }
 
+/// The records of one change: the change itself, and whether a tombstone
+/// (its key, no value, no headers) follows it.
+pub(super) struct Encoded {
+    /// The change's record.
+    pub change: OutRecord,
+    /// A tombstone follows (a delete, with tombstones on).
+    pub tombstone: bool,
+}
+
+impl Encoded {
+    /// The tombstone record, if one follows.
+    pub fn tombstone_record(&self) -> Option<OutRecord> {
+        self.tombstone.then(|| OutRecord {
+            key: self.change.key.clone(),
+            value: None,
+            headers: None,
+        })
+    }
+}
+
 impl Encoding {
-    /// The records of `event` in order, or why it cannot be written
-    /// (a refusal: the change goes to the dead letters).
-    pub fn records(&self, event: &ChangeEvent, now_ms: i64) -> Result<Vec<OutRecord>, String> {
+    /// The records of `event`, or why it cannot be written (a refusal:
+    /// the change goes to the dead letters).
+    pub fn encode(&self, event: &ChangeEvent, now_ms: i64) -> Result<Encoded, String> {
         let key = record_key(event);
         let value = record_value(event, self.envelope, now_ms)?;
         let headers = OwnedHeaders::new_with_capacity(3)
@@ -45,27 +65,13 @@ impl Encoding {
                 key: "sequence",
                 value: Some(event.position.sequence.as_str()),
             });
-        let tombstone =
-            !event.op.is_upsert() && self.tombstones && self.envelope != Envelope::Plain;
-        let mut records = Vec::with_capacity(1 + usize::from(tombstone));
-        if tombstone {
-            records.push(OutRecord {
-                key: key.clone(),
-                value,
-                headers: Some(headers),
-            });
-            records.push(OutRecord {
-                key,
-                value: None,
-                headers: None,
-            });
-        } else {
-            records.push(OutRecord {
+        Ok(Encoded {
+            change: OutRecord {
                 key,
                 value,
                 headers: Some(headers),
-            });
-        }
-        Ok(records)
+            },
+            tombstone: !event.op.is_upsert() && self.tombstones && self.envelope != Envelope::Plain,
+        })
     }
 }

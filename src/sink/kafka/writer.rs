@@ -11,6 +11,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{
     BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer,
 };
@@ -286,20 +287,37 @@ async fn at_least_once(
     let mut outcome = Outcome::default();
     for (slot, event) in batch.events() {
         let topic = topics.topic(&event.table);
-        let records = match encoding.records(event, now_ms) {
-            Ok(records) => records,
+        let encoded = match encoding.encode(event, now_ms) {
+            Ok(encoded) => encoded,
             Err(reason) => {
                 rejected.push(refusal(slot, reason));
                 continue;
             }
         };
-        for record in records {
+        let OutRecord {
+            key,
+            value,
+            headers,
+        } = encoded.change;
+        let change = (key.as_str(), value.as_deref(), headers);
+        enqueue(
+            sink,
+            producer,
+            &topic,
+            slot,
+            change,
+            &mut in_flight,
+            &mut outcome,
+        )
+        .await;
+        if encoded.tombstone {
+            let tombstone = (key.as_str(), None, None);
             enqueue(
                 sink,
                 producer,
                 &topic,
                 slot,
-                record,
+                tombstone,
                 &mut in_flight,
                 &mut outcome,
             )
@@ -323,16 +341,16 @@ async fn enqueue(
     producer: &ThreadedProducer<Reports>,
     topic: &str,
     slot: (usize, usize),
-    record: OutRecord,
+    (key, value, headers): (&str, Option<&str>, Option<OwnedHeaders>),
     in_flight: &mut VecDeque<InFlight>,
     outcome: &mut Outcome,
 ) {
     let (report, delivery) = oneshot::channel();
-    let mut base = BaseRecord::with_opaque_to(topic, Box::new(report)).key(&record.key);
-    if let Some(value) = &record.value {
+    let mut base = BaseRecord::with_opaque_to(topic, Box::new(report)).key(key);
+    if let Some(value) = value {
         base = base.payload(value);
     }
-    if let Some(headers) = record.headers {
+    if let Some(headers) = headers {
         base = base.headers(headers);
     }
     loop {
