@@ -66,6 +66,11 @@ impl ExactlyOnce {
         }
     }
 
+    /// The topic whose group offsets hold the checkpoints.
+    pub fn checkpoint_topic(&self) -> &str {
+        &self.opener.checkpoint_topic
+    }
+
     /// Writes `batch`, one transaction per scope.
     pub async fn write(
         &mut self,

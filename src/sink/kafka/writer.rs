@@ -121,11 +121,6 @@ impl KafkaSink {
             .iter()
             .map(|t| (t.name.to_string(), config.topic.replace("{table}", &t.name)))
             .collect();
-        if config.create_topics {
-            create_topics(&client, config, by_table.values())
-                .await
-                .map_err(fatal)?;
-        }
         let mode = match config.delivery {
             Delivery::AtLeastOnce => Mode::AtLeastOnce(
                 client
@@ -133,13 +128,19 @@ impl KafkaSink {
                     .map_err(|err| fatal(format!("cannot create the Kafka producer: {err}")))?,
             ),
             Delivery::ExactlyOnce => {
-                let opener = opener(env.name, config);
-                ensure_checkpoint_topic(&client, config, &opener.checkpoint_topic)
-                    .await
-                    .map_err(fatal)?;
-                Mode::ExactlyOnce(ExactlyOnce::new(env.name, opener))
+                Mode::ExactlyOnce(ExactlyOnce::new(env.name, opener(env.name, config)))
             }
         };
+        if config.create_topics {
+            create_topics(&client, config, by_table.values())
+                .await
+                .map_err(fatal)?;
+        }
+        if let Mode::ExactlyOnce(writer) = &mode {
+            ensure_checkpoint_topic(&client, config, writer.checkpoint_topic())
+                .await
+                .map_err(fatal)?;
+        }
         Ok(Self {
             name: env.name.to_owned(),
             topics: Topics {
