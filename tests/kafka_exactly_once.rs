@@ -21,6 +21,7 @@ use common::kafka_compare::{
     assert_topic_equals, changes_difference, sink_config, topic_difference,
 };
 use common::tcp_proxy::TcpProxy;
+use dynamo_cdc::model::AttributeValue;
 
 const DEBUG_LOG: &str = "info,dynamo_cdc::sink::kafka=debug";
 const COMMITTING: &str = "committing a transaction";
@@ -318,4 +319,49 @@ async fn the_same_process_rides_out_a_broker_outage_without_duplicates() {
     .await;
     let view = kafka::read_committed_view_from(bootstrap, topic);
     assert_exactly_once(&run.client, &run.table, &view).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_too_large_is_dead_lettered_and_the_rest_commits() {
+    let client = common::client().await;
+    let table = common::unique_table("kafka_eo_big");
+    common::create_table(&client, &table).await;
+    let put = |pk: &str, size: usize| {
+        let item = dynamo_cdc::model::Item::from([
+            ("pk".to_owned(), AttributeValue::S(pk.into())),
+            (
+                "sk".to_owned(),
+                AttributeValue::N(dynamo_cdc::model::Number::parse("1").expect("n")),
+            ),
+            ("blob".to_owned(), AttributeValue::S("x".repeat(size))),
+        ]);
+        client
+            .put_item()
+            .table_name(&table)
+            .set_item(Some(common::values::to_sdk_item(&item)))
+            .send()
+    };
+    put("small-1", 10).await.expect("put");
+    put("big", 50_000).await.expect("put");
+    put("small-2", 10).await.expect("put");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let topic = format!("{}.{{table}}", kafka::unique_topic_prefix("eobig"));
+    let sink = sink_config(
+        &kafka::brokers(),
+        &topic,
+        "envelope = \"plain\"\ndelivery = \"exactly_once\"\n\
+         [sinks.properties]\n\"message.max.bytes\" = \"20000\"",
+    );
+    let config = write_config(dir.path(), &[&table], "", &sink);
+    tokio::task::spawn_blocking(move || run_until_caught_up(&config))
+        .await
+        .expect("run");
+    let view = kafka::read_committed_view(&topic.replace("{table}", &table));
+    let keys: Vec<String> = view.records.iter().filter_map(|r| r.key.clone()).collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys.iter().all(|k| k.contains("small")), "{keys:?}");
+    let letters = common::engine::dead_letters(dir.path(), &table);
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let error = letters[0]["error"].as_str().expect("error");
+    assert!(error.contains("too large"), "{error}");
 }

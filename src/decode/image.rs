@@ -19,7 +19,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use super::attribute::decode_whole;
 use super::attribute::{TypeTag, TypeTagSeed};
 use super::DecodeError;
-use crate::model::{json_number_text, Image, Number};
+use crate::model::{push_json_number, Image, Number};
 
 /// Validated DynamoDB JSON item text as plain JSON (numbers as JSON
 /// numbers, sets as arrays, binary as base64 strings, NULL as null), the
@@ -270,7 +270,7 @@ enum Scalar {
 #[allow(clippy::ptr_arg)] // Passed on to push_string, where the variant matters.
 fn push_member(out: &mut String, kind: Scalar, plain: bool, text: &Cow<'_, str>) {
     if plain && matches!(kind, Scalar::Number) {
-        out.push_str(&json_number_text(text));
+        push_json_number(out, text);
     } else {
         push_string(out, text);
     }

@@ -11,7 +11,7 @@
 use base64::Engine as _;
 
 use super::json_cursor::{Cursor, Token};
-use crate::model::{json_number_text, Number};
+use crate::model::{push_json_number, Number};
 
 /// Checks `json` as a DynamoDB JSON item and returns it as compact text, or
 /// `None` when the careful decoder must decide.
@@ -189,7 +189,7 @@ impl<'a> Scan<'_, 'a> {
             return None;
         }
         if self.plain && matches!(kind, Kind::Number) {
-            self.out.push_str(&json_number_text(text));
+            push_json_number(&mut self.out, text);
         } else {
             self.push(&token);
         }

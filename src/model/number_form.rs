@@ -39,9 +39,16 @@ impl Number {
         }
     }
 
-    /// True when [`Number::canonical_text`] is the text as held.
+    /// True when [`Number::canonical_text`] is the text as held (checked
+    /// without building it for the usual integer, which is canonical).
     pub fn is_canonical(&self) -> bool {
-        self.canonical_text() == self.as_str()
+        let text = self.as_str();
+        let digits = text.strip_prefix('-').unwrap_or(text);
+        let plain_integer = !digits.is_empty()
+            && digits.len() <= PLAIN_EXPONENT_LIMIT as usize
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0');
+        plain_integer || text == "0" || self.canonical_text() == text
     }
 }
 

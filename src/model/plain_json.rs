@@ -95,6 +95,13 @@ pub fn json_number(number: &Number) -> String {
 
 /// [`json_number`] of number text that [`Number::parse`] accepts.
 pub fn json_number_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    push_json_number(&mut out, text);
+    out
+}
+
+/// Appends [`json_number_text`] of `text` to `out` (no allocation of its own).
+pub fn push_json_number(out: &mut String, text: &str) {
     let (sign, rest) = match text.as_bytes().first() {
         Some(b'-') => ("-", &text[1..]),
         Some(b'+') => ("", &text[1..]),
@@ -106,14 +113,13 @@ pub fn json_number_text(text: &str) -> String {
     };
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     let int = int.trim_start_matches('0');
-    let int = if int.is_empty() { "0" } else { int };
-    let mut out = format!("{sign}{int}");
+    out.push_str(sign);
+    out.push_str(if int.is_empty() { "0" } else { int });
     if !frac.is_empty() {
         out.push('.');
         out.push_str(frac);
     }
     out.push_str(exponent);
-    out
 }
 
 #[cfg(test)]

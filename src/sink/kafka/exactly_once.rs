@@ -14,6 +14,7 @@
 //! writes nothing more of it; an owner fenced by a late zombie (one that
 //! opened its producer after losing the lease) opens again and goes on.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -225,13 +226,20 @@ fn run_scope(
             Err(failure) => return (None, ScopeOutcome::Failed(failure)),
         },
     };
-    let (records, mut rejected, position) =
-        prepare(work, producer.committed.as_ref(), encoding, now_ms);
-    let Some(position) = position else {
+    let committed = producer.committed.clone();
+    let Some(position) = scope_position(work, committed.as_ref()) else {
         return (Some(producer), ScopeOutcome::Nothing);
     };
+    let unencodable = RefCell::new(Vec::new());
+    let records = |refused: &HashMap<(usize, usize), String>, send: &mut dyn FnMut(Prepared)| {
+        unencodable.borrow_mut().clear();
+        let encoding = (encoding, now_ms);
+        records(work, committed.as_ref(), encoding, refused, &unencodable).for_each(send);
+    };
     let started = Instant::now();
-    match producer.transact(opener, &work.topic, &records, &position) {
+    let outcome = producer.transact(opener, &work.topic, records, &position);
+    let mut rejected = unencodable.into_inner();
+    match outcome {
         Ok(committed) => {
             rejected.extend(
                 committed
@@ -259,49 +267,62 @@ fn run_scope(
     }
 }
 
-/// The records of the scope's changes past `committed`, the changes that
-/// cannot be written, and the checkpoint the transaction moves to (`None`
-/// when nothing is past `committed`).
-fn prepare(
-    work: &ScopeWork,
-    committed: Option<&SequenceNumber>,
-    encoding: Encoding,
-    now_ms: i64,
-) -> (Vec<Prepared>, Vec<Rejected>, Option<SequenceNumber>) {
-    let mut records = Vec::new();
-    let mut rejected = Vec::new();
-    let mut position: Option<&SequenceNumber> = None;
-    for (number, chunk) in &work.chunks {
-        let end = chunk.ack.position();
-        if committed.is_some_and(|done| end <= done) {
-            continue; // Written whole by an earlier transaction.
-        }
-        for (index, event) in chunk.events.iter().enumerate() {
-            if committed.is_some_and(|done| passed(work, event, done)) {
-                continue;
-            }
-            let slot = (*number, index);
-            match encoding.encode(event, now_ms) {
+/// The checkpoint the scope's transaction moves to: the end of its last
+/// chunk past `committed` (`None` when every chunk is at or below it).
+fn scope_position(work: &ScopeWork, committed: Option<&SequenceNumber>) -> Option<SequenceNumber> {
+    work.chunks
+        .iter()
+        .map(|(_, chunk)| chunk.ack.position())
+        .filter(|end| committed.is_none_or(|done| *end > done))
+        .max()
+        .cloned()
+}
+
+/// The records of the scope's changes past `committed`, encoded as they
+/// are taken (so that sending overlaps encoding), leaving out the
+/// `refused` slots; changes that cannot be encoded go to `rejected`.
+fn records<'a>(
+    work: &'a ScopeWork,
+    committed: Option<&'a SequenceNumber>,
+    (encoding, now_ms): (Encoding, i64),
+    refused: &'a HashMap<(usize, usize), String>,
+    rejected: &'a RefCell<Vec<Rejected>>,
+) -> impl Iterator<Item = Prepared> + 'a {
+    work.chunks
+        .iter()
+        // A chunk at or below the checkpoint was written whole before.
+        .filter(move |(_, chunk)| committed.is_none_or(|done| chunk.ack.position() > done))
+        .flat_map(|(number, chunk)| {
+            let number = *number;
+            chunk
+                .events
+                .iter()
+                .enumerate()
+                .map(move |(index, event)| ((number, index), event))
+        })
+        .filter(move |(slot, event)| {
+            !committed.is_some_and(|done| passed(work, event, done)) && !refused.contains_key(slot)
+        })
+        .flat_map(move |(slot, event)| {
+            let (change, tombstone) = match encoding.encode(event, now_ms) {
                 Ok(encoded) => {
                     let tombstone = encoded.tombstone_record();
-                    records.push(Prepared {
-                        slot,
-                        record: encoded.change,
-                    });
-                    if let Some(record) = tombstone {
-                        records.push(Prepared { slot, record });
-                    }
+                    (Some(encoded.change), tombstone)
                 }
-                Err(reason) => rejected.push(Rejected {
-                    chunk: slot.0,
-                    event: slot.1,
-                    reason,
-                }),
-            }
-        }
-        position = Some(position.map_or(end, |p| p.max(end)));
-    }
-    (records, rejected, position.cloned())
+                Err(reason) => {
+                    rejected.borrow_mut().push(Rejected {
+                        chunk: slot.0,
+                        event: slot.1,
+                        reason,
+                    });
+                    (None, None)
+                }
+            };
+            change
+                .into_iter()
+                .chain(tombstone)
+                .map(move |record| Prepared { slot, record })
+        })
 }
 
 /// True when `event`, of a chunk ending past `committed`, was itself

@@ -165,21 +165,24 @@ pub(super) struct Committed {
 }
 
 impl TxnProducer {
-    /// Writes `records` to `topic` and moves the checkpoint to `position`
-    /// in one transaction. Records the broker refuses as too large are left
-    /// out (the transaction is aborted and run again without them).
+    /// Writes the records `prepare` hands to its callback (each is sent as
+    /// it comes) to `topic` and moves the checkpoint to `position` in one
+    /// transaction. Records the broker refuses as too large are left out:
+    /// the transaction is aborted and run again with `prepare` given the
+    /// refused ones (by slot) to leave out.
     pub fn transact(
         &mut self,
         opener: &Opener,
         topic: &str,
-        records: &[Prepared],
+        mut prepare: impl FnMut(&HashMap<(usize, usize), String>, &mut dyn FnMut(Prepared)),
         position: &SequenceNumber,
     ) -> Result<Committed, TxnFailure> {
         let mut committed = Committed::default();
         loop {
             let refused: HashMap<(usize, usize), String> =
                 committed.too_large.iter().cloned().collect();
-            match self.attempt(opener, topic, records, &refused, position)? {
+            let records = |send: &mut dyn FnMut(Prepared)| prepare(&refused, send);
+            match self.attempt(opener, topic, records, position)? {
                 Attempt::Committed(written, refused_at_send) => {
                     committed.too_large.extend(refused_at_send);
                     committed.records = written;
@@ -196,8 +199,7 @@ impl TxnProducer {
         &self,
         opener: &Opener,
         topic: &str,
-        records: &[Prepared],
-        refused: &HashMap<(usize, usize), String>,
+        mut records: impl FnMut(&mut dyn FnMut(Prepared)),
         position: &SequenceNumber,
     ) -> Result<Attempt, TxnFailure> {
         let timeout = opener.timeout;
@@ -205,14 +207,21 @@ impl TxnProducer {
         self.producer
             .begin_transaction()
             .map_err(|err| fail("beginning a transaction", &err))?;
-        let mut reports = Vec::with_capacity(records.len());
+        let mut reports = Vec::new();
         let mut too_large = Vec::new();
-        for prepared in records.iter().filter(|p| !refused.contains_key(&p.slot)) {
-            match self.send(topic, &prepared.record, timeout) {
+        let mut failed = None;
+        records(&mut |prepared: Prepared| {
+            if failed.is_some() {
+                return;
+            }
+            match self.send(topic, prepared.record, timeout) {
                 Ok(report) => reports.push((prepared.slot, report)),
                 Err(err) if is_too_large(&err) => too_large.push((prepared.slot, err.to_string())),
-                Err(err) => return Err(self.abort(fail("producing", &err), timeout)),
+                Err(err) => failed = Some(err),
             }
+        });
+        if let Some(err) = failed {
+            return Err(self.abort(fail("producing", &err), timeout));
         }
         let offsets = opener.checkpoint_partitions(Some(position));
         tracing::debug!(
@@ -257,7 +266,7 @@ impl TxnProducer {
     fn send(
         &self,
         topic: &str,
-        record: &OutRecord,
+        record: OutRecord,
         timeout: Duration,
     ) -> Result<oneshot::Receiver<Report>, KafkaError> {
         let (report, delivery) = oneshot::channel();
@@ -265,8 +274,8 @@ impl TxnProducer {
         if let Some(value) = &record.value {
             base = base.payload(value);
         }
-        if let Some(headers) = &record.headers {
-            base = base.headers(headers.clone());
+        if let Some(headers) = record.headers {
+            base = base.headers(headers);
         }
         let deadline = Instant::now() + timeout;
         loop {
