@@ -16,12 +16,10 @@ use std::time::Duration;
 
 use common::engine::{run_until_caught_up, write_config, Worker};
 use common::fleet::{count, owners, signal, ReportLogs};
-use common::kafka::{self, CommittedView, OwnBroker};
+use common::kafka::{self, CommittedView};
 use common::kafka_compare::{
-    assert_topic_equals, changes_difference, sink_config, topic_difference,
+    self, assert_topic_equals, changes_difference, sink_config, topic_difference,
 };
-use common::tcp_proxy::TcpProxy;
-use dynamo_cdc::model::AttributeValue;
 
 const DEBUG_LOG: &str = "info,dynamo_cdc::sink::kafka=debug";
 const COMMITTING: &str = "committing a transaction";
@@ -95,10 +93,7 @@ async fn every_change_is_committed_once_through_kills_and_a_kill_during_a_commit
     let dir = tempfile::tempdir().expect("temp dir");
     let _report = ReportLogs(dir.path().to_owned());
     // Through a proxy the broker advertises, which can slow every request.
-    let broker_port = common::observe::free_port();
-    let proxy = TcpProxy::start(0, format!("127.0.0.1:{broker_port}")).await;
-    let _broker = OwnBroker::start(broker_port, proxy.port(), &dir.path().join("tansu.txt"));
-    let bootstrap = format!("127.0.0.1:{}", proxy.port());
+    let (proxy, _broker, bootstrap) = kafka::proxied_broker(dir.path()).await;
     let topic = format!("{}.{{table}}", kafka::unique_topic_prefix("eo"));
     let config = write_config(
         dir.path(),
@@ -168,10 +163,7 @@ async fn a_lease_handover_fences_the_stalled_worker_and_duplicates_nothing() {
     let leases = &lease_table;
     let dir = tempfile::tempdir().expect("temp dir");
     let _report = ReportLogs(dir.path().to_owned());
-    let broker_port = common::observe::free_port();
-    let proxy = TcpProxy::start(0, format!("127.0.0.1:{broker_port}")).await;
-    let _broker = OwnBroker::start(broker_port, proxy.port(), &dir.path().join("tansu.txt"));
-    let bootstrap = format!("127.0.0.1:{}", proxy.port());
+    let (proxy, _broker, bootstrap) = kafka::proxied_broker(dir.path()).await;
     let topic = format!("{}.{{table}}", kafka::unique_topic_prefix("eolease"));
     let sink = exactly_once_sink(&bootstrap, &topic);
     let config = common::fleet::fleet_config_with_sinks(
@@ -318,10 +310,7 @@ async fn a_lease_handover_fences_the_stalled_worker_and_duplicates_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_same_process_rides_out_a_broker_outage_without_duplicates() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let broker_port = common::observe::free_port();
-    let proxy = TcpProxy::start(0, format!("127.0.0.1:{broker_port}")).await;
-    let _broker = OwnBroker::start(broker_port, proxy.port(), &dir.path().join("tansu.txt"));
-    let bootstrap = format!("127.0.0.1:{}", proxy.port());
+    let (proxy, _broker, bootstrap) = kafka::proxied_broker(dir.path()).await;
     let topic = format!("{}.{{table}}", kafka::unique_topic_prefix("eodown"));
     let sink = format!(
         "{}unready_after = \"2s\"\n",
@@ -348,45 +337,10 @@ async fn the_same_process_rides_out_a_broker_outage_without_duplicates() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_record_too_large_is_dead_lettered_and_the_rest_commits() {
-    let client = common::client().await;
-    let table = common::unique_table("kafka_eo_big");
-    common::create_table(&client, &table).await;
-    let put = |pk: &str, size: usize| {
-        let item = dynamo_cdc::model::Item::from([
-            ("pk".to_owned(), AttributeValue::S(pk.into())),
-            (
-                "sk".to_owned(),
-                AttributeValue::N(dynamo_cdc::model::Number::parse("1").expect("n")),
-            ),
-            ("blob".to_owned(), AttributeValue::S("x".repeat(size))),
-        ]);
-        client
-            .put_item()
-            .table_name(&table)
-            .set_item(Some(common::values::to_sdk_item(&item)))
-            .send()
-    };
-    put("small-1", 10).await.expect("put");
-    put("big", 50_000).await.expect("put");
-    put("small-2", 10).await.expect("put");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let topic = format!("{}.{{table}}", kafka::unique_topic_prefix("eobig"));
-    let sink = sink_config(
-        &kafka::brokers(),
-        &topic,
-        "envelope = \"plain\"\ndelivery = \"exactly_once\"\n\
-         [sinks.properties]\n\"message.max.bytes\" = \"20000\"",
-    );
-    let config = write_config(dir.path(), &[&table], "", &sink);
-    tokio::task::spawn_blocking(move || run_until_caught_up(&config))
-        .await
-        .expect("run");
-    let view = kafka::read_committed_view(&topic.replace("{table}", &table));
-    let keys: Vec<String> = view.records.iter().filter_map(|r| r.key.clone()).collect();
-    assert_eq!(keys.len(), 2, "{keys:?}");
-    assert!(keys.iter().all(|k| k.contains("small")), "{keys:?}");
-    let letters = common::engine::dead_letters(dir.path(), &table);
-    assert_eq!(letters.len(), 1, "{letters:?}");
-    let error = letters[0]["error"].as_str().expect("error");
-    assert!(error.contains("too large"), "{error}");
+    kafka_compare::check_a_record_too_large(
+        "kafka_eo_big",
+        "delivery = \"exactly_once\"",
+        |topic| kafka::read_committed_view(topic).records,
+    )
+    .await;
 }

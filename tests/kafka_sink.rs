@@ -10,12 +10,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::engine::{dead_letters, run_until_caught_up, spawn, write_config};
+use common::engine::{run_until_caught_up, spawn, write_config};
 use common::kafka;
 use common::kafka_compare::{self, assert_topic_equals, topic_difference};
-use common::tcp_proxy::TcpProxy;
-use dynamo_cdc::model::{AttributeValue, Item};
-use serde_json::Value;
 
 fn kafka_sink(topic: &str, extra: &str) -> String {
     kafka_compare::sink_config(&kafka::brokers(), topic, extra)
@@ -70,50 +67,10 @@ async fn the_last_record_per_key_equals_the_table_through_kills() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_record_too_large_is_dead_lettered_and_the_shard_moves_on() {
-    let client = common::client().await;
-    let table = common::unique_table("kafka_big");
-    common::create_table(&client, &table).await;
-    let put = |pk: &str, size: usize| {
-        let item = Item::from([
-            ("pk".to_owned(), AttributeValue::S(pk.into())),
-            (
-                "sk".to_owned(),
-                AttributeValue::N(dynamo_cdc::model::Number::parse("1").expect("n")),
-            ),
-            ("blob".to_owned(), AttributeValue::S("x".repeat(size))),
-        ]);
-        client
-            .put_item()
-            .table_name(&table)
-            .set_item(Some(common::values::to_sdk_item(&item)))
-            .send()
-    };
-    put("small-1", 10).await.expect("put");
-    put("big", 50_000).await.expect("put");
-    put("small-2", 10).await.expect("put");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let topic = format!("{}.{{table}}", kafka::unique_topic_prefix("big"));
-    let config = write_config(
-        dir.path(),
-        &[&table],
-        "",
-        &kafka_sink(
-            &topic,
-            "envelope = \"plain\"\n[sinks.properties]\n\"message.max.bytes\" = \"20000\"",
-        ),
-    );
-    tokio::task::spawn_blocking(move || run_until_caught_up(&config))
-        .await
-        .expect("run");
-    let records = kafka::read_topic(&topic.replace("{table}", &table), "read_committed");
-    let keys: Vec<String> = records.iter().filter_map(|r| r.key.clone()).collect();
-    assert_eq!(keys.len(), 2, "{keys:?}");
-    assert!(keys.iter().all(|k| k.contains("small")), "{keys:?}");
-    let letters = dead_letters(dir.path(), &table);
-    assert_eq!(letters.len(), 1, "{letters:?}");
-    assert_eq!(letters[0]["stage"], Value::from("sink:kafka"));
-    let error = letters[0]["error"].as_str().expect("error");
-    assert!(error.contains("too large"), "{error}");
+    kafka_compare::check_a_record_too_large("kafka_big", "", |topic| {
+        kafka::read_topic(topic, "read_committed")
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -121,10 +78,7 @@ async fn the_same_process_recovers_from_a_broker_outage() {
     let dir = tempfile::tempdir().expect("temp dir");
     // The engine reaches the broker only through the proxy, which the
     // broker advertises as its address.
-    let broker_port = common::observe::free_port();
-    let proxy = TcpProxy::start(0, format!("127.0.0.1:{broker_port}")).await;
-    let _broker = kafka::OwnBroker::start(broker_port, proxy.port(), &dir.path().join("tansu.log"));
-    let bootstrap = format!("127.0.0.1:{}", proxy.port());
+    let (proxy, _broker, bootstrap) = kafka::proxied_broker(dir.path()).await;
     let topic = format!("{}.{{table}}", kafka::unique_topic_prefix("down"));
     let sink = format!("{}unready_after = \"2s\"\n", kafka_sink(&topic, ""))
         .replace(&kafka::brokers(), &bootstrap);

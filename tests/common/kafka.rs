@@ -271,3 +271,17 @@ impl Drop for OwnBroker {
         let _ = self.child.wait();
     }
 }
+
+/// A broker of the test's own behind a [`TcpProxy`](super::tcp_proxy::TcpProxy)
+/// that it advertises (so every client goes through the proxy), its log in
+/// `dir`; returns the proxy, the broker (stopped when dropped) and the
+/// bootstrap address.
+pub async fn proxied_broker(
+    dir: &std::path::Path,
+) -> (super::tcp_proxy::TcpProxy, OwnBroker, String) {
+    let broker_port = super::observe::free_port();
+    let proxy = super::tcp_proxy::TcpProxy::start(0, format!("127.0.0.1:{broker_port}")).await;
+    let broker = OwnBroker::start(broker_port, proxy.port(), &dir.join("tansu.txt"));
+    let bootstrap = format!("127.0.0.1:{}", proxy.port());
+    (proxy, broker, bootstrap)
+}

@@ -126,3 +126,53 @@ pub fn changes_difference(records: &[kafka::Record], stream: &[(u128, String)]) 
     }
     (deletes != tombstones).then(|| format!("{deletes} deletes but {tombstones} tombstones"))
 }
+
+/// Puts two small items around one too large for a producer whose
+/// `message.max.bytes` is 20,000, runs the engine to the end with a plain
+/// envelope and `extra` settings, and checks that `read` finds only the
+/// small ones in the topic and the large one is the sink's one dead letter.
+pub async fn check_a_record_too_large(
+    prefix: &str,
+    extra: &str,
+    read: fn(&str) -> Vec<kafka::Record>,
+) {
+    let client = super::client().await;
+    let table = super::unique_table(prefix);
+    super::create_table(&client, &table).await;
+    for (pk, size) in [("small-1", 10), ("big", 50_000), ("small-2", 10)] {
+        let item = Item::from([
+            ("pk".to_owned(), AttributeValue::S(pk.into())),
+            (
+                "sk".to_owned(),
+                AttributeValue::N(dynamo_cdc::model::Number::parse("1").expect("n")),
+            ),
+            ("blob".to_owned(), AttributeValue::S("x".repeat(size))),
+        ]);
+        client
+            .put_item()
+            .table_name(&table)
+            .set_item(Some(super::values::to_sdk_item(&item)))
+            .send()
+            .await
+            .expect("put");
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let topic = format!("{}.{{table}}", kafka::unique_topic_prefix(prefix));
+    let settings = format!(
+        "envelope = \"plain\"\n{extra}\n[sinks.properties]\n\"message.max.bytes\" = \"20000\""
+    );
+    let sink = sink_config(&kafka::brokers(), &topic, &settings);
+    let config = super::engine::write_config(dir.path(), &[&table], "", &sink);
+    tokio::task::spawn_blocking(move || super::engine::run_until_caught_up(&config))
+        .await
+        .expect("run");
+    let records = read(&topic.replace("{table}", &table));
+    let keys: Vec<String> = records.iter().filter_map(|r| r.key.clone()).collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys.iter().all(|k| k.contains("small")), "{keys:?}");
+    let letters = super::engine::dead_letters(dir.path(), &table);
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["stage"], Value::from("sink:kafka"));
+    let error = letters[0]["error"].as_str().expect("error");
+    assert!(error.contains("too large"), "{error}");
+}
