@@ -36,14 +36,6 @@ pub fn time_version(micros: u64, tie: u64) -> Result<SequenceNumber, SequenceNum
     SequenceNumber::compose(micros, TIE_DIGITS, tie)
 }
 
-/// 64-bit FNV-1a: a stable hash (the standard library's may change between
-/// releases, and versions must not).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
 /// The precision of `ApproximateCreationDateTime`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimePrecision {
@@ -248,7 +240,7 @@ impl Fields<'_> {
                 format!("{time} is not a time after 1970"),
             )
         })?;
-        let version = time_version(micros, fnv1a(self.parts.event_id.as_bytes()))
+        let version = time_version(micros, crate::hash::fnv1a(self.parts.event_id.as_bytes()))
             .map_err(|err| fail(name.clone(), time_path, err.to_string()))?;
         let event = Parts {
             approx_seconds: Some(micros as f64 / 1_000_000.0),

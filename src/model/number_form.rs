@@ -52,6 +52,34 @@ impl Number {
     }
 }
 
+/// How a number sits in a fixed-point column: the digits it needs before
+/// the point and after it (`-12.50` needs 2 and 1; `1E3` needs 4 and 0; zero
+/// needs 0 and 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecimalShape {
+    /// Digits before the point.
+    pub integer_digits: u32,
+    /// Digits after the point (the scale).
+    pub scale: u32,
+}
+
+impl Number {
+    /// The digits the value needs before and after the point.
+    pub fn decimal_shape(&self) -> DecimalShape {
+        let Some((_, digits, exponent)) = decompose(self.as_str()) else {
+            return DecimalShape {
+                integer_digits: 0,
+                scale: 0,
+            };
+        };
+        let count = digits.len() as i64;
+        DecimalShape {
+            integer_digits: u32::try_from((count + exponent).max(0)).unwrap_or(u32::MAX),
+            scale: u32::try_from((-exponent).max(0)).unwrap_or(u32::MAX),
+        }
+    }
+}
+
 /// `text` (a valid DynamoDB number) as sign, significant digits without
 /// leading or trailing zeros, and the power of ten of the last digit;
 /// `None` for zero.
@@ -123,5 +151,19 @@ mod tests {
         assert_eq!(canonical("1E40"), format!("1{}", "0".repeat(40)));
         assert_eq!(canonical("1E41"), "1E41");
         assert!(!Number::parse("1.50").unwrap().is_canonical());
+    }
+
+    #[test]
+    fn shapes_count_digits_either_side_of_the_point() {
+        let shape = |text: &str| {
+            let s = Number::parse(text).unwrap().decimal_shape();
+            (s.integer_digits, s.scale)
+        };
+        assert_eq!(shape("-12.50"), (2, 1));
+        assert_eq!(shape("1E3"), (4, 0));
+        assert_eq!(shape("0"), (0, 0));
+        assert_eq!(shape("0.0025"), (0, 4));
+        assert_eq!(shape("1E-130"), (0, 130));
+        assert_eq!(shape("9.99E125"), (126, 0));
     }
 }

@@ -37,7 +37,7 @@ impl Scope {
             Some(version) => format!("{prefix}.{table}.snapshot-{}.{shard}", version.digits()),
             None => format!(
                 "{prefix}.{table}.{shard}.{:016x}",
-                fnv1a(self.key.stream.as_bytes())
+                crate::hash::fnv1a(self.key.stream.as_bytes())
             ),
         }
     }
@@ -98,13 +98,6 @@ fn sanitize(text: &str) -> String {
             _ => '_',
         })
         .collect()
-}
-
-/// 64-bit FNV-1a.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 #[cfg(test)]
