@@ -17,6 +17,7 @@ mod synthetic;
 use dynamo_cdc::config::{BatchConfig, ClickHouseMode, ClickHouseSinkConfig, ColumnMapping};
 use dynamo_cdc::model::{KeyKind, TableSchema};
 use dynamo_cdc::sink::clickhouse::ClickHouseSink;
+use dynamo_cdc::sink::columns::ColumnsSetting;
 
 #[derive(Parser)]
 struct Args {
@@ -36,8 +37,11 @@ struct Args {
     #[arg(long, default_value = "state")]
     mode: String,
     /// Also fill two mapped columns (Decimal and String).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "auto_columns")]
     mapped: bool,
+    /// Typed columns inferred from the items (`columns = "auto"`).
+    #[arg(long)]
+    auto_columns: bool,
     /// Gzip the inserts (`--compress false` when the server is local).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     compress: bool,
@@ -52,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
         other => anyhow::bail!("unknown mode {other}"),
     };
     let columns = if args.mapped {
-        vec![
+        ColumnsSetting::Mapped(vec![
             ColumnMapping {
                 name: "amount".into(),
                 attribute: None,
@@ -65,9 +69,11 @@ async fn main() -> anyhow::Result<()> {
                 column_type: "Nullable(String)".into(),
                 table: None,
             },
-        ]
+        ])
+    } else if args.auto_columns {
+        ColumnsSetting::Auto
     } else {
-        Vec::new()
+        ColumnsSetting::None
     };
     let database = format!("bench_{}", std::process::id());
     let config = ClickHouseSinkConfig {

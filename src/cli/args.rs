@@ -129,11 +129,38 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Typed columns of `columns = "auto"` sinks: their recorded history.
+    Schema {
+        /// What to show.
+        #[command(subcommand)]
+        command: SchemaCommand,
+    },
     /// Inspect or reset stored checkpoints.
     Checkpoints {
         /// What to do with them.
         #[command(subcommand)]
         command: CheckpointsCommand,
+    },
+}
+
+/// Schema commands.
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Print every column a sink added or widened, with the change version
+    /// where it took effect (from the sink's own store).
+    Show {
+        /// The configuration.
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this sink (by name); every sink that keeps a history by default.
+        #[arg(long)]
+        sink: Option<String>,
+        /// Only this source table.
+        #[arg(long)]
+        table: Option<String>,
+        /// Print JSON Lines instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 

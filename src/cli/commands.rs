@@ -174,6 +174,7 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Checkpoints { command } => checkpoints(command).await,
+        Command::Schema { command } => super::schema::execute(command).await,
         Command::Status { config, json } => {
             let pipeline = config::load_file(&config.config)?;
             super::status::show(&pipeline, json).await

@@ -6,8 +6,9 @@ mod filter_test;
 mod import;
 mod leases;
 mod logging;
+mod schema;
 mod status;
 
-pub use args::{CheckpointsCommand, Cli, Command, LogFormat};
+pub use args::{CheckpointsCommand, Cli, Command, LogFormat, SchemaCommand};
 pub use commands::execute;
 pub use logging::init_logging;

@@ -13,7 +13,8 @@ pub use event::{ChangeEvent, Op, Position};
 pub use image::Image;
 pub use number_form::DecimalShape;
 pub use plain_json::{
-    json_number, json_number_text, plain_item, push_json_number, push_json_string, write_plain_item,
+    json_number, json_number_text, plain_item, push_json_number, push_json_string,
+    write_plain_item, write_plain_value,
 };
 pub use schema::{KeyAttribute, KeyKind, TableSchema, VersionScheme};
 pub use sequence::{SequenceNumber, SequenceNumberError, MAX_SEQUENCE_DIGITS, VERSION_DIGITS};

@@ -71,7 +71,8 @@ fn push_array<T>(out: &mut String, items: &[T], mut each: impl FnMut(&T, &mut St
     out.push(']');
 }
 
-fn write_plain_value(value: &AttributeValue, out: &mut String) {
+/// Appends one value as plain JSON.
+pub fn write_plain_value(value: &AttributeValue, out: &mut String) {
     let base64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
     match value {
         AttributeValue::S(s) => push_json_string(out, s),

@@ -34,8 +34,12 @@ pub struct SchemaChange {
     pub version: SequenceNumber,
 }
 
-/// Which in-place widenings a sink can make without losing a value.
-pub trait Widening {
+/// How one sink holds each column kind, and which widenings it can make
+/// in place without losing a value.
+pub trait SinkKinds {
+    /// The column type of `kind` in the sink's own terms (`Nullable(Int64)`, `bigint`).
+    fn sink_type(&self, kind: ColumnKind) -> String;
+
     /// True when a column of kind `from` can become `to` in place, every
     /// value it holds converted exactly.
     fn can_widen(&self, from: ColumnKind, to: ColumnKind) -> bool;
@@ -111,7 +115,7 @@ impl LiveSchema {
     pub fn plan<'a>(
         &self,
         items: impl IntoIterator<Item = (&'a Item, &'a SequenceNumber)>,
-        widening: &dyn Widening,
+        widening: &dyn SinkKinds,
     ) -> Vec<SchemaChange> {
         let mut pending: BTreeMap<&str, SchemaChange> = BTreeMap::new();
         for (item, version) in items {
@@ -161,14 +165,20 @@ mod tests {
     use crate::model::{AttributeValue, Number};
 
     struct Anything;
-    impl Widening for Anything {
+    impl SinkKinds for Anything {
+        fn sink_type(&self, kind: ColumnKind) -> String {
+            kind.to_string()
+        }
         fn can_widen(&self, _: ColumnKind, _: ColumnKind) -> bool {
             true
         }
     }
 
     struct Nothing;
-    impl Widening for Nothing {
+    impl SinkKinds for Nothing {
+        fn sink_type(&self, kind: ColumnKind) -> String {
+            kind.to_string()
+        }
         fn can_widen(&self, _: ColumnKind, _: ColumnKind) -> bool {
             false
         }

@@ -10,4 +10,4 @@ pub mod naming;
 
 pub use history::SchemaEvent;
 pub use kind::ColumnKind;
-pub use live::{LiveColumn, LiveSchema, SchemaChange, Widening};
+pub use live::{LiveColumn, LiveSchema, SchemaChange, SinkKinds};

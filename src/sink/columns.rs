@@ -6,7 +6,7 @@ use super::clickhouse::ColumnType;
 use super::registry::InvalidField;
 
 /// One typed column filled from an item attribute.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ColumnMapping {
     /// Column name in ClickHouse.
@@ -35,4 +35,84 @@ pub fn validate_column_types(columns: &[ColumnMapping]) -> Result<(), InvalidFie
             .map_err(|message| InvalidField::new(format!("columns[{index}].type"), message))?;
     }
     Ok(())
+}
+
+/// A sink's `columns` setting: a list of hand-mapped columns, or `"auto"`:
+/// typed columns inferred from the items and evolved as they change.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum ColumnsSetting {
+    /// No typed columns (the default).
+    #[default]
+    None,
+    /// The listed columns only.
+    Mapped(Vec<ColumnMapping>),
+    /// A column per top-level attribute, added and widened as items change.
+    Auto,
+}
+
+impl ColumnsSetting {
+    /// The hand-mapped columns (none when unset or `"auto"`).
+    pub fn mapped(&self) -> &[ColumnMapping] {
+        match self {
+            Self::Mapped(columns) => columns,
+            Self::None | Self::Auto => &[],
+        }
+    }
+
+    /// True for `columns = "auto"`.
+    pub fn is_auto(&self) -> bool {
+        matches!(self, Self::Auto)
+    }
+}
+
+impl<'de> Deserialize<'de> for ColumnsSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ColumnsVisitor)
+    }
+}
+
+struct ColumnsVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ColumnsVisitor {
+    type Value = ColumnsSetting;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"auto\" or a list of columns ({ name, type, attribute, table })")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<ColumnsSetting, E> {
+        match text {
+            "auto" => Ok(ColumnsSetting::Auto),
+            other => Err(E::invalid_value(serde::de::Unexpected::Str(other), &self)),
+        }
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<ColumnsSetting, A::Error> {
+        let columns =
+            Vec::<ColumnMapping>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+        Ok(ColumnsSetting::Mapped(columns))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Entry {
+        #[serde(default)]
+        columns: ColumnsSetting,
+    }
+
+    #[test]
+    fn columns_are_auto_a_list_or_unset() {
+        let auto: Entry = toml::from_str("columns = \"auto\"").unwrap();
+        assert!(auto.columns.is_auto());
+        let list: Entry = toml::from_str("[[columns]]\nname = \"paid\"\ntype = \"Bool\"").unwrap();
+        assert_eq!(list.columns.mapped()[0].name, "paid");
+        let unset: Entry = toml::from_str("").unwrap();
+        assert_eq!(unset.columns, ColumnsSetting::None);
+        let wrong = toml::from_str::<Entry>("columns = \"automatic\"").unwrap_err();
+        assert!(wrong.to_string().contains("\"auto\" or a list"), "{wrong}");
+    }
 }

@@ -22,6 +22,7 @@ use super::{run_sink, SinkContext, SinkError, SinkWriter};
 use crate::aws::AwsConfig;
 use crate::coordinator::Chunk;
 use crate::model::TableSchema;
+use crate::schema::SchemaEvent;
 
 /// A configuration problem inside one `[[sinks]]` entry: the field's path
 /// relative to the entry (`columns[2].type`) and what is wrong with it.
@@ -86,6 +87,16 @@ pub trait SinkSpec: Send + Sync {
         &self,
         env: SinkEnv<'_>,
     ) -> impl Future<Output = Result<Self::Writer, SinkError>> + Send;
+
+    /// The schema history the sink keeps of its inferred columns
+    /// (`columns = "auto"`), oldest first; `None` for a sink that keeps none.
+    fn schema_history(
+        &self,
+        env: SinkEnv<'_>,
+    ) -> impl Future<Output = Result<Option<Vec<SchemaEvent>>, SinkError>> + Send {
+        let _ = env;
+        async { Ok(None) }
+    }
 }
 
 /// A started sink: runs until its channel closes or it fails for good.
@@ -120,6 +131,14 @@ macro_rules! register_sinks {
                 ctx: SinkContext,
             ) -> Result<SinkTask, SinkError> {
                 match self { $( Self::$variant(config) => start(config, env, chunks, ctx).await, )+ }
+            }
+
+            /// The schema history the sink keeps (see [`SinkSpec::schema_history`]).
+            pub async fn schema_history(
+                &self,
+                env: SinkEnv<'_>,
+            ) -> Result<Option<Vec<SchemaEvent>>, SinkError> {
+                match self { $( Self::$variant(config) => config.schema_history(env).await, )+ }
             }
         }
     };

@@ -4,7 +4,9 @@
 
 use std::fmt::Write as _;
 
-use crate::model::{push_json_string, AttributeValue, Number};
+use base64::Engine as _;
+
+use crate::model::{push_json_string, write_plain_value, AttributeValue, Number};
 
 /// A ClickHouse type a mapped column may have.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,8 +33,11 @@ pub enum ColumnType {
     },
     /// `DateTime`: from N epoch seconds or an RFC 3339 S.
     DateTime,
-    /// `Array(String)`: from SS or an L of S.
+    /// `Array(String)`: from SS, NS (the numbers' text), BS (base64) or an L of S.
     ArrayString,
+    /// `String` holding the value as plain JSON: from any value. Only for
+    /// inferred columns (`columns = "auto"`), not written in configurations.
+    Json,
     /// `Nullable(T)`: NULL or a missing attribute is NULL.
     Nullable(Box<ColumnType>),
 }
@@ -93,6 +98,7 @@ impl ColumnType {
             Self::Bool { name } => (*name).into(),
             Self::DateTime => "DateTime".into(),
             Self::ArrayString => "Array(String)".into(),
+            Self::Json => "String".into(),
             Self::Nullable(inner) => format!("Nullable({})", inner.ddl()),
         }
     }
@@ -102,7 +108,7 @@ impl ColumnType {
     /// in for a missing field.
     pub fn tsv_default(&self) -> &'static str {
         match self {
-            Self::String => "",
+            Self::String | Self::Json => "",
             Self::Int64
             | Self::UInt64
             | Self::Float64
@@ -147,6 +153,12 @@ impl ColumnType {
             (Self::String, AttributeValue::N(n)) => push_json_string(out, n.as_str()),
             (Self::String, AttributeValue::Bool(b)) => {
                 push_json_string(out, if *b { "true" } else { "false" })
+            }
+            (Self::String, AttributeValue::B(b)) => push_json_string(out, &base64_text(b)),
+            (Self::Json, value) => {
+                let mut plain = String::new();
+                write_plain_value(value, &mut plain);
+                push_json_string(out, &plain);
             }
             (Self::Int64, AttributeValue::N(n)) => {
                 let v: i64 = n
@@ -203,6 +215,13 @@ impl ColumnType {
             (Self::ArrayString, AttributeValue::Ss(items)) => {
                 push_string_array(out, items.iter().map(String::as_str))
             }
+            (Self::ArrayString, AttributeValue::Ns(items)) => {
+                push_string_array(out, items.iter().map(Number::as_str))
+            }
+            (Self::ArrayString, AttributeValue::Bs(items)) => {
+                let texts: Vec<String> = items.iter().map(|b| base64_text(b)).collect();
+                push_string_array(out, texts.iter().map(String::as_str))
+            }
             (Self::ArrayString, AttributeValue::L(items)) => {
                 let strings: Vec<&str> = items
                     .iter()
@@ -220,6 +239,10 @@ impl ColumnType {
         }
         Ok(())
     }
+}
+
+fn base64_text(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 fn push_string_array<'a>(out: &mut String, items: impl Iterator<Item = &'a str>) {
@@ -385,6 +408,10 @@ mod tests {
             "1"
         );
         assert_eq!(json("String", Some(&n("1.50"))).unwrap(), "\"1.50\"");
+        let mut out = String::new();
+        let map = AttributeValue::M([("a".to_owned(), n("1.5"))].into_iter().collect());
+        ColumnType::Json.write_json(Some(&map), &mut out).unwrap();
+        assert_eq!(out, r#""{\"a\":1.5}""#);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::ClickHouseSink;
 use crate::secret::Secret;
 use crate::sink::batch::BatchConfig;
-use crate::sink::columns::{validate_column_types, ColumnMapping};
+use crate::sink::columns::{validate_column_types, ColumnMapping, ColumnsSetting};
 use crate::sink::registry::{check_http_url, is_identifier, InvalidField, SinkEnv, SinkSpec};
 use crate::sink::SinkError;
 
@@ -38,9 +38,11 @@ pub struct ClickHouseSinkConfig {
     /// Create the database and tables when missing.
     #[serde(default)]
     pub create_table: bool,
-    /// Typed columns extracted from the item, next to the item JSON.
+    /// Typed columns next to the item JSON: a list of hand-mapped columns,
+    /// or `"auto"` for a column per top-level attribute, added and widened
+    /// as the items change (see the README's typed columns section).
     #[serde(default)]
-    pub columns: Vec<ColumnMapping>,
+    pub columns: ColumnsSetting,
     /// Inserts running at once (one per target table).
     #[serde(default = "default_concurrency")]
     pub max_concurrency: usize,
@@ -118,8 +120,8 @@ impl SinkSpec for ClickHouseSinkConfig {
         if self.max_concurrency == 0 {
             return Err(InvalidField::new("max_concurrency", "must be above zero"));
         }
-        validate_column_names(&self.columns)?;
-        validate_column_types(&self.columns)
+        validate_column_names(self.columns.mapped())?;
+        validate_column_types(self.columns.mapped())
     }
 
     fn needs_new_images(&self) -> bool {

@@ -73,7 +73,7 @@ impl ClickHouseSink {
                 &config.database,
                 &config.table_prefix,
                 config.mode,
-                &config.columns,
+                config.columns.mapped(),
             )
             .map_err(fatal)?;
             let ddl = create_table_statement(&target, caps);

@@ -7,11 +7,13 @@ mod copy;
 pub mod cratedb;
 mod ddl;
 mod exactly_once;
+mod kinds;
 mod sql;
 mod tls;
 mod writer;
 
 pub use config::{PgWriteMethod, PostgresSinkConfig, SqlDialect};
+pub use kinds::PostgresKinds;
 pub use sql::{create_statements, upsert_statement, PgTable};
 pub use tls::{parse_url, Connector};
 pub use writer::PostgresSink;

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::S3Sink;
 use crate::sink::batch::BatchConfig;
-use crate::sink::columns::{validate_column_types, ColumnMapping};
+use crate::sink::columns::{validate_column_types, ColumnsSetting};
 use crate::sink::registry::{check_http_url, InvalidField, SinkEnv, SinkSpec};
 use crate::sink::SinkError;
 
@@ -32,9 +32,11 @@ pub struct S3SinkConfig {
     /// Object format.
     #[serde(default)]
     pub format: S3Format,
-    /// Typed Parquet columns filled from item attributes (`format = "parquet"` only).
+    /// Typed Parquet columns (`format = "parquet"` only): a list of
+    /// hand-mapped columns, or `"auto"` for a column per top-level attribute;
+    /// each file carries the schema as it stood when it was written.
     #[serde(default)]
-    pub columns: Vec<ColumnMapping>,
+    pub columns: ColumnsSetting,
     /// Batching: one object per table and shard per batch.
     #[serde(default = "s3_batch")]
     pub batch: BatchConfig,
@@ -85,13 +87,13 @@ impl SinkSpec for S3SinkConfig {
         if self.bucket.trim().is_empty() {
             return Err(InvalidField::new("bucket", "must not be empty"));
         }
-        if !self.columns.is_empty() && self.format != S3Format::Parquet {
+        if self.columns != ColumnsSetting::None && self.format != S3Format::Parquet {
             return Err(InvalidField::new(
                 "columns",
                 "typed columns need format = \"parquet\"",
             ));
         }
-        validate_column_types(&self.columns)?;
+        validate_column_types(self.columns.mapped())?;
         check_http_url("endpoint_url", self.endpoint_url.as_deref())?;
         check_http_url("sqs_endpoint_url", self.sqs_endpoint_url.as_deref())?;
         check_http_url("sqs_queue_url", self.sqs_queue_url.as_deref())

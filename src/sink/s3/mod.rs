@@ -4,6 +4,7 @@
 
 mod config;
 mod keys;
+mod kinds;
 mod notice;
 mod parquet_columns;
 mod parquet_format;
@@ -11,6 +12,7 @@ mod writer;
 
 pub use config::{S3Format, S3SinkConfig};
 pub use keys::object_key;
+pub use kinds::ParquetKinds;
 pub use notice::ObjectNotice;
 pub use parquet_format::{decode_events, encode_events};
 pub use writer::S3Sink;

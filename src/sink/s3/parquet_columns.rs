@@ -61,7 +61,7 @@ pub fn value_text(column: &TypedColumn, event: &ChangeEvent) -> Result<Option<St
 /// The Arrow field of a column (always nullable: removes may carry no image).
 pub fn field(column: &TypedColumn) -> Field {
     let data_type = match base(&column.column_type) {
-        ColumnType::String => DataType::Utf8,
+        ColumnType::String | ColumnType::Json => DataType::Utf8,
         ColumnType::Int64 => DataType::Int64,
         ColumnType::UInt64 => DataType::UInt64,
         ColumnType::Float64 => DataType::Float64,
@@ -82,7 +82,7 @@ pub fn field(column: &TypedColumn) -> Field {
 pub fn build(column: &TypedColumn, values: &[Option<String>]) -> Result<ArrayRef, String> {
     let ty = base(&column.column_type);
     Ok(match ty {
-        ColumnType::String => {
+        ColumnType::String | ColumnType::Json => {
             let mut b = StringBuilder::new();
             for v in values {
                 b.append_option(v.as_deref().map(unquote).transpose()?);

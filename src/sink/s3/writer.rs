@@ -62,6 +62,7 @@ impl S3Sink {
             .map_err(|e| fatal(format!("S3 bucket {}: {e}", config.bucket)))?;
         let columns = config
             .columns
+            .mapped()
             .iter()
             .map(|c| {
                 ColumnType::parse(&c.column_type).map(|column_type| {
