@@ -9,6 +9,7 @@ pub mod clickhouse;
 pub mod engine;
 pub mod enrichment;
 pub mod es_index;
+pub mod evolving;
 pub mod fault_proxy;
 pub mod fleet;
 pub mod http_fault;
@@ -23,6 +24,7 @@ pub mod postgres;
 pub mod staged;
 pub mod streams;
 pub mod tcp_proxy;
+pub mod typed;
 pub mod values;
 pub mod workload;
 

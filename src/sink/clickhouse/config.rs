@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::ClickHouseSink;
+use super::schema_history::HistoryTable;
+use super::{ClickHouseClient, ClickHouseSink};
+use crate::schema::SchemaEvent;
 use crate::secret::Secret;
 use crate::sink::batch::BatchConfig;
 use crate::sink::columns::{validate_column_types, ColumnMapping, ColumnsSetting};
@@ -130,6 +132,32 @@ impl SinkSpec for ClickHouseSinkConfig {
 
     async fn open(&self, env: SinkEnv<'_>) -> Result<ClickHouseSink, SinkError> {
         ClickHouseSink::connect(env.name, self, env.tables).await
+    }
+
+    async fn schema_history(
+        &self,
+        env: SinkEnv<'_>,
+    ) -> Result<Option<Vec<SchemaEvent>>, SinkError> {
+        if !self.columns.is_auto() {
+            return Ok(None);
+        }
+        let fatal = |message: String| SinkError::Fatal {
+            sink: env.name.to_owned(),
+            message,
+        };
+        let client = ClickHouseClient::new(
+            &self.url,
+            &self.user,
+            self.password.as_ref().map(|p| p.expose().to_owned()),
+            self.request_timeout,
+            self.compress,
+        )
+        .map_err(|e| fatal(e.message))?;
+        let events = HistoryTable::new(&self.database)
+            .read(&client, &self.table_prefix)
+            .await
+            .map_err(|e| fatal(format!("reading the schema history: {e}")))?;
+        Ok(Some(events.into_iter().map(|(_, event)| event).collect()))
     }
 }
 

@@ -6,6 +6,7 @@ use super::column_type::ColumnType;
 use super::server::Capabilities;
 use super::ClickHouseMode;
 use crate::model::{KeyAttribute, TableSchema};
+use crate::schema::ColumnKind;
 use crate::sink::columns::ColumnMapping;
 
 /// One mapped column of a target table.
@@ -17,6 +18,10 @@ pub struct MappedColumn {
     pub attribute: String,
     /// Column type.
     pub column_type: ColumnType,
+    /// The kind of an inferred column (`columns = "auto"`): a value the
+    /// kind does not hold is left out (NULL, or `[]` for an array) and
+    /// stays in `_item`, rather than refusing the row.
+    pub inferred: Option<ColumnKind>,
 }
 
 /// Where one source table's changes go.
@@ -77,6 +82,7 @@ impl TargetTable {
                 name: mapping.name.clone(),
                 attribute: mapping.attribute().to_owned(),
                 column_type: ColumnType::parse(&mapping.column_type)?,
+                inferred: None,
             });
         }
         if let Some(key) = schema.keys.iter().find(|k| k.name.starts_with('_')) {
@@ -95,16 +101,17 @@ impl TargetTable {
         })
     }
 
-    /// `` `database`.`table` ``.
-    pub fn qualified(&self) -> String {
-        format!("{}.{}", quote(&self.database), quote(&self.name))
+    /// The same target with `columns` as its mapped columns.
+    pub fn with_columns(&self, columns: Vec<MappedColumn>) -> Self {
+        Self {
+            columns,
+            ..self.clone()
+        }
     }
 
-    /// The columns of a row as the sink writes it (DDL order), backquoted and
-    /// comma-separated, for `INSERT INTO t (…)`.
-    pub fn insert_columns(&self) -> String {
-        let mut names: Vec<String> = self.keys.iter().map(|k| quote(&k.name)).collect();
-        let meta: &[&str] = match self.mode {
+    /// The names of the columns the sink itself adds besides the keys.
+    pub fn meta_columns(&self) -> &'static [&'static str] {
+        match self.mode {
             ClickHouseMode::State => &["_item", "_version", "_is_deleted", "_approx_time_ms"],
             ClickHouseMode::Changelog => &[
                 "_op",
@@ -117,8 +124,19 @@ impl TargetTable {
                 "_approx_time_ms",
                 "_ttl_delete",
             ],
-        };
-        names.extend(meta.iter().map(|name| quote(name)));
+        }
+    }
+
+    /// `` `database`.`table` ``.
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", quote(&self.database), quote(&self.name))
+    }
+
+    /// The columns of a row as the sink writes it (DDL order), backquoted and
+    /// comma-separated, for `INSERT INTO t (…)`.
+    pub fn insert_columns(&self) -> String {
+        let mut names: Vec<String> = self.keys.iter().map(|k| quote(&k.name)).collect();
+        names.extend(self.meta_columns().iter().map(|name| quote(name)));
         names.extend(self.columns.iter().map(|c| quote(&c.name)));
         names.join(", ")
     }

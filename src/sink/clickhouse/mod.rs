@@ -2,12 +2,14 @@
 //! append-only change log, written over the HTTP interface with
 //! (optionally gzipped) TabSeparated inserts.
 
+mod auto_columns;
 mod client;
 mod column_type;
 mod config;
 mod ddl;
 mod kinds;
 mod rows;
+mod schema_history;
 mod server;
 mod tsv;
 mod writer;

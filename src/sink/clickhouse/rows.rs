@@ -22,13 +22,14 @@ pub enum RowError {
 }
 
 /// Appends `event` as a TabSeparated row for `table` to `out` (nothing is
-/// appended on error).
+/// appended on error). Returns how many values were left out of inferred
+/// columns they did not fit (they stay in the item column).
 pub fn encode_row(
     table: &TargetTable,
     event: &ChangeEvent,
     caps: Capabilities,
     out: &mut String,
-) -> Result<(), RowError> {
+) -> Result<u32, RowError> {
     let start = out.len();
     let result = write_row(table, event, caps, out);
     if result.is_err() {
@@ -42,7 +43,7 @@ fn write_row(
     event: &ChangeEvent,
     caps: Capabilities,
     out: &mut String,
-) -> Result<(), RowError> {
+) -> Result<u32, RowError> {
     for key in &table.keys {
         let value = event
             .keys
@@ -107,20 +108,23 @@ fn write_row(
             event.new_image.as_ref().or(event.old_image.as_ref())
         }
     };
-    if !table.columns.is_empty() {
-        write_mapped(table, image, out)?;
-    }
+    let untyped = if table.columns.is_empty() {
+        0
+    } else {
+        write_mapped(table, image, out)?
+    };
     out.push('\n');
-    Ok(())
+    Ok(untyped)
 }
 
 /// The mapped columns' values from `image`; without one (a state-layout
-/// tombstone) each column gets its type's default.
+/// tombstone) each column gets its type's default. Returns how many values
+/// did not fit their (lenient) column and were left out.
 fn write_mapped(
     table: &TargetTable,
     image: Option<&Image>,
     out: &mut String,
-) -> Result<(), RowError> {
+) -> Result<u32, RowError> {
     let item = image
         .map(|image| {
             image
@@ -129,25 +133,50 @@ fn write_mapped(
         })
         .transpose()?;
     let mut json = String::new();
+    let mut untyped = 0;
     for column in &table.columns {
         out.push('\t');
         let Some(item) = item else {
             out.push_str(column.column_type.tsv_default());
             continue;
         };
+        let value = item.get(&column.attribute);
+        if let Some(kind) = column.inferred {
+            match value {
+                None | Some(AttributeValue::Null) => {
+                    out.push_str(column.column_type.tsv_default());
+                    continue;
+                }
+                Some(value) if !kind.holds(value) => {
+                    out.push_str(column.column_type.tsv_default());
+                    untyped += 1;
+                    continue;
+                }
+                Some(_) => {}
+            }
+        }
         json.clear();
+        let start = out.len();
         let fits = column
             .column_type
-            .write_json(item.get(&column.attribute), &mut json)
+            .write_json(value, &mut json)
             .and_then(|()| push_json_value(out, &json));
-        fits.map_err(|reason| {
-            RowError::Reject(format!(
-                "attribute {:?} for column {}: {reason}",
-                column.attribute, column.name
-            ))
-        })?;
+        match fits {
+            Ok(()) => {}
+            Err(_) if column.inferred.is_some() => {
+                out.truncate(start);
+                out.push_str(column.column_type.tsv_default());
+                untyped += 1;
+            }
+            Err(reason) => {
+                return Err(RowError::Reject(format!(
+                    "attribute {:?} for column {}: {reason}",
+                    column.attribute, column.name
+                )))
+            }
+        }
     }
-    Ok(())
+    Ok(untyped)
 }
 
 fn op_name(event: &ChangeEvent) -> &'static str {

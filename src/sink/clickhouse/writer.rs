@@ -8,12 +8,15 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use super::auto_columns::AutoColumns;
 use super::client::{ClickHouseClient, ClickHouseError, ErrorKind};
 use super::ddl::{create_table_statement, quote, TargetTable};
+use super::kinds::ClickHouseKinds;
 use super::rows::{encode_row, RowError};
 use super::server::{Capabilities, ServerVersion};
-use super::ClickHouseSinkConfig;
-use crate::model::{SequenceNumber, TableSchema};
+use super::{ClickHouseMode, ClickHouseSinkConfig};
+use crate::metric_names as names;
+use crate::model::{Item, SequenceNumber, TableSchema};
 use crate::sink::refused::{write_isolating_refused, RangeWriter, Refusal};
 use crate::sink::{Batch, Rejected, SinkError, SinkWriter};
 
@@ -24,6 +27,8 @@ pub struct ClickHouseSink {
     caps: Capabilities,
     tables: HashMap<Arc<str>, Arc<TargetTable>>,
     concurrency: Arc<Semaphore>,
+    /// Inferred columns (`columns = "auto"`).
+    auto: Option<AutoColumns>,
 }
 
 impl ClickHouseSink {
@@ -85,13 +90,103 @@ impl ClickHouseSink {
                 .map_err(fatal)?;
             tables.insert(Arc::clone(&schema.name), Arc::new(target));
         }
+        let auto = if config.columns.is_auto() {
+            let kinds = ClickHouseKinds {
+                bool_type: caps.bool_type,
+            };
+            let targets: Vec<&TargetTable> = tables.values().map(Arc::as_ref).collect();
+            let auto = AutoColumns::open(name, &client, &config.database, kinds, &targets)
+                .await
+                .map_err(|e| fatal(format!("inferred columns: {e}")))?;
+            for target in tables.values_mut() {
+                *target = Arc::new(auto.target(target));
+            }
+            Some(auto)
+        } else {
+            None
+        };
         Ok(Self {
             name: name.to_owned(),
             client: Arc::new(client),
             caps,
             tables,
             concurrency: Arc::new(Semaphore::new(config.max_concurrency)),
+            auto,
         })
+    }
+
+    /// With `columns = "auto"`: adds and widens the columns `batch` needs
+    /// before its rows are encoded.
+    async fn evolve_columns(&mut self, batch: &Batch) -> Result<(), SinkError> {
+        let Some(auto) = self.auto.as_mut() else {
+            return Ok(());
+        };
+        let mut items: HashMap<Arc<str>, Vec<(&Item, &SequenceNumber)>> = HashMap::new();
+        for (_, event) in batch.events() {
+            let image = match self.tables.get(&event.table).map(|t| t.mode) {
+                Some(ClickHouseMode::State) if event.op.is_upsert() => event.new_image.as_ref(),
+                Some(ClickHouseMode::Changelog) => {
+                    event.new_image.as_ref().or(event.old_image.as_ref())
+                }
+                _ => None,
+            };
+            if let Some(item) = image.and_then(|image| image.item().ok()) {
+                items
+                    .entry(Arc::clone(&event.table))
+                    .or_default()
+                    .push((item, event.version()));
+            }
+        }
+        for (table, items) in items {
+            let Some(target) = self.tables.get(&table) else {
+                continue;
+            };
+            let changed = auto
+                .evolve(&self.client, target, &items)
+                .await
+                .map_err(|err| schema_error(&self.name, err))?;
+            if changed {
+                let evolved = Arc::new(auto.target(target));
+                self.tables.insert(table, evolved);
+            }
+        }
+        Ok(())
+    }
+
+    /// With `columns = "auto"`, after the server refused rows: when another
+    /// worker changed the columns meanwhile, the batch is retried with
+    /// them (a transient error) instead of dead-lettering those rows.
+    async fn columns_changed_elsewhere(&mut self) -> Result<bool, SinkError> {
+        let Some(auto) = self.auto.as_mut() else {
+            return Ok(false);
+        };
+        let mut changed = false;
+        for target in self.tables.values_mut() {
+            if auto
+                .refresh(&self.client, target)
+                .await
+                .map_err(|err| schema_error(&self.name, err))?
+            {
+                *target = Arc::new(auto.target(target));
+                changed = true;
+            }
+        }
+        Ok(changed)
+    }
+}
+
+/// A failure to read or change the inferred columns: retried, as the
+/// server may be briefly away or busy with another worker's change.
+fn schema_error(sink: &str, err: ClickHouseError) -> SinkError {
+    match err.kind {
+        ErrorKind::Fatal if err.code.is_none() => SinkError::Fatal {
+            sink: sink.to_owned(),
+            message: err.message,
+        },
+        _ => SinkError::Transient {
+            sink: sink.to_owned(),
+            message: format!("changing inferred columns: {}", err.message),
+        },
     }
 }
 
@@ -142,7 +237,9 @@ struct TableRows {
 
 impl SinkWriter for ClickHouseSink {
     async fn write(&mut self, batch: Batch) -> Result<Vec<Rejected>, SinkError> {
+        self.evolve_columns(&batch).await?;
         let mut rejected = Vec::new();
+        let mut untyped: HashMap<Arc<str>, u64> = HashMap::new();
         let mut by_table: HashMap<Arc<str>, TableRows> = HashMap::new();
         let batch_bytes = batch
             .chunks
@@ -170,9 +267,15 @@ impl SinkWriter for ClickHouseSink {
                 });
             let start = table.text.len();
             match encode_row(target, event, self.caps, &mut table.text) {
-                Ok(()) => table
-                    .rows
-                    .push(((chunk, event_index), start..table.text.len())),
+                Ok(left_out) => {
+                    if left_out > 0 {
+                        *untyped.entry(Arc::clone(&event.table)).or_default() +=
+                            u64::from(left_out);
+                    }
+                    table
+                        .rows
+                        .push(((chunk, event_index), start..table.text.len()))
+                }
                 Err(RowError::Reject(reason)) => {
                     table.text.truncate(start);
                     rejected.push(Rejected {
@@ -216,10 +319,21 @@ impl SinkWriter for ClickHouseSink {
                 }
             }
         }
-        match failure {
-            None => Ok(rejected),
-            Some(err) => Err(self.sink_error(err)),
+        if let Some(err) = failure {
+            return Err(self.sink_error(err));
         }
+        if !rejected.is_empty() && self.columns_changed_elsewhere().await? {
+            return Err(SinkError::Transient {
+                sink: self.name.clone(),
+                message: "another worker changed the inferred columns while rows were refused; retrying the batch with them".into(),
+            });
+        }
+        for (table, count) in untyped {
+            metrics::counter!(names::SCHEMA_UNTYPED_VALUES, "sink" => self.name.clone(),
+                "table" => table.to_string())
+            .increment(count);
+        }
+        Ok(rejected)
     }
 
     async fn sweep(&mut self, table: &str, below: &SequenceNumber) -> Result<(), SinkError> {
