@@ -13,16 +13,24 @@ use common::engine::{command, spawn, write_config};
 use common::evolving::{write_phase, PHASES};
 use common::typed::{actual, expected};
 use dynamo_cdc::model::Item;
-use dynamo_cdc::schema::{naming, ColumnKind, SchemaEvent};
+use dynamo_cdc::schema::{naming, ColumnKind, SchemaEvent, SinkKinds};
+use dynamo_cdc::sink::clickhouse::ClickHouseKinds;
+use dynamo_cdc::sink::postgres::PostgresKinds;
 use serde_json::Value;
 
 type Key = (String, String);
 
-fn clickhouse_sink(database: &str) -> String {
+fn sinks(targets: &Targets) -> String {
+    let batch = "[sinks.batch]\nmax_records = 25\nmax_age = \"20ms\"\n";
     format!(
-        "[[sinks]]\ntype = \"clickhouse\"\nname = \"ch\"\nurl = \"{}\"\ndatabase = \"{database}\"\n\
-         create_table = true\ncolumns = \"auto\"\n[sinks.batch]\nmax_records = 25\nmax_age = \"20ms\"\n",
-        common::clickhouse::url()
+        "[[sinks]]\ntype = \"clickhouse\"\nname = \"ch\"\nurl = \"{}\"\ndatabase = \"{}\"\n\
+         create_table = true\ncolumns = \"auto\"\n{batch}\n\
+         [[sinks]]\ntype = \"postgres\"\nname = \"pg\"\nurl = \"{}\"\nschema = \"{}\"\n\
+         create_table = true\ncolumns = \"auto\"\n{batch}",
+        common::clickhouse::url(),
+        targets.database,
+        common::fleet::postgres_url(),
+        targets.schema,
     )
 }
 
@@ -102,9 +110,51 @@ async fn clickhouse_typed(
     rows
 }
 
+/// The typed columns of a PostgreSQL table's live rows, by key and column:
+/// numbers as their exact text, JSON columns as JSON text.
+async fn postgres_typed(
+    pg: &tokio_postgres::Client,
+    schema: &str,
+    table: &str,
+    columns: &[(String, ColumnKind)],
+) -> BTreeMap<Key, BTreeMap<String, Value>> {
+    let select: String = columns
+        .iter()
+        .map(|(name, _)| format!(", to_json(\"{name}\")::text"))
+        .collect();
+    let rows = pg
+        .query(
+            &format!(
+                "SELECT pk, sk::text{select} FROM \"{schema}\".\"{}\" WHERE NOT _deleted",
+                table.to_lowercase()
+            ),
+            &[],
+        )
+        .await
+        .expect("read the typed columns");
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let mut cells = BTreeMap::new();
+        for (i, (name, kind)) in columns.iter().enumerate() {
+            let raw: Option<String> = row.get(i + 2);
+            let cell = match (raw, kind) {
+                (None, _) => Value::Null,
+                (Some(text), ColumnKind::Int | ColumnKind::Decimal { .. } | ColumnKind::Json) => {
+                    Value::String(text)
+                }
+                (Some(text), _) => serde_json::from_str(&text).expect("a JSON cell"),
+            };
+            cells.insert(name.clone(), cell);
+        }
+        out.insert((row.get(0), row.get(1)), cells);
+    }
+    out
+}
+
 /// Every typed column of every row against the table's items; the
 /// differences, as text (empty when equal).
 fn typed_differences(
+    sink: &dyn SinkKinds,
     items: &BTreeMap<Key, Item>,
     rows: &BTreeMap<Key, BTreeMap<String, Value>>,
     columns: &[(String, String, ColumnKind)],
@@ -120,7 +170,7 @@ fn typed_differences(
     }
     for (key, item) in items {
         for (column, attribute, kind) in columns {
-            let want = expected(*kind, item.get(attribute));
+            let want = expected(sink, *kind, item.get(attribute));
             let got = actual(*kind, rows[key].get(column).unwrap_or(&Value::Null));
             if want != got {
                 differences.push(format!("{key:?} {column} ({kind}): want {want}, got {got}"));
@@ -130,21 +180,59 @@ fn typed_differences(
     differences
 }
 
-async fn clickhouse_differences(
+/// The columns of one sink: name, attribute and final kind.
+fn sink_columns(config: &Path, sink: &str) -> Vec<(String, String, ColumnKind)> {
+    final_kinds(config)
+        .into_iter()
+        .filter(|((name, _), _)| name == sink)
+        .map(|((_, column), (attribute, kind))| (column, attribute, kind))
+        .collect()
+}
+
+/// Where the test's sinks write.
+struct Targets {
+    database: String,
+    schema: String,
+    table: String,
+}
+
+/// The differences between each sink's typed columns and the table's items.
+async fn differences(
     config: &Path,
-    database: &str,
-    table: &str,
+    targets: &Targets,
+    pg: &tokio_postgres::Client,
     items: &BTreeMap<Key, Item>,
 ) -> Vec<String> {
-    let columns: Vec<(String, String, ColumnKind)> = final_kinds(config)
-        .into_iter()
-        .filter(|((sink, _), _)| sink == "ch")
-        .map(|((_, column), (attribute, kind))| (column, attribute, kind))
-        .collect();
+    let columns = sink_columns(config, "ch");
+    // The history is written just before each ALTER: wait for the column.
+    for (column, _, _) in &columns {
+        if !column_exists(&targets.database, &targets.table, column).await {
+            return vec![format!(
+                "clickhouse: column {column} is recorded but not made yet"
+            )];
+        }
+    }
     let select: Vec<(String, ColumnKind)> =
         columns.iter().map(|(c, _, k)| (c.clone(), *k)).collect();
-    let rows = clickhouse_typed(database, table, &select).await;
-    typed_differences(items, &rows, &columns)
+    let rows = clickhouse_typed(&targets.database, &targets.table, &select).await;
+    let kinds = ClickHouseKinds { bool_type: false };
+    let mut found: Vec<String> = typed_differences(&kinds, items, &rows, &columns)
+        .into_iter()
+        .map(|d| format!("clickhouse: {d}"))
+        .collect();
+    if common::clickhouse::state(&targets.database, &targets.table).await != *items {
+        found.push("clickhouse: _item differs from the table".into());
+    }
+    let columns = sink_columns(config, "pg");
+    let select: Vec<(String, ColumnKind)> =
+        columns.iter().map(|(c, _, k)| (c.clone(), *k)).collect();
+    let rows = postgres_typed(pg, &targets.schema, &targets.table, &select).await;
+    found.extend(
+        typed_differences(&PostgresKinds, items, &rows, &columns)
+            .into_iter()
+            .map(|d| format!("postgres: {d}")),
+    );
+    found
 }
 
 async fn column_exists(database: &str, table: &str, column: &str) -> bool {
@@ -158,29 +246,29 @@ async fn column_exists(database: &str, table: &str, column: &str) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn typed_columns_follow_changing_attributes_through_two_kills() {
     let client = common::client().await;
-    let table = common::unique_table("typed");
-    common::create_table(&client, &table).await;
-    let database = common::clickhouse::unique_database("typed");
+    let targets = Targets {
+        database: common::clickhouse::unique_database("typed"),
+        schema: common::unique_table("typed"),
+        table: common::unique_table("typed"),
+    };
+    let (database, table) = (&targets.database, &targets.table);
+    common::create_table(&client, table).await;
+    let pg = common::fleet::postgres().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_config(
-        dir.path(),
-        &[&table],
-        "batch_size = 20",
-        &clickhouse_sink(&database),
-    );
-    write_phase(&client, &table, 0).await;
+    let config = write_config(dir.path(), &[table], "batch_size = 20", &sinks(&targets));
+    write_phase(&client, table, 0).await;
     let mut engine = spawn(&config, &dir.path().join("engine-1.log"));
     // A kill after the decimals arrive, and one after the last phase's
     // new attributes do: each restart replays what was not checkpointed
     // into columns that already exist.
     let kill_after = [(1, "price"), (PHASES - 1, "huge")];
     for phase in 1..PHASES {
-        write_phase(&client, &table, phase).await;
+        write_phase(&client, table, phase).await;
         if let Some((_, column)) = kill_after.iter().find(|(p, _)| *p == phase) {
             common::wait_for_async(
                 &format!("column {column} in ClickHouse"),
                 Duration::from_secs(60),
-                || column_exists(&database, &table, column),
+                || column_exists(database, table, column),
             )
             .await;
             engine.kill().expect("SIGKILL");
@@ -191,13 +279,12 @@ async fn typed_columns_follow_changing_attributes_through_two_kills() {
             );
         }
     }
-    let items = common::scan(&client, &table).await;
+    let items = common::scan(&client, table).await;
     let mut last = Vec::new();
     let converged = tokio::time::timeout(Duration::from_secs(120), async {
         loop {
-            last = clickhouse_differences(&config, &database, &table, &items).await;
-            let state = common::clickhouse::state(&database, &table).await;
-            if last.is_empty() && state == items {
+            last = differences(&config, &targets, &pg, &items).await;
+            if last.is_empty() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -206,19 +293,34 @@ async fn typed_columns_follow_changing_attributes_through_two_kills() {
     .await;
     assert!(
         converged.is_ok(),
-        "ClickHouse's typed columns never matched the table: {:#?}",
+        "typed columns never matched the table: {:#?}",
         &last[..last.len().min(20)]
     );
     drop(engine);
 
     let kinds = final_kinds(&config);
-    let kind_of = |attribute: &str| {
+    let kind_in = |sink: &str, attribute: &str| {
         kinds
-            .values()
-            .find(|(a, _)| a == attribute)
-            .map(|(_, kind)| *kind)
-            .unwrap_or_else(|| panic!("no column for {attribute:?}: {kinds:?}"))
+            .iter()
+            .find(|((s, _), (a, _))| s == sink && a == attribute)
+            .map(|(_, (_, kind))| *kind)
+            .unwrap_or_else(|| panic!("no column for {attribute:?} in {sink}: {kinds:?}"))
     };
+    let kind_of = |attribute: &str| kind_in("ch", attribute);
+    assert_eq!(
+        kind_in("pg", "qty"),
+        ColumnKind::Text,
+        "bigint → numeric → text"
+    );
+    assert_eq!(
+        kind_in("pg", "active"),
+        ColumnKind::Text,
+        "PostgreSQL widens bool to text"
+    );
+    assert!(
+        matches!(kind_in("pg", "tiny"), ColumnKind::Decimal { .. }),
+        "numeric holds 1E-130"
+    );
     assert_eq!(kind_of("qty"), ColumnKind::Text, "int → decimal → text");
     assert_eq!(kind_of("price"), ColumnKind::Decimal { scale: 6 });
     assert_eq!(

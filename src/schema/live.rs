@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::kind::ColumnKind;
 use super::naming::column_name;
-use crate::model::{Item, SequenceNumber};
+use crate::model::{AttributeValue, Item, SequenceNumber};
 
 /// One typed column: the attribute it holds, its name and kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +43,21 @@ pub trait SinkKinds {
     /// True when a column of kind `from` can become `to` in place, every
     /// value it holds converted exactly.
     fn can_widen(&self, from: ColumnKind, to: ColumnKind) -> bool;
+
+    /// The narrowest kind of this sink that holds `value`; `None` for NULL.
+    fn of_value(&self, value: &AttributeValue) -> Option<ColumnKind> {
+        ColumnKind::of_value(value)
+    }
+
+    /// True when this sink's column of `kind` holds `value` without loss.
+    fn holds(&self, kind: ColumnKind, value: &AttributeValue) -> bool {
+        kind.holds(value)
+    }
+
+    /// The kind this sink's column of `kind` must become to hold `value` too.
+    fn widened(&self, kind: ColumnKind, value: &AttributeValue) -> ColumnKind {
+        kind.widened_for(value)
+    }
 }
 
 /// The typed columns of one target table, by attribute.
@@ -128,8 +143,8 @@ impl LiveSchema {
                     .map(|change| change.to)
                     .or_else(|| self.columns.get(attribute).map(|c| c.kind));
                 let wanted = match current {
-                    Some(kind) => kind.widened_for(value),
-                    None => match ColumnKind::of_value(value) {
+                    Some(kind) => widening.widened(kind, value),
+                    None => match widening.of_value(value) {
                         Some(kind) => kind,
                         None => continue,
                     },
@@ -162,7 +177,7 @@ impl LiveSchema {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AttributeValue, Number};
+    use crate::model::Number;
 
     struct Anything;
     impl SinkKinds for Anything {

@@ -5,7 +5,7 @@
 
 use base64::Engine as _;
 use dynamo_cdc::model::{plain_item, AttributeValue, Number};
-use dynamo_cdc::schema::ColumnKind;
+use dynamo_cdc::schema::{ColumnKind, SinkKinds};
 use serde_json::{json, Value};
 
 fn number_text(text: &str) -> Option<String> {
@@ -26,10 +26,11 @@ fn base64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// What a column of `kind` must hold for `value`: null when the attribute
-/// is missing, NULL, or a value the column cannot hold (it stays in the item).
-pub fn expected(kind: ColumnKind, value: Option<&AttributeValue>) -> Value {
-    let Some(value) = value.filter(|v| kind.holds(v) && **v != AttributeValue::Null) else {
+/// What a sink's column of `kind` must hold for `value`: null when the
+/// attribute is missing, NULL, or a value the column cannot hold (it stays
+/// in the item).
+pub fn expected(sink: &dyn SinkKinds, kind: ColumnKind, value: Option<&AttributeValue>) -> Value {
+    let Some(value) = value.filter(|v| sink.holds(kind, v) && **v != AttributeValue::Null) else {
         return Value::Null;
     };
     match (kind, value) {

@@ -6,8 +6,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::PostgresSink;
+use crate::schema::SchemaEvent;
 use crate::secret::Secret;
 use crate::sink::batch::BatchConfig;
+use crate::sink::columns::ColumnsSetting;
 use crate::sink::registry::{is_identifier, InvalidField, SinkEnv, SinkSpec};
 use crate::sink::SinkError;
 
@@ -49,6 +51,11 @@ pub struct PostgresSinkConfig {
     /// Keep it longer than any replay window, or a replayed insert could resurrect a row.
     #[serde(default, with = "humantime_serde")]
     pub purge_tombstones_after: Option<Duration>,
+    /// `"auto"`: a typed column per top-level attribute next to `item`,
+    /// added and widened as the items change (PostgreSQL only; see the
+    /// README's typed columns section). None by default.
+    #[serde(default)]
+    pub columns: ColumnsSetting,
     /// Batching.
     #[serde(default)]
     pub batch: BatchConfig,
@@ -133,6 +140,21 @@ impl SinkSpec for PostgresSinkConfig {
                 "CrateDB has no COPY FROM STDIN: use write_method = \"insert\"",
             ));
         }
+        match (&self.columns, self.dialect) {
+            (ColumnsSetting::Mapped(_), _) => {
+                return Err(InvalidField::new(
+                    "columns",
+                    "the postgres sink takes columns = \"auto\" only (hand-mapped columns are for clickhouse and s3)",
+                ))
+            }
+            (ColumnsSetting::Auto, SqlDialect::Cratedb) => {
+                return Err(InvalidField::new(
+                    "columns",
+                    "columns = \"auto\" needs dialect = \"postgres\"",
+                ))
+            }
+            _ => {}
+        }
         if self.url.expose().trim().is_empty() {
             return Err(InvalidField::new("url", "must not be empty"));
         }
@@ -146,5 +168,31 @@ impl SinkSpec for PostgresSinkConfig {
 
     async fn open(&self, env: SinkEnv<'_>) -> Result<PostgresSink, SinkError> {
         PostgresSink::connect(env.name, self, env.tables).await
+    }
+
+    async fn schema_history(
+        &self,
+        env: SinkEnv<'_>,
+    ) -> Result<Option<Vec<SchemaEvent>>, SinkError> {
+        if !self.columns.is_auto() {
+            return Ok(None);
+        }
+        let fatal = |message: String| SinkError::Fatal {
+            sink: env.name.to_owned(),
+            message,
+        };
+        let connector =
+            super::Connector::new(self.url.expose(), self.ca_file.as_deref()).map_err(fatal)?;
+        let (client, connection) = connector.connect().await.map_err(|e| {
+            fatal(format!(
+                "cannot connect: {}",
+                crate::error_text::with_causes(&e)
+            ))
+        })?;
+        tokio::spawn(connection);
+        let events = super::auto_columns::read_history(&client, &self.schema, &self.table_prefix)
+            .await
+            .map_err(|e| fatal(format!("reading the schema history: {e}")))?;
+        Ok(Some(events))
     }
 }

@@ -9,6 +9,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Transaction;
 
 use super::sql::{cast_key, quote, versioned_insert, PgTable};
+use super::typed;
 
 /// The staging table's name (in `pg_temp`, so per connection).
 pub fn stage_name(table: &PgTable) -> String {
@@ -16,6 +17,7 @@ pub fn stage_name(table: &PgTable) -> String {
 }
 
 /// DDL of the staging table: every column text, emptied at each commit.
+/// The table is made anew (dropped first): its typed columns follow the target's.
 pub fn create_stage(table: &PgTable) -> String {
     let mut columns: Vec<String> = table
         .keys
@@ -27,10 +29,16 @@ pub fn create_stage(table: &PgTable) -> String {
             .iter()
             .map(|c| format!("{c} text")),
     );
+    columns.extend(
+        table
+            .columns
+            .iter()
+            .map(|c| format!("{} text", quote(&c.name))),
+    );
     format!(
-        "CREATE TEMPORARY TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS",
-        stage_name(table),
-        columns.join(", ")
+        "DROP TABLE IF EXISTS pg_temp.{stage}; CREATE TEMPORARY TABLE {stage} ({}) ON COMMIT DELETE ROWS",
+        columns.join(", "),
+        stage = stage_name(table),
     )
 }
 
@@ -47,10 +55,15 @@ pub fn merge_statement(table: &PgTable) -> String {
         .iter()
         .map(|(n, kind)| cast_key(&quote(n), *kind))
         .collect();
+    let typed: String = table
+        .columns
+        .iter()
+        .map(|c| format!(", {}", typed::cast(c.kind, &quote(&c.name))))
+        .collect();
     versioned_insert(
         table,
         &format!(
-            "SELECT {}, item::jsonb, item_dynamodb::jsonb, _version::numeric, _deleted::boolean, now()\nFROM {}",
+            "SELECT {}, item::jsonb, item_dynamodb::jsonb, _version::numeric, _deleted::boolean, now(){typed}\nFROM {}",
             cells.join(", "),
             stage_name(table)
         ),
@@ -65,7 +78,7 @@ pub async fn copy_upsert(
     table: &PgTable,
     rows: &[&Vec<Option<String>>],
 ) -> Result<(), tokio_postgres::Error> {
-    let columns = table.keys.len() + 4;
+    let columns = table.keys.len() + 4 + table.columns.len();
     let sink = tx.copy_in(&copy_statement(table)).await?;
     let mut writer = pin!(BinaryCopyInWriter::new(sink, &vec![Type::TEXT; columns]));
     for row in rows {
@@ -92,7 +105,7 @@ mod tests {
     fn stage_is_all_text_and_per_connection() {
         assert_eq!(
             create_stage(&table()),
-            "CREATE TEMPORARY TABLE IF NOT EXISTS \"dynamo_cdc_stage_orders\" (\"pk\" text, \"sk\" text, \
+            "DROP TABLE IF EXISTS pg_temp.\"dynamo_cdc_stage_orders\"; CREATE TEMPORARY TABLE \"dynamo_cdc_stage_orders\" (\"pk\" text, \"sk\" text, \
              item text, item_dynamodb text, _version text, _deleted text) ON COMMIT DELETE ROWS"
         );
     }

@@ -1,6 +1,8 @@
 //! How inferred columns (`columns = "auto"`) are typed in PostgreSQL, and
 //! which widenings `ALTER TABLE … ALTER COLUMN … TYPE` makes without loss.
 
+use crate::model::AttributeValue;
+use crate::schema::kind::DECIMAL_DIGITS;
 use crate::schema::{ColumnKind, SinkKinds};
 
 /// PostgreSQL's column types for inferred columns.
@@ -44,6 +46,42 @@ impl SinkKinds for PostgresKinds {
     fn can_widen(&self, from: ColumnKind, to: ColumnKind) -> bool {
         self.conversion(from, to, "c").is_some()
     }
+
+    /// Numbers are `bigint` when integral within i64, else `numeric`,
+    /// which holds every DynamoDB number exactly (any scale, 1E-130 to 1E+125).
+    fn of_value(&self, value: &AttributeValue) -> Option<ColumnKind> {
+        match value {
+            AttributeValue::N(n) if !ColumnKind::Int.holds(value) => Some(ColumnKind::Decimal {
+                scale: n.decimal_shape().scale.min(DECIMAL_DIGITS),
+            }),
+            _ => ColumnKind::of_value(value),
+        }
+    }
+
+    fn holds(&self, kind: ColumnKind, value: &AttributeValue) -> bool {
+        match (kind, value) {
+            (ColumnKind::Decimal { .. }, AttributeValue::N(_)) => true,
+            _ => kind.holds(value),
+        }
+    }
+
+    fn widened(&self, kind: ColumnKind, value: &AttributeValue) -> ColumnKind {
+        if self.holds(kind, value) {
+            return kind;
+        }
+        match (kind, self.of_value(value)) {
+            (ColumnKind::Int, Some(decimal @ ColumnKind::Decimal { .. })) => decimal,
+            (kind, Some(needed)) => {
+                let joined = kind.join(needed);
+                if self.holds(joined, value) {
+                    joined
+                } else {
+                    ColumnKind::Json
+                }
+            }
+            (kind, None) => kind,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -61,5 +99,18 @@ mod tests {
         assert!(kinds.can_widen(ColumnKind::Bool, ColumnKind::Text));
         assert!(!kinds.can_widen(ColumnKind::Text, ColumnKind::Json));
         assert!(!kinds.can_widen(ColumnKind::TextArray, ColumnKind::Json));
+        let n = |t: &str| AttributeValue::N(crate::model::Number::parse(t).unwrap());
+        let decimal = kinds.widened(ColumnKind::Int, &n("0.123456789"));
+        assert!(matches!(decimal, ColumnKind::Decimal { .. }));
+        assert_eq!(
+            kinds.widened(decimal, &n("1E-130")),
+            decimal,
+            "numeric holds any number"
+        );
+        assert_eq!(kinds.widened(decimal, &n("12")), decimal);
+        assert_eq!(
+            kinds.widened(decimal, &AttributeValue::S("x".into())),
+            ColumnKind::Text
+        );
     }
 }

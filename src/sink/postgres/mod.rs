@@ -2,6 +2,7 @@
 //! written with versioned upserts and tombstones in one transaction per
 //! batch; and the SQL of its `cratedb` dialect.
 
+mod auto_columns;
 mod config;
 mod copy;
 pub mod cratedb;
@@ -10,6 +11,7 @@ mod exactly_once;
 mod kinds;
 mod sql;
 mod tls;
+mod typed;
 mod writer;
 
 pub use config::{PgWriteMethod, PostgresSinkConfig, SqlDialect};

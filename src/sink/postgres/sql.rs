@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::typed::{self, PgColumn};
 use crate::model::{KeyKind, TableSchema};
 
 /// Columns of a target table besides the keys, in order.
@@ -24,6 +25,8 @@ pub struct PgTable {
     pub name: String,
     /// Key columns: name and SQL type (S → text, N → numeric, B → bytea).
     pub keys: Vec<(String, KeyKind)>,
+    /// Inferred typed columns (`columns = "auto"`), after the sink's own.
+    pub columns: Vec<PgColumn>,
 }
 
 /// Double-quotes an identifier.
@@ -72,6 +75,7 @@ impl PgTable {
                 .iter()
                 .map(|k| (k.name.clone(), k.kind))
                 .collect(),
+            columns: Vec::new(),
         })
     }
 
@@ -133,25 +137,28 @@ pub(super) fn cast_key(text: &str, kind: KeyKind) -> String {
 pub(super) fn versioned_insert(table: &PgTable, rows: &str) -> String {
     let keys: Vec<String> = table.keys.iter().map(|(n, _)| quote(n)).collect();
     format!(
-        "INSERT INTO {table} AS t ({keys}, item, item_dynamodb, _version, _deleted, _updated_at)
+        "INSERT INTO {table} AS t ({keys}, item, item_dynamodb, _version, _deleted, _updated_at{typed})
 {rows}
 ON CONFLICT ({keys}) DO UPDATE SET
     item = EXCLUDED.item,
     item_dynamodb = EXCLUDED.item_dynamodb,
     _version = EXCLUDED._version,
     _deleted = EXCLUDED._deleted,
-    _updated_at = EXCLUDED._updated_at
+    _updated_at = EXCLUDED._updated_at{assignments}
 WHERE t._version <= EXCLUDED._version",
         table = table.qualified(),
         keys = keys.join(", "),
+        typed = typed::names(&table.columns),
+        assignments = typed::assignments(&table.columns),
     )
 }
 
 /// A multi-row versioned upsert of `rows` rows. Every parameter is text,
 /// cast in SQL, so numbers and versions never pass through a float. Each
-/// row binds the keys, then item, item_dynamodb, _version and _deleted.
+/// row binds the keys, then item, item_dynamodb, _version and _deleted,
+/// then the typed columns.
 pub fn upsert_statement(table: &PgTable, rows: usize) -> String {
-    let per_row = table.keys.len() + 4;
+    let per_row = table.keys.len() + 4 + table.columns.len();
     let values: Vec<String> = (0..rows)
         .map(|row| {
             let p = |i: usize| row * per_row + i + 1;
@@ -167,6 +174,9 @@ pub fn upsert_statement(table: &PgTable, rows: usize) -> String {
             cells.push(format!("${}::numeric", p(k + 2)));
             cells.push(format!("${}::boolean", p(k + 3)));
             cells.push("now()".into());
+            for (i, column) in table.columns.iter().enumerate() {
+                cells.push(typed::cast(column.kind, &format!("${}", p(k + 4 + i))));
+            }
             format!("({})", cells.join(", "))
         })
         .collect();

@@ -10,6 +10,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
+use super::auto_columns::PgAutoColumns;
 use super::copy;
 use super::cratedb;
 use super::exactly_once;
@@ -20,14 +21,14 @@ use super::sql::{
 use super::tls::Connector;
 use super::{PgWriteMethod, PostgresSinkConfig, SqlDialect};
 use crate::coordinator::ShardKey;
-use crate::model::SequenceNumber;
-use crate::model::{AttributeValue, ChangeEvent, Image, TableSchema};
+use crate::model::{AttributeValue, ChangeEvent, Image, SequenceNumber, TableSchema};
 use crate::sink::refused::{write_isolating_refused, RangeWriter, Refusal};
 use crate::sink::{Batch, Rejected, SinkError, SinkWriter};
 
 /// Rows per INSERT statement (PostgreSQL allows 65,535 parameters).
 const ROWS_PER_STATEMENT: usize = 1000;
 
+mod evolve;
 mod upkeep;
 
 /// The `postgres` sink.
@@ -46,6 +47,8 @@ pub struct PostgresSink {
     staged: bool,
     purge_after: Option<std::time::Duration>,
     last_purge: std::time::Instant,
+    /// Inferred columns (`columns = "auto"`).
+    auto: Option<PgAutoColumns>,
 }
 
 /// How often tombstones are purged when purging is configured.
@@ -119,6 +122,7 @@ impl PostgresSink {
             purge_after: config.purge_tombstones_after,
             last_purge: std::time::Instant::now(),
             checkpoints: HashMap::new(),
+            auto: None,
         };
         let mut tables = HashMap::new();
         let client = sink.client().await?;
@@ -158,6 +162,9 @@ impl PostgresSink {
             tables.insert(Arc::clone(&schema.name), table);
         }
         sink.tables = tables;
+        if config.columns.is_auto() {
+            sink.open_auto_columns(&config.schema).await?;
+        }
         if config.exactly_once() {
             let client = sink.client().await?;
             if config.create_table {
@@ -267,8 +274,10 @@ type Row = Vec<Option<String>>;
 /// The newest change per key of one table: its batch position, row and event.
 type Latest<'a> = HashMap<Vec<Option<String>>, ((usize, usize), Row, &'a ChangeEvent)>;
 
-fn row(table: &PgTable, event: &ChangeEvent, dialect: SqlDialect) -> Result<Row, String> {
-    let mut params = Vec::with_capacity(table.keys.len() + 4);
+/// The parameters of `event`'s row, and how many of its values fit no
+/// typed column (they stay in the item columns).
+fn row(table: &PgTable, event: &ChangeEvent, dialect: SqlDialect) -> Result<(Row, u32), String> {
+    let mut params = Vec::with_capacity(table.keys.len() + 4 + table.columns.len());
     for (name, _) in &table.keys {
         let value = event
             .keys
@@ -303,7 +312,15 @@ fn row(table: &PgTable, event: &ChangeEvent, dialect: SqlDialect) -> Result<Row,
         SqlDialect::Cratedb => event.version().to_padded(),
     }));
     params.push(Some((!event.op.is_upsert()).to_string()));
-    Ok(params)
+    let item = image
+        .map(|image| {
+            image
+                .item()
+                .map_err(|e| format!("image does not decode: {e}"))
+        })
+        .transpose()?;
+    let untyped = super::typed::params(&table.columns, item, &mut params);
+    Ok((params, untyped))
 }
 
 /// Upserts rows in the open transaction.
@@ -314,7 +331,7 @@ async fn upsert(
     dialect: SqlDialect,
 ) -> Result<(), tokio_postgres::Error> {
     for group in rows.chunks(ROWS_PER_STATEMENT) {
-        let per_row = table.keys.len() + 4;
+        let per_row = table.keys.len() + 4 + table.columns.len();
         let sql = match dialect {
             SqlDialect::Postgres => upsert_statement(table, group.len()),
             SqlDialect::Cratedb => cratedb::upsert_statement(table, group.len()),
@@ -337,7 +354,9 @@ impl SinkWriter for PostgresSink {
     }
 
     async fn write(&mut self, batch: Batch) -> Result<Vec<Rejected>, SinkError> {
+        self.evolve_columns(&batch).await?;
         let mut rejected = Vec::new();
+        let mut untyped: HashMap<Arc<str>, u64> = HashMap::new();
         // Per table and key, only the newest change: one statement may not
         // update a row twice, and the newest version wins anyway.
         let mut latest: HashMap<Arc<str>, Latest<'_>> = HashMap::new();
@@ -374,7 +393,11 @@ impl SinkWriter for PostgresSink {
                 continue;
             };
             match row(table, event, self.dialect) {
-                Ok(params) => {
+                Ok((params, left_out)) => {
+                    if left_out > 0 {
+                        *untyped.entry(Arc::clone(&event.table)).or_default() +=
+                            u64::from(left_out);
+                    }
                     let key = params[..table.keys.len()].to_vec();
                     let rows = latest.entry(Arc::clone(&event.table)).or_default();
                     let newer = rows
@@ -456,6 +479,11 @@ impl SinkWriter for PostgresSink {
                     }
                 }
                 self.purge_tombstones().await?;
+                for (table, count) in untyped {
+                    metrics::counter!(crate::metric_names::SCHEMA_UNTYPED_VALUES,
+                        "sink" => name.clone(), "table" => table.to_string())
+                    .increment(count);
+                }
                 return Ok(rejected);
             }
             Err(err) => err,

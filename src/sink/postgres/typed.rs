@@ -1,0 +1,152 @@
+//! Inferred typed columns of a PostgreSQL target table: each value travels
+//! as a text parameter (like every other column of the sink) and is cast
+//! in SQL, so numbers never pass through a float.
+
+use base64::Engine as _;
+
+use super::kinds::PostgresKinds;
+use super::sql::quote;
+use crate::model::{write_plain_value, AttributeValue, Item};
+use crate::schema::{ColumnKind, SinkKinds};
+
+/// One inferred column of a target table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgColumn {
+    /// Column name.
+    pub name: String,
+    /// Top-level attribute it holds.
+    pub attribute: String,
+    /// Its kind.
+    pub kind: ColumnKind,
+}
+
+/// `text` (a text expression) cast to the column type of `kind`.
+pub fn cast(kind: ColumnKind, text: &str) -> String {
+    match kind {
+        ColumnKind::Bool => format!("{text}::boolean"),
+        ColumnKind::Int => format!("{text}::bigint"),
+        ColumnKind::Decimal { .. } => format!("{text}::numeric"),
+        ColumnKind::Text => text.to_owned(),
+        ColumnKind::Binary => format!("decode({text}, 'base64')"),
+        ColumnKind::TextArray => format!(
+            "CASE WHEN {text} IS NULL THEN NULL ELSE ARRAY(SELECT jsonb_array_elements_text({text}::jsonb)) END"
+        ),
+        ColumnKind::Json => format!("{text}::jsonb"),
+    }
+}
+
+/// The text parameter of each column for `item` (all NULL without one,
+/// as for a tombstone). Returns how many values did not fit their column:
+/// those are NULL there and stay in the item columns.
+pub fn params(columns: &[PgColumn], item: Option<&Item>, out: &mut Vec<Option<String>>) -> u32 {
+    let mut untyped = 0;
+    for column in columns {
+        let value = item.and_then(|item| item.get(&column.attribute));
+        let param = match value {
+            None | Some(AttributeValue::Null) => None,
+            Some(value) if PostgresKinds.holds(column.kind, value) => {
+                Some(text(column.kind, value))
+            }
+            Some(_) => {
+                untyped += 1;
+                None
+            }
+        };
+        out.push(param);
+    }
+    untyped
+}
+
+/// The text of `value` for a column of `kind` that holds it.
+fn text(kind: ColumnKind, value: &AttributeValue) -> String {
+    let base64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    match (kind, value) {
+        (ColumnKind::Json, value) => plain(value),
+        (_, AttributeValue::S(s)) => s.clone(),
+        (_, AttributeValue::N(n)) => n.as_str().to_owned(),
+        (_, AttributeValue::Bool(b)) => b.to_string(),
+        (_, AttributeValue::B(b)) => base64(b),
+        (_, AttributeValue::Ss(items)) => json_array(items.iter().cloned()),
+        (_, AttributeValue::Ns(items)) => json_array(items.iter().map(|n| n.as_str().to_owned())),
+        (_, AttributeValue::Bs(items)) => json_array(items.iter().map(|b| base64(b))),
+        (_, value) => plain(value),
+    }
+}
+
+fn plain(value: &AttributeValue) -> String {
+    let mut out = String::new();
+    write_plain_value(value, &mut out);
+    out
+}
+
+fn json_array(items: impl Iterator<Item = String>) -> String {
+    serde_json::Value::Array(items.map(serde_json::Value::String).collect()).to_string()
+}
+
+/// `, "a", "b"`: the columns' names for an INSERT's column list.
+pub fn names(columns: &[PgColumn]) -> String {
+    columns
+        .iter()
+        .map(|c| format!(", {}", quote(&c.name)))
+        .collect()
+}
+
+/// `,\n    "a" = EXCLUDED."a"`…: the columns of an upsert's SET list.
+pub fn assignments(columns: &[PgColumn]) -> String {
+    columns
+        .iter()
+        .map(|c| format!(",\n    {0} = EXCLUDED.{0}", quote(&c.name)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Number;
+
+    fn column(attribute: &str, kind: ColumnKind) -> PgColumn {
+        PgColumn {
+            name: attribute.to_owned(),
+            attribute: attribute.to_owned(),
+            kind,
+        }
+    }
+
+    #[test]
+    fn values_become_text_parameters_or_null_when_they_do_not_fit() {
+        let columns = [
+            column("qty", ColumnKind::Int),
+            column("price", ColumnKind::Decimal { scale: 6 }),
+            column("tags", ColumnKind::TextArray),
+            column("doc", ColumnKind::Json),
+            column("gone", ColumnKind::Text),
+        ];
+        let n = |t: &str| AttributeValue::N(Number::parse(t).unwrap());
+        let item = Item::from([
+            ("qty".to_owned(), n("1.5")),
+            ("price".to_owned(), n("1E-130")),
+            ("tags".to_owned(), AttributeValue::Ss(vec!["a\"".into()])),
+            ("doc".to_owned(), AttributeValue::L(vec![n("2")])),
+        ]);
+        let mut out = Vec::new();
+        assert_eq!(
+            params(&columns, Some(&item), &mut out),
+            1,
+            "1.5 is no bigint"
+        );
+        assert_eq!(
+            out,
+            vec![
+                None,
+                Some("1E-130".to_owned()),
+                Some(r#"["a\""]"#.to_owned()),
+                Some("[2]".to_owned()),
+                None
+            ]
+        );
+        out.clear();
+        assert_eq!(params(&columns, None, &mut out), 0);
+        assert!(out.iter().all(Option::is_none));
+        assert!(cast(ColumnKind::TextArray, "$3").contains("jsonb_array_elements_text($3::jsonb)"));
+    }
+}
