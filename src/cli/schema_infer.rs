@@ -253,7 +253,10 @@ async fn stream_sample(
         Err(err) => (
             reader.images,
             reader.undecodable,
-            format!("stream {} not read ({err}): sampled by Scan only", stream.stream_arn),
+            format!(
+                "stream {} not read ({err}): sampled by Scan only",
+                stream.stream_arn
+            ),
         ),
     }
 }

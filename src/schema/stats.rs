@@ -220,7 +220,9 @@ impl AttributeStats {
     /// whose scales and digits no one decimal holds end as text).
     pub fn conflict(&self) -> bool {
         self.shape.non_null_types().count() > 1
-            || self.kind.is_some_and(|kind| !self.value_kinds.contains(&kind))
+            || self
+                .kind
+                .is_some_and(|kind| !self.value_kinds.contains(&kind))
     }
 }
 
@@ -330,7 +332,11 @@ mod tests {
             ("-1E-130", "0", Ordering::Less),
         ];
         for (a, b, expected) in cases {
-            assert_eq!(compare_numbers(&number(a), &number(b)), expected, "{a} vs {b}");
+            assert_eq!(
+                compare_numbers(&number(a), &number(b)),
+                expected,
+                "{a} vs {b}"
+            );
             assert_eq!(
                 compare_numbers(&number(b), &number(a)),
                 expected.reverse(),
@@ -342,7 +348,12 @@ mod tests {
     #[test]
     fn numbers_keep_range_digits_and_scale() {
         let mut stats = SampleStats::default();
-        for text in ["12", "-3.25", "99999999999999999999999999999999999999", "0.125"] {
+        for text in [
+            "12",
+            "-3.25",
+            "99999999999999999999999999999999999999",
+            "0.125",
+        ] {
             stats.observe(&item(vec![("price", n(text))]));
         }
         stats.observe(&item(vec![("other", n("1"))]));
@@ -423,10 +434,16 @@ mod tests {
                 AttributeValue::L(vec![n("1"), AttributeValue::S("b".into())]),
             ),
         ])));
-        stats.observe(&AttributeValue::M(item(vec![("name", AttributeValue::Null)])));
+        stats.observe(&AttributeValue::M(item(vec![(
+            "name",
+            AttributeValue::Null,
+        )])));
         stats.observe(&deep);
         let fields = &stats.shape.fields;
-        assert_eq!(fields["name"].types, BTreeMap::from([("NULL", 1), ("S", 1)]));
+        assert_eq!(
+            fields["name"].types,
+            BTreeMap::from([("NULL", 1), ("S", 1)])
+        );
         let elements = fields["tags"].elements.as_ref().unwrap();
         assert_eq!(elements.types, BTreeMap::from([("N", 1), ("S", 1)]));
         let level3 = &fields["x"].fields["x"].fields["x"];
