@@ -129,7 +129,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Typed columns of `columns = "auto"` sinks: their recorded history.
+    /// Typed columns: the recorded history of `columns = "auto"` sinks, and
+    /// columns inferred from a sample of each table.
     Schema {
         /// What to show.
         #[command(subcommand)]

@@ -263,6 +263,7 @@ async fn stream_sample(
 
 /// Reads a stream's shards, keeping the latest images.
 struct StreamReader {
+    /// Images kept, the newest shards' first.
     images: VecDeque<Item>,
     limit: usize,
     records: u64,
@@ -273,17 +274,27 @@ struct StreamReader {
 }
 
 impl StreamReader {
-    /// Reads every shard from its trim horizon, closed (older) shards first,
-    /// until the call or time bound.
+    /// Reads shards from their trim horizon, the newest first (open shards,
+    /// then closed ones by descending id, which starts with their creation
+    /// time), until `limit` images are kept or the call or time bound is
+    /// reached. Of each shard, the latest images that still fit are kept.
     async fn read(&mut self, api: &StreamsApi, stream: &TableStream) -> Result<(), SourceError> {
         let mut shards = api.list_shards(&stream.stream_arn).await?;
-        shards.sort_by(|a, b| b.closed.cmp(&a.closed).then_with(|| a.id.cmp(&b.id)));
+        shards.sort_by(|a, b| a.closed.cmp(&b.closed).then_with(|| b.id.cmp(&a.id)));
         for shard in shards {
+            if self.images.len() >= self.limit {
+                break;
+            }
             let iterator = api
                 .shard_iterator(&stream.stream_arn, &shard.id, &ShardStart::TrimHorizon)
                 .await?;
             let shard_id: Arc<str> = Arc::from(shard.id.as_str());
-            if !self.read_shard(api, stream, iterator, &shard_id).await? {
+            let mut kept = VecDeque::new();
+            let finished = self
+                .read_shard(api, stream, iterator, &shard_id, &mut kept)
+                .await?;
+            self.images.extend(kept);
+            if !finished {
                 self.cut_short = true;
                 break;
             }
@@ -291,15 +302,18 @@ impl StreamReader {
         Ok(())
     }
 
-    /// Reads one shard to its end (or, for an open one, to its first empty
-    /// page); false when a bound stopped it.
+    /// Reads one shard to its end or its first empty page (an open shard's
+    /// present), keeping its latest images in `kept` (as many as still fit
+    /// the limit); false when a bound stopped it.
     async fn read_shard(
         &mut self,
         api: &StreamsApi,
         stream: &TableStream,
         mut iterator: Option<String>,
         shard: &Arc<str>,
+        kept: &mut VecDeque<Item>,
     ) -> Result<bool, SourceError> {
+        let room = self.limit.saturating_sub(self.images.len());
         while let Some(current) = iterator {
             if self.calls >= STREAM_CALLS || Instant::now() >= self.deadline {
                 return Ok(false);
@@ -308,16 +322,23 @@ impl StreamReader {
             let page = api.get_records(&current, 1000).await?;
             for raw in page.records() {
                 self.records += 1;
-                match decode_record(raw, &stream.schema.name, shard) {
-                    Ok(event) => {
-                        for image in [&event.old_image, &event.new_image].into_iter().flatten() {
-                            match image.item() {
-                                Ok(item) => self.keep(item.clone()),
-                                Err(_) => self.undecodable += 1,
-                            }
-                        }
+                let event = match decode_record(raw, &stream.schema.name, shard) {
+                    Ok(event) => event,
+                    Err(_) => {
+                        self.undecodable += 1;
+                        continue;
                     }
-                    Err(_) => self.undecodable += 1,
+                };
+                for image in [&event.old_image, &event.new_image].into_iter().flatten() {
+                    match image.item() {
+                        Ok(item) => {
+                            if kept.len() == room {
+                                kept.pop_front();
+                            }
+                            kept.push_back(item.clone());
+                        }
+                        Err(_) => self.undecodable += 1,
+                    }
                 }
             }
             if page.is_empty() {
@@ -326,12 +347,5 @@ impl StreamReader {
             iterator = page.next_shard_iterator;
         }
         Ok(true)
-    }
-
-    fn keep(&mut self, item: Item) {
-        if self.images.len() == self.limit {
-            self.images.pop_front();
-        }
-        self.images.push_back(item);
     }
 }

@@ -228,6 +228,10 @@ fn rank(kind: ColumnKind) -> u8 {
 /// fit then stay in the item column only).
 fn sink_verdict(kinds: &dyn SinkKinds, attribute: &AttributeStats, kind: ColumnKind) -> String {
     let mut text = kinds.sink_type(kind);
+    if kind == ColumnKind::Json && !text.to_ascii_lowercase().contains("json") {
+        text.push_str(" (plain JSON text)");
+    }
+    let mut seen = vec![kinds.sink_type(kind)];
     let mut earlier: Vec<ColumnKind> = attribute
         .value_kinds
         .iter()
@@ -237,9 +241,10 @@ fn sink_verdict(kinds: &dyn SinkKinds, attribute: &AttributeStats, kind: ColumnK
     earlier.sort_by_key(|k| (rank(*k), k.to_string()));
     for from in earlier {
         let from_type = kinds.sink_type(from);
-        if from_type == text {
+        if seen.contains(&from_type) {
             continue;
         }
+        seen.push(from_type.clone());
         if kinds.can_widen(from, kind) {
             let _ = write!(text, "; a column made as {from_type} widens in place");
         } else {
@@ -303,6 +308,7 @@ fn propose_columns(out: &mut String, sample: &TableSample) {
     for (name, attribute) in attributes(sample) {
         let Some(kind) = attribute.kind else { continue };
         if kind == ColumnKind::Json {
+            out.push('\n');
             let _ = writeln!(
                 out,
                 "# {}: not proposed: maps, lists or mixed values (json) fit no mapped column type; they stay in the item column (columns = \"auto\" gives them a JSON column)",
@@ -447,5 +453,76 @@ fn json_type(tag: &str) -> &'static str {
         "M" => "object",
         "L" | "SS" | "NS" | "BS" => "array",
         _ => "string",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AttributeValue, Item, Number};
+    use crate::schema::SampleStats;
+
+    fn sample(items: &[Item]) -> TableSample {
+        let mut stats = SampleStats::default();
+        items.iter().for_each(|item| stats.observe(item));
+        TableSample {
+            table: "t".into(),
+            keys: Vec::new(),
+            stats,
+            scanned: items.len() as u64,
+            stream_images: 0,
+            undecodable: 0,
+            stream_note: "no stream".into(),
+        }
+    }
+
+    fn item(pairs: Vec<(&str, AttributeValue)>) -> Item {
+        pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    }
+
+    #[test]
+    fn names_are_quoted_on_one_line_and_mapped_names_never_start_with_underscore() {
+        assert_eq!(quote("a\"b\\c\nd"), "\"a\\\"b\\\\c\\u000Ad\"");
+        assert_eq!(mapped_name("price"), "price");
+        assert_eq!(mapped_name("_v"), "c___5Fv");
+        assert_eq!(mapped_name("first name"), "c__first_20name");
+    }
+
+    #[test]
+    fn verdicts_say_which_sinks_widen_in_place() {
+        let mut stats = AttributeStats::default();
+        stats.observe(&AttributeValue::Bool(true));
+        stats.observe(&AttributeValue::N(Number::parse("1").unwrap()));
+        let kind = stats.kind.unwrap();
+        let clickhouse = sink_verdict(&ClickHouseKinds { bool_type: false }, &stats, kind);
+        assert_eq!(
+            clickhouse,
+            "Nullable(String); a column made as Nullable(UInt8) keeps its type, and values that \
+             do not fit stay in the item column only; a column made as Nullable(Int64) widens in place"
+        );
+        let postgres = sink_verdict(&PostgresKinds, &stats, kind);
+        assert!(postgres.starts_with("text; a column made as boolean widens in place"));
+    }
+
+    #[test]
+    fn json_schema_requires_what_is_always_present() {
+        let map = |pairs| AttributeValue::M(item(pairs));
+        let s = |text: &str| AttributeValue::S(text.into());
+        let sample = sample(&[
+            item(vec![("a", s("x")), ("m", map(vec![("k", s("v"))]))]),
+            item(vec![
+                ("a", AttributeValue::Null),
+                ("m", map(vec![("k", s("w")), ("o", s("z"))])),
+                ("set", AttributeValue::Ns(vec![Number::parse("1").unwrap()])),
+            ]),
+        ]);
+        let schema = json_schema(&sample);
+        assert_eq!(schema["required"], json!(["a", "m"]));
+        assert_eq!(schema["properties"]["a"]["type"], json!(["null", "string"]));
+        assert_eq!(schema["properties"]["m"]["required"], json!(["k"]));
+        assert_eq!(
+            schema["properties"]["set"]["items"],
+            json!({"type": "number"})
+        );
     }
 }
