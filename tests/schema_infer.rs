@@ -239,6 +239,63 @@ async fn infers_every_attribute_and_conflict_of_a_typed_workload() {
     paste_into_sinks(&text, dir.path(), &table);
     json_schema(&config, dir.path(), &items).await;
     clear_errors(&config, dir.path()).await;
+    scan_only_without_a_stream(&client, dir.path()).await;
+}
+
+/// A table without a stream is sampled by Scan alone, and the output says so.
+async fn scan_only_without_a_stream(client: &aws_sdk_dynamodb::Client, dir: &Path) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let table = common::unique_table("infer_nostream");
+    client
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute definition"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key schema"),
+        )
+        .send()
+        .await
+        .expect("create table");
+    for (id, value) in [("a", n("1.25")), ("b", s("x"))] {
+        let item = Item::from([("id".to_owned(), s(id)), ("v".to_owned(), value)]);
+        let request = client.put_item().table_name(&table);
+        request
+            .set_item(Some(to_sdk_item(&item)))
+            .send()
+            .await
+            .expect("put item");
+    }
+    let own = dir.join("nostream");
+    std::fs::create_dir_all(&own).expect("dir");
+    let config = engine::write_config(&own, &[&table], "", &engine::sqlite_sink(&own.join("r.db")));
+    let text = stdout_of(&infer(&config, &["--table", &table]));
+    assert!(
+        text.contains("# sampled 2 item(s): 2 by parallel Scan, 0 stream image(s)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("has no stream") && text.contains("sampled by Scan only"),
+        "{text}"
+    );
+    assert!(text.contains("# keys: \"id\" (S)"), "{text}");
+    assert!(text.contains("# conflicts: \"v\""), "{text}");
+    assert!(
+        text.contains("# no clickhouse, postgres or s3 sink is configured for this table"),
+        "{text}"
+    );
 }
 
 /// The printed TOML, pasted under a clickhouse and a parquet s3 sink,
