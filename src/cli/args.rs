@@ -129,7 +129,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Typed columns of `columns = "auto"` sinks: their recorded history.
+    /// Typed columns: the recorded history of `columns = "auto"` sinks, and
+    /// columns inferred from a sample of each table.
     Schema {
         /// What to show.
         #[command(subcommand)]
@@ -162,6 +163,34 @@ pub enum SchemaCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Sample each table (parallel Scan and the stream's recent records) and
+    /// describe its attributes: types with counts, presence, numeric range,
+    /// precision and scale, nested shape and conflicts, with the typed
+    /// column each configured sink would make. Prints TOML `[[sinks.columns]]`
+    /// to paste under a clickhouse or s3 sink, or a JSON Schema of the items.
+    Infer {
+        /// The configuration.
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this table; every configured table by default.
+        #[arg(long)]
+        table: Option<String>,
+        /// Items to Scan per table; as many recent stream images are read too.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+        sample: u32,
+        /// Output: commented TOML columns, or a JSON Schema (draft 2020-12) per table.
+        #[arg(long, value_enum, default_value_t = InferFormat::Toml)]
+        format: InferFormat,
+    },
+}
+
+/// Output formats of `schema infer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InferFormat {
+    /// A comment block per table and `[[sinks.columns]]` entries.
+    Toml,
+    /// A JSON Schema (draft 2020-12) of each table's items, in plain JSON form.
+    JsonSchema,
 }
 
 /// Checkpoint commands.

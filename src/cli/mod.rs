@@ -7,8 +7,10 @@ mod import;
 mod leases;
 mod logging;
 mod schema;
+mod schema_infer;
+mod schema_report;
 mod status;
 
-pub use args::{CheckpointsCommand, Cli, Command, LogFormat, SchemaCommand};
+pub use args::{CheckpointsCommand, Cli, Command, InferFormat, LogFormat, SchemaCommand};
 pub use commands::execute;
 pub use logging::init_logging;

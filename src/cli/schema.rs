@@ -1,4 +1,5 @@
-//! `dynamo-cdc schema`: the schema history of `columns = "auto"` sinks.
+//! `dynamo-cdc schema`: the schema history of `columns = "auto"` sinks, and
+//! `schema infer` (see [`super::schema_infer`]).
 
 use std::process::ExitCode;
 
@@ -16,6 +17,12 @@ pub async fn execute(command: SchemaCommand) -> anyhow::Result<ExitCode> {
             table,
             json,
         } => show(&config.config, sink.as_deref(), table.as_deref(), json).await,
+        SchemaCommand::Infer {
+            config,
+            table,
+            sample,
+            format,
+        } => super::schema_infer::infer(&config.config, table.as_deref(), sample, format).await,
     }
 }
 

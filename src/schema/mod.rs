@@ -7,7 +7,9 @@ pub mod history;
 pub mod kind;
 pub mod live;
 pub mod naming;
+pub mod stats;
 
 pub use history::SchemaEvent;
 pub use kind::ColumnKind;
 pub use live::{LiveColumn, LiveSchema, SchemaChange, SinkKinds};
+pub use stats::{AttributeStats, SampleStats};
