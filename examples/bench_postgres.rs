@@ -5,6 +5,7 @@
 use clap::Parser;
 use dynamo_cdc::config::{BatchConfig, PgWriteMethod, PostgresSinkConfig, Secret, SqlDialect};
 use dynamo_cdc::model::{KeyKind, TableSchema};
+use dynamo_cdc::sink::columns::ColumnsSetting;
 use dynamo_cdc::sink::postgres::PostgresSink;
 
 #[path = "common/drive.rs"]
@@ -32,6 +33,9 @@ struct Args {
     /// `insert` (multi-row upserts) or `copy` (COPY into a staging table + merge).
     #[arg(long, default_value = "copy")]
     method: String,
+    /// Typed columns inferred from the items (`columns = "auto"`).
+    #[arg(long)]
+    auto_columns: bool,
 }
 
 #[tokio::main]
@@ -54,6 +58,11 @@ async fn main() -> anyhow::Result<()> {
         exactly_once: Some(args.exactly_once),
         write_method: Some(method),
         purge_tombstones_after: None,
+        columns: if args.auto_columns {
+            ColumnsSetting::Auto
+        } else {
+            ColumnsSetting::None
+        },
         batch: BatchConfig::default(),
     };
     let schema = TableSchema::new("bench_orders", &[("pk", KeyKind::S), ("sk", KeyKind::N)]);
@@ -67,7 +76,8 @@ async fn main() -> anyhow::Result<()> {
             PgWriteMethod::Insert => "multi-row upserts",
             PgWriteMethod::Copy => "COPY + merge",
         },
-        if args.exactly_once { " + exactly-once checkpoints" } else { "" },
+        if args.exactly_once { " + exactly-once checkpoints" } else { "" }.to_owned()
+            + if args.auto_columns { " + inferred columns" } else { "" },
         args.changes,
         args.changes as f64 / seconds,
         latencies.len(),
