@@ -521,6 +521,7 @@ async fn open_auto_mapping(
         auto.load(client, &index)
             .await
             .map_err(|err| fatal(err.to_string()))?;
+        tracing::info!(sink = %env.name, %index, "read the mapping (mapping = \"auto\")");
     }
     Ok(auto)
 }
