@@ -305,3 +305,38 @@ fn validate_index(template: &str) -> Result<(), InvalidField> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> ElasticsearchSinkConfig {
+        toml::from_str(&format!("url = \"http://127.0.0.1:9200\"\n{extra}")).expect("a config")
+    }
+
+    #[test]
+    fn auto_mapping_settings_are_checked() {
+        assert!(config("mapping = \"auto\"").validate().is_ok());
+        assert_eq!(
+            config("mapping = \"auto\"").schema_index(),
+            DEFAULT_SCHEMA_INDEX
+        );
+        let field = |extra: &str| config(extra).validate().unwrap_err().field;
+        assert_eq!(field("schema_index = \"h\""), "schema_index");
+        assert_eq!(
+            field("mapping = \"auto\"\nschema_index = \"h-{table}\""),
+            "schema_index"
+        );
+        assert_eq!(
+            field("mapping = \"auto\"\nschema_index = \"Bad\""),
+            "schema_index"
+        );
+        assert!(config("mapping = \"auto\"\nindex_body_file = \"b.json\"")
+            .validate()
+            .is_ok());
+        assert!(toml::from_str::<ElasticsearchSinkConfig>(
+            "url = \"http://x\"\nmapping = \"dynamic\""
+        )
+        .is_err());
+    }
+}
