@@ -58,6 +58,10 @@ pub const SINK_VERSION_ORDER_LOST: &str = "dynamo_cdc_sink_version_order_lost_to
 /// `committed`, `aborted` (the batch is retried), `fenced` (another worker
 /// took the shard over; its reader stopped here).
 pub const KAFKA_TRANSACTIONS: &str = "dynamo_cdc_kafka_transactions_total";
+/// Typed columns or mapped fields a sink added or widened, by `sink`, `table` and `change` (`added`, `widened`, `suffixed`).
+pub const SCHEMA_CHANGES: &str = "dynamo_cdc_schema_changes_total";
+/// Values that fit no typed column and stay in the item column only, by `sink` and `table`.
+pub const SCHEMA_UNTYPED_VALUES: &str = "dynamo_cdc_schema_untyped_values_total";
 /// Time from the start of a Kafka transaction to its commit, by `sink`.
 pub const KAFKA_TRANSACTION_SECONDS: &str = "dynamo_cdc_kafka_transaction_duration_seconds";
 /// Time to write one batch (retries included), by `sink`.
@@ -171,6 +175,16 @@ pub fn describe() {
         (
             KAFKA_TRANSACTIONS,
             "Kafka transactions of an exactly-once sink, by result.",
+            Unit::Count,
+        ),
+        (
+            SCHEMA_CHANGES,
+            "Typed columns or mapped fields a sink added or widened, by change (added, widened, suffixed).",
+            Unit::Count,
+        ),
+        (
+            SCHEMA_UNTYPED_VALUES,
+            "Values that fit no typed column and stay in the item column only.",
             Unit::Count,
         ),
         (

@@ -1,6 +1,7 @@
 //! HTTP to an Elasticsearch or OpenSearch cluster: authentication (basic,
 //! API key, bearer token or SigV4), TLS with an extra CA, optional gzip,
-//! and the few calls the sink makes (`/`, index creation, `_bulk`).
+//! and the few calls the sink makes (`/`, index creation, `_bulk`, and
+//! for `mapping = "auto"` the mapping API and the schema history's documents).
 
 use std::io::Write as _;
 use std::time::SystemTime;
@@ -119,6 +120,101 @@ impl EsClient {
             Err(err) if err.message.contains("resource_already_exists_exception") => Ok(false),
             Err(err) => Err(err),
         }
+    }
+
+    /// `GET <index>/_mapping`: the index's top-level fields (`properties`).
+    pub async fn mapping(
+        &self,
+        index: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, RequestError> {
+        let body = self
+            .send("GET", &format!("/{index}/_mapping"), None, &[])
+            .await?;
+        let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        // Keyed by the concrete index (an alias answers with its index).
+        let properties = answer
+            .as_object()
+            .and_then(|indices| indices.values().next())
+            .map(|mapping| mapping["mappings"]["properties"].clone());
+        Ok(match properties {
+            Some(serde_json::Value::Object(fields)) => fields,
+            _ => serde_json::Map::new(),
+        })
+    }
+
+    /// `PUT <index>/_mapping` adding `properties` (fields already mapped
+    /// alike are accepted again; a type change is a 400).
+    pub async fn put_mapping(
+        &self,
+        index: &str,
+        properties: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), RequestError> {
+        let body = serde_json::json!({ "properties": properties }).to_string();
+        self.send(
+            "PUT",
+            &format!("/{index}/_mapping"),
+            Some(Bytes::from(body)),
+            &[("content-type", "application/json")],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Writes `document` as `id` in `index` unless that id exists (made
+    /// visible to search at once); returns false when it existed.
+    pub async fn create_document(
+        &self,
+        index: &str,
+        id: &str,
+        document: &serde_json::Value,
+    ) -> Result<bool, RequestError> {
+        let path = format!("/{index}/_create/{id}?refresh=true");
+        let body = Bytes::from(document.to_string());
+        match self
+            .send(
+                "PUT",
+                &path,
+                Some(body),
+                &[("content-type", "application/json")],
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(err) if err.status == Some(409) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The `_source` of every document of `index` (at most 10 000, the
+    /// usual result window); `None` when the index does not exist.
+    pub async fn all_documents(
+        &self,
+        index: &str,
+    ) -> Result<Option<Vec<serde_json::Value>>, RequestError> {
+        let query = serde_json::json!({"size": 10_000, "query": {"match_all": {}}});
+        let answer = match self
+            .send(
+                "POST",
+                &format!("/{index}/_search"),
+                Some(Bytes::from(query.to_string())),
+                &[("content-type", "application/json")],
+            )
+            .await
+        {
+            Ok(answer) => answer,
+            Err(err) if err.status == Some(404) => return Ok(None),
+            Err(err) => return Err(err),
+        };
+        let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap_or_default();
+        let hits = answer["hits"]["hits"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        Ok(Some(
+            hits.into_iter()
+                .map(|mut hit| hit["_source"].take())
+                .collect(),
+        ))
     }
 
     /// Deletes the documents of `index` that `query` matches (conflicts

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::numbers::NumberStyle;
 use super::ElasticsearchSink;
+use crate::schema::SchemaEvent;
 use crate::secret::Secret;
 use crate::sink::batch::BatchConfig;
 use crate::sink::registry::{check_http_url, InvalidField, SinkEnv, SinkSpec};
@@ -44,6 +45,14 @@ pub struct ElasticsearchSinkConfig {
     /// Create each table's index when missing, with `index_body_file`.
     #[serde(default)]
     pub create_index: bool,
+    /// `"auto"`: map every attribute explicitly with a type inferred from
+    /// its values, add fields as they appear, and put a value whose type
+    /// changed under a suffixed field (see the README); the sink creates
+    /// missing indices itself. Unset: the index's own (dynamic) mapping.
+    pub mapping: Option<MappingMode>,
+    /// With `mapping = "auto"`: the index holding the schema history (one
+    /// document per mapped field); defaults to `dynamo-cdc-schema`.
+    pub schema_index: Option<String>,
     /// JSON body (`settings`, `mappings`) for the indices the sink creates.
     pub index_body_file: Option<PathBuf>,
     /// HTTP basic authentication user (with `password`).
@@ -84,6 +93,29 @@ pub struct ElasticsearchSinkConfig {
     /// Batching.
     #[serde(default)]
     pub batch: BatchConfig,
+}
+
+/// How the sink maps attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MappingMode {
+    /// Explicit typed fields inferred from the data, added as they appear.
+    Auto,
+}
+
+/// The schema history index when `schema_index` is unset.
+pub const DEFAULT_SCHEMA_INDEX: &str = "dynamo-cdc-schema";
+
+impl ElasticsearchSinkConfig {
+    /// True with `mapping = "auto"`.
+    pub fn auto_mapping(&self) -> bool {
+        self.mapping == Some(MappingMode::Auto)
+    }
+
+    /// The schema history index (`schema_index` or its default).
+    pub fn schema_index(&self) -> &str {
+        self.schema_index.as_deref().unwrap_or(DEFAULT_SCHEMA_INDEX)
+    }
 }
 
 /// Document routing.
@@ -191,12 +223,13 @@ impl SinkSpec for ElasticsearchSinkConfig {
                 "basic authentication needs both username and password",
             ));
         }
-        if self.index_body_file.is_some() && !self.create_index {
+        if self.index_body_file.is_some() && !self.create_index && !self.auto_mapping() {
             return Err(InvalidField::new(
                 "index_body_file",
-                "is used only when the sink creates indices: set create_index = true",
+                "is used only when the sink creates indices: set create_index = true (or mapping = \"auto\")",
             ));
         }
+        self.validate_schema_index()?;
         for (field, value) in [
             ("bulk_max_actions", self.bulk_max_actions),
             ("bulk_max_bytes", self.bulk_max_bytes),
@@ -222,6 +255,39 @@ impl SinkSpec for ElasticsearchSinkConfig {
     async fn open(&self, env: SinkEnv<'_>) -> Result<ElasticsearchSink, SinkError> {
         ElasticsearchSink::connect(env, self).await
     }
+
+    /// The history in `schema_index` of the indices this sink's `index`
+    /// template names, oldest first; `None` without `mapping = "auto"`.
+    async fn schema_history(
+        &self,
+        env: SinkEnv<'_>,
+    ) -> Result<Option<Vec<SchemaEvent>>, SinkError> {
+        if !self.auto_mapping() {
+            return Ok(None);
+        }
+        super::auto_mapping::read_history(self, env).await.map(Some)
+    }
+}
+
+impl ElasticsearchSinkConfig {
+    fn validate_schema_index(&self) -> Result<(), InvalidField> {
+        let Some(name) = &self.schema_index else {
+            return Ok(());
+        };
+        if !self.auto_mapping() {
+            return Err(InvalidField::new(
+                "schema_index",
+                "is used only with mapping = \"auto\"",
+            ));
+        }
+        if name.contains('{') {
+            return Err(InvalidField::new(
+                "schema_index",
+                format!("{name:?} is one index for every table: no {{table}}"),
+            ));
+        }
+        validate_index(name).map_err(|invalid| InvalidField::new("schema_index", invalid.message))
+    }
 }
 
 /// Index names are lower case, without `\ / * ? " < > | , #` or spaces,
@@ -238,4 +304,39 @@ fn validate_index(template: &str) -> Result<(), InvalidField> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> ElasticsearchSinkConfig {
+        toml::from_str(&format!("url = \"http://127.0.0.1:9200\"\n{extra}")).expect("a config")
+    }
+
+    #[test]
+    fn auto_mapping_settings_are_checked() {
+        assert!(config("mapping = \"auto\"").validate().is_ok());
+        assert_eq!(
+            config("mapping = \"auto\"").schema_index(),
+            DEFAULT_SCHEMA_INDEX
+        );
+        let field = |extra: &str| config(extra).validate().unwrap_err().field;
+        assert_eq!(field("schema_index = \"h\""), "schema_index");
+        assert_eq!(
+            field("mapping = \"auto\"\nschema_index = \"h-{table}\""),
+            "schema_index"
+        );
+        assert_eq!(
+            field("mapping = \"auto\"\nschema_index = \"Bad\""),
+            "schema_index"
+        );
+        assert!(config("mapping = \"auto\"\nindex_body_file = \"b.json\"")
+            .validate()
+            .is_ok());
+        assert!(toml::from_str::<ElasticsearchSinkConfig>(
+            "url = \"http://x\"\nmapping = \"dynamic\""
+        )
+        .is_err());
+    }
 }

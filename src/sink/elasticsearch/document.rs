@@ -95,18 +95,34 @@ pub fn upsert_document(
     let plain = image
         .plain_json()
         .map_err(|err| format!("the new image cannot be read: {err}"))?;
+    Ok(finish_document(plain, event, es_version, style))
+}
+
+/// The document of `plain` (the item as plain JSON, its fields already
+/// named): numbers by the style, and the metadata when configured.
+pub fn finish_document(
+    plain: String,
+    event: &ChangeEvent,
+    es_version: i64,
+    style: &DocumentStyle,
+) -> String {
     let mut document = restyle_numbers(plain, style.numbers);
     if let Some(field) = &style.metadata_field {
         push_field(&mut document, field, &metadata(event, es_version));
     }
-    Ok(document)
+    document
 }
 
-/// The tombstone of `soft_delete` mode: the key attributes, the deleted
-/// marker and the metadata.
-pub fn tombstone_document(event: &ChangeEvent, es_version: i64, style: &DocumentStyle) -> String {
-    let keys = crate::model::plain_item(&event.keys);
-    let mut document = restyle_numbers(keys, style.numbers);
+/// The tombstone of `soft_delete` mode: the key attributes (`plain_keys`,
+/// as plain JSON with their fields named), the deleted marker and the
+/// metadata.
+pub fn tombstone_document(
+    plain_keys: String,
+    event: &ChangeEvent,
+    es_version: i64,
+    style: &DocumentStyle,
+) -> String {
+    let mut document = restyle_numbers(plain_keys, style.numbers);
     push_field(&mut document, &style.deleted_field, "true");
     if let Some(field) = &style.metadata_field {
         push_field(&mut document, field, &metadata(event, es_version));

@@ -12,11 +12,13 @@ use bytes::Bytes;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use super::auto_mapping::{history_index_body, AutoMapping, Upsert};
 use super::bulk::{item_outcomes, ndjson, split_requests, Action, ItemOutcome};
 use super::client::{EsClient, RequestError};
 use super::config::{DeleteMode, ElasticsearchSinkConfig, Routing};
 use super::document::{
-    document_id, index_name, push_key_part, tombstone_document, upsert_document, DocumentStyle,
+    document_id, finish_document, index_name, push_key_part, tombstone_document, upsert_document,
+    DocumentStyle,
 };
 use super::version::{es_version, OrderCheck};
 use crate::backoff::Backoff;
@@ -40,11 +42,15 @@ pub struct ElasticsearchSink {
     in_flight: Arc<Semaphore>,
     item_retries: u32,
     order: OrderCheck,
+    /// The known fields of every index with `mapping = "auto"`.
+    auto: Option<AutoMapping>,
 }
 
 impl ElasticsearchSink {
     /// Connects (checking the credentials with `GET /`) and, with
-    /// `create_index`, creates every table's index that is missing.
+    /// `create_index` or `mapping = "auto"`, creates every table's index
+    /// that is missing; with `mapping = "auto"` also the schema history
+    /// index, and reads each index's mapping.
     pub async fn connect(
         env: SinkEnv<'_>,
         config: &ElasticsearchSinkConfig,
@@ -59,24 +65,13 @@ impl ElasticsearchSink {
             .await
             .map_err(|err| fatal(format!("cannot reach {}: {}", config.url, err.message)))?;
         tracing::info!(sink = %env.name, %cluster, url = %config.url, "connected");
-        if config.create_index {
-            let body = match &config.index_body_file {
-                Some(path) => Some(read_index_body(path).map_err(fatal)?),
-                None => None,
-            };
-            for table in env.tables {
-                let index = index_name(&config.index, &table.name);
-                let created = client
-                    .ensure_index(&index, body.as_ref())
-                    .await
-                    .map_err(|err| {
-                        fatal(format!("cannot create index {index}: {}", err.message))
-                    })?;
-                if created {
-                    tracing::info!(sink = %env.name, %index, "created the index");
-                }
-            }
+        if config.create_index || config.auto_mapping() {
+            create_indices(&client, env, config).await.map_err(fatal)?;
         }
+        let auto = match config.auto_mapping() {
+            true => Some(open_auto_mapping(&client, env, config).await?),
+            false => None,
+        };
         Ok(Self {
             name: env.name.to_owned(),
             client: Arc::new(client),
@@ -104,6 +99,7 @@ impl ElasticsearchSink {
             in_flight: Arc::new(Semaphore::new(config.max_requests_in_flight)),
             item_retries: config.item_retries,
             order: OrderCheck::default(),
+            auto,
         })
     }
 
@@ -124,12 +120,16 @@ impl ElasticsearchSink {
         };
         let version = change.version;
         let (op, document) = match (event.op.is_upsert(), self.deletes) {
-            (true, _) => ("index", Some(upsert_document(event, version, &self.style)?)),
+            (true, _) => ("index", Some(self.upsert(target, event, version)?)),
             (false, DeleteMode::Delete) => ("delete", None),
-            (false, DeleteMode::SoftDelete) => (
-                "index",
-                Some(tombstone_document(event, version, &self.style)),
-            ),
+            (false, DeleteMode::SoftDelete) => {
+                let keys = match &self.auto {
+                    Some(auto) => auto.plain_document(&target.index, &event.keys),
+                    None => crate::model::plain_item(&event.keys),
+                };
+                let tombstone = tombstone_document(keys, event, version, &self.style);
+                ("index", Some(tombstone))
+            }
         };
         let header = Action::header(op, &target.index, &change.id, version, routing.as_deref());
         Ok(Action {
@@ -139,9 +139,20 @@ impl ElasticsearchSink {
         })
     }
 
-    /// The newest change per document as actions, and the changes refused
-    /// before sending.
-    fn actions(&mut self, batch: &Batch) -> (Vec<Action>, Vec<Rejected>) {
+    /// The document of an insert, modify or snapshot read: the new image,
+    /// its fields named and typed by the auto mapping when there is one.
+    fn upsert(&self, target: &Target, event: &ChangeEvent, version: i64) -> Result<String, String> {
+        let Some(auto) = &self.auto else {
+            return upsert_document(event, version, &self.style);
+        };
+        let item = new_item(event)?;
+        let plain = auto.plain_document(&target.index, item);
+        Ok(finish_document(plain, event, version, &self.style))
+    }
+
+    /// The newest change per document, and the changes refused before
+    /// sending.
+    fn choose<'a>(&mut self, batch: &'a Batch) -> (Vec<Change<'a>>, Vec<Rejected>) {
         let mut rejected = Vec::new();
         let mut newest: HashMap<(Arc<str>, String), Change<'_>> = HashMap::new();
         for (slot, event) in batch.events() {
@@ -161,6 +172,35 @@ impl ElasticsearchSink {
         }
         let mut chosen: Vec<Change<'_>> = newest.into_values().collect();
         chosen.sort_by_key(|change| change.slot);
+        (chosen, rejected)
+    }
+
+    /// Maps the fields the chosen upserts need (`mapping = "auto"`);
+    /// an upsert whose image cannot be read is left to its action.
+    async fn prepare_mapping(&mut self, chosen: &[Change<'_>]) -> Result<(), SinkError> {
+        let Some(auto) = &mut self.auto else {
+            return Ok(());
+        };
+        let upserts: Vec<Upsert<'_>> = chosen
+            .iter()
+            .filter(|change| change.event.op.is_upsert())
+            .filter_map(|change| {
+                let target = self.targets.get(&change.event.table)?;
+                Some(Upsert {
+                    table: &target.schema.name,
+                    index: &target.index,
+                    item: new_item(change.event).ok()?,
+                    version: change.event.version(),
+                })
+            })
+            .collect();
+        auto.prepare(&self.client, &upserts)
+            .await
+            .map_err(|err| err.into_sink_error(&self.name))
+    }
+
+    /// The chosen changes as actions; those refused go to `rejected`.
+    fn actions(&self, chosen: Vec<Change<'_>>, rejected: &mut Vec<Rejected>) -> Vec<Action> {
         let mut actions = Vec::with_capacity(chosen.len());
         for change in chosen {
             let target = &self.targets[&change.event.table];
@@ -169,7 +209,7 @@ impl ElasticsearchSink {
                 Err(reason) => rejected.push(refusal(change.slot, reason)),
             }
         }
-        (actions, rejected)
+        actions
     }
 
     /// One change with its document id and version, its order checked.
@@ -276,7 +316,9 @@ impl SinkWriter for ElasticsearchSink {
     }
 
     async fn write(&mut self, batch: Batch) -> Result<Vec<Rejected>, SinkError> {
-        let (mut pending, mut rejected) = self.actions(&batch);
+        let (chosen, mut rejected) = self.choose(&batch);
+        self.prepare_mapping(&chosen).await?;
+        let mut pending = self.actions(chosen, &mut rejected);
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         let mut last_reason = String::new();
         for round in 0..=self.item_retries {
@@ -410,6 +452,78 @@ fn refusal(slot: (usize, usize), reason: String) -> Rejected {
         event: slot.1,
         reason: format!("Elasticsearch refused the document: {reason}"),
     }
+}
+
+/// The new image's attributes.
+fn new_item(event: &ChangeEvent) -> Result<&crate::model::Item, String> {
+    event
+        .new_image
+        .as_ref()
+        .ok_or("the change carries no new image (the stream's view type must include new images)")?
+        .item()
+        .map_err(|err| format!("the new image cannot be read: {err}"))
+}
+
+/// Creates every table's index that is missing, with `index_body_file`.
+async fn create_indices(
+    client: &EsClient,
+    env: SinkEnv<'_>,
+    config: &ElasticsearchSinkConfig,
+) -> Result<(), String> {
+    let body = match &config.index_body_file {
+        Some(path) => Some(read_index_body(path)?),
+        None => None,
+    };
+    for table in env.tables {
+        let index = index_name(&config.index, &table.name);
+        let created = client
+            .ensure_index(&index, body.as_ref())
+            .await
+            .map_err(|err| format!("cannot create index {index}: {}", err.message))?;
+        if created {
+            tracing::info!(sink = %env.name, %index, "created the index");
+        }
+    }
+    Ok(())
+}
+
+/// Creates the schema history index when missing and reads the mapping
+/// of every index the sink writes.
+async fn open_auto_mapping(
+    client: &EsClient,
+    env: SinkEnv<'_>,
+    config: &ElasticsearchSinkConfig,
+) -> Result<AutoMapping, SinkError> {
+    let fatal = |message: String| SinkError::Fatal {
+        sink: env.name.to_owned(),
+        message,
+    };
+    let mut reserved = vec![config.deleted_field.as_str()];
+    reserved.extend(config.metadata_field.as_deref());
+    let mut auto = AutoMapping::new(env.name, config, env.tables, &reserved);
+    let history = config.schema_index();
+    if auto.indices().any(|index| index == history) {
+        return Err(fatal(format!(
+            "schema_index {history:?} is also a table's index: choose another schema_index"
+        )));
+    }
+    client
+        .ensure_index(history, Some(&history_index_body()))
+        .await
+        .map_err(|err| {
+            fatal(format!(
+                "cannot create the schema history index {history}: {}",
+                err.message
+            ))
+        })?;
+    let indices: Vec<String> = auto.indices().map(str::to_owned).collect();
+    for index in indices {
+        auto.load(client, &index)
+            .await
+            .map_err(|err| fatal(err.to_string()))?;
+        tracing::info!(sink = %env.name, %index, "read the mapping (mapping = \"auto\")");
+    }
+    Ok(auto)
 }
 
 fn read_index_body(path: &std::path::Path) -> Result<serde_json::Value, String> {
