@@ -84,10 +84,6 @@ pub const LEASES_HELD: &str = "dynamo_cdc_leases_held";
 pub const LEASES_TAKEN: &str = "dynamo_cdc_leases_taken_total";
 /// Leases this worker lost to another.
 pub const LEASES_LOST: &str = "dynamo_cdc_leases_lost_total";
-/// Typed columns or mapped fields a sink added or widened, by `sink`, `table` and `change` (`added`, `widened`, `suffixed`).
-pub const SCHEMA_CHANGES: &str = "dynamo_cdc_schema_changes_total";
-/// Values that fit no typed column and stay in the item column only, by `sink` and `table`.
-pub const SCHEMA_UNTYPED_VALUES: &str = "dynamo_cdc_schema_untyped_values_total";
 /// CPU time of the process.
 pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
 /// Resident memory of the process.
@@ -148,16 +144,6 @@ pub fn describe() {
         (
             SINK_REJECTED,
             "Records a sink's server refused.",
-            Unit::Count,
-        ),
-        (
-            SCHEMA_CHANGES,
-            "Typed columns or mapped fields a sink added or widened.",
-            Unit::Count,
-        ),
-        (
-            SCHEMA_UNTYPED_VALUES,
-            "Values that fit no typed column and stay in the item column only.",
             Unit::Count,
         ),
         (

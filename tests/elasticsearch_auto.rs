@@ -370,7 +370,10 @@ async fn two_engines_adding_the_same_fields_with_other_types_converge() {
         columns.len(),
         "each field recorded once: {columns:?}"
     );
-    // `price` itself was mapped by the third writer, not by a sink.
+    // `price` itself was mapped by the third writer; the second engine's
+    // request for the same boolean may also succeed (an equal mapping is
+    // accepted), and then it records it too.
+    columns.retain(|c| c != "price");
     let mapped: Vec<String> = types
         .keys()
         .filter(|f| !["dynamodb", "price"].contains(&f.as_str()))

@@ -14,17 +14,19 @@ use crate::schema::naming::column_name;
 use crate::schema::stats::Shape;
 use crate::schema::{AttributeStats, ColumnKind, SinkKinds};
 use crate::sink::clickhouse::ClickHouseKinds;
+use crate::sink::elasticsearch::ElasticsearchKinds;
 use crate::sink::postgres::PostgresKinds;
 use crate::sink::s3::ParquetKinds;
 
 /// The sinks with typed columns, by their `type`, with how each types a
 /// column kind (ClickHouse as on a server without `Bool`, the safe guess).
 /// One more line adds another.
-fn sink_kinds() -> [(&'static str, &'static dyn SinkKinds); 3] {
+fn sink_kinds() -> [(&'static str, &'static dyn SinkKinds); 4] {
     [
         ("clickhouse", &ClickHouseKinds { bool_type: false }),
         ("postgres", &PostgresKinds),
         ("s3", &ParquetKinds),
+        ("elasticsearch", &ElasticsearchKinds),
     ]
 }
 
