@@ -25,6 +25,7 @@ pub mod staged;
 pub mod streams;
 pub mod tcp_proxy;
 pub mod typed;
+pub mod typed_sinks;
 pub mod values;
 pub mod workload;
 
