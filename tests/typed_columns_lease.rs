@@ -135,7 +135,7 @@ async fn two_workers_add_the_same_columns_and_converge() {
         );
     }
     let kinds = final_kinds(&config);
-    for ((sink, column), _) in &kinds {
+    for (sink, column) in kinds.keys() {
         let marker = format!("column={column} ");
         let by_each = logs
             .iter()
