@@ -39,6 +39,28 @@ struct Args {
     /// Random seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// From this record on, new images carry one more attribute, `late`
+    /// (an integer): a column that appears mid-stream.
+    #[arg(long)]
+    late_from: Option<usize>,
+    /// From this record on, `late` holds a decimal: a column that widens mid-stream.
+    #[arg(long)]
+    late_decimal_from: Option<usize>,
+}
+
+/// Adds `late` to a new image when the record is past `--late-from`.
+fn add_late(args: &Args, index: usize, image: &mut Value) {
+    if args.late_from.is_none_or(|from| index < from) {
+        return;
+    }
+    let text = if args.late_decimal_from.is_some_and(|from| index >= from) {
+        format!("{index}.5")
+    } else {
+        index.to_string()
+    };
+    if let Some(item) = image.as_object_mut() {
+        item.insert("late".into(), n(text));
+    }
 }
 
 fn n(text: String) -> Value {
@@ -129,7 +151,8 @@ fn main() -> anyhow::Result<()> {
             json!(1_763_800_000 + index / 1000),
         );
         dynamodb.insert("Keys".into(), keys);
-        if let Some(image) = new_image {
+        if let Some(mut image) = new_image {
+            add_late(&args, index, &mut image);
             dynamodb.insert("NewImage".into(), image);
         }
         if let Some(image) = old_image {

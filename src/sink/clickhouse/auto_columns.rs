@@ -128,6 +128,7 @@ impl AutoColumns {
         target: &TargetTable,
         change: &SchemaChange,
     ) -> Result<(), ClickHouseError> {
+        let started = std::time::Instant::now();
         let sink_type = self.kinds.column_type(change.to).ddl();
         let event = SchemaEvent::of_change(&target.source, change, sink_type.clone(), now_ms());
         self.history.record(client, &target.name, &event).await?;
@@ -147,7 +148,7 @@ impl AutoColumns {
         }
         tracing::info!(sink = %self.sink, table = %target.qualified(), column = %change.column,
             attribute = %change.attribute, to = %change.to, version = %change.version.digits(),
-            "typed column {label}");
+            took_ms = started.elapsed().as_millis() as u64, "typed column {label}");
         metrics::counter!(names::SCHEMA_CHANGES, "sink" => self.sink.clone(),
             "table" => target.source.to_string(), "change" => label)
         .increment(1);

@@ -106,6 +106,7 @@ impl PgAutoColumns {
         if live.plan(items.iter().copied(), &PostgresKinds).is_empty() {
             return Ok(false);
         }
+        let started = std::time::Instant::now();
         let tx = client.transaction().await?;
         let lock = fnv1a(table.qualified().as_bytes()) as i64;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock])
@@ -143,6 +144,7 @@ impl PgAutoColumns {
             live.apply(change);
         }
         tx.commit().await?;
+        let took_ms = started.elapsed().as_millis() as u64;
         for change in &changes {
             let label = if change.from.is_some() {
                 "widened"
@@ -151,7 +153,7 @@ impl PgAutoColumns {
             };
             tracing::info!(sink = %self.sink, table = %table.qualified(), column = %change.column,
                 attribute = %change.attribute, to = %change.to, version = %change.version.digits(),
-                "typed column {label}");
+                took_ms, "typed column {label} (the batch's changes took {took_ms} ms together)");
             metrics::counter!(names::SCHEMA_CHANGES, "sink" => self.sink.clone(),
                 "table" => table.source.to_string(), "change" => label)
             .increment(1);

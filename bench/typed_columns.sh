@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# `columns = "auto"` against the item column only: engine CPU per change of
+# `dynamo-cdc replay` into ClickHouse and PostgreSQL, the two configs run
+# in turn by farm-bench (same records, same server); then one fresh run
+# each whose records gain an attribute halfway (a column added under load)
+# that turns decimal at three quarters (a column widened under load), with
+# how long each change held its batch, from the engine's log.
+#
+#   bench/typed_columns.sh [RECORDS (default 200000)] [RUNS (default 5)]
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+records=${1:-200000}
+runs=${2:-5}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dynamo-cdc-target}"
+# shellcheck source=SCRIPTDIR/../scripts/lib/servers.sh
+source scripts/lib/servers.sh
+ensure_build_deps # rdkafka builds librdkafka (C toolchain, OpenSSL and zlib headers)
+cargo build --release --locked --bin dynamo-cdc --example gen_records
+bin="${BIN:-$CARGO_TARGET_DIR/release/dynamo-cdc}"
+work=$(mktemp -d /tmp/dynamo-cdc-bench-typed.XXXXXX)
+# shellcheck source=SCRIPTDIR/lib.sh
+source bench/lib.sh
+trap 'stop_servers; rm -rf "$work"' EXIT
+"$CARGO_TARGET_DIR/release/examples/gen_records" --records "$records" \
+    --min-bytes 200 --max-bytes 600 --late-from $((records / 2)) \
+    --late-decimal-from $((records * 3 / 4)) --out "$work/records.jsonl"
+
+# with_prefix CONFIG PREFIX OUT: CONFIG's sink with columns = "auto" and a table prefix.
+with_prefix() {
+    { cat "$1"; printf 'columns = "auto"\ntable_prefix = "%s"\n' "$2"; } > "$3"
+}
+
+for sink in clickhouse postgres; do
+    replay_setup "$sink" "$work"
+    with_prefix "$work/$sink.toml" auto_ "$work/$sink-auto.toml"
+    replay() { echo "$bin replay --config $1 --table orders --keys pk:S,sk:N $work/records.jsonl"; }
+    echo "==> $sink: columns = \"auto\" (A) against the item column only (B), $records records, $runs runs each"
+    # shellcheck disable=SC2046
+    farm-bench --timeout 1800 -n "$runs" --vs "$(replay "$work/$sink.toml")" -- $(replay "$work/$sink-auto.toml")
+    echo "==> $sink: a fresh table; \`late\` appears at record $((records / 2)) and turns decimal at $((records * 3 / 4))"
+    with_prefix "$work/$sink.toml" fresh_ "$work/$sink-fresh.toml"
+    # shellcheck disable=SC2046
+    $(replay "$work/$sink-fresh.toml") 2> "$work/$sink-fresh.log"
+    grep 'typed column' "$work/$sink-fresh.log" | grep -E 'column=late|attribute=late' \
+        | sed -E 's/^.*(typed column [a-z]+).*(to=[^ ]+).*(took_ms=[0-9]+).*$/    late: \1 \2 \3/'
+    grep -c 'typed column added' "$work/$sink-fresh.log" | sed 's/^/    columns added in all: /'
+done
