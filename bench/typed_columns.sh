@@ -26,22 +26,38 @@ trap 'stop_servers; rm -rf "$work"' EXIT
     --min-bytes 200 --max-bytes 600 --late-from $((records / 2)) \
     --late-decimal-from $((records * 3 / 4)) --out "$work/records.jsonl"
 
-# with_prefix CONFIG PREFIX OUT: CONFIG's sink with columns = "auto" and a table prefix.
-with_prefix() {
-    { cat "$1"; printf 'columns = "auto"\ntable_prefix = "%s"\n' "$2"; } > "$3"
+# Each timed run replays into a database (ClickHouse) or schema
+# (PostgreSQL) of its own, so every run writes every change: `@RUN@` in a
+# config becomes a new name per run.
+cat > "$work/run.sh" <<'SH'
+#!/usr/bin/env bash
+set -euo pipefail
+run=r$(date +%s%N)
+sed "s/@RUN@/$run/" "$1" > "$1.$run"
+exec "$BIN" replay --config "$1.$run" --table orders --keys pk:S,sk:N "$RECORDS"
+SH
+chmod +x "$work/run.sh"
+export BIN="$bin" RECORDS="$work/records.jsonl"
+
+# with_setting CONFIG OUT [LINE…]: CONFIG's sink with more settings.
+with_setting() {
+    local config=$1 out=$2
+    shift 2
+    { cat "$config"; printf '%s\n' "$@"; } > "$out"
 }
 
 for sink in clickhouse postgres; do
     replay_setup "$sink" "$work"
-    with_prefix "$work/$sink.toml" auto_ "$work/$sink-auto.toml"
-    replay() { echo "$bin replay --config $1 --table orders --keys pk:S,sk:N $work/records.jsonl"; }
+    case $sink in
+        clickhouse) place='database = "@RUN@"' ;;
+        *) place='schema = "@RUN@"' ;;
+    esac
+    with_setting "$work/$sink.toml" "$work/$sink-item.toml" "$place"
+    with_setting "$work/$sink.toml" "$work/$sink-auto.toml" "$place" 'columns = "auto"'
     echo "==> $sink: columns = \"auto\" (A) against the item column only (B), $records records, $runs runs each"
-    # shellcheck disable=SC2046
-    farm-bench --timeout 1800 -n "$runs" --vs "$(replay "$work/$sink.toml")" -- $(replay "$work/$sink-auto.toml")
+    farm-bench --timeout 1800 -n "$runs" --vs "$work/run.sh $work/$sink-item.toml" -- "$work/run.sh" "$work/$sink-auto.toml"
     echo "==> $sink: a fresh table; \`late\` appears at record $((records / 2)) and turns decimal at $((records * 3 / 4))"
-    with_prefix "$work/$sink.toml" fresh_ "$work/$sink-fresh.toml"
-    # shellcheck disable=SC2046
-    $(replay "$work/$sink-fresh.toml") 2> "$work/$sink-fresh.log"
+    "$work/run.sh" "$work/$sink-auto.toml" 2> "$work/$sink-fresh.log"
     grep 'typed column' "$work/$sink-fresh.log" | grep -E 'column=late|attribute=late' \
         | sed -E 's/^.*(typed column [a-z]+).*(to=[^ ]+).*(took_ms=[0-9]+).*$/    late: \1 \2 \3/'
     grep -c 'typed column added' "$work/$sink-fresh.log" | sed 's/^/    columns added in all: /'

@@ -51,6 +51,11 @@ impl<'a> Cursor<'a> {
         self.at
     }
 
+    /// The text of `range` (byte offsets this cursor reported).
+    pub(super) fn text(&self, range: std::ops::Range<usize>) -> Option<&'a str> {
+        self.json.get(range)
+    }
+
     /// The byte offset of the next token (whitespace skipped), if any.
     pub(super) fn position_of_next(&mut self) -> Option<usize> {
         self.skip_ws();

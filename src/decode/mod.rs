@@ -21,6 +21,7 @@ mod page;
 mod record;
 mod record_kind;
 mod record_scan;
+mod top_level;
 
 pub use attribute::{decode_image, decode_item, decode_value, ItemSeed};
 pub use event_line::decode_event_line;
@@ -31,6 +32,7 @@ pub use record_kind::{
     kinesis_format_record, record_keys, KinesisFormatRecord, RecordDecoder, RecordFormat,
     RejectReason, RejectedRecord,
 };
+pub use top_level::{top_level_attributes, RawAttribute, RawValue};
 
 /// Why input could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

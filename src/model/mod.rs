@@ -11,7 +11,7 @@ mod value;
 
 pub use event::{ChangeEvent, Op, Position};
 pub use image::Image;
-pub use number_form::DecimalShape;
+pub use number_form::{decimal_shape_of, DecimalShape};
 pub use plain_json::{
     json_number, json_number_text, plain_item, push_json_number, push_json_string,
     write_plain_item, write_plain_value,

@@ -64,18 +64,57 @@ pub struct DecimalShape {
 }
 
 impl Number {
-    /// The digits the value needs before and after the point.
+    /// The digits the value needs before and after the point (found
+    /// without allocating: schema inference asks it of every number).
     pub fn decimal_shape(&self) -> DecimalShape {
-        let Some((_, digits, exponent)) = decompose(self.as_str()) else {
+        decimal_shape_of(self.as_str())
+    }
+}
+
+/// [`Number::decimal_shape`] of a valid DynamoDB number's text.
+pub fn decimal_shape_of(text: &str) -> DecimalShape {
+    {
+        let text = text.as_bytes();
+        let unsigned = match text.first() {
+            Some(b'-' | b'+') => &text[1..],
+            _ => text,
+        };
+        let (mantissa, exponent) = match unsigned.iter().position(|b| matches!(b, b'e' | b'E')) {
+            Some(at) => (
+                &unsigned[..at],
+                std::str::from_utf8(&unsigned[at + 1..])
+                    .ok()
+                    .and_then(|e| e.parse::<i64>().ok())
+                    .unwrap_or(0),
+            ),
+            None => (unsigned, 0),
+        };
+        let whole = mantissa
+            .iter()
+            .position(|b| *b == b'.')
+            .unwrap_or(mantissa.len());
+        // Positions in the digit run (the point skipped) of the first and
+        // last non-zero digits.
+        let digits = mantissa.iter().filter(|b| **b != b'.');
+        let mut first = None;
+        let mut last = 0;
+        for (at, digit) in digits.enumerate() {
+            if *digit != b'0' {
+                first.get_or_insert(at);
+                last = at;
+            }
+        }
+        let Some(first) = first else {
             return DecimalShape {
                 integer_digits: 0,
                 scale: 0,
             };
         };
-        let count = digits.len() as i64;
+        let point = whole as i64 + exponent;
+        let clamp = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
         DecimalShape {
-            integer_digits: u32::try_from((count + exponent).max(0)).unwrap_or(u32::MAX),
-            scale: u32::try_from((-exponent).max(0)).unwrap_or(u32::MAX),
+            integer_digits: clamp(point - first as i64),
+            scale: clamp(last as i64 + 1 - point),
         }
     }
 }
@@ -165,5 +204,9 @@ mod tests {
         assert_eq!(shape("0.0025"), (0, 4));
         assert_eq!(shape("1E-130"), (0, 130));
         assert_eq!(shape("9.99E125"), (126, 0));
+        assert_eq!(shape("-0.0"), (0, 0));
+        assert_eq!(shape("00120.0500"), (3, 2));
+        assert_eq!(shape("12.5E-3"), (0, 4));
+        assert_eq!(shape("0.5E1"), (1, 0));
     }
 }

@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::AttributeValue;
+use crate::model::{decimal_shape_of, AttributeValue};
 
 /// Most digits a decimal column holds (DynamoDB's own limit of significant digits).
 pub const DECIMAL_DIGITS: u32 = 38;
@@ -53,22 +53,7 @@ impl ColumnKind {
         Some(match value {
             AttributeValue::Null => return None,
             AttributeValue::Bool(_) => Self::Bool,
-            AttributeValue::N(number) => {
-                let shape = number.decimal_shape();
-                if shape.scale == 0 && number.as_str().parse::<i64>().is_ok() {
-                    Self::Int
-                } else if shape.integer_digits + shape.scale.max(MIN_DECIMAL_SCALE)
-                    <= DECIMAL_DIGITS
-                {
-                    Self::Decimal {
-                        scale: shape.scale.max(MIN_DECIMAL_SCALE),
-                    }
-                } else if shape.integer_digits + shape.scale <= DECIMAL_DIGITS {
-                    Self::Decimal { scale: shape.scale }
-                } else {
-                    Self::Text
-                }
-            }
+            AttributeValue::N(number) => Self::of_number(number.as_str()),
             AttributeValue::S(_) => Self::Text,
             AttributeValue::B(_) => Self::Binary,
             AttributeValue::Ss(_) | AttributeValue::Ns(_) | AttributeValue::Bs(_) => {
@@ -78,17 +63,42 @@ impl ColumnKind {
         })
     }
 
+    /// The narrowest kind that holds the number written `text`.
+    pub fn of_number(text: &str) -> Self {
+        let shape = decimal_shape_of(text);
+        if shape.scale == 0 && text.parse::<i64>().is_ok() {
+            Self::Int
+        } else if shape.integer_digits + shape.scale.max(MIN_DECIMAL_SCALE) <= DECIMAL_DIGITS {
+            Self::Decimal {
+                scale: shape.scale.max(MIN_DECIMAL_SCALE),
+            }
+        } else if shape.integer_digits + shape.scale <= DECIMAL_DIGITS {
+            Self::Decimal { scale: shape.scale }
+        } else {
+            Self::Text
+        }
+    }
+
+    /// True when a column of this kind holds the number written `text`.
+    pub fn holds_number(self, text: &str) -> bool {
+        match self {
+            Self::Int => decimal_shape_of(text).scale == 0 && text.parse::<i64>().is_ok(),
+            Self::Decimal { scale } => {
+                let shape = decimal_shape_of(text);
+                shape.scale <= scale && shape.integer_digits + scale <= DECIMAL_DIGITS
+            }
+            Self::Text | Self::Json => true,
+            _ => false,
+        }
+    }
+
     /// True when a column of this kind holds `value` without loss.
     pub fn holds(self, value: &AttributeValue) -> bool {
         match (self, value) {
             (_, AttributeValue::Null) | (Self::Json, _) => true,
             (Self::Bool, AttributeValue::Bool(_)) => true,
-            (Self::Int, AttributeValue::N(n)) => {
-                n.decimal_shape().scale == 0 && n.as_str().parse::<i64>().is_ok()
-            }
-            (Self::Decimal { scale }, AttributeValue::N(n)) => {
-                let shape = n.decimal_shape();
-                shape.scale <= scale && shape.integer_digits + scale <= DECIMAL_DIGITS
+            (Self::Int | Self::Decimal { .. }, AttributeValue::N(n)) => {
+                self.holds_number(n.as_str())
             }
             (Self::Text, value) => matches!(
                 value,

@@ -7,6 +7,7 @@ pub mod history;
 pub mod kind;
 pub mod live;
 pub mod naming;
+pub mod raw;
 pub mod stats;
 
 pub use history::SchemaEvent;

@@ -73,7 +73,7 @@ impl AutoColumns {
                     .collect()
             })
             .unwrap_or_default();
-        target.with_columns(columns)
+        target.with_inferred_columns(columns)
     }
 
     /// Adds and widens `target`'s columns for `items` (each with its

@@ -258,7 +258,11 @@ fn push_string_array<'a>(out: &mut String, items: impl Iterator<Item = &'a str>)
 
 /// The plain decimal text of `n` if it fits Decimal(precision, scale) exactly.
 fn decimal_text(n: &Number, precision: u32, scale: u32) -> Result<String, String> {
-    let text = n.as_str();
+    decimal_text_of(n.as_str(), precision, scale)
+}
+
+/// [`decimal_text`] of a valid DynamoDB number's text.
+pub(super) fn decimal_text_of(text: &str, precision: u32, scale: u32) -> Result<String, String> {
     let (negative, unsigned) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text.strip_prefix('+').unwrap_or(text)),

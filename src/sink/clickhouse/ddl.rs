@@ -39,6 +39,9 @@ pub struct TargetTable {
     pub columns: Vec<MappedColumn>,
     /// Layout.
     pub mode: ClickHouseMode,
+    /// Its columns are inferred (`columns = "auto"`): every row is checked
+    /// for attributes that need a column, even before there is one.
+    pub inferred: bool,
 }
 
 /// Backquotes an identifier.
@@ -98,13 +101,15 @@ impl TargetTable {
             keys: schema.keys.clone(),
             columns,
             mode,
+            inferred: false,
         })
     }
 
-    /// The same target with `columns` as its mapped columns.
-    pub fn with_columns(&self, columns: Vec<MappedColumn>) -> Self {
+    /// The same target with `columns` as its inferred columns.
+    pub fn with_inferred_columns(&self, columns: Vec<MappedColumn>) -> Self {
         Self {
             columns,
+            inferred: true,
             ..self.clone()
         }
     }

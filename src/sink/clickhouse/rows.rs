@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use base64::Engine as _;
 
 use super::ddl::TargetTable;
+use super::inferred_rows::{write_inferred, Findings};
 use super::server::Capabilities;
 use super::tsv::{push_field, push_json_value};
 use super::ClickHouseMode;
@@ -22,14 +23,15 @@ pub enum RowError {
 }
 
 /// Appends `event` as a TabSeparated row for `table` to `out` (nothing is
-/// appended on error). Returns how many values were left out of inferred
-/// columns they did not fit (they stay in the item column).
+/// appended on error). Says what the inferred columns found: values left
+/// out of columns that cannot hold them (they stay in the item column),
+/// and whether a value needs a column the sink could make.
 pub fn encode_row(
     table: &TargetTable,
     event: &ChangeEvent,
     caps: Capabilities,
     out: &mut String,
-) -> Result<u32, RowError> {
+) -> Result<Findings, RowError> {
     let start = out.len();
     let result = write_row(table, event, caps, out);
     if result.is_err() {
@@ -43,7 +45,7 @@ fn write_row(
     event: &ChangeEvent,
     caps: Capabilities,
     out: &mut String,
-) -> Result<u32, RowError> {
+) -> Result<Findings, RowError> {
     for key in &table.keys {
         let value = event
             .keys
@@ -108,13 +110,36 @@ fn write_row(
             event.new_image.as_ref().or(event.old_image.as_ref())
         }
     };
-    let untyped = if table.columns.is_empty() {
-        0
+    let findings = if table.columns.is_empty() && !table.inferred {
+        Findings::default()
     } else {
-        write_mapped(table, image, out)?
+        write_columns(table, image, out)?
     };
     out.push('\n');
-    Ok(untyped)
+    Ok(findings)
+}
+
+/// The typed columns' fields: inferred ones from the image's text when it
+/// can, else every column from the decoded item.
+fn write_columns(
+    table: &TargetTable,
+    image: Option<&Image>,
+    out: &mut String,
+) -> Result<Findings, RowError> {
+    if let Some(image) = image {
+        if table.inferred {
+            let start = out.len();
+            if let Some(findings) = write_inferred(&table.columns, &table.keys, image, out) {
+                return Ok(findings);
+            }
+            out.truncate(start);
+        }
+    }
+    let untyped = write_mapped(table, image, out)?;
+    Ok(Findings {
+        untyped,
+        unplanned: false,
+    })
 }
 
 /// The mapped columns' values from `image`; without one (a state-layout

@@ -1,7 +1,7 @@
 //! Writes batches into ClickHouse: one insert per target table (several at
 //! once), bad rows found by bisection and dead-lettered with the server's message.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -115,14 +115,19 @@ impl ClickHouseSink {
         })
     }
 
-    /// With `columns = "auto"`: adds and widens the columns `batch` needs
-    /// before its rows are encoded.
-    async fn evolve_columns(&mut self, batch: &Batch) -> Result<(), SinkError> {
+    /// With `columns = "auto"`: adds and widens the columns that `batch`
+    /// needs in `tables` (whose rows found values without one). Returns
+    /// true when some columns changed.
+    async fn evolve_columns(
+        &mut self,
+        batch: &Batch,
+        tables: &HashSet<Arc<str>>,
+    ) -> Result<bool, SinkError> {
         let Some(auto) = self.auto.as_mut() else {
-            return Ok(());
+            return Ok(false);
         };
         let mut items: HashMap<Arc<str>, Vec<(&Item, &SequenceNumber)>> = HashMap::new();
-        for (_, event) in batch.events() {
+        for (_, event) in batch.events().filter(|(_, e)| tables.contains(&e.table)) {
             let image = match self.tables.get(&event.table).map(|t| t.mode) {
                 Some(ClickHouseMode::State) if event.op.is_upsert() => event.new_image.as_ref(),
                 Some(ClickHouseMode::Changelog) => {
@@ -137,6 +142,7 @@ impl ClickHouseSink {
                     .push((item, event.version()));
             }
         }
+        let mut any = false;
         for (table, items) in items {
             let Some(target) = self.tables.get(&table) else {
                 continue;
@@ -148,9 +154,10 @@ impl ClickHouseSink {
             if changed {
                 let evolved = Arc::new(auto.target(target));
                 self.tables.insert(table, evolved);
+                any = true;
             }
         }
-        Ok(())
+        Ok(any)
     }
 
     /// With `columns = "auto"`, after the server refused rows: when another
@@ -235,12 +242,25 @@ struct TableRows {
     rows: Vec<((usize, usize), std::ops::Range<usize>)>,
 }
 
-impl SinkWriter for ClickHouseSink {
-    async fn write(&mut self, batch: Batch) -> Result<Vec<Rejected>, SinkError> {
-        self.evolve_columns(&batch).await?;
-        let mut rejected = Vec::new();
-        let mut untyped: HashMap<Arc<str>, u64> = HashMap::new();
-        let mut by_table: HashMap<Arc<str>, TableRows> = HashMap::new();
+/// A batch encoded as rows: per target table, the refused events, the
+/// values left out of inferred columns, and the tables with unplanned
+/// values (they need a column or a wider one).
+struct Encoded {
+    by_table: HashMap<Arc<str>, TableRows>,
+    rejected: Vec<Rejected>,
+    untyped: HashMap<Arc<str>, u64>,
+    unplanned: HashSet<Arc<str>>,
+}
+
+impl ClickHouseSink {
+    /// Encodes every event of `batch` for its target table.
+    fn encode(&self, batch: &Batch) -> Result<Encoded, SinkError> {
+        let mut encoded = Encoded {
+            by_table: HashMap::new(),
+            rejected: Vec::new(),
+            untyped: HashMap::new(),
+            unplanned: HashSet::new(),
+        };
         let batch_bytes = batch
             .chunks
             .iter()
@@ -249,14 +269,15 @@ impl SinkWriter for ClickHouseSink {
             .saturating_add(batch.chunks.iter().map(|c| c.events.len() * 64).sum());
         for ((chunk, event_index), event) in batch.events() {
             let Some(target) = self.tables.get(&event.table) else {
-                rejected.push(Rejected {
+                encoded.rejected.push(Rejected {
                     chunk,
                     event: event_index,
                     reason: format!("no target table for source table {}", event.table),
                 });
                 continue;
             };
-            let table = by_table
+            let table = encoded
+                .by_table
                 .entry(Arc::clone(&event.table))
                 .or_insert_with(|| TableRows {
                     target: Arc::clone(target),
@@ -267,10 +288,13 @@ impl SinkWriter for ClickHouseSink {
                 });
             let start = table.text.len();
             match encode_row(target, event, self.caps, &mut table.text) {
-                Ok(left_out) => {
-                    if left_out > 0 {
-                        *untyped.entry(Arc::clone(&event.table)).or_default() +=
-                            u64::from(left_out);
+                Ok(findings) => {
+                    if findings.untyped > 0 {
+                        *encoded.untyped.entry(Arc::clone(&event.table)).or_default() +=
+                            u64::from(findings.untyped);
+                    }
+                    if findings.unplanned {
+                        encoded.unplanned.insert(Arc::clone(&event.table));
                     }
                     table
                         .rows
@@ -278,7 +302,7 @@ impl SinkWriter for ClickHouseSink {
                 }
                 Err(RowError::Reject(reason)) => {
                     table.text.truncate(start);
-                    rejected.push(Rejected {
+                    encoded.rejected.push(Rejected {
                         chunk,
                         event: event_index,
                         reason,
@@ -292,6 +316,37 @@ impl SinkWriter for ClickHouseSink {
                 }
             }
         }
+        Ok(encoded)
+    }
+}
+
+impl SinkWriter for ClickHouseSink {
+    async fn write(&mut self, batch: Batch) -> Result<Vec<Rejected>, SinkError> {
+        let mut encoded = self.encode(&batch)?;
+        // Values that need a new or wider column: make it, then encode
+        // again. A value is never written without the column it needs.
+        for _ in 0..3 {
+            if encoded.unplanned.is_empty() {
+                break;
+            }
+            self.evolve_columns(&batch, &encoded.unplanned).await?;
+            encoded = self.encode(&batch)?;
+        }
+        if !encoded.unplanned.is_empty() {
+            return Err(SinkError::Transient {
+                sink: self.name.clone(),
+                message: format!(
+                    "the inferred columns of {:?} still lack what the batch needs after three changes; retrying the batch",
+                    encoded.unplanned
+                ),
+            });
+        }
+        let Encoded {
+            by_table,
+            mut rejected,
+            untyped,
+            ..
+        } = encoded;
         let mut inserts = JoinSet::new();
         for (_, table) in by_table {
             let client = Arc::clone(&self.client);
