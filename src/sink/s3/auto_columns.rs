@@ -43,23 +43,32 @@ pub fn image_of(event: &ChangeEvent) -> Option<&Item> {
     image.and_then(|image| image.item().ok())
 }
 
-/// `events`' table schema rebuilt from its history: each column at the
-/// join of every kind recorded for it (racers may have recorded two).
+/// `events`' table schema rebuilt from its history. A column's kind is
+/// where its chain of changes ends: the `to` no other change widens from.
+/// Racers that widened one kind two ways leave two ends; the column is
+/// then at their join (what the next plan would widen it to anyway).
 fn rebuild(events: &[SchemaEvent]) -> LiveSchema {
     let mut schema = LiveSchema::new(Vec::new(), &FIXED_COLUMNS);
-    let mut columns: BTreeMap<&str, LiveColumn> = BTreeMap::new();
+    let mut by_column: BTreeMap<&str, Vec<&SchemaEvent>> = BTreeMap::new();
     for event in events {
-        columns
-            .entry(&event.column)
-            .and_modify(|column| column.kind = column.kind.join(event.to))
-            .or_insert_with(|| LiveColumn {
-                attribute: event.attribute.clone(),
-                column: event.column.clone(),
-                kind: event.to,
-            });
+        by_column.entry(&event.column).or_default().push(event);
     }
-    for column in columns.into_values() {
-        schema.set(column);
+    for (column, changes) in by_column {
+        let ends = changes
+            .iter()
+            .map(|e| e.to)
+            .filter(|to| !changes.iter().any(|e| e.from == Some(*to)));
+        let kind = ends
+            .reduce(ColumnKind::join)
+            .or_else(|| changes.last().map(|e| e.to));
+        let (Some(kind), Some(first)) = (kind, changes.first()) else {
+            continue;
+        };
+        schema.set(LiveColumn {
+            attribute: first.attribute.clone(),
+            column: column.to_owned(),
+            kind,
+        });
     }
     schema
 }
