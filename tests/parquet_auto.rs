@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -278,12 +278,20 @@ async fn converge(
 }
 
 /// The `_schema` objects hold exactly the events `schema show` prints,
-/// each column's changes a chain (`from` = the previous `to`) that starts
-/// with the one `added`.
-async fn check_history(bucket: &str, table: &str, events: &[SchemaEvent]) {
+/// one per change (column, kind before, kind after), and every widening
+/// starts from a recorded kind. With one writer at a time, each column's
+/// changes are one chain: added once, each `from` the previous `to`.
+/// Racing writers may each add a column (at different kinds) first.
+async fn check_history(bucket: &str, table: &str, events: &[SchemaEvent], one_writer: bool) {
     let objects = common::moto::list_keys(bucket, &format!("{PREFIX}_schema/{table}/")).await;
     let mut recorded: Vec<String> = events.iter().map(|e| event_key(PREFIX, e)).collect();
     recorded.sort();
+    let distinct: BTreeSet<&String> = recorded.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        recorded.len(),
+        "each change once: {recorded:?}"
+    );
     assert_eq!(objects, recorded, "one object per printed event");
     let mut chains: BTreeMap<&str, Vec<&SchemaEvent>> = BTreeMap::new();
     for event in events {
@@ -292,9 +300,56 @@ async fn check_history(bucket: &str, table: &str, events: &[SchemaEvent]) {
     }
     for (column, mut chain) in chains {
         chain.sort_by_key(|e| (e.version.len(), e.version.clone()));
-        assert_eq!(chain[0].from, None, "{column} starts added: {chain:?}");
-        for pair in chain.windows(2) {
-            assert_eq!(pair[1].from, Some(pair[0].to), "{column}: {chain:?}");
+        for event in &chain {
+            assert!(
+                event
+                    .from
+                    .is_none_or(|from| chain.iter().any(|e| e.to == from)),
+                "{column}: widened from a kind never recorded: {chain:?}"
+            );
+        }
+        if one_writer {
+            assert_eq!(chain[0].from, None, "{column} starts added: {chain:?}");
+            for pair in chain.windows(2) {
+                assert_eq!(pair[1].from, Some(pair[0].to), "{column}: {chain:?}");
+            }
+        }
+    }
+}
+
+/// Files written after a widening have the wider type: a change is
+/// recorded before the file holding its version is written, so every file
+/// that starts at or after that version carries the change's kind or one
+/// its column widened to later. (Files before it may have either: a replay
+/// after a restart writes old changes with the columns as they then stand.)
+fn check_widenings(files: &[ParquetFile], events: &[SchemaEvent]) {
+    let first_sequence = |file: &ParquetFile| -> u128 {
+        file.rows
+            .iter()
+            .filter_map(|r| r["sequence"].as_str()?.parse().ok())
+            .min()
+            .expect("a row")
+    };
+    let version = |event: &SchemaEvent| -> u128 { event.version.parse().expect("digits") };
+    for event in events.iter().filter(|e| e.from.is_some()) {
+        let mut chain: Vec<&SchemaEvent> =
+            events.iter().filter(|e| e.column == event.column).collect();
+        chain.sort_by_key(|e| version(e));
+        let allowed: Vec<String> = chain
+            .iter()
+            .filter(|e| version(e) >= version(event))
+            .map(|e| pyarrow_type(e.to))
+            .collect();
+        for file in files.iter().filter(|f| first_sequence(f) >= version(event)) {
+            let arrow = file.types.get(&event.column).cloned().unwrap_or_default();
+            assert!(
+                allowed.contains(&arrow),
+                "{} starts after {} became {} at {} but has {arrow:?}",
+                file.key,
+                event.column,
+                event.to,
+                event.version
+            );
         }
     }
 }
@@ -333,6 +388,13 @@ async fn parquet_columns_follow_changing_attributes_through_two_kills() {
     let config = write_config(dir.path(), &[&table], "batch_size = 20", &sink);
     write_phase(&client, &table, 0).await;
     let mut engine = spawn(&config, &dir.path().join("engine-1.log"));
+    // Phase 0 lands before phase 1 is written: qty's first files are Int64.
+    common::wait_for_async(
+        "a Parquet file with column qty",
+        Duration::from_secs(60),
+        || some_file_has(&bucket, &table, "qty"),
+    )
+    .await;
     // A kill once the decimals have a column in a file, and one once the
     // last phase's new attributes do: each restart rebuilds the columns
     // from the `_schema` objects and replays what was not checkpointed.
@@ -386,23 +448,29 @@ async fn parquet_columns_follow_changing_attributes_through_two_kills() {
         !columns.values().any(|(a, _)| a == "note"),
         "an attribute that is only ever NULL gets no column"
     );
-    check_history(&bucket, &table, &events).await;
-    // qty's files: Int64 first, then Decimal128, then Utf8 — never narrower
-    // again once widened (files in sequence order).
-    let mut qty_types: Vec<(u128, String)> = files
+    check_history(&bucket, &table, &events, true).await;
+    let qty: Vec<String> = events
         .iter()
-        .filter_map(|f| {
-            let first = f.rows.first()?["sequence"].as_str()?.parse().ok()?;
-            Some((first, f.types.get("qty")?.clone()))
-        })
+        .filter(|e| e.attribute == "qty")
+        .map(|e| format!("{} {}", e.action(), e.to))
         .collect();
-    qty_types.sort();
-    qty_types.dedup_by(|b, a| a.1 == b.1);
-    let order: Vec<&str> = qty_types.iter().map(|(_, t)| t.as_str()).collect();
     assert_eq!(
-        order,
-        ["int64", "decimal128(38, 6)", "string"],
-        "qty widens in order and stays wide"
+        qty,
+        [
+            "added int",
+            "widened from int decimal(6)",
+            "widened from decimal(6) text"
+        ]
+    );
+    check_widenings(&files, &events);
+    let qty_types: BTreeSet<&str> = files
+        .iter()
+        .filter_map(|f| f.types.get("qty").map(String::as_str))
+        .collect();
+    assert_eq!(
+        qty_types,
+        BTreeSet::from(["int64", "decimal128(38, 6)", "string"]),
+        "qty's files: Int64, then Decimal128, then Utf8"
     );
     let text = command(&["schema", "show", "--config", &config.display().to_string()])
         .output()
@@ -462,13 +530,8 @@ async fn engines_racing_on_one_prefix_record_each_change_once() {
     for engine in &mut engines {
         assert!(matches!(engine.try_wait(), Ok(None)), "both engines run");
     }
-    check_history(&bucket, &table, &events).await;
-    let added = events.iter().filter(|e| e.from.is_none()).count();
-    assert_eq!(
-        added,
-        final_columns(&events).len(),
-        "each column added once"
-    );
+    check_history(&bucket, &table, &events, false).await;
+    check_widenings(&files, &events);
     for (dir, config) in dirs.iter().zip(&configs) {
         assert_eq!(history(config), events, "both engines read one history");
         assert_no_dead_letters(dir.path(), &table);
