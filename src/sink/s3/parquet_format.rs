@@ -232,6 +232,12 @@ mod tests {
     use crate::model::{AttributeValue, Number};
 
     #[test]
+    fn fixed_columns_are_the_schema() {
+        let names: Vec<String> = schema().fields().iter().map(|f| f.name().clone()).collect();
+        assert_eq!(names, FIXED_COLUMNS);
+    }
+
+    #[test]
     fn events_round_trip() {
         let event = |op: Op, seq: &str| ChangeEvent {
             table: Arc::from("orders"),

@@ -46,6 +46,16 @@ pub enum HistoryError {
         /// The store's error.
         source: object_store::Error,
     },
+    /// An event could not be written as JSON.
+    #[error("encoding the schema event for s3://{bucket}/{key}: {source}")]
+    Encode {
+        /// Bucket.
+        bucket: String,
+        /// Object key.
+        key: String,
+        /// What failed.
+        source: serde_json::Error,
+    },
     /// An object holds something other than a schema event.
     #[error("s3://{bucket}/{key} is not a schema event this version can read: {source}")]
     Malformed {
@@ -102,7 +112,7 @@ impl SchemaObjects {
     /// Writes `event`'s object (the same key for the same change).
     pub async fn record(&self, event: &SchemaEvent) -> Result<(), HistoryError> {
         let key = event_key(&self.prefix, event);
-        let body = serde_json::to_vec_pretty(event).map_err(|source| HistoryError::Malformed {
+        let body = serde_json::to_vec_pretty(event).map_err(|source| HistoryError::Encode {
             bucket: self.bucket.clone(),
             key: key.clone(),
             source,
