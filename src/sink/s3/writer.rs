@@ -203,33 +203,10 @@ fn build_objects(batch: &Batch, layout: &Layout<'_>) -> Result<Built, String> {
         let (Some(first), Some(last)) = (events.first(), events.last()) else {
             continue;
         };
-        let body = match format {
-            S3Format::JsonlGz => {
-                let mut lines = Vec::new();
-                for event in events {
-                    event.write_json_line(&mut lines);
-                }
-                let mut encoder = GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                encoder.write_all(&lines).map_err(|e| e.to_string())?;
-                encoder.finish().map_err(|e| e.to_string())?
-            }
-            S3Format::Parquet => match layout.auto {
-                Some(auto) => {
-                    let (filled, left_out) = auto.fill(&group.0, events);
-                    *untyped.entry(Arc::clone(&group.0)).or_default() += left_out;
-                    encode_filled(events, &filled)?
-                }
-                None => {
-                    let typed: Vec<TypedColumn> = layout
-                        .columns
-                        .iter()
-                        .filter(|(table, _)| table.as_deref().is_none_or(|t| t == &*group.0))
-                        .map(|(_, column)| column.clone())
-                        .collect();
-                    encode_events(events, &typed)?
-                }
-            },
-        };
+        let (body, left_out) = encode(events, &group.0, layout)?;
+        if left_out > 0 {
+            *untyped.entry(Arc::clone(&group.0)).or_default() += left_out;
+        }
         let key = object_key(
             prefix,
             &group.0,
@@ -255,6 +232,39 @@ fn build_objects(batch: &Batch, layout: &Layout<'_>) -> Result<Built, String> {
         });
     }
     Ok((objects, rejected, untyped))
+}
+
+/// The body of one object of `table`'s `events`, and how many typed
+/// values were left out (`columns = "auto"`).
+fn encode(
+    events: &[&ChangeEvent],
+    table: &str,
+    layout: &Layout<'_>,
+) -> Result<(Vec<u8>, u64), String> {
+    match (layout.format, layout.auto) {
+        (S3Format::JsonlGz, _) => {
+            let mut lines = Vec::new();
+            for event in events {
+                event.write_json_line(&mut lines);
+            }
+            let mut encoder = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            encoder.write_all(&lines).map_err(|e| e.to_string())?;
+            Ok((encoder.finish().map_err(|e| e.to_string())?, 0))
+        }
+        (S3Format::Parquet, Some(auto)) => {
+            let (filled, left_out) = auto.fill(table, events);
+            Ok((encode_filled(events, &filled)?, left_out))
+        }
+        (S3Format::Parquet, None) => {
+            let typed: Vec<TypedColumn> = layout
+                .columns
+                .iter()
+                .filter(|(only, _)| only.as_deref().is_none_or(|t| t == table))
+                .map(|(_, column)| column.clone())
+                .collect();
+            Ok((encode_events(events, &typed)?, 0))
+        }
+    }
 }
 
 /// Each table's events of `batch`, tables in first-seen order.
