@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::schema_objects::SchemaObjects;
+use super::writer::bucket_store;
 use super::S3Sink;
+use crate::schema::SchemaEvent;
 use crate::sink::batch::BatchConfig;
 use crate::sink::columns::{validate_column_types, ColumnsSetting};
 use crate::sink::registry::{check_http_url, InvalidField, SinkEnv, SinkSpec};
@@ -105,5 +108,25 @@ impl SinkSpec for S3SinkConfig {
 
     async fn open(&self, env: SinkEnv<'_>) -> Result<S3Sink, SinkError> {
         S3Sink::connect(env.name, self, env.aws).await
+    }
+
+    async fn schema_history(
+        &self,
+        env: SinkEnv<'_>,
+    ) -> Result<Option<Vec<SchemaEvent>>, SinkError> {
+        if !self.columns.is_auto() {
+            return Ok(None);
+        }
+        let fatal = |message: String| SinkError::Fatal {
+            sink: env.name.to_owned(),
+            message,
+        };
+        let store = bucket_store(self, env.aws).map_err(fatal)?;
+        let history = SchemaObjects::new(std::sync::Arc::new(store), &self.bucket, &self.prefix);
+        let events = history
+            .read(None)
+            .await
+            .map_err(|e| fatal(format!("reading the schema history: {e}")))?;
+        Ok(Some(events))
     }
 }

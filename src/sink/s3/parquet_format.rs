@@ -34,6 +34,22 @@ fn schema() -> Arc<Schema> {
     ]))
 }
 
+/// The columns every file has, before any typed one; typed columns never
+/// take these names.
+pub const FIXED_COLUMNS: [&str; 11] = [
+    "table",
+    "op",
+    "keys",
+    "new_image",
+    "old_image",
+    "shard",
+    "sequence",
+    "approx_time_ms",
+    "ttl_delete",
+    "event_id",
+    "size_bytes",
+];
+
 fn op_name(op: Op) -> &'static str {
     op.as_str()
 }
@@ -42,6 +58,26 @@ fn op_name(op: Op) -> &'static str {
 /// the fixed ones. Every event's typed values must have passed
 /// [`value_text`] (the sink rejects the others first).
 pub fn encode_events(events: &[&ChangeEvent], typed: &[TypedColumn]) -> Result<Vec<u8>, String> {
+    let filled = typed
+        .iter()
+        .map(|column| {
+            let values = events
+                .iter()
+                .map(|e| value_text(column, e))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((column.clone(), values))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    encode_filled(events, &filled)
+}
+
+/// Encodes events as one Parquet file (Snappy), with typed columns after
+/// the fixed ones, each with its values (one per event, as JSON text
+/// [`build`] accepts).
+pub fn encode_filled(
+    events: &[&ChangeEvent],
+    typed: &[(TypedColumn, Vec<Option<String>>)],
+) -> Result<Vec<u8>, String> {
     let json = |item: &Item| serde_json::to_string(item).map_err(|e| e.to_string());
     let optional = |image: &Option<Image>| -> Result<Option<String>, String> {
         Ok(image.as_ref().map(Image::json))
@@ -92,12 +128,16 @@ pub fn encode_events(events: &[&ChangeEvent], typed: &[TypedColumn]) -> Result<V
         .iter()
         .map(|f| f.as_ref().clone())
         .collect();
-    for column in typed {
-        let values: Vec<Option<String>> = events
-            .iter()
-            .map(|e| value_text(column, e))
-            .collect::<Result<_, _>>()?;
-        columns.push(build(column, &values)?);
+    for (column, values) in typed {
+        if values.len() != events.len() {
+            return Err(format!(
+                "column {} has {} values for {} events",
+                column.name,
+                values.len(),
+                events.len()
+            ));
+        }
+        columns.push(build(column, values)?);
         fields.push(field(column));
     }
     let schema = Arc::new(Schema::new(fields));
@@ -190,6 +230,12 @@ pub fn decode_events(bytes: bytes::Bytes) -> Result<Vec<ChangeEvent>, String> {
 mod tests {
     use super::*;
     use crate::model::{AttributeValue, Number};
+
+    #[test]
+    fn fixed_columns_are_the_schema() {
+        let names: Vec<String> = schema().fields().iter().map(|f| f.name().clone()).collect();
+        assert_eq!(names, FIXED_COLUMNS);
+    }
 
     #[test]
     fn events_round_trip() {

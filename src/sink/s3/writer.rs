@@ -9,12 +9,15 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 
+use super::auto_columns::AutoColumns;
 use super::keys::object_key;
 use super::notice::ObjectNotice;
 use super::parquet_columns::{value_text, TypedColumn};
-use super::parquet_format::encode_events;
+use super::parquet_format::{encode_events, encode_filled};
+use super::schema_objects::SchemaObjects;
 use super::{S3Format, S3SinkConfig};
 use crate::aws::AwsConfig;
+use crate::metric_names as names;
 use crate::model::ChangeEvent;
 use crate::sink::clickhouse::ColumnType;
 use crate::sink::{Batch, Rejected, SinkError, SinkWriter};
@@ -26,8 +29,32 @@ pub struct S3Sink {
     prefix: String,
     format: S3Format,
     columns: Vec<(Option<String>, TypedColumn)>,
+    auto: Option<AutoColumns>,
     store: Arc<AmazonS3>,
     sqs: Option<(aws_sdk_sqs::Client, String)>,
+}
+
+/// The sink's region: its own, else `aws.region`, else `AWS_REGION`.
+fn region(config: &S3SinkConfig, aws: &AwsConfig) -> Result<String, String> {
+    config
+        .region
+        .clone()
+        .or_else(|| aws.region.clone())
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .ok_or_else(|| "no region: set region on the sink, aws.region or AWS_REGION".into())
+}
+
+/// The S3 client of the sink's bucket (credentials as [`S3Sink::connect`] says).
+pub fn bucket_store(config: &S3SinkConfig, aws: &AwsConfig) -> Result<AmazonS3, String> {
+    let mut builder = AmazonS3Builder::from_env()
+        .with_bucket_name(&config.bucket)
+        .with_region(region(config, aws)?);
+    if let Some(endpoint) = &config.endpoint_url {
+        builder = builder.with_endpoint(endpoint).with_allow_http(true);
+    }
+    builder
+        .build()
+        .map_err(|e| format!("S3 bucket {}: {e}", config.bucket))
 }
 
 impl S3Sink {
@@ -43,23 +70,21 @@ impl S3Sink {
             sink: name.to_owned(),
             message,
         };
-        let region = config
-            .region
-            .clone()
-            .or_else(|| aws.region.clone())
-            .or_else(|| std::env::var("AWS_REGION").ok())
-            .ok_or_else(|| {
-                fatal("no region: set region on the sink, aws.region or AWS_REGION".into())
-            })?;
-        let mut builder = AmazonS3Builder::from_env()
-            .with_bucket_name(&config.bucket)
-            .with_region(&region);
-        if let Some(endpoint) = &config.endpoint_url {
-            builder = builder.with_endpoint(endpoint).with_allow_http(true);
-        }
-        let store = builder
-            .build()
-            .map_err(|e| fatal(format!("S3 bucket {}: {e}", config.bucket)))?;
+        let region = region(config, aws).map_err(fatal)?;
+        let store = Arc::new(bucket_store(config, aws).map_err(fatal)?);
+        let auto = if config.columns.is_auto() {
+            let history = SchemaObjects::new(Arc::clone(&store), &config.bucket, &config.prefix);
+            let auto =
+                AutoColumns::open(name, history)
+                    .await
+                    .map_err(|e| SinkError::Transient {
+                        sink: name.to_owned(),
+                        message: format!("reading the schema history: {e}"),
+                    })?;
+            Some(auto)
+        } else {
+            None
+        };
         let columns = config
             .columns
             .mapped()
@@ -103,7 +128,8 @@ impl S3Sink {
             prefix: config.prefix.clone(),
             format: config.format,
             columns,
-            store: Arc::new(store),
+            auto,
+            store,
             sqs,
         })
     }
@@ -129,12 +155,14 @@ struct Layout<'a> {
     prefix: &'a str,
     format: S3Format,
     columns: &'a [(Option<String>, TypedColumn)],
+    auto: Option<&'a AutoColumns>,
 }
 
-fn build_objects(
-    batch: &Batch,
-    layout: &Layout<'_>,
-) -> Result<(Vec<Object>, Vec<Rejected>), String> {
+/// The objects of a batch, the changes rejected, and how many typed
+/// values each table left out (`columns = "auto"`).
+type Built = (Vec<Object>, Vec<Rejected>, HashMap<Arc<str>, u64>);
+
+fn build_objects(batch: &Batch, layout: &Layout<'_>) -> Result<Built, String> {
     let (bucket, prefix, format) = (layout.bucket, layout.prefix, layout.format);
     let mut rejected = Vec::new();
     // (table, shard) groups in first-seen order; events keep stream order within a shard.
@@ -167,6 +195,7 @@ fn build_objects(
             .push(event);
     }
     let mut objects = Vec::new();
+    let mut untyped: HashMap<Arc<str>, u64> = HashMap::new();
     for group in order {
         let Some(events) = groups.get(&group) else {
             continue;
@@ -174,26 +203,10 @@ fn build_objects(
         let (Some(first), Some(last)) = (events.first(), events.last()) else {
             continue;
         };
-        let body = match format {
-            S3Format::JsonlGz => {
-                let mut lines = Vec::new();
-                for event in events {
-                    event.write_json_line(&mut lines);
-                }
-                let mut encoder = GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                encoder.write_all(&lines).map_err(|e| e.to_string())?;
-                encoder.finish().map_err(|e| e.to_string())?
-            }
-            S3Format::Parquet => {
-                let typed: Vec<TypedColumn> = layout
-                    .columns
-                    .iter()
-                    .filter(|(table, _)| table.as_deref().is_none_or(|t| t == &*group.0))
-                    .map(|(_, column)| column.clone())
-                    .collect();
-                encode_events(events, &typed)?
-            }
-        };
+        let (body, left_out) = encode(events, &group.0, layout)?;
+        if left_out > 0 {
+            *untyped.entry(Arc::clone(&group.0)).or_default() += left_out;
+        }
         let key = object_key(
             prefix,
             &group.0,
@@ -218,22 +231,84 @@ fn build_objects(
             body,
         });
     }
-    Ok((objects, rejected))
+    Ok((objects, rejected, untyped))
+}
+
+/// The body of one object of `table`'s `events`, and how many typed
+/// values were left out (`columns = "auto"`).
+fn encode(
+    events: &[&ChangeEvent],
+    table: &str,
+    layout: &Layout<'_>,
+) -> Result<(Vec<u8>, u64), String> {
+    match (layout.format, layout.auto) {
+        (S3Format::JsonlGz, _) => {
+            let mut lines = Vec::new();
+            for event in events {
+                event.write_json_line(&mut lines);
+            }
+            let mut encoder = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            encoder.write_all(&lines).map_err(|e| e.to_string())?;
+            Ok((encoder.finish().map_err(|e| e.to_string())?, 0))
+        }
+        (S3Format::Parquet, Some(auto)) => {
+            let (filled, left_out) = auto.fill(table, events);
+            Ok((encode_filled(events, &filled)?, left_out))
+        }
+        (S3Format::Parquet, None) => {
+            let typed: Vec<TypedColumn> = layout
+                .columns
+                .iter()
+                .filter(|(only, _)| only.as_deref().is_none_or(|t| t == table))
+                .map(|(_, column)| column.clone())
+                .collect();
+            Ok((encode_events(events, &typed)?, 0))
+        }
+    }
+}
+
+/// Each table's events of `batch`, tables in first-seen order.
+fn by_table(batch: &Batch) -> Vec<(Arc<str>, Vec<&ChangeEvent>)> {
+    let mut tables: Vec<(Arc<str>, Vec<&ChangeEvent>)> = Vec::new();
+    for (_, event) in batch.events() {
+        match tables.iter_mut().find(|(t, _)| *t == event.table) {
+            Some((_, events)) => events.push(event),
+            None => tables.push((Arc::clone(&event.table), vec![event])),
+        }
+    }
+    tables
 }
 
 impl SinkWriter for S3Sink {
     async fn write(&mut self, batch: Batch) -> Result<Vec<Rejected>, SinkError> {
+        // Columns first: each change is recorded before a file uses it.
+        if let Some(auto) = self.auto.as_mut() {
+            for (table, events) in by_table(&batch) {
+                auto.evolve(&table, &events)
+                    .await
+                    .map_err(|e| SinkError::Transient {
+                        sink: self.name.clone(),
+                        message: format!("schema history of table {table}: {e}"),
+                    })?;
+            }
+        }
         let layout = Layout {
             bucket: &self.bucket,
             prefix: &self.prefix,
             format: self.format,
             columns: &self.columns,
+            auto: self.auto.as_ref(),
         };
-        let (objects, rejected) =
+        let (objects, rejected, untyped) =
             build_objects(&batch, &layout).map_err(|message| SinkError::Fatal {
                 sink: self.name.clone(),
                 message,
             })?;
+        for (table, count) in untyped.into_iter().filter(|(_, n)| *n > 0) {
+            metrics::counter!(names::SCHEMA_UNTYPED_VALUES, "sink" => self.name.clone(),
+                "table" => table.to_string())
+            .increment(count);
+        }
         // Every object is durable before any notice goes out, and every
         // notice is sent before the batch is acknowledged.
         for object in &objects {
