@@ -4,7 +4,9 @@
 
 use std::borrow::Cow;
 
+use super::attribute::decode_value;
 use super::json_cursor::{Cursor, Token};
+use crate::model::{push_json_number, push_json_string, write_plain_value};
 
 /// One top-level value, borrowed from the image's text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +26,29 @@ pub enum RawValue<'a> {
     /// M or L: the whole tagged value as written (`{"M":{…}}`), for
     /// [`super::decode_value`].
     Nested(&'a str),
+}
+
+impl RawValue<'_> {
+    /// The value as plain JSON (as [`crate::model::write_plain_value`]
+    /// writes it); `None` when a nested value does not decode.
+    pub fn plain_json(&self) -> Option<String> {
+        let mut out = String::new();
+        match self {
+            RawValue::S(text) => push_json_string(&mut out, text),
+            RawValue::N(text) => push_json_number(&mut out, text),
+            RawValue::B(text) => push_json_string(&mut out, text),
+            RawValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            RawValue::Null => out.push_str("null"),
+            // Strings and base64 are their own plain form.
+            RawValue::Set("SS" | "BS", json) => out.push_str(json),
+            RawValue::Set(tag, json) => {
+                let tagged = format!("{{\"{tag}\":{json}}}");
+                write_plain_value(&decode_value(&tagged).ok()?, &mut out);
+            }
+            RawValue::Nested(tagged) => write_plain_value(&decode_value(tagged).ok()?, &mut out),
+        }
+        Some(out)
+    }
 }
 
 /// One top-level attribute: its name (unescaped) and value.

@@ -6,14 +6,12 @@
 //! encoded again. A value no column the sink can make holds is left out
 //! (NULL, or `[]` for a set) and counted; it stays in `_item`.
 
-use std::borrow::Cow;
-
 use super::column_type::decimal_text_of;
 use super::ddl::MappedColumn;
 use super::kinds::ClickHouseKinds;
 use super::tsv::{push_field, push_json_value};
-use crate::decode::{decode_value, top_level_attributes, RawAttribute, RawValue};
-use crate::model::{push_json_number, push_json_string, write_plain_value, Image, KeyAttribute};
+use crate::decode::{top_level_attributes, RawAttribute, RawValue};
+use crate::model::{Image, KeyAttribute};
 use crate::schema::kind::DECIMAL_DIGITS;
 use crate::schema::raw::{raw_holds, raw_widened};
 use crate::schema::{ColumnKind, SinkKinds};
@@ -83,7 +81,7 @@ fn non_null(attributes: &[RawAttribute<'_>], keys: &[KeyAttribute]) -> usize {
 /// it turns out not to fit (nothing usable was written).
 fn write_value(kind: ColumnKind, value: &RawValue<'_>, out: &mut String) -> bool {
     match (kind, value) {
-        (ColumnKind::Json, value) => match plain_json(value) {
+        (ColumnKind::Json, value) => match value.plain_json() {
             Some(json) => push_field(out, &json),
             None => return false,
         },
@@ -106,26 +104,6 @@ fn write_value(kind: ColumnKind, value: &RawValue<'_>, out: &mut String) -> bool
         _ => return false,
     }
     true
-}
-
-/// A value's plain JSON (as [`write_plain_value`] writes it).
-fn plain_json<'a>(value: &RawValue<'a>) -> Option<Cow<'a, str>> {
-    let mut out = String::new();
-    match value {
-        RawValue::S(text) => push_json_string(&mut out, text),
-        RawValue::N(text) => push_json_number(&mut out, text),
-        RawValue::B(text) => push_json_string(&mut out, text),
-        RawValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        RawValue::Null => out.push_str("null"),
-        // Strings and base64 are their own plain form.
-        RawValue::Set("SS" | "BS", json) => return Some(Cow::Borrowed(json)),
-        RawValue::Set(tag, json) => {
-            let tagged = format!("{{\"{tag}\":{json}}}");
-            write_plain_value(&decode_value(&tagged).ok()?, &mut out);
-        }
-        RawValue::Nested(tagged) => write_plain_value(&decode_value(tagged).ok()?, &mut out),
-    }
-    Some(Cow::Owned(out))
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@ use base64::Engine as _;
 
 use super::kinds::PostgresKinds;
 use super::sql::quote;
-use crate::model::{write_plain_value, AttributeValue, Item};
+use crate::decode::{top_level_attributes, RawValue};
+use crate::model::{write_plain_value, AttributeValue, Item, KeyKind};
+use crate::schema::raw::{raw_holds, raw_widened};
 use crate::schema::{ColumnKind, SinkKinds};
 
 /// One inferred column of a target table.
@@ -55,6 +57,71 @@ pub fn params(columns: &[PgColumn], item: Option<&Item>, out: &mut Vec<Option<St
         out.push(param);
     }
     untyped
+}
+
+/// [`params`] from the image's text without decoding it; `None` when the
+/// text is not one the in-place reader takes (nothing is appended then).
+pub fn params_from_text(
+    columns: &[PgColumn],
+    text: &str,
+    out: &mut Vec<Option<String>>,
+) -> Option<u32> {
+    let attributes = top_level_attributes(text)?;
+    let mut params = Vec::with_capacity(columns.len());
+    let mut untyped = 0;
+    for column in columns {
+        let value = attributes
+            .iter()
+            .find(|(name, _)| *name == column.attribute)
+            .map(|(_, value)| value);
+        params.push(match value {
+            None | Some(RawValue::Null) => None,
+            Some(value) if holds_raw(column.kind, value) => Some(raw_text(column.kind, value)?),
+            Some(_) => {
+                untyped += 1;
+                None
+            }
+        });
+    }
+    out.append(&mut params);
+    Some(untyped)
+}
+
+/// True when the item in `text` has a value (keys aside) that needs a new
+/// column, or a wider one PostgreSQL can make; `None` when the text is not
+/// one the in-place reader takes.
+pub fn needs_change(columns: &[PgColumn], keys: &[(String, KeyKind)], text: &str) -> Option<bool> {
+    let attributes = top_level_attributes(text)?;
+    Some(attributes.iter().any(|(name, value)| {
+        if *value == RawValue::Null || keys.iter().any(|(k, _)| k == name) {
+            return false;
+        }
+        match columns.iter().find(|c| c.attribute == *name) {
+            None => true,
+            Some(column) => {
+                !holds_raw(column.kind, value)
+                    && PostgresKinds.can_widen(column.kind, raw_widened(column.kind, value))
+            }
+        }
+    }))
+}
+
+/// [`PostgresKinds`]' `holds` for a value still in the text: `numeric`
+/// holds every number.
+fn holds_raw(kind: ColumnKind, value: &RawValue<'_>) -> bool {
+    matches!((kind, value), (ColumnKind::Decimal { .. }, RawValue::N(_))) || raw_holds(kind, value)
+}
+
+/// [`text`] of a value still in the image's text.
+fn raw_text(kind: ColumnKind, value: &RawValue<'_>) -> Option<String> {
+    Some(match (kind, value) {
+        (ColumnKind::Json, value) => value.plain_json()?,
+        (_, RawValue::S(s)) => s.clone().into_owned(),
+        (_, RawValue::N(text) | RawValue::B(text)) => (*text).to_owned(),
+        (_, RawValue::Bool(b)) => b.to_string(),
+        (_, RawValue::Set(_, json)) => (*json).to_owned(),
+        (_, value) => value.plain_json()?,
+    })
 }
 
 /// The text of `value` for a column of `kind` that holds it.
@@ -148,5 +215,37 @@ mod tests {
         assert_eq!(params(&columns, None, &mut out), 0);
         assert!(out.iter().all(Option::is_none));
         assert!(cast(ColumnKind::TextArray, "$3").contains("jsonb_array_elements_text($3::jsonb)"));
+    }
+
+    #[test]
+    fn parameters_from_the_text_equal_those_from_the_item() {
+        let columns = [
+            column("qty", ColumnKind::Int),
+            column("price", ColumnKind::Decimal { scale: 6 }),
+            column("tags", ColumnKind::TextArray),
+            column("doc", ColumnKind::Json),
+            column("name", ColumnKind::Text),
+            column("gone", ColumnKind::Text),
+        ];
+        let text = r#"{"pk":{"S":"k"},"qty":{"N":"1.5"},"price":{"N":"1E-130"},"tags":{"NS":["1","2"]},
+            "doc":{"L":[{"N":"2"},{"SS":["a"]}]},"name":{"S":"a\"b"}}"#;
+        let item = crate::decode::decode_item(text).unwrap();
+        let (mut from_item, mut from_text) = (Vec::new(), Vec::new());
+        let untyped = params(&columns, Some(&item), &mut from_item);
+        assert_eq!(
+            params_from_text(&columns, text, &mut from_text),
+            Some(untyped)
+        );
+        assert_eq!(from_text, from_item);
+        let keys = [("pk".to_owned(), KeyKind::S)];
+        assert_eq!(
+            needs_change(&columns, &keys, text),
+            Some(true),
+            "1.5 needs numeric"
+        );
+        let fitting = r#"{"pk":{"S":"k"},"qty":{"N":"2"},"name":{"S":"x"}}"#;
+        assert_eq!(needs_change(&columns, &keys, fitting), Some(false));
+        let new = r#"{"pk":{"S":"k"},"other":{"BOOL":true}}"#;
+        assert_eq!(needs_change(&columns, &keys, new), Some(true));
     }
 }

@@ -312,14 +312,25 @@ fn row(table: &PgTable, event: &ChangeEvent, dialect: SqlDialect) -> Result<(Row
         SqlDialect::Cratedb => event.version().to_padded(),
     }));
     params.push(Some((!event.op.is_upsert()).to_string()));
-    let item = image
-        .map(|image| {
-            image
-                .item()
-                .map_err(|e| format!("image does not decode: {e}"))
-        })
-        .transpose()?;
-    let untyped = super::typed::params(&table.columns, item, &mut params);
+    if table.columns.is_empty() {
+        return Ok((params, 0));
+    }
+    let from_text = image.and_then(|image| {
+        super::typed::params_from_text(&table.columns, &image.json_text(), &mut params)
+    });
+    let untyped = match from_text {
+        Some(untyped) => untyped,
+        None => {
+            let item = image
+                .map(|image| {
+                    image
+                        .item()
+                        .map_err(|e| format!("image does not decode: {e}"))
+                })
+                .transpose()?;
+            super::typed::params(&table.columns, item, &mut params)
+        }
+    };
     Ok((params, untyped))
 }
 
