@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use super::args::InferFormat;
-use super::schema_report;
+use super::schema_report::{self, TableSample};
 use crate::config::{self, PipelineConfig, TableConfig};
 use crate::decode::decode_record;
-use crate::model::{Item, KeyAttribute};
+use crate::model::Item;
 use crate::schema::SampleStats;
 use crate::source::retry::RetryPolicy;
 use crate::source::shard::ShardStart;
@@ -33,25 +33,6 @@ const STREAM_CALLS: usize = 200;
 
 /// Longest time spent reading one table's stream.
 const STREAM_TIME: Duration = Duration::from_secs(15);
-
-/// One table's sample and how it was taken.
-#[derive(Debug)]
-pub(super) struct TableSample {
-    /// The table.
-    pub table: String,
-    /// Its key attributes (they have columns of their own).
-    pub keys: Vec<KeyAttribute>,
-    /// Statistics of every item and image read.
-    pub stats: SampleStats,
-    /// Items the Scan returned.
-    pub scanned: u64,
-    /// Stream images read (new and old).
-    pub stream_images: u64,
-    /// Items or records that did not decode (left out).
-    pub undecodable: u64,
-    /// How the stream was sampled, or why it was not.
-    pub stream_note: String,
-}
 
 /// Runs `schema infer`.
 pub(super) async fn infer(

@@ -8,15 +8,34 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Map, Value};
 
-use super::schema_infer::TableSample;
 use crate::config::PipelineConfig;
+use crate::model::KeyAttribute;
 use crate::schema::naming::column_name;
-use crate::schema::stats::Shape;
+use crate::schema::stats::{SampleStats, Shape};
 use crate::schema::{AttributeStats, ColumnKind, SinkKinds};
 use crate::sink::clickhouse::ClickHouseKinds;
 use crate::sink::elasticsearch::ElasticsearchKinds;
 use crate::sink::postgres::PostgresKinds;
 use crate::sink::s3::ParquetKinds;
+
+/// One table's sample and how it was taken.
+#[derive(Debug)]
+pub(super) struct TableSample {
+    /// The table.
+    pub table: String,
+    /// Its key attributes (they have columns of their own).
+    pub keys: Vec<KeyAttribute>,
+    /// Statistics of every item and image read.
+    pub stats: SampleStats,
+    /// Items the Scan returned.
+    pub scanned: u64,
+    /// Stream images read (new and old).
+    pub stream_images: u64,
+    /// Items or records that did not decode (left out).
+    pub undecodable: u64,
+    /// How the stream was sampled, or why it was not.
+    pub stream_note: String,
+}
 
 /// The sinks with typed columns, by their `type`, with how each types a
 /// column kind (ClickHouse as on a server without `Bool`, the safe guess).
