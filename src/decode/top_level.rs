@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 
 use super::attribute::decode_value;
+use super::image_scan::scan_plain;
 use super::json_cursor::{Cursor, Token};
 use crate::model::{push_json_number, push_json_string, write_plain_value};
 
@@ -45,7 +46,18 @@ impl RawValue<'_> {
                 let tagged = format!("{{\"{tag}\":{json}}}");
                 write_plain_value(&decode_value(&tagged).ok()?, &mut out);
             }
-            RawValue::Nested(tagged) => write_plain_value(&decode_value(tagged).ok()?, &mut out),
+            RawValue::Nested(tagged) => {
+                // A map's content is an item: its plain JSON comes from the
+                // decoder's fast path, without building the values.
+                let map = tagged
+                    .strip_prefix("{\"M\":")
+                    .and_then(|rest| rest.strip_suffix('}'))
+                    .and_then(scan_plain);
+                match map {
+                    Some(plain) => return Some(plain),
+                    None => write_plain_value(&decode_value(tagged).ok()?, &mut out),
+                }
+            }
         }
         Some(out)
     }
@@ -152,6 +164,22 @@ mod tests {
         assert_eq!(get("l"), Some(RawValue::Nested(r#"{"L":[{"N":"1"}]}"#)));
         assert_eq!(get("eé"), Some(RawValue::S(Cow::Borrowed("plain"))));
         assert_eq!(top_level_attributes("{}"), Some(Vec::new()));
+    }
+
+    #[test]
+    fn plain_json_of_every_value_equals_the_models() {
+        let json = r#"{"m":{"M":{"k":{"L":[{"N":"1.50"},{"SS":["a"]}]},"b":{"B":"AAE="}}},
+            "l":{"L":[{"NULL":true},{"BOOL":false}]},"ns":{"NS":["1","2.5"]},"s":{"S":"q\"x"}}"#;
+        let whole: serde_json::Value = serde_json::from_str(json).unwrap();
+        for (name, raw) in top_level_attributes(json).unwrap() {
+            let decoded = decode_value(&whole[name.as_ref()].to_string()).unwrap();
+            let mut expected = String::new();
+            write_plain_value(&decoded, &mut expected);
+            let plain = raw.plain_json().expect("plain JSON");
+            // Equal as JSON (a map's keys keep their text order).
+            let parse = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
+            assert_eq!(parse(&plain), parse(&expected), "{name}");
+        }
     }
 
     #[test]
