@@ -11,9 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
-use common::engine::{command, spawn, write_config};
+use common::engine::{spawn, write_config};
 use common::es_index::{expected_documents, normalized};
 use common::opensearch;
+use common::typed_sinks::schema_show;
 use dynamo_cdc::model::Item;
 use dynamo_cdc::schema::naming::column_name;
 use serde_json::Value;
@@ -116,29 +117,9 @@ async fn field_types(index: &str) -> BTreeMap<String, String> {
 
 /// `schema show --json` of `config`: each event's `column`.
 fn history_columns(config: &Path) -> Vec<String> {
-    let output = command(&[
-        "schema",
-        "show",
-        "--json",
-        "--config",
-        &config.display().to_string(),
-    ])
-    .output()
-    .expect("schema show");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| {
-            let event: Value = serde_json::from_str(line).expect("a JSON line");
-            event["event"]["column"]
-                .as_str()
-                .expect("a column")
-                .to_owned()
-        })
+    schema_show(config)
+        .into_iter()
+        .map(|(_, event)| event.column)
         .collect()
 }
 

@@ -14,6 +14,7 @@ use std::time::Duration;
 use common::engine::{command, spawn, write_config};
 use common::evolving::{item, write_phase, KEYS, PHASES};
 use common::typed::{actual, expected};
+use common::typed_sinks::schema_show;
 use dynamo_cdc::decode::decode_item;
 use dynamo_cdc::model::Item;
 use dynamo_cdc::schema::{ColumnKind, SchemaEvent};
@@ -103,28 +104,13 @@ async fn some_file_has(bucket: &str, table: &str, column: &str) -> bool {
     false
 }
 
-/// The history as `schema show --json` prints it.
+/// The history as `schema show --json` prints it (one sink, `lake`).
 fn history(config: &Path) -> Vec<SchemaEvent> {
-    let output = command(&[
-        "schema",
-        "show",
-        "--json",
-        "--config",
-        &config.display().to_string(),
-    ])
-    .output()
-    .expect("run schema show");
-    assert!(
-        output.status.success(),
-        "schema show failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| {
-            let row: Value = serde_json::from_str(line).expect("a JSON line");
-            assert_eq!(row["sink"], "lake");
-            serde_json::from_value(row["event"].clone()).expect("an event")
+    schema_show(config)
+        .into_iter()
+        .map(|(sink, event)| {
+            assert_eq!(sink, "lake");
+            event
         })
         .collect()
 }
@@ -257,24 +243,31 @@ async fn converge(
     table: &str,
     items: &BTreeMap<Key, Item>,
 ) -> (Vec<ParquetFile>, Vec<SchemaEvent>) {
-    let mut found = None;
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while found.is_none() {
-        let events = history(config);
-        let files = read_files(bucket, table).await;
-        let last = differences(items, &files, &final_columns(&events));
-        if last.is_empty() {
-            found = Some((files, events));
-        } else {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the Parquet files never matched the table: {:#?}",
-                &last[..last.len().min(20)]
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-    found.expect("converged")
+    let found = std::sync::Mutex::new(None);
+    let last = std::sync::Mutex::new(Vec::<String>::new());
+    let (found_ref, last_ref) = (&found, &last);
+    common::wait_for_async(
+        "the Parquet files to match the table",
+        Duration::from_secs(120),
+        || async move {
+            let events = history(config);
+            let files = read_files(bucket, table).await;
+            let now = differences(items, &files, &final_columns(&events));
+            let mut seen = last_ref.lock().expect("lock");
+            if !now.is_empty() && *seen != now {
+                eprintln!("Parquet files differ: {:#?}", &now[..now.len().min(20)]);
+            }
+            let done = now.is_empty();
+            *seen = now;
+            if done {
+                *found_ref.lock().expect("lock") = Some((files, events));
+            }
+            done
+        },
+    )
+    .await;
+    let converged = found.lock().expect("lock").take();
+    converged.expect("converged")
 }
 
 /// The `_schema` objects hold exactly the events `schema show` prints,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::engine::{command, spawn, write_config};
 use common::evolving::{write_phase, PHASES};
-use common::typed_sinks::{column_exists, differences, final_kinds, sinks, Targets};
+use common::typed_sinks::{column_exists, final_kinds, sinks, wait_typed_columns_equal, Targets};
 use dynamo_cdc::schema::{naming, ColumnKind};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -49,22 +49,7 @@ async fn typed_columns_follow_changing_attributes_through_two_kills() {
         }
     }
     let items = common::scan(&client, table).await;
-    let mut last = Vec::new();
-    let converged = tokio::time::timeout(Duration::from_secs(120), async {
-        loop {
-            last = differences(&config, &targets, &pg, &items).await;
-            if last.is_empty() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    })
-    .await;
-    assert!(
-        converged.is_ok(),
-        "typed columns never matched the table: {:#?}",
-        &last[..last.len().min(20)]
-    );
+    wait_typed_columns_equal(&config, &targets, &pg, &items).await;
     drop(engine);
 
     let kinds = final_kinds(&config);

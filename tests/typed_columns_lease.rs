@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::fleet::{fleet_config_with_sinks, terminate, worker, ReportLogs, LEASE};
-use common::typed_sinks::{differences, final_kinds, sinks, Targets};
+use common::typed_sinks::{final_kinds, sinks, wait_typed_columns_equal, Targets};
 use common::values::to_sdk_item;
 
 const ITEMS: usize = 400;
@@ -97,22 +97,7 @@ async fn two_workers_add_the_same_columns_and_converge() {
 
     let pg = common::fleet::postgres().await;
     let items = common::scan(&client, table).await;
-    let mut last = Vec::new();
-    let converged = tokio::time::timeout(Duration::from_secs(120), async {
-        loop {
-            last = differences(&config, &targets, &pg, &items).await;
-            if last.is_empty() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    })
-    .await;
-    assert!(
-        converged.is_ok(),
-        "typed columns never matched the table: {:#?}",
-        &last[..last.len().min(20)]
-    );
+    wait_typed_columns_equal(&config, &targets, &pg, &items).await;
     for worker in &mut workers {
         terminate(worker);
     }

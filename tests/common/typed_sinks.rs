@@ -33,8 +33,8 @@ pub fn sinks(targets: &Targets) -> String {
     )
 }
 
-/// The last kind of every column, by sink and column, from `schema show --json`.
-pub fn final_kinds(config: &Path) -> BTreeMap<(String, String), (String, ColumnKind)> {
+/// Every event `schema show --json` prints for `config`, with its sink's name.
+pub fn schema_show(config: &Path) -> Vec<(String, SchemaEvent)> {
     let output = command(&[
         "schema",
         "show",
@@ -52,14 +52,51 @@ pub fn final_kinds(config: &Path) -> BTreeMap<(String, String), (String, ColumnK
         "schema show failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let mut kinds = BTreeMap::new();
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
-        let row: Value = serde_json::from_str(line).expect("a JSON line");
-        let sink = row["sink"].as_str().expect("sink").to_owned();
-        let event: SchemaEvent = serde_json::from_value(row["event"].clone()).expect("event");
-        kinds.insert((sink, event.column.clone()), (event.attribute, event.to));
-    }
-    kinds
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            let row: Value = serde_json::from_str(line).expect("a JSON line");
+            let sink = row["sink"].as_str().expect("sink").to_owned();
+            let event = serde_json::from_value(row["event"].clone()).expect("an event");
+            (sink, event)
+        })
+        .collect()
+}
+
+/// The last kind of every column, by sink and column, from `schema show --json`.
+pub fn final_kinds(config: &Path) -> BTreeMap<(String, String), (String, ColumnKind)> {
+    schema_show(config)
+        .into_iter()
+        .map(|(sink, event)| ((sink, event.column), (event.attribute, event.to)))
+        .collect()
+}
+
+/// Waits until every typed column of both sinks equals `items`; while
+/// they differ, prints the differences whenever they change (the last
+/// print tells what never converged).
+pub async fn wait_typed_columns_equal(
+    config: &Path,
+    targets: &Targets,
+    pg: &tokio_postgres::Client,
+    items: &BTreeMap<Key, Item>,
+) {
+    let last = std::sync::Mutex::new(Vec::<String>::new());
+    let last = &last;
+    super::wait_for_async(
+        "the typed columns to equal the table",
+        std::time::Duration::from_secs(120),
+        || async move {
+            let found = differences(config, targets, pg, items).await;
+            let mut seen = last.lock().expect("lock");
+            if !found.is_empty() && *seen != found {
+                eprintln!("typed columns differ: {:#?}", &found[..found.len().min(20)]);
+            }
+            let done = found.is_empty();
+            *seen = found;
+            done
+        },
+    )
+    .await;
 }
 
 /// The typed columns of a ClickHouse state table, by key and column.
