@@ -341,7 +341,7 @@ fn paste_into_sinks(text: &str, dir: &Path, table: &str) {
 
 /// The JSON Schema names every attribute, requires the always-present
 /// ones, and accepts the items' plain JSON (checked by Python's
-/// `jsonschema` when it is installed) while rejecting a wrong one.
+/// `jsonschema`, in the test venv) while rejecting a wrong one.
 async fn json_schema(config: &Path, dir: &Path, items: &[Item]) {
     let output = stdout_of(&infer(
         config,
@@ -376,14 +376,6 @@ async fn json_schema(config: &Path, dir: &Path, items: &[Item]) {
         serde_json::json!(["inner", "name"])
     );
 
-    let has_jsonschema = std::process::Command::new("python3")
-        .args(["-c", "import jsonschema"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_jsonschema {
-        println!("python3 jsonschema is not installed: structure checked only");
-        return;
-    }
     let schema_path = dir.join("schema.json");
     std::fs::write(&schema_path, output.trim()).expect("write schema");
     let mut good = String::new();
@@ -404,6 +396,13 @@ async fn json_schema(config: &Path, dir: &Path, items: &[Item]) {
     );
 }
 
+/// The test venv's Python (scripts/test.sh installs `jsonschema` there).
+fn venv_python() -> String {
+    std::env::var("DYNAMO_CDC_TEST_CHDB_PYTHON").unwrap_or_else(|_| {
+        panic!("DYNAMO_CDC_TEST_CHDB_PYTHON is not set: run the tests with scripts/test.sh, which installs the test venv with jsonschema")
+    })
+}
+
 /// True when every line of `lines` validates against the schema.
 fn validate(schema: &Path, path: &Path, lines: &str) -> bool {
     std::fs::write(path, lines).expect("write items");
@@ -414,12 +413,12 @@ fn validate(schema: &Path, path: &Path, lines: &str) -> bool {
                   errors = [e.message for line in open(sys.argv[2]) for e in v.iter_errors(json.loads(line))]\n\
                   print(errors[:3])\n\
                   sys.exit(1 if errors else 0)\n";
-    let output = std::process::Command::new("python3")
+    let output = std::process::Command::new(venv_python())
         .args(["-c", script])
         .arg(schema)
         .arg(path)
         .output()
-        .expect("run python3");
+        .expect("run the venv's python");
     println!(
         "jsonschema: {}{}",
         String::from_utf8_lossy(&output.stdout),

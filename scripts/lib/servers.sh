@@ -285,9 +285,9 @@ ensure_chdb() {
 ensure_moto() {
     local py
     py=$(ensure_python_venv)
-    if ! "$py" -c 'import moto.server' >/dev/null 2>&1; then
-        _dcdc_log "==> installing moto[server] into $(dirname "$(dirname "$py")")"
-        "$py" -m pip install -q --disable-pip-version-check 'moto[server]>=5,<6' >&2
+    if ! "$py" -c 'import moto.server, jsonschema' >/dev/null 2>&1; then
+        _dcdc_log "==> installing moto[server] and jsonschema into $(dirname "$(dirname "$py")")"
+        "$py" -m pip install -q --disable-pip-version-check 'moto[server]>=5,<6' 'jsonschema>=4.18' >&2
     fi
     printf '%s\n' "$py"
 }
