@@ -6,7 +6,7 @@
 # that turns decimal at three quarters (a column widened under load), with
 # how long each change held its batch, from the engine's log.
 #
-#   bench/typed_columns.sh [RECORDS (default 200000)] [RUNS (default 5)]
+#   [SINKS="clickhouse postgres"] bench/typed_columns.sh [RECORDS (default 200000)] [RUNS (default 5)]
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -46,7 +46,7 @@ with_setting() {
     { cat "$config"; printf '%s\n' "$@"; } > "$out"
 }
 
-for sink in clickhouse postgres; do
+for sink in ${SINKS:-clickhouse postgres}; do
     replay_setup "$sink" "$work"
     case $sink in
         clickhouse) place='database = "@RUN@"' ;;

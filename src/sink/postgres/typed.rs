@@ -37,11 +37,27 @@ pub fn cast(kind: ColumnKind, text: &str) -> String {
     }
 }
 
+/// What building one row's typed parameters found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Findings {
+    /// Values that fit no column the sink can make: NULL there, kept in
+    /// the item columns.
+    pub untyped: u32,
+    /// A value (keys aside) needs a new column, or a wider one PostgreSQL
+    /// can make: the batch's columns must change before it is written.
+    pub unplanned: bool,
+}
+
 /// The text parameter of each column for `item` (all NULL without one,
-/// as for a tombstone). Returns how many values did not fit their column:
-/// those are NULL there and stay in the item columns.
-pub fn params(columns: &[PgColumn], item: Option<&Item>, out: &mut Vec<Option<String>>) -> u32 {
-    let mut untyped = 0;
+/// as for a tombstone), and what they found; `keys` are the table's key
+/// attributes (columns of their own).
+pub fn params(
+    columns: &[PgColumn],
+    keys: &[(String, KeyKind)],
+    item: Option<&Item>,
+    out: &mut Vec<Option<String>>,
+) -> Findings {
+    let mut findings = Findings::default();
     for column in columns {
         let value = item.and_then(|item| item.get(&column.attribute));
         let param = match value {
@@ -49,26 +65,41 @@ pub fn params(columns: &[PgColumn], item: Option<&Item>, out: &mut Vec<Option<St
             Some(value) if PostgresKinds.holds(column.kind, value) => {
                 Some(text(column.kind, value))
             }
-            Some(_) => {
-                untyped += 1;
+            Some(value) => {
+                let wanted = PostgresKinds.widened(column.kind, value);
+                if PostgresKinds.can_widen(column.kind, wanted) {
+                    findings.unplanned = true;
+                } else {
+                    findings.untyped += 1;
+                }
                 None
             }
         };
         out.push(param);
     }
-    untyped
+    let unknown = item.is_some_and(|item| {
+        item.iter().any(|(name, value)| {
+            *value != AttributeValue::Null
+                && !keys.iter().any(|(k, _)| k == name)
+                && !columns.iter().any(|c| c.attribute == *name)
+        })
+    });
+    findings.unplanned |= unknown;
+    findings
 }
 
 /// [`params`] from the image's text without decoding it; `None` when the
 /// text is not one the in-place reader takes (nothing is appended then).
 pub fn params_from_text(
     columns: &[PgColumn],
+    keys: &[(String, KeyKind)],
     text: &str,
     out: &mut Vec<Option<String>>,
-) -> Option<u32> {
+) -> Option<Findings> {
     let attributes = top_level_attributes(text)?;
     let mut params = Vec::with_capacity(columns.len());
-    let mut untyped = 0;
+    let mut findings = Findings::default();
+    let mut found = 0;
     for column in columns {
         let value = attributes
             .iter()
@@ -76,34 +107,28 @@ pub fn params_from_text(
             .map(|(_, value)| value);
         params.push(match value {
             None | Some(RawValue::Null) => None,
-            Some(value) if holds_raw(column.kind, value) => Some(raw_text(column.kind, value)?),
-            Some(_) => {
-                untyped += 1;
+            Some(value) if holds_raw(column.kind, value) => {
+                found += 1;
+                Some(raw_text(column.kind, value)?)
+            }
+            Some(value) => {
+                found += 1;
+                if PostgresKinds.can_widen(column.kind, raw_widened(column.kind, value)) {
+                    findings.unplanned = true;
+                } else {
+                    findings.untyped += 1;
+                }
                 None
             }
         });
     }
+    let with_values = attributes
+        .iter()
+        .filter(|(name, value)| *value != RawValue::Null && !keys.iter().any(|(k, _)| k == name))
+        .count();
+    findings.unplanned |= found < with_values;
     out.append(&mut params);
-    Some(untyped)
-}
-
-/// True when the item in `text` has a value (keys aside) that needs a new
-/// column, or a wider one PostgreSQL can make; `None` when the text is not
-/// one the in-place reader takes.
-pub fn needs_change(columns: &[PgColumn], keys: &[(String, KeyKind)], text: &str) -> Option<bool> {
-    let attributes = top_level_attributes(text)?;
-    Some(attributes.iter().any(|(name, value)| {
-        if *value == RawValue::Null || keys.iter().any(|(k, _)| k == name) {
-            return false;
-        }
-        match columns.iter().find(|c| c.attribute == *name) {
-            None => true,
-            Some(column) => {
-                !holds_raw(column.kind, value)
-                    && PostgresKinds.can_widen(column.kind, raw_widened(column.kind, value))
-            }
-        }
-    }))
+    Some(findings)
 }
 
 /// [`PostgresKinds`]' `holds` for a value still in the text: `numeric`
@@ -196,11 +221,9 @@ mod tests {
             ("doc".to_owned(), AttributeValue::L(vec![n("2")])),
         ]);
         let mut out = Vec::new();
-        assert_eq!(
-            params(&columns, Some(&item), &mut out),
-            1,
-            "1.5 is no bigint"
-        );
+        let findings = params(&columns, &[], Some(&item), &mut out);
+        assert!(findings.unplanned, "1.5 is no bigint: the column widens");
+        assert_eq!(findings.untyped, 0);
         assert_eq!(
             out,
             vec![
@@ -212,7 +235,7 @@ mod tests {
             ]
         );
         out.clear();
-        assert_eq!(params(&columns, None, &mut out), 0);
+        assert_eq!(params(&columns, &[], None, &mut out), Findings::default());
         assert!(out.iter().all(Option::is_none));
         assert!(cast(ColumnKind::TextArray, "$3").contains("jsonb_array_elements_text($3::jsonb)"));
     }
@@ -230,22 +253,30 @@ mod tests {
         let text = r#"{"pk":{"S":"k"},"qty":{"N":"1.5"},"price":{"N":"1E-130"},"tags":{"NS":["1","2"]},
             "doc":{"L":[{"N":"2"},{"SS":["a"]}]},"name":{"S":"a\"b"}}"#;
         let item = crate::decode::decode_item(text).unwrap();
-        let (mut from_item, mut from_text) = (Vec::new(), Vec::new());
-        let untyped = params(&columns, Some(&item), &mut from_item);
-        assert_eq!(
-            params_from_text(&columns, text, &mut from_text),
-            Some(untyped)
-        );
-        assert_eq!(from_text, from_item);
         let keys = [("pk".to_owned(), KeyKind::S)];
-        assert_eq!(
-            needs_change(&columns, &keys, text),
-            Some(true),
-            "1.5 needs numeric"
+        let (mut from_item, mut from_text) = (Vec::new(), Vec::new());
+        let findings = params(&columns, &keys, Some(&item), &mut from_item);
+        assert!(findings.unplanned, "1.5 needs numeric");
+        let by_text = params_from_text(&columns, &keys, text, &mut from_text);
+        assert_eq!(by_text, Some(findings));
+        assert_eq!(from_text, from_item);
+        let unplanned = |json: &str| {
+            let item = crate::decode::decode_item(json).unwrap();
+            let decoded = params(&columns, &keys, Some(&item), &mut Vec::new()).unplanned;
+            let raw = params_from_text(&columns, &keys, json, &mut Vec::new()).map(|f| f.unplanned);
+            assert_eq!(raw, Some(decoded), "{json}");
+            decoded
+        };
+        assert!(!unplanned(
+            r#"{"pk":{"S":"k"},"qty":{"N":"2"},"name":{"S":"x"}}"#
+        ));
+        assert!(
+            unplanned(r#"{"pk":{"S":"k"},"other":{"BOOL":true}}"#),
+            "a new attribute"
         );
-        let fitting = r#"{"pk":{"S":"k"},"qty":{"N":"2"},"name":{"S":"x"}}"#;
-        assert_eq!(needs_change(&columns, &keys, fitting), Some(false));
-        let new = r#"{"pk":{"S":"k"},"other":{"BOOL":true}}"#;
-        assert_eq!(needs_change(&columns, &keys, new), Some(true));
+        assert!(
+            !unplanned(r#"{"pk":{"S":"k"},"tags":{"S":"x"}}"#),
+            "text[] never widens"
+        );
     }
 }

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-use base64::Engine as _;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
@@ -21,7 +20,7 @@ use super::sql::{
 use super::tls::Connector;
 use super::{PgWriteMethod, PostgresSinkConfig, SqlDialect};
 use crate::coordinator::ShardKey;
-use crate::model::{AttributeValue, ChangeEvent, Image, SequenceNumber, TableSchema};
+use crate::model::{ChangeEvent, SequenceNumber, TableSchema};
 use crate::sink::refused::{write_isolating_refused, RangeWriter, Refusal};
 use crate::sink::{Batch, Rejected, SinkError, SinkWriter};
 
@@ -29,6 +28,7 @@ use crate::sink::{Batch, Rejected, SinkError, SinkWriter};
 const ROWS_PER_STATEMENT: usize = 1000;
 
 mod evolve;
+mod rows;
 mod upkeep;
 
 /// The `postgres` sink.
@@ -274,65 +274,7 @@ type Row = Vec<Option<String>>;
 /// The newest change per key of one table: its batch position, row and event.
 type Latest<'a> = HashMap<Vec<Option<String>>, ((usize, usize), Row, &'a ChangeEvent)>;
 
-/// The parameters of `event`'s row, and how many of its values fit no
-/// typed column (they stay in the item columns).
-fn row(table: &PgTable, event: &ChangeEvent, dialect: SqlDialect) -> Result<(Row, u32), String> {
-    let mut params = Vec::with_capacity(table.keys.len() + 4 + table.columns.len());
-    for (name, _) in &table.keys {
-        let value = event
-            .keys
-            .get(name)
-            .ok_or_else(|| format!("key attribute {name:?} is missing"))?;
-        params.push(Some(match value {
-            AttributeValue::S(s) => s.clone(),
-            AttributeValue::N(n) => n.as_str().to_owned(),
-            AttributeValue::B(b) => base64::engine::general_purpose::STANDARD.encode(b),
-            other => return Err(format!("key attribute {name:?} is {}", other.type_tag())),
-        }));
-    }
-    let image = if event.op.is_upsert() {
-        Some(event.new_image.as_ref().ok_or_else(|| {
-            "the change has no new image: the stream view must be NEW_IMAGE or NEW_AND_OLD_IMAGES".to_owned()
-        })?)
-    } else {
-        None
-    };
-    let plain = image
-        .map(|image| {
-            image
-                .plain_json()
-                .map_err(|e| format!("image does not decode: {e}"))
-        })
-        .transpose()?;
-    params.push(plain);
-    params.push(image.map(Image::json));
-    params.push(Some(match dialect {
-        SqlDialect::Postgres => event.version().digits().to_owned(),
-        // CrateDB stores versions as padded text: text order is numeric order.
-        SqlDialect::Cratedb => event.version().to_padded(),
-    }));
-    params.push(Some((!event.op.is_upsert()).to_string()));
-    if table.columns.is_empty() {
-        return Ok((params, 0));
-    }
-    let from_text = image.and_then(|image| {
-        super::typed::params_from_text(&table.columns, &image.json_text(), &mut params)
-    });
-    let untyped = match from_text {
-        Some(untyped) => untyped,
-        None => {
-            let item = image
-                .map(|image| {
-                    image
-                        .item()
-                        .map_err(|e| format!("image does not decode: {e}"))
-                })
-                .transpose()?;
-            super::typed::params(&table.columns, item, &mut params)
-        }
-    };
-    Ok((params, untyped))
-}
+use rows::BuiltRows;
 
 /// Upserts rows in the open transaction.
 async fn upsert(
@@ -365,12 +307,6 @@ impl SinkWriter for PostgresSink {
     }
 
     async fn write(&mut self, batch: Batch) -> Result<Vec<Rejected>, SinkError> {
-        self.evolve_columns(&batch).await?;
-        let mut rejected = Vec::new();
-        let mut untyped: HashMap<Arc<str>, u64> = HashMap::new();
-        // Per table and key, only the newest change: one statement may not
-        // update a row twice, and the newest version wins anyway.
-        let mut latest: HashMap<Arc<str>, Latest<'_>> = HashMap::new();
         // The shards' new checkpoints: the last change of each chunk.
         let mut advanced: HashMap<ShardKey, SequenceNumber> = HashMap::new();
         if self.exactly_once.is_some() {
@@ -387,44 +323,19 @@ impl SinkWriter for PostgresSink {
         }
         let shards: Vec<ShardKey> = advanced.keys().cloned().collect();
         let seen = self.refresh_checkpoints(&shards).await?;
-        for ((chunk, index), event) in batch.events() {
-            // Already committed with an earlier batch (a replay after a crash):
-            // skip. Snapshot pages carry no shard checkpoint, so never match.
-            if let Some(done) = self.checkpoints.get(batch.chunks[chunk].ack.shard()) {
-                if event.position.sequence <= *done {
-                    continue;
-                }
-            }
-            let Some(table) = self.tables.get(&event.table) else {
-                rejected.push(Rejected {
-                    chunk,
-                    event: index,
-                    reason: format!("no target table for {}", event.table),
-                });
-                continue;
-            };
-            match row(table, event, self.dialect) {
-                Ok((params, left_out)) => {
-                    if left_out > 0 {
-                        *untyped.entry(Arc::clone(&event.table)).or_default() +=
-                            u64::from(left_out);
-                    }
-                    let key = params[..table.keys.len()].to_vec();
-                    let rows = latest.entry(Arc::clone(&event.table)).or_default();
-                    let newer = rows
-                        .get(&key)
-                        .is_none_or(|(_, _, old)| event.version() > old.version());
-                    if newer {
-                        rows.insert(key, ((chunk, index), params, event));
-                    }
-                }
-                Err(reason) => rejected.push(Rejected {
-                    chunk,
-                    event: index,
-                    reason,
-                }),
-            }
+        let mut built = self.build_rows(&batch);
+        if !built.unplanned.is_empty() {
+            // Values that need a new or wider column: make it, then build
+            // the rows again with it.
+            self.evolve_columns(&batch, &built.unplanned).await?;
+            built = self.build_rows(&batch);
         }
+        let BuiltRows {
+            latest,
+            mut rejected,
+            untyped,
+            ..
+        } = built;
         let name = self.name.clone();
         let dialect = self.dialect;
         let tables = self.tables.clone();

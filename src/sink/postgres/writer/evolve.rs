@@ -7,7 +7,6 @@ use std::sync::Arc;
 use super::{classify, Failure, PostgresSink};
 use crate::model::{Item, SequenceNumber};
 use crate::sink::postgres::auto_columns::{create_history_table, PgAutoColumns};
-use crate::sink::postgres::typed::needs_change;
 use crate::sink::{Batch, SinkError};
 
 impl PostgresSink {
@@ -35,12 +34,17 @@ impl PostgresSink {
     }
 
     /// With `columns = "auto"`: adds and widens the columns `batch` needs
-    /// before its rows are built.
-    pub(super) async fn evolve_columns(&mut self, batch: &Batch) -> Result<(), SinkError> {
+    /// in `tables` (whose rows found values without one), from its decoded
+    /// items; the rows are then built again.
+    pub(super) async fn evolve_columns(
+        &mut self,
+        batch: &Batch,
+        tables: &HashSet<Arc<str>>,
+    ) -> Result<(), SinkError> {
         let Some(mut auto) = self.auto.take() else {
             return Ok(());
         };
-        let result = self.evolve_with(&mut auto, batch).await;
+        let result = self.evolve_with(&mut auto, batch, tables).await;
         self.auto = Some(auto);
         result
     }
@@ -49,23 +53,9 @@ impl PostgresSink {
         &mut self,
         auto: &mut PgAutoColumns,
         batch: &Batch,
+        needed: &HashSet<Arc<str>>,
     ) -> Result<(), SinkError> {
         let mut items: HashMap<Arc<str>, Vec<(&Item, &SequenceNumber)>> = HashMap::new();
-        // Rows whose values all have a column that holds them need no
-        // plan: found in the images' text, without decoding them.
-        let mut needed: HashSet<Arc<str>> = HashSet::new();
-        for (_, event) in batch.events() {
-            if needed.contains(&event.table) {
-                continue;
-            }
-            let image = event.new_image.as_ref().filter(|_| event.op.is_upsert());
-            let (Some(image), Some(table)) = (image, self.tables.get(&event.table)) else {
-                continue;
-            };
-            if needs_change(&table.columns, &table.keys, &image.json_text()).unwrap_or(true) {
-                needed.insert(Arc::clone(&event.table));
-            }
-        }
         for (_, event) in batch.events().filter(|(_, e)| needed.contains(&e.table)) {
             let image = event.new_image.as_ref().filter(|_| event.op.is_upsert());
             if let Some(item) = image.and_then(|image| image.item().ok()) {
