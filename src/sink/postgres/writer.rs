@@ -326,9 +326,19 @@ impl SinkWriter for PostgresSink {
         let mut built = self.build_rows(&batch);
         if !built.unplanned.is_empty() {
             // Values that need a new or wider column: make it, then build
-            // the rows again with it.
+            // the rows again with it. A value is never written without the
+            // column it needs: if one still lacks it, the batch is retried.
             self.evolve_columns(&batch, &built.unplanned).await?;
             built = self.build_rows(&batch);
+            if !built.unplanned.is_empty() {
+                return Err(SinkError::Transient {
+                    sink: self.name.clone(),
+                    message: format!(
+                        "the inferred columns of {:?} still lack what the batch needs; retrying the batch",
+                        built.unplanned
+                    ),
+                });
+            }
         }
         let BuiltRows {
             latest,
