@@ -368,14 +368,7 @@ async fn parquet_columns_follow_changing_attributes_through_two_kills() {
     common::create_table(&client, &table).await;
     let bucket = new_bucket("pq-auto").await;
     let sqs = common::moto::sqs();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(&bucket)
-        .send()
-        .await
-        .expect("queue")
-        .queue_url
-        .expect("queue url");
+    let queue_url = common::moto::create_queue(&bucket).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let sink = s3_sink(&bucket, Some(&queue_url));
     let config = write_config(dir.path(), &[&table], "batch_size = 20", &sink);

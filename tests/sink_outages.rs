@@ -94,14 +94,7 @@ async fn s3_and_sqs_away_for_a_minute() {
     let bucket = common::unique_table("outage-s3").replace('_', "-");
     common::moto::create_bucket(&bucket).await;
     let sqs = common::moto::sqs();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(&bucket)
-        .send()
-        .await
-        .expect("queue")
-        .queue_url
-        .expect("queue url");
+    let queue_url = common::moto::create_queue(&bucket).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let sinks = format!(
         "[[sinks]]\ntype = \"s3\"\nbucket = \"{bucket}\"\nprefix = \"landing/\"\nregion = \"us-east-1\"\n\

@@ -13,7 +13,6 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::fleet::{fleet_config_with_sinks, terminate, worker, ReportLogs, LEASE};
 use common::typed_sinks::{final_kinds, sinks, wait_typed_columns_equal, Targets};
-use common::values::to_sdk_item;
 
 const ITEMS: usize = 400;
 const SEGMENTS: u32 = 6;
@@ -31,13 +30,7 @@ async fn two_workers_add_the_same_columns_and_converge() {
     let mut rng = fastrand::Rng::with_seed(26);
     for index in 0..ITEMS {
         let item = common::workload::random_item(&mut rng, &format!("k{index:04}"), "1");
-        client
-            .put_item()
-            .table_name(table)
-            .set_item(Some(to_sdk_item(&item)))
-            .send()
-            .await
-            .expect("put an item");
+        common::put_item(&client, table, &item).await;
     }
     let lease_table = common::fleet::new_lease_table(&client, "typed_leases").await;
     let dir = tempfile::tempdir().expect("temp dir");

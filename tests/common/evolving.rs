@@ -6,8 +6,6 @@
 use aws_sdk_dynamodb::Client;
 use dynamo_cdc::model::{AttributeValue as V, Item, Number};
 
-use super::values::to_sdk_item;
-
 /// Items per phase (keys `k000`…).
 pub const KEYS: usize = 30;
 /// Phases of [`write_phase`].
@@ -79,15 +77,7 @@ pub fn item(phase: usize, index: usize) -> Option<Item> {
 pub async fn write_phase(client: &Client, table: &str, phase: usize) {
     for index in 0..KEYS {
         match item(phase, index) {
-            Some(item) => {
-                client
-                    .put_item()
-                    .table_name(table)
-                    .set_item(Some(to_sdk_item(&item)))
-                    .send()
-                    .await
-                    .expect("put item");
-            }
+            Some(item) => super::put_item(client, table, &item).await,
             None => {
                 client
                     .delete_item()

@@ -285,6 +285,17 @@ pub async fn raw_put_item(table: &str, item_json: &str) {
     raw_call("DynamoDB_20120810.PutItem", body).await;
 }
 
+/// Puts `item` into `table`.
+pub async fn put_item(client: &Client, table: &str, item: &Item) {
+    client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(values::to_sdk_item(item)))
+        .send()
+        .await
+        .expect("put an item");
+}
+
 /// Puts items `<prefix>0` … `<prefix>{count-1}` (sort key 1, one INSERT
 /// change each) holding their number `n` and, when `payload_bytes` > 0, a
 /// string `payload` of that many bytes.

@@ -55,6 +55,18 @@ fn store(bucket: &str) -> object_store::aws::AmazonS3 {
 }
 
 /// Writes an object.
+/// Creates the SQS queue `name` and returns its URL.
+pub async fn create_queue(name: &str) -> String {
+    sqs()
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("queue url")
+}
+
 pub async fn put_object(bucket: &str, key: &str, body: &[u8]) {
     use object_store::ObjectStoreExt;
     store(bucket)

@@ -147,14 +147,7 @@ pub async fn land_in_objects_of(
     let bucket = super::unique_table("landing").replace('_', "-");
     super::moto::create_bucket(&bucket).await;
     let sqs = super::moto::sqs();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(&bucket)
-        .send()
-        .await
-        .expect("queue")
-        .queue_url
-        .expect("queue url");
+    let queue_url = super::moto::create_queue(&bucket).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let engine_config = write_config(
         dir.path(),

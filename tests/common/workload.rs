@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashSet};
 use aws_sdk_dynamodb::Client;
 use dynamo_cdc::model::{AttributeValue as V, Item, Number};
 
-use super::values::{to_sdk, to_sdk_item};
+use super::values::to_sdk;
 
 /// What a workload did.
 #[derive(Debug, Default, Clone, Copy)]
@@ -201,13 +201,7 @@ async fn write_some(client: &Client, table: &str, keys: &[usize], ops: usize, se
             counts.deletes += 1;
         } else {
             let item = random_item(&mut rng, &pk, &sk);
-            client
-                .put_item()
-                .table_name(table)
-                .set_item(Some(to_sdk_item(&item)))
-                .send()
-                .await
-                .expect("put");
+            super::put_item(client, table, &item).await;
             if deleted.remove(&index) {
                 counts.reinserts += 1;
             } else {
