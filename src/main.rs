@@ -17,13 +17,19 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
 
-/// Keeps the allocator's resident memory near what is in use: freed pages
-/// go back to the OS at once, and arenas are committed as they are used
+/// How long freed pages stay mapped before they go back to the OS.
+const PURGE_DELAY_MS: std::ffi::c_long = 1000;
+
+/// Keeps the allocator's resident memory near what is in use without paying
+/// for it on every batch: freed pages go back to the OS once they have been
+/// unused for a second (returning them at once cost a quarter of a replay's
+/// CPU in page faults and zeroing, as the next batch faulted them in again;
+/// see docs/BENCHMARKS.md), and arenas are committed as they are used
 /// rather than up front. mimalloc's own environment variables
 /// (`MIMALLOC_PURGE_DELAY`, `MIMALLOC_ARENA_EAGER_COMMIT`) take precedence.
 fn bound_allocator_memory() {
     for (option, variable, value) in [
-        (MI_OPTION_PURGE_DELAY, "MIMALLOC_PURGE_DELAY", 0),
+        (MI_OPTION_PURGE_DELAY, "MIMALLOC_PURGE_DELAY", PURGE_DELAY_MS),
         (
             MI_OPTION_ARENA_EAGER_COMMIT,
             "MIMALLOC_ARENA_EAGER_COMMIT",
