@@ -10,6 +10,7 @@
 # client process, and the engine/baseline ratios.
 #
 #   [SINKS="clickhouse postgres"] bench/baseline_replay.sh [RECORDS (default 200000)]
+#   DYNAMO_CDC_BIN=path bench/baseline_replay.sh ...   # this engine binary, no build
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -17,9 +18,15 @@ records=${1:-200000}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dynamo-cdc-target}"
 # shellcheck source=SCRIPTDIR/../scripts/lib/servers.sh
 source scripts/lib/servers.sh
-ensure_build_deps # rdkafka builds librdkafka (C toolchain, OpenSSL and zlib headers)
-cargo build --release --locked --bin dynamo-cdc --example gen_records
-bin="$CARGO_TARGET_DIR/release/dynamo-cdc"
+if [ -n "${DYNAMO_CDC_BIN:-}" ]; then
+    bin=$DYNAMO_CDC_BIN
+    [ -x "$CARGO_TARGET_DIR/release/examples/gen_records" ] \
+        || cargo build --release --locked --example gen_records
+else
+    ensure_build_deps # rdkafka builds librdkafka (C toolchain, OpenSSL and zlib headers)
+    cargo build --release --locked --bin dynamo-cdc --example gen_records
+    bin="$CARGO_TARGET_DIR/release/dynamo-cdc"
+fi
 # shellcheck source=SCRIPTDIR/../scripts/lib/timing.sh
 source scripts/lib/timing.sh
 # shellcheck source=SCRIPTDIR/lib.sh

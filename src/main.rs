@@ -29,7 +29,11 @@ const PURGE_DELAY_MS: std::ffi::c_long = 1000;
 /// (`MIMALLOC_PURGE_DELAY`, `MIMALLOC_ARENA_EAGER_COMMIT`) take precedence.
 fn bound_allocator_memory() {
     for (option, variable, value) in [
-        (MI_OPTION_PURGE_DELAY, "MIMALLOC_PURGE_DELAY", PURGE_DELAY_MS),
+        (
+            MI_OPTION_PURGE_DELAY,
+            "MIMALLOC_PURGE_DELAY",
+            PURGE_DELAY_MS,
+        ),
         (
             MI_OPTION_ARENA_EAGER_COMMIT,
             "MIMALLOC_ARENA_EAGER_COMMIT",

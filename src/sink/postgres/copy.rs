@@ -4,12 +4,12 @@
 
 use std::pin::pin;
 
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::{ToSql, Type};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::SinkExt;
 use tokio_postgres::Transaction;
 
 use super::sql::{cast_key, quote, versioned_insert, PgTable};
-use super::typed;
+use super::typed::{self, Param};
 
 /// The staging table's name (in `pg_temp`, so per connection).
 pub fn stage_name(table: &PgTable) -> String {
@@ -72,23 +72,51 @@ pub fn merge_statement(table: &PgTable) -> String {
 
 /// Copies `rows` (at most one per key) into the staging table and merges
 /// them into the target, inside the open transaction. The staging table
-/// must exist on this connection ([`create_stage`]).
+/// must exist on this connection ([`create_stage`]). The rows are encoded
+/// here in COPY's binary format and sent in a few large messages.
 pub async fn copy_upsert(
     tx: &Transaction<'_>,
     table: &PgTable,
-    rows: &[&Vec<Option<String>>],
+    rows: &[&Vec<Param<'_>>],
 ) -> Result<(), tokio_postgres::Error> {
-    let columns = table.keys.len() + 4 + table.columns.len();
-    let sink = tx.copy_in(&copy_statement(table)).await?;
-    let mut writer = pin!(BinaryCopyInWriter::new(sink, &vec![Type::TEXT; columns]));
+    let mut sink = pin!(tx.copy_in::<_, Bytes>(&copy_statement(table)).await?);
+    let mut buffer = BytesMut::with_capacity(COPY_MESSAGE_BYTES + COPY_MESSAGE_BYTES / 4);
+    buffer.extend_from_slice(BINARY_COPY_HEADER);
     for row in rows {
-        let values: Vec<&(dyn ToSql + Sync)> =
-            row.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-        writer.as_mut().write(&values).await?;
+        push_binary_row(&mut buffer, row);
+        if buffer.len() >= COPY_MESSAGE_BYTES {
+            sink.send(buffer.split().freeze()).await?;
+        }
     }
-    writer.as_mut().finish().await?;
+    buffer.put_i16(-1);
+    sink.send(buffer.freeze()).await?;
+    sink.as_mut().finish().await?;
     tx.execute(&merge_statement(table), &[]).await?;
     Ok(())
+}
+
+/// Bytes gathered before a CopyData message is sent.
+const COPY_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// COPY's binary header: signature, flags, header extension length.
+const BINARY_COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+
+/// Appends one row in COPY's binary format: the field count, then each
+/// field's byte length (-1 for NULL) and its text. Text fields are sent
+/// as their UTF-8 bytes, which is the `text` type's binary form. A row
+/// has at most 1,600 fields (PostgreSQL's column limit) and a field comes
+/// from a DynamoDB item (at most 400 KB), so both counts fit their widths.
+fn push_binary_row(buffer: &mut BytesMut, row: &[Param<'_>]) {
+    buffer.put_i16(i16::try_from(row.len()).unwrap_or(i16::MAX));
+    for field in row {
+        match field {
+            None => buffer.put_i32(-1),
+            Some(text) => {
+                buffer.put_i32(i32::try_from(text.len()).unwrap_or(i32::MAX));
+                buffer.extend_from_slice(text.as_bytes());
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -99,6 +127,23 @@ mod tests {
     fn table() -> PgTable {
         let schema = TableSchema::new("Orders", &[("pk", KeyKind::B), ("sk", KeyKind::N)]);
         PgTable::new(&schema, "cdc", "").expect("table")
+    }
+
+    #[test]
+    fn binary_rows_carry_counts_lengths_and_nulls() {
+        let mut buffer = BytesMut::new();
+        buffer.extend_from_slice(BINARY_COPY_HEADER);
+        assert_eq!(
+            buffer.len(),
+            19,
+            "signature 11, flags 4, extension length 4"
+        );
+        buffer.clear();
+        push_binary_row(&mut buffer, &[Some("ab".into()), None, Some("".into())]);
+        assert_eq!(
+            &buffer[..],
+            &[0, 3, 0, 0, 0, 2, b'a', b'b', 255, 255, 255, 255, 0, 0, 0, 0][..]
+        );
     }
 
     #[test]

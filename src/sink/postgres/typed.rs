@@ -2,6 +2,8 @@
 //! as a text parameter (like every other column of the sink) and is cast
 //! in SQL, so numbers never pass through a float.
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 
 use super::kinds::PostgresKinds;
@@ -10,6 +12,10 @@ use crate::decode::{top_level_attributes, RawValue};
 use crate::model::{write_plain_value, AttributeValue, Item, KeyKind};
 use crate::schema::raw::{raw_holds, raw_widened};
 use crate::schema::{ColumnKind, SinkKinds};
+
+/// One text parameter of a row: NULL, or text borrowed from the change
+/// when it can be (keys, the image's DynamoDB JSON) and owned otherwise.
+pub type Param<'a> = Option<Cow<'a, str>>;
 
 /// One inferred column of a target table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +61,7 @@ pub fn params(
     columns: &[PgColumn],
     keys: &[(String, KeyKind)],
     item: Option<&Item>,
-    out: &mut Vec<Option<String>>,
+    out: &mut Vec<Param<'_>>,
 ) -> Findings {
     let mut findings = Findings::default();
     for column in columns {
@@ -63,7 +69,7 @@ pub fn params(
         let param = match value {
             None | Some(AttributeValue::Null) => None,
             Some(value) if PostgresKinds.holds(column.kind, value) => {
-                Some(text(column.kind, value))
+                Some(Cow::Owned(text(column.kind, value)))
             }
             Some(value) => {
                 let wanted = PostgresKinds.widened(column.kind, value);
@@ -94,7 +100,7 @@ pub fn params_from_text(
     columns: &[PgColumn],
     keys: &[(String, KeyKind)],
     text: &str,
-    out: &mut Vec<Option<String>>,
+    out: &mut Vec<Param<'_>>,
 ) -> Option<Findings> {
     let attributes = top_level_attributes(text)?;
     let mut params = Vec::with_capacity(columns.len());
@@ -109,7 +115,7 @@ pub fn params_from_text(
             None | Some(RawValue::Null) => None,
             Some(value) if holds_raw(column.kind, value) => {
                 found += 1;
-                Some(raw_text(column.kind, value)?)
+                Some(Cow::Owned(raw_text(column.kind, value)?))
             }
             Some(value) => {
                 found += 1;
@@ -228,9 +234,9 @@ mod tests {
             out,
             vec![
                 None,
-                Some("1E-130".to_owned()),
-                Some(r#"["a\""]"#.to_owned()),
-                Some("[2]".to_owned()),
+                Some("1E-130".into()),
+                Some(r#"["a\""]"#.into()),
+                Some("[2]".into()),
                 None
             ]
         );

@@ -18,6 +18,7 @@ use super::sql::{
     upsert_statement, PgTable,
 };
 use super::tls::Connector;
+use super::typed::Param;
 use super::{PgWriteMethod, PostgresSinkConfig, SqlDialect};
 use crate::coordinator::ShardKey;
 use crate::model::{ChangeEvent, SequenceNumber, TableSchema};
@@ -268,11 +269,13 @@ impl PostgresSink {
 /// process reaches it.
 const IDLE_IN_TRANSACTION_LIMIT: &str = "SET idle_in_transaction_session_timeout = '15s'";
 
-/// One row's parameters, all text (NULL for a tombstone's items).
-type Row = Vec<Option<String>>;
+/// One row's parameters, all text (NULL for a tombstone's items), borrowed
+/// from the batch's changes where they can be.
+type Row<'a> = Vec<Param<'a>>;
 
-/// The newest change per key of one table: its batch position, row and event.
-type Latest<'a> = HashMap<Vec<Option<String>>, ((usize, usize), Row, &'a ChangeEvent)>;
+/// The newest change per key of one table (keyed by its key parameters):
+/// its batch position, row and event.
+type Latest<'a> = hashbrown::HashMap<Row<'a>, ((usize, usize), Row<'a>, &'a ChangeEvent)>;
 
 use rows::BuiltRows;
 
@@ -280,7 +283,7 @@ use rows::BuiltRows;
 async fn upsert(
     tx: &tokio_postgres::Transaction<'_>,
     table: &PgTable,
-    rows: &[&Row],
+    rows: &[&Row<'_>],
     dialect: SqlDialect,
 ) -> Result<(), tokio_postgres::Error> {
     for group in rows.chunks(ROWS_PER_STATEMENT) {
@@ -496,7 +499,7 @@ impl SinkWriter for PostgresSink {
 struct RangeUpsert<'a> {
     client: &'a mut tokio_postgres::Client,
     table: &'a PgTable,
-    rows: Vec<&'a Row>,
+    rows: Vec<&'a Row<'a>>,
     dialect: SqlDialect,
 }
 

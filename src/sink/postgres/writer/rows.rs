@@ -2,6 +2,7 @@
 //! newest change's parameters (keys, items, version, tombstone flag, then
 //! the typed columns), the refused changes, and what the typed values found.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -59,13 +60,16 @@ impl PostgresSink {
                     if findings.unplanned {
                         built.unplanned.insert(Arc::clone(&event.table));
                     }
-                    let key = params[..table.keys.len()].to_vec();
                     let rows = built.latest.entry(Arc::clone(&event.table)).or_default();
-                    let newer = rows
-                        .get(&key)
-                        .is_none_or(|(_, _, old)| event.version() > old.version());
-                    if newer {
-                        rows.insert(key, ((chunk, index), params, event));
+                    let key = &params[..table.keys.len()];
+                    match rows.get_mut(key) {
+                        Some(held) if event.version() > held.2.version() => {
+                            *held = ((chunk, index), params, event);
+                        }
+                        Some(_) => {}
+                        None => {
+                            rows.insert(key.to_vec(), ((chunk, index), params, event));
+                        }
                     }
                 }
                 Err(reason) => built.rejected.push(Rejected {
@@ -81,12 +85,12 @@ impl PostgresSink {
 
 /// The parameters of `event`'s row, and what its typed values found
 /// (with `inferred`, the sink's `columns = "auto"`).
-fn row(
+fn row<'a>(
     table: &PgTable,
-    event: &ChangeEvent,
+    event: &'a ChangeEvent,
     dialect: SqlDialect,
     inferred: bool,
-) -> Result<(Row, Findings), String> {
+) -> Result<(Row<'a>, Findings), String> {
     let mut params = Vec::with_capacity(table.keys.len() + 4 + table.columns.len());
     for (name, _) in &table.keys {
         let value = event
@@ -94,9 +98,9 @@ fn row(
             .get(name)
             .ok_or_else(|| format!("key attribute {name:?} is missing"))?;
         params.push(Some(match value {
-            AttributeValue::S(s) => s.clone(),
-            AttributeValue::N(n) => n.as_str().to_owned(),
-            AttributeValue::B(b) => base64::engine::general_purpose::STANDARD.encode(b),
+            AttributeValue::S(s) => Cow::Borrowed(s.as_str()),
+            AttributeValue::N(n) => Cow::Borrowed(n.as_str()),
+            AttributeValue::B(b) => Cow::Owned(base64::engine::general_purpose::STANDARD.encode(b)),
             other => return Err(format!("key attribute {name:?} is {}", other.type_tag())),
         }));
     }
@@ -114,14 +118,19 @@ fn row(
                 .map_err(|e| format!("image does not decode: {e}"))
         })
         .transpose()?;
-    params.push(plain);
-    params.push(image.map(Image::json));
+    params.push(plain.map(Cow::Owned));
+    params.push(image.map(Image::json_text));
     params.push(Some(match dialect {
-        SqlDialect::Postgres => event.version().digits().to_owned(),
+        SqlDialect::Postgres => Cow::Borrowed(event.version().digits()),
         // CrateDB stores versions as padded text: text order is numeric order.
-        SqlDialect::Cratedb => event.version().to_padded(),
+        SqlDialect::Cratedb => Cow::Owned(event.version().to_padded()),
     }));
-    params.push(Some((!event.op.is_upsert()).to_string()));
+    let deleted = if event.op.is_upsert() {
+        "false"
+    } else {
+        "true"
+    };
+    params.push(Some(Cow::Borrowed(deleted)));
     if !inferred {
         return Ok((params, Findings::default()));
     }
