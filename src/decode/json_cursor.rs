@@ -145,25 +145,26 @@ impl<'a> Cursor<'a> {
 
     /// A string token, checked as serde_json checks it: no raw control
     /// characters, only valid escapes, `\u` surrogates in pairs.
+    #[inline]
     pub(super) fn string(&mut self) -> Option<Token<'a>> {
         self.eat(b'"')?;
         let start = self.at;
+        // Most strings (names, tags, short values) end, unescaped, within
+        // the next sixteen bytes: read here, inline in the caller.
+        if let Some(stop) = short_string_end(self.bytes, start) {
+            return self.token(start, stop, false);
+        }
+        self.string_from(start)
+    }
+
+    /// The rest of [`Cursor::string`], from its first byte at `start`.
+    fn string_from(&mut self, start: usize) -> Option<Token<'a>> {
         let mut escaped = false;
         loop {
             let stop = self.at + find_special(self.bytes.get(self.at..)?)?;
             self.at = stop;
             match self.bytes[stop] {
-                b'"' => {
-                    self.at += 1;
-                    // Both ends sit next to ASCII quotes: character boundaries.
-                    let raw = self.json.get(start..stop)?;
-                    let quoted = self.json.get(start - 1..stop + 1)?;
-                    return Some(Token {
-                        raw,
-                        quoted,
-                        escaped,
-                    });
-                }
+                b'"' => return self.token(start, stop, escaped),
                 b'\\' => {
                     escaped = true;
                     self.escape()?;
@@ -171,6 +172,21 @@ impl<'a> Cursor<'a> {
                 _ => return None, // a raw control character
             }
         }
+    }
+
+    /// The string token from `start` to its closing quote at `stop`, the
+    /// cursor moved past the quote.
+    #[inline]
+    fn token(&mut self, start: usize, stop: usize, escaped: bool) -> Option<Token<'a>> {
+        self.at = stop + 1;
+        // Both ends sit next to ASCII quotes: character boundaries.
+        let quoted = self.json.get(start - 1..stop + 1)?;
+        let raw = quoted.get(1..quoted.len() - 1)?;
+        Some(Token {
+            raw,
+            quoted,
+            escaped,
+        })
     }
 
     /// Checks one escape sequence at the cursor (on its backslash).
@@ -339,6 +355,23 @@ fn special_mask(block: &[u8]) -> u32 {
     mask as u32
 }
 
+/// Where the string starting at `start` ends when its closing quote is the
+/// first [`special`] byte among the sixteen from `start`.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn short_string_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let mask = special_mask(bytes.get(start..start + 16)?);
+    let stop = start + mask.trailing_zeros() as usize;
+    (mask != 0 && bytes.get(stop) == Some(&b'"')).then_some(stop)
+}
+
+/// Processors without SSE2: no separate short-string step.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn short_string_end(_bytes: &[u8], _start: usize) -> Option<usize> {
+    None
+}
+
 /// The index of the first [`special`] byte (processors without SSE2).
 #[cfg(not(target_arch = "x86_64"))]
 fn find_special(bytes: &[u8]) -> Option<usize> {
@@ -491,6 +524,24 @@ mod tests {
         assert!(!skips(&deep));
         let fine = format!("{}{}", "[".repeat(100), "]".repeat(100));
         assert!(skips(&fine));
+    }
+
+    #[test]
+    fn strings_of_every_length_end_at_their_quote() {
+        for len in 0..40 {
+            for tail in ["", ",", "\\u0041\"", "\\n\""] {
+                let content = "é".repeat(len / 2) + &"a".repeat(len % 2);
+                let json = format!("\"{content}\"{tail}");
+                let mut cursor = Cursor::new(&json);
+                let token = cursor.string().expect("a string");
+                assert_eq!(token.plain(), Some(content.as_str()), "{json}");
+                assert_eq!(token.quoted, format!("\"{content}\""));
+                assert_eq!(cursor.position(), content.len() + 2);
+                let escaped = format!("\"{content}\\t{content}\"");
+                let token = Cursor::new(&escaped).string().expect("a string");
+                assert!(token.escaped && token.quoted == escaped, "{escaped}");
+            }
+        }
     }
 
     #[test]
