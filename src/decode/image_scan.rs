@@ -11,7 +11,7 @@
 use base64::Engine as _;
 
 use super::json_cursor::{Cursor, Token};
-use crate::model::{push_json_number, Number};
+use crate::model::push_json_number;
 
 /// Checks `json` as a DynamoDB JSON item and returns it as compact text, or
 /// `None` when the careful decoder must decide.
@@ -23,31 +23,33 @@ pub(super) fn scan_image(json: &str) -> Option<String> {
 
 /// Reads one image at the cursor (a map of attribute names to tagged
 /// values) and returns it as compact text.
+///
+/// Compact input (no whitespace, no bare `{}` to rewrite) is only checked,
+/// then copied in one piece; other input is walked again to be rewritten.
 pub(super) fn image(cursor: &mut Cursor<'_>) -> Option<String> {
-    // The compact image is no longer than what is left of the input.
-    let capacity = cursor.remaining().min(16 * 1024);
-    let mut scan = Scan {
-        cursor,
-        out: String::with_capacity(capacity),
-        names: Vec::new(),
-        plain: false,
-        depth: 0,
-    };
+    let start = cursor.position_of_next()?;
+    let mut again = cursor.clone();
+    cursor.forget_spacing();
+    let mut check = Scan::new(cursor, Output::None);
+    check.map()?;
+    let verbatim = check.verbatim;
+    if verbatim && !cursor.spaced() {
+        return cursor.text(start..cursor.position()).map(str::to_owned);
+    }
+    // The compact image is no longer than the input, but for bare `{}`.
+    let capacity = cursor.position() - start + 64;
+    let mut scan = Scan::new(&mut again, Output::DynamoDb(capacity));
     scan.map()?;
-    Some(scan.out)
+    let mut out = scan.out;
+    out.shrink_to_fit();
+    Some(out)
 }
 
 /// Writes DynamoDB JSON item text as plain JSON (see
 /// [`crate::model::plain_item`]), or `None` when the careful decoder must.
 pub(super) fn scan_plain(json: &str) -> Option<String> {
     let mut cursor = Cursor::new(json);
-    let mut scan = Scan {
-        cursor: &mut cursor,
-        out: String::with_capacity(json.len()),
-        names: Vec::new(),
-        plain: true,
-        depth: 0,
-    };
+    let mut scan = Scan::new(&mut cursor, Output::Plain(json.len()));
     scan.map()?;
     let out = scan.out;
     cursor.at_end().then_some(out)
@@ -63,41 +65,88 @@ const LINEAR_NAME_CHECK: usize = 32;
 /// nested image cannot overflow the stack here.
 const MAX_VALUE_DEPTH: usize = 48;
 
+/// What a [`Scan`] writes.
+#[derive(Clone, Copy)]
+enum Output {
+    /// Nothing: the text is only checked.
+    None,
+    /// Compact DynamoDB JSON, in a buffer of this capacity.
+    DynamoDb(usize),
+    /// Plain JSON (untagged values, numbers as JSON numbers, NULL as
+    /// null), in a buffer of this capacity.
+    Plain(usize),
+}
+
 struct Scan<'c, 'a> {
     cursor: &'c mut Cursor<'a>,
     out: String,
-    /// Names of the maps being walked (outer ones first), for duplicate checks.
-    names: Vec<&'a str>,
-    /// Write plain JSON (untagged values, numbers as JSON numbers, NULL as
-    /// null) instead of DynamoDB JSON.
+    /// Names of the maps being walked (outer ones first) with their
+    /// [`fingerprint`]s, for duplicate checks.
+    names: Vec<(u64, &'a str)>,
+    /// Write anything at all.
+    write: bool,
+    /// Write plain JSON instead of DynamoDB JSON.
     plain: bool,
+    /// No bare `{}` met (compact DynamoDB JSON is then the input as written).
+    verbatim: bool,
     /// Values being walked (outer ones included).
     depth: usize,
+}
+
+impl<'c, 'a> Scan<'c, 'a> {
+    fn new(cursor: &'c mut Cursor<'a>, output: Output) -> Self {
+        let (write, plain, capacity) = match output {
+            Output::None => (false, false, 0),
+            Output::DynamoDb(capacity) => (true, false, capacity),
+            Output::Plain(capacity) => (true, true, capacity),
+        };
+        Self {
+            cursor,
+            out: String::with_capacity(capacity),
+            names: Vec::with_capacity(32),
+            write,
+            plain,
+            verbatim: true,
+            depth: 0,
+        }
+    }
 }
 
 impl<'a> Scan<'_, 'a> {
     /// Copies a string token to the output, quotes included (its escapes
     /// were checked, so the raw text is valid JSON).
     fn push(&mut self, token: &Token<'_>) {
-        self.out.push_str(token.quoted);
+        self.emit(token.quoted);
+    }
+
+    fn emit(&mut self, text: &str) {
+        if self.write {
+            self.out.push_str(text);
+        }
+    }
+
+    fn emit_char(&mut self, c: char) {
+        if self.write {
+            self.out.push(c);
+        }
     }
 
     /// A map of attribute names to tagged values.
     fn map(&mut self) -> Option<()> {
         self.cursor.eat(b'{')?;
-        self.out.push('{');
+        self.emit_char('{');
         let first_name = self.names.len();
         if !self.cursor.eat_if(b'}') {
             loop {
                 let name = self.cursor.string()?;
                 let plain = name.plain()?;
                 if first_name < self.names.len() {
-                    self.out.push(',');
+                    self.emit_char(',');
                 }
                 self.push(&name);
-                self.names.push(plain);
+                self.names.push((fingerprint(plain), plain));
                 self.cursor.eat(b':')?;
-                self.out.push(':');
+                self.emit_char(':');
                 self.value()?;
                 if self.cursor.next_or_close(b'}')? {
                     break;
@@ -106,7 +155,7 @@ impl<'a> Scan<'_, 'a> {
         }
         let unique = distinct(&mut self.names[first_name..]);
         self.names.truncate(first_name);
-        self.out.push('}');
+        self.emit_char('}');
         unique.then_some(())
     }
 
@@ -127,7 +176,8 @@ impl<'a> Scan<'_, 'a> {
         self.cursor.eat(b'{')?;
         if self.cursor.eat_if(b'}') {
             let empty = if self.plain { "{}" } else { r#"{"M":{}}"# };
-            self.out.push_str(empty);
+            self.emit(empty);
+            self.verbatim = false;
             return Some(());
         }
         let tag = match self.cursor.tag_key() {
@@ -138,44 +188,41 @@ impl<'a> Scan<'_, 'a> {
                 tag
             }
         };
-        let tag = match tag {
-            "S" | "N" | "B" | "BOOL" | "NULL" | "M" | "L" | "SS" | "NS" | "BS" => tag,
-            _ => return None,
-        };
-        if !self.plain {
+        let kind = Tag::read(tag)?;
+        if self.write && !self.plain {
             self.out.push_str("{\"");
             self.out.push_str(tag);
             self.out.push_str("\":");
         }
-        match tag {
-            "S" => {
+        match kind {
+            Tag::S => {
                 let text = self.cursor.string()?;
                 self.push(&text);
             }
-            "N" => self.scalar(Kind::Number)?,
-            "B" => self.scalar(Kind::Binary)?,
-            "BOOL" => {
+            Tag::N => self.scalar(Kind::Number)?,
+            Tag::B => self.scalar(Kind::Binary)?,
+            Tag::Bool => {
                 let word = if self.cursor.peek()? == b't' {
                     "true"
                 } else {
                     "false"
                 };
                 self.cursor.literal(word)?;
-                self.out.push_str(word);
+                self.emit(word);
             }
-            "NULL" => {
+            Tag::Null => {
                 self.cursor.literal("true")?;
-                self.out.push_str(if self.plain { "null" } else { "true" });
+                self.emit(if self.plain { "null" } else { "true" });
             }
-            "M" => self.map()?,
-            "L" => self.list()?,
-            "SS" => self.set(Kind::String)?,
-            "NS" => self.set(Kind::Number)?,
-            _ => self.set(Kind::Binary)?,
+            Tag::M => self.map()?,
+            Tag::L => self.list()?,
+            Tag::Ss => self.set(Kind::String)?,
+            Tag::Ns => self.set(Kind::Number)?,
+            Tag::Bs => self.set(Kind::Binary)?,
         }
         self.cursor.eat(b'}')?;
         if !self.plain {
-            self.out.push('}');
+            self.emit_char('}');
         }
         Some(())
     }
@@ -188,7 +235,7 @@ impl<'a> Scan<'_, 'a> {
         if !kind.accepts(text) {
             return None;
         }
-        if self.plain && matches!(kind, Kind::Number) {
+        if self.write && self.plain && matches!(kind, Kind::Number) {
             push_json_number(&mut self.out, text);
         } else {
             self.push(&token);
@@ -198,23 +245,23 @@ impl<'a> Scan<'_, 'a> {
 
     fn list(&mut self) -> Option<()> {
         self.cursor.eat(b'[')?;
-        self.out.push('[');
+        self.emit_char('[');
         if !self.cursor.eat_if(b']') {
             loop {
                 self.value()?;
                 if self.cursor.next_or_close(b']')? {
                     break;
                 }
-                self.out.push(',');
+                self.emit_char(',');
             }
         }
-        self.out.push(']');
+        self.emit_char(']');
         Some(())
     }
 
     fn set(&mut self, kind: Kind) -> Option<()> {
         self.cursor.eat(b'[')?;
-        self.out.push('[');
+        self.emit_char('[');
         if !self.cursor.eat_if(b']') {
             loop {
                 match kind {
@@ -227,11 +274,45 @@ impl<'a> Scan<'_, 'a> {
                 if self.cursor.next_or_close(b']')? {
                     break;
                 }
-                self.out.push(',');
+                self.emit_char(',');
             }
         }
-        self.out.push(']');
+        self.emit_char(']');
         Some(())
+    }
+}
+
+/// A DynamoDB JSON type tag.
+#[derive(Clone, Copy)]
+enum Tag {
+    S,
+    N,
+    B,
+    Bool,
+    Null,
+    M,
+    L,
+    Ss,
+    Ns,
+    Bs,
+}
+
+impl Tag {
+    /// The tag written as `text`, if it is one.
+    fn read(text: &str) -> Option<Self> {
+        Some(match text.as_bytes() {
+            b"S" => Self::S,
+            b"N" => Self::N,
+            b"B" => Self::B,
+            b"BOOL" => Self::Bool,
+            b"NULL" => Self::Null,
+            b"M" => Self::M,
+            b"L" => Self::L,
+            b"SS" => Self::Ss,
+            b"NS" => Self::Ns,
+            b"BS" => Self::Bs,
+            _ => return None,
+        })
     }
 }
 
@@ -246,7 +327,7 @@ impl Kind {
     fn accepts(self, text: &str) -> bool {
         match self {
             Kind::String => true,
-            Kind::Number => Number::parse(text).is_ok(),
+            Kind::Number => is_number(text),
             Kind::Binary => {
                 let mut scratch = [0u8; 512];
                 let engine = base64::engine::general_purpose::STANDARD;
@@ -260,16 +341,62 @@ impl Kind {
     }
 }
 
+/// True when `text` is DynamoDB number text: [`crate::model::Number::parse`]'s grammar
+/// (optional sign, digits with an optional fraction, at least one digit,
+/// optional exponent with digits), checked without building a `Number`.
+fn is_number(text: &str) -> bool {
+    fn digits(bytes: &[u8], from: usize) -> usize {
+        bytes.get(from..).map_or(0, |rest| {
+            rest.iter().take_while(|b| b.is_ascii_digit()).count()
+        })
+    }
+    let bytes = text.as_bytes();
+    let mut at = usize::from(matches!(bytes.first(), Some(b'-' | b'+')));
+    let whole = digits(bytes, at);
+    at += whole;
+    let mut fraction = 0;
+    if bytes.get(at) == Some(&b'.') {
+        fraction = digits(bytes, at + 1);
+        at += 1 + fraction;
+    }
+    if whole + fraction == 0 {
+        return false;
+    }
+    if let Some(b'e' | b'E') = bytes.get(at) {
+        at += 1;
+        if let Some(b'-' | b'+') = bytes.get(at) {
+            at += 1;
+        }
+        let exponent = digits(bytes, at);
+        if exponent == 0 {
+            return false;
+        }
+        at += exponent;
+    }
+    at == bytes.len()
+}
+
+/// A cheap summary of a name (its length and first, middle and last
+/// bytes): equal names have equal fingerprints, so names are compared only
+/// when their fingerprints are.
+fn fingerprint(name: &str) -> u64 {
+    let bytes = name.as_bytes();
+    let byte = |at: Option<usize>| u64::from(at.and_then(|at| bytes.get(at)).copied().unwrap_or(0));
+    let last = bytes.len().checked_sub(1);
+    bytes.len() as u64 | byte(Some(0)) << 32 | byte(Some(bytes.len() / 2)) << 40 | byte(last) << 48
+}
+
 /// True when no name repeats (reorders `names` when there are many).
-fn distinct(names: &mut [&str]) -> bool {
+fn distinct(names: &mut [(u64, &str)]) -> bool {
     if names.len() <= LINEAR_NAME_CHECK {
-        names
-            .iter()
-            .enumerate()
-            .all(|(i, name)| !names[..i].contains(name))
+        names.iter().enumerate().all(|(i, (print, name))| {
+            names[..i]
+                .iter()
+                .all(|(other_print, other)| other_print != print || other != name)
+        })
     } else {
-        names.sort_unstable();
-        names.windows(2).all(|pair| pair[0] != pair[1])
+        names.sort_unstable_by(|a, b| a.1.cmp(b.1));
+        names.windows(2).all(|pair| pair[0].1 != pair[1].1)
     }
 }
 
@@ -277,6 +404,58 @@ fn distinct(names: &mut [&str]) -> bool {
 mod tests {
     use super::*;
     use crate::decode::decode_image;
+    use crate::model::Number;
+
+    #[test]
+    fn compact_images_are_copied_as_written() {
+        let json =
+            r#"{"s":{"S":"a \"q\" é"},"m":{"M":{"l":{"L":[{"N":"1"},{"M":{}}]}}},"e":{"L":[]}}"#;
+        assert_eq!(scan_image(json).as_deref(), Some(json));
+        let mut cursor = Cursor::new(r#" {"a":{"S":"x"}} ,"#);
+        assert_eq!(image(&mut cursor).as_deref(), Some(r#"{"a":{"S":"x"}}"#));
+        assert!(
+            cursor.eat(b',').is_some(),
+            "the cursor is left after the image"
+        );
+    }
+
+    #[test]
+    fn spaced_or_bare_images_are_rewritten_and_the_cursor_still_moves_on() {
+        let mut cursor = Cursor::new(r#"{"a" : {"M":{}},"b":{}},"#);
+        assert_eq!(
+            image(&mut cursor).as_deref(),
+            Some(r#"{"a":{"M":{}},"b":{"M":{}}}"#)
+        );
+        assert!(cursor.eat(b',').is_some() && cursor.at_end());
+    }
+
+    #[test]
+    fn names_differ_when_their_fingerprints_collide_or_not() {
+        let long = "abcde";
+        let same_ends = "aXcYe";
+        assert_eq!(fingerprint(long), fingerprint(same_ends));
+        assert!(distinct(&mut [
+            (fingerprint(long), long),
+            (fingerprint(same_ends), same_ends)
+        ]));
+        assert!(!distinct(&mut [
+            (fingerprint(long), long),
+            (fingerprint(long), long)
+        ]));
+        assert!(distinct(&mut [
+            (fingerprint(""), ""),
+            (fingerprint("a"), "a")
+        ]));
+    }
+
+    proptest::proptest! {
+        /// The allocation-free number check accepts exactly what
+        /// `Number::parse` accepts.
+        #[test]
+        fn number_check_matches_number_parse(text in "[-+0-9.eE]{0,8}|[-+]?[0-9]{0,3}(\\.[0-9]{0,3})?([eE][-+]?[0-9]{0,3})?x?") {
+            proptest::prop_assert_eq!(is_number(&text), Number::parse(&text).is_ok(), "{}", text);
+        }
+    }
 
     #[test]
     fn writes_what_the_careful_decoder_writes() {

@@ -8,10 +8,13 @@
 const MAX_DEPTH: usize = 128;
 
 /// A position in JSON text.
+#[derive(Clone)]
 pub(super) struct Cursor<'a> {
     json: &'a str,
     bytes: &'a [u8],
     at: usize,
+    /// Whether whitespace was skipped since [`Cursor::forget_spacing`].
+    spaced: bool,
 }
 
 /// A string token: the text between its quotes, as written.
@@ -38,12 +41,19 @@ impl<'a> Cursor<'a> {
             json,
             bytes: json.as_bytes(),
             at: 0,
+            spaced: false,
         }
     }
 
-    /// Bytes left after the cursor.
-    pub(super) fn remaining(&self) -> usize {
-        self.bytes.len() - self.at
+    /// Starts a new count for [`Cursor::spaced`].
+    pub(super) fn forget_spacing(&mut self) {
+        self.spaced = false;
+    }
+
+    /// True when whitespace was skipped since [`Cursor::forget_spacing`]
+    /// (or since the start): the text read is then not compact.
+    pub(super) fn spaced(&self) -> bool {
+        self.spaced
     }
 
     /// The byte offset of the cursor.
@@ -71,6 +81,7 @@ impl<'a> Cursor<'a> {
     fn skip_ws(&mut self) {
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes.get(self.at) {
             self.at += 1;
+            self.spaced = true;
         }
     }
 
@@ -106,13 +117,15 @@ impl<'a> Cursor<'a> {
     pub(super) fn tag_key(&mut self) -> Option<&'a str> {
         self.skip_ws();
         let rest = self.bytes.get(self.at..)?;
-        if rest.first() != Some(&b'"') {
-            return None;
-        }
-        let close = 1 + rest.get(1..6)?.iter().position(|&b| b == b'"')?;
-        if close == 1 || rest.get(close + 1) != Some(&b':') {
-            return None;
-        }
+        // The first quote after the opening one closes the key; the letters
+        // before it are checked below, so a later quote cannot match here.
+        let close = match rest {
+            [b'"', _, b'"', b':', ..] => 2,
+            [b'"', _, _, b'"', b':', ..] => 3,
+            [b'"', _, _, _, b'"', b':', ..] => 4,
+            [b'"', _, _, _, _, b'"', b':', ..] => 5,
+            _ => return None,
+        };
         if !rest[1..close].iter().all(u8::is_ascii_uppercase) {
             return None;
         }
@@ -132,25 +145,26 @@ impl<'a> Cursor<'a> {
 
     /// A string token, checked as serde_json checks it: no raw control
     /// characters, only valid escapes, `\u` surrogates in pairs.
+    #[inline]
     pub(super) fn string(&mut self) -> Option<Token<'a>> {
         self.eat(b'"')?;
         let start = self.at;
+        // Most strings (names, tags, short values) end, unescaped, within
+        // the next sixteen bytes: read here, inline in the caller.
+        if let Some(stop) = short_string_end(self.bytes, start) {
+            return self.token(start, stop, false);
+        }
+        self.string_from(start)
+    }
+
+    /// The rest of [`Cursor::string`], from its first byte at `start`.
+    fn string_from(&mut self, start: usize) -> Option<Token<'a>> {
         let mut escaped = false;
         loop {
             let stop = self.at + find_special(self.bytes.get(self.at..)?)?;
             self.at = stop;
             match self.bytes[stop] {
-                b'"' => {
-                    self.at += 1;
-                    // Both ends sit next to ASCII quotes: character boundaries.
-                    let raw = self.json.get(start..stop)?;
-                    let quoted = self.json.get(start - 1..stop + 1)?;
-                    return Some(Token {
-                        raw,
-                        quoted,
-                        escaped,
-                    });
-                }
+                b'"' => return self.token(start, stop, escaped),
                 b'\\' => {
                     escaped = true;
                     self.escape()?;
@@ -158,6 +172,21 @@ impl<'a> Cursor<'a> {
                 _ => return None, // a raw control character
             }
         }
+    }
+
+    /// The string token from `start` to its closing quote at `stop`, the
+    /// cursor moved past the quote.
+    #[inline]
+    fn token(&mut self, start: usize, stop: usize, escaped: bool) -> Option<Token<'a>> {
+        self.at = stop + 1;
+        // Both ends sit next to ASCII quotes: character boundaries.
+        let quoted = self.json.get(start - 1..stop + 1)?;
+        let raw = quoted.get(1..quoted.len() - 1)?;
+        Some(Token {
+            raw,
+            quoted,
+            escaped,
+        })
     }
 
     /// Checks one escape sequence at the cursor (on its backslash).
@@ -282,11 +311,78 @@ fn special(byte: u8) -> bool {
     byte == b'"' || byte == b'\\' || byte < 0x20
 }
 
+/// The index of the first [`special`] byte: sixteen bytes at a time with
+/// SSE2 (part of every x86_64 processor), the rest eight at a time.
+#[cfg(target_arch = "x86_64")]
+fn find_special(bytes: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    while let Some(block) = bytes.get(at..at + 16) {
+        let mask = special_mask(block);
+        if mask != 0 {
+            return Some(at + mask.trailing_zeros() as usize);
+        }
+        at += 16;
+    }
+    find_special_words(bytes.get(at..)?).map(|found| at + found)
+}
+
+/// One bit per byte of `block` (at most its first 16), set for the
+/// [`special`] ones.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn special_mask(block: &[u8]) -> u32 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    assert!(block.len() >= 16);
+    // SAFETY: SSE2 is part of the x86_64 baseline, so these instructions
+    // exist on every processor this code is built for; the load reads 16
+    // bytes, which `block` holds (asserted above), and needs no alignment.
+    let mask = unsafe {
+        let v = _mm_loadu_si128(block.as_ptr().cast());
+        let controls = _mm_set1_epi8(0x1f);
+        // A byte is below 0x20 when max(byte, 0x1f) is 0x1f (unsigned).
+        let flagged = _mm_or_si128(
+            _mm_or_si128(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)),
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
+            ),
+            _mm_cmpeq_epi8(_mm_max_epu8(v, controls), controls),
+        );
+        _mm_movemask_epi8(flagged)
+    };
+    mask as u32
+}
+
+/// Where the string starting at `start` ends when its closing quote is the
+/// first [`special`] byte among the sixteen from `start`.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn short_string_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let mask = special_mask(bytes.get(start..start + 16)?);
+    let stop = start + mask.trailing_zeros() as usize;
+    (mask != 0 && bytes.get(stop) == Some(&b'"')).then_some(stop)
+}
+
+/// Processors without SSE2: no separate short-string step.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn short_string_end(_bytes: &[u8], _start: usize) -> Option<usize> {
+    None
+}
+
+/// The index of the first [`special`] byte (processors without SSE2).
+#[cfg(not(target_arch = "x86_64"))]
+fn find_special(bytes: &[u8]) -> Option<usize> {
+    find_special_words(bytes)
+}
+
 /// The index of the first [`special`] byte, eight bytes at a time: in a
 /// word, a byte is flagged when it equals `"` or `\` or is below 0x20 (the
 /// lowest flagged byte is always a true one; borrows only disturb bytes
 /// above it).
-fn find_special(bytes: &[u8]) -> Option<usize> {
+fn find_special_words(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     const QUOTES: u64 = ONES * b'"' as u64;
@@ -370,11 +466,35 @@ mod tests {
                         bytes[at - 1] = 0x20;
                     }
                     assert_eq!(find_special(&bytes), Some(at), "{bytes:?}");
+                    assert_eq!(find_special_words(&bytes), Some(at), "{bytes:?}");
                 }
             }
             let plain: Vec<u8> = (0..len).map(|i| 0x20 + (i % 2) as u8 * 0xA0).collect();
             assert_eq!(find_special(&plain), None);
+            assert_eq!(find_special_words(&plain), None);
         }
+    }
+
+    #[test]
+    fn every_byte_value_is_classified_as_serde_json_does() {
+        for byte in 0..=u8::MAX {
+            for len in [1, 8, 15, 16, 17, 33] {
+                let mut bytes = vec![b'a'; len];
+                bytes[len - 1] = byte;
+                let expected = special(byte).then_some(len - 1);
+                assert_eq!(find_special(&bytes), expected, "{byte:#x} at {}", len - 1);
+            }
+        }
+    }
+
+    #[test]
+    fn skipped_whitespace_is_noticed() {
+        let mut cursor = Cursor::new(r#"{"a":1}"#);
+        assert!(cursor.skip_value(0).is_some() && !cursor.spaced());
+        let mut cursor = Cursor::new(r#"{"a": 1}"#);
+        assert!(cursor.skip_value(0).is_some() && cursor.spaced());
+        cursor.forget_spacing();
+        assert!(!cursor.spaced());
     }
 
     #[test]
@@ -388,6 +508,9 @@ mod tests {
             r#""s":1"#,
             r#""":1"#,
             r#""S\"":1"#,
+            r#""S"S":1"#,
+            r#""AB"":1"#,
+            r#""ABCD""#,
         ] {
             let mut cursor = Cursor::new(other);
             assert_eq!(cursor.tag_key(), None, "{other}");
@@ -401,6 +524,24 @@ mod tests {
         assert!(!skips(&deep));
         let fine = format!("{}{}", "[".repeat(100), "]".repeat(100));
         assert!(skips(&fine));
+    }
+
+    #[test]
+    fn strings_of_every_length_end_at_their_quote() {
+        for len in 0..40 {
+            for tail in ["", ",", "\\u0041\"", "\\n\""] {
+                let content = "é".repeat(len / 2) + &"a".repeat(len % 2);
+                let json = format!("\"{content}\"{tail}");
+                let mut cursor = Cursor::new(&json);
+                let token = cursor.string().expect("a string");
+                assert_eq!(token.plain(), Some(content.as_str()), "{json}");
+                assert_eq!(token.quoted, format!("\"{content}\""));
+                assert_eq!(cursor.position(), content.len() + 2);
+                let escaped = format!("\"{content}\\t{content}\"");
+                let token = Cursor::new(&escaped).string().expect("a string");
+                assert!(token.escaped && token.quoted == escaped, "{escaped}");
+            }
+        }
     }
 
     #[test]

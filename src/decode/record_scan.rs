@@ -192,8 +192,7 @@ fn stream_record<'a>(cursor: &mut Cursor<'a>) -> Option<StreamRecord<'a>> {
             "ApproximateCreationDateTime" => {
                 seen.once(0)?;
                 if !null(cursor) {
-                    // serde_json's own float reading, as the serde path does.
-                    record.approx_seconds = Some(serde_json::from_str(cursor.number()?).ok()?);
+                    record.approx_seconds = Some(seconds(cursor.number()?)?);
                 }
             }
             "Keys" => {
@@ -230,6 +229,15 @@ fn stream_record<'a>(cursor: &mut Cursor<'a>) -> Option<StreamRecord<'a>> {
             return Some(record);
         }
     }
+}
+
+/// A JSON number as the serde path reads it into an `f64`: whole seconds of
+/// up to 15 digits exactly (as serde_json does), anything else by serde_json.
+fn seconds(number: &str) -> Option<f64> {
+    if number.len() <= 15 && number.bytes().all(|b| b.is_ascii_digit()) {
+        return number.parse::<u64>().ok().map(|whole| whole as f64);
+    }
+    serde_json::from_str(number).ok()
 }
 
 fn optional_image(cursor: &mut Cursor<'_>) -> Option<Option<Image>> {
@@ -344,6 +352,23 @@ mod tests {
             if let Some(fast) = fast {
                 proptest::prop_assert_eq!(fast, careful, "{}", raw);
             }
+        }
+    }
+
+    #[test]
+    fn seconds_are_read_as_serde_json_reads_them() {
+        for number in [
+            "0",
+            "1763800000",
+            "999999999999999",
+            "9999999999999999",
+            "18446744073709551616",
+            "1763800000.5",
+            "-1",
+            "1e3",
+        ] {
+            let theirs: f64 = serde_json::from_str(number).unwrap();
+            assert_eq!(seconds(number), Some(theirs), "{number}");
         }
     }
 
