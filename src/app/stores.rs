@@ -19,7 +19,7 @@ pub struct Stores {
 impl Stores {
     /// Clients for the `[aws]` settings (region, profile, endpoint).
     pub async fn new(aws: &AwsConfig) -> Self {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        let mut loader = crate::aws::config_loader();
         if let Some(region) = &aws.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
         }
