@@ -12,7 +12,7 @@ use super::sinks::{collect_sink_result, pick_error, spawn_sinks, SinkShared, Tab
 use super::{checkpointer, progress, EngineError};
 use crate::config::{OtherTablesPolicy, PipelineConfig, TableConfig};
 use crate::coordinator::{AckTracker, CheckpointStore, Ownership};
-use crate::source::kinesis::KinesisShards;
+use crate::source::kinesis::{self, KinesisShards};
 use crate::source::retry::RetryPolicy;
 use crate::source::shard::ShardSource;
 use crate::source::shards::{run_table, TableContext, TableProgress};
@@ -141,7 +141,7 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
             Some(stream) => {
                 let names: Vec<String> = group.tables.iter().map(|(t, _)| t.name.clone()).collect();
                 tracing::info!(tables = %names.join(", "), stream = %stream, "following Kinesis stream");
-                let client = api.kinesis_client(config.aws.kinesis_endpoint_url.as_deref());
+                let client = kinesis::client(&api, config.aws.kinesis_endpoint_url.as_deref());
                 let retry = RetryPolicy::metadata(config.source.max_retry_backoff);
                 let source = KinesisShards::new(client, stream, &names, retry);
                 table_tasks.spawn(run_table(shared_parts.context(source, &group, flag)));

@@ -147,13 +147,9 @@ impl StreamsApi {
         })
     }
 
-    /// A Kinesis client with the same credentials, region and timeouts:
-    /// `endpoint` overrides the region's endpoint (never the DynamoDB one).
-    pub fn kinesis_client(&self, endpoint: Option<&str>) -> aws_sdk_kinesis::Client {
-        let mut builder = aws_sdk_kinesis::config::Builder::from(&self.sdk_config);
-        builder.set_endpoint_url(endpoint.map(str::to_owned));
-        let config = builder.build();
-        aws_sdk_kinesis::Client::from_conf(config)
+    /// The SDK configuration (credentials, region, timeouts) the clients share.
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.sdk_config
     }
 
     /// Where requests go, for messages.
