@@ -14,3 +14,10 @@ pub fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
     }
     text
 }
+
+/// `WHAT is not in this build (built without the "FEATURE" feature; rebuild
+/// with --features FEATURE)`: the one wording for a part of the engine that
+/// a Cargo feature left out.
+pub fn not_built(what: &str, feature: &str) -> String {
+    format!("{what} is not in this build (built without the {feature:?} feature; rebuild with --features {feature})")
+}

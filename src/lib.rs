@@ -26,4 +26,5 @@ pub mod secret;
 pub mod sink;
 pub mod source;
 pub mod stats;
+pub mod tls;
 pub mod transform;

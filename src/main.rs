@@ -49,6 +49,8 @@ fn bound_allocator_memory() {
 
 fn main() -> ExitCode {
     bound_allocator_memory();
+    // Before any client exists: reqwest and object_store take rustls's default provider.
+    dynamo_cdc::tls::install_default_provider();
     let cli = Cli::parse();
     init_logging(cli.log_format, &cli.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

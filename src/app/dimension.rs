@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_util::StreamExt as _;
-use object_store::ObjectStoreExt;
 use tokio::io::AsyncWriteExt as _;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
@@ -225,17 +224,14 @@ impl DimensionSource {
         let Some((bucket, key)) = split_s3(path)? else {
             return SourceId::local(path);
         };
-        let store = stores.bucket(bucket).map_err(|e| file_error(path, e))?;
-        let meta = store
-            .head(&object_store::path::Path::from(key))
+        let (size, version) = stores
+            .head(bucket, key)
             .await
             .map_err(|e| file_error(path, e))?;
         Ok(SourceId {
             location: path.clone(),
-            size: meta.size,
-            version: meta
-                .e_tag
-                .unwrap_or_else(|| format!("modified:{}", meta.last_modified)),
+            size,
+            version,
         })
     }
 
@@ -251,15 +247,13 @@ impl DimensionSource {
         let target = self
             .index_dir
             .join(format!("download-{}", std::process::id()));
-        let store = stores.bucket(bucket).map_err(|e| file_error(path, e))?;
-        let object = store
-            .get(&object_store::path::Path::from(key))
+        let mut chunks = stores
+            .get(bucket, key)
             .await
             .map_err(|e| file_error(path, e))?;
         let mut file = tokio::fs::File::create(&target)
             .await
             .map_err(|e| DimensionError::io(target.display(), e))?;
-        let mut chunks = object.into_stream();
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk.map_err(|e| file_error(path, e))?;
             file.write_all(&chunk)

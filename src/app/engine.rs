@@ -12,7 +12,9 @@ use super::sinks::{collect_sink_result, pick_error, spawn_sinks, SinkShared, Tab
 use super::{checkpointer, progress, EngineError};
 use crate::config::{OtherTablesPolicy, PipelineConfig, TableConfig};
 use crate::coordinator::{AckTracker, CheckpointStore, Ownership};
-use crate::source::kinesis::KinesisShards;
+#[cfg(feature = "kinesis")]
+use crate::source::kinesis::{self, KinesisShards};
+#[cfg(feature = "kinesis")]
 use crate::source::retry::RetryPolicy;
 use crate::source::shard::ShardSource;
 use crate::source::shards::{run_table, TableContext, TableProgress};
@@ -138,13 +140,22 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
                 );
                 table_tasks.spawn(run_table(shared_parts.context(source, &group, flag)));
             }
+            #[cfg(feature = "kinesis")]
             Some(stream) => {
                 let names: Vec<String> = group.tables.iter().map(|(t, _)| t.name.clone()).collect();
                 tracing::info!(tables = %names.join(", "), stream = %stream, "following Kinesis stream");
-                let client = api.kinesis_client(config.aws.kinesis_endpoint_url.as_deref());
+                let client = kinesis::client(&api, config.aws.kinesis_endpoint_url.as_deref());
                 let retry = RetryPolicy::metadata(config.source.max_retry_backoff);
                 let source = KinesisShards::new(client, stream, &names, retry);
                 table_tasks.spawn(run_table(shared_parts.context(source, &group, flag)));
+            }
+            // Validation refuses a kinesis_stream first.
+            #[cfg(not(feature = "kinesis"))]
+            Some(_) => {
+                return Err(EngineError::Config(crate::error_text::not_built(
+                    "the Kinesis source",
+                    "kinesis",
+                )))
             }
         }
     }

@@ -6,6 +6,10 @@ mod dimension;
 mod engine;
 mod error;
 mod filter_test;
+#[cfg(feature = "s3")]
+mod loader;
+#[cfg(not(feature = "s3"))]
+#[path = "loader_without_s3.rs"]
 mod loader;
 mod metrics_server;
 mod ownership;
@@ -14,6 +18,10 @@ mod replay;
 mod replay_input;
 mod signals;
 mod sinks;
+#[cfg(feature = "s3")]
+mod stores;
+#[cfg(not(feature = "s3"))]
+#[path = "stores_without_s3.rs"]
 mod stores;
 mod view_check;
 

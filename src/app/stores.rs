@@ -3,7 +3,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt as _;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::ObjectStoreExt as _;
 
 use crate::config::AwsConfig;
 
@@ -19,7 +23,7 @@ pub struct Stores {
 impl Stores {
     /// Clients for the `[aws]` settings (region, profile, endpoint).
     pub async fn new(aws: &AwsConfig) -> Self {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        let mut loader = crate::aws::config_loader();
         if let Some(region) = &aws.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
         }
@@ -61,5 +65,35 @@ impl Stores {
         );
         buckets.insert(name.to_owned(), Arc::clone(&store));
         Ok(store)
+    }
+
+    /// The size and version (ETag, or the modification time) of an object.
+    pub async fn head(&self, bucket: &str, key: &str) -> Result<(u64, String), String> {
+        let meta = self
+            .bucket(bucket)?
+            .head(&object_store::path::Path::from(key))
+            .await
+            .map_err(|e| e.to_string())?;
+        let version = meta
+            .e_tag
+            .unwrap_or_else(|| format!("modified:{}", meta.last_modified));
+        Ok((meta.size, version))
+    }
+
+    /// The bytes of an object, a chunk at a time.
+    pub async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<BoxStream<'static, Result<Bytes, String>>, String> {
+        let object = self
+            .bucket(bucket)?
+            .get(&object_store::path::Path::from(key))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(object
+            .into_stream()
+            .map(|chunk| chunk.map_err(|e| e.to_string()))
+            .boxed())
     }
 }

@@ -14,8 +14,11 @@ use crate::schema::naming::column_name;
 use crate::schema::stats::{SampleStats, Shape};
 use crate::schema::{AttributeStats, ColumnKind, SinkKinds};
 use crate::sink::clickhouse::ClickHouseKinds;
+#[cfg(feature = "elasticsearch")]
 use crate::sink::elasticsearch::ElasticsearchKinds;
+#[cfg(feature = "postgres")]
 use crate::sink::postgres::PostgresKinds;
+#[cfg(feature = "s3")]
 use crate::sink::s3::ParquetKinds;
 
 /// One table's sample and how it was taken.
@@ -39,12 +42,16 @@ pub(super) struct TableSample {
 
 /// The sinks with typed columns, by their `type`, with how each types a
 /// column kind (ClickHouse as on a server without `Bool`, the safe guess).
-/// One more line adds another.
-fn sink_kinds() -> [(&'static str, &'static dyn SinkKinds); 4] {
-    [
+/// One more line adds another; a sink this build lacks is left out.
+fn sink_kinds() -> Vec<(&'static str, &'static dyn SinkKinds)> {
+    vec![
+        #[cfg(feature = "clickhouse")]
         ("clickhouse", &ClickHouseKinds { bool_type: false }),
+        #[cfg(feature = "postgres")]
         ("postgres", &PostgresKinds),
+        #[cfg(feature = "s3")]
         ("s3", &ParquetKinds),
+        #[cfg(feature = "elasticsearch")]
         ("elasticsearch", &ElasticsearchKinds),
     ]
 }

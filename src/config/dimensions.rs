@@ -53,6 +53,7 @@ fn validate_enrich(enrich: &EnrichConfig) -> Result<(), Invalid> {
             format!("{:?} must end in .parquet, .csv or .jsonl", enrich.path),
         ));
     }
+    check_built(&enrich.path, "enrich.path")?;
     if enrich.columns.is_empty() {
         return Err(invalid("enrich.columns", "name at least one column to add"));
     }
@@ -69,6 +70,7 @@ fn validate_dimension(dimension: &DimensionConfig, field: &str) -> Result<(), In
             format!("{:?} must end in .parquet, .csv or .jsonl", dimension.path),
         ));
     }
+    check_built(&dimension.path, &format!("{field}.path"))?;
     if dimension.key.is_empty() || dimension.key.iter().any(|k| k.trim().is_empty()) {
         return Err(invalid(format!("{field}.key"), "name the key column(s)"));
     }
@@ -85,6 +87,24 @@ fn validate_dimension(dimension: &DimensionConfig, field: &str) -> Result<(), In
         ));
     }
     Ok(())
+}
+
+/// Refuses a file this build cannot read: Parquet without the `parquet`
+/// feature, an `s3://` path without the `s3` feature.
+fn check_built(path: &str, field: &str) -> Result<(), Invalid> {
+    let missing = if path.starts_with("s3://") && !cfg!(feature = "s3") {
+        Some(("reading s3:// files", "s3"))
+    } else if DimensionFormat::from_path(path) == Some(DimensionFormat::Parquet)
+        && !cfg!(feature = "parquet")
+    {
+        Some(("reading Parquet", "parquet"))
+    } else {
+        None
+    };
+    match missing {
+        Some((what, feature)) => Err(invalid(field, crate::error_text::not_built(what, feature))),
+        None => Ok(()),
+    }
 }
 
 fn validate_join(

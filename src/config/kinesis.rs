@@ -40,6 +40,12 @@ pub(super) fn validate_kinesis(config: &PipelineConfig) -> Result<(), Invalid> {
     let mut by_stream: HashMap<&str, Vec<(usize, &TableConfig)>> = HashMap::new();
     for (index, table) in config.tables.iter().enumerate() {
         validate_table(table, &format!("tables[{index}]"))?;
+        if table.kinesis_stream.is_some() && !cfg!(feature = "kinesis") {
+            return Err(invalid(
+                format!("tables[{index}].kinesis_stream"),
+                crate::error_text::not_built("the Kinesis source", "kinesis"),
+            ));
+        }
         if let Some(stream) = &table.kinesis_stream {
             by_stream.entry(stream).or_default().push((index, table));
         }

@@ -272,3 +272,30 @@ fn postgres_sink_dialects() {
     };
     assert!(pg.exactly_once(), "exactly-once is PostgreSQL's default");
 }
+
+#[test]
+fn a_sink_type_not_in_this_build_names_the_feature_to_build_with() {
+    let problem = crate::sink::registry::not_built("kafka", "kafka");
+    let (field, message) = super::validate::sink_problem("sinks[1]", problem);
+    let err = ConfigError::Field {
+        file: "pipeline.toml".into(),
+        field,
+        message,
+    };
+    assert_eq!(
+        err.to_string(),
+        r#"pipeline.toml: sinks[1]: type "kafka" is not in this build (built without the "kafka" feature; rebuild with --features kafka)"#
+    );
+}
+
+#[test]
+fn a_sink_problem_is_placed_under_its_entry() {
+    let problem = crate::sink::InvalidField::new("batch.max_records", "must be at least 1");
+    assert_eq!(
+        super::validate::sink_problem("sinks[0]", problem),
+        (
+            "sinks[0].batch.max_records".to_owned(),
+            "must be at least 1".to_owned()
+        )
+    );
+}

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use super::{LoaderConfig, PipelineConfig, SinkEntry};
+use crate::sink::InvalidField;
 use crate::transform::{FilterSpec, Stage, TransformConfig};
 
 pub(super) type Invalid = (String, String);
@@ -186,10 +187,19 @@ fn validate_sinks(sinks: &[SinkEntry]) -> Result<(), Invalid> {
         }
         sink.sink
             .validate()
-            .map_err(|problem| invalid(format!("{field}.{}", problem.field), problem.message))?;
+            .map_err(|problem| sink_problem(&field, problem))?;
         validate_stage(&field, &sink.filters, &sink.transforms)?;
     }
     Ok(())
+}
+
+/// A sink's problem under its entry's path (`sinks[1]`): at the entry
+/// itself when the problem names no field.
+pub(super) fn sink_problem(entry: &str, problem: InvalidField) -> Invalid {
+    match problem.field.as_str() {
+        "" => invalid(entry, problem.message),
+        field => invalid(format!("{entry}.{field}"), problem.message),
+    }
 }
 
 /// Checks a loader configuration.

@@ -11,6 +11,10 @@ mod disk;
 mod error;
 mod index;
 mod memory;
+#[cfg(feature = "parquet")]
+mod parquet_rows;
+#[cfg(not(feature = "parquet"))]
+#[path = "parquet_rows_without_parquet.rs"]
 mod parquet_rows;
 mod read;
 mod source;

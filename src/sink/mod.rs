@@ -3,27 +3,35 @@
 //! Each folder owns its settings; `registry` is the one list of sinks.
 
 pub mod batch;
+/// Always built: its column types also name the s3 sink's typed columns
+/// and the schema report's proposals; the sink itself needs the feature.
 pub mod clickhouse;
 pub mod columns;
 pub mod driver;
+#[cfg(feature = "elasticsearch")]
 pub mod elasticsearch;
+#[cfg(feature = "jsonl")]
 pub mod jsonl;
+#[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod refused;
 pub mod registry;
+#[cfg(feature = "s3")]
 pub mod s3;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use crate::coordinator::Chunk;
 use crate::model::{ChangeEvent, SequenceNumber};
 
 pub use batch::BatchConfig;
 pub use driver::{run_sink, SinkContext};
-pub use registry::{InvalidField, SinkConfig, SinkEnv, SinkSpec};
+pub use registry::{InvalidField, NotBuilt, SinkConfig, SinkEnv, SinkSpec};
 
 /// A write failure of a whole batch.
 #[derive(Debug, thiserror::Error)]
@@ -118,15 +126,18 @@ mod driver_tests;
 
 /// Runs a blocking write on `state` on the blocking thread pool, so that
 /// file and SQLite I/O never stalls the async workers.
+#[cfg(any(feature = "sqlite", feature = "jsonl"))]
 pub(crate) async fn write_blocking<S: Send + 'static>(
     sink: &str,
-    state: &Arc<Mutex<S>>,
+    state: &Arc<std::sync::Mutex<S>>,
     batch: Batch,
     write: fn(&mut S, &Batch) -> Result<Vec<Rejected>, SinkError>,
 ) -> Result<Vec<Rejected>, SinkError> {
     let state = Arc::clone(state);
     tokio::task::spawn_blocking(move || {
-        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         write(&mut state, &batch)
     })
     .await

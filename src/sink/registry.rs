@@ -11,14 +11,21 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::batch::BatchConfig;
+#[cfg(feature = "clickhouse")]
 use super::clickhouse::ClickHouseSinkConfig;
+#[cfg(feature = "elasticsearch")]
 use super::elasticsearch::ElasticsearchSinkConfig;
+#[cfg(feature = "jsonl")]
 use super::jsonl::JsonlSinkConfig;
+#[cfg(feature = "kafka")]
 use super::kafka::KafkaSinkConfig;
+#[cfg(feature = "postgres")]
 use super::postgres::PostgresSinkConfig;
+#[cfg(feature = "s3")]
 use super::s3::S3SinkConfig;
+#[cfg(feature = "sqlite")]
 use super::sqlite::SqliteSinkConfig;
-use super::{run_sink, SinkContext, SinkError, SinkWriter};
+use super::{run_sink, Batch, Rejected, SinkContext, SinkError, SinkWriter};
 use crate::aws::AwsConfig;
 use crate::coordinator::Chunk;
 use crate::model::TableSchema;
@@ -103,20 +110,36 @@ pub trait SinkSpec: Send + Sync {
 pub type SinkTask = Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send>>;
 
 /// Declares [`SinkConfig`] with one variant per registered sink, and its
-/// dispatch to the variant's [`SinkSpec`].
+/// dispatch to the variant's [`SinkSpec`]. A sink whose Cargo feature is
+/// off keeps its variant, holding [`NotBuilt`], so that its `type` is
+/// still known and refused with the feature to build with.
 macro_rules! register_sinks {
-    ($( $(#[$doc:meta])* $variant:ident = $kind:literal ($config:ty), )+) => {
+    ($( $(#[$doc:meta])* $variant:ident = $kind:literal if $feature:literal ($config:ty), )+) => {
         /// One destination: a `[[sinks]]` entry, chosen by its `type`.
         #[derive(Debug, Clone, Deserialize)]
         #[serde(tag = "type")]
         pub enum SinkConfig {
-            $( $(#[$doc])* #[serde(rename = $kind)] $variant($config), )+
+            $(
+                $(#[$doc])*
+                #[cfg(feature = $feature)]
+                #[serde(rename = $kind)]
+                $variant($config),
+                $(#[$doc])*
+                #[cfg(not(feature = $feature))]
+                #[serde(rename = $kind)]
+                $variant(NotBuilt),
+            )+
         }
 
         impl SinkConfig {
             /// The `type` of the entry.
             pub fn kind(&self) -> &'static str {
                 match self { $( Self::$variant(_) => $kind, )+ }
+            }
+
+            /// The Cargo feature this build lacks for the entry's sink, if any.
+            pub fn missing_feature(&self) -> Option<&'static str> {
+                match self { $( Self::$variant(_) => (!cfg!(feature = $feature)).then_some($feature), )+ }
             }
 
             fn spec(&self) -> &dyn SpecFacts {
@@ -146,19 +169,79 @@ macro_rules! register_sinks {
 
 register_sinks! {
     /// Embedded SQLite replica: one table per source table.
-    Sqlite = "sqlite" (SqliteSinkConfig),
+    Sqlite = "sqlite" if "sqlite" (SqliteSinkConfig),
     /// Change events appended to local JSON Lines files.
-    Jsonl = "jsonl" (JsonlSinkConfig),
+    Jsonl = "jsonl" if "jsonl" (JsonlSinkConfig),
     /// ClickHouse over its HTTP interface: versioned state or a change log.
-    Clickhouse = "clickhouse" (ClickHouseSinkConfig),
+    Clickhouse = "clickhouse" if "clickhouse" (ClickHouseSinkConfig),
     /// Batches as gzipped JSON Lines or Parquet objects in S3, announced on SQS.
-    S3 = "s3" (S3SinkConfig),
+    S3 = "s3" if "s3" (S3SinkConfig),
     /// A re-materialised table per source table in PostgreSQL or CrateDB.
-    Postgres = "postgres" (PostgresSinkConfig),
+    Postgres = "postgres" if "postgres" (PostgresSinkConfig),
     /// One document per item in Elasticsearch or OpenSearch, versioned.
-    Elasticsearch = "elasticsearch" (ElasticsearchSinkConfig),
+    Elasticsearch = "elasticsearch" if "elasticsearch" (ElasticsearchSinkConfig),
     /// Keyed change records in a Kafka topic per table.
-    Kafka = "kafka" (KafkaSinkConfig),
+    Kafka = "kafka" if "kafka" (KafkaSinkConfig),
+}
+
+/// The refusal of a `[[sinks]]` entry of type `kind`, whose sink this build
+/// lacks for want of `feature`: the entry itself is at fault (empty field).
+pub fn not_built(kind: &str, feature: &str) -> InvalidField {
+    InvalidField::new(
+        "",
+        crate::error_text::not_built(&format!("type {kind:?}"), feature),
+    )
+}
+
+/// The settings of a sink this build was compiled without: any settings
+/// are accepted, and [`SinkConfig::validate`] refuses the entry, naming the
+/// Cargo feature to build with.
+#[derive(Debug, Clone, Default)]
+pub struct NotBuilt {
+    batch: BatchConfig,
+}
+
+impl<'de> Deserialize<'de> for NotBuilt {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(deserializer)?;
+        Ok(Self::default())
+    }
+}
+
+impl SinkSpec for NotBuilt {
+    type Writer = NotBuilt;
+
+    fn name(&self) -> Option<&str> {
+        None
+    }
+
+    fn batch(&self) -> &BatchConfig {
+        &self.batch
+    }
+
+    fn validate(&self) -> Result<(), InvalidField> {
+        Ok(())
+    }
+
+    fn needs_new_images(&self) -> bool {
+        false
+    }
+
+    async fn open(&self, env: SinkEnv<'_>) -> Result<Self::Writer, SinkError> {
+        Err(SinkError::Fatal {
+            sink: env.name.to_owned(),
+            message: "this sink is not in this build".to_owned(),
+        })
+    }
+}
+
+impl SinkWriter for NotBuilt {
+    async fn write(&mut self, _batch: Batch) -> Result<Vec<Rejected>, SinkError> {
+        Err(SinkError::Fatal {
+            sink: String::new(),
+            message: "this sink is not in this build".to_owned(),
+        })
+    }
 }
 
 impl SinkConfig {
@@ -172,8 +255,12 @@ impl SinkConfig {
         self.spec().batch()
     }
 
-    /// Checks the entry, its batch limits included.
+    /// Checks the entry, its batch limits included. A sink this build
+    /// lacks is refused with an empty field (the entry itself is at fault).
     pub fn validate(&self) -> Result<(), InvalidField> {
+        if let Some(feature) = self.missing_feature() {
+            return Err(not_built(self.kind(), feature));
+        }
         self.spec()
             .batch()
             .validate()

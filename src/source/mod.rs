@@ -5,6 +5,7 @@
 //! and decodes pages; [`shards`] is the core that drives any of them.
 
 pub mod error;
+#[cfg(feature = "kinesis")]
 pub mod kinesis;
 pub mod retry;
 pub mod shard;

@@ -374,7 +374,7 @@ async fn auth(
     let Some(service) = config.aws_sigv4 else {
         return Ok(Auth::None);
     };
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let mut loader = crate::aws::config_loader();
     if let Some(region) = config.region.as_ref().or(aws.region.as_ref()) {
         loader = loader.region(aws_config::Region::new(region.clone()));
     }

@@ -123,7 +123,7 @@ fn client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String>
                 .into(),
         );
     }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup: {e}"))?

@@ -105,8 +105,8 @@ impl S3Sink {
             .map_err(fatal)?;
         let sqs = match &config.sqs_queue_url {
             Some(queue) => {
-                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .region(aws_config::Region::new(region.clone()));
+                let mut loader =
+                    crate::aws::config_loader().region(aws_config::Region::new(region.clone()));
                 if let Some(profile) = &aws.profile {
                     loader = loader.profile_name(profile);
                 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_sdk_dynamodbstreams::config::endpoint::{Params, ResolveEndpoint};
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 
@@ -91,7 +91,7 @@ impl StreamsApi {
             .with_max_attempts(SDK_MAX_ATTEMPTS)
             .with_initial_backoff(Duration::from_millis(100))
             .with_max_backoff(source.max_retry_backoff);
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        let mut loader = crate::aws::config_loader()
             .retry_config(retry)
             .timeout_config(
                 TimeoutConfig::builder()
@@ -147,13 +147,9 @@ impl StreamsApi {
         })
     }
 
-    /// A Kinesis client with the same credentials, region and timeouts:
-    /// `endpoint` overrides the region's endpoint (never the DynamoDB one).
-    pub fn kinesis_client(&self, endpoint: Option<&str>) -> aws_sdk_kinesis::Client {
-        let mut builder = aws_sdk_kinesis::config::Builder::from(&self.sdk_config);
-        builder.set_endpoint_url(endpoint.map(str::to_owned));
-        let config = builder.build();
-        aws_sdk_kinesis::Client::from_conf(config)
+    /// The SDK configuration (credentials, region, timeouts) the clients share.
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.sdk_config
     }
 
     /// Where requests go, for messages.
