@@ -20,6 +20,7 @@
 #   WARMUP=5 PER_SECOND=1 bench/kinesis_latency.sh ...   # warm-up seconds; a latency line per second
 #   KEEP=1 LOG_LEVEL=info bench/kinesis_latency.sh ...   # keep the work dir (logs, arrival/sight times)
 #   CLICKHOUSE=server bench/kinesis_latency.sh ...   # clickhouse-server on PATH instead of chdb
+#   WRITE_ONLY=1 bench/kinesis_latency.sh ...    # the writer alone: kinesalite's cost of the writes
 #
 # ClickHouse is chdb (ClickHouse 26, in-process) behind bench/chdb_http.py,
 # a Python HTTP front, by default: Debian's clickhouse-server (18.16, the one
@@ -136,70 +137,94 @@ name = "seq"
 type = "UInt64"
 $batch
 TOML
-"$bin" --log-level "${LOG_LEVEL:-warn}" run --config "$work/pipeline.toml" 2> "$work/engine.log" &
-engine_pid=$!
+write_only=${WRITE_ONLY:-0}
 ch_query() {
     curl -sS --data-binary "$1" "http://127.0.0.1:$ch_port/"
 }
-deadline=$((SECONDS + 60))
-until [ "$(ch_query 'EXISTS TABLE orders' 2>/dev/null)" = "1" ]; do
-    if ! kill -0 "$engine_pid" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
-        echo "the engine did not create the ClickHouse table; its log:" >&2
-        tail -n 30 "$work/engine.log" >&2
-        exit 1
-    fi
-    sleep 0.2
-done
+if [ "$write_only" != 1 ]; then
+    "$bin" --log-level "${LOG_LEVEL:-warn}" run --config "$work/pipeline.toml" 2> "$work/engine.log" &
+    engine_pid=$!
+    deadline=$((SECONDS + 60))
+    until [ "$(ch_query 'EXISTS TABLE orders' 2>/dev/null)" = "1" ]; do
+        if ! kill -0 "$engine_pid" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
+            echo "the engine did not create the ClickHouse table; its log:" >&2
+            tail -n 30 "$work/engine.log" >&2
+            exit 1
+        fi
+        sleep 0.2
+    done
+fi
 
 ticks=$(getconf CLK_TCK)
 proc_cpu() { # PID: user + system clock ticks so far
     awk '{print $14 + $15}' "/proc/$1/stat"
 }
+proc_wait() { # PID: nanoseconds its threads have waited, runnable, for a CPU so far
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{sum += $2} END {printf "%.0f\n", sum}'
+}
 machine_cpu() { # busy and total clock ticks of all CPUs so far
     awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat
 }
-names=(engine kinesalite clickhouse dynamodb-local)
-pids=("$engine_pid" "$kin_pid" "$ch_pid" "$ddb_pid")
+names=(kinesalite clickhouse dynamodb-local)
+pids=("$kin_pid" "$ch_pid" "$ddb_pid")
+if [ "$write_only" != 1 ]; then
+    names=(engine "${names[@]}")
+    pids=("$engine_pid" "${pids[@]}")
+fi
 before=()
+waited0=()
 for pid in "${pids[@]}"; do
     before+=("$(proc_cpu "$pid")")
+    waited0+=("$(proc_wait "$pid")")
 done
 read -r busy0 all0 < <(machine_cpu)
 load0=$(cut -d ' ' -f 1-3 /proc/loadavg)
 started=$(date +%s.%N)
 
-"$py" bench/kinesis_latency.py poll "http://127.0.0.1:$ch_port" orders "$total" "$work/seen.bin" \
-    "$work/writer.done" > "$work/poller.txt" &
-poller_pid=$!
+if [ "$write_only" != 1 ]; then
+    "$py" bench/kinesis_latency.py poll "http://127.0.0.1:$ch_port" orders "$total" "$work/seen.bin" \
+        "$work/writer.done" > "$work/poller.txt" &
+    poller_pid=$!
+fi
 "$py" bench/kinesis_latency.py write "http://127.0.0.1:$kin_port" orders-cdc orders "$rate" "$((warmup + seconds))" \
     "$work/arrivals.bin" "$work/writer.done"
-wait "$poller_pid"
-poller_pid=
-cat "$work/poller.txt"
+if [ "$write_only" != 1 ]; then
+    wait "$poller_pid"
+    poller_pid=
+    cat "$work/poller.txt"
+fi
 
 finished=$(date +%s.%N)
 read -r busy1 all1 < <(machine_cpu)
 load1=$(cut -d ' ' -f 1-3 /proc/loadavg)
 after=()
+waited1=()
 for pid in "${pids[@]}"; do
     after+=("$(proc_cpu "$pid")")
+    waited1+=("$(proc_wait "$pid")")
 done
-rss_kb=$(awk '/^VmHWM:/{print $2}' "/proc/$engine_pid/status")
-rows=$(ch_query 'SELECT count() FROM orders')
-
-"$py" bench/kinesis_latency.py report "$work/arrivals.bin" "$work/seen.bin" "$((rate * warmup))"
 wall=$(awk -v a="$started" -v b="$finished" 'BEGIN {print b - a}')
-echo "window: ${wall%.*} s from the first write to the last row seen; $rows rows in ClickHouse"
+if [ "$write_only" != 1 ]; then
+    rss_kb=$(awk '/^VmHWM:/{print $2}' "/proc/$engine_pid/status")
+    rows=$(ch_query 'SELECT count() FROM orders')
+    "$py" bench/kinesis_latency.py report "$work/arrivals.bin" "$work/seen.bin" "$((rate * warmup))"
+    echo "window: ${wall%.*} s from the first write to the last row seen; $rows rows in ClickHouse"
+else
+    echo "window: ${wall%.*} s of writes, nothing reading"
+fi
+# "waited" is the time its threads were runnable but not running (another
+# process had the CPU): the machine's contention, as this process saw it.
 for i in "${!names[@]}"; do
     awk -v name="${names[$i]}" -v t="$(( after[i] - before[i] ))" -v hz="$ticks" -v wall="$wall" -v n="$total" \
-        'BEGIN {s = t / hz; printf "  %-15s CPU %6.1f s (%3.0f %% of a core)%s\n", name, s, s / wall * 100,
-                name == "engine" ? sprintf(", %.1f CPU-s per million changes", s / n * 1e6) : ""}'
+        -v w="$(( waited1[i] - waited0[i] ))" \
+        'BEGIN {s = t / hz; printf "  %-15s CPU %6.1f s (%3.0f %% of a core), %5.1f CPU-s per million changes; waited for a CPU %.1f s\n",
+                name, s, s / wall * 100, s / n * 1e6, w / 1e9}'
 done
-echo "  engine peak RSS $((rss_kb / 1024)) MiB"
+[ "$write_only" = 1 ] || echo "  engine peak RSS $((rss_kb / 1024)) MiB"
 awk -v b=$((busy1 - busy0)) -v a=$((all1 - all0)) -v hz="$ticks" -v wall="$wall" \
     'BEGIN {printf "  machine         CPU %6.1f s busy of %.1f s (%d cores)\n", b / hz, a / hz, a / hz / wall + 0.5}'
 echo "  load average before: $load0; after: $load1"
-if grep -q -i -E 'error|warn' "$work/engine.log"; then
+if [ -f "$work/engine.log" ] && grep -q -E ' (WARN|ERROR) |^Error' "$work/engine.log"; then
     echo "engine log (warnings and errors):"
-    grep -i -E 'error|warn' "$work/engine.log" | tail -n 10
+    grep -E ' (WARN|ERROR) |^Error' "$work/engine.log" | tail -n 10
 fi
