@@ -49,7 +49,7 @@ def key(seq):
     return "k%0*d" % (PAD, seq)
 
 
-# ~430 bytes of item, ~750 bytes of record.
+# ~350 bytes of item (DynamoDB JSON), ~700-byte records.
 FILLER = "x" * 200
 
 
