@@ -1,5 +1,5 @@
-//! Snapshots against DynamoDB Local, SQLite and PostgreSQL: a 50,000-item
-//! table scanned while a writer changes it converges; a snapshot killed
+//! Snapshots against DynamoDB Local, SQLite and PostgreSQL: a table scanned
+//! while a writer changes it converges; a snapshot killed
 //! mid-way resumes from its segments' stored progress; `when_needed`
 //! re-snapshots after changes were lost (a replaced stream, a vanished shard).
 
@@ -8,7 +8,9 @@ use crate::common;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use common::engine::{command, run_until_caught_up, set_table_option, sqlite_sink, write_config};
+use common::engine::{
+    command_in, run_until_caught_up_in, set_table_option, sqlite_sink, write_config,
+};
 use common::{bulk, postgres::live};
 
 fn postgres_url() -> String {
@@ -39,25 +41,39 @@ fn snapshot_counts(output: &Output) -> (u64, u64) {
     (number(after_read), number(pages))
 }
 
-fn spawn_logged(config: &std::path::Path, log: &std::path::Path) -> std::process::Child {
-    command(&[
-        "run",
-        "--config",
-        &config.display().to_string(),
-        "--exit-when-caught-up",
-        "--progress-interval",
-        "1s",
-    ])
+fn spawn_logged(
+    database: &str,
+    config: &std::path::Path,
+    log: &std::path::Path,
+) -> std::process::Child {
+    command_in(
+        database,
+        &[
+            "run",
+            "--config",
+            &config.display().to_string(),
+            "--exit-when-caught-up",
+            "--progress-interval",
+            "1s",
+        ],
+    )
     .stdout(Stdio::null())
     .stderr(std::fs::File::create(log).expect("log file"))
     .spawn()
     .expect("start the engine")
 }
 
+/// A snapshot racing a writer converges: the writer updates, deletes and
+/// inserts items the Scan has read, has yet to read or reads mid-change, so
+/// the same items arrive both as scanned rows and as stream changes. The
+/// table lives in a DynamoDB Local database of its own (loading it waits for
+/// no other test) and the snapshot is paced (`snapshot_max_items_per_second`)
+/// so that it lasts seconds: the overlap does not depend on the table's size.
 #[tokio::test(flavor = "multi_thread")]
 async fn snapshot_with_a_concurrent_writer_converges() {
-    const ITEMS: usize = 50_000;
-    let client = common::client().await;
+    const ITEMS: usize = 10_000;
+    let database = common::own_database("snap");
+    let client = common::client_in(&database).await;
     let table = common::unique_table("snap");
     common::create_table(&client, &table).await;
     bulk::load(&client, &table, ITEMS, 8).await;
@@ -70,13 +86,15 @@ async fn snapshot_with_a_concurrent_writer_converges() {
         postgres_url()
     );
     let config = write_config(dir.path(), &[&table], "", &sinks);
+    // 100-item pages at 2,000 items/s: the Scan takes at least 5 s.
     set_table_option(
         &config,
         &table,
-        "snapshot = \"initial\"\nsnapshot_segments = 4",
+        "snapshot = \"initial\"\nsnapshot_segments = 4\nsnapshot_page_size = 100\n\
+         snapshot_max_items_per_second = 2000",
     );
     let log = dir.path().join("engine.log");
-    let mut engine = spawn_logged(&config, &log);
+    let mut engine = spawn_logged(&database, &config, &log);
     // A writer keeps changing the table; count what it does during the snapshot.
     let in_snapshot = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -84,45 +102,52 @@ async fn snapshot_with_a_concurrent_writer_converges() {
         let (client, table) = (client.clone(), table.clone());
         let (in_snapshot, stop) = (in_snapshot.clone(), stop.clone());
         tokio::spawn(async move {
-            let mut during = 0;
+            let (mut during, mut written) = (0, 0);
             let mut seed = 1;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 bulk::churn(&client, &table, ITEMS, 5, seed).await;
                 seed += 1;
+                written += 5;
                 if in_snapshot.load(std::sync::atomic::Ordering::Relaxed) {
                     during += 5;
                 }
             }
-            during
+            (during, written)
         })
     };
-    let status = loop {
-        if let Some(status) = engine.try_wait().expect("engine") {
-            break status;
-        }
+    common::wait_for_async("the engine to exit", Duration::from_secs(600), || {
+        let exited = engine.try_wait().expect("engine").is_some();
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         let running = text.contains("snapshot started") && !text.contains("snapshot finished");
         in_snapshot.store(running, std::sync::atomic::Ordering::Relaxed);
         if text.contains("snapshot finished") {
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+        std::future::ready(exited)
+    })
+    .await;
+    let status = engine.wait().expect("engine");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let during = writer.await.expect("writer");
+    let (during, written) = writer.await.expect("writer");
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(status.success(), "{text}");
-    assert!(during > 0, "no write happened during the snapshot:\n{text}");
+    assert!(
+        during >= 50,
+        "{during} writes during the snapshot, too few to overlap it:\n{text}"
+    );
     assert!(text.contains("snapshot progress"), "{text}");
     // Changes after that run's end, then a catch-up run.
     bulk::churn(&client, &table, ITEMS, 100, 999).await;
     let config_clone = config.clone();
-    let second = tokio::task::spawn_blocking(move || run_until_caught_up(&config_clone))
-        .await
-        .expect("run");
+    let database_clone = database.clone();
+    let second =
+        tokio::task::spawn_blocking(move || run_until_caught_up_in(&database_clone, &config_clone))
+            .await
+            .expect("run");
     assert_eq!(snapshot_counts(&second).0, 0, "no second snapshot");
     // The stream resumed at the positions recorded when the snapshot began,
-    // not at its start (which holds the 50,000 loading inserts).
+    // not at its start (which holds the loading inserts): the first run read
+    // at most one record per write of the writer, far fewer than the table.
     let first_read = text
         .lines()
         .rev()
@@ -132,8 +157,12 @@ async fn snapshot_with_a_concurrent_writer_converges() {
         .and_then(|n| n.parse::<u64>().ok())
         .expect("first run's summary");
     assert!(
-        first_read < ITEMS as u64 / 2,
-        "{first_read} stream records read after the snapshot"
+        written < ITEMS,
+        "{written} writes: too many to tell a resumed stream from a replayed one"
+    );
+    assert!(
+        first_read <= written as u64,
+        "{first_read} stream records read after the snapshot, the writer made {written} changes"
     );
     let expected = common::scan(&client, &table).await;
     assert!(expected.len() > ITEMS / 2);
@@ -162,7 +191,8 @@ fn stored_progress(state: &std::path::Path, table: &str) -> (u64, u64) {
 async fn killed_snapshot_resumes_from_segment_progress() {
     const ITEMS: usize = 12_000;
     const PAGE: usize = 200;
-    let client = common::client().await;
+    let database = common::own_database("snapkill");
+    let client = common::client_in(&database).await;
     let table = common::unique_table("snap_kill");
     common::create_table(&client, &table).await;
     bulk::load(&client, &table, ITEMS, 8).await;
@@ -178,7 +208,7 @@ async fn killed_snapshot_resumes_from_segment_progress() {
         ),
     );
     let log = dir.path().join("engine.log");
-    let mut engine = spawn_logged(&config, &log);
+    let mut engine = spawn_logged(&database, &config, &log);
     let state = dir.path().join("state");
     common::wait_for(
         "a quarter of the snapshot to be stored",
@@ -202,9 +232,11 @@ async fn killed_snapshot_resumes_from_segment_progress() {
         &format!("snapshot = \"initial\"\nsnapshot_segments = 4\nsnapshot_page_size = {PAGE}"),
     );
     let config_clone = config.clone();
-    let output = tokio::task::spawn_blocking(move || run_until_caught_up(&config_clone))
-        .await
-        .expect("run");
+    let database_clone = database.clone();
+    let output =
+        tokio::task::spawn_blocking(move || run_until_caught_up_in(&database_clone, &config_clone))
+            .await
+            .expect("run");
     let (items, pages) = snapshot_counts(&output);
     let full_pages = (ITEMS / PAGE) as u64;
     assert!(
@@ -228,7 +260,8 @@ async fn killed_snapshot_resumes_from_segment_progress() {
 #[tokio::test(flavor = "multi_thread")]
 async fn when_needed_resnapshots_after_lost_changes() {
     const ITEMS: usize = 400;
-    let client = common::client().await;
+    let database = common::own_database("snapneeded");
+    let client = common::client_in(&database).await;
     let table = common::unique_table("snap_needed");
     common::create_table(&client, &table).await;
     bulk::load(&client, &table, ITEMS, 4).await;
@@ -243,7 +276,8 @@ async fn when_needed_resnapshots_after_lost_changes() {
     let config = write_config(dir.path(), &[&table], "", &sinks);
     set_table_option(&config, &table, "snapshot = \"when_needed\"");
     let run = |config: std::path::PathBuf| {
-        tokio::task::spawn_blocking(move || run_until_caught_up(&config))
+        let database = database.clone();
+        tokio::task::spawn_blocking(move || run_until_caught_up_in(&database, &config))
     };
     let first = run(config.clone()).await.expect("run");
     assert!(snapshot_counts(&first).0 >= ITEMS as u64);

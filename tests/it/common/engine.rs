@@ -34,10 +34,16 @@ pub fn write_config(dir: &Path, tables: &[&str], source: &str, extra: &str) -> P
 
 /// The command with local credentials and no inherited AWS profile.
 pub fn command(args: &[&str]) -> Command {
+    command_in(super::SHARED_DATABASE, args)
+}
+
+/// [`command`] using DynamoDB Local's database `database` (an access key;
+/// see `common::own_database`).
+pub fn command_in(database: &str, args: &[&str]) -> Command {
     let mut command = Command::new(binary());
     command
         .args(args)
-        .env("AWS_ACCESS_KEY_ID", "local")
+        .env("AWS_ACCESS_KEY_ID", database)
         .env("AWS_SECRET_ACCESS_KEY", "local")
         .env_remove("AWS_PROFILE")
         .env("RUST_LOG", "info");
@@ -46,12 +52,20 @@ pub fn command(args: &[&str]) -> Command {
 
 /// Runs the engine to completion (`--exit-when-caught-up`) and checks it succeeded.
 pub fn run_until_caught_up(config: &Path) -> Output {
-    let output = command(&[
-        "run",
-        "--config",
-        &config.display().to_string(),
-        "--exit-when-caught-up",
-    ])
+    run_until_caught_up_in(super::SHARED_DATABASE, config)
+}
+
+/// [`run_until_caught_up`] using DynamoDB Local's database `database`.
+pub fn run_until_caught_up_in(database: &str, config: &Path) -> Output {
+    let output = command_in(
+        database,
+        &[
+            "run",
+            "--config",
+            &config.display().to_string(),
+            "--exit-when-caught-up",
+        ],
+    )
     .output()
     .expect("run the engine");
     assert!(

@@ -52,12 +52,35 @@ pub fn endpoint() -> String {
 
 /// A DynamoDB client for DynamoDB Local.
 pub async fn client() -> Client {
+    client_in(SHARED_DATABASE).await
+}
+
+/// The access key of the DynamoDB Local database most tests share.
+pub const SHARED_DATABASE: &str = "local";
+
+/// A DynamoDB Local database of the calling test's own, named by the access
+/// key that selects it: DynamoDB Local keeps one database per access key, so
+/// a test that loads a large table neither queues behind every other test's
+/// writes and stream records nor slows them. Use it with [`client_in`] and
+/// `engine::{command_in, run_until_caught_up_in}`.
+pub fn own_database(prefix: &str) -> String {
+    // DynamoDB Local accepts access keys of letters and digits only.
+    assert!(
+        prefix.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{prefix}"
+    );
+    format!("{prefix}{}x{}", std::process::id(), fastrand::u32(..))
+}
+
+/// A client of DynamoDB Local's database `database` (an access key; see
+/// [`own_database`]).
+pub async fn client_in(database: &str) -> Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
         .endpoint_url(endpoint())
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "local", "local", None, None, "tests",
+            database, "local", None, None, "tests",
         ))
         .build();
     Client::from_conf(config)
