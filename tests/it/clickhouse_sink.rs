@@ -38,27 +38,24 @@ async fn state_table_converges_through_a_crash() {
     // First run: killed once rows have arrived.
     let log = dir.path().join("engine.log");
     let mut engine = spawn(&config, &log);
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let count = common::clickhouse::query(&format!(
-            "SELECT count() FROM system.tables WHERE database = '{database}'"
-        ))
-        .await;
-        if count.trim() == "1" {
-            let rows =
-                common::clickhouse::query(&format!("SELECT count() FROM `{database}`.`{table}`"))
-                    .await;
-            if rows.trim().parse::<u64>().unwrap_or(0) > 0 {
-                break;
-            }
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no rows arrived: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::wait_for_async(
+        common::WithLog("rows to arrive", &log),
+        Duration::from_secs(60),
+        || async {
+            let count = common::clickhouse::query(&format!(
+                "SELECT count() FROM system.tables WHERE database = '{database}'"
+            ))
+            .await;
+            count.trim() == "1"
+                && common::clickhouse::query(&format!("SELECT count() FROM `{database}`.`{table}`"))
+                    .await
+                    .trim()
+                    .parse::<u64>()
+                    .unwrap_or(0)
+                    > 0
+        },
+    )
+    .await;
     engine.kill().expect("SIGKILL");
     engine.wait().expect("reap");
 

@@ -47,36 +47,31 @@ async fn live_view_equals_the_table_through_a_crash() {
     let pg = connect().await;
     let log = dir.path().join("engine.log");
     let mut engine = spawn(&config, &log);
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let exists: Option<String> = pg
-            .query_one(
-                &format!("SELECT to_regclass('\"{schema}\".\"{table}\"')::text"),
-                &[],
-            )
-            .await
-            .expect("query")
-            .get(0);
-        if exists.is_some() {
-            let count: i64 = pg
+    common::wait_for_async(
+        common::WithLog("rows", &log),
+        Duration::from_secs(60),
+        || async {
+            let exists: Option<String> = pg
                 .query_one(
-                    &format!("SELECT count(*) FROM \"{schema}\".\"{table}\""),
+                    &format!("SELECT to_regclass('\"{schema}\".\"{table}\"')::text"),
                     &[],
                 )
                 .await
-                .expect("count")
+                .expect("query")
                 .get(0);
-            if count > 0 {
-                break;
-            }
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no rows: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+            exists.is_some()
+                && pg
+                    .query_one(
+                        &format!("SELECT count(*) FROM \"{schema}\".\"{table}\""),
+                        &[],
+                    )
+                    .await
+                    .expect("count")
+                    .get::<_, i64>(0)
+                    > 0
+        },
+    )
+    .await;
     engine.kill().expect("SIGKILL");
     engine.wait().expect("reap");
     common::workload::run(&client, &table, 120, 200, 72, 4).await;
@@ -195,23 +190,18 @@ async fn database_restart_mid_run_loses_nothing() {
         .await
         .expect("connect");
     tokio::spawn(connection);
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let rows = pg
-            .query_one(&format!("SELECT count(*) FROM \"{table}\""), &[])
-            .await
-            .map(|r| r.get::<_, i64>(0))
-            .unwrap_or(0);
-        if rows > 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no rows: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::wait_for_async(
+        common::WithLog("rows", &log),
+        Duration::from_secs(60),
+        || async {
+            pg.query_one(&format!("SELECT count(*) FROM \"{table}\""), &[])
+                .await
+                .map(|r| r.get::<_, i64>(0))
+                .unwrap_or(0)
+                > 0
+        },
+    )
+    .await;
     // The database goes away while changes keep coming, then comes back.
     server.stop();
     common::workload::run(&client, &table, 60, 100, 75, 2).await;
@@ -229,9 +219,14 @@ async fn database_restart_mid_run_loses_nothing() {
     // The running engine reconnects and catches up; then stop it cleanly.
     let expected = common::scan(&client, &table).await;
     let url = server.url();
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    loop {
-        if let Ok((pg, connection)) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+    common::wait_for_async(
+        common::WithLog("convergence after the restart", &log),
+        Duration::from_secs(90),
+        || async {
+            let Ok((pg, connection)) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await
+            else {
+                return false;
+            };
             tokio::spawn(connection);
             let rows = pg
                 .query(
@@ -250,17 +245,10 @@ async fn database_restart_mid_run_loses_nothing() {
                     )
                 })
                 .collect();
-            if live == expected {
-                break;
-            }
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "did not converge after the restart: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            live == expected
+        },
+    )
+    .await;
     engine.kill().expect("stop the engine");
     engine.wait().expect("reap");
 }

@@ -94,22 +94,18 @@ async fn crash_between_put_and_notice_loses_nothing() {
     let config = write_config(dir.path(), &[&table], "", &s3_sink(&bucket, &queue_url));
     let log = dir.path().join("engine.log");
     let mut engine = spawn(&config, &log);
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let objects = common::moto::list_keys(&bucket, "landing/").await;
-        let retrying = std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .contains("SQS notice");
-        if !objects.is_empty() && retrying {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no object / no failed notice: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::wait_for_async(
+        common::WithLog("an object and a failed notice", &log),
+        Duration::from_secs(60),
+        || async {
+            let objects = common::moto::list_keys(&bucket, "landing/").await;
+            !objects.is_empty()
+                && std::fs::read_to_string(&log)
+                    .unwrap_or_default()
+                    .contains("SQS notice")
+        },
+    )
+    .await;
     engine.kill().expect("SIGKILL");
     engine.wait().expect("reap");
     let orphans = common::moto::list_keys(&bucket, "landing/").await;

@@ -58,27 +58,22 @@ async fn staged_pipeline_loads_enriched_state_and_survives_a_killed_loader() {
         .stderr(std::fs::File::create(&log).expect("log"))
         .spawn()
         .expect("start the loader");
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let tables = common::clickhouse::query(&format!(
-            "SELECT count() FROM system.tables WHERE database = '{database}'"
-        ))
-        .await;
-        if tables.trim() == "1"
-            && common::clickhouse::query(&format!("SELECT count() FROM `{database}`.`{table}`"))
-                .await
-                .trim()
-                != "0"
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the loader wrote nothing: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::wait_for_async(
+        common::WithLog("the loader to write rows", &log),
+        Duration::from_secs(60),
+        || async {
+            let tables = common::clickhouse::query(&format!(
+                "SELECT count() FROM system.tables WHERE database = '{database}'"
+            ))
+            .await;
+            tables.trim() == "1"
+                && common::clickhouse::query(&format!("SELECT count() FROM `{database}`.`{table}`"))
+                    .await
+                    .trim()
+                    != "0"
+        },
+    )
+    .await;
     let metrics = format!("http://127.0.0.1:{port}/metrics");
     let (metrics, readyz) = (metrics.as_str(), format!("http://127.0.0.1:{port}/readyz"));
     let readyz = readyz.as_str();

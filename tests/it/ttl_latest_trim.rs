@@ -72,14 +72,12 @@ async fn ttl_deletes_reach_the_replica_marked() {
         )
         .await;
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while common::scan(&client, &table).await.len() > 8 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "DynamoDB Local did not expire the items"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    common::wait_for_async(
+        "DynamoDB Local to expire the items",
+        Duration::from_secs(120),
+        || async { common::scan(&client, &table).await.len() <= 8 },
+    )
+    .await;
 
     let dir = tempfile::tempdir().expect("temp dir");
     let replica = dir.path().join("replica.db");

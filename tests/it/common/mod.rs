@@ -262,8 +262,13 @@ pub fn wait_for_exit(
 
 /// Polls the async `condition` every 50 ms until it holds or `timeout` passes
 /// (the async twin of [`wait_for`], for conditions that call services).
-pub async fn wait_for_async<F, Fut>(what: &str, timeout: Duration, mut condition: F)
-where
+/// `what` is anything displayable: [`WithLog`] adds a log's text to the
+/// timeout's message.
+pub async fn wait_for_async<F, Fut>(
+    what: impl std::fmt::Display,
+    timeout: Duration,
+    mut condition: F,
+) where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
@@ -274,6 +279,18 @@ where
             "timed out after {timeout:?} waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A wait's description followed by the text of a log (an engine's), read
+/// only when displayed: `wait_for_async(WithLog("rows", &log), …)` shows the
+/// log when the wait times out.
+pub struct WithLog<'a>(pub &'a str, pub &'a std::path::Path);
+
+impl std::fmt::Display for WithLog<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = std::fs::read_to_string(self.1).unwrap_or_default();
+        write!(f, "{} ({}):\n{text}", self.0, self.1.display())
     }
 }
 
