@@ -24,7 +24,7 @@
 #   DYNAMO_CDC_TEST_PYFLINK_PYTHON     a python with PyFlink (runs tests/flink_debezium.py)
 #   DYNAMO_CDC_TEST_PROMETHEUS         the prometheus binary (tests start it with their own config)
 #   AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_REGION  (local / local / us-east-1)
-#   DYNAMO_CDC_BIN                     the debug dynamo-cdc binary
+#   DYNAMO_CDC_BIN                     a copy of the debug dynamo-cdc binary built with the tests
 #
 # CARGO_TARGET_DIR defaults to /var/tmp/dynamo-cdc-target.
 set -euo pipefail
@@ -35,7 +35,12 @@ cd "$repo"
 source scripts/lib/servers.sh
 # shellcheck source=SCRIPTDIR/lib/target_space.sh
 source scripts/lib/target_space.sh
-trap stop_servers EXIT
+test_bin_dir=""
+cleanup() {
+    stop_servers
+    if [ -n "$test_bin_dir" ]; then rm -rf "$test_bin_dir"; fi
+}
+trap cleanup EXIT
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dynamo-cdc-target}"
 
@@ -95,18 +100,27 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     fi
 fi
 
-section "building tests and the dynamo-cdc binary"
+# One build: the test build also builds the dynamo-cdc binary the tests run
+# (with the dev-dependencies' features, e.g. tokio's test-util). A separate
+# `cargo build` would compile tokio and everything above it a second time.
+section "building the tests and the dynamo-cdc binary they run"
 if [ "$runner" = nextest ]; then
     cargo nextest run --no-run --locked
 else
     cargo test --no-run --locked
 fi
-cargo build --locked
-export DYNAMO_CDC_BIN="$CARGO_TARGET_DIR/debug/dynamo-cdc"
-if [ ! -x "$DYNAMO_CDC_BIN" ]; then
-    echo "error: no binary at $DYNAMO_CDC_BIN after cargo build" >&2
+built="$CARGO_TARGET_DIR/debug/dynamo-cdc"
+if [ ! -x "$built" ]; then
+    echo "error: no binary at $built after the test build" >&2
     exit 1
 fi
+# The tests run a copy of their own: another clone's build in a shared
+# target directory may replace debug/dynamo-cdc while they run.
+test_bin_dir="$CARGO_TARGET_DIR/test-bin/$$"
+mkdir -p "$test_bin_dir"
+cp "$built" "$test_bin_dir/dynamo-cdc"
+export DYNAMO_CDC_BIN="$test_bin_dir/dynamo-cdc"
+echo "engine binary: $DYNAMO_CDC_BIN"
 
 logs="$CARGO_TARGET_DIR/test-servers"
 mkdir -p "$logs"

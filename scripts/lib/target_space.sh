@@ -33,16 +33,20 @@ keep_newest_artifacts() {
 }
 
 prune_target_dir() {
-    local dir=$1 min_free=${2:-25} repo test_file profile
+    local dir=$1 min_free=${2:-25} repo test_file profile name
     [ -d "$dir" ] || return 0
     repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
     for profile in debug release; do
         [ -d "$dir/$profile/deps" ] || continue
         # The library's and the binary's unit-test executables and the binary itself.
         keep_newest_artifacts "$dir/$profile/deps" dynamo_cdc 3
-        for test_file in "$repo"/tests/*.rs "$repo"/examples/*.rs; do
-            keep_newest_artifacts "$dir/$profile/deps" "$(basename "$test_file" .rs)" 1
-            keep_newest_artifacts "$dir/$profile/examples" "$(basename "$test_file" .rs)" 1
+        # Test targets are tests/NAME.rs or tests/NAME/main.rs (tests/it).
+        for test_file in "$repo"/tests/*.rs "$repo"/tests/*/main.rs "$repo"/examples/*.rs; do
+            [ -e "$test_file" ] || continue
+            name=$(basename "$test_file" .rs)
+            [ "$name" = main ] && name=$(basename "$(dirname "$test_file")")
+            keep_newest_artifacts "$dir/$profile/deps" "$name" 1
+            keep_newest_artifacts "$dir/$profile/examples" "$name" 1
         done
     done
     if [ "$(target_free_gib "$dir")" -lt "$min_free" ]; then
