@@ -60,7 +60,10 @@ impl PostgresSink {
                     if findings.unplanned {
                         built.unplanned.insert(Arc::clone(&event.table));
                     }
-                    let rows = built.latest.entry(Arc::clone(&event.table)).or_default();
+                    let rows = built
+                        .latest
+                        .entry(Arc::clone(&event.table))
+                        .or_insert_with(|| Latest::with_capacity(batch.len()));
                     let key = &params[..table.keys.len()];
                     match rows.get_mut(key) {
                         Some(held) if event.version() > held.2.version() => {
