@@ -460,11 +460,12 @@ async fn snapshot_then_kinesis_stream_converges_with_a_concurrent_writer() {
         dir.path(),
         &[&table],
         &stream,
-        "snapshot = \"initial\"\nsnapshot_segments = 2\nsnapshot_max_items_per_second = 100\n",
+        "snapshot = \"initial\"\nsnapshot_segments = 2\nsnapshot_max_items_per_second = 30\n",
         &sinks,
     );
-    // The writer changes, deletes and adds items while the Scan (about 3 s
-    // at 100 items/s) runs.
+    // The writer changes, deletes and adds items while the Scan (about 10 s
+    // at 30 items/s) runs: long enough for its changes to reach the Kinesis
+    // stream through the forwarder during the Scan on a busy machine too.
     let writer = tokio::spawn({
         let client = client.clone();
         let table = table.clone();
