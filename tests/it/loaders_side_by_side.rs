@@ -130,6 +130,25 @@ fn loaded_keys(logs: &[PathBuf]) -> BTreeMap<String, usize> {
     keys
 }
 
+/// Objects whose load began in `logs` without a matching "loaded" line.
+fn unfinished_keys(logs: &[PathBuf]) -> Vec<String> {
+    let mut open: BTreeMap<String, usize> = BTreeMap::new();
+    for log in logs {
+        for event in events(log) {
+            let held = open.entry(event.key).or_insert(0);
+            if event.message == LOADING {
+                *held += 1;
+            } else {
+                *held = held.saturating_sub(1);
+            }
+        }
+    }
+    open.into_iter()
+        .filter(|(_, held)| *held > 0)
+        .map(|(key, _)| key)
+        .collect()
+}
+
 /// Waits for every loader to exit by itself, calling `check` (which panics
 /// on a broken promise) at each look, and checks that each loader succeeded.
 async fn wait_for_exits(loaders: &mut [Worker], logs: &[PathBuf], check: impl Fn()) {
@@ -253,9 +272,27 @@ async fn three_loaders_converge_through_sigkills_of_single_loaders() {
     wait_for_exits(&mut loaders, &logs, || {}).await;
 
     // Every object was loaded; the ones killed loaders held were loaded
-    // again by some loader once their visibility ran out.
-    let loaded = loaded_keys(&every_log);
-    assert_eq!(loaded.len(), objects, "objects loaded: {loaded:?}");
+    // again by some loader once their visibility ran out. A loader logs
+    // "loaded" after deleting the message, so a kill between the two
+    // leaves an object loaded and deleted whose last line is "loading" in
+    // the killed run's log: such an object counts as finished only there
+    // (the queue is empty and ClickHouse converged, both checked below).
+    let mut finished = loaded_keys(&every_log);
+    let killed_logs: Vec<PathBuf> = every_log
+        .iter()
+        .filter(|log| !logs.contains(log))
+        .cloned()
+        .collect();
+    let unlogged = unfinished_keys(&killed_logs)
+        .into_iter()
+        .filter(|key| !finished.contains_key(key))
+        .collect::<Vec<_>>();
+    assert!(
+        unlogged.len() <= 3,
+        "at most one object per kill may lose its line: {unlogged:?}"
+    );
+    finished.extend(unlogged.into_iter().map(|key| (key, 1)));
+    assert_eq!(finished.len(), objects, "objects loaded: {finished:?}");
     let started: usize = every_log.iter().map(|l| count(&events(l), LOADING)).sum();
     assert!(
         started > objects,
