@@ -136,6 +136,7 @@ impl<'a> Scan<'_, 'a> {
         self.cursor.eat(b'{')?;
         self.emit_char('{');
         let first_name = self.names.len();
+        let mut names = NameSet::default();
         if !self.cursor.eat_if(b'}') {
             loop {
                 let name = self.cursor.string()?;
@@ -144,7 +145,9 @@ impl<'a> Scan<'_, 'a> {
                     self.emit_char(',');
                 }
                 self.push(&name);
-                self.names.push((fingerprint(plain), plain));
+                let print = fingerprint(plain);
+                names.add(&self.names[first_name..], print, plain)?;
+                self.names.push((print, plain));
                 self.cursor.eat(b':')?;
                 self.emit_char(':');
                 self.value()?;
@@ -153,7 +156,7 @@ impl<'a> Scan<'_, 'a> {
                 }
             }
         }
-        let unique = distinct(&mut self.names[first_name..]);
+        let unique = !names.sort_check || distinct(&mut self.names[first_name..]);
         self.names.truncate(first_name);
         self.emit_char('}');
         unique.then_some(())
@@ -384,6 +387,39 @@ fn fingerprint(name: &str) -> u64 {
     let byte = |at: Option<usize>| u64::from(at.and_then(|at| bytes.get(at)).copied().unwrap_or(0));
     let last = bytes.len().checked_sub(1);
     bytes.len() as u64 | byte(Some(0)) << 32 | byte(Some(bytes.len() / 2)) << 40 | byte(last) << 48
+}
+
+/// The attribute names of one map met so far, as one bit per name in 256
+/// (picked by its [`fingerprint`]): a name is compared with the earlier
+/// ones only when its bit is already set.
+#[derive(Default)]
+struct NameSet {
+    bits: [u64; 4],
+    /// Set when a possible repeat was met among more than
+    /// [`LINEAR_NAME_CHECK`] names: all of them are then checked by
+    /// sorting, once, at the end of the map.
+    sort_check: bool,
+}
+
+impl NameSet {
+    /// Adds `name` (fingerprint `print`) to a map whose earlier names are
+    /// `earlier`; `None` when it repeats one of them.
+    fn add(&mut self, earlier: &[(u64, &str)], print: u64, name: &str) -> Option<()> {
+        let bit = (print.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize;
+        let (word, mask) = (bit / 64, 1u64 << (bit % 64));
+        if self.bits[word] & mask == 0 {
+            self.bits[word] |= mask;
+            return Some(());
+        }
+        if earlier.len() >= LINEAR_NAME_CHECK {
+            self.sort_check = true;
+            return Some(());
+        }
+        let repeated = earlier
+            .iter()
+            .any(|(other_print, other)| *other_print == print && *other == name);
+        (!repeated).then_some(())
+    }
 }
 
 /// True when no name repeats (reorders `names` when there are many).

@@ -78,7 +78,18 @@ impl<'a> Cursor<'a> {
         self.at == self.bytes.len()
     }
 
+    #[inline(always)]
     fn skip_ws(&mut self) {
+        // Compact JSON has no whitespace: one look, and the loop is left
+        // to spaced text.
+        if self.bytes.get(self.at).is_some_and(|&b| b > b' ') {
+            return;
+        }
+        self.skip_ws_from_here();
+    }
+
+    #[cold]
+    fn skip_ws_from_here(&mut self) {
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes.get(self.at) {
             self.at += 1;
             self.spaced = true;
@@ -86,12 +97,19 @@ impl<'a> Cursor<'a> {
     }
 
     /// The next byte after whitespace, not consumed.
+    #[inline(always)]
     pub(super) fn peek(&mut self) -> Option<u8> {
-        self.skip_ws();
-        self.bytes.get(self.at).copied()
+        match self.bytes.get(self.at) {
+            Some(&byte) if byte > b' ' => Some(byte),
+            _ => {
+                self.skip_ws_from_here();
+                self.bytes.get(self.at).copied()
+            }
+        }
     }
 
     /// Consumes `byte` (after whitespace), or fails.
+    #[inline(always)]
     pub(super) fn eat(&mut self, byte: u8) -> Option<()> {
         (self.peek() == Some(byte)).then(|| self.at += 1)
     }
@@ -114,6 +132,7 @@ impl<'a> Cursor<'a> {
     /// A key of one to four capital letters written as `"KEY":` (a type
     /// tag), consumed with its colon; `None`, consuming nothing, for any
     /// other key, which [`Cursor::string`] then reads.
+    #[inline(always)]
     pub(super) fn tag_key(&mut self) -> Option<&'a str> {
         self.skip_ws();
         let rest = self.bytes.get(self.at..)?;
@@ -145,19 +164,24 @@ impl<'a> Cursor<'a> {
 
     /// A string token, checked as serde_json checks it: no raw control
     /// characters, only valid escapes, `\u` surrogates in pairs.
-    #[inline]
+    #[inline(always)]
     pub(super) fn string(&mut self) -> Option<Token<'a>> {
         self.eat(b'"')?;
         let start = self.at;
         // Most strings (names, tags, short values) end, unescaped, within
         // the next sixteen bytes: read here, inline in the caller.
-        if let Some(stop) = short_string_end(self.bytes, start) {
-            return self.token(start, stop, false);
+        match first_block(self.bytes, start) {
+            FirstBlock::Ends(stop) => return self.token(start, stop, false),
+            // The rest is scanned from the block's end, not again from its start.
+            FirstBlock::Plain => self.at = start + FIRST_BLOCK,
+            FirstBlock::Other => {}
         }
         self.string_from(start)
     }
 
     /// The rest of [`Cursor::string`], from its first byte at `start`.
+    #[cold]
+    #[inline(never)]
     fn string_from(&mut self, start: usize) -> Option<Token<'a>> {
         let mut escaped = false;
         loop {
@@ -175,13 +199,25 @@ impl<'a> Cursor<'a> {
     }
 
     /// The string token from `start` to its closing quote at `stop`, the
-    /// cursor moved past the quote.
+    /// cursor moved past the quote. `start - 1` and `stop` must be the
+    /// indexes of the string's opening and closing quotes.
     #[inline]
     fn token(&mut self, start: usize, stop: usize, escaped: bool) -> Option<Token<'a>> {
         self.at = stop + 1;
-        // Both ends sit next to ASCII quotes: character boundaries.
-        let quoted = self.json.get(start - 1..stop + 1)?;
-        let raw = quoted.get(1..quoted.len() - 1)?;
+        if start == 0 || stop >= self.json.len() || start > stop {
+            return None;
+        }
+        // SAFETY: `start - 1` and `stop` index ASCII quotes of `json` (the
+        // callers found them there; the range was checked just above), and
+        // a byte next to an ASCII byte starts a character, so all four
+        // ends are character boundaries of `json`: the slices are valid
+        // UTF-8 inside its bounds.
+        let (quoted, raw) = unsafe {
+            (
+                self.json.get_unchecked(start - 1..stop + 1),
+                self.json.get_unchecked(start..stop),
+            )
+        };
         Some(Token {
             raw,
             quoted,
@@ -355,21 +391,45 @@ fn special_mask(block: &[u8]) -> u32 {
     mask as u32
 }
 
-/// Where the string starting at `start` ends when its closing quote is the
-/// first [`special`] byte among the sixteen from `start`.
-#[cfg(target_arch = "x86_64")]
-#[inline]
-fn short_string_end(bytes: &[u8], start: usize) -> Option<usize> {
-    let mask = special_mask(bytes.get(start..start + 16)?);
-    let stop = start + mask.trailing_zeros() as usize;
-    (mask != 0 && bytes.get(stop) == Some(&b'"')).then_some(stop)
+/// The bytes of a string that [`first_block`] looks at in one step.
+const FIRST_BLOCK: usize = 16;
+
+/// What the first [`FIRST_BLOCK`] bytes of a string say.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+enum FirstBlock {
+    /// The closing quote, at this index, is the first [`special`] byte.
+    Ends(usize),
+    /// None of them is [`special`]: the string goes on past them.
+    Plain,
+    /// An escape or control character comes first, or the text ends
+    /// within them (or the processor has no SSE2): scan byte-wise.
+    Other,
 }
 
-/// Processors without SSE2: no separate short-string step.
+/// Looks at the [`FIRST_BLOCK`] bytes from `start` at once.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn first_block(bytes: &[u8], start: usize) -> FirstBlock {
+    let Some(block) = bytes.get(start..start + FIRST_BLOCK) else {
+        return FirstBlock::Other;
+    };
+    let mask = special_mask(block);
+    if mask == 0 {
+        return FirstBlock::Plain;
+    }
+    let stop = start + mask.trailing_zeros() as usize;
+    if bytes.get(stop) == Some(&b'"') {
+        FirstBlock::Ends(stop)
+    } else {
+        FirstBlock::Other
+    }
+}
+
+/// Processors without SSE2: no separate first step.
 #[cfg(not(target_arch = "x86_64"))]
 #[inline]
-fn short_string_end(_bytes: &[u8], _start: usize) -> Option<usize> {
-    None
+fn first_block(_bytes: &[u8], _start: usize) -> FirstBlock {
+    FirstBlock::Other
 }
 
 /// The index of the first [`special`] byte (processors without SSE2).

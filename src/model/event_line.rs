@@ -1,8 +1,6 @@
 //! A change event written as one JSON Lines change, the format of the `jsonl`
 //! and `s3` sinks, with images copied as the text they were read as.
 
-use std::io::Write as _;
-
 use super::{AttributeValue, ChangeEvent, Item};
 
 impl ChangeEvent {
@@ -33,12 +31,19 @@ impl ChangeEvent {
         out.extend_from_slice(self.position.sequence.as_str().as_bytes());
         out.push(b'"');
         out.push(b'}');
+        let mut digits = itoa::Buffer::new();
         if let Some(ms) = self.approx_time_ms {
-            let _ = write!(out, ",\"approx_time_ms\":{ms}");
+            out.extend_from_slice(b",\"approx_time_ms\":");
+            out.extend_from_slice(digits.format(ms).as_bytes());
         }
-        let _ = write!(out, ",\"ttl_delete\":{},\"event_id\":", self.ttl_delete);
+        out.extend_from_slice(if self.ttl_delete {
+            b",\"ttl_delete\":true,\"event_id\":"
+        } else {
+            b",\"ttl_delete\":false,\"event_id\":"
+        });
         push_string(out, &self.event_id);
-        let _ = write!(out, ",\"size_bytes\":{}", self.size_bytes);
+        out.extend_from_slice(b",\"size_bytes\":");
+        out.extend_from_slice(digits.format(self.size_bytes).as_bytes());
         if self.version != self.position.sequence {
             out.extend_from_slice(b",\"version\":\"");
             out.extend_from_slice(self.version.as_str().as_bytes());
