@@ -8,8 +8,6 @@
 //! comes with its own stop token, so losing one lease stops one reader.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio_util::sync::CancellationToken;
@@ -17,9 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::lineage::ShardNode;
 use super::store::{CheckpointStore, ShardCheckpoint};
 use super::tracker::CheckpointUpdate;
-
-/// A boxed future, for object-safe async traits.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+use crate::future::BoxFuture;
 
 /// Why ownership or checkpoint state could not be read or written.
 #[derive(Debug, thiserror::Error)]

@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::ownership::{BoxFuture, OwnershipError};
+use super::ownership::OwnershipError;
 use super::snapshot_store::{SegmentProgress, SnapshotRecord};
 use super::store::{CheckpointStore, ShardCheckpoint, StoreError};
+use crate::future::BoxFuture;
 use crate::model::SequenceNumber;
 
 /// What deciding a table's snapshot rests on.

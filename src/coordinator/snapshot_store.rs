@@ -4,7 +4,8 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use super::store::{now_ms, CheckpointStore, StoreError};
+use super::store::{CheckpointStore, StoreError};
+use crate::clock::now_ms;
 use crate::model::SequenceNumber;
 
 /// Tables of the snapshot state (created with the checkpoint store).

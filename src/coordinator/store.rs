@@ -3,11 +3,11 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::tracker::CheckpointUpdate;
+use crate::clock::now_ms;
 use crate::model::SequenceNumber;
 
 /// A checkpoint store failure, naming the database file.
@@ -338,14 +338,6 @@ fn sqlite_at(path: &Path, source: rusqlite::Error) -> StoreError {
         path: path.to_owned(),
         source,
     }
-}
-
-/// Milliseconds since the Unix epoch (0 if the clock is before 1970).
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

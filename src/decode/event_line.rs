@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::image::{absent, CarefulImage, FastImage, ImageField};
+use super::image_field::{absent, CarefulImage, FastImage, ImageField};
 use super::record::item;
 use super::DecodeError;
 use crate::model::{ChangeEvent, Item, Op, Position, SequenceNumber};
@@ -88,7 +88,7 @@ fn explain_failure(line: &str) -> DecodeError {
         serde_path_to_error::Deserializer::new(&mut de, &mut track),
     );
     DecodeError::Value {
-        path: super::attribute::display_path(&track.path()),
+        path: crate::model::json::display_path(&track.path()),
         message: match result {
             Ok(_) => "line decodes only on a second try".to_owned(),
             Err(err) => err.to_string(),

@@ -22,19 +22,11 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::image::{absent, FastImage, ImageField};
+use super::image_field::{absent, FastImage, ImageField};
 use super::record::{item, Parts};
 use super::record_scan::scan_change;
 use super::DecodeError;
-use crate::model::{ChangeEvent, Item, SequenceNumber, SequenceNumberError};
-
-/// Digits below the time in a time version.
-const TIE_DIGITS: usize = 20;
-
-/// The time version `micros * 10^20 + tie` (see the module docs).
-pub fn time_version(micros: u64, tie: u64) -> Result<SequenceNumber, SequenceNumberError> {
-    SequenceNumber::compose(micros, TIE_DIGITS, tie)
-}
+use crate::model::{time_version, ChangeEvent, Item};
 
 /// The precision of `ApproximateCreationDateTime`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,7 +273,7 @@ fn explain(
     let (path, message) = match serde_path_to_error::deserialize::<_, WireRecord<'_>>(&mut de) {
         Ok(_) => (".".to_owned(), "decodes only on a second try".to_owned()),
         Err(err) => (
-            super::attribute::display_path(err.path()),
+            crate::model::json::display_path(err.path()),
             err.inner().to_string(),
         ),
     };

@@ -11,11 +11,8 @@
 //! region `ddblocal`, an old image and no new image): exactly that shape is
 //! read as a TTL remove; any other unknown event name is an error.
 
-mod attribute;
 mod event_line;
-mod image;
-mod image_scan;
-mod json_cursor;
+mod image_field;
 pub mod kinesis;
 mod page;
 mod record;
@@ -23,9 +20,7 @@ mod record_kind;
 mod record_scan;
 mod top_level;
 
-pub use attribute::{decode_image, decode_item, decode_value, ItemSeed};
 pub use event_line::decode_event_line;
-pub(crate) use image::plain_json;
 pub use page::{parse_page, RecordsPage};
 pub use record::decode_record;
 pub use record_kind::{
@@ -33,6 +28,9 @@ pub use record_kind::{
     RejectReason, RejectedRecord,
 };
 pub use top_level::{top_level_attributes, RawAttribute, RawValue};
+
+use crate::model::json::{self, JsonError};
+use crate::model::{AttributeValue, Image, Item};
 
 /// Why input could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,4 +58,29 @@ pub enum DecodeError {
         /// What is wrong.
         message: String,
     },
+}
+
+impl From<JsonError> for DecodeError {
+    fn from(error: JsonError) -> Self {
+        Self::Value {
+            path: error.path,
+            message: error.message,
+        }
+    }
+}
+
+/// Decodes one DynamoDB JSON item as an [`Image`]: validated, compact text
+/// ([`Image::parse`], with this module's error).
+pub fn decode_image(json: &str) -> Result<Image, DecodeError> {
+    Ok(Image::parse(json)?)
+}
+
+/// Decodes one DynamoDB JSON item (`{"name": {"S": "x"}, …}`).
+pub fn decode_item(json: &str) -> Result<Item, DecodeError> {
+    Ok(json::decode_item(json)?)
+}
+
+/// Decodes one top-level DynamoDB JSON value (`{"S": "x"}`).
+pub fn decode_value(json: &str) -> Result<AttributeValue, DecodeError> {
+    Ok(json::decode_value(json)?)
 }

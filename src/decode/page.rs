@@ -5,8 +5,8 @@ use std::ops::Range;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::json_cursor::Cursor;
 use super::DecodeError;
+use crate::model::json::cursor::Cursor;
 
 /// The records of one GetRecords response, each still raw JSON (a span of
 /// the response body) so that one malformed record can be dead-lettered

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer};
 
-use super::attribute::{display_path, ItemSeed};
-use super::image::{absent, CarefulImage, FastImage, ImageField};
+use super::image_field::{absent, CarefulImage, FastImage, ImageField};
 use super::DecodeError;
+use crate::model::json::{display_path, ItemSeed};
 use crate::model::{ChangeEvent, Image, Item, Op, Position, SequenceNumber, VERSION_DIGITS};
 
 /// The principal DynamoDB's TTL process acts as.

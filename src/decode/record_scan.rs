@@ -1,6 +1,6 @@
 //! The fast path of record decoding: one walk over a stream record with
 //! [`Cursor`], images copied as compact text on the way (see
-//! [`super::image_scan`]).
+//! [`crate::model::json::scan`]).
 //!
 //! It handles the common shape (known fields once each, escape-free
 //! names and header strings, S/N/B keys) and returns `None` for anything
@@ -9,9 +9,9 @@
 
 use base64::Engine as _;
 
-use super::image_scan::image;
-use super::json_cursor::Cursor;
 use super::record::Parts;
+use crate::model::json::cursor::Cursor;
+use crate::model::json::scan::image;
 use crate::model::{AttributeValue, Image, Item, Number};
 
 /// Reads a DynamoDB Streams record's parts, or `None` when the serde path

@@ -4,9 +4,9 @@
 
 use std::borrow::Cow;
 
-use super::attribute::decode_value;
-use super::image_scan::scan_plain;
-use super::json_cursor::{Cursor, Token};
+use super::decode_value;
+use crate::model::json::cursor::{Cursor, Token};
+use crate::model::json::scan::scan_plain;
 use crate::model::{push_json_number, push_json_string, write_plain_value};
 
 /// One top-level value, borrowed from the image's text.

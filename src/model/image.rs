@@ -3,10 +3,10 @@
 //!
 //! Most sinks re-emit images as DynamoDB JSON (JSON Lines, S3, SQLite's
 //! `_item`, ClickHouse's `_item`); building an attribute tree only to
-//! serialize it again was the largest cost of the hot path. The decoder
-//! checks every value while it copies the text (see
-//! the image decoder ([`crate::decode::decode_image`])), so an image is as trustworthy as a decoded
-//! item; transforms and typed columns decode it on first use.
+//! serialize it again was the largest cost of the hot path. The text is
+//! checked as strictly as a decoded item would be ([`super::json`]), so an
+//! image is as trustworthy as a decoded item; transforms and typed columns
+//! decode it on first use.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -14,8 +14,8 @@ use std::sync::OnceLock;
 
 use serde::{Serialize, Serializer};
 
+use super::json::{decode_item, validate_image, JsonError};
 use super::Item;
-use crate::decode::{decode_item, DecodeError};
 
 /// An item image: compact DynamoDB JSON, its decoded attributes on demand.
 ///
@@ -38,8 +38,8 @@ enum Repr {
 }
 
 impl Image {
-    /// Wraps DynamoDB JSON that the image decoder ([`crate::decode::decode_image`]) validated and
-    /// compacted. Callers outside the decoder use [`Image::parse`].
+    /// Wraps DynamoDB JSON that was validated and compacted ([`super::json::validate_image`], or the record decoders
+    /// that call its parts). Other callers use [`Image::parse`].
     pub(crate) fn from_validated_json(text: String) -> Self {
         Self {
             repr: Repr::Json {
@@ -50,14 +50,14 @@ impl Image {
     }
 
     /// Validates DynamoDB JSON text (`{"name":{"S":"x"}}`) as an image.
-    pub fn parse(json: &str) -> Result<Self, DecodeError> {
-        crate::decode::decode_image(json)
+    pub fn parse(json: &str) -> Result<Self, JsonError> {
+        validate_image(json).map(Self::from_validated_json)
     }
 
     /// The decoded attributes. Decodes the text on first use; fails only if
     /// the text the decoder accepted does not decode (a decoder bug), and
     /// says where.
-    pub fn item(&self) -> Result<&Item, DecodeError> {
+    pub fn item(&self) -> Result<&Item, JsonError> {
         match &self.repr {
             Repr::Item(item) => Ok(item),
             Repr::Json { text, item } => {
@@ -72,7 +72,7 @@ impl Image {
 
     /// The attributes for editing; the text form is dropped (it is rebuilt
     /// from the attributes when next needed).
-    pub fn item_mut(&mut self) -> Result<&mut Item, DecodeError> {
+    pub fn item_mut(&mut self) -> Result<&mut Item, JsonError> {
         if let Repr::Json { text, item } = &mut self.repr {
             let decoded = match item.take() {
                 Some(decoded) => decoded,
@@ -100,9 +100,9 @@ impl Image {
 
     /// The image as plain JSON (see [`super::plain_item`]); an image read as
     /// text is transcoded without building its attributes.
-    pub fn plain_json(&self) -> Result<String, DecodeError> {
+    pub fn plain_json(&self) -> Result<String, JsonError> {
         match &self.repr {
-            Repr::Json { text, .. } => crate::decode::plain_json(text),
+            Repr::Json { text, .. } => super::json::plain_json(text),
             Repr::Item(item) => Ok(super::plain_item(item)),
         }
     }

@@ -3,6 +3,7 @@
 mod event;
 mod event_line;
 mod image;
+pub mod json;
 mod number_form;
 mod plain_json;
 mod schema;
@@ -17,5 +18,8 @@ pub use plain_json::{
     write_plain_item, write_plain_value,
 };
 pub use schema::{KeyAttribute, KeyKind, TableSchema, VersionScheme};
-pub use sequence::{SequenceNumber, SequenceNumberError, MAX_SEQUENCE_DIGITS, VERSION_DIGITS};
+pub use sequence::{
+    time_version, SequenceNumber, SequenceNumberError, MAX_SEQUENCE_DIGITS,
+    TIME_VERSION_TIE_DIGITS, VERSION_DIGITS,
+};
 pub use value::{canonical_item, AttributeValue, Item, Number, NumberError};

@@ -43,6 +43,17 @@ pub enum SequenceNumberError {
     TooLong(String),
 }
 
+/// Digits below the time in a time version.
+pub const TIME_VERSION_TIE_DIGITS: usize = 20;
+
+/// The time version `micros * 10^20 + tie`: the version of a change that
+/// carries no sequence number of its own (Kinesis records, snapshot rows),
+/// ordered by its creation time in microseconds, `tie` breaking ties in the
+/// same microsecond. An error when `tie` is not below `10^20`.
+pub fn time_version(micros: u64, tie: u64) -> Result<SequenceNumber, SequenceNumberError> {
+    SequenceNumber::compose(micros, TIME_VERSION_TIE_DIGITS, tie)
+}
+
 impl SequenceNumber {
     /// Parses a decimal sequence number, keeping its text.
     pub fn parse(text: &str) -> Result<Self, SequenceNumberError> {

@@ -10,6 +10,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::decode::DecodeError;
+use crate::future::BoxFuture;
 use crate::model::{ChangeEvent, SequenceNumber};
 use crate::source::SourceError;
 
@@ -148,8 +149,6 @@ pub trait ShardSource: Send + Sync + 'static {
     /// Decodes every record of a page read from `shard`, in order.
     fn decode(&self, page: &Self::Page, shard: &Arc<str>) -> Vec<Decoded>;
 }
-
-pub use crate::coordinator::ownership::BoxFuture;
 
 /// The position of the first record read (if any) and the next iterator.
 pub type FirstRecord = (Option<SequenceNumber>, Option<String>);

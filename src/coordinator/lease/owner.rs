@@ -19,9 +19,10 @@ use super::table::{
     Lease, LeaseTable, LeaseTableError, Written, HEARTBEAT_PREFIX, SHARD_END, SNAPSHOT_PREFIX,
 };
 use crate::coordinator::lineage::ShardNode;
-use crate::coordinator::ownership::{BoxFuture, Claimed, Ownership, OwnershipError, StreamState};
+use crate::coordinator::ownership::{Claimed, Ownership, OwnershipError, StreamState};
 use crate::coordinator::store::ShardCheckpoint;
 use crate::coordinator::tracker::CheckpointUpdate;
+use crate::future::BoxFuture;
 use crate::metric_names as names;
 use crate::model::SequenceNumber;
 

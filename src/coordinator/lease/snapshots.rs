@@ -28,9 +28,10 @@ use super::snapshot_segments::{progress_of, HeldSegment};
 use super::table::{
     Lease, LeaseTable, LeaseTableError, Written, HEARTBEAT_PREFIX, SNAPSHOT_PREFIX,
 };
-use crate::coordinator::ownership::{BoxFuture, OwnershipError};
+use crate::coordinator::ownership::OwnershipError;
 use crate::coordinator::snapshot_state::{GateState, SegmentsView, SnapshotBegin, SnapshotState};
 use crate::coordinator::{SegmentProgress, SnapshotPhase, SnapshotRecord};
+use crate::future::BoxFuture;
 use crate::model::SequenceNumber;
 
 /// What this worker knows of one table's snapshot.

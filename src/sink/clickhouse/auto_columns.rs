@@ -15,7 +15,7 @@ use super::client::{ClickHouseClient, ClickHouseError};
 use super::ddl::{quote, MappedColumn, TargetTable};
 use super::kinds::ClickHouseKinds;
 use super::schema_history::HistoryTable;
-use crate::coordinator::store::now_ms;
+use crate::clock::now_ms;
 use crate::metric_names as names;
 use crate::model::{Item, SequenceNumber};
 use crate::schema::{naming, ColumnKind, LiveColumn, LiveSchema, SchemaChange, SchemaEvent};

@@ -435,7 +435,7 @@ impl ClickHouseSink {
              WHERE _version < {version} AND _is_deleted = 0",
             table = target.qualified(),
             keys = keys.join(", "),
-            now = crate::coordinator::store::now_ms(),
+            now = crate::clock::now_ms(),
         );
         self.client.query(&sql).await?;
         tracing::info!(sink = %self.name, table = %target.qualified(),

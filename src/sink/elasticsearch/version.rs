@@ -19,12 +19,10 @@
 
 use std::collections::HashMap;
 
-use crate::model::{SequenceNumber, VersionScheme};
+use crate::model::{SequenceNumber, VersionScheme, TIME_VERSION_TIE_DIGITS as TIE_DIGITS};
 
 /// Digits of a sequence number kept as the version.
 const SEQUENCE_DIGITS: usize = 18;
-/// Digits below the time in a Kinesis time version.
-const TIE_DIGITS: usize = 20;
 /// Tie values kept per microsecond (10 bits).
 const TIE_RANGE: u64 = 1024;
 
@@ -159,7 +157,7 @@ mod tests {
     #[test]
     fn time_versions_order_by_time_then_tie() {
         let at = |micros: u64, tie: u64| {
-            let version = crate::decode::kinesis::time_version(micros, tie).unwrap();
+            let version = crate::model::time_version(micros, tie).unwrap();
             es_version(&version, VersionScheme::Time).unwrap()
         };
         let now = 1_764_000_000_000_000; // 2025, in microseconds
@@ -168,7 +166,7 @@ mod tests {
         assert_eq!(at(now, 0), i64::try_from(now * 1024).unwrap());
         // The year 2255 still fits; far beyond does not.
         assert!(at(9_000_000_000_000_000, u64::MAX) > 0);
-        let too_late = crate::decode::kinesis::time_version(9_100_000_000_000_000, 0).unwrap();
+        let too_late = crate::model::time_version(9_100_000_000_000_000, 0).unwrap();
         assert!(es_version(&too_late, VersionScheme::Time).is_err());
     }
 

@@ -80,7 +80,7 @@ impl ExactlyOnce {
         topics: &Topics,
     ) -> Result<Vec<Rejected>, SinkError> {
         self.close_idle();
-        let now_ms = crate::coordinator::store::now_ms();
+        let now_ms = crate::clock::now_ms();
         let mut tasks = tokio::task::JoinSet::new();
         for work in split(batch, topics) {
             let producer = self.producers.remove(&work.scope);

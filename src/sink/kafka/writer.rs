@@ -282,7 +282,7 @@ async fn at_least_once(
     encoding: Encoding,
     batch: &Batch,
 ) -> Result<Vec<Rejected>, SinkError> {
-    let now_ms = crate::coordinator::store::now_ms();
+    let now_ms = crate::clock::now_ms();
     let mut rejected = Vec::new();
     let mut in_flight: VecDeque<InFlight> = VecDeque::new();
     let mut outcome = Outcome::default();

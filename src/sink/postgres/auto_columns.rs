@@ -13,7 +13,7 @@ use tokio_postgres::{Client, GenericClient};
 use super::kinds::PostgresKinds;
 use super::sql::{quote, PgTable, META_COLUMNS};
 use super::typed::PgColumn;
-use crate::coordinator::store::now_ms;
+use crate::clock::now_ms;
 use crate::hash::fnv1a;
 use crate::metric_names as names;
 use crate::model::{Item, SequenceNumber};

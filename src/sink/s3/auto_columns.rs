@@ -16,7 +16,7 @@ use super::kinds::ParquetKinds;
 use super::parquet_columns::TypedColumn;
 use super::parquet_format::FIXED_COLUMNS;
 use super::schema_objects::{HistoryError, SchemaObjects};
-use crate::coordinator::store::now_ms;
+use crate::clock::now_ms;
 use crate::metric_names as names;
 use crate::model::{AttributeValue, ChangeEvent, Item, Op, SequenceNumber};
 use crate::schema::{ColumnKind, LiveColumn, LiveSchema, SchemaEvent, SinkKinds};

@@ -13,7 +13,7 @@ use super::schema::{
     META_COLUMNS,
 };
 use super::SqliteSinkConfig;
-use crate::coordinator::store::now_ms;
+use crate::clock::now_ms;
 use crate::model::{AttributeValue, ChangeEvent, KeyKind, SequenceNumber, TableSchema};
 use crate::sink::{write_blocking, Batch, Rejected, SinkError, SinkWriter};
 

@@ -185,7 +185,7 @@ fn read_event(
             sequence: shared.version.clone(),
         },
         version: shared.version.clone(),
-        approx_time_ms: Some(crate::coordinator::store::now_ms()),
+        approx_time_ms: Some(crate::clock::now_ms()),
         ttl_delete: false,
         event_id,
         size_bytes,

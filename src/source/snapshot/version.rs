@@ -43,7 +43,7 @@ pub(super) async fn snapshot_version(
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .ok_or_else(|| ctx.store_error("the clock is before 1970"))?;
             let micros = u64::try_from(now.as_micros()).map_err(|e| ctx.store_error(e))?;
-            crate::decode::kinesis::time_version(micros, 0).map_err(|e| ctx.store_error(e))
+            crate::model::time_version(micros, 0).map_err(|e| ctx.store_error(e))
         }
     }
 }

@@ -10,12 +10,12 @@
 
 use base64::Engine as _;
 
-use super::json_cursor::{Cursor, Token};
+use super::cursor::{Cursor, Token};
 use crate::model::push_json_number;
 
 /// Checks `json` as a DynamoDB JSON item and returns it as compact text, or
 /// `None` when the careful decoder must decide.
-pub(super) fn scan_image(json: &str) -> Option<String> {
+pub(crate) fn scan_image(json: &str) -> Option<String> {
     let mut cursor = Cursor::new(json);
     let compact = image(&mut cursor)?;
     cursor.at_end().then_some(compact)
@@ -26,7 +26,7 @@ pub(super) fn scan_image(json: &str) -> Option<String> {
 ///
 /// Compact input (no whitespace, no bare `{}` to rewrite) is only checked,
 /// then copied in one piece; other input is walked again to be rewritten.
-pub(super) fn image(cursor: &mut Cursor<'_>) -> Option<String> {
+pub(crate) fn image(cursor: &mut Cursor<'_>) -> Option<String> {
     let start = cursor.position_of_next()?;
     let mut again = cursor.clone();
     cursor.forget_spacing();
@@ -47,7 +47,7 @@ pub(super) fn image(cursor: &mut Cursor<'_>) -> Option<String> {
 
 /// Writes DynamoDB JSON item text as plain JSON (see
 /// [`crate::model::plain_item`]), or `None` when the careful decoder must.
-pub(super) fn scan_plain(json: &str) -> Option<String> {
+pub(crate) fn scan_plain(json: &str) -> Option<String> {
     let mut cursor = Cursor::new(json);
     let mut scan = Scan::new(&mut cursor, Output::Plain(json.len()));
     scan.map()?;

@@ -5,16 +5,13 @@ use std::fmt;
 use base64::Engine as _;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::image::ImageSeed;
-use super::image_scan::scan_image;
-use super::DecodeError;
-use crate::model::{AttributeValue, Image, Item, Number};
+use crate::model::{AttributeValue, Item, Number};
 
 /// Deserializes one attribute value. DynamoDB Local's untagged empty map
 /// `{}` is read as an empty map at any depth (a tagged value always has
 /// exactly one key, so a bare `{}` is unambiguous).
 #[derive(Clone, Copy)]
-struct ValueSeed;
+pub(super) struct ValueSeed;
 
 /// Deserializes an item: a map of attribute names to tagged values.
 #[derive(Clone, Copy, Default)]
@@ -213,52 +210,5 @@ impl TypeTag {
             Self::Ns => "NS",
             Self::Bs => "BS",
         }
-    }
-}
-
-/// Decodes one DynamoDB JSON item as an [`Image`]: validated, compact text.
-pub fn decode_image(json: &str) -> Result<Image, DecodeError> {
-    match scan_image(json) {
-        Some(compact) => Ok(Image::from_validated_json(compact)),
-        None => decode_whole(json, ImageSeed),
-    }
-}
-
-/// Decodes one DynamoDB JSON item (`{"name": {"S": "x"}, …}`).
-pub fn decode_item(json: &str) -> Result<Item, DecodeError> {
-    decode_whole(json, ItemSeed)
-}
-
-/// Decodes one top-level DynamoDB JSON value (`{"S": "x"}`).
-pub fn decode_value(json: &str) -> Result<AttributeValue, DecodeError> {
-    decode_whole(json, ValueSeed)
-}
-
-pub(super) fn decode_whole<'de, T: DeserializeSeed<'de>>(
-    json: &'de str,
-    seed: T,
-) -> Result<T::Value, DecodeError> {
-    let mut de = serde_json::Deserializer::from_str(json);
-    let mut track = serde_path_to_error::Track::new();
-    let value = seed
-        .deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track))
-        .map_err(|err| DecodeError::Value {
-            path: display_path(&track.path()),
-            message: err.to_string(),
-        })?;
-    de.end().map_err(|err| DecodeError::Value {
-        path: ".".to_owned(),
-        message: err.to_string(),
-    })?;
-    Ok(value)
-}
-
-/// Renders a serde path, `.` for the root.
-pub(super) fn display_path(path: &serde_path_to_error::Path) -> String {
-    let text = path.to_string();
-    if text.is_empty() {
-        ".".to_owned()
-    } else {
-        text
     }
 }

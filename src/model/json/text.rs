@@ -1,6 +1,6 @@
 //! DynamoDB JSON images validated and copied as compact text by serde,
 //! without building an attribute tree (see [`crate::model::Image`]): the
-//! reference path, used when the fast walk (`image_scan`) declines an image
+//! reference path, used when the fast walk ([`super::scan`]) declines an image
 //! and to name the exact place of an error.
 //!
 //! Accepts exactly what [`super::ItemSeed`] accepts, with the same messages:
@@ -16,16 +16,15 @@ use std::fmt;
 use base64::Engine as _;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::attribute::decode_whole;
-use super::attribute::{TypeTag, TypeTagSeed};
-use super::DecodeError;
-use crate::model::{push_json_number, Image, Number};
+use super::seed::{TypeTag, TypeTagSeed};
+use super::{decode_whole, JsonError};
+use crate::model::{push_json_number, Number};
 
 /// Validated DynamoDB JSON item text as plain JSON (numbers as JSON
 /// numbers, sets as arrays, binary as base64 strings, NULL as null), the
 /// form [`crate::model::plain_item`] gives, without building the item.
-pub(crate) fn plain_json(json: &str) -> Result<String, DecodeError> {
-    if let Some(plain) = super::image_scan::scan_plain(json) {
+pub fn plain_json(json: &str) -> Result<String, JsonError> {
+    if let Some(plain) = super::scan::scan_plain(json) {
         return Ok(plain);
     }
     let mut out = String::with_capacity(json.len());
@@ -55,18 +54,18 @@ impl<'de> DeserializeSeed<'de> for PlainSeed<'_> {
 /// Only for serde_json deserializers over JSON text (`from_str`,
 /// `from_slice`), whose borrowed strings are raw JSON string contents.
 #[derive(Clone, Copy, Default)]
-pub(crate) struct ImageSeed;
+pub struct ImageTextSeed;
 
-impl<'de> DeserializeSeed<'de> for ImageSeed {
-    type Value = Image;
+impl<'de> DeserializeSeed<'de> for ImageTextSeed {
+    type Value = String;
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Image, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
         let mut out = String::with_capacity(512);
         deserializer.deserialize_map(MapWriter {
             out: &mut out,
             plain: false,
         })?;
-        Ok(Image::from_validated_json(out))
+        Ok(out)
     }
 }
 
@@ -366,55 +365,6 @@ impl<'de> Visitor<'de> for SetWriter<'_> {
         }
         self.out.push(']');
         Ok(())
-    }
-}
-
-/// An image field read by the fast path: serde_json checks the JSON syntax
-/// while it skips the image, [`scan_image`] checks the DynamoDB structure
-/// and copies the text, and anything it leaves undecided goes through
-/// [`ImageSeed`]. Errors carry no path: callers re-read a failed record with
-/// [`CarefulImage`] to name it.
-pub(super) struct FastImage(pub(super) Image);
-
-impl<'de> serde::Deserialize<'de> for FastImage {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = <&'de serde_json::value::RawValue>::deserialize(deserializer)?;
-        super::decode_image(raw.get())
-            .map(Self)
-            .map_err(de::Error::custom)
-    }
-}
-
-/// An image field read by [`ImageSeed`] alone, so that a path-tracking
-/// deserializer names the exact place of an error.
-pub(super) struct CarefulImage(pub(super) Image);
-
-impl<'de> serde::Deserialize<'de> for CarefulImage {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        ImageSeed.deserialize(deserializer).map(Self)
-    }
-}
-
-/// A missing image field (`#[serde(default = "…")]` without a `Default` bound).
-pub(super) fn absent<I>() -> Option<I> {
-    None
-}
-
-/// The image inside either way of reading it.
-pub(super) trait ImageField {
-    /// The decoded image.
-    fn into_image(self) -> Image;
-}
-
-impl ImageField for FastImage {
-    fn into_image(self) -> Image {
-        self.0
-    }
-}
-
-impl ImageField for CarefulImage {
-    fn into_image(self) -> Image {
-        self.0
     }
 }
 

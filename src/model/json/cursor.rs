@@ -1,15 +1,17 @@
-//! A strict, allocation-free reader of JSON tokens for the decoder's fast
-//! path (see [`super::record_scan`]). It checks everything serde_json checks
+//! A strict, allocation-free reader of JSON tokens for the fast paths (see
+//! [`super::scan`] and the record walk in `crate::decode`). It checks everything serde_json checks
 //! (string escapes and surrogate pairs, control characters, number grammar,
 //! nesting depth) and answers `None` where serde_json would fail; the
 //! callers then run the serde-based decoder, which names the error.
+
+use super::string_scan::{find_special, first_block, FirstBlock, FIRST_BLOCK};
 
 /// Nesting serde_json allows before it refuses the input.
 const MAX_DEPTH: usize = 128;
 
 /// A position in JSON text.
 #[derive(Clone)]
-pub(super) struct Cursor<'a> {
+pub(crate) struct Cursor<'a> {
     json: &'a str,
     bytes: &'a [u8],
     at: usize,
@@ -18,25 +20,25 @@ pub(super) struct Cursor<'a> {
 }
 
 /// A string token: the text between its quotes, as written.
-pub(super) struct Token<'a> {
+pub(crate) struct Token<'a> {
     /// The raw text (escapes not resolved).
-    pub(super) raw: &'a str,
+    pub(crate) raw: &'a str,
     /// The raw text with its quotes: the token as written.
-    pub(super) quoted: &'a str,
+    pub(crate) quoted: &'a str,
     /// True when the text holds escapes (`raw` is then not the content).
-    pub(super) escaped: bool,
+    pub(crate) escaped: bool,
 }
 
 impl<'a> Token<'a> {
     /// The content, when it is the raw text (no escapes).
-    pub(super) fn plain(&self) -> Option<&'a str> {
+    pub(crate) fn plain(&self) -> Option<&'a str> {
         (!self.escaped).then_some(self.raw)
     }
 }
 
 impl<'a> Cursor<'a> {
     /// A cursor at the start of `json`.
-    pub(super) fn new(json: &'a str) -> Self {
+    pub(crate) fn new(json: &'a str) -> Self {
         Self {
             json,
             bytes: json.as_bytes(),
@@ -46,34 +48,34 @@ impl<'a> Cursor<'a> {
     }
 
     /// Starts a new count for [`Cursor::spaced`].
-    pub(super) fn forget_spacing(&mut self) {
+    pub(crate) fn forget_spacing(&mut self) {
         self.spaced = false;
     }
 
     /// True when whitespace was skipped since [`Cursor::forget_spacing`]
     /// (or since the start): the text read is then not compact.
-    pub(super) fn spaced(&self) -> bool {
+    pub(crate) fn spaced(&self) -> bool {
         self.spaced
     }
 
     /// The byte offset of the cursor.
-    pub(super) fn position(&self) -> usize {
+    pub(crate) fn position(&self) -> usize {
         self.at
     }
 
     /// The text of `range` (byte offsets this cursor reported).
-    pub(super) fn text(&self, range: std::ops::Range<usize>) -> Option<&'a str> {
+    pub(crate) fn text(&self, range: std::ops::Range<usize>) -> Option<&'a str> {
         self.json.get(range)
     }
 
     /// The byte offset of the next token (whitespace skipped), if any.
-    pub(super) fn position_of_next(&mut self) -> Option<usize> {
+    pub(crate) fn position_of_next(&mut self) -> Option<usize> {
         self.skip_ws();
         (self.at < self.bytes.len()).then_some(self.at)
     }
 
     /// True when only whitespace is left.
-    pub(super) fn at_end(&mut self) -> bool {
+    pub(crate) fn at_end(&mut self) -> bool {
         self.skip_ws();
         self.at == self.bytes.len()
     }
@@ -98,7 +100,7 @@ impl<'a> Cursor<'a> {
 
     /// The next byte after whitespace, not consumed.
     #[inline(always)]
-    pub(super) fn peek(&mut self) -> Option<u8> {
+    pub(crate) fn peek(&mut self) -> Option<u8> {
         match self.bytes.get(self.at) {
             Some(&byte) if byte > b' ' => Some(byte),
             _ => {
@@ -110,18 +112,18 @@ impl<'a> Cursor<'a> {
 
     /// Consumes `byte` (after whitespace), or fails.
     #[inline(always)]
-    pub(super) fn eat(&mut self, byte: u8) -> Option<()> {
+    pub(crate) fn eat(&mut self, byte: u8) -> Option<()> {
         (self.peek() == Some(byte)).then(|| self.at += 1)
     }
 
     /// Consumes `byte` if it comes next; says whether it did.
-    pub(super) fn eat_if(&mut self, byte: u8) -> bool {
+    pub(crate) fn eat_if(&mut self, byte: u8) -> bool {
         self.eat(byte).is_some()
     }
 
     /// After a value inside an object or array: true at the closing
     /// `close`, false after a comma (more follows), `None` otherwise.
-    pub(super) fn next_or_close(&mut self, close: u8) -> Option<bool> {
+    pub(crate) fn next_or_close(&mut self, close: u8) -> Option<bool> {
         if self.eat_if(close) {
             Some(true)
         } else {
@@ -133,7 +135,7 @@ impl<'a> Cursor<'a> {
     /// tag), consumed with its colon; `None`, consuming nothing, for any
     /// other key, which [`Cursor::string`] then reads.
     #[inline(always)]
-    pub(super) fn tag_key(&mut self) -> Option<&'a str> {
+    pub(crate) fn tag_key(&mut self) -> Option<&'a str> {
         self.skip_ws();
         let rest = self.bytes.get(self.at..)?;
         // The first quote after the opening one closes the key; the letters
@@ -154,7 +156,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Consumes `word` (`true`, `false`, `null`).
-    pub(super) fn literal(&mut self, word: &str) -> Option<()> {
+    pub(crate) fn literal(&mut self, word: &str) -> Option<()> {
         self.skip_ws();
         self.bytes
             .get(self.at..)?
@@ -165,7 +167,7 @@ impl<'a> Cursor<'a> {
     /// A string token, checked as serde_json checks it: no raw control
     /// characters, only valid escapes, `\u` surrogates in pairs.
     #[inline(always)]
-    pub(super) fn string(&mut self) -> Option<Token<'a>> {
+    pub(crate) fn string(&mut self) -> Option<Token<'a>> {
         self.eat(b'"')?;
         let start = self.at;
         // Most strings (names, tags, short values) end, unescaped, within
@@ -260,7 +262,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A JSON number's text (`-12.5e3`).
-    pub(super) fn number(&mut self) -> Option<&'a str> {
+    pub(crate) fn number(&mut self) -> Option<&'a str> {
         self.skip_ws();
         let start = self.at;
         let digits = |cursor: &mut Self| {
@@ -299,7 +301,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Skips any JSON value (checked), `depth` levels deep already.
-    pub(super) fn skip_value(&mut self, depth: usize) -> Option<()> {
+    pub(crate) fn skip_value(&mut self, depth: usize) -> Option<()> {
         match self.peek()? {
             b'"' => self.string().map(drop),
             b'{' => {
@@ -340,131 +342,6 @@ impl<'a> Cursor<'a> {
             _ => self.number().map(drop),
         }
     }
-}
-
-/// Bytes that end a plain run inside a string: quote, backslash, control.
-fn special(byte: u8) -> bool {
-    byte == b'"' || byte == b'\\' || byte < 0x20
-}
-
-/// The index of the first [`special`] byte: sixteen bytes at a time with
-/// SSE2 (part of every x86_64 processor), the rest eight at a time.
-#[cfg(target_arch = "x86_64")]
-fn find_special(bytes: &[u8]) -> Option<usize> {
-    let mut at = 0;
-    while let Some(block) = bytes.get(at..at + 16) {
-        let mask = special_mask(block);
-        if mask != 0 {
-            return Some(at + mask.trailing_zeros() as usize);
-        }
-        at += 16;
-    }
-    find_special_words(bytes.get(at..)?).map(|found| at + found)
-}
-
-/// One bit per byte of `block` (at most its first 16), set for the
-/// [`special`] ones.
-#[cfg(target_arch = "x86_64")]
-#[inline]
-fn special_mask(block: &[u8]) -> u32 {
-    use std::arch::x86_64::{
-        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8,
-    };
-    assert!(block.len() >= 16);
-    // SAFETY: SSE2 is part of the x86_64 baseline, so these instructions
-    // exist on every processor this code is built for; the load reads 16
-    // bytes, which `block` holds (asserted above), and needs no alignment.
-    let mask = unsafe {
-        let v = _mm_loadu_si128(block.as_ptr().cast());
-        let controls = _mm_set1_epi8(0x1f);
-        // A byte is below 0x20 when max(byte, 0x1f) is 0x1f (unsigned).
-        let flagged = _mm_or_si128(
-            _mm_or_si128(
-                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)),
-                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
-            ),
-            _mm_cmpeq_epi8(_mm_max_epu8(v, controls), controls),
-        );
-        _mm_movemask_epi8(flagged)
-    };
-    mask as u32
-}
-
-/// The bytes of a string that [`first_block`] looks at in one step.
-const FIRST_BLOCK: usize = 16;
-
-/// What the first [`FIRST_BLOCK`] bytes of a string say.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-enum FirstBlock {
-    /// The closing quote, at this index, is the first [`special`] byte.
-    Ends(usize),
-    /// None of them is [`special`]: the string goes on past them.
-    Plain,
-    /// An escape or control character comes first, or the text ends
-    /// within them (or the processor has no SSE2): scan byte-wise.
-    Other,
-}
-
-/// Looks at the [`FIRST_BLOCK`] bytes from `start` at once.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn first_block(bytes: &[u8], start: usize) -> FirstBlock {
-    let Some(block) = bytes.get(start..start + FIRST_BLOCK) else {
-        return FirstBlock::Other;
-    };
-    let mask = special_mask(block);
-    if mask == 0 {
-        return FirstBlock::Plain;
-    }
-    let stop = start + mask.trailing_zeros() as usize;
-    if bytes.get(stop) == Some(&b'"') {
-        FirstBlock::Ends(stop)
-    } else {
-        FirstBlock::Other
-    }
-}
-
-/// Processors without SSE2: no separate first step.
-#[cfg(not(target_arch = "x86_64"))]
-#[inline]
-fn first_block(_bytes: &[u8], _start: usize) -> FirstBlock {
-    FirstBlock::Other
-}
-
-/// The index of the first [`special`] byte (processors without SSE2).
-#[cfg(not(target_arch = "x86_64"))]
-fn find_special(bytes: &[u8]) -> Option<usize> {
-    find_special_words(bytes)
-}
-
-/// The index of the first [`special`] byte, eight bytes at a time: in a
-/// word, a byte is flagged when it equals `"` or `\` or is below 0x20 (the
-/// lowest flagged byte is always a true one; borrows only disturb bytes
-/// above it).
-fn find_special_words(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    const QUOTES: u64 = ONES * b'"' as u64;
-    const BACKSLASHES: u64 = ONES * b'\\' as u64;
-    const SPACES: u64 = ONES * 0x20;
-    let words = bytes.chunks_exact(8);
-    let tail = words.remainder();
-    for (index, chunk) in words.enumerate() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        let (q, b) = (w ^ QUOTES, w ^ BACKSLASHES);
-        let flagged = ((q.wrapping_sub(ONES) & !q)
-            | (b.wrapping_sub(ONES) & !b)
-            | (w.wrapping_sub(SPACES) & !w))
-            & HIGH;
-        if flagged != 0 {
-            return Some(index * 8 + (flagged.trailing_zeros() / 8) as usize);
-        }
-    }
-    let done = bytes.len() - tail.len();
-    tail.iter().position(|&b| special(b)).map(|at| done + at)
 }
 
 #[cfg(test)]
@@ -508,42 +385,6 @@ mod tests {
             let theirs = serde_json::from_str::<serde::de::IgnoredAny>(json).is_ok()
                 && serde_json::from_str::<serde_json::Value>(json).is_ok();
             assert_eq!(ours, theirs, "{json:?}");
-        }
-    }
-
-    #[test]
-    fn special_bytes_are_found_in_every_lane() {
-        for len in 1..40 {
-            for at in 0..len {
-                for special_byte in [b'"', b'\\', 0x00, 0x1f] {
-                    let mut bytes: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
-                    bytes[at] = special_byte;
-                    // Bytes above 0x7f and exactly 0x20 never count.
-                    if at + 1 < len {
-                        bytes[at + 1] = 0xC3;
-                    }
-                    if at > 0 {
-                        bytes[at - 1] = 0x20;
-                    }
-                    assert_eq!(find_special(&bytes), Some(at), "{bytes:?}");
-                    assert_eq!(find_special_words(&bytes), Some(at), "{bytes:?}");
-                }
-            }
-            let plain: Vec<u8> = (0..len).map(|i| 0x20 + (i % 2) as u8 * 0xA0).collect();
-            assert_eq!(find_special(&plain), None);
-            assert_eq!(find_special_words(&plain), None);
-        }
-    }
-
-    #[test]
-    fn every_byte_value_is_classified_as_serde_json_does() {
-        for byte in 0..=u8::MAX {
-            for len in [1, 8, 15, 16, 17, 33] {
-                let mut bytes = vec![b'a'; len];
-                bytes[len - 1] = byte;
-                let expected = special(byte).then_some(len - 1);
-                assert_eq!(find_special(&bytes), expected, "{byte:#x} at {}", len - 1);
-            }
         }
     }
 
