@@ -209,15 +209,30 @@ fn render_variants(
         return;
     }
     for variant in variants {
-        let tag = variant
+        let tags: Vec<String> = variant
             .pointer("/properties/type")
-            .map(|tag| match tag.get("const") {
-                Some(value) => toml_value(value),
-                None => tag.get("enum").map(toml_value).unwrap_or_default(),
+            .map(|tag| match (tag.get("const"), tag.get("enum")) {
+                (Some(value), _) => vec![value.clone()],
+                (None, Some(Value::Array(values))) => values.clone(),
+                _ => Vec::new(),
             })
-            .unwrap_or_default();
-        let anchor = format!("{name}.{}", tag.trim_matches('"'));
-        let _ = writeln!(out, "<!-- ANCHOR: {anchor} -->\n### `type = {tag}`\n");
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|value| value.as_str().map(str::to_owned))
+            .collect();
+        let anchor = format!(
+            "{name}-{}",
+            tags.first().map(String::as_str).unwrap_or("other")
+        );
+        let heading: Vec<String> = tags
+            .iter()
+            .map(|tag| format!("`type = \"{tag}\"`"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "<!-- ANCHOR: {anchor} -->\n### {}\n",
+            heading.join(" or ")
+        );
         if let Some(text) = description(variant) {
             let _ = writeln!(out, "{text}\n");
         }
