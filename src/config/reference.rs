@@ -39,20 +39,29 @@ pub fn reference_markdown(kind: ConfigKind) -> String {
         ConfigKind::Pipeline => "PipelineConfig",
         ConfigKind::Loader => "LoaderConfig",
     };
+    let ctx = Context { kind, defs: &defs };
     for (name, path) in reading_order(&schema, &defs) {
         let section = if name.is_empty() {
-            &schema
+            Some(&schema)
         } else {
-            &defs[&name]
+            defs.get(&name)
         };
         let name = if name.is_empty() {
             root_name.to_owned()
         } else {
             name
         };
-        render_section(&mut out, kind, &name, &path, section);
+        if let Some(section) = section {
+            render_section(&mut out, &ctx, &name, &path, section);
+        }
     }
     out
+}
+
+/// What rendering needs besides the schema at hand.
+struct Context<'a> {
+    kind: ConfigKind,
+    defs: &'a Map<String, Value>,
 }
 
 /// Definitions in the order a reader meets them from the top level
@@ -63,11 +72,16 @@ fn reading_order(root: &Value, defs: &Map<String, Value>) -> Vec<(String, String
     let mut order = Vec::new();
     let mut queue = VecDeque::from([(String::new(), String::new())]);
     while let Some((name, path)) = queue.pop_front() {
-        let schema = if name.is_empty() { root } else { &defs[&name] };
-        if !name.is_empty() && !is_section(schema) {
+        let Some(schema) = (if name.is_empty() {
+            Some(root)
+        } else {
+            defs.get(&name)
+        }) else {
             continue;
+        };
+        if name.is_empty() || is_section(schema) {
+            order.push((name, path.clone()));
         }
-        order.push((name, path.clone()));
         let mut refs = Vec::new();
         collect_refs(schema, &path, &mut refs);
         for (child, child_path) in refs {
@@ -126,7 +140,7 @@ fn variants(schema: &Value) -> Option<&Vec<Value>> {
     schema.get("oneOf").and_then(Value::as_array)
 }
 
-fn render_section(out: &mut String, kind: ConfigKind, name: &str, path: &str, schema: &Value) {
+fn render_section(out: &mut String, ctx: &Context<'_>, name: &str, path: &str, schema: &Value) {
     let _ = writeln!(out, "<!-- ANCHOR: {name} -->\n## {name}\n");
     if !path.is_empty() {
         let _ = writeln!(out, "At `{path}`.\n");
@@ -136,19 +150,24 @@ fn render_section(out: &mut String, kind: ConfigKind, name: &str, path: &str, sc
     }
     let properties = schema.get("properties").and_then(Value::as_object);
     if let Some(properties) = properties {
-        render_options(out, kind, schema, &Map::new());
+        render_options(out, ctx, schema, &Map::new());
         if let Some(variants) = variants(schema) {
-            render_variants(out, kind, name, variants, properties);
+            render_variants(out, ctx, name, variants, properties);
         }
     } else if let Some(variants) = variants(schema) {
-        render_variants(out, kind, name, variants, &Map::new());
+        render_variants(out, ctx, name, variants, &Map::new());
     }
     let _ = writeln!(out, "<!-- ANCHOR_END: {name} -->\n");
 }
 
 /// A table of options: name, type, default (or "required"), description;
 /// the options in `common` are left out (the enclosing table lists them).
-fn render_options(out: &mut String, kind: ConfigKind, schema: &Value, common: &Map<String, Value>) {
+fn render_options(
+    out: &mut String,
+    ctx: &Context<'_>,
+    schema: &Value,
+    common: &Map<String, Value>,
+) {
     let required: BTreeSet<&str> = schema
         .get("required")
         .and_then(Value::as_array)
@@ -165,13 +184,13 @@ fn render_options(out: &mut String, kind: ConfigKind, schema: &Value, common: &M
         let default = match property.get("default") {
             Some(value) => format!("`{}`", toml_value(value)),
             None if required.contains(key.as_str()) => "**required**".to_owned(),
-            None if is_table(property) => "see its table".to_owned(),
+            None if is_table(ctx, property) => "see its table".to_owned(),
             None => "unset".to_owned(),
         };
         let _ = writeln!(
             out,
             "| `{key}` | {} | {default} | {} |",
-            type_text(kind, property),
+            type_text(ctx, property),
             cell(description(property).as_deref().unwrap_or("")),
         );
     }
@@ -179,20 +198,27 @@ fn render_options(out: &mut String, kind: ConfigKind, schema: &Value, common: &M
 }
 
 /// True when a property is a table of options with defaults of its own (`[aws]`, `batch`).
-fn is_table(property: &Value) -> bool {
+fn is_table(ctx: &Context<'_>, property: &Value) -> bool {
     let mut refs = Vec::new();
     if let Some(Value::Array(items)) = property.get("allOf") {
         refs.extend(items.iter().filter_map(ref_name));
     }
     refs.extend(ref_name(property));
-    !refs.is_empty() && property.get("type").is_none() && property.get("anyOf").is_none()
+    !refs.is_empty()
+        && property.get("type").is_none()
+        && property.get("anyOf").is_none()
+        && refs.iter().all(|name| {
+            ctx.defs
+                .get(*name)
+                .is_some_and(|def| def.get("properties").is_some())
+        })
 }
 
 /// The alternatives of a choice: values with their meaning, or one
 /// options table per `type` of a tagged table (without the `common` options).
 fn render_variants(
     out: &mut String,
-    kind: ConfigKind,
+    ctx: &Context<'_>,
     name: &str,
     variants: &[Value],
     common: &Map<String, Value>,
@@ -236,24 +262,28 @@ fn render_variants(
         if let Some(text) = description(variant) {
             let _ = writeln!(out, "{text}\n");
         }
-        render_options(out, kind, variant, common);
+        render_options(out, ctx, variant, common);
         let _ = writeln!(out, "<!-- ANCHOR_END: {anchor} -->\n");
     }
 }
 
 /// A schema's type in words, linking to the section of a named table.
-fn type_text(kind: ConfigKind, schema: &Value) -> String {
+fn type_text(ctx: &Context<'_>, schema: &Value) -> String {
     if let Some(name) = ref_name(schema) {
         return match name {
             "Duration" => "duration".to_owned(),
             "Secret" => "string (secret)".to_owned(),
             "OneOrMany" => "string or list of strings".to_owned(),
             "FilterSpec" => "filter pattern (JSON text or table)".to_owned(),
-            _ => format!(
-                "[{name}](../reference/{}.md#{})",
-                kind.name(),
-                name.to_lowercase()
-            ),
+            _ => match ctx.defs.get(name) {
+                Some(def) if is_section(def) => format!(
+                    "[{name}](../reference/{}.md#{})",
+                    ctx.kind.name(),
+                    name.to_lowercase()
+                ),
+                Some(def) => type_text(ctx, def),
+                None => name.to_owned(),
+            },
         };
     }
     for key in ["allOf", "anyOf", "oneOf"] {
@@ -261,7 +291,7 @@ fn type_text(kind: ConfigKind, schema: &Value) -> String {
             let parts: Vec<String> = items
                 .iter()
                 .filter(|item| item.get("type") != Some(&Value::String("null".into())))
-                .map(|item| type_text(kind, item))
+                .map(|item| type_text(ctx, item))
                 .collect();
             return parts.join(" or ");
         }
@@ -276,11 +306,11 @@ fn type_text(kind: ConfigKind, schema: &Value) -> String {
     };
     match kinds.iter().find(|k| **k != "null").copied() {
         Some("array") => match schema.get("items") {
-            Some(items) => format!("list of {}", type_text(kind, items)),
+            Some(items) => format!("list of {}", type_text(ctx, items)),
             None => "list".to_owned(),
         },
         Some("object") => match schema.get("additionalProperties") {
-            Some(values) if values.is_object() => format!("table of {}", type_text(kind, values)),
+            Some(values) if values.is_object() => format!("table of {}", type_text(ctx, values)),
             _ => "table".to_owned(),
         },
         Some(other) => other.to_owned(),

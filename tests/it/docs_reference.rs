@@ -29,10 +29,7 @@ fn check_golden(name: &str, generated: &str) {
             .lines()
             .zip(generated.lines())
             .position(|(a, b)| a != b)
-            .map_or_else(
-                || stored.lines().count().min(generated.lines().count()),
-                |i| i,
-            );
+            .unwrap_or_else(|| stored.lines().count().min(generated.lines().count()));
         panic!(
             "{} is out of date (first difference at line {}): the config types changed. \
              Regenerate it with `DYNAMO_CDC_UPDATE_GOLDEN=1 cargo nextest run --test it docs_reference` \
