@@ -103,10 +103,31 @@ fn toml_blocks(path: &Path) -> Vec<Example> {
         blocks.push(Example {
             place: format!("{relative}:{}", start + 1),
             kind,
-            text: body.join("\n"),
+            text: expand_includes(path, &body),
         });
     }
     blocks
+}
+
+/// A block's lines with each mdBook `{{#include FILE}}` line replaced by
+/// the file (relative to the page), as the book shows it.
+fn expand_includes(page: &Path, lines: &[&str]) -> String {
+    let dir = page.parent().unwrap_or(Path::new("."));
+    lines
+        .iter()
+        .map(|line| {
+            match line
+                .trim()
+                .strip_prefix("{{#include ")
+                .and_then(|rest| rest.strip_suffix("}}"))
+            {
+                Some(file) => std::fs::read_to_string(dir.join(file.trim()))
+                    .unwrap_or_else(|e| panic!("{}: {{{{#include {file}}}}}: {e}", page.display())),
+                None => (*line).to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn examples() -> Vec<Example> {
@@ -128,9 +149,13 @@ fn complete(example: &Example) -> toml::Table {
     table
 }
 
-/// `${NAME}` references in examples resolve to a placeholder.
-fn any_variable(_: &str) -> Option<String> {
-    Some("example".to_owned())
+/// `${NAME}` references in examples resolve to a placeholder of their kind.
+fn any_variable(name: &str) -> Option<String> {
+    let value = match name {
+        "POSTGRES_URL" => "host=db user=cdc",
+        _ => "example",
+    };
+    Some(value.to_owned())
 }
 
 fn validator(kind: ConfigKind) -> jsonschema::Validator {
