@@ -9,7 +9,7 @@
 # process each, at the lowest CPU priority. Installs the nightly toolchain
 # and cargo-fuzz when missing, seeds fuzz/corpus/<target>/ from the real
 # stream fixtures (../shared/fixtures/dynamodb-streams-real/ when present),
-# the test fixtures, the README's and deploy/'s TOML and fuzz/seeds/, then
+# the test fixtures, the README's, the book's and deploy/'s TOML and fuzz/seeds/, then
 # prints a table of executions, crashes and seconds per target. Crashing
 # inputs land in fuzz/artifacts/<target>/, logs in fuzz/logs/. Seeding needs
 # python3 (fuzz/seed.py).
@@ -66,6 +66,9 @@ dictionary() {
 
 echo "==> seeding fuzz/corpus/"
 sources=(tests/fixtures tests/real_fixtures README.md deploy)
+# The book's pages (their TOML and JSON examples), one file each: seed.py lists directories one level deep.
+mapfile -t book_pages < <(find docs/src -name '*.md' | sort)
+sources+=("${book_pages[@]}")
 shared="$repo/../shared/fixtures/dynamodb-streams-real"
 if [[ -d $shared ]]; then
     sources+=("$shared")

@@ -39,7 +39,7 @@ if [ -n "${DYNAMO_CDC_BIN:-}" ]; then
 else
     # Only the sqlite sink: the other sinks' and sources' dependencies (librdkafka,
     # Parquet, the S3, SQS and Kinesis SDKs, PostgreSQL) are not built. A full
-    # build is `cargo build --release` (README, "Cargo features").
+    # build is `cargo build --release` (docs/src/getting-started/building.md, "Cargo features").
     features=(--no-default-features --features sqlite)
     step "building dynamo-cdc (cargo build --release --locked ${features[*]}; target dir $CARGO_TARGET_DIR)"
     # C code is still built (SQLite, mimalloc, LMDB, ring): a C toolchain (installed when missing,

@@ -3,7 +3,8 @@
 #
 #   scripts/test.sh [extra args for cargo nextest run / cargo test]
 #
-# Lints (fmt, clippy), builds, starts the test servers (DynamoDB Local,
+# Lints (fmt, clippy), builds the book (mdbook, with an offline link check;
+# both tools are installed into the cache on first use), builds, starts the test servers (DynamoDB Local,
 # kinesalite, ClickHouse, PostgreSQL, moto, osmem-server, tansu) on free ports
 # and runs the whole test suite against them (PyFlink, installed into a venv
 # of its own, runs inside the tests). Servers are stopped on exit.
@@ -35,6 +36,8 @@ cd "$repo"
 source scripts/lib/servers.sh
 # shellcheck source=SCRIPTDIR/lib/target_space.sh
 source scripts/lib/target_space.sh
+# shellcheck source=SCRIPTDIR/lib/docs.sh
+source scripts/lib/docs.sh
 test_bin_dir=""
 cleanup() {
     stop_servers
@@ -90,6 +93,9 @@ for features in sqlite ""; do
     section "cargo clippy --locked --no-default-features --features '$features' --lib --bins -- -D warnings"
     cargo clippy --locked --no-default-features --features "$features" --lib --bins -- -D warnings
 done
+
+section "the book: mdbook build docs, and lychee --offline over its links and anchors"
+build_docs
 
 runner=nextest
 if ! cargo nextest --version >/dev/null 2>&1; then

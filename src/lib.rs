@@ -3,7 +3,7 @@
 //! Sources read DynamoDB Streams; the coordinator tracks shard lineage and
 //! checkpoints; decoded changes flow to sinks that acknowledge durable
 //! writes, and a shard's checkpoint only ever moves past acknowledged
-//! changes. The guarantees this gives are listed in the README.
+//! changes. The guarantees this gives are listed in the book (docs/src/guarantees.md).
 
 #![warn(missing_docs)]
 
@@ -20,6 +20,7 @@ pub mod dimension;
 pub mod error_text;
 pub mod future;
 pub mod hash;
+pub mod json_schema;
 pub mod metric_names;
 pub mod model;
 pub mod observe;

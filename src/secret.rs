@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 /// A secret string from the configuration: `Debug` prints `***`, so a
 /// logged configuration never shows it.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Secret(String);
 

@@ -35,7 +35,7 @@ fn https_client() -> SharedHttpClient {
 
 /// How to reach AWS. Credentials come from the standard AWS chain
 /// (environment, profile, web identity, container, instance metadata).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AwsConfig {
     /// Region; defaults to the AWS chain's (`AWS_REGION`, profile).

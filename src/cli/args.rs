@@ -136,6 +136,16 @@ pub enum Command {
         #[command(subcommand)]
         command: SchemaCommand,
     },
+    /// Print the JSON Schema of a configuration file, derived from the
+    /// config types (for editors and checks), or its Markdown reference.
+    ConfigSchema {
+        /// Which file: a pipeline's, or a loader's (`dynamo-cdc load`).
+        #[arg(long, value_enum, default_value_t = SchemaKind::Pipeline)]
+        kind: SchemaKind,
+        /// Print the Markdown reference of every option instead (the book's reference page).
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Inspect or reset stored checkpoints.
     Checkpoints {
         /// What to do with them.
@@ -182,6 +192,15 @@ pub enum SchemaCommand {
         #[arg(long, value_enum, default_value_t = InferFormat::Toml)]
         format: InferFormat,
     },
+}
+
+/// The configuration files `config-schema` describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaKind {
+    /// A pipeline's configuration (`run`, `snapshot`, `validate`, …).
+    Pipeline,
+    /// A loader's configuration (`load`).
+    Loader,
 }
 
 /// Output formats of `schema infer`.

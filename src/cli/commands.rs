@@ -173,6 +173,10 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::ConfigSchema { kind, markdown } => {
+            super::config_schema::print(kind, markdown)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Checkpoints { command } => checkpoints(command).await,
         Command::Schema { command } => super::schema::execute(command).await,
         Command::Status { config, json } => {

@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod config_schema;
 mod filter_test;
 mod import;
 mod leases;
@@ -11,6 +12,8 @@ mod schema_infer;
 mod schema_report;
 mod status;
 
-pub use args::{CheckpointsCommand, Cli, Command, InferFormat, LogFormat, SchemaCommand};
+pub use args::{
+    CheckpointsCommand, Cli, Command, InferFormat, LogFormat, SchemaCommand, SchemaKind,
+};
 pub use commands::execute;
 pub use logging::init_logging;

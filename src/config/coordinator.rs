@@ -8,7 +8,9 @@ use serde::Deserialize;
 use super::validate::{invalid, Invalid};
 
 /// How shards are shared among processes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CoordinatorMode {
     /// One process reads every shard; checkpoints in `state_dir` (default).
@@ -19,7 +21,7 @@ pub enum CoordinatorMode {
 }
 
 /// The `[coordinator]` section.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CoordinatorConfig {
     /// Embedded or lease table.
@@ -31,6 +33,7 @@ pub struct CoordinatorConfig {
     /// How long a lease lives without a renewal: the failover time.
     /// Leases are renewed every third of it.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::json_schema::HumanDuration")]
     pub lease_duration: Duration,
     /// At most this many live leases taken from busier workers per renew period.
     pub max_steals_per_cycle: usize,
@@ -38,6 +41,7 @@ pub struct CoordinatorConfig {
     /// stopping worker's), with an eventually consistent Scan; `0s`: only at
     /// renewals. Each look reads the whole lease table.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::json_schema::HumanDuration")]
     pub handover_check_interval: Duration,
 }
 

@@ -11,7 +11,7 @@ use crate::dimension::DimensionConfig;
 use crate::transform::{EnrichConfig, FilterSpec, JoinConfig, TransformConfig};
 
 /// `dynamo-cdc load` configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoaderConfig {
     /// Directory for dead letters; created when missing.
@@ -40,17 +40,19 @@ pub struct LoaderConfig {
 }
 
 /// The SQS queue of object notices.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueueConfig {
     /// Queue URL.
     pub url: String,
     /// Long-poll wait, at most 20 s.
     #[serde(default = "default_wait", with = "humantime_serde")]
+    #[schemars(with = "crate::json_schema::HumanDuration")]
     pub wait_time: Duration,
     /// Visibility timeout requested for a message while its object loads;
     /// extended at half-time until the sinks acknowledged it.
     #[serde(default = "default_visibility", with = "humantime_serde")]
+    #[schemars(with = "crate::json_schema::HumanDuration")]
     pub visibility_timeout: Duration,
     /// Messages per receive, 1 to 10.
     #[serde(default = "default_max_messages")]
@@ -78,7 +80,7 @@ fn default_dead_letter_prefix() -> String {
 }
 
 /// A source table's key, which the sinks key their rows on.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoaderTable {
     /// Source table name, as in the notices.
@@ -102,7 +104,7 @@ pub struct LoaderTable {
 }
 
 /// One key attribute.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoaderKey {
     /// Attribute name.

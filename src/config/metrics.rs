@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use serde::Deserialize;
 
 /// The `[metrics]` section.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
     /// Where to serve `/metrics`, `/healthz` and `/readyz`, for example

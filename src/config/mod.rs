@@ -7,6 +7,8 @@ mod kinesis;
 mod load;
 mod loader;
 mod metrics;
+mod reference;
+mod schema;
 mod sink_entry;
 mod types;
 mod validate;
@@ -16,6 +18,8 @@ pub use interpolate::interpolate;
 pub use load::{load_file, load_loader_file, parse_loader_str, parse_str};
 pub use loader::*;
 pub use metrics::MetricsConfig;
+pub use reference::reference_markdown;
+pub use schema::{definitions, json_schema, json_schema_text, ConfigKind};
 pub use sink_entry::SinkEntry;
 pub use types::*;
 

@@ -10,7 +10,7 @@ use crate::sink::SinkConfig;
 use crate::transform::{FilterSpec, SinkRoute, Stage, StageError, TransformConfig};
 
 /// One destination with its routing.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct SinkEntry {
     /// Source tables whose changes reach this sink; every table when unset.
     pub tables: Option<Vec<String>>,

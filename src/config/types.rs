@@ -10,7 +10,7 @@ use crate::dimension::DimensionConfig;
 use crate::transform::{EnrichConfig, FilterSpec, JoinConfig, TransformConfig};
 
 /// A whole pipeline: where state lives, how to reach AWS, which tables to follow, where to write.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineConfig {
     /// Directory for checkpoints and dead letters; created when missing.
@@ -41,25 +41,30 @@ pub struct PipelineConfig {
 }
 
 /// Polling behaviour of the DynamoDB Streams source.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SourceSettings {
     /// GetRecords `Limit`, 1 to 1000.
     pub batch_size: u32,
     /// First wait after a poll that returned nothing.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::json_schema::HumanDuration")]
     pub idle_poll_min: Duration,
     /// Longest wait between polls of an idle shard.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::json_schema::HumanDuration")]
     pub idle_poll_max: Duration,
     /// How often the shard list is re-read to find new shards.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::json_schema::HumanDuration")]
     pub discovery_interval: Duration,
     /// Longest backoff after throttling or a server error.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::json_schema::HumanDuration")]
     pub max_retry_backoff: Duration,
     /// Timeout of one request to AWS.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::json_schema::HumanDuration")]
     pub request_timeout: Duration,
     /// Kinesis GetRecords `Limit`, 1 to 10,000 (default 1,000: at 5 calls
     /// a second that is 5× a shard's write limit of 1,000 records a second,
@@ -72,7 +77,9 @@ pub struct SourceSettings {
 }
 
 /// What to do with Kinesis records of tables the pipeline does not follow.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OtherTablesPolicy {
     /// Count them (`other_table_records`) and move on (default).
@@ -98,7 +105,7 @@ impl Default for SourceSettings {
 }
 
 /// One table whose stream is followed.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TableConfig {
     /// Table name; its latest stream is followed unless `stream_arn` is set.
@@ -151,7 +158,9 @@ pub struct TableConfig {
 }
 
 /// When a table's current contents are copied (a snapshot) before streaming.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SnapshotMode {
     /// Never: only stream changes are delivered (default).
@@ -170,7 +179,9 @@ fn default_snapshot_segments() -> u32 {
 }
 
 /// Where a shard without a checkpoint starts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum StartPosition {
     /// The oldest record the stream still holds (24 hours back for
@@ -184,7 +195,9 @@ pub enum StartPosition {
 }
 
 /// What to do when records after a checkpoint were trimmed from the stream.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TrimPolicy {
     /// Stop with an error that says what was lost (default).
@@ -195,7 +208,9 @@ pub enum TrimPolicy {
 }
 
 /// What to do with a record that cannot be decoded.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DecodeErrorPolicy {
     /// Write it with its error to the dead-letter file and move on (default).

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 /// One dimension table, loaded once however many joins use it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DimensionConfig {
     /// The name joins refer to (`[[tables]] enrich = [{ dimension = NAME, … }]`).
@@ -17,6 +17,7 @@ pub struct DimensionConfig {
     /// Key column, or key columns for a composite key (`["region", "id"]`);
     /// a row's key must be unique (a file with a duplicate key is refused).
     #[serde(deserialize_with = "one_or_many")]
+    #[schemars(with = "crate::json_schema::OneOrMany")]
     pub key: Vec<String>,
     /// Columns joins may add, in this order.
     pub columns: Vec<String>,
@@ -30,6 +31,7 @@ pub struct DimensionConfig {
     /// How often the file is checked for a new version (size, modification
     /// time, ETag); a new index is built aside and swapped in.
     #[serde(default = "default_reload", with = "humantime_serde")]
+    #[schemars(with = "crate::json_schema::HumanDuration")]
     pub reload_interval: Duration,
     /// Where disk indexes are built and kept (default: `state_dir/dimensions`).
     /// An index that still matches its file is reused at start.
@@ -37,7 +39,9 @@ pub struct DimensionConfig {
 }
 
 /// Where a dimension table's index lives.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DimensionMode {
     /// In memory when it fits the memory budget, else on disk.

@@ -7,7 +7,9 @@ use serde::Serialize;
 use super::{Image, Item, SequenceNumber};
 
 /// What happened to the item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Op {
     /// A new item was written (`INSERT`).

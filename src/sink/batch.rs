@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::registry::InvalidField;
 
 /// When a sink writes: a batch closes at whichever limit comes first.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BatchConfig {
     /// Records per batch (a source page is never split, so a batch may exceed it by one page).
@@ -16,13 +16,16 @@ pub struct BatchConfig {
     pub max_bytes: u64,
     /// Longest time the oldest record waits for its batch to close.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::json_schema::HumanDuration")]
     pub max_age: Duration,
     /// Longest backoff between retries of a failed write.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::json_schema::HumanDuration")]
     pub max_retry_backoff: Duration,
     /// How long the sink may keep failing before `/readyz` reports the
     /// engine unready (it keeps retrying either way).
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::json_schema::HumanDuration")]
     pub unready_after: Duration,
 }
 

@@ -6,7 +6,7 @@ use super::clickhouse::ColumnType;
 use super::registry::InvalidField;
 
 /// One typed column filled from an item attribute.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ColumnMapping {
     /// Column name in ClickHouse.
@@ -62,6 +62,20 @@ impl ColumnsSetting {
     /// True for `columns = "auto"`.
     pub fn is_auto(&self) -> bool {
         matches!(self, Self::Auto)
+    }
+}
+
+impl schemars::JsonSchema for ColumnsSetting {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ColumnsSetting".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let columns = generator.subschema_for::<Vec<ColumnMapping>>();
+        schemars::json_schema!({
+            "description": "`\"auto\"` (a typed column per top-level attribute, added and widened as items change) or a list of columns (`{ name, type, attribute, table }`).",
+            "anyOf": [{ "const": "auto" }, columns]
+        })
     }
 }
 

@@ -116,7 +116,7 @@ pub type SinkTask = Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send>>;
 macro_rules! register_sinks {
     ($( $(#[$doc:meta])* $variant:ident = $kind:literal if $feature:literal ($config:ty), )+) => {
         /// One destination: a `[[sinks]]` entry, chosen by its `type`.
-        #[derive(Debug, Clone, Deserialize)]
+        #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
         #[serde(tag = "type")]
         pub enum SinkConfig {
             $(
@@ -205,6 +205,19 @@ impl<'de> Deserialize<'de> for NotBuilt {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         serde::de::IgnoredAny::deserialize(deserializer)?;
         Ok(Self::default())
+    }
+}
+
+impl schemars::JsonSchema for NotBuilt {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "NotBuilt".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "description": "A sink this build was compiled without: any settings are accepted here, and `validate` refuses the entry, naming the Cargo feature to build with."
+        })
     }
 }
 

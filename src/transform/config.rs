@@ -11,7 +11,7 @@ use crate::model::Op;
 /// One filter pattern as configured: JSON text, exactly as AWS Lambda's
 /// `FilterCriteria` takes it (numbers keep every digit, repeated keys are
 /// ANDed), or the same pattern written as a TOML table.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum FilterSpec {
     /// `'{"eventName": ["INSERT"]}'`.
@@ -21,7 +21,7 @@ pub enum FilterSpec {
 }
 
 /// One transform.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TransformConfig {
     /// Renames an attribute of the images.
@@ -96,7 +96,7 @@ impl TransformConfig {
 }
 
 /// What `cast` converts to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CastTarget {
     /// A number (from decimal text).
@@ -108,7 +108,7 @@ pub enum CastTarget {
 }
 
 /// The enrichment join.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnrichConfig {
     /// Local path or `s3://bucket/key` of a `.parquet`, `.csv` or `.jsonl` file.
@@ -124,6 +124,7 @@ pub struct EnrichConfig {
     pub prefix: String,
     /// How often to check whether the file changed (and reload it).
     #[serde(default = "default_reload", with = "humantime_serde")]
+    #[schemars(with = "crate::json_schema::HumanDuration")]
     pub reload_interval: Duration,
 }
 
@@ -163,7 +164,7 @@ impl EnrichConfig {
 
 /// One join of a table's changes against a dimension table
 /// (`[[tables]] enrich = [{ dimension = "customers", on = "customer_id" }]`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JoinConfig {
     /// The `[[dimensions]]` entry joined.
@@ -171,6 +172,7 @@ pub struct JoinConfig {
     /// The change's attribute(s) matched, part by part, against the
     /// dimension's key column(s): one name, or a list for a composite key.
     #[serde(deserialize_with = "crate::dimension::config::one_or_many")]
+    #[schemars(with = "crate::json_schema::OneOrMany")]
     pub on: Vec<String>,
     /// Prefix of the added attributes' names.
     #[serde(default)]

@@ -106,7 +106,7 @@ fn every_policy_grants_only_real_operations_on_named_resources() {
             "snapshot",
             "streams-reader"
         ],
-        "the policies the README lists"
+        "the policies docs/src/operating/iam.md lists"
     );
     let mut granted = BTreeSet::new();
     for file in &files {

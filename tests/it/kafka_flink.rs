@@ -4,7 +4,7 @@
 //! workload over DynamoDB Local (puts, updates, deletes, re-inserts; every
 //! DynamoDB type), and the table it ends with equals a Scan of the
 //! DynamoDB table, every attribute read with the Flink SQL type that
-//! README's Kafka sink section gives for it.
+//! Kafka sink page of the book (docs/src/sinks/kafka.md) gives for it.
 
 use crate::common;
 

@@ -13,6 +13,8 @@ mod crash_safety;
 mod decode_records;
 mod deploy_recipes;
 mod disk_full;
+mod docs_examples;
+mod docs_reference;
 mod elasticsearch_auto;
 mod elasticsearch_sink;
 mod elasticsearch_snapshot;

@@ -15,7 +15,7 @@ use crate::sink::registry::{check_http_url, is_identifier, InvalidField, SinkEnv
 use crate::sink::SinkError;
 
 /// Settings of the `clickhouse` sink.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClickHouseSinkConfig {
     /// Name in logs; defaults to `clickhouse`.
@@ -42,7 +42,7 @@ pub struct ClickHouseSinkConfig {
     pub create_table: bool,
     /// Typed columns next to the item JSON: a list of hand-mapped columns,
     /// or `"auto"` for a column per top-level attribute, added and widened
-    /// as the items change (see the README's typed columns section).
+    /// as the items change (see the book's "Typed columns" page).
     #[serde(default)]
     pub columns: ColumnsSetting,
     /// Inserts running at once (one per target table).
@@ -50,6 +50,7 @@ pub struct ClickHouseSinkConfig {
     pub max_concurrency: usize,
     /// Timeout of one HTTP request.
     #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    #[schemars(with = "crate::json_schema::HumanDuration")]
     pub request_timeout: Duration,
     /// Gzip the inserts (default true): less network, more CPU on both ends;
     /// turn off when the server is on the same host or a fast network.
@@ -81,7 +82,9 @@ fn default_request_timeout() -> Duration {
 }
 
 /// How the `clickhouse` sink lays out its tables.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ClickHouseMode {
     /// One row per item version; `FINAL` with `_is_deleted = 0` is the current state.

@@ -15,7 +15,7 @@ use crate::sink::registry::{check_http_url, InvalidField, SinkEnv, SinkSpec};
 use crate::sink::SinkError;
 
 /// Settings of the `elasticsearch` sink.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ElasticsearchSinkConfig {
     /// Name in logs; defaults to `elasticsearch`.
@@ -47,7 +47,7 @@ pub struct ElasticsearchSinkConfig {
     pub create_index: bool,
     /// `"auto"`: map every attribute explicitly with a type inferred from
     /// its values, add fields as they appear, and put a value whose type
-    /// changed under a suffixed field (see the README); the sink creates
+    /// changed under a suffixed field (see the book's Elasticsearch page); the sink creates
     /// missing indices itself. Unset: the index's own (dynamic) mapping.
     pub mapping: Option<MappingMode>,
     /// With `mapping = "auto"`: the index holding the schema history (one
@@ -89,6 +89,7 @@ pub struct ElasticsearchSinkConfig {
     pub item_retries: u32,
     /// Timeout of one HTTP request.
     #[serde(default = "default_timeout", with = "humantime_serde")]
+    #[schemars(with = "crate::json_schema::HumanDuration")]
     pub request_timeout: Duration,
     /// Batching.
     #[serde(default)]
@@ -96,7 +97,7 @@ pub struct ElasticsearchSinkConfig {
 }
 
 /// How the sink maps attributes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MappingMode {
     /// Explicit typed fields inferred from the data, added as they appear.
@@ -119,7 +120,9 @@ impl ElasticsearchSinkConfig {
 }
 
 /// Document routing.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Routing {
     /// The cluster routes by `_id`.
@@ -130,7 +133,9 @@ pub enum Routing {
 }
 
 /// What a delete does to the document.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DeleteMode {
     /// A versioned delete.
@@ -141,7 +146,7 @@ pub enum DeleteMode {
 }
 
 /// The SigV4 signing name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SigV4Service {
     /// Amazon OpenSearch Service domains.

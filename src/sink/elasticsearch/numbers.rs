@@ -16,7 +16,9 @@
 use serde::Deserialize;
 
 /// The rule for numbers in documents (see the module docs).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum NumberStyle {
     /// JSON numbers when exact in a long or double, strings otherwise.

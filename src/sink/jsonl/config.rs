@@ -10,7 +10,7 @@ use crate::sink::registry::{InvalidField, SinkEnv, SinkSpec};
 use crate::sink::SinkError;
 
 /// Settings of the `jsonl` sink.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JsonlSinkConfig {
     /// Name in logs; defaults to `jsonl`.

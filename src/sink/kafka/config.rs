@@ -13,7 +13,7 @@ use crate::sink::registry::{InvalidField, SinkEnv, SinkSpec};
 use crate::sink::SinkError;
 
 /// Settings of the `kafka` sink.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSinkConfig {
     /// Name in logs; defaults to `kafka`.
@@ -44,6 +44,7 @@ pub struct KafkaSinkConfig {
     pub queue_max_messages: usize,
     /// How long a record may take to be acknowledged before the batch is retried.
     #[serde(default = "default_delivery_timeout", with = "humantime_serde")]
+    #[schemars(with = "crate::json_schema::HumanDuration")]
     pub delivery_timeout: Duration,
     /// Any librdkafka property (`security.protocol`, `sasl.mechanism`,
     /// `sasl.username`, `sasl.password`, `ssl.ca.location`, …); values are
@@ -70,6 +71,7 @@ pub struct KafkaSinkConfig {
     /// abort, checkpoint read) may take, and the broker's
     /// `transaction.timeout.ms`.
     #[serde(default = "default_transaction_timeout", with = "humantime_serde")]
+    #[schemars(with = "crate::json_schema::HumanDuration")]
     pub transaction_timeout: Duration,
     /// Batching.
     #[serde(default)]
@@ -77,7 +79,9 @@ pub struct KafkaSinkConfig {
 }
 
 /// The `kafka` sink's delivery guarantee.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Delivery {
     /// An idempotent producer with `acks=all`; after a crash, changes

@@ -7,7 +7,9 @@ use serde::Deserialize;
 use crate::model::{plain_item, push_json_string, AttributeValue, ChangeEvent, Image, Number, Op};
 
 /// The shape of record values.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Envelope {
     /// Debezium's change event: `before`, `after`, `op` (c/u/d/r),

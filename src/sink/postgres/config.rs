@@ -14,7 +14,7 @@ use crate::sink::registry::{is_identifier, InvalidField, SinkEnv, SinkSpec};
 use crate::sink::SinkError;
 
 /// Settings of the `postgres` sink.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresSinkConfig {
     /// Name in logs; defaults to `postgres`.
@@ -50,10 +50,11 @@ pub struct PostgresSinkConfig {
     /// Delete tombstones this long after the delete; kept forever when unset.
     /// Keep it longer than any replay window, or a replayed insert could resurrect a row.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::json_schema::HumanDuration>")]
     pub purge_tombstones_after: Option<Duration>,
     /// `"auto"`: a typed column per top-level attribute next to `item`,
     /// added and widened as the items change (PostgreSQL only; see the
-    /// README's typed columns section). None by default.
+    /// book's "Typed columns" page). None by default.
     #[serde(default)]
     pub columns: ColumnsSetting,
     /// Batching.
@@ -62,7 +63,7 @@ pub struct PostgresSinkConfig {
 }
 
 /// How the `postgres` sink sends a batch's rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PgWriteMethod {
     /// Multi-row `INSERT … ON CONFLICT` statements of up to 1,000 rows.
@@ -73,7 +74,9 @@ pub enum PgWriteMethod {
 }
 
 /// The SQL database behind the `postgres` sink.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SqlDialect {
     /// PostgreSQL.

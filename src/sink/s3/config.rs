@@ -14,7 +14,7 @@ use crate::sink::registry::{check_http_url, InvalidField, SinkEnv, SinkSpec};
 use crate::sink::SinkError;
 
 /// Settings of the `s3` sink (the landing zone of a staged pipeline).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct S3SinkConfig {
     /// Name in logs; defaults to `s3`.
@@ -55,7 +55,9 @@ fn s3_batch() -> BatchConfig {
 }
 
 /// The format of landed objects.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum S3Format {
     /// Gzipped JSON Lines, one change event per line (`.jsonl.gz`).

@@ -11,7 +11,7 @@ use crate::sink::registry::{InvalidField, SinkEnv, SinkSpec};
 use crate::sink::SinkError;
 
 /// Settings of the `sqlite` sink.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SqliteSinkConfig {
     /// Name in logs; defaults to `sqlite`.
@@ -21,6 +21,7 @@ pub struct SqliteSinkConfig {
     /// Remove tombstones (deleted rows) this long after the delete; kept forever when unset.
     /// Keep it longer than any replay window (hours), or a replayed insert could resurrect a row.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::json_schema::HumanDuration>")]
     pub purge_tombstones_after: Option<Duration>,
     /// Batching.
     #[serde(default)]
