@@ -1,5 +1,6 @@
 //! The commands' bodies.
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -28,107 +29,35 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             exit_when_caught_up,
             progress_interval,
         } => {
-            let pipeline = config::load_file(&config.config)?;
             let options = RunOptions {
                 exit_when_caught_up,
                 progress_interval,
                 snapshot_only: None,
             };
-            let summary = loop {
-                match app::run(&pipeline, options.clone()).await {
-                    Err(err) if err.wants_restart() => {
-                        tracing::warn!("{err}; restarting");
-                    }
-                    other => break other?,
-                }
-            };
-            let sinks = sink_counts(&summary.stats);
-            tracing::info!(
-                records_read = summary.stats.records_read,
-                decode_errors = summary.stats.decode_errors,
-                other_table_records = summary.stats.other_table_records,
-                iterator_renewals = summary.stats.iterator_renewals,
-                filtered = summary.stats.filtered,
-                snapshot_items = summary.stats.snapshot_items,
-                snapshot_pages = summary.stats.snapshot_pages,
-                caught_up = summary.caught_up,
-                "stopped: {} records read; {} snapshot items in {} Scan pages; {}",
-                summary.stats.records_read,
-                summary.stats.snapshot_items,
-                summary.stats.snapshot_pages,
-                sinks
-            );
-            Ok(ExitCode::SUCCESS)
+            run(&config.config, options).await?;
         }
         Command::Snapshot {
             config,
             tables,
             progress_interval,
-        } => {
-            let pipeline = config::load_file(&config.config)?;
-            let summary = app::run(
-                &pipeline,
-                RunOptions {
-                    exit_when_caught_up: false,
-                    progress_interval,
-                    snapshot_only: Some(tables),
-                },
-            )
-            .await?;
-            tracing::info!(
-                snapshot_items = summary.stats.snapshot_items,
-                snapshot_pages = summary.stats.snapshot_pages,
-                "stopped: {} snapshot items in {} Scan pages; `dynamo-cdc run` streams on from the recorded positions",
-                summary.stats.snapshot_items,
-                summary.stats.snapshot_pages,
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        } => snapshot(&config.config, tables, progress_interval).await?,
         Command::Replay {
             config,
             table,
             keys,
             files,
         } => {
-            let pipeline = config::load_file(&config.config)?;
-            let summary = app::run_replay(
-                &pipeline,
-                app::ReplayOptions {
-                    table,
-                    keys: keys.map(|k| k.0).unwrap_or_default(),
-                    files,
-                },
-            )
-            .await?;
-            let sinks = sink_counts(&summary.stats);
-            tracing::info!(
-                records_read = summary.stats.records_read,
-                bad_input = summary.bad_input,
-                filtered = summary.stats.filtered,
-                "stopped: {} records replayed, {} undecodable (dead-lettered); {}",
-                summary.stats.records_read,
-                summary.bad_input,
-                sinks
-            );
-            Ok(ExitCode::SUCCESS)
+            let options = app::ReplayOptions {
+                table,
+                keys: keys.map(|k| k.0).unwrap_or_default(),
+                files,
+            };
+            replay(&config.config, options).await?;
         }
         Command::Load {
             config,
             exit_when_idle,
-        } => {
-            let loader = config::load_loader_file(&config.config)?;
-            let summary = app::run_loader(&loader, app::LoadOptions { exit_when_idle }).await?;
-            tracing::info!(
-                objects = summary.objects,
-                dead_objects = summary.dead_objects,
-                records = summary.stats.records_read,
-                "stopped: {} objects loaded, {} dead-lettered, {} changes read",
-                summary.objects,
-                summary.dead_objects,
-                summary.stats.records_read
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        } => load(&config.config, exit_when_idle).await?,
         Command::FilterTest {
             config,
             table,
@@ -140,50 +69,148 @@ pub async fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 table,
                 file: record_file,
             };
-            if loader {
-                let loader = config::load_loader_file(&config.config)?;
-                let tested = app::FilterTestConfig::Loader(&loader);
-                super::filter_test::print(tested, &options, json).await?;
-            } else {
-                let pipeline = config::load_file(&config.config)?;
-                let tested = app::FilterTestConfig::Pipeline(&pipeline);
-                super::filter_test::print(tested, &options, json).await?;
-            }
-            Ok(ExitCode::SUCCESS)
+            filter_test(&config.config, loader, &options, json).await?;
         }
-        Command::Validate { config } => {
-            let pipeline = config::load_file(&config.config)?;
-            println!(
-                "{}: ok ({} table(s): {}; {} sink(s): {})",
-                config.config.display(),
-                pipeline.tables.len(),
-                pipeline
-                    .tables
-                    .iter()
-                    .map(|t| t.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                pipeline.sinks.len(),
-                pipeline
-                    .sinks
-                    .iter()
-                    .map(|s| s.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::ConfigSchema { kind, markdown } => {
-            super::config_schema::print(kind, markdown)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Checkpoints { command } => checkpoints(command).await,
-        Command::Schema { command } => super::schema::execute(command).await,
+        Command::Validate { config } => validate(&config.config)?,
+        Command::ConfigSchema { kind, markdown } => super::config_schema::print(kind, markdown)?,
+        Command::Checkpoints { command } => return checkpoints(command).await,
+        Command::Schema { command } => return super::schema::execute(command).await,
         Command::Status { config, json } => {
             let pipeline = config::load_file(&config.config)?;
-            super::status::show(&pipeline, json).await
+            return super::status::show(&pipeline, json).await;
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `run`: follows the streams until a signal (or until caught up), starting
+/// again in the same process when the error asks for it (a lost lease
+/// table, a replaced stream), then logs a summary.
+async fn run(path: &Path, options: RunOptions) -> anyhow::Result<()> {
+    let pipeline = config::load_file(path)?;
+    let summary = loop {
+        match app::run(&pipeline, options.clone()).await {
+            Err(err) if err.wants_restart() => {
+                tracing::warn!("{err}; restarting");
+            }
+            other => break other?,
+        }
+    };
+    let sinks = sink_counts(&summary.stats);
+    tracing::info!(
+        records_read = summary.stats.records_read,
+        decode_errors = summary.stats.decode_errors,
+        other_table_records = summary.stats.other_table_records,
+        iterator_renewals = summary.stats.iterator_renewals,
+        filtered = summary.stats.filtered,
+        snapshot_items = summary.stats.snapshot_items,
+        snapshot_pages = summary.stats.snapshot_pages,
+        caught_up = summary.caught_up,
+        "stopped: {} records read; {} snapshot items in {} Scan pages; {}",
+        summary.stats.records_read,
+        summary.stats.snapshot_items,
+        summary.stats.snapshot_pages,
+        sinks
+    );
+    Ok(())
+}
+
+/// `snapshot`: copies the selected tables (all when `tables` is empty),
+/// then stops.
+async fn snapshot(
+    path: &Path,
+    tables: Vec<String>,
+    progress_interval: Duration,
+) -> anyhow::Result<()> {
+    let pipeline = config::load_file(path)?;
+    let options = RunOptions {
+        exit_when_caught_up: false,
+        progress_interval,
+        snapshot_only: Some(tables),
+    };
+    let summary = app::run(&pipeline, options).await?;
+    tracing::info!(
+        snapshot_items = summary.stats.snapshot_items,
+        snapshot_pages = summary.stats.snapshot_pages,
+        "stopped: {} snapshot items in {} Scan pages; `dynamo-cdc run` streams on from the recorded positions",
+        summary.stats.snapshot_items,
+        summary.stats.snapshot_pages,
+    );
+    Ok(())
+}
+
+/// `replay`: feeds recorded changes to the pipeline's sinks.
+async fn replay(path: &Path, options: app::ReplayOptions) -> anyhow::Result<()> {
+    let pipeline = config::load_file(path)?;
+    let summary = app::run_replay(&pipeline, options).await?;
+    let sinks = sink_counts(&summary.stats);
+    tracing::info!(
+        records_read = summary.stats.records_read,
+        bad_input = summary.bad_input,
+        filtered = summary.stats.filtered,
+        "stopped: {} records replayed, {} undecodable (dead-lettered); {}",
+        summary.stats.records_read,
+        summary.bad_input,
+        sinks
+    );
+    Ok(())
+}
+
+/// `load`: loads the objects the queue announces.
+async fn load(path: &Path, exit_when_idle: bool) -> anyhow::Result<()> {
+    let loader = config::load_loader_file(path)?;
+    let summary = app::run_loader(&loader, app::LoadOptions { exit_when_idle }).await?;
+    tracing::info!(
+        objects = summary.objects,
+        dead_objects = summary.dead_objects,
+        records = summary.stats.records_read,
+        "stopped: {} objects loaded, {} dead-lettered, {} changes read",
+        summary.objects,
+        summary.dead_objects,
+        summary.stats.records_read
+    );
+    Ok(())
+}
+
+/// `filter-test`: shows what a pipeline's (or loader's) filters and
+/// transforms do to recorded changes.
+async fn filter_test(
+    path: &Path,
+    loader: bool,
+    options: &app::FilterTestOptions,
+    json: bool,
+) -> anyhow::Result<()> {
+    if loader {
+        let loader = config::load_loader_file(path)?;
+        super::filter_test::print(app::FilterTestConfig::Loader(&loader), options, json).await
+    } else {
+        let pipeline = config::load_file(path)?;
+        super::filter_test::print(app::FilterTestConfig::Pipeline(&pipeline), options, json).await
+    }
+}
+
+/// `validate`: loads the config and names its tables and sinks.
+fn validate(path: &Path) -> anyhow::Result<()> {
+    let pipeline = config::load_file(path)?;
+    println!(
+        "{}: ok ({} table(s): {}; {} sink(s): {})",
+        path.display(),
+        pipeline.tables.len(),
+        pipeline
+            .tables
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        pipeline.sinks.len(),
+        pipeline
+            .sinks
+            .iter()
+            .map(|s| s.name())
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    Ok(())
 }
 
 fn open_store(pipeline: &PipelineConfig) -> anyhow::Result<CheckpointStore> {
