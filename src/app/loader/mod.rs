@@ -80,19 +80,21 @@ pub async fn run_loader(
     }
     let _stop_endpoint = endpoint_stop.drop_guard();
     shared.stats.probes.health.mark_started();
-    let stores = Arc::new(stores::Stores::new(&config.aws).await);
+    let stores = Arc::new(stores::Stores::new(&config.aws));
+    let sqs = stores.sqs().await;
     let in_flight: committer::InFlight = Arc::new(committer::CommitState::default());
     let committer_stop = CancellationToken::new();
     let committer = tokio::spawn(committer::run(
         Arc::clone(&tracker),
         Arc::clone(&in_flight),
-        stores.sqs.clone(),
+        sqs.clone(),
         config.queue.url.clone(),
         committer_stop.clone(),
     ));
     let mut handler = message::Handler {
         config,
         stores: Arc::clone(&stores),
+        sqs: sqs.clone(),
         tracker: Arc::clone(&tracker),
         sinks: senders,
         dead_letters: Arc::clone(&dead_letters),
@@ -113,8 +115,7 @@ pub async fn run_loader(
             break;
         }
         let received = tokio::select! {
-            received = stores
-                .sqs
+            received = sqs
                 .receive_message()
                 .queue_url(&config.queue.url)
                 .max_number_of_messages(config.queue.max_messages)
@@ -141,7 +142,7 @@ pub async fn run_loader(
         if messages.is_empty() {
             let idle = tracker.in_flight() == 0
                 && in_flight.pending() == 0
-                && queue_is_empty(&stores.sqs, &config.queue.url).await;
+                && queue_is_empty(&sqs, &config.queue.url).await;
             if options.exit_when_idle && idle {
                 tracing::info!("the queue is empty and everything received is loaded");
                 break;
