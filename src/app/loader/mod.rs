@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::sinks::{spawn_sinks, SinkShared, TableStages};
+use super::dimension::Dimensions;
+use super::sinks::{spawn_sinks, SinkSenders, SinkShared, SinkTasks, TableStages};
 use super::stores;
 use super::EngineError;
 use crate::config::LoaderConfig;
@@ -42,43 +43,24 @@ pub async fn run_loader(
     options: LoadOptions,
 ) -> Result<LoadSummary, EngineError> {
     super::create_state_dir(&config.state_dir)?;
-    let schemas: Vec<TableSchema> = config
-        .tables
-        .iter()
-        .map(|t| TableSchema {
-            name: Arc::from(t.name.as_str()),
-            keys: t
-                .keys
-                .iter()
-                .map(|k| KeyAttribute {
-                    name: k.name.clone(),
-                    kind: match k.kind.as_str() {
-                        "N" => KeyKind::N,
-                        "B" => KeyKind::B,
-                        _ => KeyKind::S,
-                    },
-                })
-                .collect(),
-            versions: if t.kinesis {
-                VersionScheme::Time
-            } else {
-                VersionScheme::Sequence
-            },
-        })
-        .collect();
     let tracker = AckTracker::new();
     let shared = SinkShared::new(&config.state_dir);
     let (cancel, stats) = (shared.cancel.clone(), Arc::clone(&shared.stats));
     let dead_letters = Arc::clone(&shared.dead_letters);
-    let (stages, _dimensions) = TableStages::start_loader(config).await?;
-    let (senders, mut sink_tasks) =
-        spawn_sinks(&config.sinks, &schemas, &config.aws, &shared, stages).await?;
     let endpoint_stop = CancellationToken::new();
     if let Some(addr) = config.metrics.listen {
         let (stats, tracker) = (Arc::clone(&shared.stats), Arc::clone(&tracker));
         crate::app::metrics_server::start(addr, stats, tracker, endpoint_stop.clone()).await?;
     }
     let _stop_endpoint = endpoint_stop.drop_guard();
+    let (senders, mut sink_tasks, _dimensions) = tokio::select! {
+        biased;
+        () = cancel.cancelled() => {
+            tracing::info!("stopped during start-up: nothing was loaded");
+            return Ok(LoadSummary { objects: 0, dead_objects: 0, stats: stats.snapshot() });
+        }
+        started = start_sinks(config, &shared) => started?,
+    };
     shared.stats.probes.health.mark_started();
     let stores = Arc::new(stores::Stores::new(&config.aws));
     let sqs = stores.sqs().await;
@@ -185,6 +167,50 @@ pub async fn run_loader(
         dead_objects,
         stats: stats.snapshot(),
     })
+}
+
+/// The tables' schemas as the sinks see them (keys from the config).
+fn schemas(config: &LoaderConfig) -> Vec<TableSchema> {
+    config
+        .tables
+        .iter()
+        .map(|t| TableSchema {
+            name: Arc::from(t.name.as_str()),
+            keys: t
+                .keys
+                .iter()
+                .map(|k| KeyAttribute {
+                    name: k.name.clone(),
+                    kind: match k.kind.as_str() {
+                        "N" => KeyKind::N,
+                        "B" => KeyKind::B,
+                        _ => KeyKind::S,
+                    },
+                })
+                .collect(),
+            versions: if t.kinesis {
+                VersionScheme::Time
+            } else {
+                VersionScheme::Sequence
+            },
+        })
+        .collect()
+}
+
+/// Start-up's waiting part: the dimension tables and the sinks.
+async fn start_sinks(
+    config: &LoaderConfig,
+    shared: &SinkShared,
+) -> Result<(SinkSenders, SinkTasks, Dimensions), EngineError> {
+    shared
+        .stats
+        .probes
+        .health
+        .starting("loading the dimension tables");
+    let (stages, dimensions) = TableStages::start_loader(config).await?;
+    let (senders, tasks) =
+        spawn_sinks(&config.sinks, &schemas(config), &config.aws, shared, stages).await?;
+    Ok((senders, tasks, dimensions))
 }
 
 /// The result of a sink task that already ended, if any (without waiting).
