@@ -17,6 +17,7 @@ mod elasticsearch_auto;
 mod elasticsearch_sink;
 mod elasticsearch_snapshot;
 mod enrichment;
+mod failover;
 mod first_start;
 mod fuzz_regressions;
 mod iam_policies;
