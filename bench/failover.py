@@ -1,9 +1,10 @@
 """Failover time after SIGKILL on a lease table (run by bench/failover.sh).
 
 Two `dynamo-cdc run` workers share TABLES tables through a lease table.
-Each round waits until the leases are spread evenly, waits a random part of
-a renew period (so that kills land anywhere in the victim's renew cycle),
-kills the older worker with SIGKILL, and polls the lease table (strongly
+Each round waits until the leases are spread evenly, watches the older
+worker's leases for one renew period and a random part of another (so that
+kills land anywhere in its renew cycle, and its last renewal is known to
+20 ms), kills it with SIGKILL, and polls the lease table (strongly
 consistent Scans, every 20 ms) until the survivor holds every lease the
 victim held, and until the victim's heartbeat item is gone. A fresh worker
 then joins. Prints one Markdown table row per kill and a summary.
@@ -127,18 +128,42 @@ class Fleet:
             time.sleep(0.2)
         raise SystemExit(f"the fleet did not balance within {timeout:.0f} s (logs in {self.args.work})")
 
+    @staticmethod
+    def counters(items, keys):
+        return {
+            item["leaseKey"]["S"]: item["leaseCounter"]["N"]
+            for item in items
+            if item["leaseKey"]["S"] in keys
+        }
+
+    def last_renewal(self, keys, wait):
+        """Polls for `wait` seconds; when the victim's leases last changed."""
+        seen, changed = None, None
+        end = time.monotonic() + wait
+        while time.monotonic() < end:
+            counters = self.counters(self.scan(), keys)
+            if counters != seen:
+                seen, changed = counters, time.monotonic()
+            time.sleep(0.02)
+        return changed
+
     def kill_one(self, renew_period):
         owners = self.wait_balanced()
-        time.sleep(random.uniform(0.0, renew_period))
         victim = sorted(self.workers)[0]
         survivor = [w for w in self.workers if w != victim][0]
         held = [key for key, owner in owners.items() if owner == victim]
+        # A random moment of the victim's renew cycle (at least one full
+        # cycle watched, so that its last renewal is known).
+        renewed = self.last_renewal(set(held), renew_period + random.uniform(0.0, renew_period))
         process = self.workers.pop(victim)
         killed = time.monotonic()
         process.send_signal(signal.SIGKILL)
         process.wait()
+        since_renewal = killed - renewed if renewed else None
         taken = gone = None
-        while time.monotonic() - killed < 120.0 and (taken is None or gone is None):
+        # A build without heartbeat removal never deletes it: wait 3 leases at most.
+        limit = 3.0 * renew_period * 3.0
+        while time.monotonic() - killed < limit and (taken is None or gone is None):
             items = self.scan()
             now = time.monotonic() - killed
             owners = self.owners(items)
@@ -147,7 +172,7 @@ class Fleet:
             if gone is None and victim not in self.beats(items):
                 gone = now
             time.sleep(0.02)
-        return victim, len(held), taken, gone
+        return victim, len(held), since_renewal, taken, gone
 
     def stop(self):
         for process in self.workers.values():
@@ -173,13 +198,15 @@ def main():
     fleet.start()
     results = []
     try:
-        print("| kill | leases moved | every lease held by the survivor after | dead worker's heartbeat deleted after |")
-        print("|---|---|---|---|")
+        print("| kill | leases moved | killed after its last renewal | every lease held by the survivor after the kill | after its last renewal | dead worker's heartbeat deleted after the kill |")
+        print("|---|---|---|---|---|---|")
         for number in range(1, args.kills + 1):
-            victim, held, taken, gone = fleet.kill_one(lease / 3.0)
+            victim, held, since, taken, gone = fleet.kill_one(lease / 3.0)
             results.append(taken)
-            show = lambda t: "not within 120 s" if t is None else f"{t:.2f} s"
-            print(f"| {number} ({victim}) | {held} | {show(taken)} | {show(gone)} |", flush=True)
+            show = lambda t: f"not within {3 * lease:.0f} s" if t is None else f"{t:.2f} s"
+            after_renewal = None if taken is None or since is None else taken + since
+            print(f"| {number} ({victim}) | {held} | {show(since)} | {show(taken)} | {show(after_renewal)} | "
+                  f"{show(gone)} |", flush=True)
             fleet.start()
     finally:
         fleet.stop()

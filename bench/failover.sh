@@ -10,6 +10,7 @@
 #   bench/failover.sh [KILLS (default 10)] [TABLES (default 4)]
 #   LEASE=10s CHECKS=1s bench/failover.sh   # lease_duration, handover_check_interval
 #   DYNAMODB_ENDPOINT=http://127.0.0.1:8000 bench/failover.sh   # use a running DynamoDB Local
+#   DYNAMO_CDC_BIN=path/to/dynamo-cdc bench/failover.sh          # measure this binary (no build)
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -21,9 +22,16 @@ lease=${LEASE:-10s}
 checks=${CHECKS:-1s}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dynamo-cdc-target}"
 ensure_build_deps # rdkafka builds librdkafka (C toolchain, OpenSSL and zlib headers)
-cargo build --locked
-bin="$CARGO_TARGET_DIR/debug/dynamo-cdc"
 work=$(mktemp -d /tmp/dynamo-cdc-bench-failover.XXXXXX)
+# A copy: a build from another checkout into a shared target directory
+# must not change the binary under a running measurement.
+bin="$work/dynamo-cdc"
+if [ -n "${DYNAMO_CDC_BIN:-}" ]; then
+    cp "$DYNAMO_CDC_BIN" "$bin"
+else
+    cargo build --locked
+    cp "$CARGO_TARGET_DIR/debug/dynamo-cdc" "$bin"
+fi
 cleanup() {
     stop_servers
     rm -rf "$work"

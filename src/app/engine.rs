@@ -83,12 +83,7 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
         dimensions: _dimensions,
     } = started;
     let ownership = Arc::clone(&ownership_runtime.ownership);
-    let checkpoint_stop = CancellationToken::new();
-    let checkpoint_task = tokio::spawn(checkpointer::run_checkpointer(
-        Arc::clone(&tracker),
-        Arc::clone(&ownership),
-        checkpoint_stop.clone(),
-    ));
+    let checkpoints = checkpointer::Writer::start(&tracker, &ownership);
     let reporter_stop = CancellationToken::new();
     let _stop_reporter = reporter_stop.clone().drop_guard();
     tokio::spawn(progress::report(
@@ -120,19 +115,11 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
         errors: Vec::new(),
     };
     let (mut errors, caught_up) = run.supervise(&shared.cancel, &tracker, &options).await;
-    checkpoint_stop.cancel();
-    match checkpoint_task.await {
-        Ok(Ok(())) => {}
-        Ok(Err(err)) => errors.push(err.into()),
-        Err(join) => errors.push(EngineError::Internal(format!(
-            "checkpoint writer failed: {join}"
-        ))),
-    }
     // The last checkpoints and the lease release come after a failure too;
     // their own errors must not hide the failure that stopped the run.
-    if let Err(err) = checkpointer::flush(&tracker, ownership.as_ref()).await {
-        errors.push(err.into());
-    }
+    checkpoints
+        .finish(&tracker, ownership.as_ref(), &mut errors)
+        .await;
     if let Err(err) = ownership_runtime.finish().await {
         errors.push(err);
     }
@@ -215,12 +202,15 @@ fn check_selected(config: &PipelineConfig, selected: &[String]) -> Result<(), En
     }
 }
 
+/// Running stream runners, one per stream group.
+type TableTasks = JoinSet<Result<(), TableError>>;
+
 /// Starts one stream runner per stream group; returns them with their
 /// caught-up flags.
 fn spawn_tables(
     parts: &RunnerParts<'_>,
     tables: &[TableStream],
-) -> Result<(JoinSet<Result<(), TableError>>, Vec<Arc<TableProgress>>), EngineError> {
+) -> Result<(TableTasks, Vec<Arc<TableProgress>>), EngineError> {
     let (config, api) = (parts.config, parts.api);
     let mut progress_flags = Vec::new();
     let mut table_tasks = JoinSet::new();
@@ -263,7 +253,7 @@ fn spawn_tables(
 
 /// The running readers and sinks, and the errors that stopped them.
 struct Running {
-    table_tasks: JoinSet<Result<(), TableError>>,
+    table_tasks: TableTasks,
     sink_tasks: SinkTasks,
     progress: Vec<Arc<TableProgress>>,
     errors: Vec<EngineError>,
