@@ -12,7 +12,7 @@ use crate::coordinator::{AckTracker, Ownership, OwnershipError};
 const MIN_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Writes checkpoints until `stop` is cancelled, then writes the last ones.
-pub(super) async fn run_checkpointer(
+async fn run_checkpointer(
     tracker: Arc<AckTracker>,
     ownership: Arc<dyn Ownership>,
     stop: CancellationToken,
@@ -35,10 +35,7 @@ pub(super) async fn run_checkpointer(
 }
 
 /// Persists every checkpoint that changed.
-pub(super) async fn flush(
-    tracker: &AckTracker,
-    ownership: &dyn Ownership,
-) -> Result<(), OwnershipError> {
+async fn flush(tracker: &AckTracker, ownership: &dyn Ownership) -> Result<(), OwnershipError> {
     let updates = tracker.take_updates();
     if updates.is_empty() {
         return Ok(());
@@ -47,4 +44,44 @@ pub(super) async fn flush(
     ownership.save(updates).await?;
     tracing::debug!(shards = count, "checkpoints written");
     Ok(())
+}
+
+/// The running checkpoint writer of a run.
+pub(super) struct Writer {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), OwnershipError>>,
+}
+
+impl Writer {
+    /// Starts writing `tracker`'s checkpoints through `ownership`.
+    pub(super) fn start(tracker: &Arc<AckTracker>, ownership: &Arc<dyn Ownership>) -> Self {
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(run_checkpointer(
+            Arc::clone(tracker),
+            Arc::clone(ownership),
+            stop.clone(),
+        ));
+        Self { stop, task }
+    }
+
+    /// After the sinks drained: stops the writer, then writes the last
+    /// checkpoints (after a failure too), adding what went wrong to `errors`.
+    pub(super) async fn finish(
+        self,
+        tracker: &AckTracker,
+        ownership: &dyn Ownership,
+        errors: &mut Vec<super::EngineError>,
+    ) {
+        self.stop.cancel();
+        match self.task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => errors.push(err.into()),
+            Err(join) => errors.push(super::EngineError::Internal(format!(
+                "checkpoint writer failed: {join}"
+            ))),
+        }
+        if let Err(err) = flush(tracker, ownership).await {
+            errors.push(err.into());
+        }
+    }
 }

@@ -57,7 +57,7 @@ pub(super) async fn start_dimensions(
             _reloads: guard,
         });
     }
-    let stores = Arc::new(Stores::new(aws).await);
+    let stores = Arc::new(Stores::new(aws));
     for config in &configs {
         let source = DimensionSource::new(config, state_dir)?;
         source

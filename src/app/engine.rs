@@ -8,16 +8,20 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::sinks::{collect_sink_result, pick_error, spawn_sinks, SinkShared, TableStages};
+use super::dimension::Dimensions;
+use super::sinks::{
+    collect_sink_result, pick_error, spawn_sinks, SinkSenders, SinkShared, SinkTasks, TableStages,
+};
 use super::{checkpointer, progress, EngineError};
 use crate::config::{OtherTablesPolicy, PipelineConfig, TableConfig};
 use crate::coordinator::{AckTracker, CheckpointStore, Ownership};
+use crate::observe::Health;
 #[cfg(feature = "kinesis")]
 use crate::source::kinesis::{self, KinesisShards};
 #[cfg(feature = "kinesis")]
 use crate::source::retry::RetryPolicy;
 use crate::source::shard::ShardSource;
-use crate::source::shards::{run_table, TableContext, TableProgress};
+use crate::source::shards::{run_table, TableContext, TableError, TableProgress};
 use crate::source::snapshot::SnapshotVersions;
 use crate::source::streams::{StreamsApi, StreamsShards, TableStream};
 use crate::stats::StatsSnapshot;
@@ -45,87 +49,172 @@ pub struct RunSummary {
 
 /// Runs a pipeline until a signal, a fatal error, or (with
 /// `exit_when_caught_up`) until it has caught up.
+///
+/// The signal handler and the probes come first: while start-up waits
+/// (tables described, sinks connected, the lease table joined), `/healthz`
+/// answers 200 and `/readyz` 503 with `starting: <what it waits for>`, and
+/// a SIGTERM or SIGINT ends the run cleanly (`Ok`, nothing read).
 pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSummary, EngineError> {
     super::create_state_dir(&config.state_dir)?;
+    let shared = SinkShared::new(&config.state_dir);
+    let tracker = AckTracker::new();
+    let endpoint_stop = CancellationToken::new();
+    if let Some(addr) = config.metrics.listen {
+        let stats = Arc::clone(&shared.stats);
+        super::metrics_server::start(addr, stats, Arc::clone(&tracker), endpoint_stop.clone())
+            .await?;
+    }
+    let _stop_endpoint = endpoint_stop.drop_guard();
+    let started = tokio::select! {
+        biased;
+        () = shared.cancel.cancelled() => {
+            tracing::info!("stopped during start-up: nothing was read");
+            return Ok(RunSummary { stats: shared.stats.snapshot(), caught_up: false });
+        }
+        started = start_up(config, &options, &shared) => started?,
+    };
+    let Started {
+        store,
+        api,
+        tables,
+        senders,
+        sink_tasks,
+        ownership: ownership_runtime,
+        dimensions: _dimensions,
+    } = started;
+    let ownership = Arc::clone(&ownership_runtime.ownership);
+    let checkpoints = checkpointer::Writer::start(&tracker, &ownership);
+    let reporter_stop = CancellationToken::new();
+    let _stop_reporter = reporter_stop.clone().drop_guard();
+    tokio::spawn(progress::report(
+        Arc::clone(&shared.stats),
+        Arc::clone(&tracker),
+        options.progress_interval,
+        reporter_stop,
+    ));
+    let parts = RunnerParts {
+        api: &api,
+        config,
+        store: &store,
+        ownership: &ownership,
+        snapshots: &ownership_runtime.snapshots,
+        tracker: &tracker,
+        sinks: &senders,
+        dead_letters: &shared.dead_letters,
+        stats: &shared.stats,
+        cancel: &shared.cancel,
+        options: &options,
+    };
+    let (table_tasks, progress_flags) = spawn_tables(&parts, &tables)?;
+    drop(senders);
+    shared.stats.probes.health.mark_started();
+    let run = Running {
+        table_tasks,
+        sink_tasks,
+        progress: progress_flags,
+        errors: Vec::new(),
+    };
+    let (mut errors, caught_up) = run.supervise(&shared.cancel, &tracker, &options).await;
+    // The last checkpoints and the lease release come after a failure too;
+    // their own errors must not hide the failure that stopped the run.
+    checkpoints
+        .finish(&tracker, ownership.as_ref(), &mut errors)
+        .await;
+    if let Err(err) = ownership_runtime.finish().await {
+        errors.push(err);
+    }
+    let stats = shared.stats.snapshot();
+    match pick_error(errors) {
+        Some(first) => Err(first),
+        None => Ok(RunSummary { stats, caught_up }),
+    }
+}
+
+/// What start-up built: everything the readers need.
+struct Started {
+    store: Arc<Mutex<CheckpointStore>>,
+    api: Arc<StreamsApi>,
+    tables: Vec<TableStream>,
+    senders: SinkSenders,
+    sink_tasks: SinkTasks,
+    ownership: super::ownership::OwnershipRuntime,
+    /// Keeps the dimension tables fresh while it lives.
+    dimensions: Dimensions,
+}
+
+/// The steps that may wait on other systems, each announced to `/readyz`:
+/// the checkpoint store, DynamoDB, the tables, the dimension tables, the
+/// sinks and the lease table.
+async fn start_up(
+    config: &PipelineConfig,
+    options: &RunOptions,
+    shared: &SinkShared,
+) -> Result<Started, EngineError> {
+    let health = &shared.stats.probes.health;
+    health.starting("opening the checkpoint store");
     let store = Arc::new(Mutex::new(CheckpointStore::open(
         &CheckpointStore::path_in(&config.state_dir),
     )?));
+    health.starting("configuring the AWS clients");
     let api = Arc::new(
         StreamsApi::connect(&config.aws, &config.source)
             .await
             .map_err(EngineError::Aws)?,
     );
     if let Some(selected) = &options.snapshot_only {
-        for name in selected {
-            if !config.tables.iter().any(|t| t.name == *name) {
-                return Err(EngineError::UnknownTable {
-                    table: name.clone(),
-                    known: config
-                        .tables
-                        .iter()
-                        .map(|t| t.name.clone())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                });
-            }
-        }
+        check_selected(config, selected)?;
     }
-    let tables = describe_tables(config, &api).await?;
-
-    let tracker = AckTracker::new();
-    let shared = SinkShared::new(&config.state_dir);
-    let (cancel, stats) = (shared.cancel.clone(), Arc::clone(&shared.stats));
-    let dead_letters = Arc::clone(&shared.dead_letters);
-
+    let tables = describe_tables(config, &api, health).await?;
     let schemas: Vec<_> = tables.iter().map(|t| t.schema.clone()).collect();
-    let (stages, _dimensions) = TableStages::start_pipeline(config).await?;
-    let (senders, mut sink_tasks) =
-        spawn_sinks(&config.sinks, &schemas, &config.aws, &shared, stages).await?;
+    health.starting("loading the dimension tables");
+    let (stages, dimensions) = TableStages::start_pipeline(config).await?;
+    let (senders, sink_tasks) =
+        spawn_sinks(&config.sinks, &schemas, &config.aws, shared, stages).await?;
+    health.starting("joining the shard owners");
+    let ownership = super::ownership::start(config, &api, &store, &shared.cancel).await?;
+    Ok(Started {
+        store,
+        api,
+        tables,
+        senders,
+        sink_tasks,
+        ownership,
+        dimensions,
+    })
+}
 
-    let endpoint_stop = CancellationToken::new();
-    if let Some(addr) = config.metrics.listen {
-        super::metrics_server::start(
-            addr,
-            Arc::clone(&stats),
-            Arc::clone(&tracker),
-            endpoint_stop.clone(),
-        )
-        .await?;
+/// `dynamo-cdc snapshot TABLE…`: every named table must be configured.
+fn check_selected(config: &PipelineConfig, selected: &[String]) -> Result<(), EngineError> {
+    match selected
+        .iter()
+        .find(|name| !config.tables.iter().any(|t| t.name == **name))
+    {
+        None => Ok(()),
+        Some(name) => Err(EngineError::UnknownTable {
+            table: name.clone(),
+            known: config
+                .tables
+                .iter()
+                .map(|t| t.name.clone())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
     }
-    let _stop_endpoint = endpoint_stop.drop_guard();
-    let ownership_runtime = super::ownership::start(config, &api, &store, &cancel).await?;
-    let ownership = Arc::clone(&ownership_runtime.ownership);
-    let snapshots = Arc::clone(&ownership_runtime.snapshots);
-    let checkpoint_stop = CancellationToken::new();
-    let checkpoint_task = tokio::spawn(checkpointer::run_checkpointer(
-        Arc::clone(&tracker),
-        Arc::clone(&ownership),
-        checkpoint_stop.clone(),
-    ));
-    let reporter_stop = CancellationToken::new();
-    tokio::spawn(progress::report(
-        Arc::clone(&stats),
-        Arc::clone(&tracker),
-        options.progress_interval,
-        reporter_stop.clone(),
-    ));
+}
 
+/// Running stream runners, one per stream group.
+type TableTasks = JoinSet<Result<(), TableError>>;
+
+/// Starts one stream runner per stream group; returns them with their
+/// caught-up flags.
+fn spawn_tables(
+    parts: &RunnerParts<'_>,
+    tables: &[TableStream],
+) -> Result<(TableTasks, Vec<Arc<TableProgress>>), EngineError> {
+    let (config, api) = (parts.config, parts.api);
     let mut progress_flags = Vec::new();
     let mut table_tasks = JoinSet::new();
-    let shared_parts = RunnerParts {
-        api: &api,
-        config,
-        store: &store,
-        ownership: &ownership,
-        snapshots: &snapshots,
-        tracker: &tracker,
-        sinks: &senders,
-        dead_letters: &dead_letters,
-        stats: &stats,
-        cancel: &cancel,
-        options: &options,
-    };
-    for group in stream_groups(config, &tables) {
+    for group in stream_groups(config, tables) {
         let flag = Arc::new(TableProgress::default());
         progress_flags.push(Arc::clone(&flag));
         let lead = group.tables[0];
@@ -134,20 +223,20 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
                 let table = lead.1;
                 tracing::info!(table = %table.schema.name, stream = %table.stream_arn, "following DynamoDB stream");
                 let source = StreamsShards::new(
-                    Arc::clone(&api),
+                    Arc::clone(api),
                     Arc::clone(&table.stream_arn),
                     Arc::clone(&table.schema.name),
                 );
-                table_tasks.spawn(run_table(shared_parts.context(source, &group, flag)));
+                table_tasks.spawn(run_table(parts.context(source, &group, flag)));
             }
             #[cfg(feature = "kinesis")]
             Some(stream) => {
                 let names: Vec<String> = group.tables.iter().map(|(t, _)| t.name.clone()).collect();
                 tracing::info!(tables = %names.join(", "), stream = %stream, "following Kinesis stream");
-                let client = kinesis::client(&api, config.aws.kinesis_endpoint_url.as_deref());
+                let client = kinesis::client(api, config.aws.kinesis_endpoint_url.as_deref());
                 let retry = RetryPolicy::metadata(config.source.max_retry_backoff);
                 let source = KinesisShards::new(client, stream, &names, retry);
-                table_tasks.spawn(run_table(shared_parts.context(source, &group, flag)));
+                table_tasks.spawn(run_table(parts.context(source, &group, flag)));
             }
             // Validation refuses a kinesis_stream first.
             #[cfg(not(feature = "kinesis"))]
@@ -159,75 +248,77 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
             }
         }
     }
-    drop(senders);
-    stats.probes.health.mark_started();
+    Ok((table_tasks, progress_flags))
+}
 
-    let mut errors: Vec<EngineError> = Vec::new();
-    let mut caught_up = false;
-    let mut sinks_done = false;
-    while !table_tasks.is_empty() {
-        tokio::select! {
-            joined = table_tasks.join_next() => {
-                match joined {
-                    Some(Ok(Ok(()))) | None => {}
-                    Some(Ok(Err(err))) => {
-                        let err = EngineError::from(err);
-                        tracing::error!("stopping: {err}");
-                        errors.push(err);
-                        cancel.cancel();
-                    }
-                    Some(Err(join)) => {
-                        tracing::error!("stopping: table task failed: {join}");
-                        errors.push(EngineError::Internal(format!("table task failed: {join}")));
-                        cancel.cancel();
-                    }
-                }
-            }
-            joined = sink_tasks.join_next(), if !sinks_done => {
-                match joined {
+/// The running readers and sinks, and the errors that stopped them.
+struct Running {
+    table_tasks: TableTasks,
+    sink_tasks: SinkTasks,
+    progress: Vec<Arc<TableProgress>>,
+    errors: Vec<EngineError>,
+}
+
+impl Running {
+    /// Waits for the readers (stopping everything at the first failure,
+    /// or once caught up when asked), then for the sinks to drain. Returns
+    /// the errors and whether the run caught up.
+    async fn supervise(
+        mut self,
+        cancel: &CancellationToken,
+        tracker: &AckTracker,
+        options: &RunOptions,
+    ) -> (Vec<EngineError>, bool) {
+        let mut caught_up = false;
+        let mut sinks_done = false;
+        while !self.table_tasks.is_empty() {
+            tokio::select! {
+                joined = self.table_tasks.join_next() => self.table_ended(joined, cancel),
+                joined = self.sink_tasks.join_next(), if !sinks_done => match joined {
                     Some(result) => {
-                        collect_sink_result(result, &mut errors);
+                        collect_sink_result(result, &mut self.errors);
                         cancel.cancel();
                     }
                     None => sinks_done = true,
-                }
-            }
-            () = tokio::time::sleep(Duration::from_millis(100)), if options.exit_when_caught_up && !cancel.is_cancelled() => {
-                let all_caught_up = progress_flags.iter().all(|p| p.caught_up.load(Ordering::Relaxed));
-                if all_caught_up && tracker.in_flight() == 0 {
-                    tracing::info!("caught up: every shard is read to its current end and every change is acknowledged");
-                    caught_up = true;
-                    cancel.cancel();
+                },
+                () = tokio::time::sleep(Duration::from_millis(100)), if options.exit_when_caught_up && !cancel.is_cancelled() => {
+                    let all_caught_up = self.progress.iter().all(|p| p.caught_up.load(Ordering::Relaxed));
+                    if all_caught_up && tracker.in_flight() == 0 {
+                        tracing::info!("caught up: every shard is read to its current end and every change is acknowledged");
+                        caught_up = true;
+                        cancel.cancel();
+                    }
                 }
             }
         }
+        // Every reader has stopped and dropped its sink senders: the sinks drain and stop.
+        while let Some(result) = self.sink_tasks.join_next().await {
+            collect_sink_result(result, &mut self.errors);
+        }
+        (self.errors, caught_up)
     }
-    // Every reader has stopped and dropped its sink senders: the sinks drain and stop.
-    while let Some(result) = sink_tasks.join_next().await {
-        collect_sink_result(result, &mut errors);
+
+    fn table_ended(
+        &mut self,
+        joined: Option<Result<Result<(), TableError>, tokio::task::JoinError>>,
+        cancel: &CancellationToken,
+    ) {
+        match joined {
+            Some(Ok(Ok(()))) | None => {}
+            Some(Ok(Err(err))) => {
+                let err = EngineError::from(err);
+                tracing::error!("stopping: {err}");
+                self.errors.push(err);
+                cancel.cancel();
+            }
+            Some(Err(join)) => {
+                tracing::error!("stopping: table task failed: {join}");
+                self.errors
+                    .push(EngineError::Internal(format!("table task failed: {join}")));
+                cancel.cancel();
+            }
+        }
     }
-    checkpoint_stop.cancel();
-    reporter_stop.cancel();
-    match checkpoint_task.await {
-        Ok(Ok(())) => {}
-        Ok(Err(err)) => errors.push(err.into()),
-        Err(join) => errors.push(EngineError::Internal(format!(
-            "checkpoint writer failed: {join}"
-        ))),
-    }
-    // The last checkpoints and the lease release come after a failure too;
-    // their own errors must not hide the failure that stopped the run.
-    if let Err(err) = checkpointer::flush(&tracker, ownership.as_ref()).await {
-        errors.push(err.into());
-    }
-    if let Err(err) = ownership_runtime.finish().await {
-        errors.push(err);
-    }
-    let stats = stats.snapshot();
-    if let Some(first) = pick_error(errors) {
-        return Err(first);
-    }
-    Ok(RunSummary { stats, caught_up })
 }
 
 /// Looks up every table's key schema and stream, and checks that the stream
@@ -235,6 +326,7 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
 async fn describe_tables(
     config: &PipelineConfig,
     api: &StreamsApi,
+    health: &Health,
 ) -> Result<Vec<TableStream>, EngineError> {
     let needs_new_image = config
         .sinks
@@ -242,6 +334,7 @@ async fn describe_tables(
         .any(|entry| entry.sink.needs_new_images());
     let mut tables = Vec::new();
     for (index, table) in config.tables.iter().enumerate() {
+        health.starting(format!("describing table {}", table.name));
         let described = api
             .describe_table(
                 &table.name,
@@ -304,7 +397,7 @@ struct RunnerParts<'a> {
     ownership: &'a Arc<dyn Ownership>,
     snapshots: &'a Arc<dyn crate::coordinator::SnapshotState>,
     tracker: &'a Arc<AckTracker>,
-    sinks: &'a crate::coordinator::SinkSenders,
+    sinks: &'a SinkSenders,
     dead_letters: &'a Arc<crate::dead_letter::DeadLetters>,
     stats: &'a Arc<crate::stats::Stats>,
     cancel: &'a CancellationToken,

@@ -1,6 +1,8 @@
 //! The HTTP endpoint: `/metrics` in Prometheus text format (lag and
 //! process gauges refreshed at each scrape), `/healthz` (the process and
-//! its runtime answer) and `/readyz` (200 when ready, 503 with the reasons).
+//! its runtime answer) and `/readyz` (200 when ready, 503 with the reasons,
+//! one a line: `starting: <what start-up waits for>` until it is done).
+//! The engine starts it before anything that can wait.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -136,7 +138,7 @@ impl Endpoint {
                 Ok(()) => text(StatusCode::OK, "ready\n".to_owned()),
                 Err(not_ready) => text(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    format!("not ready:\n{}\n", not_ready.0.join("\n")),
+                    format!("{}\n", not_ready.0.join("\n")),
                 ),
             },
             _ => text(

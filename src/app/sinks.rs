@@ -218,6 +218,11 @@ pub(super) async fn spawn_sinks(
             tables: &routed,
             aws,
         };
+        shared
+            .stats
+            .probes
+            .health
+            .starting(format!("connecting sink {name}"));
         let task = sink.start(env, rx, ctx).await?;
         let task_name = name.clone();
         tasks.spawn(async move { (task_name, task.await) });

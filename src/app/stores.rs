@@ -8,54 +8,78 @@ use futures_util::stream::BoxStream;
 use futures_util::StreamExt as _;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::ObjectStoreExt as _;
+use tokio::sync::OnceCell;
 
 use crate::config::AwsConfig;
 
-/// Clients, built once.
+/// Clients, built on first use: a pipeline whose files are all local
+/// never loads the AWS configuration (whose region chain would probe the
+/// instance metadata service).
 pub struct Stores {
-    /// SQS.
-    pub sqs: aws_sdk_sqs::Client,
-    region: String,
-    endpoint: Option<String>,
+    aws: AwsConfig,
+    sdk: OnceCell<Sdk>,
     buckets: Mutex<HashMap<String, Arc<AmazonS3>>>,
 }
 
+/// What the AWS configuration chain gave.
+struct Sdk {
+    sqs: aws_sdk_sqs::Client,
+    region: String,
+}
+
 impl Stores {
-    /// Clients for the `[aws]` settings (region, profile, endpoint).
-    pub async fn new(aws: &AwsConfig) -> Self {
-        let mut loader = crate::aws::config_loader();
-        if let Some(region) = &aws.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        }
-        if let Some(profile) = &aws.profile {
-            loader = loader.profile_name(profile);
-        }
-        if let Some(endpoint) = &aws.endpoint_url {
-            loader = loader.endpoint_url(endpoint);
-        }
-        let sdk = loader.load().await;
-        let region = sdk
-            .region()
-            .map(ToString::to_string)
-            .unwrap_or_else(|| "us-east-1".into());
+    /// Clients for the `[aws]` settings (region, profile, endpoint), built
+    /// when first needed.
+    pub fn new(aws: &AwsConfig) -> Self {
         Self {
-            sqs: aws_sdk_sqs::Client::new(&sdk),
-            region,
-            endpoint: aws.endpoint_url.clone(),
+            aws: aws.clone(),
+            sdk: OnceCell::new(),
             buckets: Mutex::new(HashMap::new()),
         }
     }
 
+    async fn sdk(&self) -> &Sdk {
+        self.sdk
+            .get_or_init(|| async {
+                let aws = &self.aws;
+                let mut loader = crate::aws::config_loader();
+                if let Some(region) = &aws.region {
+                    loader = loader.region(aws_config::Region::new(region.clone()));
+                }
+                if let Some(profile) = &aws.profile {
+                    loader = loader.profile_name(profile);
+                }
+                if let Some(endpoint) = &aws.endpoint_url {
+                    loader = loader.endpoint_url(endpoint);
+                }
+                let sdk = loader.load().await;
+                let region = sdk
+                    .region()
+                    .map(ToString::to_string)
+                    .unwrap_or_else(|| "us-east-1".into());
+                Sdk {
+                    sqs: aws_sdk_sqs::Client::new(&sdk),
+                    region,
+                }
+            })
+            .await
+    }
+
+    /// The SQS client (the AWS configuration is loaded on the first call).
+    pub async fn sqs(&self) -> aws_sdk_sqs::Client {
+        self.sdk().await.sqs.clone()
+    }
+
     /// The store of one bucket.
-    pub fn bucket(&self, name: &str) -> Result<Arc<AmazonS3>, String> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(store) = buckets.get(name) {
-            return Ok(Arc::clone(store));
+    pub async fn bucket(&self, name: &str) -> Result<Arc<AmazonS3>, String> {
+        if let Some(store) = self.cached(name) {
+            return Ok(store);
         }
+        let region = &self.sdk().await.region;
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(name)
-            .with_region(&self.region);
-        if let Some(endpoint) = &self.endpoint {
+            .with_region(region);
+        if let Some(endpoint) = &self.aws.endpoint_url {
             builder = builder.with_endpoint(endpoint).with_allow_http(true);
         }
         let store = Arc::new(
@@ -63,14 +87,26 @@ impl Stores {
                 .build()
                 .map_err(|e| format!("S3 bucket {name}: {e}"))?,
         );
-        buckets.insert(name.to_owned(), Arc::clone(&store));
+        self.buckets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.to_owned(), Arc::clone(&store));
         Ok(store)
+    }
+
+    fn cached(&self, name: &str) -> Option<Arc<AmazonS3>> {
+        self.buckets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
     }
 
     /// The size and version (ETag, or the modification time) of an object.
     pub async fn head(&self, bucket: &str, key: &str) -> Result<(u64, String), String> {
         let meta = self
-            .bucket(bucket)?
+            .bucket(bucket)
+            .await?
             .head(&object_store::path::Path::from(key))
             .await
             .map_err(|e| e.to_string())?;
@@ -87,7 +123,8 @@ impl Stores {
         key: &str,
     ) -> Result<BoxStream<'static, Result<Bytes, String>>, String> {
         let object = self
-            .bucket(bucket)?
+            .bucket(bucket)
+            .await?
             .get(&object_store::path::Path::from(key))
             .await
             .map_err(|e| e.to_string())?;

@@ -11,7 +11,7 @@ pub struct Stores;
 
 impl Stores {
     /// Nothing to build.
-    pub async fn new(_aws: &AwsConfig) -> Self {
+    pub fn new(_aws: &AwsConfig) -> Self {
         Self
     }
 

@@ -1,18 +1,18 @@
-//! What `/healthz` and `/readyz` answer from: whether start-up is done,
-//! which tables' sources are unreachable, and since when each sink has been
-//! failing. Readers, sinks and the engine report here where things happen.
+//! What `/healthz` and `/readyz` answer from: what start-up still waits
+//! for, which tables' sources are unreachable, and since when each sink has
+//! been failing. Readers, sinks and the engine report here where things happen.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::metric_names as names;
 
 /// The engine's health, shared by everything that reports to it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Health {
-    started: AtomicBool,
+    /// What start-up waits for; `None` once it is done.
+    starting: Mutex<Option<String>>,
     unreachable: Mutex<BTreeMap<String, String>>,
     failing: Mutex<BTreeMap<String, Failing>>,
 }
@@ -28,10 +28,30 @@ struct Failing {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotReady(pub Vec<String>);
 
+impl Default for Health {
+    /// Starting, not yet waiting for anything in particular.
+    fn default() -> Self {
+        Self {
+            starting: Mutex::new(Some("start-up".to_owned())),
+            unreachable: Mutex::default(),
+            failing: Mutex::default(),
+        }
+    }
+}
+
 impl Health {
+    /// Start-up now waits for `what` (`describing table orders`,
+    /// `connecting sink clickhouse`): `/readyz` answers `starting: <what>`
+    /// until the next step or [`Health::mark_started`].
+    pub fn starting(&self, what: impl Into<String>) {
+        let what = what.into();
+        tracing::debug!("starting: {what}");
+        *self.starting.lock().unwrap_or_else(PoisonError::into_inner) = Some(what);
+    }
+
     /// Start-up is done: every table is described and every sink started.
     pub fn mark_started(&self) {
-        self.started.store(true, Ordering::Relaxed);
+        *self.starting.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 
     /// `table`'s source answered (`Ok`) or failed (`Err` with why).
@@ -82,8 +102,13 @@ impl Health {
     /// Ready, or why not.
     pub fn readiness(&self) -> Result<(), NotReady> {
         let mut reasons = Vec::new();
-        if !self.started.load(Ordering::Relaxed) {
-            reasons.push("starting".to_owned());
+        if let Some(what) = self
+            .starting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_deref()
+        {
+            reasons.push(format!("starting: {what}"));
         }
         for (table, why) in self
             .unreachable
@@ -124,7 +149,15 @@ mod tests {
     #[test]
     fn ready_once_started_and_unready_while_a_sink_fails_past_its_budget() {
         let health = Health::default();
-        assert_eq!(health.readiness(), Err(NotReady(vec!["starting".into()])));
+        assert_eq!(
+            health.readiness(),
+            Err(NotReady(vec!["starting: start-up".into()]))
+        );
+        health.starting("connecting sink ch");
+        assert_eq!(
+            health.readiness(),
+            Err(NotReady(vec!["starting: connecting sink ch".into()]))
+        );
         health.mark_started();
         assert_eq!(health.readiness(), Ok(()));
         health.sink_failed("pg", Duration::from_secs(60), "connection refused");

@@ -87,6 +87,9 @@ fn probes_and_scrapes_use_the_endpoints_paths() {
         kubernetes.contains("livenessProbe:\n            httpGet:\n              path: /healthz")
     );
     assert!(
+        kubernetes.contains("startupProbe:\n            httpGet:\n              path: /healthz")
+    );
+    assert!(
         kubernetes.contains("readinessProbe:\n            httpGet:\n              path: /readyz")
     );
     assert!(kubernetes.contains("kind: ServiceMonitor"));

@@ -19,6 +19,8 @@ mod elasticsearch_auto;
 mod elasticsearch_sink;
 mod elasticsearch_snapshot;
 mod enrichment;
+mod failover;
+mod first_start;
 mod fuzz_regressions;
 mod iam_policies;
 mod kafka_exactly_once;

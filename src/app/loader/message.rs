@@ -27,6 +27,8 @@ const CHUNK: usize = 1000;
 pub struct Handler<'a> {
     pub config: &'a LoaderConfig,
     pub stores: Arc<Stores>,
+    /// The queue's client.
+    pub sqs: aws_sdk_sqs::Client,
     pub tracker: Arc<AckTracker>,
     pub sinks: SinkSenders,
     pub dead_letters: Arc<DeadLetters>,
@@ -53,7 +55,7 @@ impl Handler<'_> {
                 let extender = CancellationToken::new();
                 if let Some(receipt) = &message.receipt_handle {
                     extend_visibility(
-                        self.stores.sqs.clone(),
+                        self.sqs.clone(),
                         self.config.queue.url.clone(),
                         receipt.clone(),
                         self.config.queue.visibility_timeout,
@@ -145,6 +147,7 @@ impl Handler<'_> {
         let store = self
             .stores
             .bucket(&notice.bucket)
+            .await
             .map_err(Failure::Transient)?;
         let path = object_store::path::Path::from(notice.key.as_str());
         let result = match store.get(&path).await {
@@ -186,7 +189,7 @@ impl Handler<'_> {
             &format!("object s3://{}/{}: {reason}", notice.bucket, notice.key),
             body,
         );
-        let Ok(store) = self.stores.bucket(&notice.bucket) else {
+        let Ok(store) = self.stores.bucket(&notice.bucket).await else {
             return;
         };
         let prefix = &self.config.queue.dead_letter_prefix;
@@ -231,7 +234,6 @@ impl Handler<'_> {
 
     async fn delete(&self, receipt: &str) {
         if let Err(err) = self
-            .stores
             .sqs
             .delete_message()
             .queue_url(&self.config.queue.url)

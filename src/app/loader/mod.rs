@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::sinks::{spawn_sinks, SinkShared, TableStages};
+use super::dimension::Dimensions;
+use super::sinks::{spawn_sinks, SinkSenders, SinkShared, SinkTasks, TableStages};
 use super::stores;
 use super::EngineError;
 use crate::config::LoaderConfig;
@@ -42,57 +43,40 @@ pub async fn run_loader(
     options: LoadOptions,
 ) -> Result<LoadSummary, EngineError> {
     super::create_state_dir(&config.state_dir)?;
-    let schemas: Vec<TableSchema> = config
-        .tables
-        .iter()
-        .map(|t| TableSchema {
-            name: Arc::from(t.name.as_str()),
-            keys: t
-                .keys
-                .iter()
-                .map(|k| KeyAttribute {
-                    name: k.name.clone(),
-                    kind: match k.kind.as_str() {
-                        "N" => KeyKind::N,
-                        "B" => KeyKind::B,
-                        _ => KeyKind::S,
-                    },
-                })
-                .collect(),
-            versions: if t.kinesis {
-                VersionScheme::Time
-            } else {
-                VersionScheme::Sequence
-            },
-        })
-        .collect();
     let tracker = AckTracker::new();
     let shared = SinkShared::new(&config.state_dir);
     let (cancel, stats) = (shared.cancel.clone(), Arc::clone(&shared.stats));
     let dead_letters = Arc::clone(&shared.dead_letters);
-    let (stages, _dimensions) = TableStages::start_loader(config).await?;
-    let (senders, mut sink_tasks) =
-        spawn_sinks(&config.sinks, &schemas, &config.aws, &shared, stages).await?;
     let endpoint_stop = CancellationToken::new();
     if let Some(addr) = config.metrics.listen {
         let (stats, tracker) = (Arc::clone(&shared.stats), Arc::clone(&tracker));
         crate::app::metrics_server::start(addr, stats, tracker, endpoint_stop.clone()).await?;
     }
     let _stop_endpoint = endpoint_stop.drop_guard();
+    let (senders, mut sink_tasks, _dimensions) = tokio::select! {
+        biased;
+        () = cancel.cancelled() => {
+            tracing::info!("stopped during start-up: nothing was loaded");
+            return Ok(LoadSummary { objects: 0, dead_objects: 0, stats: stats.snapshot() });
+        }
+        started = start_sinks(config, &shared) => started?,
+    };
     shared.stats.probes.health.mark_started();
-    let stores = Arc::new(stores::Stores::new(&config.aws).await);
+    let stores = Arc::new(stores::Stores::new(&config.aws));
+    let sqs = stores.sqs().await;
     let in_flight: committer::InFlight = Arc::new(committer::CommitState::default());
     let committer_stop = CancellationToken::new();
     let committer = tokio::spawn(committer::run(
         Arc::clone(&tracker),
         Arc::clone(&in_flight),
-        stores.sqs.clone(),
+        sqs.clone(),
         config.queue.url.clone(),
         committer_stop.clone(),
     ));
     let mut handler = message::Handler {
         config,
         stores: Arc::clone(&stores),
+        sqs: sqs.clone(),
         tracker: Arc::clone(&tracker),
         sinks: senders,
         dead_letters: Arc::clone(&dead_letters),
@@ -113,8 +97,7 @@ pub async fn run_loader(
             break;
         }
         let received = tokio::select! {
-            received = stores
-                .sqs
+            received = sqs
                 .receive_message()
                 .queue_url(&config.queue.url)
                 .max_number_of_messages(config.queue.max_messages)
@@ -141,7 +124,7 @@ pub async fn run_loader(
         if messages.is_empty() {
             let idle = tracker.in_flight() == 0
                 && in_flight.pending() == 0
-                && queue_is_empty(&stores.sqs, &config.queue.url).await;
+                && queue_is_empty(&sqs, &config.queue.url).await;
             if options.exit_when_idle && idle {
                 tracing::info!("the queue is empty and everything received is loaded");
                 break;
@@ -184,6 +167,50 @@ pub async fn run_loader(
         dead_objects,
         stats: stats.snapshot(),
     })
+}
+
+/// The tables' schemas as the sinks see them (keys from the config).
+fn schemas(config: &LoaderConfig) -> Vec<TableSchema> {
+    config
+        .tables
+        .iter()
+        .map(|t| TableSchema {
+            name: Arc::from(t.name.as_str()),
+            keys: t
+                .keys
+                .iter()
+                .map(|k| KeyAttribute {
+                    name: k.name.clone(),
+                    kind: match k.kind.as_str() {
+                        "N" => KeyKind::N,
+                        "B" => KeyKind::B,
+                        _ => KeyKind::S,
+                    },
+                })
+                .collect(),
+            versions: if t.kinesis {
+                VersionScheme::Time
+            } else {
+                VersionScheme::Sequence
+            },
+        })
+        .collect()
+}
+
+/// Start-up's waiting part: the dimension tables and the sinks.
+async fn start_sinks(
+    config: &LoaderConfig,
+    shared: &SinkShared,
+) -> Result<(SinkSenders, SinkTasks, Dimensions), EngineError> {
+    shared
+        .stats
+        .probes
+        .health
+        .starting("loading the dimension tables");
+    let (stages, dimensions) = TableStages::start_loader(config).await?;
+    let (senders, tasks) =
+        spawn_sinks(&config.sinks, &schemas(config), &config.aws, shared, stages).await?;
+    Ok((senders, tasks, dimensions))
 }
 
 /// The result of a sink task that already ended, if any (without waiting).

@@ -91,6 +91,29 @@ impl ExpiryWatch {
     }
 }
 
+impl ExpiryWatch {
+    /// When (this worker's clock, in milliseconds) the first live lease
+    /// of another owner among `leases` expires unless it is renewed: the
+    /// moment a take-over may happen, so that a worker looks at the table
+    /// then rather than at its next renewal.
+    pub fn next_expiry(
+        &self,
+        leases: &[LeaseView],
+        me: &str,
+        now_ms: u64,
+        duration: Duration,
+    ) -> Option<u64> {
+        let duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        leases
+            .iter()
+            .filter(|l| l.readable && l.owner.as_deref().is_some_and(|o| o != me))
+            .filter(|l| !self.is_free(l, now_ms, duration))
+            .filter_map(|l| self.seen.get(&l.key))
+            .map(|(_, since)| since.saturating_add(duration_ms))
+            .min()
+    }
+}
+
 /// How many leases `worker` may hold: the first `n mod w` workers in id
 /// order get one more than the rest.
 fn share(worker: &str, workers: &[&str], readable: usize) -> usize {
@@ -249,6 +272,36 @@ mod tests {
         assert_eq!(
             plan("a", &[], &leases, &watch, 15_000, SETTINGS).take,
             ["s0"]
+        );
+    }
+
+    #[test]
+    fn the_next_expiry_is_a_duration_after_another_owners_counter_was_first_seen() {
+        let leases = vec![
+            lease("mine", Some("a"), 3),
+            lease("b0", Some("b"), 7),
+            lease("b1", Some("b"), 2),
+            lease("free", None, 0),
+        ];
+        let mut watch = ExpiryWatch::default();
+        watch.observe(&leases, 1_000);
+        let mut later = leases.clone();
+        later[1].counter = 8;
+        watch.observe(&later, 4_000);
+        // b1's counter is unchanged since 1 000, b0's since 4 000.
+        assert_eq!(
+            watch.next_expiry(&later, "a", 4_000, SETTINGS.lease_duration),
+            Some(11_000)
+        );
+        // Once b1 has expired it is free, not expiring: b0 is next.
+        assert_eq!(
+            watch.next_expiry(&later, "a", 11_000, SETTINGS.lease_duration),
+            Some(14_000)
+        );
+        // Every other owner's lease expired: nothing to wait for.
+        assert_eq!(
+            watch.next_expiry(&later, "a", 14_000, SETTINGS.lease_duration),
+            None
         );
     }
 

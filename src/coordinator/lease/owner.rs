@@ -3,6 +3,13 @@
 //! steals leases by the [`super::balance`] rules every third of a lease
 //! duration; checkpoints are folded into the renewals.
 //!
+//! Failover: between renewals the loop looks at the table every
+//! `handover_check_interval`, and also wakes at the moment another owner's
+//! lease expires by its own clock (a lease duration after it first saw the
+//! lease's current counter), so a dead worker's leases move within a lease
+//! duration plus one look of its last renewal, not a renew period later.
+//! Once they have all moved, its heartbeat item is deleted.
+//!
 //! A lease key is `<stream id>:<shard id>`. A shard's lease is created when
 //! the shard becomes ready to read (its parents finished), so a child's
 //! lease appears only once its parents reached `SHARD_END`.
@@ -14,7 +21,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::balance::{plan, BalanceSettings, ExpiryWatch, LeaseView};
+use super::balance::{plan, BalanceSettings, ExpiryWatch, LeaseView, Plan};
 use super::table::{
     Lease, LeaseTable, LeaseTableError, Written, HEARTBEAT_PREFIX, SHARD_END, SNAPSHOT_PREFIX,
 };
@@ -46,6 +53,8 @@ struct State {
     cycles: u64,
     /// Live workers at the last look (this one included).
     alive: usize,
+    /// When (this worker's clock, ms) the next lease of another owner expires.
+    next_expiry: Option<u64>,
 }
 
 /// Shard ownership shared through a lease table.
@@ -121,19 +130,33 @@ impl LeaseOwnership {
                 last_full = Some(Instant::now());
             }
             tokio::select! {
-                () = tokio::time::sleep(tick) => {}
+                () = tokio::time::sleep(self.next_look(tick)) => {}
                 () = stop.cancelled() => break,
             }
         }
         self.release_all().await
     }
 
+    /// How long to wait before the next look: a tick, or less when another
+    /// owner's lease expires sooner, so that a take-over happens at the
+    /// expiry rather than up to a tick later.
+    fn next_look(&self, tick: Duration) -> Duration {
+        let now = self.now_ms();
+        match self.lock().next_expiry {
+            Some(at) => tick.min(Duration::from_millis(at.saturating_sub(now))),
+            None => tick,
+        }
+    }
+
     /// One look at the table. A full cycle (once per renew period):
     /// heartbeat, renew (with checkpoints), take and steal by the balancing
-    /// rules. A quick one (every `quick_check` in between, with an
-    /// eventually consistent read): only take
-    /// unowned leases within this worker's share, so that leases a stopping
-    /// worker released move at once.
+    /// rules, and delete the heartbeats of dead workers whose leases have
+    /// all moved. A quick one (every `quick_check` in between and at each
+    /// observed expiry, with an eventually consistent read): only take
+    /// unowned and expired leases within this worker's share, so that a
+    /// stopping worker's released leases and a dead worker's expired ones
+    /// move at once. (A stale read cannot take a live lease: every take is
+    /// conditional on the counter it saw.)
     pub async fn cycle(&self, full: bool) -> Result<(), LeaseTableError> {
         if full {
             self.table.heartbeat(&self.me).await?;
@@ -141,46 +164,10 @@ impl LeaseOwnership {
         let mut items = self.table.scan(full).await?;
         // Snapshot segments are shared by the snapshot's own rules.
         items.retain(|item| !item.key.starts_with(SNAPSHOT_PREFIX));
-        let now = self.now_ms();
         let (beats, leases): (Vec<Lease>, Vec<Lease>) = items
             .into_iter()
             .partition(|l| l.key.starts_with(HEARTBEAT_PREFIX));
-        let decided = {
-            let mut state = self.lock();
-            let views = lease_views(&leases);
-            let beat_views: Vec<LeaseView> = beats.iter().map(|b| view(b, true)).collect();
-            state.watch.observe(&views, now);
-            state.beats.observe(&beat_views, now);
-            if full {
-                state.cycles += 1;
-            }
-            state.seen = leases.iter().map(|l| (l.key.clone(), l.clone())).collect();
-            self.drop_lost(&mut state, &leases);
-            let alive: Vec<String> = beats
-                .iter()
-                .filter(|b| {
-                    !state
-                        .beats
-                        .is_free(&view(b, true), now, self.settings.lease_duration)
-                })
-                .filter_map(|b| b.owner.clone())
-                .collect();
-            state.alive = alive.iter().filter(|w| **w != self.me).count() + 1;
-            let mut decided = plan(&self.me, &alive, &views, &state.watch, now, self.settings);
-            if state.cycles <= 1 {
-                // The first look only learns who is there.
-                decided.take.clear();
-                decided.steal.clear();
-            }
-            if !full {
-                decided.renew.clear();
-                decided.steal.clear();
-                decided
-                    .take
-                    .retain(|key| state.seen.get(key).is_some_and(|l| l.owner.is_none()));
-            }
-            decided
-        };
+        let (decided, gone) = self.decide(&beats, &leases, full);
         for key in decided.renew {
             self.renew(&key).await?;
         }
@@ -192,8 +179,75 @@ impl LeaseOwnership {
         for (key, from) in decided.steal {
             self.take(&key, Some(&from), true).await?;
         }
+        for (worker, counter) in gone {
+            self.forget_worker(&worker, counter).await;
+        }
         metrics::gauge!(names::LEASES_HELD).set(self.lock().held.len() as f64);
         Ok(())
+    }
+
+    /// Records what one look saw and decides what to do: the balancing
+    /// plan, and (full cycles) the dead workers whose heartbeats may go,
+    /// with the heartbeat counters seen.
+    fn decide(&self, beats: &[Lease], leases: &[Lease], full: bool) -> (Plan, Vec<(String, u64)>) {
+        let now = self.now_ms();
+        let duration = self.settings.lease_duration;
+        let mut state = self.lock();
+        let views = lease_views(leases);
+        let beat_views: Vec<LeaseView> = beats.iter().map(|b| view(b, true)).collect();
+        state.watch.observe(&views, now);
+        state.beats.observe(&beat_views, now);
+        if full {
+            state.cycles += 1;
+        }
+        state.seen = leases.iter().map(|l| (l.key.clone(), l.clone())).collect();
+        self.drop_lost(&mut state, leases);
+        let (alive, dead): (Vec<&Lease>, Vec<&Lease>) = beats
+            .iter()
+            .partition(|b| !state.beats.is_free(&view(b, true), now, duration));
+        let alive: Vec<String> = alive.iter().filter_map(|b| b.owner.clone()).collect();
+        state.alive = alive.iter().filter(|w| **w != self.me).count() + 1;
+        state.next_expiry = state.watch.next_expiry(&views, &self.me, now, duration);
+        let mut decided = plan(&self.me, &alive, &views, &state.watch, now, self.settings);
+        if state.cycles <= 1 {
+            // The first look only learns who is there.
+            decided.take.clear();
+            decided.steal.clear();
+        }
+        if !full {
+            decided.renew.clear();
+            decided.steal.clear();
+            return (decided, Vec::new());
+        }
+        // A dead worker's heartbeat goes once no readable lease names it.
+        let gone = dead
+            .iter()
+            .filter_map(|b| Some((b.owner.clone()?, b.counter)))
+            .filter(|(worker, _)| *worker != self.me)
+            .filter(|(worker, _)| {
+                !views
+                    .iter()
+                    .any(|l| l.readable && l.owner.as_deref() == Some(worker.as_str()))
+            })
+            .collect();
+        (decided, gone)
+    }
+
+    /// Deletes the heartbeat of `worker`, dead with all its leases moved,
+    /// unless it beat again since (`counter` changed). Best effort: a
+    /// heartbeat left behind only lists a worker that counts as dead.
+    async fn forget_worker(&self, worker: &str, counter: u64) {
+        match self.table.remove_dead_heartbeat(worker, counter).await {
+            Ok(Written::Done) => tracing::info!(
+                worker = %self.me, dead = %worker,
+                "heartbeat of a stopped worker removed: its leases have moved"
+            ),
+            Ok(Written::Lost) => {}
+            Err(err) => tracing::warn!(
+                worker = %self.me, dead = %worker,
+                "cannot remove a stopped worker's heartbeat: {err}"
+            ),
+        }
     }
 
     /// Leases this worker believes it holds but the table gives to another

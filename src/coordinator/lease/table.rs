@@ -457,6 +457,26 @@ impl LeaseTable {
         self.delete_item(&format!("{HEARTBEAT_PREFIX}{me}")).await
     }
 
+    /// Deletes the heartbeat of `worker` if its counter is still `counter`
+    /// (it stopped beating: it died), so that the table lists live
+    /// workers only. `Lost` when it beat again or is gone already.
+    pub async fn remove_dead_heartbeat(
+        &self,
+        worker: &str,
+        counter: u64,
+    ) -> Result<Written, LeaseTableError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.name)
+            .key("leaseKey", s(&format!("{HEARTBEAT_PREFIX}{worker}")))
+            .condition_expression("leaseCounter = :seen")
+            .expression_attribute_values(":seen", n(counter))
+            .send()
+            .await;
+        self.conditional("DeleteItem", result)
+    }
+
     pub(super) fn conditional<T, E>(
         &self,
         operation: &'static str,
