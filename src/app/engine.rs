@@ -16,14 +16,10 @@ use super::{checkpointer, progress, EngineError};
 use crate::config::{OtherTablesPolicy, PipelineConfig, TableConfig};
 use crate::coordinator::{AckTracker, CheckpointStore, Ownership};
 use crate::observe::Health;
-#[cfg(feature = "kinesis")]
-use crate::source::kinesis::{self, KinesisShards};
-#[cfg(feature = "kinesis")]
-use crate::source::retry::RetryPolicy;
+use crate::source::registry::{self, SourceKind, StartReader};
 use crate::source::shard::ShardSource;
 use crate::source::shards::{run_table, TableContext, TableError, TableProgress};
-use crate::source::snapshot::SnapshotVersions;
-use crate::source::streams::{StreamsApi, StreamsShards, TableStream};
+use crate::source::streams::{StreamsApi, TableStream};
 use crate::stats::StatsSnapshot;
 
 /// How a run behaves.
@@ -217,38 +213,39 @@ fn spawn_tables(
     for group in stream_groups(config, tables) {
         let flag = Arc::new(TableProgress::default());
         progress_flags.push(Arc::clone(&flag));
-        let lead = group.tables[0];
-        match &lead.0.kinesis_stream {
-            None => {
-                let table = lead.1;
-                tracing::info!(table = %table.schema.name, stream = %table.stream_arn, "following DynamoDB stream");
-                let source = StreamsShards::new(
-                    Arc::clone(api),
-                    Arc::clone(&table.stream_arn),
-                    Arc::clone(&table.schema.name),
-                );
-                table_tasks.spawn(run_table(parts.context(source, &group, flag)));
-            }
-            #[cfg(feature = "kinesis")]
-            Some(stream) => {
-                let names: Vec<String> = group.tables.iter().map(|(t, _)| t.name.clone()).collect();
-                tracing::info!(tables = %names.join(", "), stream = %stream, "following Kinesis stream");
-                let client = kinesis::client(api, config.aws.kinesis_endpoint_url.as_deref());
-                let retry = RetryPolicy::metadata(config.source.max_retry_backoff);
-                let source = KinesisShards::new(client, stream, &names, retry);
-                table_tasks.spawn(run_table(parts.context(source, &group, flag)));
-            }
-            // Validation refuses a kinesis_stream first.
-            #[cfg(not(feature = "kinesis"))]
-            Some(_) => {
-                return Err(EngineError::Config(crate::error_text::not_built(
-                    "the Kinesis source",
-                    "kinesis",
-                )))
-            }
-        }
+        let mut reader = SpawnReader {
+            parts,
+            group: &group,
+            progress: flag,
+            tasks: &mut table_tasks,
+        };
+        let endpoint = config.aws.kinesis_endpoint_url.as_deref();
+        registry::open(api, &config.source, endpoint, &group.tables, &mut reader).map_err(
+            |source| EngineError::Source {
+                table: group.tables[0].0.name.clone(),
+                endpoint: api.endpoint().to_owned(),
+                source,
+            },
+        )?;
     }
     Ok((table_tasks, progress_flags))
+}
+
+/// Starts a stream group's runner with the source the registry built.
+struct SpawnReader<'p, 'a> {
+    parts: &'p RunnerParts<'a>,
+    group: &'p StreamGroup<'a>,
+    progress: Arc<TableProgress>,
+    tasks: &'p mut TableTasks,
+}
+
+impl StartReader for SpawnReader<'_, '_> {
+    fn start<S: ShardSource>(&mut self, source: S) {
+        let context = self
+            .parts
+            .context(source, self.group, Arc::clone(&self.progress));
+        self.tasks.spawn(run_table(context));
+    }
 }
 
 /// The running readers and sinks, and the errors that stopped them.
@@ -335,21 +332,14 @@ async fn describe_tables(
     let mut tables = Vec::new();
     for (index, table) in config.tables.iter().enumerate() {
         health.starting(format!("describing table {}", table.name));
-        let described = api
-            .describe_table(
-                &table.name,
-                table.stream_arn.as_deref(),
-                table.kinesis_stream.is_some(),
-            )
-            .await
-            .map_err(|source| EngineError::Source {
-                table: table.name.clone(),
-                endpoint: api.endpoint().to_owned(),
-                source,
-            })?;
-        if let Some(stream) = &table.kinesis_stream {
-            check_kinesis_destination(api, &table.name, stream).await;
-        }
+        let described =
+            registry::describe(api, table)
+                .await
+                .map_err(|source| EngineError::Source {
+                    table: table.name.clone(),
+                    endpoint: api.endpoint().to_owned(),
+                    source,
+                })?;
         if needs_new_image && !described.view_type.has_new_image() {
             return Err(EngineError::ViewType {
                 table: table.name.clone(),
@@ -375,10 +365,8 @@ fn stream_groups<'a>(
 ) -> Vec<StreamGroup<'a>> {
     let mut groups: Vec<StreamGroup<'a>> = Vec::new();
     for (table_config, table) in config.tables.iter().zip(tables) {
-        let same_stream = |g: &StreamGroup<'_>| {
-            table_config.kinesis_stream.is_some()
-                && g.tables[0].0.kinesis_stream == table_config.kinesis_stream
-        };
+        let same_stream =
+            |g: &StreamGroup<'_>| SourceKind::same_reader(g.tables[0].0, table_config);
         match groups.iter_mut().find(|g| same_stream(g)) {
             Some(group) => group.tables.push((table_config, table)),
             None => groups.push(StreamGroup {
@@ -412,7 +400,7 @@ impl RunnerParts<'_> {
         progress: Arc<TableProgress>,
     ) -> TableContext<S> {
         let (lead, table) = group.tables[0];
-        let kinesis = lead.kinesis_stream.is_some();
+        let kind = SourceKind::of(lead);
         let selected = |name: &str| {
             self.options
                 .snapshot_only
@@ -423,19 +411,11 @@ impl RunnerParts<'_> {
             source: Arc::new(source),
             api: Arc::clone(self.api),
             table: Arc::new(lead.clone()),
-            snapshot_versions: if kinesis {
-                SnapshotVersions::FromClock
-            } else {
-                SnapshotVersions::AboveSequences
-            },
+            snapshot_versions: kind.snapshot_versions(),
             dead_letter_other_tables: self.config.source.kinesis_other_tables
                 == OtherTablesPolicy::DeadLetter,
             settings: crate::config::SourceSettings {
-                batch_size: if kinesis {
-                    self.config.source.kinesis_batch_size
-                } else {
-                    self.config.source.batch_size
-                },
+                batch_size: kind.batch_size(&self.config.source),
                 ..self.config.source.clone()
             },
             store: Arc::clone(self.store),
@@ -451,27 +431,5 @@ impl RunnerParts<'_> {
             progress_interval: self.options.progress_interval,
             snapshot_command: selected(&lead.name),
         }
-    }
-}
-
-/// Warns when a table's Kinesis streaming destination is missing or has
-/// millisecond timestamps (two changes of one item within a millisecond
-/// cannot be ordered). Stand-ins without the API (DynamoDB Local) are skipped.
-async fn check_kinesis_destination(api: &StreamsApi, table: &str, stream: &str) {
-    match api.kinesis_precision(table, stream).await {
-        Ok(Some(precision)) if precision == "MICROSECOND" => {}
-        Ok(Some(precision)) => tracing::warn!(
-            table, stream, precision,
-            "the table's Kinesis destination stamps changes in {precision} precision: two changes of one \
-             item within the same millisecond cannot be ordered. Set it to MICROSECOND (aws dynamodb \
-             update-kinesis-streaming-destination --table-name {table} --stream-arn ARN \
-             --update-kinesis-streaming-configuration ApproximateCreationDateTimePrecision=MICROSECOND)"
-        ),
-        Ok(None) => tracing::warn!(
-            table, stream,
-            "the table has no active Kinesis streaming destination to this stream: no new changes will arrive \
-             (aws dynamodb enable-kinesis-streaming-destination)"
-        ),
-        Err(err) => tracing::debug!(table, stream, "cannot check the Kinesis streaming destination: {err}"),
     }
 }

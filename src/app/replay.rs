@@ -12,7 +12,8 @@ use super::EngineError;
 use crate::config::PipelineConfig;
 use crate::coordinator::{publish_blocking, AckTracker, Outgoing, ShardKey};
 use crate::dead_letter::DeadLetter;
-use crate::model::{Item, KeyAttribute, KeyKind, SequenceNumber, TableSchema, VersionScheme};
+use crate::model::{Item, KeyAttribute, KeyKind, SequenceNumber, TableSchema};
+use crate::source::registry::SourceKind;
 use crate::stats::StatsSnapshot;
 
 /// Changes per chunk handed to the sinks (each sink queues 8 chunks, so
@@ -178,18 +179,16 @@ pub async fn run_replay(
         options.keys.clone()
     };
     tracing::info!(table = %table, keys = ?keys.iter().map(|k| &k.name).collect::<Vec<_>>(), "replaying");
-    let kinesis = config
+    // A table not in the config replays as a DynamoDB stream's.
+    let source = config
         .tables
         .iter()
-        .any(|t| *t.name == *table && t.kinesis_stream.is_some());
+        .find(|t| *t.name == *table)
+        .map_or(SourceKind::DynamoDbStreams, SourceKind::of);
     let schema = TableSchema {
         name: Arc::clone(&table),
         keys,
-        versions: if kinesis {
-            VersionScheme::Time
-        } else {
-            VersionScheme::Sequence
-        },
+        versions: source.versions(),
     };
     let shared = SinkShared::new(&config.state_dir);
     let (cancel, stats) = (shared.cancel.clone(), Arc::clone(&shared.stats));

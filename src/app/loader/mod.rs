@@ -16,7 +16,8 @@ use super::stores;
 use super::EngineError;
 use crate::config::LoaderConfig;
 use crate::coordinator::AckTracker;
-use crate::model::{KeyAttribute, KeyKind, TableSchema, VersionScheme};
+use crate::model::{KeyAttribute, KeyKind, TableSchema};
+use crate::source::registry::SourceKind;
 use crate::stats::StatsSnapshot;
 
 /// How a load run behaves.
@@ -188,11 +189,7 @@ fn schemas(config: &LoaderConfig) -> Vec<TableSchema> {
                     },
                 })
                 .collect(),
-            versions: if t.kinesis {
-                VersionScheme::Time
-            } else {
-                VersionScheme::Sequence
-            },
+            versions: SourceKind::from_kinesis(t.kinesis).versions(),
         })
         .collect()
 }

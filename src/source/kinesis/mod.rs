@@ -2,8 +2,11 @@
 //! streaming destination), behind the shard-source seam. One stream may
 //! carry several tables; records are routed by `tableName`.
 
+mod destination;
 mod page;
 mod shards;
+
+pub use destination::check_destination;
 
 pub use page::KinesisPage;
 pub use shards::KinesisShards;
