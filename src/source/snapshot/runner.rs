@@ -16,8 +16,8 @@ use super::progress::{self, Report, SnapshotCounters};
 use super::segment::{scan_segment, segment_key, SegmentExit, Shared};
 use crate::config::TableConfig;
 use crate::coordinator::{
-    publish, AckTracker, Outgoing, PublishError, SegmentProgress, ShardKey, SnapshotBegin,
-    SnapshotPhase, SnapshotRecord, SnapshotState,
+    publish, AckTracker, ClaimedSegment, Outgoing, PublishError, SegmentProgress, ShardKey,
+    SnapshotBegin, SnapshotPhase, SnapshotRecord, SnapshotState,
 };
 use crate::dead_letter::DeadLetters;
 use crate::metric_names as names;
@@ -342,27 +342,8 @@ async fn scan_claimed(shared: &Arc<Shared>) -> Result<Ended, SnapshotError> {
                 return Ok(Ended::FinishedElsewhere);
             }
             for claimed in view.claimed {
-                let segment = claimed.progress.segment;
-                let stored_page = (claimed.progress.pages > 0)
-                    .then(|| SequenceNumber::parse(&claimed.progress.pages.to_string()))
-                    .transpose()
-                    .map_err(|e| ctx.store_error(e))?;
-                shared
-                    .pending
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .retain(|(s, _), _| *s != segment);
-                shared.tracker.open_shard(
-                    segment_key(&shared.stream_label, segment),
-                    Arc::from(table.as_str()),
-                    stored_page,
-                );
+                start_segment(shared, &mut segments, claimed)?;
                 open_here += 1;
-                segments.spawn(scan_segment(
-                    Arc::clone(shared),
-                    claimed.progress,
-                    claimed.stop,
-                ));
             }
             if view.all_done && open_here == 0 {
                 return Ok(Ended::AllDone);
@@ -401,6 +382,38 @@ async fn scan_claimed(shared: &Arc<Shared>) -> Result<Ended, SnapshotError> {
             next_look = Instant::now();
         }
     }
+}
+
+/// Starts scanning a segment this process claimed: opens it in the ack
+/// tracker at its stored page (pages of an earlier claim no longer wait
+/// for acknowledgement) and spawns its scan.
+fn start_segment(
+    shared: &Arc<Shared>,
+    segments: &mut JoinSet<Result<SegmentExit, SnapshotError>>,
+    claimed: ClaimedSegment,
+) -> Result<(), SnapshotError> {
+    let ctx = &shared.ctx;
+    let segment = claimed.progress.segment;
+    let stored_page = (claimed.progress.pages > 0)
+        .then(|| SequenceNumber::parse(&claimed.progress.pages.to_string()))
+        .transpose()
+        .map_err(|e| ctx.store_error(e))?;
+    shared
+        .pending
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .retain(|(s, _), _| *s != segment);
+    shared.tracker.open_shard(
+        segment_key(&shared.stream_label, segment),
+        Arc::from(ctx.table.name.as_str()),
+        stored_page,
+    );
+    segments.spawn(scan_segment(
+        Arc::clone(shared),
+        claimed.progress,
+        claimed.stop,
+    ));
+    Ok(())
 }
 
 /// Tells every sink that the snapshot is complete, so state-keeping sinks
