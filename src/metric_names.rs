@@ -89,159 +89,232 @@ pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
 /// Resident memory of the process.
 pub const PROCESS_RSS: &str = "process_resident_memory_bytes";
 
-/// Registers every metric's unit and help text with the installed recorder.
-pub fn describe() {
-    let counters = [
-        (RECORDS_READ, "Stream records read.", Unit::Count),
-        (GET_RECORDS_CALLS, "GetRecords calls.", Unit::Count),
-        (
-            THROTTLES,
-            "Source calls refused for throughput.",
-            Unit::Count,
-        ),
-        (
-            ITERATOR_RENEWALS,
-            "Expired shard iterators replaced.",
-            Unit::Count,
-        ),
-        (DECODE_ERRORS, "Records that failed to decode.", Unit::Count),
-        (
-            DEAD_LETTERS,
-            "Records written to the dead-letter file.",
-            Unit::Count,
-        ),
-        (
-            CHANGES_FILTERED,
-            "Changes a filter dropped, by table and stage.",
-            Unit::Count,
-        ),
-        (
-            ENRICH_LOOKUPS,
-            "Enrichment lookups, by dimension and result (matched, missed).",
-            Unit::Count,
-        ),
-        (
-            DIMENSION_BUILDS,
-            "Dimension index builds, by outcome (built, reused, failed).",
-            Unit::Count,
-        ),
-        (SINK_WRITTEN, "Records a sink wrote.", Unit::Count),
-        (
-            SINK_REQUESTS,
-            "Requests a sink sent, by outcome.",
-            Unit::Count,
-        ),
-        (
-            SINK_ITEMS,
-            "Items of a sink's requests, by result (written, stale, retried, refused).",
-            Unit::Count,
-        ),
-        (
-            SINK_VERSION_ORDER_LOST,
-            "Change pairs whose order a sink's version mapping could not keep.",
-            Unit::Count,
-        ),
-        (
-            SINK_REJECTED,
-            "Records a sink's server refused.",
-            Unit::Count,
-        ),
-        (
-            SINK_RETRIES,
-            "Batch writes retried after a transient failure.",
-            Unit::Count,
-        ),
-        (SNAPSHOT_ITEMS, "Items a snapshot delivered.", Unit::Count),
-        (
-            SNAPSHOT_SEGMENTS_DONE,
-            "Snapshot segments finished here.",
-            Unit::Count,
-        ),
-        (LEASES_TAKEN, "Leases this worker took.", Unit::Count),
-        (
-            KAFKA_TRANSACTIONS,
-            "Kafka transactions of an exactly-once sink, by result.",
-            Unit::Count,
-        ),
-        (
-            SCHEMA_CHANGES,
-            "Typed columns or mapped fields a sink added or widened, by change (added, widened, suffixed).",
-            Unit::Count,
-        ),
-        (
-            SCHEMA_UNTYPED_VALUES,
-            "Values that fit no typed column and stay in the item column only.",
-            Unit::Count,
-        ),
-        (
-            LEASES_LOST,
-            "Leases this worker lost to another.",
-            Unit::Count,
-        ),
-    ];
-    for (name, help, unit) in counters {
-        describe_counter!(name, unit, help);
+/// What kind of metric a name is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// A metric's kind, unit and help text, as registered with the recorder.
+#[derive(Debug, Clone, Copy)]
+struct Described {
+    kind: Kind,
+    name: &'static str,
+    unit: Unit,
+    help: &'static str,
+}
+
+impl Described {
+    const fn new(kind: Kind, name: &'static str, unit: Unit, help: &'static str) -> Self {
+        Self {
+            kind,
+            name,
+            unit,
+            help,
+        }
     }
-    let gauges = [
-        (
-            SINK_QUEUE_DEPTH,
-            "Records a sink's client holds that are not yet acknowledged.",
-            Unit::Count,
+}
+
+/// A counter's description.
+const fn counter(name: &'static str, unit: Unit, help: &'static str) -> Described {
+    Described::new(Kind::Counter, name, unit, help)
+}
+
+/// A gauge's description.
+const fn gauge(name: &'static str, unit: Unit, help: &'static str) -> Described {
+    Described::new(Kind::Gauge, name, unit, help)
+}
+
+/// A histogram's description.
+const fn histogram(name: &'static str, unit: Unit, help: &'static str) -> Described {
+    Described::new(Kind::Histogram, name, unit, help)
+}
+
+/// Every metric's description, counters first, then gauges, then histograms.
+const DESCRIBED: &[Described] = &[
+    counter(RECORDS_READ, Unit::Count, "Stream records read."),
+    counter(GET_RECORDS_CALLS, Unit::Count, "GetRecords calls."),
+    counter(
+        THROTTLES,
+        Unit::Count,
+        "Source calls refused for throughput.",
+    ),
+    counter(
+        ITERATOR_RENEWALS,
+        Unit::Count,
+        "Expired shard iterators replaced.",
+    ),
+    counter(DECODE_ERRORS, Unit::Count, "Records that failed to decode."),
+    counter(
+        DEAD_LETTERS,
+        Unit::Count,
+        "Records written to the dead-letter file.",
+    ),
+    counter(
+        CHANGES_FILTERED,
+        Unit::Count,
+        "Changes a filter dropped, by table and stage.",
+    ),
+    counter(
+        ENRICH_LOOKUPS,
+        Unit::Count,
+        "Enrichment lookups, by dimension and result (matched, missed).",
+    ),
+    counter(
+        DIMENSION_BUILDS,
+        Unit::Count,
+        "Dimension index builds, by outcome (built, reused, failed).",
+    ),
+    counter(SINK_WRITTEN, Unit::Count, "Records a sink wrote."),
+    counter(
+        SINK_REQUESTS,
+        Unit::Count,
+        "Requests a sink sent, by outcome.",
+    ),
+    counter(
+        SINK_ITEMS,
+        Unit::Count,
+        "Items of a sink's requests, by result (written, stale, retried, refused).",
+    ),
+    counter(
+        SINK_VERSION_ORDER_LOST,
+        Unit::Count,
+        "Change pairs whose order a sink's version mapping could not keep.",
+    ),
+    counter(
+        SINK_REJECTED,
+        Unit::Count,
+        "Records a sink's server refused.",
+    ),
+    counter(
+        SINK_RETRIES,
+        Unit::Count,
+        "Batch writes retried after a transient failure.",
+    ),
+    counter(SNAPSHOT_ITEMS, Unit::Count, "Items a snapshot delivered."),
+    counter(
+        SNAPSHOT_SEGMENTS_DONE,
+        Unit::Count,
+        "Snapshot segments finished here.",
+    ),
+    counter(LEASES_TAKEN, Unit::Count, "Leases this worker took."),
+    counter(
+        KAFKA_TRANSACTIONS,
+        Unit::Count,
+        "Kafka transactions of an exactly-once sink, by result.",
+    ),
+    counter(
+        SCHEMA_CHANGES,
+        Unit::Count,
+        concat!(
+            "Typed columns or mapped fields a sink added or widened, ",
+            "by change (added, widened, suffixed)."
         ),
-        (
-            READ_LAG,
-            "How far the reader is behind the shard's newest change.",
-            Unit::Seconds,
-        ),
-        (
-            SINK_LAG,
-            "How far the slowest sink is behind the shard's newest change.",
-            Unit::Seconds,
-        ),
-        (
-            CHECKPOINT_AGE,
-            "Time since the shard's checkpoint last moved.",
-            Unit::Seconds,
-        ),
-        (
-            SINK_FAILING_SINCE,
-            "Since when a sink has been failing (0: it is not).",
-            Unit::Seconds,
-        ),
-        (LEASES_HELD, "Leases this worker holds.", Unit::Count),
-        (
-            PROCESS_CPU,
-            "CPU time of the process (user and system).",
-            Unit::Seconds,
-        ),
-        (PROCESS_RSS, "Resident memory of the process.", Unit::Bytes),
-        (
-            DIMENSION_ROWS,
-            "Rows of the dimension index in use.",
-            Unit::Count,
-        ),
-        (
-            DIMENSION_BUILD_SECONDS,
-            "Time the last dimension index build took.",
-            Unit::Seconds,
-        ),
-    ];
-    for (name, help, unit) in gauges {
-        describe_gauge!(name, unit, help);
-    }
-    describe_histogram!(
+    ),
+    counter(
+        SCHEMA_UNTYPED_VALUES,
+        Unit::Count,
+        "Values that fit no typed column and stay in the item column only.",
+    ),
+    counter(
+        LEASES_LOST,
+        Unit::Count,
+        "Leases this worker lost to another.",
+    ),
+    gauge(
+        SINK_QUEUE_DEPTH,
+        Unit::Count,
+        "Records a sink's client holds that are not yet acknowledged.",
+    ),
+    gauge(
+        READ_LAG,
+        Unit::Seconds,
+        "How far the reader is behind the shard's newest change.",
+    ),
+    gauge(
+        SINK_LAG,
+        Unit::Seconds,
+        "How far the slowest sink is behind the shard's newest change.",
+    ),
+    gauge(
+        CHECKPOINT_AGE,
+        Unit::Seconds,
+        "Time since the shard's checkpoint last moved.",
+    ),
+    gauge(
+        SINK_FAILING_SINCE,
+        Unit::Seconds,
+        "Since when a sink has been failing (0: it is not).",
+    ),
+    gauge(LEASES_HELD, Unit::Count, "Leases this worker holds."),
+    gauge(
+        PROCESS_CPU,
+        Unit::Seconds,
+        "CPU time of the process (user and system).",
+    ),
+    gauge(PROCESS_RSS, Unit::Bytes, "Resident memory of the process."),
+    gauge(
+        DIMENSION_ROWS,
+        Unit::Count,
+        "Rows of the dimension index in use.",
+    ),
+    gauge(
+        DIMENSION_BUILD_SECONDS,
+        Unit::Seconds,
+        "Time the last dimension index build took.",
+    ),
+    histogram(
         SINK_BATCH_SECONDS,
         Unit::Seconds,
-        "Time to write one batch, retries included."
-    );
-    describe_histogram!(
+        "Time to write one batch, retries included.",
+    ),
+    histogram(
         KAFKA_TRANSACTION_SECONDS,
         Unit::Seconds,
-        "Time from the start of a Kafka transaction to its commit."
-    );
-    describe_histogram!(
+        "Time from the start of a Kafka transaction to its commit.",
+    ),
+    histogram(
         SINK_REQUEST_SECONDS,
         Unit::Seconds,
-        "Time of one request of a request-based sink."
-    );
+        "Time of one request of a request-based sink.",
+    ),
+];
+
+/// Registers every metric's unit and help text with the installed recorder.
+pub fn describe() {
+    for metric in DESCRIBED {
+        let Described {
+            kind,
+            name,
+            unit,
+            help,
+        } = *metric;
+        match kind {
+            Kind::Counter => describe_counter!(name, unit, help),
+            Kind::Gauge => describe_gauge!(name, unit, help),
+            Kind::Histogram => describe_histogram!(name, unit, help),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_is_described_once() {
+        let mut names: Vec<&str> = DESCRIBED.iter().map(|m| m.name).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(names.len(), before, "a metric is described twice");
+        for name in names {
+            assert!(
+                name.starts_with("dynamo_cdc_") || name.starts_with("process_"),
+                "{name} lacks the engine's prefix"
+            );
+        }
+    }
 }

@@ -141,40 +141,55 @@ impl ColumnType {
             }
             (_, Some(value)) => value,
         };
-        let mismatch = || {
-            format!(
-                "a {} value does not fit a {} column",
-                value.type_tag(),
-                self.ddl()
-            )
-        };
-        match (self, value) {
-            (Self::String, AttributeValue::S(s)) => push_json_string(out, s),
-            (Self::String, AttributeValue::N(n)) => push_json_string(out, n.as_str()),
-            (Self::String, AttributeValue::Bool(b)) => {
-                push_json_string(out, if *b { "true" } else { "false" })
-            }
-            (Self::String, AttributeValue::B(b)) => push_json_string(out, &base64_text(b)),
+        let fits = match (self, value) {
+            (Self::String, value) => write_string(value, out),
             (Self::Json, value) => {
                 let mut plain = String::new();
                 write_plain_value(value, &mut plain);
                 push_json_string(out, &plain);
+                true
             }
-            (Self::Int64, AttributeValue::N(n)) => {
+            (
+                Self::Int64 | Self::UInt64 | Self::Float64 | Self::Decimal { .. },
+                AttributeValue::N(n),
+            ) => {
+                self.write_number(n, out)?;
+                true
+            }
+            (Self::Bool { .. }, value) => write_bool(value, out),
+            (Self::DateTime, value) => write_date_time(value, out)?,
+            (Self::ArrayString, value) => write_string_array(value, out)?,
+            _ => false,
+        };
+        if !fits {
+            return Err(format!(
+                "a {} value does not fit a {} column",
+                value.type_tag(),
+                self.ddl()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Appends `n` as a value of this numeric column (Int64, UInt64,
+    /// Float64 or Decimal), or says why it does not fit.
+    fn write_number(&self, n: &Number, out: &mut String) -> Result<(), String> {
+        match self {
+            Self::Int64 => {
                 let v: i64 = n
                     .as_str()
                     .parse()
                     .map_err(|_| format!("{n} is not an integer within Int64"))?;
                 let _ = write!(out, "{v}");
             }
-            (Self::UInt64, AttributeValue::N(n)) => {
+            Self::UInt64 => {
                 let v: u64 = n
                     .as_str()
                     .parse()
                     .map_err(|_| format!("{n} is not an integer within UInt64"))?;
                 let _ = write!(out, "{v}");
             }
-            (Self::Float64, AttributeValue::N(n)) => {
+            Self::Float64 => {
                 let v: f64 = n
                     .as_str()
                     .parse()
@@ -184,61 +199,90 @@ impl ColumnType {
                 }
                 let _ = write!(out, "{v:?}");
             }
-            (Self::Decimal { precision, scale }, AttributeValue::N(n)) => {
+            Self::Decimal { precision, scale } => {
                 out.push_str(&decimal_text(n, *precision, *scale)?);
             }
-            (Self::Bool { .. }, AttributeValue::Bool(b)) => {
-                out.push_str(if *b { "1" } else { "0" })
-            }
-            (Self::Bool { .. }, AttributeValue::N(n)) if matches!(n.as_str(), "0" | "1") => {
-                out.push_str(n.as_str())
-            }
-            (Self::DateTime, AttributeValue::N(n)) => {
-                let seconds: u32 = n
-                    .as_str()
-                    .split('.')
-                    .next()
-                    .and_then(|whole| whole.parse().ok())
-                    .ok_or_else(|| format!("{n} is not epoch seconds within DateTime's range"))?;
-                let _ = write!(out, "\"{seconds}\"");
-            }
-            (Self::DateTime, AttributeValue::S(s)) => {
-                let time = humantime::parse_rfc3339_weak(s)
-                    .map_err(|e| format!("{s:?} is not an RFC 3339 time: {e}"))?;
-                let seconds = time
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .ok()
-                    .and_then(|d| u32::try_from(d.as_secs()).ok())
-                    .ok_or_else(|| format!("{s:?} is outside DateTime's range"))?;
-                let _ = write!(out, "\"{seconds}\"");
-            }
-            (Self::ArrayString, AttributeValue::Ss(items)) => {
-                push_string_array(out, items.iter().map(String::as_str))
-            }
-            (Self::ArrayString, AttributeValue::Ns(items)) => {
-                push_string_array(out, items.iter().map(Number::as_str))
-            }
-            (Self::ArrayString, AttributeValue::Bs(items)) => {
-                let texts: Vec<String> = items.iter().map(|b| base64_text(b)).collect();
-                push_string_array(out, texts.iter().map(String::as_str))
-            }
-            (Self::ArrayString, AttributeValue::L(items)) => {
-                let strings: Vec<&str> = items
-                    .iter()
-                    .map(|item| match item {
-                        AttributeValue::S(s) => Ok(s.as_str()),
-                        other => Err(format!(
-                            "the list holds a {} value, Array(String) needs S",
-                            other.type_tag()
-                        )),
-                    })
-                    .collect::<Result<_, _>>()?;
-                push_string_array(out, strings.into_iter());
-            }
-            _ => return Err(mismatch()),
+            other => return Err(format!("a N value does not fit a {} column", other.ddl())),
         }
         Ok(())
     }
+}
+
+/// Appends `value` as a String column's JSON; false when its type does not fit.
+fn write_string(value: &AttributeValue, out: &mut String) -> bool {
+    match value {
+        AttributeValue::S(s) => push_json_string(out, s),
+        AttributeValue::N(n) => push_json_string(out, n.as_str()),
+        AttributeValue::Bool(b) => push_json_string(out, if *b { "true" } else { "false" }),
+        AttributeValue::B(b) => push_json_string(out, &base64_text(b)),
+        _ => return false,
+    }
+    true
+}
+
+/// Appends `value` as a Bool (or UInt8) column's JSON: a BOOL, or an N of
+/// 0 or 1; false when it does not fit.
+fn write_bool(value: &AttributeValue, out: &mut String) -> bool {
+    match value {
+        AttributeValue::Bool(b) => out.push_str(if *b { "1" } else { "0" }),
+        AttributeValue::N(n) if matches!(n.as_str(), "0" | "1") => out.push_str(n.as_str()),
+        _ => return false,
+    }
+    true
+}
+
+/// Appends `value` as a DateTime column's JSON (quoted epoch seconds) from
+/// N epoch seconds or an RFC 3339 S; false when its type does not fit, an
+/// error when its value does not.
+fn write_date_time(value: &AttributeValue, out: &mut String) -> Result<bool, String> {
+    let seconds: u32 = match value {
+        AttributeValue::N(n) => n
+            .as_str()
+            .split('.')
+            .next()
+            .and_then(|whole| whole.parse().ok())
+            .ok_or_else(|| format!("{n} is not epoch seconds within DateTime's range"))?,
+        AttributeValue::S(s) => {
+            let time = humantime::parse_rfc3339_weak(s)
+                .map_err(|e| format!("{s:?} is not an RFC 3339 time: {e}"))?;
+            time.duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .and_then(|d| u32::try_from(d.as_secs()).ok())
+                .ok_or_else(|| format!("{s:?} is outside DateTime's range"))?
+        }
+        _ => return Ok(false),
+    };
+    let _ = write!(out, "\"{seconds}\"");
+    Ok(true)
+}
+
+/// Appends `value` as an Array(String) column's JSON from SS, NS (the
+/// numbers' text), BS (base64) or an L of S; false when its type does not
+/// fit, an error for a list holding anything but S.
+fn write_string_array(value: &AttributeValue, out: &mut String) -> Result<bool, String> {
+    match value {
+        AttributeValue::Ss(items) => push_string_array(out, items.iter().map(String::as_str)),
+        AttributeValue::Ns(items) => push_string_array(out, items.iter().map(Number::as_str)),
+        AttributeValue::Bs(items) => {
+            let texts: Vec<String> = items.iter().map(|b| base64_text(b)).collect();
+            push_string_array(out, texts.iter().map(String::as_str))
+        }
+        AttributeValue::L(items) => {
+            let strings: Vec<&str> = items
+                .iter()
+                .map(|item| match item {
+                    AttributeValue::S(s) => Ok(s.as_str()),
+                    other => Err(format!(
+                        "the list holds a {} value, Array(String) needs S",
+                        other.type_tag()
+                    )),
+                })
+                .collect::<Result<_, _>>()?;
+            push_string_array(out, strings.into_iter());
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 fn base64_text(bytes: &[u8]) -> String {

@@ -39,10 +39,6 @@ impl ClickHouseSink {
         config: &ClickHouseSinkConfig,
         schemas: &[TableSchema],
     ) -> Result<Self, SinkError> {
-        let fatal = |message: String| SinkError::Fatal {
-            sink: name.to_owned(),
-            message,
-        };
         let client = ClickHouseClient::new(
             &config.url,
             &config.user,
@@ -50,46 +46,9 @@ impl ClickHouseSink {
             config.request_timeout,
             config.compress,
         )
-        .map_err(|e| fatal(e.message))?;
-        let version_text = client
-            .query("SELECT version()")
-            .await
-            .map_err(|e| fatal(format!("cannot reach ClickHouse: {e}")))?;
-        let version = ServerVersion::parse(&version_text).ok_or_else(|| {
-            fatal(format!(
-                "cannot read the server version from {version_text:?}"
-            ))
-        })?;
-        let caps = version.capabilities();
-        tracing::info!(sink = name, version = %version_text.trim(), ?caps, "connected to ClickHouse");
-        if config.create_table {
-            client
-                .query(&format!(
-                    "CREATE DATABASE IF NOT EXISTS {}",
-                    quote(&config.database)
-                ))
-                .await
-                .map_err(|e| fatal(e.to_string()))?;
-        }
-        let mut tables = HashMap::new();
-        for schema in schemas {
-            let target = TargetTable::new(
-                schema,
-                &config.database,
-                &config.table_prefix,
-                config.mode,
-                config.columns.mapped(),
-            )
-            .map_err(fatal)?;
-            let ddl = create_table_statement(&target, caps);
-            if config.create_table {
-                client.query(&ddl).await.map_err(|e| fatal(e.to_string()))?;
-            }
-            check_columns(&client, &target, caps, &ddl)
-                .await
-                .map_err(fatal)?;
-            tables.insert(Arc::clone(&schema.name), Arc::new(target));
-        }
+        .map_err(|e| fatal(name, e.message))?;
+        let caps = server_capabilities(&client, name).await?;
+        let mut tables = open_tables(&client, name, config, schemas, caps).await?;
         let auto = if config.columns.is_auto() {
             let kinds = ClickHouseKinds {
                 bool_type: caps.bool_type,
@@ -97,7 +56,7 @@ impl ClickHouseSink {
             let targets: Vec<&TargetTable> = tables.values().map(Arc::as_ref).collect();
             let auto = AutoColumns::open(name, &client, &config.database, kinds, &targets)
                 .await
-                .map_err(|e| fatal(format!("inferred columns: {e}")))?;
+                .map_err(|e| fatal(name, format!("inferred columns: {e}")))?;
             for target in tables.values_mut() {
                 *target = Arc::new(auto.target(target));
             }
@@ -318,6 +277,75 @@ impl ClickHouseSink {
         }
         Ok(encoded)
     }
+}
+
+/// A failure of the sink `sink` that retrying cannot fix.
+fn fatal(sink: &str, message: String) -> SinkError {
+    SinkError::Fatal {
+        sink: sink.to_owned(),
+        message,
+    }
+}
+
+/// What the server supports, from its version.
+async fn server_capabilities(
+    client: &ClickHouseClient,
+    sink: &str,
+) -> Result<Capabilities, SinkError> {
+    let version_text = client
+        .query("SELECT version()")
+        .await
+        .map_err(|e| fatal(sink, format!("cannot reach ClickHouse: {e}")))?;
+    let version = ServerVersion::parse(&version_text).ok_or_else(|| {
+        fatal(
+            sink,
+            format!("cannot read the server version from {version_text:?}"),
+        )
+    })?;
+    let caps = version.capabilities();
+    tracing::info!(sink, version = %version_text.trim(), ?caps, "connected to ClickHouse");
+    Ok(caps)
+}
+
+/// The target tables of `schemas`, created first (with their database)
+/// with `create_table`, and their columns checked.
+async fn open_tables(
+    client: &ClickHouseClient,
+    sink: &str,
+    config: &ClickHouseSinkConfig,
+    schemas: &[TableSchema],
+    caps: Capabilities,
+) -> Result<HashMap<Arc<str>, Arc<TargetTable>>, SinkError> {
+    let fatal = |message: String| fatal(sink, message);
+    if config.create_table {
+        client
+            .query(&format!(
+                "CREATE DATABASE IF NOT EXISTS {}",
+                quote(&config.database)
+            ))
+            .await
+            .map_err(|e| fatal(e.to_string()))?;
+    }
+    let mut tables = HashMap::new();
+    for schema in schemas {
+        let target = TargetTable::new(
+            schema,
+            &config.database,
+            &config.table_prefix,
+            config.mode,
+            config.columns.mapped(),
+        )
+        .map_err(fatal)?;
+        let ddl = create_table_statement(&target, caps);
+        if config.create_table {
+            client.query(&ddl).await.map_err(|e| fatal(e.to_string()))?;
+        }
+        check_columns(client, &target, caps, &ddl)
+            .await
+            .map_err(fatal)?;
+        tables.insert(Arc::clone(&schema.name), Arc::new(target));
+    }
+    Ok(tables)
 }
 
 impl SinkWriter for ClickHouseSink {

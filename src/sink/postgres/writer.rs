@@ -14,20 +14,20 @@ use super::copy;
 use super::cratedb;
 use super::exactly_once;
 use super::sql::{
-    checkpoint_table, checkpoint_upsert, create_checkpoint_table, create_statements,
-    upsert_statement, PgTable,
+    checkpoint_table, create_checkpoint_table, create_statements, upsert_statement, PgTable,
 };
 use super::tls::Connector;
 use super::typed::Param;
 use super::{PgWriteMethod, PostgresSinkConfig, SqlDialect};
 use crate::coordinator::ShardKey;
 use crate::model::{ChangeEvent, SequenceNumber, TableSchema};
-use crate::sink::refused::{write_isolating_refused, RangeWriter, Refusal};
+use crate::sink::refused::{RangeWriter, Refusal};
 use crate::sink::{Batch, Rejected, SinkError, SinkWriter};
 
 /// Rows per INSERT statement (PostgreSQL allows 65,535 parameters).
 const ROWS_PER_STATEMENT: usize = 1000;
 
+mod batch;
 mod evolve;
 mod rows;
 mod upkeep;
@@ -106,14 +106,10 @@ impl PostgresSink {
         config: &PostgresSinkConfig,
         schemas: &[TableSchema],
     ) -> Result<Self, SinkError> {
-        let fatal = |message: String| SinkError::Fatal {
-            sink: name.to_owned(),
-            message,
-        };
         let mut sink = Self {
             name: name.to_owned(),
             connector: Connector::new(config.url.expose(), config.ca_file.as_deref())
-                .map_err(fatal)?,
+                .map_err(|message| fatal(name, message))?,
             client: None,
             tables: HashMap::new(),
             exactly_once: config.exactly_once().then(|| config.schema.clone()),
@@ -128,38 +124,7 @@ impl PostgresSink {
         let mut tables = HashMap::new();
         let client = sink.client().await?;
         for schema in schemas {
-            let table =
-                PgTable::new(schema, &config.schema, &config.table_prefix).map_err(fatal)?;
-            let ddl = match config.dialect {
-                SqlDialect::Postgres => create_statements(&table),
-                SqlDialect::Cratedb => cratedb::create_statement(&table),
-            };
-            if config.create_table {
-                super::ddl::create_if_missing(client, &ddl)
-                    .await
-                    .map_err(|e| {
-                        fatal(format!(
-                            "creating {}: {}",
-                            table.qualified(),
-                            crate::error_text::with_causes(&e)
-                        ))
-                    })?;
-            }
-            // information_schema answers on PostgreSQL and CrateDB alike.
-            let found = client
-                .query(
-                    "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2",
-                    &[&table.schema, &table.name],
-                )
-                .await
-                .map_err(|e| fatal(crate::error_text::with_causes(&e)))?;
-            if found.is_empty() {
-                return Err(fatal(format!(
-                    "table {} does not exist: set create_table = true, or create it with: {}",
-                    table.qualified(),
-                    ddl.replace('\n', " ")
-                )));
-            }
+            let table = open_table(client, name, config, schema).await?;
             tables.insert(Arc::clone(&schema.name), table);
         }
         sink.tables = tables;
@@ -168,26 +133,7 @@ impl PostgresSink {
         }
         if config.exactly_once() {
             let client = sink.client().await?;
-            if config.create_table {
-                super::ddl::create_if_missing(client, &create_checkpoint_table(&config.schema))
-                    .await
-                    .map_err(|e| fatal(crate::error_text::with_causes(&e)))?;
-            }
-            // Fail at start, not at the first batch, when the table is missing;
-            // each batch reads its shards' checkpoints (`exactly_once`).
-            client
-                .query(
-                    &format!("SELECT 1 FROM {} LIMIT 1", checkpoint_table(&config.schema)),
-                    &[],
-                )
-                .await
-                .map_err(|e| {
-                    fatal(format!(
-                        "reading {} (create_table = true creates it): {}",
-                        checkpoint_table(&config.schema),
-                        crate::error_text::with_causes(&e)
-                    ))
-                })?;
+            open_checkpoint_table(client, name, config).await?;
         }
         Ok(sink)
     }
@@ -264,6 +210,95 @@ impl PostgresSink {
     }
 }
 
+/// A failure of the sink `sink` that retrying cannot fix.
+fn fatal(sink: &str, message: String) -> SinkError {
+    SinkError::Fatal {
+        sink: sink.to_owned(),
+        message,
+    }
+}
+
+/// The target table of `schema`, created first with `create_table`; a
+/// table that does not exist is an error that shows its DDL.
+async fn open_table(
+    client: &Client,
+    sink: &str,
+    config: &PostgresSinkConfig,
+    schema: &TableSchema,
+) -> Result<PgTable, SinkError> {
+    let table = PgTable::new(schema, &config.schema, &config.table_prefix)
+        .map_err(|message| fatal(sink, message))?;
+    let ddl = match config.dialect {
+        SqlDialect::Postgres => create_statements(&table),
+        SqlDialect::Cratedb => cratedb::create_statement(&table),
+    };
+    if config.create_table {
+        super::ddl::create_if_missing(client, &ddl)
+            .await
+            .map_err(|e| {
+                fatal(
+                    sink,
+                    format!(
+                        "creating {}: {}",
+                        table.qualified(),
+                        crate::error_text::with_causes(&e)
+                    ),
+                )
+            })?;
+    }
+    // information_schema answers on PostgreSQL and CrateDB alike.
+    let found = client
+        .query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2",
+            &[&table.schema, &table.name],
+        )
+        .await
+        .map_err(|e| fatal(sink, crate::error_text::with_causes(&e)))?;
+    if found.is_empty() {
+        return Err(fatal(
+            sink,
+            format!(
+                "table {} does not exist: set create_table = true, or create it with: {}",
+                table.qualified(),
+                ddl.replace('\n', " ")
+            ),
+        ));
+    }
+    Ok(table)
+}
+
+/// With exactly-once: creates the checkpoint table (with `create_table`)
+/// and reads it, so that a missing table fails the start, not the first
+/// batch (each batch reads its shards' checkpoints).
+async fn open_checkpoint_table(
+    client: &Client,
+    sink: &str,
+    config: &PostgresSinkConfig,
+) -> Result<(), SinkError> {
+    if config.create_table {
+        super::ddl::create_if_missing(client, &create_checkpoint_table(&config.schema))
+            .await
+            .map_err(|e| fatal(sink, crate::error_text::with_causes(&e)))?;
+    }
+    client
+        .query(
+            &format!("SELECT 1 FROM {} LIMIT 1", checkpoint_table(&config.schema)),
+            &[],
+        )
+        .await
+        .map_err(|e| {
+            fatal(
+                sink,
+                format!(
+                    "reading {} (create_table = true creates it): {}",
+                    checkpoint_table(&config.schema),
+                    crate::error_text::with_causes(&e)
+                ),
+            )
+        })?;
+    Ok(())
+}
+
 /// Ends a session idle inside a transaction this long. The sink's own
 /// transactions send their statements back to back, so only a stalled
 /// process reaches it.
@@ -276,8 +311,6 @@ type Row<'a> = Vec<Param<'a>>;
 /// The newest change per key of one table (keyed by its key parameters):
 /// its batch position, row and event.
 type Latest<'a> = hashbrown::HashMap<Row<'a>, ((usize, usize), Row<'a>, &'a ChangeEvent)>;
-
-use rows::BuiltRows;
 
 /// Upserts rows in the open transaction.
 async fn upsert(
@@ -310,188 +343,11 @@ impl SinkWriter for PostgresSink {
     }
 
     async fn write(&mut self, batch: Batch) -> Result<Vec<Rejected>, SinkError> {
-        // The shards' new checkpoints: the last change of each chunk.
-        let mut advanced: HashMap<ShardKey, SequenceNumber> = HashMap::new();
-        if self.exactly_once.is_some() {
-            for chunk in batch.chunks.iter().filter(|c| !c.is_snapshot()) {
-                if let Some(last) = chunk.events.last() {
-                    let key = chunk.ack.shard().clone();
-                    let position = &last.position.sequence;
-                    let entry = advanced.entry(key).or_insert_with(|| position.clone());
-                    if position > entry {
-                        *entry = position.clone();
-                    }
-                }
-            }
-        }
+        let advanced = self.advanced_checkpoints(&batch);
         let shards: Vec<ShardKey> = advanced.keys().cloned().collect();
         let seen = self.refresh_checkpoints(&shards).await?;
-        let mut built = self.build_rows(&batch);
-        if !built.unplanned.is_empty() {
-            // Values that need a new or wider column: make it, then build
-            // the rows again with it. A value is never written without the
-            // column it needs: if one still lacks it, the batch is retried.
-            self.evolve_columns(&batch, &built.unplanned).await?;
-            built = self.build_rows(&batch);
-            if !built.unplanned.is_empty() {
-                return Err(SinkError::Transient {
-                    sink: self.name.clone(),
-                    message: format!(
-                        "the inferred columns of {:?} still lack what the batch needs; retrying the batch",
-                        built.unplanned
-                    ),
-                });
-            }
-        }
-        let BuiltRows {
-            latest,
-            mut rejected,
-            untyped,
-            ..
-        } = built;
-        let name = self.name.clone();
-        let dialect = self.dialect;
-        let tables = self.tables.clone();
-        let checkpoint_sql = self.exactly_once.as_deref().map(checkpoint_upsert);
-        let method = self.method;
-        if method == PgWriteMethod::Copy {
-            self.ensure_stages().await?;
-        }
-        let exactly_once = self.exactly_once.clone();
-        let client = self.client().await?;
-        let result = async {
-            let tx = client.transaction().await?;
-            if let Some(schema) = &exactly_once {
-                let keys: Vec<&ShardKey> = shards.iter().collect();
-                if let Some(moved) = exactly_once::lock_unchanged(&tx, schema, &keys, &seen).await?
-                {
-                    return Ok(Some(moved));
-                }
-            }
-            for (source, rows) in &latest {
-                if let Some(table) = tables.get(source) {
-                    let rows: Vec<&Row> = rows.values().map(|(_, row, _)| row).collect();
-                    match method {
-                        PgWriteMethod::Copy => copy::copy_upsert(&tx, table, &rows).await?,
-                        PgWriteMethod::Insert => upsert(&tx, table, &rows, dialect).await?,
-                    }
-                }
-            }
-            if let Some(sql) = &checkpoint_sql {
-                let statement = tx
-                    .prepare_typed(sql, &[Type::TEXT, Type::TEXT, Type::TEXT])
-                    .await?;
-                for (key, sequence) in &advanced {
-                    tx.execute(
-                        &statement,
-                        &[&&*key.stream, &&*key.shard, &sequence.as_str()],
-                    )
-                    .await?;
-                }
-            }
-            tx.commit().await.map(|()| None)
-        }
-        .await;
-        let err = match result {
-            Ok(Some((key, sequence))) => {
-                return Err(SinkError::Transient {
-                    sink: name,
-                    message: format!(
-                        "another writer committed shard {} up to {sequence} meanwhile (a lease handover); \
-                         retrying the batch without what it applied",
-                        key.shard
-                    ),
-                })
-            }
-            Ok(None) => {
-                for (key, sequence) in advanced {
-                    let entry = self
-                        .checkpoints
-                        .entry(key)
-                        .or_insert_with(|| sequence.clone());
-                    if sequence > *entry {
-                        *entry = sequence;
-                    }
-                }
-                self.purge_tombstones().await?;
-                for (table, count) in untyped {
-                    metrics::counter!(crate::metric_names::SCHEMA_UNTYPED_VALUES,
-                        "sink" => name.clone(), "table" => table.to_string())
-                    .increment(count);
-                }
-                return Ok(rejected);
-            }
-            Err(err) => err,
-        };
-        match classify(&err) {
-            Failure::Transient(message) => {
-                if client.is_closed() {
-                    self.client = None;
-                }
-                Err(SinkError::Transient {
-                    sink: name,
-                    message,
-                })
-            }
-            Failure::Fatal(message) => Err(Failure::Fatal(message).into_sink_error(&name)),
-            Failure::Data(_) => {
-                // Find the bad rows: ranges in their own transactions, bisected.
-                for (source, rows) in &latest {
-                    let Some(table) = tables.get(source) else {
-                        continue;
-                    };
-                    let entries: Vec<_> = rows.values().collect();
-                    let mut ranges = RangeUpsert {
-                        client: &mut *client,
-                        table,
-                        rows: entries.iter().map(|(_, row, _)| row).collect(),
-                        dialect,
-                    };
-                    let refused = write_isolating_refused(entries.len(), &mut ranges)
-                        .await
-                        .map_err(|failure| failure.into_sink_error(&name))?;
-                    rejected.extend(refused.into_iter().map(|row| {
-                        let ((chunk, event), _, _) = entries[row.index];
-                        Rejected {
-                            chunk: *chunk,
-                            event: *event,
-                            reason: format!("PostgreSQL rejected the row: {}", row.reason),
-                        }
-                    }));
-                }
-                // The rows are settled: record the checkpoints.
-                if let Some(sql) = &checkpoint_sql {
-                    let transient = |e: tokio_postgres::Error| SinkError::Transient {
-                        sink: name.clone(),
-                        message: crate::error_text::with_causes(&e),
-                    };
-                    let tx = client.transaction().await.map_err(transient)?;
-                    let statement = tx
-                        .prepare_typed(sql, &[Type::TEXT, Type::TEXT, Type::TEXT])
-                        .await
-                        .map_err(transient)?;
-                    for (key, sequence) in &advanced {
-                        tx.execute(
-                            &statement,
-                            &[&&*key.stream, &&*key.shard, &sequence.as_str()],
-                        )
-                        .await
-                        .map_err(transient)?;
-                    }
-                    tx.commit().await.map_err(transient)?;
-                    for (key, sequence) in advanced {
-                        let entry = self
-                            .checkpoints
-                            .entry(key)
-                            .or_insert_with(|| sequence.clone());
-                        if sequence > *entry {
-                            *entry = sequence;
-                        }
-                    }
-                }
-                Ok(rejected)
-            }
-        }
+        let built = self.rows_with_columns(&batch).await?;
+        self.write_rows(built, advanced, &seen).await
     }
 }
 

@@ -1,13 +1,14 @@
 //! Typed Parquet columns filled from item attributes, next to the item JSON.
 //! The column types are the `clickhouse` sink's (same names, same rules).
 
+use std::str::FromStr;
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BooleanBuilder, Decimal128Builder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
-    TimestampSecondBuilder, UInt64Builder,
+    BooleanBuilder, Decimal128Builder, Float64Builder, Int64Builder, ListBuilder, PrimitiveBuilder,
+    StringBuilder, TimestampSecondBuilder, UInt64Builder,
 };
-use arrow_array::ArrayRef;
+use arrow_array::{ArrayRef, ArrowPrimitiveType};
 use arrow_schema::{DataType, Field, TimeUnit};
 
 use crate::model::{ChangeEvent, Op};
@@ -80,96 +81,81 @@ pub fn field(column: &TypedColumn) -> Field {
 
 /// Builds a column from value texts that [`value_text`] accepted.
 pub fn build(column: &TypedColumn, values: &[Option<String>]) -> Result<ArrayRef, String> {
-    let ty = base(&column.column_type);
-    Ok(match ty {
-        ColumnType::String | ColumnType::Json => {
-            let mut b = StringBuilder::new();
-            for v in values {
-                b.append_option(v.as_deref().map(unquote).transpose()?);
-            }
-            Arc::new(b.finish())
-        }
-        ColumnType::Int64 => {
-            let mut b = Int64Builder::new();
-            for v in values {
-                b.append_option(
-                    v.as_deref()
-                        .map(|t| t.parse::<i64>().map_err(|e| e.to_string()))
-                        .transpose()?,
-                );
-            }
-            Arc::new(b.finish())
-        }
-        ColumnType::UInt64 => {
-            let mut b = UInt64Builder::new();
-            for v in values {
-                b.append_option(
-                    v.as_deref()
-                        .map(|t| t.parse::<u64>().map_err(|e| e.to_string()))
-                        .transpose()?,
-                );
-            }
-            Arc::new(b.finish())
-        }
-        ColumnType::Float64 => {
-            let mut b = Float64Builder::new();
-            for v in values {
-                b.append_option(
-                    v.as_deref()
-                        .map(|t| t.parse::<f64>().map_err(|e| e.to_string()))
-                        .transpose()?,
-                );
-            }
-            Arc::new(b.finish())
-        }
+    match base(&column.column_type) {
+        ColumnType::String | ColumnType::Json => strings(values),
+        ColumnType::Int64 => primitive(Int64Builder::new(), values, parse_number::<i64>),
+        ColumnType::UInt64 => primitive(UInt64Builder::new(), values, parse_number::<u64>),
+        ColumnType::Float64 => primitive(Float64Builder::new(), values, parse_number::<f64>),
         ColumnType::Decimal { precision, scale } => {
-            let mut b = Decimal128Builder::new()
+            let builder = Decimal128Builder::new()
                 .with_precision_and_scale(
                     u8::try_from(*precision).unwrap_or(38),
                     i8::try_from(*scale).unwrap_or(0),
                 )
                 .map_err(|e| e.to_string())?;
-            for v in values {
-                b.append_option(v.as_deref().map(|t| scaled(t, *scale)).transpose()?);
-            }
-            Arc::new(b.finish())
+            primitive(builder, values, |t| scaled(t, *scale))
         }
         ColumnType::Bool { .. } => {
             let mut b = BooleanBuilder::new();
             for v in values {
                 b.append_option(v.as_deref().map(|t| t == "1"));
             }
-            Arc::new(b.finish())
+            Ok(Arc::new(b.finish()))
         }
-        ColumnType::DateTime => {
-            let mut b = TimestampSecondBuilder::new().with_timezone("UTC");
-            for v in values {
-                b.append_option(
-                    v.as_deref()
-                        .map(|t| unquote(t)?.parse::<i64>().map_err(|e| e.to_string()))
-                        .transpose()?,
-                );
-            }
-            Arc::new(b.finish())
-        }
-        ColumnType::ArrayString | ColumnType::Nullable(_) => {
-            let mut b = ListBuilder::new(StringBuilder::new());
-            for v in values {
-                match v {
-                    Some(text) => {
-                        let items: Vec<String> =
-                            serde_json::from_str(text).map_err(|e| e.to_string())?;
-                        for item in items {
-                            b.values().append_value(item);
-                        }
-                        b.append(true);
-                    }
-                    None => b.append(false),
+        ColumnType::DateTime => primitive(
+            TimestampSecondBuilder::new().with_timezone("UTC"),
+            values,
+            |t| unquote(t)?.parse::<i64>().map_err(|e| e.to_string()),
+        ),
+        ColumnType::ArrayString | ColumnType::Nullable(_) => string_lists(values),
+    }
+}
+
+/// A column of fixed-width values, each parsed from its text by `parse`.
+fn primitive<T: ArrowPrimitiveType>(
+    mut builder: PrimitiveBuilder<T>,
+    values: &[Option<String>],
+    parse: impl Fn(&str) -> Result<T::Native, String>,
+) -> Result<ArrayRef, String> {
+    for v in values {
+        builder.append_option(v.as_deref().map(&parse).transpose()?);
+    }
+    Ok(Arc::new(builder.finish()))
+}
+
+/// A number's JSON text as a number.
+fn parse_number<N: FromStr>(text: &str) -> Result<N, String>
+where
+    N::Err: std::fmt::Display,
+{
+    text.parse::<N>().map_err(|e| e.to_string())
+}
+
+/// A column of strings, from their JSON text.
+fn strings(values: &[Option<String>]) -> Result<ArrayRef, String> {
+    let mut b = StringBuilder::new();
+    for v in values {
+        b.append_option(v.as_deref().map(unquote).transpose()?);
+    }
+    Ok(Arc::new(b.finish()))
+}
+
+/// A column of string lists, from their JSON arrays.
+fn string_lists(values: &[Option<String>]) -> Result<ArrayRef, String> {
+    let mut b = ListBuilder::new(StringBuilder::new());
+    for v in values {
+        match v {
+            Some(text) => {
+                let items: Vec<String> = serde_json::from_str(text).map_err(|e| e.to_string())?;
+                for item in items {
+                    b.values().append_value(item);
                 }
+                b.append(true);
             }
-            Arc::new(b.finish())
+            None => b.append(false),
         }
-    })
+    }
+    Ok(Arc::new(b.finish()))
 }
 
 fn unquote(text: &str) -> Result<String, String> {

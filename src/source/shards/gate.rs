@@ -62,11 +62,41 @@ pub async fn before_streaming<S: ShardSource>(ctx: &TableContext<S>) -> Result<G
     if ctx.snapshot_command == Some(false) {
         return Ok(Gate::Stop);
     }
-    let table = ctx.table.name.clone();
-    let store_error = |message: String| TableError::Store {
-        table: table.clone(),
-        message,
-    };
+    let (decision, snapshotted) = decide_snapshot(ctx).await?;
+    let snapshot_ctx = snapshot_context(ctx);
+    let outcome = match decision {
+        Decision::Skip => {
+            return Ok(if ctx.snapshot_command.is_some() {
+                Gate::Stop
+            } else {
+                Gate::Stream { snapshotted }
+            })
+        }
+        Decision::Resume => snapshot::resume(&snapshot_ctx).await,
+        Decision::Start {
+            clear_checkpoints,
+            reason,
+        } => {
+            if clear_checkpoints {
+                tracing::warn!(table = %ctx.table.name, "re-snapshotting the table: {reason}");
+            }
+            snapshot::begin(&snapshot_ctx, clear_checkpoints, &reason).await
+        }
+    }
+    .map_err(TableError::Snapshot)?;
+    Ok(match outcome {
+        Outcome::Finished if ctx.snapshot_command.is_none() => Gate::Stream { snapshotted: true },
+        Outcome::Finished | Outcome::Cancelled => Gate::Stop,
+    })
+}
+
+/// Gathers the facts (the stored gate state, the shards listed now) and
+/// decides whether the table needs a snapshot; also says whether it has a
+/// finished one.
+async fn decide_snapshot<S: ShardSource>(
+    ctx: &TableContext<S>,
+) -> Result<(Decision, bool), TableError> {
+    let table = &ctx.table.name;
     let stream_id = Arc::clone(ctx.source.stream_id());
     let GateState {
         checkpoints: stored,
@@ -74,9 +104,12 @@ pub async fn before_streaming<S: ShardSource>(ctx: &TableContext<S>) -> Result<G
         record,
     } = ctx
         .snapshots
-        .gate_state(&table, &stream_id)
+        .gate_state(table, &stream_id)
         .await
-        .map_err(|e| store_error(e.to_string()))?;
+        .map_err(|e| TableError::Store {
+            table: table.clone(),
+            message: e.to_string(),
+        })?;
     let shards = ctx
         .source
         .list_shards()
@@ -101,13 +134,18 @@ pub async fn before_streaming<S: ShardSource>(ctx: &TableContext<S>) -> Result<G
         record: record.as_ref(),
         stream_arn: &stream_id,
         has_checkpoints: !streams.is_empty(),
-        lost: lost.clone(),
+        lost,
     });
-    let snapshot_ctx = SnapshotContext {
+    Ok((decision, snapshotted))
+}
+
+/// What the table's snapshot works with, taken from the runner's context.
+fn snapshot_context<S: ShardSource>(ctx: &TableContext<S>) -> SnapshotContext {
+    SnapshotContext {
         api: Arc::clone(&ctx.api),
         table: Arc::clone(&ctx.table),
         schema: ctx.schema.clone(),
-        stream_arn: Arc::clone(&stream_id),
+        stream_arn: Arc::clone(ctx.source.stream_id()),
         probe: Arc::clone(&ctx.source) as Arc<dyn PositionProbe>,
         versions: ctx.snapshot_versions,
         state: Arc::clone(&ctx.snapshots),
@@ -116,29 +154,5 @@ pub async fn before_streaming<S: ShardSource>(ctx: &TableContext<S>) -> Result<G
         stats: Arc::clone(&ctx.stats),
         cancel: ctx.cancel.clone(),
         progress_interval: ctx.progress_interval,
-    };
-    let outcome = match decision {
-        Decision::Skip => {
-            return Ok(if ctx.snapshot_command.is_some() {
-                Gate::Stop
-            } else {
-                Gate::Stream { snapshotted }
-            })
-        }
-        Decision::Resume => snapshot::resume(&snapshot_ctx).await,
-        Decision::Start {
-            clear_checkpoints,
-            reason,
-        } => {
-            if clear_checkpoints {
-                tracing::warn!(table = %table, "re-snapshotting the table: {reason}");
-            }
-            snapshot::begin(&snapshot_ctx, clear_checkpoints, &reason).await
-        }
     }
-    .map_err(TableError::Snapshot)?;
-    Ok(match outcome {
-        Outcome::Finished if ctx.snapshot_command.is_none() => Gate::Stream { snapshotted: true },
-        Outcome::Finished | Outcome::Cancelled => Gate::Stop,
-    })
 }

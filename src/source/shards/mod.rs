@@ -7,6 +7,7 @@ mod gate;
 mod plan;
 mod reader;
 mod runner;
+mod start;
 
 pub use reader::{ReaderError, ReaderExit, ShardReader, ShardStatus};
 pub use runner::{run_table, TableContext, TableError, TableProgress};

@@ -140,6 +140,32 @@ pub struct ShardReader<S: ShardSource> {
     pub cancel: CancellationToken,
 }
 
+/// Where a reader stands in its shard between pages.
+struct Cursor {
+    /// Where a new iterator opens.
+    start: ShardStart,
+    /// The last record delivered (or the checkpoint's).
+    last_read: Option<SequenceNumber>,
+    /// The iterator for the next page, while one is open.
+    iterator: Option<String>,
+    /// The wait after the next empty page.
+    idle_wait: std::time::Duration,
+    /// Backoff of failed calls, reset by a page.
+    retry: Backoff,
+    /// When GetRecords was last called.
+    last_call: tokio::time::Instant,
+}
+
+/// How one step of the read loop went.
+enum Step<T> {
+    /// Go on with this.
+    Go(T),
+    /// Start the loop over (after a retry wait or a new start position).
+    Again,
+    /// The reader is done.
+    Exit(ReaderExit),
+}
+
 impl<S: ShardSource> ShardReader<S> {
     pub(super) fn fail_source(&self, source: SourceError) -> ReaderError {
         ReaderError::Source {
@@ -166,121 +192,177 @@ impl<S: ShardSource> ShardReader<S> {
     }
 
     async fn read(&self) -> Result<ReaderExit, ReaderError> {
-        let table_name: Arc<str> = Arc::from(self.table.name.as_str());
-        let labels = [
-            ("table", self.table.name.clone()),
-            ("shard", self.key.shard.to_string()),
-        ];
-        let mut start = self.start.clone();
-        let mut last_read: Option<SequenceNumber> = match &start {
-            ShardStart::After(sequence) => Some(sequence.clone()),
-            _ => None,
-        };
-        let mut iterator: Option<String> = None;
-        let mut idle_wait = self.settings.idle_poll_min;
-        let mut retry = Backoff::new(
-            std::time::Duration::from_millis(50),
-            self.settings.max_retry_backoff,
-        );
-        let mut last_call = tokio::time::Instant::now() - self.source.min_poll_interval();
+        let mut cursor = self.cursor();
         loop {
             if self.cancel.is_cancelled() {
                 return Ok(ReaderExit::Cancelled);
             }
-            let current = match iterator.take() {
-                Some(it) => it,
-                None => match self.source.shard_iterator(&self.key.shard, &start).await {
-                    Ok(Some(it)) => it,
-                    Ok(None) => return Ok(self.drained(last_read)),
-                    Err(SourceError::Trimmed { message, .. }) => {
-                        start = self.on_trimmed(&start, &message)?;
-                        continue;
-                    }
-                    Err(err) if err.is_retryable() => {
-                        self.wait_retry(&mut retry, &err).await;
-                        continue;
-                    }
-                    Err(err) => return Err(self.fail_source(err)),
-                },
+            let current = match self.open_iterator(&mut cursor).await? {
+                Step::Go(iterator) => iterator,
+                Step::Again => continue,
+                Step::Exit(exit) => return Ok(exit),
             };
             self.status.caught_up.store(false, Ordering::Relaxed);
-            tokio::time::sleep_until(last_call + self.source.min_poll_interval()).await;
-            last_call = tokio::time::Instant::now();
-            metrics::counter!(names::GET_RECORDS_CALLS, "table" => self.table.name.clone())
-                .increment(1);
-            let page = match self
-                .source
-                .get_records(&current, self.settings.batch_size)
-                .await
-            {
-                Ok(page) => page,
-                Err(SourceError::ExpiredIterator { .. }) => {
-                    tracing::info!(table = %self.table.name, shard = %self.key.shard, "shard iterator expired; opening a new one after the last record read");
-                    self.stats.record_iterator_renewal();
-                    metrics::counter!(names::ITERATOR_RENEWALS, "table" => self.table.name.clone())
-                        .increment(1);
-                    start = match &last_read {
-                        Some(sequence) => ShardStart::After(sequence.clone()),
-                        None => start,
-                    };
-                    continue;
-                }
-                Err(SourceError::Trimmed { message, .. }) => {
-                    start = self.on_trimmed(&start, &message)?;
-                    continue;
-                }
-                Err(err) if err.is_retryable() => {
-                    iterator = Some(current);
-                    self.wait_retry(&mut retry, &err).await;
-                    continue;
-                }
-                Err(err) => return Err(self.fail_source(err)),
+            let page = match self.fetch_page(&mut cursor, current).await? {
+                Step::Go(page) => page,
+                Step::Again => continue,
+                Step::Exit(exit) => return Ok(exit),
             };
-            retry.reset();
-            self.stats.record_page(page.len());
-            metrics::counter!(names::RECORDS_READ, &labels).increment(page.len() as u64);
-            if let Some(millis) = page.millis_behind() {
-                self.stats.record_millis_behind(&self.lag_label(), millis);
-            }
-            let had_records = !page.is_empty();
-            let mut newest_ms = None;
-            if had_records {
-                let (last, newest) = self.deliver(&page, last_read.as_ref()).await?;
-                newest_ms = newest;
-                if let Some(last) = last {
-                    start = ShardStart::After(last.clone());
-                    last_read = Some(last);
-                }
-            }
-            let lag = &self.stats.probes.lag;
-            lag.page(
-                &table_name,
-                &self.key,
-                newest_ms,
-                !had_records,
-                page.millis_behind(),
-            );
-            match page.next_iterator() {
-                None => {
-                    for child in page.child_shards() {
-                        tracing::info!(table = %self.table.name, shard = %self.key.shard,
-                            child = %child.id, parents = ?child.parents, "shard closed; child announced");
-                    }
-                    return Ok(self.drained(last_read));
-                }
-                Some(next) => iterator = Some(next.to_owned()),
-            }
+            let had_records = self.take_page(&mut cursor, &page).await?;
+            let Some(next) = page.next_iterator() else {
+                self.log_children(&page);
+                return Ok(self.drained(cursor.last_read));
+            };
+            cursor.iterator = Some(next.to_owned());
             self.status.caught_up.store(!had_records, Ordering::Relaxed);
-            if had_records {
-                idle_wait = self.settings.idle_poll_min;
-            } else {
-                tokio::select! {
-                    () = tokio::time::sleep(idle_wait) => {}
-                    () = self.cancel.cancelled() => return Ok(ReaderExit::Cancelled),
-                }
-                idle_wait = (idle_wait * 2).min(self.settings.idle_poll_max);
+            if !self.pause_when_idle(&mut cursor, had_records).await {
+                return Ok(ReaderExit::Cancelled);
             }
         }
+    }
+
+    /// The reader's position before its first page.
+    fn cursor(&self) -> Cursor {
+        Cursor {
+            start: self.start.clone(),
+            last_read: match &self.start {
+                ShardStart::After(sequence) => Some(sequence.clone()),
+                _ => None,
+            },
+            iterator: None,
+            idle_wait: self.settings.idle_poll_min,
+            retry: Backoff::new(
+                std::time::Duration::from_millis(50),
+                self.settings.max_retry_backoff,
+            ),
+            last_call: tokio::time::Instant::now() - self.source.min_poll_interval(),
+        }
+    }
+
+    /// The iterator for the next page: the open one, else a new one at the
+    /// cursor's start. A shard with no iterator left is drained; a trimmed
+    /// start follows the trim policy; retryable failures wait and try again.
+    async fn open_iterator(&self, cursor: &mut Cursor) -> Result<Step<String>, ReaderError> {
+        if let Some(iterator) = cursor.iterator.take() {
+            return Ok(Step::Go(iterator));
+        }
+        match self
+            .source
+            .shard_iterator(&self.key.shard, &cursor.start)
+            .await
+        {
+            Ok(Some(iterator)) => Ok(Step::Go(iterator)),
+            Ok(None) => Ok(Step::Exit(self.drained(cursor.last_read.take()))),
+            Err(SourceError::Trimmed { message, .. }) => {
+                cursor.start = self.on_trimmed(&cursor.start, &message)?;
+                Ok(Step::Again)
+            }
+            Err(err) if err.is_retryable() => {
+                self.wait_retry(&mut cursor.retry, &err).await;
+                Ok(Step::Again)
+            }
+            Err(err) => Err(self.fail_source(err)),
+        }
+    }
+
+    /// One GetRecords call, no sooner than the source's minimum interval
+    /// after the last. An expired iterator reopens after the last record
+    /// read; a trimmed one follows the trim policy; a retryable failure
+    /// keeps the iterator and waits.
+    async fn fetch_page(
+        &self,
+        cursor: &mut Cursor,
+        current: String,
+    ) -> Result<Step<S::Page>, ReaderError> {
+        tokio::time::sleep_until(cursor.last_call + self.source.min_poll_interval()).await;
+        cursor.last_call = tokio::time::Instant::now();
+        metrics::counter!(names::GET_RECORDS_CALLS, "table" => self.table.name.clone())
+            .increment(1);
+        match self
+            .source
+            .get_records(&current, self.settings.batch_size)
+            .await
+        {
+            Ok(page) => Ok(Step::Go(page)),
+            Err(SourceError::ExpiredIterator { .. }) => {
+                tracing::info!(table = %self.table.name, shard = %self.key.shard, "shard iterator expired; opening a new one after the last record read");
+                self.stats.record_iterator_renewal();
+                metrics::counter!(names::ITERATOR_RENEWALS, "table" => self.table.name.clone())
+                    .increment(1);
+                if let Some(sequence) = &cursor.last_read {
+                    cursor.start = ShardStart::After(sequence.clone());
+                }
+                Ok(Step::Again)
+            }
+            Err(SourceError::Trimmed { message, .. }) => {
+                cursor.start = self.on_trimmed(&cursor.start, &message)?;
+                Ok(Step::Again)
+            }
+            Err(err) if err.is_retryable() => {
+                cursor.iterator = Some(current);
+                self.wait_retry(&mut cursor.retry, &err).await;
+                Ok(Step::Again)
+            }
+            Err(err) => Err(self.fail_source(err)),
+        }
+    }
+
+    /// Counts a page, delivers its records and moves the cursor past them,
+    /// and reports the shard's lag; true when the page had records.
+    async fn take_page(&self, cursor: &mut Cursor, page: &S::Page) -> Result<bool, ReaderError> {
+        cursor.retry.reset();
+        self.stats.record_page(page.len());
+        let labels = [
+            ("table", self.table.name.clone()),
+            ("shard", self.key.shard.to_string()),
+        ];
+        metrics::counter!(names::RECORDS_READ, &labels).increment(page.len() as u64);
+        if let Some(millis) = page.millis_behind() {
+            self.stats.record_millis_behind(&self.lag_label(), millis);
+        }
+        let had_records = !page.is_empty();
+        let mut newest_ms = None;
+        if had_records {
+            let (last, newest) = self.deliver(page, cursor.last_read.as_ref()).await?;
+            newest_ms = newest;
+            if let Some(last) = last {
+                cursor.start = ShardStart::After(last.clone());
+                cursor.last_read = Some(last);
+            }
+        }
+        let table_name: Arc<str> = Arc::from(self.table.name.as_str());
+        self.stats.probes.lag.page(
+            &table_name,
+            &self.key,
+            newest_ms,
+            !had_records,
+            page.millis_behind(),
+        );
+        Ok(had_records)
+    }
+
+    /// Logs the children a closed shard's last page announces.
+    fn log_children(&self, page: &S::Page) {
+        for child in page.child_shards() {
+            tracing::info!(table = %self.table.name, shard = %self.key.shard,
+                child = %child.id, parents = ?child.parents, "shard closed; child announced");
+        }
+    }
+
+    /// After an empty page, waits the idle interval (doubling it up to
+    /// `idle_poll_max`); a page with records resets it. False when shutdown
+    /// came while waiting.
+    async fn pause_when_idle(&self, cursor: &mut Cursor, had_records: bool) -> bool {
+        if had_records {
+            cursor.idle_wait = self.settings.idle_poll_min;
+            return true;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(cursor.idle_wait) => {}
+            () = self.cancel.cancelled() => return false,
+        }
+        cursor.idle_wait = (cursor.idle_wait * 2).min(self.settings.idle_poll_max);
+        true
     }
 
     fn lag_label(&self) -> String {

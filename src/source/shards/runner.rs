@@ -5,18 +5,19 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::gate::{before_streaming, Gate};
 use super::reader::{ReaderError, ReaderExit, ShardReader, ShardStatus};
+use super::start::{check_vanished, first_start, load_checkpoints, skip_closed_shards};
 use crate::backoff::Backoff;
-use crate::config::{SnapshotMode, SourceSettings, StartPosition, TableConfig, TrimPolicy};
+use crate::config::{SnapshotMode, SourceSettings, StartPosition, TableConfig};
 use crate::coordinator::{
-    ready_shards, AckTracker, CheckpointStore, CheckpointUpdate, Claimed, Ownership,
-    ShardCheckpoint, ShardKey, ShardNode, SinkSenders, SnapshotState,
+    ready_shards, AckTracker, CheckpointStore, Claimed, Ownership, ShardCheckpoint, ShardKey,
+    ShardNode, SinkSenders, SnapshotState,
 };
 use crate::dead_letter::DeadLetters;
 use crate::model::SequenceNumber;
@@ -139,247 +140,370 @@ struct Running {
     status: Arc<ShardStatus>,
 }
 
+/// What a reader task returns: its shard and how it stopped.
+type ReaderOutcome = (String, Result<ReaderExit, ReaderError>);
+
+/// What the runner does after waiting on its readers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// List the shards again.
+    Discover,
+    /// Shutdown came and every reader stopped.
+    Shutdown,
+}
+
 /// Follows one table's stream until shutdown or a fatal error.
 pub async fn run_table<S: ShardSource>(ctx: TableContext<S>) -> Result<(), TableError> {
     let Gate::Stream { snapshotted } = before_streaming(&ctx).await? else {
         return Ok(());
     };
-    let table = ctx.table.name.clone();
-    let store_error = |message: String| TableError::Store {
-        table: table.clone(),
-        message,
-    };
-    let mut stored = load_checkpoints(&ctx).await.map_err(store_error)?;
-    // A first start applies `start_position`; after a snapshot the recorded
-    // positions apply instead.
-    let fresh = stored.is_empty() && !snapshotted;
-    // On a first start, `start_position` applies to the shards that exist
-    // then; shards created later are read from their start.
-    let mut initial: HashSet<String> = HashSet::new();
-    let mut drained: HashMap<String, Option<SequenceNumber>> = HashMap::new();
-    let mut running: HashMap<String, Running> = HashMap::new();
-    let mut readers: JoinSet<(String, Result<ReaderExit, ReaderError>)> = JoinSet::new();
-    let mut first_discovery = true;
-    let mut unclaimed: Vec<ShardNode> = Vec::new();
-    let mut discovery_retry = Backoff::new(
-        std::time::Duration::from_millis(200),
-        ctx.settings.max_retry_backoff,
-    );
+    let stored = load_checkpoints(&ctx)
+        .await
+        .map_err(|message| store_error(&ctx, message))?;
+    let mut run = TableRun::new(&ctx, stored, snapshotted);
     loop {
         ctx.progress.caught_up.store(false, Ordering::Relaxed);
+        let shards = run.discover().await?;
+        if !run.first_discovery {
+            run.reload_checkpoints().await?;
+        }
+        if let Some(shards) = &shards {
+            if run.first_discovery {
+                run.settle_first_start(shards).await?;
+            }
+            for claim in run.claim_ready(shards).await? {
+                run.start_reader(shards, claim);
+            }
+        }
+        if run.wait_for_readers(shards.is_some()).await? == Next::Shutdown {
+            return Ok(());
+        }
+    }
+}
+
+/// A checkpoint failure of the context's table.
+fn store_error<S: ShardSource>(ctx: &TableContext<S>, message: String) -> TableError {
+    TableError::Store {
+        table: ctx.table.name.clone(),
+        message,
+    }
+}
+
+/// One stream's reading state, kept across discoveries.
+struct TableRun<'a, S: ShardSource> {
+    ctx: &'a TableContext<S>,
+    /// Checkpoints as loaded, claimed or skipped.
+    stored: HashMap<String, ShardCheckpoint>,
+    /// A first start: `start_position` applies (after a snapshot the
+    /// recorded positions apply instead).
+    fresh: bool,
+    /// On a first start, the shards that existed then: `start_position`
+    /// applies to them; shards created later are read from their start.
+    initial: HashSet<String>,
+    /// Shards read to their end here, with their last position.
+    drained: HashMap<String, Option<SequenceNumber>>,
+    running: HashMap<String, Running>,
+    readers: JoinSet<ReaderOutcome>,
+    first_discovery: bool,
+    /// Ready shards another worker reads (or nobody yet).
+    unclaimed: Vec<ShardNode>,
+    discovery_retry: Backoff,
+}
+
+impl<'a, S: ShardSource> TableRun<'a, S> {
+    fn new(
+        ctx: &'a TableContext<S>,
+        stored: HashMap<String, ShardCheckpoint>,
+        snapshotted: bool,
+    ) -> Self {
+        let fresh = stored.is_empty() && !snapshotted;
+        Self {
+            ctx,
+            stored,
+            fresh,
+            initial: HashSet::new(),
+            drained: HashMap::new(),
+            running: HashMap::new(),
+            readers: JoinSet::new(),
+            first_discovery: true,
+            unclaimed: Vec::new(),
+            discovery_retry: Backoff::new(
+                std::time::Duration::from_millis(200),
+                ctx.settings.max_retry_backoff,
+            ),
+        }
+    }
+
+    /// Lists the stream's shards and reports the source's health; `None`
+    /// when a later listing failed and will be retried. A failure of the
+    /// first listing, or one not worth retrying, stops every reader.
+    async fn discover(&mut self) -> Result<Option<Vec<ShardInfo>>, TableError> {
+        let ctx = self.ctx;
+        let table = &ctx.table.name;
         let listed = ctx.source.list_shards().await;
-        let health = &ctx.stats.probes.health;
-        health.source_reached(
-            &table,
+        ctx.stats.probes.health.source_reached(
+            table,
             listed.as_ref().map(|_| ()).map_err(ToString::to_string),
         );
-        let shards = match listed {
+        match listed {
             Ok(shards) => {
-                discovery_retry.reset();
-                Some(shards)
+                self.discovery_retry.reset();
+                Ok(Some(shards))
             }
-            Err(err) if err.is_retryable() && !first_discovery => {
+            Err(err) if err.is_retryable() && !self.first_discovery => {
                 tracing::warn!(table = %table, "shard discovery failed, will retry: {err}");
-                None
+                Ok(None)
             }
             Err(source) => {
                 ctx.cancel.cancel();
-                drain_readers(&mut readers).await;
-                return Err(TableError::Discovery {
+                drain_readers(&mut self.readers).await;
+                Err(TableError::Discovery {
                     table: table.clone(),
                     source,
-                });
-            }
-        };
-        let discovered = shards.is_some();
-        if !first_discovery {
-            // Other workers (a lease table) may have finished parents since.
-            let state = ctx
-                .ownership
-                .load(ctx.source.stream_id(), &table)
-                .await
-                .map_err(|err| store_error(err.to_string()))?;
-            stored.extend(state.checkpoints);
-        }
-        if let Some(shards) = shards {
-            if first_discovery {
-                if fresh && ctx.table.start_position == StartPosition::Latest {
-                    skip_closed_shards(&ctx, &shards, &mut stored)
-                        .await
-                        .map_err(store_error)?;
-                }
-                check_vanished(&ctx, &shards, &stored)?;
-                if fresh {
-                    initial = shards.iter().map(|s| s.id.clone()).collect();
-                }
-                first_discovery = false;
-            }
-            let nodes: Vec<ShardNode> = shards
-                .iter()
-                .map(|s| ShardNode {
-                    id: s.id.clone(),
-                    parents: s.parents.clone(),
                 })
-                .collect();
-            let done =
-                |id: &str| drained.contains_key(id) || stored.get(id).is_some_and(|c| c.finished);
-            let ready: Vec<String> = ready_shards(&nodes, done, |id| running.contains_key(id))
-                .into_iter()
-                .map(str::to_owned)
-                .collect();
-            let ready_nodes: Vec<ShardNode> = nodes
-                .iter()
-                .filter(|n| ready.contains(&n.id))
-                .cloned()
-                .collect();
-            let claimed = if ready_nodes.is_empty() {
-                Vec::new()
-            } else {
-                ctx.ownership
-                    .claim(ctx.source.stream_id(), &table, &ready_nodes)
-                    .await
-                    .map_err(|err| store_error(err.to_string()))?
-            };
-            // Ready shards another worker reads (or nobody yet): not caught up
-            // while any is waiting for an owner here.
-            unclaimed = ready_nodes
-                .iter()
-                .filter(|n| !claimed.iter().any(|c| c.shard == n.id))
-                .cloned()
-                .collect();
-            for Claimed {
-                shard,
-                stop,
-                checkpoint: owned_checkpoint,
-            } in claimed
-            {
-                if let Some(owned) = owned_checkpoint {
-                    stored.insert(shard.clone(), owned);
-                }
-                let info = shards.iter().find(|s| s.id == shard);
-                let checkpoint = stored.get(&shard).and_then(|c| c.sequence.clone());
-                let start_at = stored.get(&shard).and_then(|c| c.start_at.clone());
-                let start = match (&checkpoint, start_at) {
-                    (Some(sequence), _) => ShardStart::After(sequence.clone()),
-                    (None, Some(sequence)) => ShardStart::At(sequence),
-                    (None, None) if initial.contains(&shard) => first_start(&ctx.table, info),
-                    (None, None) => ShardStart::TrimHorizon,
-                };
-                let after_parents = info.and_then(|i| {
-                    i.parents
-                        .iter()
-                        .filter_map(|parent| {
-                            drained
-                                .get(parent)
-                                .cloned()
-                                .flatten()
-                                .or_else(|| stored.get(parent).and_then(|c| c.sequence.clone()))
-                        })
-                        .max()
-                });
-                let key = ShardKey {
-                    stream: Arc::clone(ctx.source.stream_id()),
-                    shard: Arc::from(shard.as_str()),
-                };
-                ctx.tracker
-                    .open_shard(key.clone(), Arc::from(table.as_str()), checkpoint);
-                let status = Arc::new(ShardStatus::default());
-                tracing::info!(table = %table, shard = %shard, start = ?start, "reading shard");
-                let reader = ShardReader {
-                    source: Arc::clone(&ctx.source),
-                    table: Arc::clone(&ctx.table),
-                    key,
-                    start,
-                    after_parents,
-                    settings: ctx.settings.clone(),
-                    tracker: Arc::clone(&ctx.tracker),
-                    sinks: Arc::clone(&ctx.sinks),
-                    dead_letters: Arc::clone(&ctx.dead_letters),
-                    dead_letter_other_tables: ctx.dead_letter_other_tables,
-                    stats: Arc::clone(&ctx.stats),
-                    status: Arc::clone(&status),
-                    cancel: stop,
-                };
-                running.insert(shard.clone(), Running { status });
-                readers.spawn(async move { (shard, reader.run().await) });
             }
         }
-        let mut rediscover_now = false;
+    }
+
+    /// Merges the stored checkpoints again: other workers (a lease table)
+    /// may have finished parents since.
+    async fn reload_checkpoints(&mut self) -> Result<(), TableError> {
+        let ctx = self.ctx;
+        let state = ctx
+            .ownership
+            .load(ctx.source.stream_id(), &ctx.table.name)
+            .await
+            .map_err(|err| store_error(ctx, err.to_string()))?;
+        self.stored.extend(state.checkpoints);
+        Ok(())
+    }
+
+    /// At the first listing: skips closed shards for `start_position =
+    /// "latest"`, applies the trim policy to vanished shards and notes the
+    /// shards `start_position` applies to.
+    async fn settle_first_start(&mut self, shards: &[ShardInfo]) -> Result<(), TableError> {
+        let ctx = self.ctx;
+        if self.fresh && ctx.table.start_position == StartPosition::Latest {
+            skip_closed_shards(ctx, shards, &mut self.stored)
+                .await
+                .map_err(|message| store_error(ctx, message))?;
+        }
+        check_vanished(ctx, shards, &self.stored)?;
+        if self.fresh {
+            self.initial = shards.iter().map(|s| s.id.clone()).collect();
+        }
+        self.first_discovery = false;
+        Ok(())
+    }
+
+    /// Claims the shards whose parents are done and that no reader here
+    /// reads; the ready shards not claimed are kept as `unclaimed`.
+    async fn claim_ready(&mut self, shards: &[ShardInfo]) -> Result<Vec<Claimed>, TableError> {
+        let ctx = self.ctx;
+        let nodes: Vec<ShardNode> = shards
+            .iter()
+            .map(|s| ShardNode {
+                id: s.id.clone(),
+                parents: s.parents.clone(),
+            })
+            .collect();
+        let done = |id: &str| {
+            self.drained.contains_key(id) || self.stored.get(id).is_some_and(|c| c.finished)
+        };
+        let ready: Vec<String> = ready_shards(&nodes, done, |id| self.running.contains_key(id))
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let ready_nodes: Vec<ShardNode> = nodes
+            .iter()
+            .filter(|n| ready.contains(&n.id))
+            .cloned()
+            .collect();
+        let claimed = if ready_nodes.is_empty() {
+            Vec::new()
+        } else {
+            ctx.ownership
+                .claim(ctx.source.stream_id(), &ctx.table.name, &ready_nodes)
+                .await
+                .map_err(|err| store_error(ctx, err.to_string()))?
+        };
+        // Not caught up while any ready shard is waiting for an owner here.
+        self.unclaimed = ready_nodes
+            .iter()
+            .filter(|n| !claimed.iter().any(|c| c.shard == n.id))
+            .cloned()
+            .collect();
+        Ok(claimed)
+    }
+
+    /// Opens a claimed shard in the ack tracker and spawns its reader.
+    fn start_reader(&mut self, shards: &[ShardInfo], claim: Claimed) {
+        let ctx = self.ctx;
+        let Claimed {
+            shard,
+            stop,
+            checkpoint: owned_checkpoint,
+        } = claim;
+        if let Some(owned) = owned_checkpoint {
+            self.stored.insert(shard.clone(), owned);
+        }
+        let info = shards.iter().find(|s| s.id == shard);
+        let checkpoint = self.stored.get(&shard).and_then(|c| c.sequence.clone());
+        let start = self.shard_start(&shard, info);
+        let after_parents = info.and_then(|i| self.parents_end(i));
+        let key = ShardKey {
+            stream: Arc::clone(ctx.source.stream_id()),
+            shard: Arc::from(shard.as_str()),
+        };
+        ctx.tracker
+            .open_shard(key.clone(), Arc::from(ctx.table.name.as_str()), checkpoint);
+        let status = Arc::new(ShardStatus::default());
+        tracing::info!(table = %ctx.table.name, shard = %shard, start = ?start, "reading shard");
+        let reader = ShardReader {
+            source: Arc::clone(&ctx.source),
+            table: Arc::clone(&ctx.table),
+            key,
+            start,
+            after_parents,
+            settings: ctx.settings.clone(),
+            tracker: Arc::clone(&ctx.tracker),
+            sinks: Arc::clone(&ctx.sinks),
+            dead_letters: Arc::clone(&ctx.dead_letters),
+            dead_letter_other_tables: ctx.dead_letter_other_tables,
+            stats: Arc::clone(&ctx.stats),
+            status: Arc::clone(&status),
+            cancel: stop,
+        };
+        self.running.insert(shard.clone(), Running { status });
+        self.readers
+            .spawn(async move { (shard, reader.run().await) });
+    }
+
+    /// Where a claimed shard's reader begins: after its checkpoint, at its
+    /// recorded snapshot position, by `start_position` for a shard of a
+    /// first start, else at the trim horizon.
+    fn shard_start(&self, shard: &str, info: Option<&ShardInfo>) -> ShardStart {
+        let checkpoint = self.stored.get(shard).and_then(|c| c.sequence.clone());
+        let start_at = self.stored.get(shard).and_then(|c| c.start_at.clone());
+        match (checkpoint, start_at) {
+            (Some(sequence), _) => ShardStart::After(sequence),
+            (None, Some(sequence)) => ShardStart::At(sequence),
+            (None, None) if self.initial.contains(shard) => first_start(&self.ctx.table, info),
+            (None, None) => ShardStart::TrimHorizon,
+        }
+    }
+
+    /// The highest last position of the shard's parents, drained here or
+    /// checkpointed.
+    fn parents_end(&self, info: &ShardInfo) -> Option<SequenceNumber> {
+        info.parents
+            .iter()
+            .filter_map(|parent| {
+                self.drained
+                    .get(parent)
+                    .cloned()
+                    .flatten()
+                    .or_else(|| self.stored.get(parent).and_then(|c| c.sequence.clone()))
+            })
+            .max()
+    }
+
+    /// Keeps the caught-up flag current and handles stopped readers until
+    /// the next discovery is due (at once when a shard ended or ownership
+    /// changed), or shutdown.
+    async fn wait_for_readers(&mut self, discovered: bool) -> Result<Next, TableError> {
+        let ctx = self.ctx;
         let discovery_wait = if discovered {
             ctx.settings.discovery_interval
         } else {
-            discovery_retry.next_delay()
+            self.discovery_retry.next_delay()
         };
         let next_discovery = tokio::time::Instant::now() + discovery_wait;
+        let mut rediscover_now = false;
         while !rediscover_now {
             let all_caught_up = discovered
-                && ctx.ownership.settled(ctx.source.stream_id(), &unclaimed)
-                && running
+                && ctx
+                    .ownership
+                    .settled(ctx.source.stream_id(), &self.unclaimed)
+                && self
+                    .running
                     .values()
                     .all(|r| r.status.caught_up.load(Ordering::Relaxed));
             ctx.progress
                 .caught_up
                 .store(all_caught_up, Ordering::Relaxed);
             tokio::select! {
-                joined = readers.join_next(), if !readers.is_empty() => {
+                joined = self.readers.join_next(), if !self.readers.is_empty() => {
                     let Some(joined) = joined else { continue };
                     let (shard, result) = joined.map_err(|err| TableError::Panicked {
-                        table: table.clone(),
+                        table: ctx.table.name.clone(),
                         message: err.to_string(),
                     })?;
-                    running.remove(&shard);
-                    match result {
-                        Ok(ReaderExit::Drained(last)) => {
-                            tracing::info!(table = %table, shard = %shard, "shard read to its end");
-                            drained.insert(shard, last);
-                            rediscover_now = true;
-                        }
-                        Ok(ReaderExit::Cancelled) if !ctx.cancel.is_cancelled() => {
-                            // Ownership ended (a lost lease): forget what was not acknowledged.
-                            tracing::warn!(table = %table, shard = %shard, "no longer the shard's owner; its reader stopped");
-                            ctx.tracker.close_shard(&ShardKey {
-                                stream: Arc::clone(ctx.source.stream_id()),
-                                shard: Arc::from(shard.as_str()),
-                            });
-                            rediscover_now = true;
-                        }
-                        Ok(ReaderExit::Cancelled) => {}
-                        Err(ReaderError::Trimmed { after, shard: lost_shard, .. })
-                            if ctx.table.snapshot == SnapshotMode::WhenNeeded =>
-                        {
-                            let reason = format!(
-                                "records of shard {lost_shard} after {after} were trimmed from the stream"
-                            );
-                            request_snapshot(&ctx, &reason).await.map_err(store_error)?;
-                            ctx.cancel.cancel();
-                            drain_readers(&mut readers).await;
-                            return Err(TableError::SnapshotRequested { table: table.clone(), reason });
-                        }
-                        Err(err) => {
-                            ctx.cancel.cancel();
-                            drain_readers(&mut readers).await;
-                            return Err(err.into());
-                        }
-                    }
+                    rediscover_now = self.reader_stopped(shard, result).await?;
                 }
                 () = tokio::time::sleep_until(next_discovery) => rediscover_now = true,
                 () = ctx.ownership.changed() => rediscover_now = true,
                 () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
                 () = ctx.cancel.cancelled() => {
-                    drain_readers(&mut readers).await;
-                    return Ok(());
+                    drain_readers(&mut self.readers).await;
+                    return Ok(Next::Shutdown);
                 }
             }
         }
+        Ok(Next::Discover)
     }
-}
 
-/// Where a shard that existed at a first start begins, by `start_position`.
-fn first_start(table: &TableConfig, info: Option<&ShardInfo>) -> ShardStart {
-    match (table.start_position, table.start_timestamp_ms()) {
-        (StartPosition::Latest, _) if info.is_some_and(|i| !i.closed) => ShardStart::Latest,
-        (StartPosition::AtTimestamp, Some(ms)) => ShardStart::AtTimestamp(ms),
-        _ => ShardStart::TrimHorizon,
+    /// Handles a reader's end; true when the shards should be listed again
+    /// now. A trimmed shard under `snapshot = "when_needed"` records a
+    /// re-snapshot; it and any other reader failure stop every reader.
+    async fn reader_stopped(
+        &mut self,
+        shard: String,
+        result: Result<ReaderExit, ReaderError>,
+    ) -> Result<bool, TableError> {
+        let ctx = self.ctx;
+        let table = &ctx.table.name;
+        self.running.remove(&shard);
+        match result {
+            Ok(ReaderExit::Drained(last)) => {
+                tracing::info!(table = %table, shard = %shard, "shard read to its end");
+                self.drained.insert(shard, last);
+                Ok(true)
+            }
+            Ok(ReaderExit::Cancelled) if !ctx.cancel.is_cancelled() => {
+                // Ownership ended (a lost lease): forget what was not acknowledged.
+                tracing::warn!(table = %table, shard = %shard, "no longer the shard's owner; its reader stopped");
+                ctx.tracker.close_shard(&ShardKey {
+                    stream: Arc::clone(ctx.source.stream_id()),
+                    shard: Arc::from(shard.as_str()),
+                });
+                Ok(true)
+            }
+            Ok(ReaderExit::Cancelled) => Ok(false),
+            Err(ReaderError::Trimmed {
+                after,
+                shard: lost_shard,
+                ..
+            }) if ctx.table.snapshot == SnapshotMode::WhenNeeded => {
+                let reason = format!(
+                    "records of shard {lost_shard} after {after} were trimmed from the stream"
+                );
+                request_snapshot(ctx, &reason)
+                    .await
+                    .map_err(|message| store_error(ctx, message))?;
+                ctx.cancel.cancel();
+                drain_readers(&mut self.readers).await;
+                Err(TableError::SnapshotRequested {
+                    table: table.clone(),
+                    reason,
+                })
+            }
+            Err(err) => {
+                ctx.cancel.cancel();
+                drain_readers(&mut self.readers).await;
+                Err(err.into())
+            }
+        }
     }
 }
 
@@ -395,109 +519,10 @@ async fn request_snapshot<S: ShardSource>(
 }
 
 /// Waits for every reader to stop (they watch the cancellation token).
-async fn drain_readers(readers: &mut JoinSet<(String, Result<ReaderExit, ReaderError>)>) {
+async fn drain_readers(readers: &mut JoinSet<ReaderOutcome>) {
     while let Some(joined) = readers.join_next().await {
         if let Ok((shard, Err(err))) = joined {
             tracing::debug!(shard = %shard, "reader stopped during shutdown: {err}");
         }
     }
-}
-
-async fn load_checkpoints<S: ShardSource>(
-    ctx: &TableContext<S>,
-) -> Result<HashMap<String, ShardCheckpoint>, String> {
-    let state = ctx
-        .ownership
-        .load(ctx.source.stream_id(), &ctx.table.name)
-        .await
-        .map_err(|e| e.to_string())?;
-    if !state.other_streams.is_empty() {
-        tracing::warn!(
-            table = %ctx.table.name,
-            stream = %ctx.source.stream_id(),
-            "the table has checkpoints for other streams ({}): the stream was replaced (disabled and re-enabled). \
-             Changes between the old stream's last checkpoint and this stream's start may be missing; \
-             snapshot = \"when_needed\" re-snapshots the table in that case",
-            state.other_streams.join(", ")
-        );
-    }
-    Ok(state.checkpoints)
-}
-
-/// With `start_position = "latest"` on a first start, shards already closed
-/// hold only old changes: record them as finished so they are never read.
-async fn skip_closed_shards<S: ShardSource>(
-    ctx: &TableContext<S>,
-    shards: &[ShardInfo],
-    stored: &mut HashMap<String, ShardCheckpoint>,
-) -> Result<(), String> {
-    let updates: Vec<CheckpointUpdate> = shards
-        .iter()
-        .filter(|s| s.closed)
-        .map(|s| CheckpointUpdate {
-            key: ShardKey {
-                stream: Arc::clone(ctx.source.stream_id()),
-                shard: Arc::from(s.id.as_str()),
-            },
-            table: Arc::from(ctx.table.name.as_str()),
-            sequence: None,
-            finished: true,
-        })
-        .collect();
-    for update in &updates {
-        stored.insert(
-            update.key.shard.to_string(),
-            ShardCheckpoint {
-                sequence: None,
-                finished: true,
-                start_at: None,
-            },
-        );
-    }
-    let store = Arc::clone(&ctx.store);
-    tokio::task::spawn_blocking(move || {
-        store
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .save(&updates)
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| e.to_string())?
-}
-
-/// A shard with an unfinished checkpoint that the stream no longer lists has
-/// lost its unread records: apply the trim policy.
-fn check_vanished<S: ShardSource>(
-    ctx: &TableContext<S>,
-    shards: &[ShardInfo],
-    stored: &HashMap<String, ShardCheckpoint>,
-) -> Result<(), TableError> {
-    let listed: HashSet<&str> = shards.iter().map(|s| s.id.as_str()).collect();
-    for (shard, checkpoint) in stored {
-        if checkpoint.finished || listed.contains(shard.as_str()) {
-            continue;
-        }
-        let position = checkpoint
-            .sequence
-            .as_ref()
-            .map_or_else(|| "no records read".to_owned(), ToString::to_string);
-        match ctx.table.on_trimmed {
-            TrimPolicy::Halt => {
-                return Err(TableError::ShardVanished {
-                    table: ctx.table.name.clone(),
-                    stream: ctx.source.stream_id().to_string(),
-                    shard: shard.clone(),
-                    checkpoint: position,
-                })
-            }
-            TrimPolicy::Skip => tracing::error!(
-                table = %ctx.table.name,
-                shard = %shard,
-                checkpoint = %position,
-                "a checkpointed shard is no longer in the stream; its unread changes are lost (on_trimmed = skip)"
-            ),
-        }
-    }
-    Ok(())
 }

@@ -16,8 +16,8 @@ use super::progress::{self, Report, SnapshotCounters};
 use super::segment::{scan_segment, segment_key, SegmentExit, Shared};
 use crate::config::TableConfig;
 use crate::coordinator::{
-    publish, AckTracker, Outgoing, PublishError, SegmentProgress, ShardKey, SnapshotBegin,
-    SnapshotPhase, SnapshotState,
+    publish, AckTracker, ClaimedSegment, Outgoing, PublishError, SegmentProgress, ShardKey,
+    SnapshotBegin, SnapshotPhase, SnapshotRecord, SnapshotState,
 };
 use crate::dead_letter::DeadLetters;
 use crate::metric_names as names;
@@ -198,32 +198,13 @@ pub async fn resume(ctx: &SnapshotContext) -> Result<Outcome, SnapshotError> {
 /// (then sweeps and finishes), another process finished, or shutdown.
 async fn scan(ctx: &SnapshotContext) -> Result<Outcome, SnapshotError> {
     let table = ctx.table_name();
-    let record = ctx
-        .state
-        .record(&table)
-        .await
-        .map_err(|e| ctx.store_error(e))?
-        .ok_or_else(|| ctx.store_error("no snapshot is stored"))?;
-    if record.phase == SnapshotPhase::Done {
+    let Some((record, version)) = running_snapshot(ctx, &table).await? else {
         return Ok(Outcome::Finished);
-    }
-    if record.phase != SnapshotPhase::Running {
-        return Err(ctx.store_error("no running snapshot is stored"));
-    }
-    let version = record
-        .version
-        .clone()
-        .ok_or_else(|| ctx.store_error("the stored snapshot has no version"))?;
+    };
     let total_segments = u32::try_from(record.segments.len()).unwrap_or(u32::MAX);
     let resumed_items: u64 = record.segments.iter().map(|s| s.items).sum();
     let (estimated_items, _) = ctx.api.table_estimate(&table).await.unwrap_or((0, 0));
-    if let Some(rate) = ctx.table.snapshot_max_items_per_second {
-        if let Some(total) = progress::outlasts_retention(estimated_items, rate) {
-            tracing::warn!(table = %table,
-                "snapshot_max_items_per_second = {rate} makes the snapshot of about {estimated_items} items take \
-                 {:.1} h, close to or beyond the stream's 24-hour retention", total.as_secs_f64() / 3600.0);
-        }
-    }
+    warn_when_outlasting_retention(ctx, estimated_items);
     let counters = Arc::new(SnapshotCounters::default());
     counters
         .items
@@ -254,7 +235,7 @@ async fn scan(ctx: &SnapshotContext) -> Result<Outcome, SnapshotError> {
             resumed_items,
             interval: ctx.progress_interval,
         },
-        Arc::clone(&counters),
+        counters,
         reporter_stop.clone(),
     ));
     let mut result = scan_claimed(&shared).await;
@@ -263,10 +244,58 @@ async fn scan(ctx: &SnapshotContext) -> Result<Outcome, SnapshotError> {
     }
     reporter_stop.cancel();
     let _ = reporter.await;
-    match result? {
+    conclude(ctx, &table, result?).await
+}
+
+/// The stored snapshot and its version while it runs; `None` when it is
+/// already done. No snapshot, or one in another phase, is an error.
+async fn running_snapshot(
+    ctx: &SnapshotContext,
+    table: &str,
+) -> Result<Option<(SnapshotRecord, SequenceNumber)>, SnapshotError> {
+    let record = ctx
+        .state
+        .record(table)
+        .await
+        .map_err(|e| ctx.store_error(e))?
+        .ok_or_else(|| ctx.store_error("no snapshot is stored"))?;
+    if record.phase == SnapshotPhase::Done {
+        return Ok(None);
+    }
+    if record.phase != SnapshotPhase::Running {
+        return Err(ctx.store_error("no running snapshot is stored"));
+    }
+    let version = record
+        .version
+        .clone()
+        .ok_or_else(|| ctx.store_error("the stored snapshot has no version"))?;
+    Ok(Some((record, version)))
+}
+
+/// Warns when the configured item rate makes the snapshot of about
+/// `estimated_items` last close to or beyond the stream's retention.
+fn warn_when_outlasting_retention(ctx: &SnapshotContext, estimated_items: u64) {
+    let Some(rate) = ctx.table.snapshot_max_items_per_second else {
+        return;
+    };
+    if let Some(total) = progress::outlasts_retention(estimated_items, rate) {
+        tracing::warn!(table = %ctx.table.name,
+            "snapshot_max_items_per_second = {rate} makes the snapshot of about {estimated_items} items take \
+             {:.1} h, close to or beyond the stream's 24-hour retention", total.as_secs_f64() / 3600.0);
+    }
+}
+
+/// Records the snapshot as finished when this process scanned the last of
+/// it, and says what the table runner does next.
+async fn conclude(
+    ctx: &SnapshotContext,
+    table: &str,
+    ended: Ended,
+) -> Result<Outcome, SnapshotError> {
+    match ended {
         Ended::AllDone => {
             ctx.state
-                .finish(&table)
+                .finish(table)
                 .await
                 .map_err(|e| ctx.store_error(e))?;
             tracing::info!(table = %table, "snapshot finished; streaming from the recorded positions");
@@ -313,27 +342,8 @@ async fn scan_claimed(shared: &Arc<Shared>) -> Result<Ended, SnapshotError> {
                 return Ok(Ended::FinishedElsewhere);
             }
             for claimed in view.claimed {
-                let segment = claimed.progress.segment;
-                let stored_page = (claimed.progress.pages > 0)
-                    .then(|| SequenceNumber::parse(&claimed.progress.pages.to_string()))
-                    .transpose()
-                    .map_err(|e| ctx.store_error(e))?;
-                shared
-                    .pending
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .retain(|(s, _), _| *s != segment);
-                shared.tracker.open_shard(
-                    segment_key(&shared.stream_label, segment),
-                    Arc::from(table.as_str()),
-                    stored_page,
-                );
+                start_segment(shared, &mut segments, claimed)?;
                 open_here += 1;
-                segments.spawn(scan_segment(
-                    Arc::clone(shared),
-                    claimed.progress,
-                    claimed.stop,
-                ));
             }
             if view.all_done && open_here == 0 {
                 return Ok(Ended::AllDone);
@@ -372,6 +382,38 @@ async fn scan_claimed(shared: &Arc<Shared>) -> Result<Ended, SnapshotError> {
             next_look = Instant::now();
         }
     }
+}
+
+/// Starts scanning a segment this process claimed: opens it in the ack
+/// tracker at its stored page (pages of an earlier claim no longer wait
+/// for acknowledgement) and spawns its scan.
+fn start_segment(
+    shared: &Arc<Shared>,
+    segments: &mut JoinSet<Result<SegmentExit, SnapshotError>>,
+    claimed: ClaimedSegment,
+) -> Result<(), SnapshotError> {
+    let ctx = &shared.ctx;
+    let segment = claimed.progress.segment;
+    let stored_page = (claimed.progress.pages > 0)
+        .then(|| SequenceNumber::parse(&claimed.progress.pages.to_string()))
+        .transpose()
+        .map_err(|e| ctx.store_error(e))?;
+    shared
+        .pending
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .retain(|(s, _), _| *s != segment);
+    shared.tracker.open_shard(
+        segment_key(&shared.stream_label, segment),
+        Arc::from(ctx.table.name.as_str()),
+        stored_page,
+    );
+    segments.spawn(scan_segment(
+        Arc::clone(shared),
+        claimed.progress,
+        claimed.stop,
+    ));
+    Ok(())
 }
 
 /// Tells every sink that the snapshot is complete, so state-keeping sinks

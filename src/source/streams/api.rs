@@ -7,6 +7,7 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{Region, SdkConfig};
+use aws_sdk_dynamodb::types::{AttributeDefinition, KeySchemaElement, StreamSpecification};
 use aws_sdk_dynamodbstreams::config::endpoint::{Params, ResolveEndpoint};
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 
@@ -247,41 +248,14 @@ impl StreamsApi {
         kinesis: bool,
     ) -> Result<TableStream, SourceError> {
         let output = self.describe(table).await?;
-        let fatal = |message: String| SourceError::Fatal {
-            operation: "DescribeTable",
-            message,
-        };
         let description = output
             .table
-            .ok_or_else(|| fatal(format!("no description returned for table {table}")))?;
-        let definitions = description.attribute_definitions.unwrap_or_default();
-        let mut keys = Vec::new();
-        let mut schema = description.key_schema.unwrap_or_default();
-        // Partition (HASH) key first, then the sort (RANGE) key.
-        schema.sort_by_key(|k| k.key_type.as_str() != "HASH");
-        for element in schema {
-            let name = element.attribute_name;
-            let kind = definitions
-                .iter()
-                .find(|d| d.attribute_name == name)
-                .map(|d| d.attribute_type.as_str().to_owned())
-                .ok_or_else(|| {
-                    fatal(format!(
-                        "table {table}: key {name} has no attribute definition"
-                    ))
-                })?;
-            let kind = match kind.as_str() {
-                "S" => KeyKind::S,
-                "N" => KeyKind::N,
-                "B" => KeyKind::B,
-                other => {
-                    return Err(fatal(format!(
-                        "table {table}: key {name} has unknown type {other}"
-                    )))
-                }
-            };
-            keys.push(KeyAttribute { name, kind });
-        }
+            .ok_or_else(|| describe_fatal(format!("no description returned for table {table}")))?;
+        let keys = key_attributes(
+            table,
+            description.key_schema.unwrap_or_default(),
+            &description.attribute_definitions.unwrap_or_default(),
+        )?;
         if kinesis {
             return Ok(TableStream {
                 schema: TableSchema {
@@ -296,24 +270,14 @@ impl StreamsApi {
         let stream_arn = match stream_arn {
             Some(arn) => arn.to_owned(),
             None => description.latest_stream_arn.ok_or_else(|| {
-                fatal(format!(
+                describe_fatal(format!(
                     "table {table} has no stream: enable DynamoDB Streams on it (view type NEW_AND_OLD_IMAGES)"
                 ))
             })?,
         };
-        let view_type = match description
-            .stream_specification
-            .as_ref()
-            .filter(|spec| spec.stream_enabled)
-            .and_then(|spec| spec.stream_view_type.as_ref())
-        {
-            Some(view) => ViewType::parse(view.as_str()),
-            None => None,
-        };
-        let view_type = match view_type {
-            Some(view) => view,
-            None => self.stream_view_type(&stream_arn).await?,
-        };
+        let view_type = self
+            .view_type(description.stream_specification.as_ref(), &stream_arn)
+            .await?;
         Ok(TableStream {
             schema: TableSchema {
                 name: Arc::from(table),
@@ -323,6 +287,23 @@ impl StreamsApi {
             stream_arn: Arc::from(stream_arn.as_str()),
             view_type,
         })
+    }
+
+    /// The stream's view type: the table's stream specification's while
+    /// streams are enabled on it, else the stream's own (DescribeStream).
+    async fn view_type(
+        &self,
+        specification: Option<&StreamSpecification>,
+        stream_arn: &str,
+    ) -> Result<ViewType, SourceError> {
+        let specified = specification
+            .filter(|spec| spec.stream_enabled)
+            .and_then(|spec| spec.stream_view_type.as_ref())
+            .and_then(|view| ViewType::parse(view.as_str()));
+        match specified {
+            Some(view) => Ok(view),
+            None => self.stream_view_type(stream_arn).await,
+        }
     }
 
     async fn stream_view_type(&self, stream_arn: &str) -> Result<ViewType, SourceError> {
@@ -432,6 +413,50 @@ impl StreamsApi {
     ) -> Result<RecordsPage, SourceError> {
         self.records.get_records(iterator, limit).await
     }
+}
+
+/// A DescribeTable answer the engine cannot use.
+fn describe_fatal(message: String) -> SourceError {
+    SourceError::Fatal {
+        operation: "DescribeTable",
+        message,
+    }
+}
+
+/// A table's key attributes with their types, the partition (HASH) key
+/// first, then the sort (RANGE) key; a key without an attribute
+/// definition, or of a type other than S, N or B, is an error.
+fn key_attributes(
+    table: &str,
+    mut schema: Vec<KeySchemaElement>,
+    definitions: &[AttributeDefinition],
+) -> Result<Vec<KeyAttribute>, SourceError> {
+    schema.sort_by_key(|k| k.key_type.as_str() != "HASH");
+    let mut keys = Vec::with_capacity(schema.len());
+    for element in schema {
+        let name = element.attribute_name;
+        let kind = definitions
+            .iter()
+            .find(|d| d.attribute_name == name)
+            .map(|d| d.attribute_type.as_str())
+            .ok_or_else(|| {
+                describe_fatal(format!(
+                    "table {table}: key {name} has no attribute definition"
+                ))
+            })?;
+        let kind = match kind {
+            "S" => KeyKind::S,
+            "N" => KeyKind::N,
+            "B" => KeyKind::B,
+            other => {
+                return Err(describe_fatal(format!(
+                    "table {table}: key {name} has unknown type {other}"
+                )))
+            }
+        };
+        keys.push(KeyAttribute { name, kind });
+    }
+    Ok(keys)
 }
 
 /// The regional DynamoDB Streams endpoint, from the SDK's endpoint rules
