@@ -9,9 +9,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::dimension::Dimensions;
-use super::sinks::{
-    collect_sink_result, pick_error, spawn_sinks, SinkSenders, SinkShared, SinkTasks, TableStages,
-};
+use super::pipeline::Pipeline;
+use super::sinks::{collect_sink_result, pick_error, SinkSenders, SinkTasks, TableStages};
 use super::{checkpointer, progress, EngineError};
 use crate::config::{OtherTablesPolicy, PipelineConfig, TableConfig};
 use crate::coordinator::{AckTracker, CheckpointStore, Ownership};
@@ -51,23 +50,16 @@ pub struct RunSummary {
 /// answers 200 and `/readyz` 503 with `starting: <what it waits for>`, and
 /// a SIGTERM or SIGINT ends the run cleanly (`Ok`, nothing read).
 pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSummary, EngineError> {
-    super::create_state_dir(&config.state_dir)?;
-    let shared = SinkShared::new(&config.state_dir);
-    let tracker = AckTracker::new();
-    let endpoint_stop = CancellationToken::new();
-    if let Some(addr) = config.metrics.listen {
-        let stats = Arc::clone(&shared.stats);
-        super::metrics_server::start(addr, stats, Arc::clone(&tracker), endpoint_stop.clone())
-            .await?;
-    }
-    let _stop_endpoint = endpoint_stop.drop_guard();
-    let started = tokio::select! {
-        biased;
-        () = shared.cancel.cancelled() => {
-            tracing::info!("stopped during start-up: nothing was read");
-            return Ok(RunSummary { stats: shared.stats.snapshot(), caught_up: false });
-        }
-        started = start_up(config, &options, &shared) => started?,
+    let pipeline = Pipeline::open(&config.state_dir, Some(&config.metrics)).await?;
+    let (shared, tracker) = (&pipeline.shared, &pipeline.tracker);
+    let Some(started) = pipeline
+        .start_up(start_up(config, &options, &pipeline))
+        .await?
+    else {
+        return Ok(RunSummary {
+            stats: shared.stats.snapshot(),
+            caught_up: false,
+        });
     };
     let Started {
         store,
@@ -79,12 +71,12 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
         dimensions: _dimensions,
     } = started;
     let ownership = Arc::clone(&ownership_runtime.ownership);
-    let checkpoints = checkpointer::Writer::start(&tracker, &ownership);
+    let checkpoints = checkpointer::Writer::start(tracker, &ownership);
     let reporter_stop = CancellationToken::new();
     let _stop_reporter = reporter_stop.clone().drop_guard();
     tokio::spawn(progress::report(
         Arc::clone(&shared.stats),
-        Arc::clone(&tracker),
+        Arc::clone(tracker),
         options.progress_interval,
         reporter_stop,
     ));
@@ -94,7 +86,7 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
         store: &store,
         ownership: &ownership,
         snapshots: &ownership_runtime.snapshots,
-        tracker: &tracker,
+        tracker,
         sinks: &senders,
         dead_letters: &shared.dead_letters,
         stats: &shared.stats,
@@ -103,18 +95,18 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
     };
     let (table_tasks, progress_flags) = spawn_tables(&parts, &tables)?;
     drop(senders);
-    shared.stats.probes.health.mark_started();
+    pipeline.started();
     let run = Running {
         table_tasks,
         sink_tasks,
         progress: progress_flags,
         errors: Vec::new(),
     };
-    let (mut errors, caught_up) = run.supervise(&shared.cancel, &tracker, &options).await;
+    let (mut errors, caught_up) = run.supervise(&shared.cancel, tracker, &options).await;
     // The last checkpoints and the lease release come after a failure too;
     // their own errors must not hide the failure that stopped the run.
     checkpoints
-        .finish(&tracker, ownership.as_ref(), &mut errors)
+        .finish(tracker, ownership.as_ref(), &mut errors)
         .await;
     if let Err(err) = ownership_runtime.finish().await {
         errors.push(err);
@@ -144,8 +136,9 @@ struct Started {
 async fn start_up(
     config: &PipelineConfig,
     options: &RunOptions,
-    shared: &SinkShared,
+    pipeline: &Pipeline,
 ) -> Result<Started, EngineError> {
+    let shared = &pipeline.shared;
     let health = &shared.stats.probes.health;
     health.starting("opening the checkpoint store");
     let store = Arc::new(Mutex::new(CheckpointStore::open(
@@ -164,8 +157,9 @@ async fn start_up(
     let schemas: Vec<_> = tables.iter().map(|t| t.schema.clone()).collect();
     health.starting("loading the dimension tables");
     let (stages, dimensions) = TableStages::start_pipeline(config).await?;
-    let (senders, sink_tasks) =
-        spawn_sinks(&config.sinks, &schemas, &config.aws, shared, stages).await?;
+    let (senders, sink_tasks) = pipeline
+        .spawn_sinks(&config.sinks, &schemas, &config.aws, stages)
+        .await?;
     health.starting("joining the shard owners");
     let ownership = super::ownership::start(config, &api, &store, &shared.cancel).await?;
     Ok(Started {

@@ -13,6 +13,7 @@ mod loader;
 mod loader;
 mod metrics_server;
 mod ownership;
+mod pipeline;
 mod progress;
 mod replay;
 mod replay_input;

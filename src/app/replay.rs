@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::pipeline::Pipeline;
 use super::replay_input::{read_file, Entry};
-use super::sinks::{collect_sink_result, pick_error, spawn_sinks, SinkShared, TableStages};
+use super::sinks::{collect_sink_result, SinkSenders, SinkShared, SinkTasks, TableStages};
 use super::EngineError;
 use crate::config::PipelineConfig;
 use crate::coordinator::{publish_blocking, AckTracker, Outgoing, ShardKey};
@@ -163,21 +164,10 @@ pub async fn run_replay(
     config: &PipelineConfig,
     options: ReplayOptions,
 ) -> Result<ReplaySummary, EngineError> {
-    super::create_state_dir(&config.state_dir)?;
+    let pipeline = Pipeline::open(&config.state_dir, None).await?;
     let table: Arc<str> = Arc::from(options.table.as_str());
-    let options = ReplayOptions {
-        files: expand(&options.files)?,
-        ..options
-    };
-    let keys = if options.keys.is_empty() {
-        let files = options.files.clone();
-        let name = Arc::clone(&table);
-        tokio::task::spawn_blocking(move || infer_keys(&files, &name))
-            .await
-            .map_err(|e| EngineError::Internal(e.to_string()))??
-    } else {
-        options.keys.clone()
-    };
+    let files = expand(&options.files)?;
+    let keys = table_keys(&options.keys, &files, &table).await?;
     tracing::info!(table = %table, keys = ?keys.iter().map(|k| &k.name).collect::<Vec<_>>(), "replaying");
     // A table not in the config replays as a DynamoDB stream's.
     let source = config
@@ -190,66 +180,20 @@ pub async fn run_replay(
         keys,
         versions: source.versions(),
     };
-    let shared = SinkShared::new(&config.state_dir);
-    let (cancel, stats) = (shared.cancel.clone(), Arc::clone(&shared.stats));
-    let dead_letters = Arc::clone(&shared.dead_letters);
     let (stages, _dimensions) = TableStages::start_pipeline(config).await?;
-    let (senders, mut sink_tasks) =
-        spawn_sinks(&config.sinks, &[schema], &config.aws, &shared, stages).await?;
-    let tracker = AckTracker::new();
-    let reader = {
-        let (tracker, stats, cancel) = (Arc::clone(&tracker), Arc::clone(&stats), cancel.clone());
-        let (table, files) = (Arc::clone(&table), options.files.clone());
-        tokio::task::spawn_blocking(move || {
-            let mut bad_input = 0u64;
-            for file in &files {
-                let key = ShardKey {
-                    stream: Arc::from(format!("replay:{table}")),
-                    shard: Arc::from(file.display().to_string()),
-                };
-                tracker.open_shard(key.clone(), Arc::clone(&table), None);
-                let mut chunk_number = 0u64;
-                read_file(file, &table, CHUNK, |entries| {
-                    if cancel.is_cancelled() {
-                        return Err("stopped by a signal".into());
-                    }
-                    let mut events = Vec::with_capacity(entries.len());
-                    for entry in entries {
-                        match entry {
-                            Entry::Event(event) => events.push(*event),
-                            Entry::Bad { raw, reason, .. } => {
-                                bad_input += 1;
-                                dead_letters
-                                    .write(&[DeadLetter {
-                                        table: &table,
-                                        stage: "replay",
-                                        shard: &key.shard,
-                                        sequence: None,
-                                        error: &reason,
-                                        record: &raw,
-                                    }])
-                                    .map_err(|e| e.to_string())?;
-                            }
-                        }
-                    }
-                    stats.record_page(events.len());
-                    if events.is_empty() {
-                        return Ok(());
-                    }
-                    chunk_number += 1;
-                    let sequence = SequenceNumber::parse(&chunk_number.to_string())
-                        .map_err(|e| e.to_string())?;
-                    let outgoing = Outgoing::events(Arc::clone(&table), events);
-                    publish_blocking(&tracker, &senders, &key, sequence, outgoing)
-                        .map_err(|e| e.to_string())
-                })?;
-                tracker.mark_drained(&key);
-            }
-            Ok::<u64, String>(bad_input)
-        })
+    let (senders, mut sink_tasks) = pipeline
+        .spawn_sinks(&config.sinks, &[schema], &config.aws, stages)
+        .await?;
+    let reader = Reader {
+        table,
+        files,
+        tracker: Arc::clone(&pipeline.tracker),
+        shared: pipeline.shared.clone(),
+        senders,
     };
+    let reading = tokio::task::spawn_blocking(move || reader.read_all());
     let mut errors: Vec<EngineError> = Vec::new();
-    let bad_input = match reader.await {
+    let bad_input = match reading.await {
         Ok(Ok(bad)) => bad,
         Ok(Err(message)) => {
             errors.push(replay_error(message));
@@ -262,14 +206,46 @@ pub async fn run_replay(
             0
         }
     };
-    // Every chunk is handed over; wait until every sink acknowledged it.
+    wait_for_acks(&pipeline, &mut sink_tasks, &mut errors).await;
+    if let Some(first) = pipeline.drain_sinks(sink_tasks, errors).await {
+        return Err(first);
+    }
+    Ok(ReplaySummary {
+        stats: pipeline.shared.stats.snapshot(),
+        bad_input,
+    })
+}
+
+/// The keys given, or those inferred from the first readable record.
+async fn table_keys(
+    given: &[KeyAttribute],
+    files: &[PathBuf],
+    table: &Arc<str>,
+) -> Result<Vec<KeyAttribute>, EngineError> {
+    if !given.is_empty() {
+        return Ok(given.to_vec());
+    }
+    let (files, name) = (files.to_vec(), Arc::clone(table));
+    tokio::task::spawn_blocking(move || infer_keys(&files, &name))
+        .await
+        .map_err(|e| EngineError::Internal(format!("inferring the table's keys: {e}")))?
+}
+
+/// Waits until the sinks acknowledged every chunk handed over, a sink
+/// stops, a signal comes, or `errors` holds a failure (which cancels).
+async fn wait_for_acks(
+    pipeline: &Pipeline,
+    sink_tasks: &mut SinkTasks,
+    errors: &mut Vec<EngineError>,
+) {
+    let (tracker, cancel) = (&pipeline.tracker, pipeline.cancel());
     while errors.is_empty() && tracker.in_flight() > 0 && !cancel.is_cancelled() {
         tokio::select! {
             () = tracker.changed() => {}
             () = tokio::time::sleep(Duration::from_millis(50)) => {}
             joined = sink_tasks.join_next() => {
                 if let Some(result) = joined {
-                    collect_sink_result(result, &mut errors);
+                    collect_sink_result(result, errors);
                 }
                 break;
             }
@@ -278,17 +254,82 @@ pub async fn run_replay(
     if !errors.is_empty() {
         cancel.cancel();
     }
-    // The reader dropped its senders: the sinks drain and stop.
-    while let Some(result) = sink_tasks.join_next().await {
-        collect_sink_result(result, &mut errors);
+}
+
+/// Reads the replay files on a blocking thread and hands their changes to
+/// the sinks, one pseudo-shard per file.
+struct Reader {
+    table: Arc<str>,
+    files: Vec<PathBuf>,
+    tracker: Arc<AckTracker>,
+    shared: SinkShared,
+    senders: SinkSenders,
+}
+
+impl Reader {
+    /// Replays every file in order; the count of undecodable entries
+    /// (dead-lettered), or why it stopped.
+    fn read_all(self) -> Result<u64, String> {
+        let mut bad_input = 0u64;
+        for file in &self.files {
+            let key = ShardKey {
+                stream: Arc::from(format!("replay:{}", self.table)),
+                shard: Arc::from(file.display().to_string()),
+            };
+            self.tracker
+                .open_shard(key.clone(), Arc::clone(&self.table), None);
+            let mut chunk_number = 0u64;
+            read_file(file, &self.table, CHUNK, |entries| {
+                if self.shared.cancel.is_cancelled() {
+                    return Err("stopped by a signal".into());
+                }
+                self.hand_over(&key, entries, &mut chunk_number, &mut bad_input)
+            })?;
+            self.tracker.mark_drained(&key);
+        }
+        Ok(bad_input)
     }
-    if let Some(first) = pick_error(errors) {
-        return Err(first);
+
+    /// Dead-letters a batch's undecodable entries and publishes its
+    /// changes as the file's next chunk.
+    fn hand_over(
+        &self,
+        key: &ShardKey,
+        entries: Vec<Entry>,
+        chunk_number: &mut u64,
+        bad_input: &mut u64,
+    ) -> Result<(), String> {
+        let mut events = Vec::with_capacity(entries.len());
+        for entry in entries {
+            match entry {
+                Entry::Event(event) => events.push(*event),
+                Entry::Bad { raw, reason, .. } => {
+                    *bad_input += 1;
+                    self.shared
+                        .dead_letters
+                        .write(&[DeadLetter {
+                            table: &self.table,
+                            stage: "replay",
+                            shard: &key.shard,
+                            sequence: None,
+                            error: &reason,
+                            record: &raw,
+                        }])
+                        .map_err(|e| format!("writing a dead letter: {e}"))?;
+                }
+            }
+        }
+        self.shared.stats.record_page(events.len());
+        if events.is_empty() {
+            return Ok(());
+        }
+        *chunk_number += 1;
+        let sequence = SequenceNumber::parse(&chunk_number.to_string())
+            .map_err(|e| format!("numbering chunk {chunk_number}: {e}"))?;
+        let outgoing = Outgoing::events(Arc::clone(&self.table), events);
+        publish_blocking(&self.tracker, &self.senders, key, sequence, outgoing)
+            .map_err(|e| format!("handing chunk {chunk_number} to the sinks: {e}"))
     }
-    Ok(ReplaySummary {
-        stats: stats.snapshot(),
-        bad_input,
-    })
 }
 
 #[cfg(test)]

@@ -28,7 +28,9 @@ pub(super) type SinkTasks = JoinSet<(String, Result<(), SinkError>)>;
 /// The channels into the sinks, with the sinks' names.
 pub(super) use crate::coordinator::SinkSenders;
 
-/// What every sink task shares.
+/// What every sink task shares (a clone shares the same counters, dead
+/// letters and cancel token).
+#[derive(Clone)]
 pub(super) struct SinkShared {
     pub dead_letters: Arc<DeadLetters>,
     pub cancel: CancellationToken,
