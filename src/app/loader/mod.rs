@@ -11,11 +11,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::dimension::Dimensions;
-use super::sinks::{spawn_sinks, SinkSenders, SinkShared, SinkTasks, TableStages};
+use super::pipeline::Pipeline;
+use super::sinks::{SinkSenders, SinkTasks, TableStages};
 use super::stores;
 use super::EngineError;
 use crate::config::LoaderConfig;
-use crate::coordinator::AckTracker;
 use crate::model::{KeyAttribute, KeyKind, TableSchema};
 use crate::source::registry::SourceKind;
 use crate::stats::StatsSnapshot;
@@ -43,32 +43,22 @@ pub async fn run_loader(
     config: &LoaderConfig,
     options: LoadOptions,
 ) -> Result<LoadSummary, EngineError> {
-    super::create_state_dir(&config.state_dir)?;
-    let tracker = AckTracker::new();
-    let shared = SinkShared::new(&config.state_dir);
-    let (cancel, stats) = (shared.cancel.clone(), Arc::clone(&shared.stats));
-    let dead_letters = Arc::clone(&shared.dead_letters);
-    let endpoint_stop = CancellationToken::new();
-    if let Some(addr) = config.metrics.listen {
-        let (stats, tracker) = (Arc::clone(&shared.stats), Arc::clone(&tracker));
-        crate::app::metrics_server::start(addr, stats, tracker, endpoint_stop.clone()).await?;
-    }
-    let _stop_endpoint = endpoint_stop.drop_guard();
-    let (senders, mut sink_tasks, _dimensions) = tokio::select! {
-        biased;
-        () = cancel.cancelled() => {
-            tracing::info!("stopped during start-up: nothing was loaded");
-            return Ok(LoadSummary { objects: 0, dead_objects: 0, stats: stats.snapshot() });
-        }
-        started = start_sinks(config, &shared) => started?,
+    let pipeline = Pipeline::open(&config.state_dir, Some(&config.metrics)).await?;
+    let started = pipeline.start_up(start_sinks(config, &pipeline)).await?;
+    let Some((senders, mut sink_tasks, _dimensions)) = started else {
+        return Ok(LoadSummary {
+            objects: 0,
+            dead_objects: 0,
+            stats: pipeline.shared.stats.snapshot(),
+        });
     };
-    shared.stats.probes.health.mark_started();
+    pipeline.started();
     let stores = Arc::new(stores::Stores::new(&config.aws));
     let sqs = stores.sqs().await;
     let in_flight: committer::InFlight = Arc::new(committer::CommitState::default());
     let committer_stop = CancellationToken::new();
     let committer = tokio::spawn(committer::run(
-        Arc::clone(&tracker),
+        Arc::clone(&pipeline.tracker),
         Arc::clone(&in_flight),
         sqs.clone(),
         config.queue.url.clone(),
@@ -78,96 +68,129 @@ pub async fn run_loader(
         config,
         stores: Arc::clone(&stores),
         sqs: sqs.clone(),
-        tracker: Arc::clone(&tracker),
+        tracker: Arc::clone(&pipeline.tracker),
         sinks: senders,
-        dead_letters: Arc::clone(&dead_letters),
-        stats: Arc::clone(&stats),
+        dead_letters: Arc::clone(&pipeline.shared.dead_letters),
+        stats: Arc::clone(&pipeline.shared.stats),
         in_flight: Arc::clone(&in_flight),
         dead_objects: 0,
     };
-    let mut failure: Option<EngineError> = None;
-    loop {
-        if cancel.is_cancelled() {
-            break;
-        }
-        if let Some(joined) = finished_sink(&mut sink_tasks) {
-            if let Some(err) = joined {
-                failure = Some(err);
-            }
-            cancel.cancel();
-            break;
-        }
-        let received = tokio::select! {
-            received = sqs
-                .receive_message()
-                .queue_url(&config.queue.url)
-                .max_number_of_messages(config.queue.max_messages)
-                .wait_time_seconds(i32::try_from(config.queue.wait_time.as_secs()).unwrap_or(20))
-                .visibility_timeout(i32::try_from(config.queue.visibility_timeout.as_secs()).unwrap_or(60))
-                .send() => received,
-            () = cancel.cancelled() => break,
-        };
-        let messages = match received {
-            Ok(output) => output.messages.unwrap_or_default(),
-            Err(err) => {
-                tracing::warn!(
-                    "receiving from {}: {}; retrying",
-                    config.queue.url,
-                    crate::error_text::with_causes(&err)
-                );
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    () = cancel.cancelled() => break,
-                }
-                continue;
-            }
-        };
-        if messages.is_empty() {
-            let idle = tracker.in_flight() == 0
-                && in_flight.pending() == 0
-                && queue_is_empty(&sqs, &config.queue.url).await;
-            if options.exit_when_idle && idle {
-                tracing::info!("the queue is empty and everything received is loaded");
-                break;
-            }
-            continue;
-        }
-        // Every message of the receive is kept invisible from now on, not
-        // only once its turn comes: one that waits behind the others'
-        // objects must not reappear for another loader meanwhile.
-        let extenders = handler.extend_all(&messages);
-        for (message, extender) in messages.into_iter().zip(&extenders) {
-            if let Err(err) = handler.handle(message, extender.clone()).await {
-                failure = Some(err);
-                cancel.cancel();
-                break;
-            }
-        }
-        if failure.is_some() {
-            extenders.iter().for_each(CancellationToken::cancel);
-        }
-    }
+    let receiving = Receiving {
+        pipeline: &pipeline,
+        config,
+        sqs: &sqs,
+        in_flight: &in_flight,
+        exit_when_idle: options.exit_when_idle,
+    };
+    let failure = receiving.until_done(&mut handler, &mut sink_tasks).await;
     let dead_objects = handler.dead_objects;
     drop(handler);
-    while let Some(result) = sink_tasks.join_next().await {
-        if let Ok((_, Err(err))) = result {
-            failure.get_or_insert(EngineError::Sink(err));
-        }
-    }
+    let failure = pipeline
+        .drain_sinks(sink_tasks, failure.into_iter().collect())
+        .await;
     // Whatever the sinks acknowledged is deleted from the queue before exit.
     committer_stop.cancel();
     if let Err(join) = committer.await {
         tracing::error!("the message committer failed: {join}");
     }
-    let objects = in_flight.deleted();
     if let Some(err) = failure {
         return Err(err);
     }
     Ok(LoadSummary {
-        objects,
+        objects: in_flight.deleted(),
         dead_objects,
-        stats: stats.snapshot(),
+        stats: pipeline.shared.stats.snapshot(),
     })
+}
+
+/// The receive loop's view of the loader.
+struct Receiving<'a> {
+    pipeline: &'a Pipeline,
+    config: &'a LoaderConfig,
+    sqs: &'a aws_sdk_sqs::Client,
+    in_flight: &'a committer::InFlight,
+    exit_when_idle: bool,
+}
+
+impl Receiving<'_> {
+    /// Receives and handles messages until a signal, a failure (returned;
+    /// everything is cancelled), a sink's end, or (with `exit_when_idle`)
+    /// an empty queue with everything received loaded.
+    async fn until_done(
+        &self,
+        handler: &mut message::Handler<'_>,
+        sink_tasks: &mut SinkTasks,
+    ) -> Option<EngineError> {
+        let cancel = self.pipeline.cancel();
+        loop {
+            if cancel.is_cancelled() {
+                return None;
+            }
+            if let Some(joined) = finished_sink(sink_tasks) {
+                cancel.cancel();
+                return joined;
+            }
+            let Some(messages) = self.receive().await? else {
+                continue;
+            };
+            if messages.is_empty() {
+                if self.exit_when_idle && self.idle().await {
+                    tracing::info!("the queue is empty and everything received is loaded");
+                    return None;
+                }
+                continue;
+            }
+            // Every message of the receive is kept invisible from now on, not
+            // only once its turn comes: one that waits behind the others'
+            // objects must not reappear for another loader meanwhile.
+            let extenders = handler.extend_all(&messages);
+            for (message, extender) in messages.into_iter().zip(&extenders) {
+                if let Err(err) = handler.handle(message, extender.clone()).await {
+                    cancel.cancel();
+                    extenders.iter().for_each(CancellationToken::cancel);
+                    return Some(err);
+                }
+            }
+        }
+    }
+
+    /// One long poll: `None` on a signal, `Some(None)` after a failed
+    /// receive (logged; retried after a second), else the messages.
+    async fn receive(&self) -> Option<Option<Vec<aws_sdk_sqs::types::Message>>> {
+        let (queue, cancel) = (&self.config.queue, self.pipeline.cancel());
+        let received = tokio::select! {
+            received = self.sqs
+                .receive_message()
+                .queue_url(&queue.url)
+                .max_number_of_messages(queue.max_messages)
+                .wait_time_seconds(i32::try_from(queue.wait_time.as_secs()).unwrap_or(20))
+                .visibility_timeout(i32::try_from(queue.visibility_timeout.as_secs()).unwrap_or(60))
+                .send() => received,
+            () = cancel.cancelled() => return None,
+        };
+        match received {
+            Ok(output) => Some(Some(output.messages.unwrap_or_default())),
+            Err(err) => {
+                tracing::warn!(
+                    "receiving from {}: {}; retrying",
+                    queue.url,
+                    crate::error_text::with_causes(&err)
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => Some(None),
+                    () = cancel.cancelled() => None,
+                }
+            }
+        }
+    }
+
+    /// True when nothing received is still being loaded and the queue
+    /// holds no message, visible or in flight elsewhere.
+    async fn idle(&self) -> bool {
+        self.pipeline.tracker.in_flight() == 0
+            && self.in_flight.pending() == 0
+            && queue_is_empty(self.sqs, &self.config.queue.url).await
+    }
 }
 
 /// The tables' schemas as the sinks see them (keys from the config).
@@ -197,16 +220,14 @@ fn schemas(config: &LoaderConfig) -> Vec<TableSchema> {
 /// Start-up's waiting part: the dimension tables and the sinks.
 async fn start_sinks(
     config: &LoaderConfig,
-    shared: &SinkShared,
+    pipeline: &Pipeline,
 ) -> Result<(SinkSenders, SinkTasks, Dimensions), EngineError> {
-    shared
-        .stats
-        .probes
-        .health
-        .starting("loading the dimension tables");
+    let health = &pipeline.shared.stats.probes.health;
+    health.starting("loading the dimension tables");
     let (stages, dimensions) = TableStages::start_loader(config).await?;
-    let (senders, tasks) =
-        spawn_sinks(&config.sinks, &schemas(config), &config.aws, shared, stages).await?;
+    let (senders, tasks) = pipeline
+        .spawn_sinks(&config.sinks, &schemas(config), &config.aws, stages)
+        .await?;
     Ok((senders, tasks, dimensions))
 }
 
