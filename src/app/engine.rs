@@ -62,7 +62,6 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
         });
     };
     let Started {
-        store,
         api,
         tables,
         senders,
@@ -83,7 +82,6 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
     let parts = RunnerParts {
         api: &api,
         config,
-        store: &store,
         ownership: &ownership,
         snapshots: &ownership_runtime.snapshots,
         tracker,
@@ -120,7 +118,6 @@ pub async fn run(config: &PipelineConfig, options: RunOptions) -> Result<RunSumm
 
 /// What start-up built: everything the readers need.
 struct Started {
-    store: Arc<Mutex<CheckpointStore>>,
     api: Arc<StreamsApi>,
     tables: Vec<TableStream>,
     senders: SinkSenders,
@@ -163,7 +160,6 @@ async fn start_up(
     health.starting("joining the shard owners");
     let ownership = super::ownership::start(config, &api, &store, &shared.cancel).await?;
     Ok(Started {
-        store,
         api,
         tables,
         senders,
@@ -375,7 +371,6 @@ fn stream_groups<'a>(
 struct RunnerParts<'a> {
     api: &'a Arc<StreamsApi>,
     config: &'a PipelineConfig,
-    store: &'a Arc<Mutex<CheckpointStore>>,
     ownership: &'a Arc<dyn Ownership>,
     snapshots: &'a Arc<dyn crate::coordinator::SnapshotState>,
     tracker: &'a Arc<AckTracker>,
@@ -412,7 +407,6 @@ impl RunnerParts<'_> {
                 batch_size: kind.batch_size(&self.config.source),
                 ..self.config.source.clone()
             },
-            store: Arc::clone(self.store),
             ownership: Arc::clone(self.ownership),
             snapshots: Arc::clone(self.snapshots),
             tracker: Arc::clone(self.tracker),

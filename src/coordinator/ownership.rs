@@ -76,6 +76,17 @@ pub trait Ownership: Send + Sync {
     /// those of shards this process still owns.
     fn save(&self, updates: Vec<CheckpointUpdate>) -> BoxFuture<'_, Result<(), OwnershipError>>;
 
+    /// Records the closed `shards` of `stream` (whose table is `table`) as
+    /// finished without reading them: a first start at `latest`, where
+    /// they hold only old changes. Where the shared state already records
+    /// a shard (another worker created its lease), it is left as it is.
+    fn skip_closed<'a>(
+        &'a self,
+        stream: &'a str,
+        table: &'a str,
+        shards: &'a [ShardNode],
+    ) -> BoxFuture<'a, Result<(), OwnershipError>>;
+
     /// Resolves when this process may have gained shards to claim (a lease
     /// taken); never, when ownership does not change while running.
     fn changed(&self) -> BoxFuture<'_, ()>;
@@ -152,6 +163,27 @@ impl Ownership for EmbeddedOwnership {
 
     fn save(&self, updates: Vec<CheckpointUpdate>) -> BoxFuture<'_, Result<(), OwnershipError>> {
         Box::pin(self.with_store(move |store| store.save(&updates)))
+    }
+
+    fn skip_closed<'a>(
+        &'a self,
+        stream: &'a str,
+        table: &'a str,
+        shards: &'a [ShardNode],
+    ) -> BoxFuture<'a, Result<(), OwnershipError>> {
+        let updates = shards
+            .iter()
+            .map(|shard| CheckpointUpdate {
+                key: super::ShardKey {
+                    stream: Arc::from(stream),
+                    shard: Arc::from(shard.id.as_str()),
+                },
+                table: Arc::from(table),
+                sequence: None,
+                finished: true,
+            })
+            .collect();
+        self.save(updates)
     }
 
     fn changed(&self) -> BoxFuture<'_, ()> {

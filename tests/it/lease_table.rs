@@ -219,3 +219,63 @@ async fn only_one_of_two_workers_begins_a_snapshot() {
     assert_eq!(record.phase, SnapshotPhase::Running);
     assert_eq!(record.segments.len(), 2);
 }
+
+/// A first start at `latest` records closed shards as finished in the
+/// lease table (so every worker skips them), and leaves a shard whose
+/// lease another worker already created as it is.
+#[tokio::test(flavor = "multi_thread")]
+async fn closed_shards_skipped_at_a_first_start_are_finished_for_every_worker() {
+    use dynamo_cdc::coordinator::lease::{lease_key, BalanceSettings, LeaseOwnership};
+    use dynamo_cdc::coordinator::{Ownership, ShardNode};
+    use std::time::Duration;
+
+    let (_client, table) = new_table().await;
+    let settings = BalanceSettings {
+        lease_duration: Duration::from_secs(3),
+        max_steals: 5,
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let ownership = LeaseOwnership::new(table.clone(), "a", settings, None, shutdown);
+    let stream = "arn:stream";
+    // Another worker already created the lease of shard-2.
+    let taken = lease_key(stream, "shard-2");
+    table
+        .create_lease(&taken, &[], &[])
+        .await
+        .expect("create a lease");
+    let node = |id: &str, parents: &[&str]| ShardNode {
+        id: id.to_owned(),
+        parents: parents.iter().map(|p| (*p).to_owned()).collect(),
+    };
+    let closed = [
+        node("shard-1", &[]),
+        node("shard-2", &[]),
+        node("shard-3", &["shard-1"]),
+    ];
+    ownership
+        .skip_closed(stream, "orders", &closed)
+        .await
+        .expect("skip the closed shards");
+    let leases = table.scan(true).await.expect("scan");
+    let checkpoint = |shard: &str| {
+        let key = lease_key(stream, shard);
+        leases
+            .iter()
+            .find(|lease| lease.key == key)
+            .map(|lease| lease.checkpoint.clone())
+            .unwrap_or_else(|| panic!("no lease for {shard}: {leases:?}"))
+    };
+    assert_eq!(checkpoint("shard-1"), SHARD_END);
+    assert_eq!(checkpoint("shard-3"), SHARD_END);
+    assert_eq!(
+        checkpoint("shard-2"),
+        TRIM_HORIZON,
+        "an existing lease is left as it is"
+    );
+    let child = leases
+        .iter()
+        .find(|lease| lease.key == lease_key(stream, "shard-3"))
+        .expect("shard-3");
+    assert_eq!(child.parents, [lease_key(stream, "shard-1")]);
+    assert_eq!(child.owner, None);
+}

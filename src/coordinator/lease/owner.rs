@@ -544,6 +544,29 @@ impl Ownership for LeaseOwnership {
         Box::pin(std::future::ready(Ok(())))
     }
 
+    fn skip_closed<'a>(
+        &'a self,
+        stream: &'a str,
+        table: &'a str,
+        shards: &'a [ShardNode],
+    ) -> BoxFuture<'a, Result<(), OwnershipError>> {
+        Box::pin(async move {
+            for shard in shards {
+                let key = lease_key(stream, &shard.id);
+                let parents: Vec<String> =
+                    shard.parents.iter().map(|p| lease_key(stream, p)).collect();
+                let extra = [("table", table), ("stream", stream), ("shard", &*shard.id)];
+                let written = self
+                    .table
+                    .create_lease_at(&key, &parents, SHARD_END, &extra);
+                if written.await.map_err(lease_error)? == Written::Done {
+                    tracing::info!(worker = %self.me, lease = %key, "closed shard recorded as finished (first start at latest)");
+                }
+            }
+            Ok(())
+        })
+    }
+
     fn changed(&self) -> BoxFuture<'_, ()> {
         Box::pin(self.taken())
     }

@@ -289,13 +289,27 @@ impl LeaseTable {
         parents: &[String],
         extra: &[(&str, &str)],
     ) -> Result<Written, LeaseTableError> {
+        self.create_lease_at(key, parents, TRIM_HORIZON, extra)
+            .await
+    }
+
+    /// Creates an unowned lease for a shard at `checkpoint` (`TRIM_HORIZON`
+    /// to read it all, `SHARD_END` for one never to be read) unless one
+    /// exists (then `Lost`).
+    pub async fn create_lease_at(
+        &self,
+        key: &str,
+        parents: &[String],
+        checkpoint: &str,
+        extra: &[(&str, &str)],
+    ) -> Result<Written, LeaseTableError> {
         let mut request = self
             .client
             .put_item()
             .table_name(&self.name)
             .item("leaseKey", s(key))
             .item("leaseCounter", n(0))
-            .item("checkpoint", s(TRIM_HORIZON))
+            .item("checkpoint", s(checkpoint))
             .item("checkpointSubSequenceNumber", n(0))
             .item("ownerSwitchesSinceCheckpoint", n(0))
             .condition_expression("attribute_not_exists(leaseKey)");

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -16,8 +16,8 @@ use super::start::{check_vanished, first_start, load_checkpoints, skip_closed_sh
 use crate::backoff::Backoff;
 use crate::config::{SnapshotMode, SourceSettings, StartPosition, TableConfig};
 use crate::coordinator::{
-    ready_shards, AckTracker, CheckpointStore, Claimed, Ownership, ShardCheckpoint, ShardKey,
-    ShardNode, SinkSenders, SnapshotState,
+    ready_shards, AckTracker, Claimed, Ownership, ShardCheckpoint, ShardKey, ShardNode,
+    SinkSenders, SnapshotState,
 };
 use crate::dead_letter::DeadLetters;
 use crate::model::SequenceNumber;
@@ -49,8 +49,6 @@ pub struct TableContext<S: ShardSource> {
     pub dead_letter_other_tables: bool,
     /// Polling settings.
     pub settings: SourceSettings,
-    /// The embedded checkpoint store (shards skipped on a first start).
-    pub store: Arc<Mutex<CheckpointStore>>,
     /// Snapshot state: embedded, or in the lease table.
     pub snapshots: Arc<dyn SnapshotState>,
     /// Which ready shards this process reads; the shards' checkpoints.
@@ -286,7 +284,7 @@ impl<'a, S: ShardSource> TableRun<'a, S> {
         if self.fresh && ctx.table.start_position == StartPosition::Latest {
             skip_closed_shards(ctx, shards, &mut self.stored)
                 .await
-                .map_err(|message| store_error(ctx, message))?;
+                .map_err(|err| store_error(ctx, err.to_string()))?;
         }
         check_vanished(ctx, shards, &self.stored)?;
         if self.fresh {

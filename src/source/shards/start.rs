@@ -4,11 +4,10 @@
 //! start's position in each shard.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, PoisonError};
 
 use super::runner::{TableContext, TableError};
 use crate::config::{StartPosition, TableConfig, TrimPolicy};
-use crate::coordinator::{CheckpointUpdate, ShardCheckpoint, ShardKey};
+use crate::coordinator::{OwnershipError, ShardCheckpoint, ShardNode};
 use crate::source::shard::{ShardInfo, ShardSource, ShardStart};
 
 /// Where a shard that existed at a first start begins, by `start_position`.
@@ -44,28 +43,27 @@ pub(super) async fn load_checkpoints<S: ShardSource>(
 }
 
 /// With `start_position = "latest"` on a first start, shards already closed
-/// hold only old changes: record them as finished so they are never read.
+/// hold only old changes: record them as finished (through the ownership
+/// seam, so that every worker sees it) so they are never read.
 pub(super) async fn skip_closed_shards<S: ShardSource>(
     ctx: &TableContext<S>,
     shards: &[ShardInfo],
     stored: &mut HashMap<String, ShardCheckpoint>,
-) -> Result<(), String> {
-    let updates: Vec<CheckpointUpdate> = shards
+) -> Result<(), OwnershipError> {
+    let closed: Vec<ShardNode> = shards
         .iter()
         .filter(|s| s.closed)
-        .map(|s| CheckpointUpdate {
-            key: ShardKey {
-                stream: Arc::clone(ctx.source.stream_id()),
-                shard: Arc::from(s.id.as_str()),
-            },
-            table: Arc::from(ctx.table.name.as_str()),
-            sequence: None,
-            finished: true,
+        .map(|s| ShardNode {
+            id: s.id.clone(),
+            parents: s.parents.clone(),
         })
         .collect();
-    for update in &updates {
+    ctx.ownership
+        .skip_closed(ctx.source.stream_id(), &ctx.table.name, &closed)
+        .await?;
+    for shard in closed {
         stored.insert(
-            update.key.shard.to_string(),
+            shard.id,
             ShardCheckpoint {
                 sequence: None,
                 finished: true,
@@ -73,16 +71,7 @@ pub(super) async fn skip_closed_shards<S: ShardSource>(
             },
         );
     }
-    let store = Arc::clone(&ctx.store);
-    tokio::task::spawn_blocking(move || {
-        store
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .save(&updates)
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| e.to_string())?
+    Ok(())
 }
 
 /// A shard with an unfinished checkpoint that the stream no longer lists has
