@@ -23,12 +23,13 @@ pub enum OwnershipError {
     /// The embedded checkpoint store failed.
     #[error(transparent)]
     Store(#[from] super::store::StoreError),
-    /// A blocking task failed.
+    /// The blocking task that used the checkpoint store panicked or was
+    /// cancelled.
     #[error("checkpoint store task failed: {0}")]
-    Task(String),
-    /// The lease table failed.
-    #[error("{0}")]
-    Leases(String),
+    Task(#[from] tokio::task::JoinError),
+    /// The lease table failed (the error names the table and the call).
+    #[error(transparent)]
+    Leases(#[from] super::lease::LeaseTableError),
 }
 
 /// What is stored for one stream: each shard's checkpoint, and the other
@@ -117,8 +118,7 @@ impl EmbeddedOwnership {
         tokio::task::spawn_blocking(move || {
             f(&mut store.lock().unwrap_or_else(PoisonError::into_inner))
         })
-        .await
-        .map_err(|err| OwnershipError::Task(err.to_string()))?
+        .await?
         .map_err(OwnershipError::from)
     }
 }

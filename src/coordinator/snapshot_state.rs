@@ -166,8 +166,7 @@ impl EmbeddedSnapshots {
             tokio::task::spawn_blocking(move || {
                 f(&mut store.lock().unwrap_or_else(PoisonError::into_inner))
             })
-            .await
-            .map_err(|err| OwnershipError::Task(err.to_string()))?
+            .await?
             .map_err(OwnershipError::from)
         })
     }

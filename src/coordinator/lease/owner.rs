@@ -593,5 +593,5 @@ impl Ownership for LeaseOwnership {
 
 /// A lease table failure as the ownership seam reports it.
 pub(super) fn lease_error(err: LeaseTableError) -> OwnershipError {
-    OwnershipError::Leases(err.to_string())
+    OwnershipError::Leases(err)
 }
