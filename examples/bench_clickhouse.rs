@@ -14,10 +14,12 @@ use clap::Parser;
 mod drive;
 #[path = "common/synthetic.rs"]
 mod synthetic;
-use dynamo_cdc::config::{BatchConfig, ClickHouseMode, ClickHouseSinkConfig, ColumnMapping};
 use dynamo_cdc::model::{KeyKind, TableSchema};
 use dynamo_cdc::sink::clickhouse::ClickHouseSink;
+use dynamo_cdc::sink::clickhouse::{ClickHouseMode, ClickHouseSinkConfig};
+use dynamo_cdc::sink::columns::ColumnMapping;
 use dynamo_cdc::sink::columns::ColumnsSetting;
+use dynamo_cdc::sink::BatchConfig;
 
 #[derive(Parser)]
 struct Args {

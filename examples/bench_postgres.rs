@@ -3,10 +3,12 @@
 //! changes/s and batch latency percentiles. Run it under `/usr/bin/time -v`.
 
 use clap::Parser;
-use dynamo_cdc::config::{BatchConfig, PgWriteMethod, PostgresSinkConfig, Secret, SqlDialect};
+use dynamo_cdc::config::Secret;
 use dynamo_cdc::model::{KeyKind, TableSchema};
 use dynamo_cdc::sink::columns::ColumnsSetting;
 use dynamo_cdc::sink::postgres::PostgresSink;
+use dynamo_cdc::sink::postgres::{PgWriteMethod, PostgresSinkConfig, SqlDialect};
+use dynamo_cdc::sink::BatchConfig;
 
 #[path = "common/drive.rs"]
 mod drive;

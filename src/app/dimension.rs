@@ -15,12 +15,13 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::stores::Stores;
 use super::EngineError;
-use crate::config::{AwsConfig, EnrichConfig};
+use crate::config::AwsConfig;
 use crate::dimension::{
     self, BuildRequest, DimensionConfig, DimensionError, DimensionFormat, DimensionMode,
     DimensionTable, RowSpec, SourceId,
 };
 use crate::metric_names as names;
+use crate::transform::EnrichConfig;
 
 /// The loaded dimension tables by name, kept fresh until dropped.
 pub(super) struct Dimensions {

@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 
 use super::validate::{invalid, Invalid};
-use super::EnrichConfig;
 use crate::dimension::{DimensionConfig, DimensionFormat};
+use crate::transform::EnrichConfig;
 use crate::transform::{JoinConfig, ENRICH_DIMENSION};
 
 /// Checks `[enrich]`, the dimensions, and each table's joins (`tables`

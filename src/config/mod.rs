@@ -26,19 +26,6 @@ pub use types::*;
 pub use crate::aws::AwsConfig;
 pub use crate::dimension::{DimensionConfig, DimensionMode};
 pub use crate::secret::Secret;
-#[cfg(feature = "clickhouse")]
-pub use crate::sink::clickhouse::{ClickHouseMode, ClickHouseSinkConfig};
-pub use crate::sink::columns::ColumnMapping;
-#[cfg(feature = "jsonl")]
-pub use crate::sink::jsonl::JsonlSinkConfig;
-#[cfg(feature = "postgres")]
-pub use crate::sink::postgres::{PgWriteMethod, PostgresSinkConfig, SqlDialect};
-#[cfg(feature = "s3")]
-pub use crate::sink::s3::{S3Format, S3SinkConfig};
-#[cfg(feature = "sqlite")]
-pub use crate::sink::sqlite::SqliteSinkConfig;
-pub use crate::sink::{BatchConfig, SinkConfig};
-pub use crate::transform::{CastTarget, EnrichConfig, FilterSpec, JoinConfig, TransformConfig};
 
 use std::path::PathBuf;
 

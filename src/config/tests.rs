@@ -4,6 +4,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
+#[cfg(feature = "clickhouse")]
+use crate::sink::clickhouse::ClickHouseMode;
+#[cfg(feature = "postgres")]
+use crate::sink::postgres::SqlDialect;
+use crate::sink::{BatchConfig, SinkConfig};
+use crate::transform::{CastTarget, TransformConfig};
 
 const GOOD: &str = r#"
 state_dir = "${STATE:-/tmp/state}"

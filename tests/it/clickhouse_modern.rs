@@ -5,13 +5,14 @@
 
 use std::sync::Arc;
 
-use dynamo_cdc::config::{ClickHouseMode, ColumnMapping};
 use dynamo_cdc::model::{
     AttributeValue, ChangeEvent, Item, KeyKind, Number, Op, Position, SequenceNumber, TableSchema,
 };
+use dynamo_cdc::sink::clickhouse::ClickHouseMode;
 use dynamo_cdc::sink::clickhouse::{
     create_table_statement, encode_row, ServerVersion, TargetTable,
 };
+use dynamo_cdc::sink::columns::ColumnMapping;
 
 fn python() -> String {
     std::env::var("DYNAMO_CDC_TEST_CHDB_PYTHON").unwrap_or_else(|_| {
