@@ -106,9 +106,9 @@ async fn decide_snapshot<S: ShardSource>(
         .snapshots
         .gate_state(table, &stream_id)
         .await
-        .map_err(|e| TableError::Store {
+        .map_err(|source| TableError::Ownership {
             table: table.clone(),
-            message: e.to_string(),
+            source,
         })?;
     let shards = ctx
         .source

@@ -16,8 +16,8 @@ use super::start::{check_vanished, first_start, load_checkpoints, skip_closed_sh
 use crate::backoff::Backoff;
 use crate::config::{SnapshotMode, SourceSettings, StartPosition, TableConfig};
 use crate::coordinator::{
-    ready_shards, AckTracker, Claimed, Ownership, ShardCheckpoint, ShardKey, ShardNode,
-    SinkSenders, SnapshotState,
+    ready_shards, AckTracker, Claimed, Ownership, OwnershipError, ShardCheckpoint, ShardKey,
+    ShardNode, SinkSenders, SnapshotState,
 };
 use crate::dead_letter::DeadLetters;
 use crate::model::SequenceNumber;
@@ -87,13 +87,14 @@ pub enum TableError {
         /// The failure.
         source: SourceError,
     },
-    /// Checkpoints could not be read or written.
-    #[error("table {table}: {message}")]
-    Store {
+    /// Checkpoints, leases or snapshot state could not be read or written.
+    #[error("table {table}: {source}")]
+    Ownership {
         /// Source table.
         table: String,
-        /// What failed.
-        message: String,
+        /// What failed (names the store or lease table and the call).
+        #[source]
+        source: OwnershipError,
     },
     /// A checkpointed shard vanished from the stream before it was finished.
     #[error(
@@ -157,7 +158,7 @@ pub async fn run_table<S: ShardSource>(ctx: TableContext<S>) -> Result<(), Table
     };
     let stored = load_checkpoints(&ctx)
         .await
-        .map_err(|message| store_error(&ctx, message))?;
+        .map_err(|err| ownership_error(&ctx, err))?;
     let mut run = TableRun::new(&ctx, stored, snapshotted);
     loop {
         ctx.progress.caught_up.store(false, Ordering::Relaxed);
@@ -180,10 +181,11 @@ pub async fn run_table<S: ShardSource>(ctx: TableContext<S>) -> Result<(), Table
 }
 
 /// A checkpoint failure of the context's table.
-fn store_error<S: ShardSource>(ctx: &TableContext<S>, message: String) -> TableError {
-    TableError::Store {
+/// A failure of the ownership seam, with the table it concerns.
+fn ownership_error<S: ShardSource>(ctx: &TableContext<S>, source: OwnershipError) -> TableError {
+    TableError::Ownership {
         table: ctx.table.name.clone(),
-        message,
+        source,
     }
 }
 
@@ -271,7 +273,7 @@ impl<'a, S: ShardSource> TableRun<'a, S> {
             .ownership
             .load(ctx.source.stream_id(), &ctx.table.name)
             .await
-            .map_err(|err| store_error(ctx, err.to_string()))?;
+            .map_err(|err| ownership_error(ctx, err))?;
         self.stored.extend(state.checkpoints);
         Ok(())
     }
@@ -284,7 +286,7 @@ impl<'a, S: ShardSource> TableRun<'a, S> {
         if self.fresh && ctx.table.start_position == StartPosition::Latest {
             skip_closed_shards(ctx, shards, &mut self.stored)
                 .await
-                .map_err(|err| store_error(ctx, err.to_string()))?;
+                .map_err(|err| ownership_error(ctx, err))?;
         }
         check_vanished(ctx, shards, &self.stored)?;
         if self.fresh {
@@ -323,7 +325,7 @@ impl<'a, S: ShardSource> TableRun<'a, S> {
             ctx.ownership
                 .claim(ctx.source.stream_id(), &ctx.table.name, &ready_nodes)
                 .await
-                .map_err(|err| store_error(ctx, err.to_string()))?
+                .map_err(|err| ownership_error(ctx, err))?
         };
         // Not caught up while any ready shard is waiting for an owner here.
         self.unclaimed = ready_nodes
@@ -488,7 +490,7 @@ impl<'a, S: ShardSource> TableRun<'a, S> {
                 );
                 request_snapshot(ctx, &reason)
                     .await
-                    .map_err(|message| store_error(ctx, message))?;
+                    .map_err(|err| ownership_error(ctx, err))?;
                 ctx.cancel.cancel();
                 drain_readers(&mut self.readers).await;
                 Err(TableError::SnapshotRequested {
@@ -509,11 +511,8 @@ impl<'a, S: ShardSource> TableRun<'a, S> {
 async fn request_snapshot<S: ShardSource>(
     ctx: &TableContext<S>,
     reason: &str,
-) -> Result<(), String> {
-    ctx.snapshots
-        .request(&ctx.table.name, reason)
-        .await
-        .map_err(|e| e.to_string())
+) -> Result<(), OwnershipError> {
+    ctx.snapshots.request(&ctx.table.name, reason).await
 }
 
 /// Waits for every reader to stop (they watch the cancellation token).

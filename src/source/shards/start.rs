@@ -23,12 +23,11 @@ pub(super) fn first_start(table: &TableConfig, info: Option<&ShardInfo>) -> Shar
 /// streams of the table have checkpoints (the stream was replaced).
 pub(super) async fn load_checkpoints<S: ShardSource>(
     ctx: &TableContext<S>,
-) -> Result<HashMap<String, ShardCheckpoint>, String> {
+) -> Result<HashMap<String, ShardCheckpoint>, OwnershipError> {
     let state = ctx
         .ownership
         .load(ctx.source.stream_id(), &ctx.table.name)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     if !state.other_streams.is_empty() {
         tracing::warn!(
             table = %ctx.table.name,
