@@ -6,6 +6,8 @@
 
 use crate::common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_kinesis::primitives::Blob;
@@ -460,21 +462,32 @@ async fn snapshot_then_kinesis_stream_converges_with_a_concurrent_writer() {
         dir.path(),
         &[&table],
         &stream,
-        "snapshot = \"initial\"\nsnapshot_segments = 2\nsnapshot_max_items_per_second = 30\n",
+        "snapshot = \"initial\"\nsnapshot_segments = 2\nsnapshot_page_size = 10\nsnapshot_max_items_per_second = 15\n",
         &sinks,
     );
-    // The writer changes, deletes and adds items while the Scan (about 10 s
-    // at 30 items/s) runs: long enough for its changes to reach the Kinesis
-    // stream through the forwarder during the Scan on a busy machine too.
+    // The writer changes, deletes and adds items from before the engine
+    // starts until its snapshot run ends, so that its changes reach the
+    // Kinesis stream through the forwarder during the Scan (pages of 10
+    // items at 15 items/s: about 10 s for the table's ~170 items) however
+    // slowly the engine starts or the forwarder forwards on a busy machine.
+    let first_done = Arc::new(AtomicBool::new(false));
     let writer = tokio::spawn({
         let client = client.clone();
         let table = table.clone();
-        async move { common::workload::run(&client, &table, 360, 400, 82, 2).await }
+        let first_done = Arc::clone(&first_done);
+        async move {
+            let mut round = 0;
+            while !first_done.load(Ordering::Relaxed) {
+                common::workload::run(&client, &table, 360, 40, 82 + round, 2).await;
+                round += 1;
+            }
+        }
     });
     let first_config = config.clone();
     let first = tokio::task::spawn_blocking(move || run_until_caught_up(&first_config))
         .await
         .expect("snapshot run");
+    first_done.store(true, Ordering::Relaxed);
     let first_log = String::from_utf8_lossy(&first.stderr).to_string();
     assert!(first_log.contains("snapshot finished"), "{first_log}");
     writer.await.expect("writer");
@@ -502,7 +515,12 @@ async fn snapshot_then_kinesis_stream_converges_with_a_concurrent_writer() {
     // gap-free), so only the total is bounded: not everything was re-read.
     assert!(
         read < total,
-        "read {read} of {total} ({before_snapshot} before the snapshot)"
+        "read {read} of {total} ({before_snapshot} before the snapshot); snapshot run: {}",
+        first_log
+            .lines()
+            .filter(|l| l.contains("snapshot") || l.contains("position") || l.contains("WARN"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
