@@ -1,8 +1,8 @@
 //! A first start an operator can watch: while start-up waits for a sink
 //! that does not answer, `/healthz` answers 200 and `/readyz` 503 with
-//! `starting: <what it waits for>`; SIGTERM or SIGINT then exits 0; and a
-//! `replay` into local sinks with a local dimension never asks the EC2
-//! instance metadata service for anything.
+//! `starting: <what it waits for>` (and `status` shows it); SIGTERM or
+//! SIGINT then exits 0; and a `replay` into local sinks with a local
+//! dimension never asks the EC2 instance metadata service for anything.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -56,6 +56,21 @@ async fn probes_then_signal(signal: &str) {
         get(&format!("{base}/healthz")).await.map(|(s, _)| s),
         Some(200),
         "liveness must hold while start-up waits"
+    );
+    // `dynamo-cdc status` shows what start-up waits for.
+    let config_path = config.display().to_string();
+    let status = tokio::task::spawn_blocking(move || {
+        command(&["status", "--config", &config_path])
+            .output()
+            .expect("status")
+    })
+    .await
+    .expect("status");
+    let shown = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        shown.contains("NOT READY: starting: connecting sink clickhouse"),
+        "{shown}{}",
+        String::from_utf8_lossy(&status.stderr)
     );
     common::fleet::signal(&engine, signal);
     let status = tokio::task::spawn_blocking(move || {
