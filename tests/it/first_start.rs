@@ -1,8 +1,9 @@
-//! A first start an operator can watch: while start-up (`run`, `load`) waits for a sink
-//! that does not answer, `/healthz` answers 200 and `/readyz` 503 with
-//! `starting: <what it waits for>` (and `status` shows it); SIGTERM or
-//! SIGINT then exits 0; and a `replay` into local sinks with a local
-//! dimension never asks the EC2 instance metadata service for anything.
+//! A first start an operator can watch: while start-up (`run`, `load`)
+//! waits for a sink that does not answer, `/healthz` answers 200 and
+//! `/readyz` 503 with `starting: <what it waits for>` (and `status` shows
+//! it); SIGTERM or SIGINT then exits 0; and a `replay` into local sinks
+//! with a local dimension never asks the EC2 instance metadata service for
+//! anything.
 
 use std::net::TcpListener;
 use std::path::Path;
