@@ -16,6 +16,7 @@ import random
 import signal
 import statistics
 import subprocess
+import sys
 import time
 import uuid
 
@@ -192,6 +193,8 @@ def main():
     parser.add_argument("--tables", type=int, default=4)
     args = parser.parse_args()
     lease = seconds(args.lease)
+    # Stopped from outside: still stop the workers (the `finally` below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     fleet = Fleet(args)
     fleet.create_tables()
     fleet.start()

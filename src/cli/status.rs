@@ -194,7 +194,8 @@ async fn ask_engine(listen: Option<SocketAddr>) -> (EngineLine, Option<String>) 
     if let Ok(response) = get("/readyz").await {
         engine.ready = Some(response.status().is_success());
         if let Ok(text) = response.text().await {
-            engine.not_ready = text.lines().skip(1).map(str::to_owned).collect();
+            // One reason a line (`starting: …`, `sink …: failing for …`).
+            engine.not_ready = text.lines().map(str::to_owned).collect();
             if engine.ready == Some(true) {
                 engine.not_ready.clear();
             }

@@ -38,8 +38,10 @@ pub struct CoordinatorConfig {
     /// At most this many live leases taken from busier workers per renew period.
     pub max_steals_per_cycle: usize,
     /// How often, between renewals, a worker looks for unowned leases (a
-    /// stopping worker's), with an eventually consistent Scan; `0s`: only at
-    /// renewals. Each look reads the whole lease table.
+    /// stopping worker's) and expired ones, with an eventually consistent
+    /// Scan; `0s`: only at renewals. Each look reads the whole lease table.
+    /// A dead worker's last renewal is seen at most this late, so its
+    /// shards move within `lease_duration` plus this of that renewal.
     #[serde(with = "humantime_serde")]
     #[schemars(with = "crate::json_schema::HumanDuration")]
     pub handover_check_interval: Duration,

@@ -1,8 +1,9 @@
-//! A first start an operator can watch: while start-up waits for a sink
-//! that does not answer, `/healthz` answers 200 and `/readyz` 503 with
-//! `starting: <what it waits for>`; SIGTERM or SIGINT then exits 0; and a
-//! `replay` into local sinks with a local dimension never asks the EC2
-//! instance metadata service for anything.
+//! A first start an operator can watch: while start-up (`run`, `load`)
+//! waits for a sink that does not answer, `/healthz` answers 200 and
+//! `/readyz` 503 with `starting: <what it waits for>` (and `status` shows
+//! it); SIGTERM or SIGINT then exits 0; and a `replay` into local sinks
+//! with a local dimension never asks the EC2 instance metadata service for
+//! anything.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use crate::common;
 
-use common::engine::{command, spawn, write_config};
+use common::engine::{command, spawn, write_config, Worker};
 use common::observe::{free_port, get, wait_answer};
 
 /// A "ClickHouse" that accepts connections and never answers: the sink's
@@ -40,7 +41,30 @@ async fn probes_then_signal(signal: &str) {
         ),
     );
     let log = dir.path().join("engine.log");
-    let mut engine = spawn(&config, &log);
+    let engine = spawn(&config, &log);
+    expect_start_up_probes(port).await;
+    // `dynamo-cdc status` shows what start-up waits for.
+    let config_path = config.display().to_string();
+    let status = tokio::task::spawn_blocking(move || {
+        command(&["status", "--config", &config_path])
+            .output()
+            .expect("status")
+    })
+    .await
+    .expect("status");
+    let shown = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        shown.contains("NOT READY: starting: connecting sink clickhouse"),
+        "{shown}{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    signal_expecting_a_clean_exit(engine, &log, signal).await;
+    drop(silent);
+}
+
+/// Waits until the probes on `port` say start-up waits for the sink
+/// `clickhouse`, and checks liveness holds meanwhile.
+async fn expect_start_up_probes(port: u16) {
     let base = format!("http://127.0.0.1:{port}");
     let body = wait_answer(
         &format!("{base}/readyz"),
@@ -57,6 +81,11 @@ async fn probes_then_signal(signal: &str) {
         Some(200),
         "liveness must hold while start-up waits"
     );
+}
+
+/// Sends SIG`signal` to a process still starting up; it must exit 0 and
+/// say it stopped during start-up (`log`: its standard error).
+async fn signal_expecting_a_clean_exit(mut engine: Worker, log: &Path, signal: &str) {
     common::fleet::signal(&engine, signal);
     let status = tokio::task::spawn_blocking(move || {
         let status = common::wait_for_exit(&mut engine, Duration::from_secs(60));
@@ -65,14 +94,13 @@ async fn probes_then_signal(signal: &str) {
     })
     .await
     .expect("wait for the engine");
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let text = std::fs::read_to_string(log).unwrap_or_default();
     assert_eq!(
         status.code(),
         Some(0),
         "SIG{signal} during start-up:\n{text}"
     );
     assert!(text.contains("stopped during start-up"), "{text}");
-    drop(silent);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -83,6 +111,42 @@ async fn probes_answer_while_a_sink_is_down_and_sigterm_exits_zero() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigint_during_start_up_exits_zero() {
     probes_then_signal("INT").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_loader_waiting_for_its_sink_serves_probes_and_exits_zero_on_sigterm() {
+    let silent = black_hole();
+    let sink_port = silent.local_addr().expect("address").port();
+    let port = free_port();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("loader.toml");
+    // The queue is never reached: start-up waits for the sink first.
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = \"{state}\"\n\n[aws]\nregion = \"us-east-1\"\n\
+             endpoint_url = \"http://127.0.0.1:{closed}\"\n\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n\
+             [queue]\nurl = \"http://127.0.0.1:{closed}/000000000000/notices\"\n\n\
+             [[tables]]\nname = \"orders\"\nkeys = [{{ name = \"pk\", type = \"S\" }}]\n\n\
+             [[sinks]]\ntype = \"clickhouse\"\nurl = \"http://127.0.0.1:{sink_port}\"\n\
+             create_table = true\nrequest_timeout = \"10m\"\n",
+            state = dir.path().join("state").display(),
+            closed = free_port(),
+        ),
+    )
+    .expect("loader config");
+    let log = dir.path().join("loader.log");
+    let stderr = std::fs::File::create(&log).expect("log");
+    let loader = Worker(
+        command(&["load", "--config", &config.display().to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("start the loader"),
+    );
+    expect_start_up_probes(port).await;
+    signal_expecting_a_clean_exit(loader, &log, "TERM").await;
+    drop(silent);
 }
 
 /// The recorded stream page of AWS's documentation (table `Forum`).
