@@ -76,9 +76,10 @@ impl Writer {
         match self.task.await {
             Ok(Ok(())) => {}
             Ok(Err(err)) => errors.push(err.into()),
-            Err(join) => errors.push(super::EngineError::Internal(format!(
-                "checkpoint writer failed: {join}"
-            ))),
+            Err(source) => errors.push(super::EngineError::Task {
+                task: "checkpoint writer",
+                source,
+            }),
         }
         if let Err(err) = flush(tracker, ownership).await {
             errors.push(err.into());

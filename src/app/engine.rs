@@ -300,8 +300,10 @@ impl Running {
             }
             Some(Err(join)) => {
                 tracing::error!("stopping: table task failed: {join}");
-                self.errors
-                    .push(EngineError::Internal(format!("table task failed: {join}")));
+                self.errors.push(EngineError::Task {
+                    task: "table task",
+                    source: join,
+                });
                 cancel.cancel();
             }
         }

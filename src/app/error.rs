@@ -71,9 +71,21 @@ pub enum EngineError {
     /// A replay input could not be read.
     #[error("replay: {0}")]
     Replay(String),
-    /// A task failed unexpectedly.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// A task of the engine panicked or was aborted.
+    #[error("{task} failed unexpectedly: {source}")]
+    Task {
+        /// The task (`sink task`, `checkpoint writer`, `lease loop`).
+        task: &'static str,
+        /// How it ended.
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// The lease table could not be used (created, read or released).
+    #[error("lease table: {0}")]
+    Leases(#[from] crate::coordinator::lease::LeaseTableError),
+    /// Changes could not be handed to the sinks.
+    #[error(transparent)]
+    Publish(#[from] crate::coordinator::PublishError),
     /// The configuration cannot be used (found when starting, after validation).
     #[error("configuration: {0}")]
     Config(String),

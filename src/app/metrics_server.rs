@@ -35,7 +35,7 @@ pub enum ObserveError {
     },
     /// The Prometheus recorder could not be installed.
     #[error("metrics: {0}")]
-    Recorder(String),
+    Recorder(#[from] metrics_exporter_prometheus::BuildError),
 }
 
 /// What the endpoint serves from.
@@ -76,9 +76,9 @@ pub async fn start(
                 &BATCH_BUCKETS,
             )
         })
-        .map_err(|e| ObserveError::Recorder(e.to_string()))?
+        .map_err(ObserveError::Recorder)?
         .install_recorder()
-        .map_err(|e| ObserveError::Recorder(e.to_string()))?;
+        .map_err(ObserveError::Recorder)?;
     names::describe();
     let listener = TcpListener::bind(addr)
         .await

@@ -19,6 +19,7 @@ mod replay;
 mod replay_input;
 mod signals;
 mod sinks;
+mod store_error;
 #[cfg(feature = "s3")]
 mod stores;
 #[cfg(not(feature = "s3"))]

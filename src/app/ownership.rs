@@ -42,10 +42,7 @@ pub(super) async fn start(
         });
     }
     let table = LeaseTable::new(api.dynamodb_client().clone(), &coordinator.lease_table);
-    table
-        .ensure_exists()
-        .await
-        .map_err(|err| EngineError::Internal(err.to_string()))?;
+    table.ensure_exists().await.map_err(EngineError::Leases)?;
     let worker = coordinator.worker();
     tracing::info!(
         worker = %worker,
@@ -84,8 +81,11 @@ impl OwnershipRuntime {
         stop.cancel();
         match task.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => Err(EngineError::Internal(err.to_string())),
-            Err(join) => Err(EngineError::Internal(format!("lease loop failed: {join}"))),
+            Ok(Err(err)) => Err(EngineError::Leases(err)),
+            Err(source) => Err(EngineError::Task {
+                task: "lease loop",
+                source,
+            }),
         }
     }
 }

@@ -199,10 +199,11 @@ pub async fn run_replay(
             errors.push(replay_error(message));
             0
         }
-        Err(join) => {
-            errors.push(EngineError::Internal(format!(
-                "replay reader failed: {join}"
-            )));
+        Err(source) => {
+            errors.push(EngineError::Task {
+                task: "replay reader",
+                source,
+            });
             0
         }
     };
@@ -228,7 +229,10 @@ async fn table_keys(
     let (files, name) = (files.to_vec(), Arc::clone(table));
     tokio::task::spawn_blocking(move || infer_keys(&files, &name))
         .await
-        .map_err(|e| EngineError::Internal(format!("inferring the table's keys: {e}")))?
+        .map_err(|source| EngineError::Task {
+            task: "inferring the table's keys",
+            source,
+        })?
 }
 
 /// Waits until the sinks acknowledged every chunk handed over, a sink

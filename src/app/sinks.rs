@@ -246,7 +246,10 @@ pub(super) fn collect_sink_result(
     match result {
         Ok((_, Ok(()))) => {}
         Ok((_, Err(err))) => errors.push(err.into()),
-        Err(join) => errors.push(EngineError::Internal(format!("sink task failed: {join}"))),
+        Err(source) => errors.push(EngineError::Task {
+            task: "sink task",
+            source,
+        }),
     }
 }
 

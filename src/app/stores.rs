@@ -10,6 +10,7 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::ObjectStoreExt as _;
 use tokio::sync::OnceCell;
 
+use super::store_error::StoreError;
 use crate::config::AwsConfig;
 
 /// Clients, built on first use: a pipeline whose files are all local
@@ -71,7 +72,7 @@ impl Stores {
     }
 
     /// The store of one bucket.
-    pub async fn bucket(&self, name: &str) -> Result<Arc<AmazonS3>, String> {
+    pub async fn bucket(&self, name: &str) -> Result<Arc<AmazonS3>, StoreError> {
         if let Some(store) = self.cached(name) {
             return Ok(store);
         }
@@ -82,11 +83,10 @@ impl Stores {
         if let Some(endpoint) = &self.aws.endpoint_url {
             builder = builder.with_endpoint(endpoint).with_allow_http(true);
         }
-        let store = Arc::new(
-            builder
-                .build()
-                .map_err(|e| format!("S3 bucket {name}: {e}"))?,
-        );
+        let store = Arc::new(builder.build().map_err(|source| StoreError::Bucket {
+            bucket: name.to_owned(),
+            source,
+        })?);
         self.buckets
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -103,13 +103,13 @@ impl Stores {
     }
 
     /// The size and version (ETag, or the modification time) of an object.
-    pub async fn head(&self, bucket: &str, key: &str) -> Result<(u64, String), String> {
+    pub async fn head(&self, bucket: &str, key: &str) -> Result<(u64, String), StoreError> {
         let meta = self
             .bucket(bucket)
             .await?
             .head(&object_store::path::Path::from(key))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(object_error(bucket, key))?;
         let version = meta
             .e_tag
             .unwrap_or_else(|| format!("modified:{}", meta.last_modified));
@@ -121,16 +121,33 @@ impl Stores {
         &self,
         bucket: &str,
         key: &str,
-    ) -> Result<BoxStream<'static, Result<Bytes, String>>, String> {
+    ) -> Result<BoxStream<'static, Result<Bytes, StoreError>>, StoreError> {
         let object = self
             .bucket(bucket)
             .await?
             .get(&object_store::path::Path::from(key))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(object_error(bucket, key))?;
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
         Ok(object
             .into_stream()
-            .map(|chunk| chunk.map_err(|e| e.to_string()))
+            .map(move |chunk| {
+                chunk.map_err(|source| StoreError::Object {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    source,
+                })
+            })
             .boxed())
+    }
+}
+
+/// The error of reading `key` in `bucket`.
+fn object_error(bucket: &str, key: &str) -> impl FnOnce(object_store::Error) -> StoreError {
+    let (bucket, key) = (bucket.to_owned(), key.to_owned());
+    move |source| StoreError::Object {
+        bucket,
+        key,
+        source,
     }
 }

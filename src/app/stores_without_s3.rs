@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 
+use super::store_error::StoreError;
 use crate::config::AwsConfig;
 
 /// No clients: this build reaches no S3.
@@ -16,7 +17,7 @@ impl Stores {
     }
 
     /// Refuses: this build reads no S3 objects.
-    pub async fn head(&self, _bucket: &str, _key: &str) -> Result<(u64, String), String> {
+    pub async fn head(&self, _bucket: &str, _key: &str) -> Result<(u64, String), StoreError> {
         Err(not_built())
     }
 
@@ -25,11 +26,11 @@ impl Stores {
         &self,
         _bucket: &str,
         _key: &str,
-    ) -> Result<BoxStream<'static, Result<Bytes, String>>, String> {
+    ) -> Result<BoxStream<'static, Result<Bytes, StoreError>>, StoreError> {
         Err(not_built())
     }
 }
 
-fn not_built() -> String {
-    crate::error_text::not_built("reading s3:// files", "s3")
+fn not_built() -> StoreError {
+    StoreError::NotBuilt(crate::error_text::not_built("reading s3:// files", "s3"))
 }

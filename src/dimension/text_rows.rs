@@ -172,7 +172,7 @@ pub(super) fn read_json_lines(
         row.start(place);
         for column in &spec.key {
             let cell = match object.get(column.as_str()) {
-                Some(raw) => json_cell(raw, &mut text).map_err(bad)?,
+                Some(raw) => json_cell(raw, &mut text).map_err(|e| bad(e.to_string()))?,
                 None => Cell::Null,
             };
             match cell {
@@ -182,7 +182,7 @@ pub(super) fn read_json_lines(
         }
         for column in &spec.columns {
             let cell = match object.get(column.as_str()) {
-                Some(raw) => json_cell(raw, &mut text).map_err(bad)?,
+                Some(raw) => json_cell(raw, &mut text).map_err(|e| bad(e.to_string()))?,
                 None => Cell::Null,
             };
             row.push_cell(cell);
@@ -193,20 +193,31 @@ pub(super) fn read_json_lines(
 
 /// One JSON value as a cell: numbers keep their exact text, strings are
 /// unescaped into `text`, objects and arrays become their JSON text.
-fn json_cell<'a>(raw: &'a RawValue, text: &'a mut String) -> Result<Cell<'a>, String> {
+fn json_cell<'a>(raw: &'a RawValue, text: &'a mut String) -> Result<Cell<'a>, CellError> {
     let json = raw.get();
     Ok(match json.as_bytes().first() {
         Some(b'n') => Cell::Null,
         Some(b't') => Cell::Bool(true),
         Some(b'f') => Cell::Bool(false),
         Some(b'"') => {
-            *text = serde_json::from_str::<String>(json).map_err(|e| e.to_string())?;
+            *text = serde_json::from_str::<String>(json)?;
             Cell::S(text.as_str())
         }
         Some(b'{' | b'[') => Cell::S(json),
         _ => {
-            crate::model::Number::parse(json).map_err(|e| e.to_string())?;
+            crate::model::Number::parse(json)?;
             Cell::N(json)
         }
     })
+}
+
+/// Why a JSON value is not a cell.
+#[derive(Debug, thiserror::Error)]
+enum CellError {
+    /// A string that does not unescape.
+    #[error("bad string: {0}")]
+    String(#[from] serde_json::Error),
+    /// A number DynamoDB would not accept.
+    #[error(transparent)]
+    Number(#[from] crate::model::NumberError),
 }

@@ -11,6 +11,6 @@ pub mod raw;
 pub mod stats;
 
 pub use history::SchemaEvent;
-pub use kind::ColumnKind;
+pub use kind::{ColumnKind, UnknownKind};
 pub use live::{LiveColumn, LiveSchema, SchemaChange, SinkKinds};
 pub use stats::{AttributeStats, SampleStats};

@@ -119,7 +119,7 @@ fn run(stage: &Stage, mut event: ChangeEvent) -> StageReport {
         Ok(Verdict::Keep) => StageResult::Kept(Box::new(event)),
         Ok(Verdict::Filtered) => StageResult::Filtered,
         Ok(Verdict::Skipped) => StageResult::Skipped,
-        Err(reason) => StageResult::Failed(reason),
+        Err(reason) => StageResult::Failed(reason.to_string()),
     };
     StageReport { matched, result }
 }

@@ -3,6 +3,7 @@
 //! (rename, drop, include, cast, computed attributes, old-image removal),
 //! the enrichment joins, and the routing of tables to sinks ([`Routes`]).
 
+mod apply_error;
 mod config;
 mod enrich;
 mod explain;
@@ -12,6 +13,7 @@ mod routes;
 mod stage;
 mod template;
 
+pub use apply_error::{ApplyError, CastError};
 pub use config::{
     CastTarget, EnrichConfig, FilterSpec, JoinConfig, TransformConfig, ENRICH_DIMENSION,
 };

@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 
+use super::apply_error::{ApplyError, CastError};
 use super::template::Template;
 use super::{CastTarget, TransformConfig};
 use crate::model::{AttributeValue, ChangeEvent, Item, Number, Op};
@@ -65,7 +66,7 @@ impl Transforms {
 
     /// Applies every step in order. An error (a cast that does not fit, an
     /// image that does not decode) is meant for the dead-letter file.
-    pub fn apply(&self, event: &mut ChangeEvent) -> Result<Outcome, String> {
+    pub fn apply(&self, event: &mut ChangeEvent) -> Result<Outcome, ApplyError> {
         for step in &self.steps {
             let outcome = match step {
                 Step::Config(config) => apply_config(config, event)?,
@@ -148,7 +149,7 @@ fn compile_step(index: usize, config: &TransformConfig) -> Result<Step, Transfor
 }
 
 /// Applies a transform compiled as its settings.
-fn apply_config(config: &TransformConfig, event: &mut ChangeEvent) -> Result<Outcome, String> {
+fn apply_config(config: &TransformConfig, event: &mut ChangeEvent) -> Result<Outcome, ApplyError> {
     match config {
         TransformConfig::Rename { from, to } => {
             for image in images(event)? {
@@ -168,8 +169,10 @@ fn apply_config(config: &TransformConfig, event: &mut ChangeEvent) -> Result<Out
         TransformConfig::Cast { attribute, to } => {
             for image in images(event)? {
                 if let Some(value) = image.get_mut(attribute) {
-                    *value = cast(value, *to)
-                        .map_err(|reason| format!("cast of {attribute:?}: {reason}"))?;
+                    *value = cast(value, *to).map_err(|problem| ApplyError::Cast {
+                        attribute: attribute.clone(),
+                        problem,
+                    })?;
                 }
             }
         }
@@ -201,16 +204,12 @@ fn apply_config(config: &TransformConfig, event: &mut ChangeEvent) -> Result<Out
 }
 
 /// The event's images as attributes, decoded for editing.
-fn images(event: &mut ChangeEvent) -> Result<Vec<&mut Item>, String> {
+fn images(event: &mut ChangeEvent) -> Result<Vec<&mut Item>, ApplyError> {
     event
         .new_image
         .iter_mut()
         .chain(event.old_image.iter_mut())
-        .map(|image| {
-            image
-                .item_mut()
-                .map_err(|e| format!("image does not decode: {e}"))
-        })
+        .map(|image| Ok(image.item_mut()?))
         .collect()
 }
 
@@ -229,35 +228,36 @@ fn field_text(event: &ChangeEvent, field: &str) -> Option<String> {
     }
 }
 
-fn cast(value: &AttributeValue, to: CastTarget) -> Result<AttributeValue, String> {
+fn cast(value: &AttributeValue, to: CastTarget) -> Result<AttributeValue, CastError> {
     match (to, value) {
         (_, AttributeValue::Null) => Ok(AttributeValue::Null),
         (CastTarget::Number, AttributeValue::N(_)) => Ok(value.clone()),
-        (CastTarget::Number, AttributeValue::S(s)) => Number::parse(s.trim())
-            .map(AttributeValue::N)
-            .map_err(|e| e.to_string()),
+        (CastTarget::Number, AttributeValue::S(s)) => {
+            Ok(AttributeValue::N(Number::parse(s.trim())?))
+        }
         (CastTarget::TimestampMs | CastTarget::TimestampS, AttributeValue::S(s)) => {
-            let time = humantime::parse_rfc3339_weak(s.trim())
-                .map_err(|e| format!("{s:?} is not an RFC 3339 time: {e}"))?;
+            let time =
+                humantime::parse_rfc3339_weak(s.trim()).map_err(|source| CastError::Time {
+                    text: s.clone(),
+                    source,
+                })?;
             let since = time
                 .duration_since(std::time::UNIX_EPOCH)
-                .map_err(|_| format!("{s:?} is before 1970"))?;
+                .map_err(|_| CastError::BeforeEpoch(s.clone()))?;
             let number = if to == CastTarget::TimestampMs {
                 since.as_millis().to_string()
             } else {
                 since.as_secs().to_string()
             };
-            Number::parse(&number)
-                .map(AttributeValue::N)
-                .map_err(|e| e.to_string())
+            Ok(AttributeValue::N(Number::parse(&number)?))
         }
         (CastTarget::TimestampMs | CastTarget::TimestampS, AttributeValue::N(_)) => {
             Ok(value.clone())
         }
-        (_, other) => Err(format!(
-            "a {} value cannot be cast to {to:?}",
-            other.type_tag()
-        )),
+        (_, other) => Err(CastError::Type {
+            tag: other.type_tag(),
+            to,
+        }),
     }
 }
 
@@ -333,6 +333,7 @@ mod tests {
             .unwrap()
             .apply(&mut bad)
             .unwrap_err()
+            .to_string()
             .contains("\"amount\""));
     }
 

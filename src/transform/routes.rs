@@ -152,7 +152,7 @@ impl Routes {
             match stage.apply(&mut event) {
                 Ok(Verdict::Keep) => kept.push(event),
                 Ok(Verdict::Filtered | Verdict::Skipped) => dropped += 1,
-                Err(reason) => failed.push((event, reason)),
+                Err(reason) => failed.push((event, reason.to_string())),
             }
         }
         if dropped > 0 {

@@ -2,6 +2,7 @@
 //! Lambda does), then transforms in order. A table has one; so may a sink.
 
 use super::pattern::{FilterPattern, Filters, PatternError};
+use super::ApplyError;
 use super::{FilterSpec, Outcome, TransformConfig, TransformError, Transforms};
 use crate::model::ChangeEvent;
 
@@ -88,7 +89,7 @@ impl Stage {
 
     /// Filters, then transforms, `event`. An error (a transform that does
     /// not fit the change) is meant for the dead-letter file.
-    pub fn apply(&self, event: &mut ChangeEvent) -> Result<Verdict, String> {
+    pub fn apply(&self, event: &mut ChangeEvent) -> Result<Verdict, ApplyError> {
         if !self.filters.matches(event) {
             return Ok(Verdict::Filtered);
         }

@@ -9,7 +9,9 @@ use object_store::{ObjectStoreExt, PutPayload};
 use tokio_util::sync::CancellationToken;
 
 use super::committer::{extend_visibility, InFlight, Pending};
+use super::object_error::ObjectError;
 use crate::app::sinks::SinkSenders;
+use crate::app::store_error::StoreError;
 use crate::app::stores::Stores;
 use crate::app::EngineError;
 use crate::config::LoaderConfig;
@@ -35,14 +37,6 @@ pub struct Handler<'a> {
     pub stats: Arc<Stats>,
     pub in_flight: InFlight,
     pub dead_objects: u64,
-}
-
-/// Why an object cannot be loaded.
-enum Failure {
-    /// It never will be (corrupt, missing, wrong shape): dead-letter it.
-    Permanent(String),
-    /// It may be later (S3 unreachable): leave the message for redelivery.
-    Transient(String),
 }
 
 impl Handler<'_> {
@@ -93,13 +87,15 @@ impl Handler<'_> {
         };
         let events = match self.read_object(&notice).await {
             Ok(events) => events,
-            Err(Failure::Transient(reason)) => {
-                tracing::warn!(key = %notice.key, "cannot read the object now ({reason}); it will be redelivered");
-                return Ok(());
-            }
-            Err(Failure::Permanent(reason)) => {
+            Err(err) if err.is_permanent() => {
+                let reason = crate::error_text::with_causes(&err);
                 self.dead_object(&notice, &reason, &body).await;
                 self.delete(&receipt).await;
+                return Ok(());
+            }
+            Err(err) => {
+                let reason = crate::error_text::with_causes(&err);
+                tracing::warn!(key = %notice.key, "cannot read the object now ({reason}); it will be redelivered");
                 return Ok(());
             }
         };
@@ -137,45 +133,37 @@ impl Handler<'_> {
             let outgoing = Outgoing::events(Arc::from(notice.table.as_str()), events);
             publish(&self.tracker, &self.sinks, &key, last, outgoing)
                 .await
-                .map_err(|e| EngineError::Internal(e.to_string()))?;
+                .map_err(EngineError::Publish)?;
         }
         self.tracker.mark_drained(&key);
         Ok(())
     }
 
-    async fn read_object(&self, notice: &ObjectNotice) -> Result<Vec<ChangeEvent>, Failure> {
-        let store = self
-            .stores
-            .bucket(&notice.bucket)
-            .await
-            .map_err(Failure::Transient)?;
+    async fn read_object(&self, notice: &ObjectNotice) -> Result<Vec<ChangeEvent>, ObjectError> {
+        let store = self.stores.bucket(&notice.bucket).await?;
         let path = object_store::path::Path::from(notice.key.as_str());
-        let result = match store.get(&path).await {
-            Ok(result) => result,
-            Err(object_store::Error::NotFound { .. }) => {
-                return Err(Failure::Permanent("the object does not exist".into()))
-            }
-            Err(err) => return Err(Failure::Transient(err.to_string())),
+        let object_error = |source| StoreError::Object {
+            bucket: notice.bucket.clone(),
+            key: notice.key.clone(),
+            source,
         };
-        let bytes = result
+        let bytes = store
+            .get(&path)
+            .await
+            .map_err(object_error)?
             .bytes()
             .await
-            .map_err(|e| Failure::Transient(e.to_string()))?;
+            .map_err(object_error)?;
         let events = match notice.format.as_str() {
             "jsonl.gz" => decode_jsonl_gz(&bytes)?,
-            "parquet" => decode_events(bytes).map_err(Failure::Permanent)?,
-            other => {
-                return Err(Failure::Permanent(format!(
-                    "unknown object format {other:?}"
-                )))
-            }
+            "parquet" => decode_events(bytes)?,
+            other => return Err(ObjectError::UnknownFormat(other.to_owned())),
         };
         if events.len() != notice.records {
-            return Err(Failure::Permanent(format!(
-                "the notice announces {} records, the object holds {}",
-                notice.records,
-                events.len()
-            )));
+            return Err(ObjectError::Count {
+                announced: notice.records,
+                held: events.len(),
+            });
         }
         Ok(events)
     }
@@ -250,19 +238,21 @@ impl Handler<'_> {
 }
 
 /// The change events of a gzipped JSON Lines object.
-fn decode_jsonl_gz(bytes: &[u8]) -> Result<Vec<ChangeEvent>, Failure> {
+fn decode_jsonl_gz(bytes: &[u8]) -> Result<Vec<ChangeEvent>, ObjectError> {
     let mut text = String::new();
     flate2::read::MultiGzDecoder::new(bytes)
         .read_to_string(&mut text)
-        .map_err(|e| Failure::Permanent(format!("not gzipped JSON Lines: {e}")))?;
+        .map_err(ObjectError::Gzip)?;
     let mut events = Vec::new();
     for (index, line) in text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
     {
-        let event = decode_event_line(line)
-            .map_err(|e| Failure::Permanent(format!("line {}: {e}", index + 1)))?;
+        let event = decode_event_line(line).map_err(|source| ObjectError::Line {
+            line: index + 1,
+            source,
+        })?;
         events.push(event);
     }
     Ok(events)

@@ -4,6 +4,7 @@
 
 mod committer;
 mod message;
+mod object_error;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -236,9 +237,10 @@ fn finished_sink(tasks: &mut super::sinks::SinkTasks) -> Option<Option<EngineErr
     match tasks.try_join_next()? {
         Ok((_, Ok(()))) => Some(None),
         Ok((_, Err(err))) => Some(Some(EngineError::Sink(err))),
-        Err(join) => Some(Some(EngineError::Internal(format!(
-            "sink task failed: {join}"
-        )))),
+        Err(source) => Some(Some(EngineError::Task {
+            task: "sink task",
+            source,
+        })),
     }
 }
 

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::client::{ClickHouseClient, ClickHouseError, ErrorKind};
 use super::ddl::quote;
 use super::tsv::push_field;
-use crate::schema::{ColumnKind, SchemaEvent};
+use crate::schema::{ColumnKind, SchemaEvent, UnknownKind};
 
 /// The history table's name in the sink's database.
 pub const HISTORY_TABLE: &str = "dynamo_cdc_schema_history";
@@ -106,20 +106,41 @@ impl HistoryTable {
         };
         body.lines()
             .filter(|line| !line.trim().is_empty())
-            .map(|line| parse_row(line).map_err(|message| malformed(&self.qualified, message)))
+            .map(|line| parse_row(line).map_err(|problem| malformed(&self.qualified, &problem)))
             .collect()
     }
 }
 
-fn parse_row(line: &str) -> Result<(String, SchemaEvent), String> {
-    let row: HistoryRow = serde_json::from_str(line).map_err(|e| format!("{e}: {line}"))?;
-    let kind = |text: &str| text.parse::<ColumnKind>().map_err(|e| e.to_string());
+/// Why a history row cannot be read.
+#[derive(Debug, thiserror::Error)]
+enum RowError {
+    /// It is not a JSON object of the history's columns.
+    #[error("{source}: {line}")]
+    Json {
+        line: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Its time is not an integer.
+    #[error("recorded_at_ms is not an integer: {0}")]
+    RecordedAt(String),
+    /// It names a column kind this version does not know.
+    #[error(transparent)]
+    Kind(#[from] UnknownKind),
+}
+
+fn parse_row(line: &str) -> Result<(String, SchemaEvent), RowError> {
+    let row: HistoryRow = serde_json::from_str(line).map_err(|source| RowError::Json {
+        line: line.to_owned(),
+        source,
+    })?;
+    let kind = |text: &str| text.parse::<ColumnKind>();
     let recorded_at_ms = match &row.recorded_at_ms {
         serde_json::Value::Number(n) => n.as_i64(),
         serde_json::Value::String(s) => s.parse().ok(),
         _ => None,
     }
-    .ok_or_else(|| format!("recorded_at_ms is not an integer: {line}"))?;
+    .ok_or_else(|| RowError::RecordedAt(line.to_owned()))?;
     let from = match row.from_kind.as_str() {
         "" => None,
         text => Some(kind(text)?),
@@ -137,11 +158,11 @@ fn parse_row(line: &str) -> Result<(String, SchemaEvent), String> {
     Ok((row.target, event))
 }
 
-fn malformed(table: &str, message: String) -> ClickHouseError {
+fn malformed(table: &str, problem: &RowError) -> ClickHouseError {
     ClickHouseError {
         kind: ErrorKind::Fatal,
         code: None,
-        message: format!("schema history {table} holds a row this version cannot read: {message}"),
+        message: format!("schema history {table} holds a row this version cannot read: {problem}"),
     }
 }
 

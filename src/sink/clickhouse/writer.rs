@@ -156,26 +156,54 @@ fn schema_error(sink: &str, err: ClickHouseError) -> SinkError {
     }
 }
 
+/// Why a target table cannot be written.
+#[derive(Debug, thiserror::Error)]
+enum TableCheckError {
+    /// Its columns cannot be read.
+    #[error("cannot read the columns of {table}: {source}")]
+    Read {
+        table: String,
+        #[source]
+        source: ClickHouseError,
+    },
+    /// It does not exist and the sink may not create it.
+    #[error("table {table} does not exist: set create_table = true, or create it with: {ddl}")]
+    Missing { table: String, ddl: String },
+    /// It lacks columns the sink writes.
+    #[error("table {table} lacks the columns {missing:?}; expected: {ddl}")]
+    Lacks {
+        table: String,
+        missing: Vec<String>,
+        ddl: String,
+    },
+}
+
 /// Checks that the target table exists with every column the sink writes.
 async fn check_columns(
     client: &ClickHouseClient,
     target: &TargetTable,
     caps: Capabilities,
     ddl: &str,
-) -> Result<(), String> {
+) -> Result<(), TableCheckError> {
     let sql = format!(
         "SELECT name FROM system.columns WHERE database = '{}' AND table = '{}' FORMAT TabSeparated",
         target.database.replace('\'', "\\'"),
         target.name.replace('\'', "\\'")
     );
-    let body = client.query(&sql).await.map_err(|e| e.to_string())?;
+    let body = client
+        .query(&sql)
+        .await
+        .map_err(|source| TableCheckError::Read {
+            table: target.qualified(),
+            source,
+        })?;
     let existing: Vec<&str> = body.lines().collect();
+    let ddl = ddl.replace('\n', " ");
     if existing.is_empty() {
-        return Err(format!(
-            "table {} does not exist: set create_table = true, or create it with: {}",
-            target.qualified(),
-            ddl.replace('\n', " ")
-        ));
+        return Err(TableCheckError::Missing {
+            table: target.qualified(),
+            ddl,
+        });
     }
     let missing: Vec<String> = target
         .column_types(caps)
@@ -184,11 +212,11 @@ async fn check_columns(
         .filter(|name| !existing.contains(&name.as_str()))
         .collect();
     if !missing.is_empty() {
-        return Err(format!(
-            "table {} lacks the columns {missing:?}; expected: {}",
-            target.qualified(),
-            ddl.replace('\n', " ")
-        ));
+        return Err(TableCheckError::Lacks {
+            table: target.qualified(),
+            missing,
+            ddl,
+        });
     }
     Ok(())
 }
@@ -324,7 +352,7 @@ async fn open_tables(
                 quote(&config.database)
             ))
             .await
-            .map_err(|e| fatal(e.to_string()))?;
+            .map_err(|e| fatal(format!("creating database {}: {e}", config.database)))?;
     }
     let mut tables = HashMap::new();
     for schema in schemas {
@@ -338,11 +366,14 @@ async fn open_tables(
         .map_err(fatal)?;
         let ddl = create_table_statement(&target, caps);
         if config.create_table {
-            client.query(&ddl).await.map_err(|e| fatal(e.to_string()))?;
+            client
+                .query(&ddl)
+                .await
+                .map_err(|e| fatal(format!("creating table {}: {e}", target.qualified())))?;
         }
         check_columns(client, &target, caps, &ddl)
             .await
-            .map_err(fatal)?;
+            .map_err(|err| fatal(crate::error_text::with_causes(&err)))?;
         tables.insert(Arc::clone(&schema.name), Arc::new(target));
     }
     Ok(tables)

@@ -17,8 +17,22 @@ use crate::model::{json_number, AttributeValue, ChangeEvent, Item, KeyAttribute}
 /// Longest `_id` Elasticsearch accepts, in bytes.
 pub const MAX_ID_BYTES: usize = 512;
 
+/// Why a change has no document id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DocumentIdError {
+    /// A key attribute is missing from the change's keys.
+    #[error("the change has no key attribute {0:?}")]
+    MissingKey(String),
+    /// A key attribute has a type keys cannot have.
+    #[error("key attribute {0:?} is not a string, number or binary")]
+    KeyType(String),
+    /// The id is longer than Elasticsearch accepts.
+    #[error("the document id would be {0} bytes, above Elasticsearch's {MAX_ID_BYTES}")]
+    TooLong(usize),
+}
+
 /// The `_id` of the item whose key attributes are `keys`.
-pub fn document_id(schema_keys: &[KeyAttribute], keys: &Item) -> Result<String, String> {
+pub fn document_id(schema_keys: &[KeyAttribute], keys: &Item) -> Result<String, DocumentIdError> {
     let mut id = String::new();
     for (index, key) in schema_keys.iter().enumerate() {
         if index > 0 {
@@ -26,19 +40,11 @@ pub fn document_id(schema_keys: &[KeyAttribute], keys: &Item) -> Result<String, 
         }
         let value = keys
             .get(&key.name)
-            .ok_or_else(|| format!("the change has no key attribute {:?}", key.name))?;
-        push_key_part(&mut id, value).ok_or_else(|| {
-            format!(
-                "key attribute {:?} is not a string, number or binary",
-                key.name
-            )
-        })?;
+            .ok_or_else(|| DocumentIdError::MissingKey(key.name.clone()))?;
+        push_key_part(&mut id, value).ok_or_else(|| DocumentIdError::KeyType(key.name.clone()))?;
     }
     if id.len() > MAX_ID_BYTES {
-        return Err(format!(
-            "the document id would be {} bytes, above Elasticsearch's {MAX_ID_BYTES}",
-            id.len()
-        ));
+        return Err(DocumentIdError::TooLong(id.len()));
     }
     Ok(id)
 }

@@ -19,7 +19,7 @@ pub use auto_mapping::MappingError;
 pub use config::{
     DeleteMode, ElasticsearchSinkConfig, MappingMode, Routing, SigV4Service, DEFAULT_SCHEMA_INDEX,
 };
-pub use document::{document_id, index_name};
+pub use document::{document_id, index_name, DocumentIdError};
 pub use kinds::{suffix, ElasticsearchKinds, FieldType, KEYWORD_IGNORE_ABOVE};
 pub use numbers::{is_exact, restyle_numbers, NumberStyle};
 pub use version::es_version;

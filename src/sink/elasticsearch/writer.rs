@@ -18,9 +18,9 @@ use super::client::{EsClient, RequestError};
 use super::config::{DeleteMode, ElasticsearchSinkConfig, Routing};
 use super::document::{
     document_id, finish_document, index_name, push_key_part, tombstone_document, upsert_document,
-    DocumentStyle,
+    DocumentIdError, DocumentStyle,
 };
-use super::version::{es_version, OrderCheck};
+use super::version::{es_version, OrderCheck, VersionError};
 use crate::backoff::Backoff;
 use crate::metric_names as names;
 use crate::model::{ChangeEvent, SequenceNumber, TableSchema};
@@ -217,14 +217,13 @@ impl ElasticsearchSink {
         &mut self,
         slot: (usize, usize),
         event: &'a ChangeEvent,
-    ) -> Result<Change<'a>, String> {
+    ) -> Result<Change<'a>, ChangeError> {
         let target = self
             .targets
             .get(&event.table)
-            .ok_or_else(|| format!("no table {} in this pipeline", event.table))?;
+            .ok_or_else(|| ChangeError::UnknownTable(Arc::clone(&event.table)))?;
         let id = document_id(&target.schema.keys, &event.keys)?;
-        let version =
-            es_version(event.version(), target.schema.versions).map_err(|e| e.to_string())?;
+        let version = es_version(event.version(), target.schema.versions)?;
         if self
             .order
             .lost_order(&event.position.shard, event.version(), version)
@@ -446,7 +445,21 @@ struct Target {
     index: String,
 }
 
-fn refusal(slot: (usize, usize), reason: String) -> Rejected {
+/// Why a change cannot become a document action: it is refused.
+#[derive(Debug, thiserror::Error)]
+enum ChangeError {
+    /// The change's table is not one of this sink's.
+    #[error("no table {0} in this pipeline")]
+    UnknownTable(Arc<str>),
+    /// Its keys make no document id.
+    #[error(transparent)]
+    Id(#[from] DocumentIdError),
+    /// Its version makes no Elasticsearch version.
+    #[error(transparent)]
+    Version(#[from] VersionError),
+}
+
+fn refusal(slot: (usize, usize), reason: impl std::fmt::Display) -> Rejected {
     Rejected {
         chunk: slot.0,
         event: slot.1,
@@ -518,9 +531,12 @@ async fn open_auto_mapping(
         })?;
     let indices: Vec<String> = auto.indices().map(str::to_owned).collect();
     for index in indices {
-        auto.load(client, &index)
-            .await
-            .map_err(|err| fatal(err.to_string()))?;
+        auto.load(client, &index).await.map_err(|err| {
+            fatal(format!(
+                "reading the mapping of {index}: {}",
+                crate::error_text::with_causes(&err)
+            ))
+        })?;
         tracing::info!(sink = %env.name, %index, "read the mapping (mapping = \"auto\")");
     }
     Ok(auto)

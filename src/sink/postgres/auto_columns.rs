@@ -17,7 +17,9 @@ use crate::clock::now_ms;
 use crate::hash::fnv1a;
 use crate::metric_names as names;
 use crate::model::{Item, SequenceNumber};
-use crate::schema::{naming, ColumnKind, LiveColumn, LiveSchema, SchemaEvent, SinkKinds};
+use crate::schema::{
+    naming, ColumnKind, LiveColumn, LiveSchema, SchemaEvent, SinkKinds, UnknownKind,
+};
 
 /// The history table's name in the sink's schema.
 pub const HISTORY_TABLE: &str = "dynamo_cdc_schema_history";
@@ -257,24 +259,56 @@ fn kind_of_type(data_type: &str, recorded: Option<ColumnKind>) -> Option<ColumnK
     })
 }
 
+/// Why the schema history cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryReadError {
+    /// The query failed.
+    #[error("cannot query {table}: {source}")]
+    Query {
+        /// The history table.
+        table: String,
+        /// The server's or the connection's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// A row names a column kind this version does not know.
+    #[error("{table} holds a row this version cannot read: {source}")]
+    Kind {
+        /// The history table.
+        table: String,
+        /// The unknown kind.
+        #[source]
+        source: UnknownKind,
+    },
+}
+
 /// Every recorded change of the targets whose names start with `prefix`, oldest first.
 pub async fn read_history(
     client: &Client,
     schema: &str,
     prefix: &str,
-) -> Result<Vec<SchemaEvent>, String> {
+) -> Result<Vec<SchemaEvent>, HistoryReadError> {
+    let table = history_table(schema);
     let rows = client
         .query(
             &format!(
                 "SELECT source_table, attribute, column_name, from_kind, to_kind, sink_type, version, \
-                 recorded_at_ms FROM {} WHERE starts_with(target, $1) ORDER BY recorded_at_ms, version",
-                history_table(schema)
+                 recorded_at_ms FROM {table} WHERE starts_with(target, $1) ORDER BY recorded_at_ms, version"
             ),
             &[&prefix],
         )
         .await
-        .map_err(|e| crate::error_text::with_causes(&e))?;
-    let kind = |text: String| text.parse::<ColumnKind>().map_err(|e| e.to_string());
+        .map_err(|source| HistoryReadError::Query {
+            table: table.clone(),
+            source,
+        })?;
+    let kind = |text: String| {
+        text.parse::<ColumnKind>()
+            .map_err(|source| HistoryReadError::Kind {
+                table: table.clone(),
+                source,
+            })
+    };
     rows.into_iter()
         .map(|row| {
             Ok(SchemaEvent {

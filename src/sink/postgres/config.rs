@@ -195,7 +195,12 @@ impl SinkSpec for PostgresSinkConfig {
         tokio::spawn(connection);
         let events = super::auto_columns::read_history(&client, &self.schema, &self.table_prefix)
             .await
-            .map_err(|e| fatal(format!("reading the schema history: {e}")))?;
+            .map_err(|e| {
+                fatal(format!(
+                    "reading the schema history: {}",
+                    crate::error_text::with_causes(&e)
+                ))
+            })?;
         Ok(Some(events))
     }
 }

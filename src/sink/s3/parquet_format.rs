@@ -15,8 +15,9 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use super::parquet_columns::{build, field, value_text, TypedColumn};
+use super::parquet_error::{ParquetFileError, RowError};
 use crate::decode::{decode_image, decode_item};
-use crate::model::{ChangeEvent, Image, Item, Op, Position, SequenceNumber};
+use crate::model::{ChangeEvent, Image, Op, Position, SequenceNumber};
 
 fn schema() -> Arc<Schema> {
     Arc::new(Schema::new(vec![
@@ -57,7 +58,10 @@ fn op_name(op: Op) -> &'static str {
 /// Encodes events as one Parquet file (Snappy), with `typed` columns after
 /// the fixed ones. Every event's typed values must have passed
 /// [`value_text`] (the sink rejects the others first).
-pub fn encode_events(events: &[&ChangeEvent], typed: &[TypedColumn]) -> Result<Vec<u8>, String> {
+pub fn encode_events(
+    events: &[&ChangeEvent],
+    typed: &[TypedColumn],
+) -> Result<Vec<u8>, ParquetFileError> {
     let filled = typed
         .iter()
         .map(|column| {
@@ -67,7 +71,7 @@ pub fn encode_events(events: &[&ChangeEvent], typed: &[TypedColumn]) -> Result<V
                 .collect::<Result<Vec<_>, _>>()?;
             Ok((column.clone(), values))
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, ParquetFileError>>()?;
     encode_filled(events, &filled)
 }
 
@@ -77,23 +81,24 @@ pub fn encode_events(events: &[&ChangeEvent], typed: &[TypedColumn]) -> Result<V
 pub fn encode_filled(
     events: &[&ChangeEvent],
     typed: &[(TypedColumn, Vec<Option<String>>)],
-) -> Result<Vec<u8>, String> {
-    let json = |item: &Item| serde_json::to_string(item).map_err(|e| e.to_string());
-    let optional = |image: &Option<Image>| -> Result<Option<String>, String> {
-        Ok(image.as_ref().map(Image::json))
-    };
+) -> Result<Vec<u8>, ParquetFileError> {
     let keys: Vec<String> = events
         .iter()
-        .map(|e| json(&e.keys))
+        .map(|e| {
+            serde_json::to_string(&e.keys).map_err(|source| ParquetFileError::Keys {
+                event_id: e.event_id.clone(),
+                source,
+            })
+        })
         .collect::<Result<_, _>>()?;
-    let new_images: Vec<Option<String>> = events
-        .iter()
-        .map(|e| optional(&e.new_image))
-        .collect::<Result<_, _>>()?;
-    let old_images: Vec<Option<String>> = events
-        .iter()
-        .map(|e| optional(&e.old_image))
-        .collect::<Result<_, _>>()?;
+    let image_texts = |image: fn(&ChangeEvent) -> &Option<Image>| -> Vec<Option<String>> {
+        events
+            .iter()
+            .map(|e| image(e).as_ref().map(Image::json))
+            .collect()
+    };
+    let new_images = image_texts(|e| &e.new_image);
+    let old_images = image_texts(|e| &e.old_image);
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(
             events.iter().map(|e| &*e.table),
@@ -130,106 +135,151 @@ pub fn encode_filled(
         .collect();
     for (column, values) in typed {
         if values.len() != events.len() {
-            return Err(format!(
-                "column {} has {} values for {} events",
-                column.name,
-                values.len(),
-                events.len()
-            ));
+            return Err(ParquetFileError::Shape {
+                column: column.name.clone(),
+                values: values.len(),
+                events: events.len(),
+            });
         }
         columns.push(build(column, values)?);
         fields.push(field(column));
     }
     let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(Arc::clone(&schema), columns).map_err(|e| e.to_string())?;
+    let batch = RecordBatch::try_new(Arc::clone(&schema), columns)
+        .map_err(ParquetFileError::arrow("build the record batch"))?;
     let properties = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build();
     let mut out = Vec::new();
-    let mut writer =
-        ArrowWriter::try_new(&mut out, schema, Some(properties)).map_err(|e| e.to_string())?;
-    writer.write(&batch).map_err(|e| e.to_string())?;
-    writer.close().map_err(|e| e.to_string())?;
+    let mut writer = ArrowWriter::try_new(&mut out, schema, Some(properties))
+        .map_err(ParquetFileError::parquet("start the file"))?;
+    writer
+        .write(&batch)
+        .map_err(ParquetFileError::parquet("write the rows"))?;
+    writer
+        .close()
+        .map_err(ParquetFileError::parquet("finish the file"))?;
     Ok(out)
 }
 
 /// Decodes a Parquet object written by [`encode_events`].
-pub fn decode_events(bytes: bytes::Bytes) -> Result<Vec<ChangeEvent>, String> {
+pub fn decode_events(bytes: bytes::Bytes) -> Result<Vec<ChangeEvent>, ParquetFileError> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .map_err(|e| format!("not a Parquet file: {e}"))?
+        .map_err(ParquetFileError::parquet("read it as a Parquet file"))?
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(ParquetFileError::parquet("start reading its rows"))?;
     let mut events = Vec::new();
     for batch in reader {
-        let batch = batch.map_err(|e| e.to_string())?;
-        let column = |name: &str| {
-            batch
-                .column_by_name(name)
-                .ok_or_else(|| format!("the Parquet file has no column {name:?}"))
-        };
-        let text = |name: &str| -> Result<&StringArray, String> {
-            column(name)?
-                .as_string_opt::<i32>()
-                .ok_or_else(|| format!("column {name:?} is not a string column"))
-        };
-        let (table, op, keys, new_image, old_image) = (
-            text("table")?,
-            text("op")?,
-            text("keys")?,
-            text("new_image")?,
-            text("old_image")?,
-        );
-        let (shard, sequence, event_id) = (text("shard")?, text("sequence")?, text("event_id")?);
-        let approx = column("approx_time_ms")?
-            .as_primitive_opt::<Int64Type>()
-            .ok_or("column \"approx_time_ms\" is not Int64")?;
-        let ttl = column("ttl_delete")?
-            .as_boolean_opt()
-            .ok_or("column \"ttl_delete\" is not Boolean")?;
-        let size = column("size_bytes")?
-            .as_primitive_opt::<UInt64Type>()
-            .ok_or("column \"size_bytes\" is not UInt64")?;
+        let batch = batch.map_err(ParquetFileError::arrow("read a row group"))?;
+        let columns = FixedColumns::of(&batch)?;
         for row in 0..batch.num_rows() {
-            let at = |e: &dyn std::fmt::Display| format!("row {}: {e}", events.len() + 1);
-            let image = |array: &StringArray| -> Result<Option<Image>, String> {
-                if array.is_null(row) {
-                    Ok(None)
-                } else {
-                    decode_image(array.value(row)).map(Some).map_err(|e| at(&e))
-                }
-            };
-            let op = match op.value(row) {
-                "insert" => Op::Insert,
-                "modify" => Op::Modify,
-                "remove" => Op::Remove,
-                "read" => Op::Read,
-                other => return Err(at(&format!("unknown op {other:?}"))),
-            };
-            events.push(ChangeEvent {
-                table: Arc::from(table.value(row)),
-                op,
-                keys: decode_item(keys.value(row)).map_err(|e| at(&e))?,
-                new_image: image(new_image)?,
-                old_image: image(old_image)?,
-                position: Position {
-                    shard: Arc::from(shard.value(row)),
-                    sequence: SequenceNumber::parse(sequence.value(row)).map_err(|e| at(&e))?,
-                },
-                version: SequenceNumber::parse(sequence.value(row)).map_err(|e| at(&e))?,
-                approx_time_ms: (!approx.is_null(row)).then(|| approx.value(row)),
-                ttl_delete: ttl.value(row),
-                event_id: event_id.value(row).to_owned(),
-                size_bytes: size.value(row),
-            });
+            let event = columns
+                .event(row)
+                .map_err(|problem| ParquetFileError::Row {
+                    row: events.len() + 1,
+                    problem,
+                })?;
+            events.push(event);
         }
     }
     Ok(events)
 }
 
+/// The fixed columns of one record batch, typed.
+struct FixedColumns<'a> {
+    table: &'a StringArray,
+    op: &'a StringArray,
+    keys: &'a StringArray,
+    new_image: &'a StringArray,
+    old_image: &'a StringArray,
+    shard: &'a StringArray,
+    sequence: &'a StringArray,
+    event_id: &'a StringArray,
+    approx_time_ms: &'a Int64Array,
+    ttl_delete: &'a BooleanArray,
+    size_bytes: &'a UInt64Array,
+}
+
+impl<'a> FixedColumns<'a> {
+    fn of(batch: &'a RecordBatch) -> Result<Self, ParquetFileError> {
+        let column = |name: &'static str| {
+            batch
+                .column_by_name(name)
+                .ok_or(ParquetFileError::MissingColumn(name))
+        };
+        let wrong = |column, expected| ParquetFileError::ColumnType { column, expected };
+        let text = |name: &'static str| {
+            column(name)?
+                .as_string_opt::<i32>()
+                .ok_or_else(|| wrong(name, "a string column"))
+        };
+        Ok(Self {
+            table: text("table")?,
+            op: text("op")?,
+            keys: text("keys")?,
+            new_image: text("new_image")?,
+            old_image: text("old_image")?,
+            shard: text("shard")?,
+            sequence: text("sequence")?,
+            event_id: text("event_id")?,
+            approx_time_ms: column("approx_time_ms")?
+                .as_primitive_opt::<Int64Type>()
+                .ok_or_else(|| wrong("approx_time_ms", "Int64"))?,
+            ttl_delete: column("ttl_delete")?
+                .as_boolean_opt()
+                .ok_or_else(|| wrong("ttl_delete", "Boolean"))?,
+            size_bytes: column("size_bytes")?
+                .as_primitive_opt::<UInt64Type>()
+                .ok_or_else(|| wrong("size_bytes", "UInt64"))?,
+        })
+    }
+
+    /// The change in row `row`.
+    fn event(&self, row: usize) -> Result<ChangeEvent, RowError> {
+        let image =
+            |column: &'static str, array: &StringArray| -> Result<Option<Image>, RowError> {
+                if array.is_null(row) {
+                    return Ok(None);
+                }
+                decode_image(array.value(row))
+                    .map(Some)
+                    .map_err(|source| RowError::Json { column, source })
+            };
+        let op = match self.op.value(row) {
+            "insert" => Op::Insert,
+            "modify" => Op::Modify,
+            "remove" => Op::Remove,
+            "read" => Op::Read,
+            other => return Err(RowError::UnknownOp(other.to_owned())),
+        };
+        let sequence = SequenceNumber::parse(self.sequence.value(row))?;
+        Ok(ChangeEvent {
+            table: Arc::from(self.table.value(row)),
+            op,
+            keys: decode_item(self.keys.value(row)).map_err(|source| RowError::Json {
+                column: "keys",
+                source,
+            })?,
+            new_image: image("new_image", self.new_image)?,
+            old_image: image("old_image", self.old_image)?,
+            position: Position {
+                shard: Arc::from(self.shard.value(row)),
+                sequence: sequence.clone(),
+            },
+            version: sequence,
+            approx_time_ms: (!self.approx_time_ms.is_null(row))
+                .then(|| self.approx_time_ms.value(row)),
+            ttl_delete: self.ttl_delete.value(row),
+            event_id: self.event_id.value(row).to_owned(),
+            size_bytes: self.size_bytes.value(row),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AttributeValue, Number};
+    use crate::model::{AttributeValue, Item, Number};
 
     #[test]
     fn fixed_columns_are_the_schema() {

@@ -13,6 +13,7 @@ use super::auto_columns::AutoColumns;
 use super::keys::object_key;
 use super::notice::ObjectNotice;
 use super::parquet_columns::{value_text, TypedColumn};
+use super::parquet_error::ParquetFileError;
 use super::parquet_format::{encode_events, encode_filled};
 use super::schema_objects::SchemaObjects;
 use super::{S3Format, S3SinkConfig};
@@ -162,7 +163,18 @@ struct Layout<'a> {
 /// values each table left out (`columns = "auto"`).
 type Built = (Vec<Object>, Vec<Rejected>, HashMap<Arc<str>, u64>);
 
-fn build_objects(batch: &Batch, layout: &Layout<'_>) -> Result<Built, String> {
+/// Why an object's body cannot be made: the batch cannot be written.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    /// Compressing the JSON Lines failed.
+    #[error("cannot gzip the JSON Lines: {0}")]
+    Gzip(#[from] std::io::Error),
+    /// The Parquet file cannot be written.
+    #[error(transparent)]
+    Parquet(#[from] ParquetFileError),
+}
+
+fn build_objects(batch: &Batch, layout: &Layout<'_>) -> Result<Built, BodyError> {
     let (bucket, prefix, format) = (layout.bucket, layout.prefix, layout.format);
     let mut rejected = Vec::new();
     // (table, shard) groups in first-seen order; events keep stream order within a shard.
@@ -176,11 +188,11 @@ fn build_objects(batch: &Batch, layout: &Layout<'_>) -> Result<Built, String> {
                 .iter()
                 .filter(|(table, _)| table.as_deref().is_none_or(|t| t == &*event.table))
                 .find_map(|(_, column)| value_text(column, event).err());
-            if let Some(reason) = problem {
+            if let Some(problem) = problem {
                 rejected.push(Rejected {
                     chunk,
                     event: index,
-                    reason,
+                    reason: problem.to_string(),
                 });
                 continue;
             }
@@ -240,7 +252,7 @@ fn encode(
     events: &[&ChangeEvent],
     table: &str,
     layout: &Layout<'_>,
-) -> Result<(Vec<u8>, u64), String> {
+) -> Result<(Vec<u8>, u64), BodyError> {
     match (layout.format, layout.auto) {
         (S3Format::JsonlGz, _) => {
             let mut lines = Vec::new();
@@ -248,8 +260,8 @@ fn encode(
                 event.write_json_line(&mut lines);
             }
             let mut encoder = GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            encoder.write_all(&lines).map_err(|e| e.to_string())?;
-            Ok((encoder.finish().map_err(|e| e.to_string())?, 0))
+            encoder.write_all(&lines)?;
+            Ok((encoder.finish()?, 0))
         }
         (S3Format::Parquet, Some(auto)) => {
             let (filled, left_out) = auto.fill(table, events);
@@ -300,9 +312,9 @@ impl SinkWriter for S3Sink {
             auto: self.auto.as_ref(),
         };
         let (objects, rejected, untyped) =
-            build_objects(&batch, &layout).map_err(|message| SinkError::Fatal {
+            build_objects(&batch, &layout).map_err(|err| SinkError::Fatal {
                 sink: self.name.clone(),
-                message,
+                message: crate::error_text::with_causes(&err),
             })?;
         for (table, count) in untyped.into_iter().filter(|(_, n)| *n > 0) {
             metrics::counter!(names::SCHEMA_UNTYPED_VALUES, "sink" => self.name.clone(),
@@ -324,8 +336,12 @@ impl SinkWriter for S3Sink {
         }
         if let Some((client, queue)) = &self.sqs {
             for object in &objects {
-                let body = serde_json::to_string(&object.notice)
-                    .map_err(|e| self.transient(e.to_string()))?;
+                let body = serde_json::to_string(&object.notice).map_err(|e| {
+                    self.transient(format!(
+                        "cannot serialise the notice of {}: {e}",
+                        object.key
+                    ))
+                })?;
                 client
                     .send_message()
                     .queue_url(queue)

@@ -80,7 +80,8 @@ impl SqliteSink {
                         schema.name
                     ))
                 })?;
-            check_columns(&conn, schema).map_err(fatal)?;
+            check_columns(&conn, schema)
+                .map_err(|err| fatal(crate::error_text::with_causes(&err)))?;
             by_name.insert(
                 Arc::clone(&schema.name),
                 Table {
@@ -114,21 +115,47 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-fn check_columns(conn: &Connection, schema: &TableSchema) -> Result<(), String> {
+/// Why an existing replica table cannot be written.
+#[derive(Debug, thiserror::Error)]
+enum ColumnCheckError {
+    /// Its columns cannot be read.
+    #[error("cannot read the columns of table {table}: {source}")]
+    Read {
+        table: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// It has other columns than the sink writes.
+    #[error(
+        "table {table} exists with columns {found:?}, expected {expected:?}; \
+         drop it or point the sink at another file"
+    )]
+    Mismatch {
+        table: String,
+        found: Vec<String>,
+        expected: Vec<String>,
+    },
+}
+
+fn check_columns(conn: &Connection, schema: &TableSchema) -> Result<(), ColumnCheckError> {
+    let read_failed = |source| ColumnCheckError::Read {
+        table: schema.name.to_string(),
+        source,
+    };
     let mut stmt = conn
         .prepare(&format!("PRAGMA table_info({})", quote(&schema.name)))
-        .map_err(|e| e.to_string())?;
-    let columns: Vec<String> = stmt
+        .map_err(read_failed)?;
+    let found: Vec<String> = stmt
         .query_map([], |row| row.get::<_, String>(1))
         .and_then(|rows| rows.collect())
-        .map_err(|e| e.to_string())?;
+        .map_err(read_failed)?;
     let expected = expected_columns(schema);
-    if columns != expected {
-        return Err(format!(
-            "table {} exists with columns {columns:?}, expected {expected:?}; \
-             drop it or point the sink at another file",
-            schema.name
-        ));
+    if found != expected {
+        return Err(ColumnCheckError::Mismatch {
+            table: schema.name.to_string(),
+            found,
+            expected,
+        });
     }
     Ok(())
 }

@@ -101,7 +101,7 @@ impl<S: ShardSource> ShardReader<S> {
                         table: table.to_string(),
                         sink,
                     },
-                    other => self.internal(other.to_string()),
+                    other => self.publish_failed(other),
                 })?;
         }
         Ok(())
@@ -119,8 +119,6 @@ impl<S: ShardSource> ShardReader<S> {
             let raw = raw_text
                 .as_deref()
                 .and_then(|text| serde_json::from_str::<&serde_json::value::RawValue>(text).ok());
-            let fallback = serde_json::value::RawValue::from_string("null".to_owned())
-                .map_err(|err| self.internal(err.to_string()))?;
             let sequence = failure.position.as_ref().map(SequenceNumber::as_str);
             self.dead_letters
                 .write(&[DeadLetter {
@@ -129,9 +127,9 @@ impl<S: ShardSource> ShardReader<S> {
                     shard: &self.key.shard,
                     sequence,
                     error: &message,
-                    record: raw.unwrap_or(&fallback),
+                    record: raw.unwrap_or(serde_json::value::RawValue::NULL),
                 }])
-                .map_err(|err| self.internal(err.to_string()))?;
+                .map_err(|err| self.dead_letter_failed(err))?;
             tracing::error!(
                 table = %table,
                 shard = %self.key.shard,

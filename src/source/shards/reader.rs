@@ -9,8 +9,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
 use crate::config::{SnapshotMode, SourceSettings, TableConfig, TrimPolicy};
-use crate::coordinator::{AckTracker, ShardKey, SinkSenders};
-use crate::dead_letter::DeadLetters;
+use crate::coordinator::{AckTracker, PublishError, ShardKey, SinkSenders};
+use crate::dead_letter::{DeadLetterError, DeadLetters};
 use crate::decode::DecodeError;
 use crate::metric_names as names;
 use crate::model::SequenceNumber;
@@ -87,15 +87,28 @@ pub enum ReaderError {
         /// The offending sequence number.
         got: String,
     },
-    /// Writing a dead letter or registering a chunk failed.
-    #[error("table {table}, shard {shard}: {message}")]
-    Internal {
+    /// A chunk could not be registered with the tracker.
+    #[error("table {table}, shard {shard}: {source}")]
+    Publish {
         /// Source table.
         table: String,
         /// Shard id.
         shard: String,
-        /// What failed.
-        message: String,
+        /// The tracker's refusal.
+        #[source]
+        source: Box<PublishError>,
+    },
+    /// A record that cannot be decoded could not be written to its
+    /// dead-letter file (the reader stops rather than lose it).
+    #[error("table {table}, shard {shard}: {source}")]
+    DeadLetter {
+        /// Source table.
+        table: String,
+        /// Shard id.
+        shard: String,
+        /// The dead-letter file's error.
+        #[source]
+        source: Box<DeadLetterError>,
     },
     /// A sink stopped accepting chunks (it failed; its own error says why).
     #[error("table {table}: sink {sink} stopped")]
@@ -175,11 +188,19 @@ impl<S: ShardSource> ShardReader<S> {
         }
     }
 
-    pub(super) fn internal(&self, message: String) -> ReaderError {
-        ReaderError::Internal {
+    pub(super) fn publish_failed(&self, source: PublishError) -> ReaderError {
+        ReaderError::Publish {
             table: self.table.name.clone(),
             shard: self.key.shard.to_string(),
-            message,
+            source: Box::new(source),
+        }
+    }
+
+    pub(super) fn dead_letter_failed(&self, source: DeadLetterError) -> ReaderError {
+        ReaderError::DeadLetter {
+            table: self.table.name.clone(),
+            shard: self.key.shard.to_string(),
+            source: Box::new(source),
         }
     }
 

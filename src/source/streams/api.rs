@@ -469,11 +469,11 @@ async fn resolve_streams_endpoint(region: &str) -> Result<String, SourceError> {
     let params = Params::builder()
         .region(region.to_owned())
         .build()
-        .map_err(|err| fatal(err.to_string()))?;
+        .map_err(|err| fatal(format!("region {region:?}: {err}")))?;
     let endpoint = aws_sdk_dynamodbstreams::config::endpoint::DefaultResolver::new()
         .resolve_endpoint(&params)
         .await
-        .map_err(|err| fatal(err.to_string()))?;
+        .map_err(|err| fatal(format!("region {region:?}: {err}")))?;
     Ok(endpoint.url().to_owned())
 }
 
@@ -486,12 +486,12 @@ async fn resolve_dynamodb_endpoint(region: &str) -> Result<String, SourceError> 
     let params = aws_sdk_dynamodb::config::endpoint::Params::builder()
         .region(region.to_owned())
         .build()
-        .map_err(|err| fatal(err.to_string()))?;
+        .map_err(|err| fatal(format!("region {region:?}: {err}")))?;
     let endpoint = aws_sdk_dynamodb::config::endpoint::ResolveEndpoint::resolve_endpoint(
         &aws_sdk_dynamodb::config::endpoint::DefaultResolver::new(),
         &params,
     )
     .await
-    .map_err(|err| fatal(err.to_string()))?;
+    .map_err(|err| fatal(format!("region {region:?}: {err}")))?;
     Ok(endpoint.url().to_owned())
 }
