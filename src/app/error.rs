@@ -68,9 +68,9 @@ pub enum EngineError {
         /// The configured tables.
         known: String,
     },
-    /// A replay input could not be read.
+    /// A replay stopped (its input, its dead letters or its sinks).
     #[error("replay: {0}")]
-    Replay(String),
+    Replay(#[from] super::replay_error::ReplayError),
     /// A task of the engine panicked or was aborted.
     #[error("{task} failed unexpectedly: {source}")]
     Task {

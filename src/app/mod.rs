@@ -16,6 +16,7 @@ mod ownership;
 mod pipeline;
 mod progress;
 mod replay;
+mod replay_error;
 mod replay_input;
 mod signals;
 mod sinks;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::pipeline::Pipeline;
+use super::replay_error::ReplayError;
 use super::replay_input::{read_file, Entry};
 use super::sinks::{collect_sink_result, SinkSenders, SinkShared, SinkTasks, TableStages};
 use super::EngineError;
@@ -40,10 +41,6 @@ pub struct ReplaySummary {
     pub stats: StatsSnapshot,
     /// Input entries that could not be decoded (in the dead-letter file).
     pub bad_input: u64,
-}
-
-fn replay_error(message: impl Into<String>) -> EngineError {
-    EngineError::Replay(message.into())
 }
 
 /// How many reasons for undecodable records an inference failure quotes.
@@ -83,22 +80,21 @@ impl KeySearch {
     }
 
     /// The keys, or why there are none: the first undecodable records.
-    fn into_keys(self) -> Result<Vec<KeyAttribute>, EngineError> {
+    fn into_keys(self) -> Result<Vec<KeyAttribute>, ReplayError> {
         if let Some(keys) = self.keys {
             return Ok(keys);
         }
-        const HINT: &str = "the table's keys are unknown (pass --keys pk:S,sk:N)";
         if self.rejected == 0 {
-            return Err(replay_error(format!("the input holds no record: {HINT}")));
+            return Err(ReplayError::NoRecords);
         }
         let more = match self.rejected - self.reasons.len() {
             0 => String::new(),
             more => format!(" (and {more} more)"),
         };
-        Err(replay_error(format!(
-            "no record in the input could be decoded: {}{more}; so {HINT}",
-            self.reasons.join("; ")
-        )))
+        Err(ReplayError::NoKeys {
+            reasons: self.reasons.join("; "),
+            more,
+        })
     }
 }
 
@@ -116,22 +112,34 @@ fn key_attributes(keys: &Item) -> Vec<KeyAttribute> {
         .collect()
 }
 
+/// Why a key search stopped reading: it found the keys, or the input
+/// could not be read.
+enum SearchStop {
+    Found,
+    Failed(ReplayError),
+}
+
+impl From<ReplayError> for SearchStop {
+    fn from(err: ReplayError) -> Self {
+        Self::Failed(err)
+    }
+}
+
 /// The key attributes of the first record of the files whose keys can be
 /// read; the error quotes the first undecodable records when none can.
-fn infer_keys(files: &[PathBuf], table: &Arc<str>) -> Result<Vec<KeyAttribute>, EngineError> {
-    const FOUND: &str = "\u{0}found";
+fn infer_keys(files: &[PathBuf], table: &Arc<str>) -> Result<Vec<KeyAttribute>, ReplayError> {
     let mut search = KeySearch::default();
     for file in files {
         let result = read_file(file, table, 1, |entries| {
             if search.look(entries) {
-                Err(FOUND.to_owned())
+                Err(SearchStop::Found)
             } else {
                 Ok(())
             }
         });
         match result {
-            Err(message) if message == FOUND => break,
-            Err(message) => return Err(replay_error(message)),
+            Err(SearchStop::Found) => break,
+            Err(SearchStop::Failed(err)) => return Err(err),
             Ok(()) => {}
         }
     }
@@ -145,10 +153,10 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, EngineError> {
     for path in paths {
         if path.is_dir() {
             let mut inner: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| replay_error(format!("{}: {e}", path.display())))?
+                .map_err(ReplayError::io(path))?
                 .map(|entry| entry.map(|e| e.path()))
                 .collect::<Result<_, _>>()
-                .map_err(|e| replay_error(format!("{}: {e}", path.display())))?;
+                .map_err(ReplayError::io(path))?;
             inner.sort();
             files.extend(expand(&inner)?);
         } else {
@@ -195,8 +203,8 @@ pub async fn run_replay(
     let mut errors: Vec<EngineError> = Vec::new();
     let bad_input = match reading.await {
         Ok(Ok(bad)) => bad,
-        Ok(Err(message)) => {
-            errors.push(replay_error(message));
+        Ok(Err(err)) => {
+            errors.push(err.into());
             0
         }
         Err(source) => {
@@ -227,12 +235,13 @@ async fn table_keys(
         return Ok(given.to_vec());
     }
     let (files, name) = (files.to_vec(), Arc::clone(table));
-    tokio::task::spawn_blocking(move || infer_keys(&files, &name))
+    let inferred = tokio::task::spawn_blocking(move || infer_keys(&files, &name))
         .await
         .map_err(|source| EngineError::Task {
             task: "inferring the table's keys",
             source,
-        })?
+        })?;
+    Ok(inferred?)
 }
 
 /// Waits until the sinks acknowledged every chunk handed over, a sink
@@ -273,7 +282,7 @@ struct Reader {
 impl Reader {
     /// Replays every file in order; the count of undecodable entries
     /// (dead-lettered), or why it stopped.
-    fn read_all(self) -> Result<u64, String> {
+    fn read_all(self) -> Result<u64, ReplayError> {
         let mut bad_input = 0u64;
         for file in &self.files {
             let key = ShardKey {
@@ -285,7 +294,7 @@ impl Reader {
             let mut chunk_number = 0u64;
             read_file(file, &self.table, CHUNK, |entries| {
                 if self.shared.cancel.is_cancelled() {
-                    return Err("stopped by a signal".into());
+                    return Err(ReplayError::Stopped);
                 }
                 self.hand_over(&key, entries, &mut chunk_number, &mut bad_input)
             })?;
@@ -302,24 +311,21 @@ impl Reader {
         entries: Vec<Entry>,
         chunk_number: &mut u64,
         bad_input: &mut u64,
-    ) -> Result<(), String> {
+    ) -> Result<(), ReplayError> {
         let mut events = Vec::with_capacity(entries.len());
         for entry in entries {
             match entry {
                 Entry::Event(event) => events.push(*event),
                 Entry::Bad { raw, reason, .. } => {
                     *bad_input += 1;
-                    self.shared
-                        .dead_letters
-                        .write(&[DeadLetter {
-                            table: &self.table,
-                            stage: "replay",
-                            shard: &key.shard,
-                            sequence: None,
-                            error: &reason,
-                            record: &raw,
-                        }])
-                        .map_err(|e| format!("writing a dead letter: {e}"))?;
+                    self.shared.dead_letters.write(&[DeadLetter {
+                        table: &self.table,
+                        stage: "replay",
+                        shard: &key.shard,
+                        sequence: None,
+                        error: &reason,
+                        record: &raw,
+                    }])?;
                 }
             }
         }
@@ -328,11 +334,16 @@ impl Reader {
             return Ok(());
         }
         *chunk_number += 1;
-        let sequence = SequenceNumber::parse(&chunk_number.to_string())
-            .map_err(|e| format!("numbering chunk {chunk_number}: {e}"))?;
+        let chunk = *chunk_number;
+        let sequence = SequenceNumber::parse(&chunk.to_string())
+            .map_err(|source| ReplayError::ChunkNumber { chunk, source })?;
         let outgoing = Outgoing::events(Arc::clone(&self.table), events);
-        publish_blocking(&self.tracker, &self.senders, key, sequence, outgoing)
-            .map_err(|e| format!("handing chunk {chunk_number} to the sinks: {e}"))
+        publish_blocking(&self.tracker, &self.senders, key, sequence, outgoing).map_err(|source| {
+            ReplayError::Publish {
+                chunk,
+                source: Box::new(source),
+            }
+        })
     }
 }
 

@@ -19,6 +19,7 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::replay_error::ReplayError;
 use crate::decode::{decode_event_line, RecordDecoder};
 use crate::model::{ChangeEvent, Item};
 
@@ -260,14 +261,12 @@ fn record_entry(raw: &str, at: Origin<'_>, records: &mut RecordDecoder) -> Entry
 fn first_content_line(
     reader: &mut impl BufRead,
     path: &Path,
-) -> Result<Option<(String, usize)>, String> {
+) -> Result<Option<(String, usize)>, ReplayError> {
     let (mut line, mut number) = (String::new(), 0);
     loop {
         number += 1;
         line.clear();
-        let read = reader
-            .read_line(&mut line)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let read = reader.read_line(&mut line).map_err(ReplayError::io(path))?;
         if read == 0 {
             return Ok(None);
         }
@@ -294,16 +293,17 @@ fn starts_document(line: &str) -> bool {
 }
 
 /// Reads a replay file in batches of about `batch` entries, calling `each`
-/// with every batch; an I/O error, or an error `each` returns, stops it.
-pub fn read_file(
+/// with every batch; an I/O error, or an error `each` returns (which may
+/// be the caller's own way to stop early), stops it.
+pub fn read_file<E: From<ReplayError>>(
     path: &Path,
     table: &Arc<str>,
     batch: usize,
-    mut each: impl FnMut(Vec<Entry>) -> Result<(), String>,
-) -> Result<(), String> {
+    mut each: impl FnMut(Vec<Entry>) -> Result<(), E>,
+) -> Result<(), E> {
     let shard: Arc<str> = Arc::from(format!("replay:{}", path.display()));
     let mut records = RecordDecoder::new(table, &shard);
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let file = std::fs::File::open(path).map_err(ReplayError::io(path))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let Some((first, number)) = first_content_line(&mut reader, path)? else {
         return Ok(());
@@ -313,7 +313,7 @@ pub fn read_file(
         let mut text = "\n".repeat(number - 1) + &first;
         reader
             .read_to_string(&mut text)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(ReplayError::io(path))?;
         let mut out = Vec::new();
         decode_document(&text, Origin::file(path), &mut records, &mut out);
         return each(out);
@@ -330,14 +330,14 @@ struct Lines<'a> {
 
 impl Lines<'_> {
     /// Decodes `first` (line `number`) and every line after it.
-    fn read(
+    fn read<E: From<ReplayError>>(
         &self,
         mut reader: impl BufRead,
         first: String,
         mut number: usize,
         records: &mut RecordDecoder,
-        each: &mut impl FnMut(Vec<Entry>) -> Result<(), String>,
-    ) -> Result<(), String> {
+        each: &mut impl FnMut(Vec<Entry>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut out = Vec::with_capacity(self.batch);
         let mut line = first;
         let mut last = LineShape::Unknown;
@@ -354,7 +354,7 @@ impl Lines<'_> {
             number += 1;
             reader
                 .read_line(&mut line)
-                .map_err(|e| format!("{}: {e}", self.path.display()))?;
+                .map_err(ReplayError::io(self.path))?;
         }
         if !out.is_empty() {
             each(out)?;
@@ -376,7 +376,7 @@ mod tests {
         let mut all = Vec::new();
         read_file(&path, &Arc::from("orders"), 2, |batch| {
             all.extend(batch);
-            Ok(())
+            Ok::<(), ReplayError>(())
         })
         .expect("read");
         all
