@@ -13,6 +13,7 @@ use crate::coordinator::lease::kcl::{read_kcl_lease, KclLease, KclPosition};
 use crate::coordinator::lease::table::{HEARTBEAT_PREFIX, SHARD_END};
 use crate::coordinator::lease::{lease_key, LeaseTable, Written};
 use crate::coordinator::{CheckpointStore, CheckpointUpdate, ShardKey};
+use crate::source::registry;
 use crate::source::streams::StreamsApi;
 
 /// Where an imported shard goes: the stream id (as this pipeline names it)
@@ -92,14 +93,7 @@ async fn target_of(
         .iter()
         .find(|t| t.name == name)
         .with_context(|| format!("--table {name}: no [[tables]] entry has that name"))?;
-    let stream = match &table.kinesis_stream {
-        Some(stream) => stream.clone(),
-        None => api
-            .describe_table(name, table.stream_arn.as_deref(), false)
-            .await?
-            .stream_arn
-            .to_string(),
-    };
+    let stream = registry::checkpoint_stream(api, table).await?;
     Ok(Target {
         stream,
         table: name.to_owned(),
@@ -108,7 +102,7 @@ async fn target_of(
 
 fn kinesis_target(pipeline: &PipelineConfig, stream: &str) -> Option<Target> {
     pipeline.tables.iter().find_map(|t| {
-        let configured = t.kinesis_stream.as_deref()?;
+        let configured = registry::configured_stream(t)?;
         (configured == stream || configured.ends_with(&format!(":stream/{stream}"))).then(|| {
             Target {
                 stream: configured.to_owned(),

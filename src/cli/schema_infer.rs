@@ -16,6 +16,7 @@ use crate::config::{self, PipelineConfig, TableConfig};
 use crate::decode::decode_record;
 use crate::model::Item;
 use crate::schema::SampleStats;
+use crate::source::registry;
 use crate::source::retry::RetryPolicy;
 use crate::source::shard::ShardStart;
 use crate::source::snapshot::scan::{scan_page, ScanRequest};
@@ -108,7 +109,7 @@ async fn sample_table(
     for item in &items {
         stats.observe(item);
     }
-    let (images, bad, stream_note) = match &table.kinesis_stream {
+    let (images, bad, stream_note) = match registry::configured_stream(table) {
         Some(stream) => (
             VecDeque::new(),
             0,

@@ -74,9 +74,33 @@ impl SourceKind {
     pub fn same_reader(a: &TableConfig, b: &TableConfig) -> bool {
         match Self::of(a) {
             Self::DynamoDbStreams => false,
-            Self::Kinesis => a.kinesis_stream == b.kinesis_stream,
+            Self::Kinesis => configured_stream(a) == configured_stream(b),
         }
     }
+}
+
+/// The stream named in `table`'s config (a Kinesis data stream's name or
+/// ARN); `None` when its source finds the stream by describing the table.
+pub fn configured_stream(table: &TableConfig) -> Option<&str> {
+    match SourceKind::of(table) {
+        SourceKind::DynamoDbStreams => None,
+        SourceKind::Kinesis => table.kinesis_stream.as_deref(),
+    }
+}
+
+/// The stream `table`'s shard checkpoints are kept under: the configured
+/// stream, or the DynamoDB stream's ARN (found by describing the table).
+pub async fn checkpoint_stream(
+    api: &StreamsApi,
+    table: &TableConfig,
+) -> Result<String, SourceError> {
+    if let Some(stream) = configured_stream(table) {
+        return Ok(stream.to_owned());
+    }
+    let described = api
+        .describe_table(&table.name, table.stream_arn.as_deref(), false)
+        .await?;
+    Ok(described.stream_arn.to_string())
 }
 
 /// Describes `table` (key schema, stream and view type) as its source
@@ -91,7 +115,7 @@ pub async fn describe(api: &StreamsApi, table: &TableConfig) -> Result<TableStre
         )
         .await?;
     #[cfg(feature = "kinesis")]
-    if let Some(stream) = &table.kinesis_stream {
+    if let Some(stream) = configured_stream(table) {
         super::kinesis::check_destination(api, &table.name, stream).await;
     }
     Ok(described)
@@ -141,7 +165,7 @@ fn open_kinesis(
     let names: Vec<String> = tables.iter().map(|(t, _)| t.name.clone()).collect();
     let stream = tables
         .first()
-        .and_then(|(lead, _)| lead.kinesis_stream.as_deref())
+        .and_then(|(lead, _)| configured_stream(lead))
         .unwrap_or_default();
     tracing::info!(tables = %names.join(", "), stream = %stream, "following Kinesis stream");
     let client = super::kinesis::client(api, endpoint);
