@@ -10,7 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::dimension::Dimensions;
 use super::pipeline::Pipeline;
-use super::sinks::{collect_sink_result, pick_error, SinkSenders, SinkTasks, TableStages};
+use super::sinks::{
+    collect_sink_result, join_sinks, pick_error, SinkSenders, SinkTasks, TableStages,
+};
 use super::{checkpointer, progress, EngineError};
 use crate::config::{OtherTablesPolicy, PipelineConfig, TableConfig};
 use crate::coordinator::{AckTracker, CheckpointStore, Ownership};
@@ -279,9 +281,7 @@ impl Running {
             }
         }
         // Every reader has stopped and dropped its sink senders: the sinks drain and stop.
-        while let Some(result) = self.sink_tasks.join_next().await {
-            collect_sink_result(result, &mut self.errors);
-        }
+        join_sinks(&mut self.sink_tasks, &mut self.errors).await;
         (self.errors, caught_up)
     }
 

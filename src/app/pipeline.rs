@@ -10,9 +10,8 @@ use std::sync::Arc;
 
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use super::sinks::TableStages;
 use super::sinks::{
-    collect_sink_result, pick_error, spawn_sinks, SinkSenders, SinkShared, SinkTasks,
+    join_sinks, pick_error, spawn_sinks, SinkSenders, SinkShared, SinkTasks, TableStages,
 };
 use super::EngineError;
 use crate::config::{AwsConfig, MetricsConfig, SinkEntry};
@@ -98,9 +97,7 @@ impl Pipeline {
         mut sink_tasks: SinkTasks,
         mut errors: Vec<EngineError>,
     ) -> Option<EngineError> {
-        while let Some(result) = sink_tasks.join_next().await {
-            collect_sink_result(result, &mut errors);
-        }
+        join_sinks(&mut sink_tasks, &mut errors).await;
         pick_error(errors)
     }
 }

@@ -255,6 +255,14 @@ pub(super) fn collect_sink_result(
 
 /// The root cause among several errors: a sink's own failure explains a
 /// reader's "sink stopped".
+/// Waits for every sink task to end (they drain what they hold once
+/// their senders are gone), collecting their failures into `errors`.
+pub(super) async fn join_sinks(tasks: &mut SinkTasks, errors: &mut Vec<EngineError>) {
+    while let Some(result) = tasks.join_next().await {
+        collect_sink_result(result, errors);
+    }
+}
+
 pub(super) fn pick_error(errors: Vec<EngineError>) -> Option<EngineError> {
     let sink_index = errors
         .iter()
