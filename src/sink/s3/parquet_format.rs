@@ -82,52 +82,7 @@ pub fn encode_filled(
     events: &[&ChangeEvent],
     typed: &[(TypedColumn, Vec<Option<String>>)],
 ) -> Result<Vec<u8>, ParquetFileError> {
-    let keys: Vec<String> = events
-        .iter()
-        .map(|e| {
-            serde_json::to_string(&e.keys).map_err(|source| ParquetFileError::Keys {
-                event_id: e.event_id.clone(),
-                source,
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    let image_texts = |image: fn(&ChangeEvent) -> &Option<Image>| -> Vec<Option<String>> {
-        events
-            .iter()
-            .map(|e| image(e).as_ref().map(Image::json))
-            .collect()
-    };
-    let new_images = image_texts(|e| &e.new_image);
-    let old_images = image_texts(|e| &e.old_image);
-    let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(
-            events.iter().map(|e| &*e.table),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            events.iter().map(|e| op_name(e.op)),
-        )),
-        Arc::new(StringArray::from_iter_values(keys)),
-        Arc::new(StringArray::from(new_images)),
-        Arc::new(StringArray::from(old_images)),
-        Arc::new(StringArray::from_iter_values(
-            events.iter().map(|e| &*e.position.shard),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            events.iter().map(|e| e.position.sequence.as_str()),
-        )),
-        Arc::new(Int64Array::from(
-            events.iter().map(|e| e.approx_time_ms).collect::<Vec<_>>(),
-        )),
-        Arc::new(BooleanArray::from(
-            events.iter().map(|e| e.ttl_delete).collect::<Vec<_>>(),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            events.iter().map(|e| e.event_id.as_str()),
-        )),
-        Arc::new(UInt64Array::from_iter_values(
-            events.iter().map(|e| e.size_bytes),
-        )),
-    ];
+    let mut columns = fixed_columns(events)?;
     let mut fields: Vec<Field> = schema()
         .fields()
         .iter()
@@ -147,14 +102,61 @@ pub fn encode_filled(
     let schema = Arc::new(Schema::new(fields));
     let batch = RecordBatch::try_new(Arc::clone(&schema), columns)
         .map_err(ParquetFileError::arrow("build the record batch"))?;
+    write_file(&batch)
+}
+
+/// The fixed columns of `events`, in [`FIXED_COLUMNS`] order.
+fn fixed_columns(events: &[&ChangeEvent]) -> Result<Vec<ArrayRef>, ParquetFileError> {
+    let keys: Vec<String> = events
+        .iter()
+        .map(|e| {
+            serde_json::to_string(&e.keys).map_err(|source| ParquetFileError::Keys {
+                event_id: e.event_id.clone(),
+                source,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let image_texts = |image: fn(&ChangeEvent) -> &Option<Image>| -> ArrayRef {
+        Arc::new(StringArray::from_iter(
+            events.iter().map(|e| image(e).as_ref().map(Image::json)),
+        ))
+    };
+    let texts = |text: fn(&ChangeEvent) -> &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(
+            events.iter().map(|e| text(e)),
+        ))
+    };
+    Ok(vec![
+        texts(|e| &e.table),
+        texts(|e| op_name(e.op)),
+        Arc::new(StringArray::from_iter_values(keys)),
+        image_texts(|e| &e.new_image),
+        image_texts(|e| &e.old_image),
+        texts(|e| &e.position.shard),
+        texts(|e| e.position.sequence.as_str()),
+        Arc::new(Int64Array::from_iter(
+            events.iter().map(|e| e.approx_time_ms),
+        )),
+        Arc::new(BooleanArray::from(
+            events.iter().map(|e| e.ttl_delete).collect::<Vec<_>>(),
+        )),
+        texts(|e| &e.event_id),
+        Arc::new(UInt64Array::from_iter_values(
+            events.iter().map(|e| e.size_bytes),
+        )),
+    ])
+}
+
+/// `batch` as a Parquet file (Snappy).
+fn write_file(batch: &RecordBatch) -> Result<Vec<u8>, ParquetFileError> {
     let properties = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build();
     let mut out = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut out, schema, Some(properties))
+    let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(properties))
         .map_err(ParquetFileError::parquet("start the file"))?;
     writer
-        .write(&batch)
+        .write(batch)
         .map_err(ParquetFileError::parquet("write the rows"))?;
     writer
         .close()
