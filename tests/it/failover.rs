@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use crate::common;
 
 use common::fleet::{
-    count, fleet_config_with_sinks, owners, tables_with_changes, terminate, worker, ReportLogs,
+    fleet_config_with_sinks, new_lease_table, tables_with_changes, terminate, wait_for_spread,
+    worker, ReportLogs,
 };
 use dynamo_cdc::coordinator::lease::LeaseTable;
 
@@ -33,29 +34,21 @@ async fn a_killed_workers_shards_move_at_the_observed_expiry_and_its_heartbeat_g
     let client = common::client().await;
     let tables = tables_with_changes(&client, "failover", 2, 28).await;
     let names: Vec<&str> = tables.iter().map(String::as_str).collect();
-    let lease_table_name = common::unique_table("failover_leases");
-    let lease_table = LeaseTable::new(client.clone(), &lease_table_name);
-    lease_table
-        .ensure_exists()
-        .await
-        .expect("create the lease table");
+    let lease_table = new_lease_table(&client, "failover_leases").await;
     let leases = &lease_table;
     let dir = tempfile::tempdir().expect("temp dir");
     let sinks = format!(
         "[[sinks]]\ntype = \"jsonl\"\ndir = \"{}/out-${{WORKER_ID}}\"\n",
         dir.path().display()
     );
-    let config = fleet_config_with_sinks("10s", dir.path(), &names, &lease_table_name, &sinks);
+    let config = fleet_config_with_sinks("10s", dir.path(), &names, lease_table.name(), &sinks);
     let mut a = worker(&config, dir.path(), "worker-a");
     let mut b = worker(&config, dir.path(), "worker-b");
     let _report = ReportLogs(dir.path().to_owned());
-    common::wait_for_async(
-        "2 leases spread 1 and 1",
+    wait_for_spread(
+        leases,
+        &[("worker-a", 1), ("worker-b", 1)],
         Duration::from_secs(90),
-        move || async move {
-            let owners = owners(leases).await;
-            owners.len() == 2 && count(&owners, "worker-a") == 1 && count(&owners, "worker-b") == 1
-        },
     )
     .await;
 
@@ -66,10 +59,7 @@ async fn a_killed_workers_shards_move_at_the_observed_expiry_and_its_heartbeat_g
     // for a busy machine (before, the take-over waited for the survivor's
     // next renewal: up to LEASE + 4.3 s).
     let bound = LEASE + Duration::from_secs(3);
-    common::wait_for_async("worker-b to hold both leases", bound, move || async move {
-        count(&owners(leases).await, "worker-b") == 2
-    })
-    .await;
+    wait_for_spread(leases, &[("worker-b", 2)], bound).await;
     let failover = killed.elapsed();
     println!(
         "failover after SIGKILL: {:.2} s (lease duration {LEASE:?}, target {:?})",

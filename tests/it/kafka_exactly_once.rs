@@ -15,7 +15,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::engine::{run_until_caught_up, write_config, Worker};
-use common::fleet::{count, owners, signal, ReportLogs};
+use common::fleet::{signal, wait_for_spread, ReportLogs};
 use common::kafka::{self, CommittedView};
 use common::kafka_compare::{
     self, assert_topic_equals, changes_difference, sink_config, topic_difference,
@@ -185,13 +185,10 @@ async fn a_lease_handover_fences_the_stalled_worker_and_duplicates_nothing() {
     };
     let mut a = start("worker-a");
     let mut b = start("worker-b");
-    common::wait_for_async(
-        "one lease each",
+    wait_for_spread(
+        leases,
+        &[("worker-a", 1), ("worker-b", 1)],
         Duration::from_secs(60),
-        move || async move {
-            let owners = owners(leases).await;
-            owners.len() == 2 && count(&owners, "worker-a") == 1 && count(&owners, "worker-b") == 1
-        },
     )
     .await;
 
@@ -202,23 +199,15 @@ async fn a_lease_handover_fences_the_stalled_worker_and_duplicates_nothing() {
     }
     a.kill().expect("SIGKILL worker-a");
     a.wait().expect("reap worker-a");
-    common::wait_for_async(
-        "worker-b to hold both leases",
-        Duration::from_secs(60),
-        move || async move { count(&owners(leases).await, "worker-b") == 2 },
-    )
-    .await;
+    wait_for_spread(leases, &[("worker-b", 2)], Duration::from_secs(60)).await;
 
     // A new worker-c shares the shards again; then worker-b stalls in the
     // middle of a commit (slowed by the proxy) past its lease.
     let mut c = start("worker-c");
-    common::wait_for_async(
-        "one lease each for b and c",
+    wait_for_spread(
+        leases,
+        &[("worker-b", 1), ("worker-c", 1)],
         Duration::from_secs(60),
-        move || async move {
-            let owners = owners(leases).await;
-            count(&owners, "worker-b") == 1 && count(&owners, "worker-c") == 1
-        },
     )
     .await;
     let b_log = dir.path().join("worker-b.log");
@@ -246,12 +235,7 @@ async fn a_lease_handover_fences_the_stalled_worker_and_duplicates_nothing() {
         .len();
     writer.await.expect("writer");
     proxy.set_delay(Duration::ZERO);
-    common::wait_for_async(
-        "worker-c to hold both leases",
-        Duration::from_secs(60),
-        move || async move { count(&owners(leases).await, "worker-c") == 2 },
-    )
-    .await;
+    wait_for_spread(leases, &[("worker-c", 2)], Duration::from_secs(60)).await;
     for table in &tables {
         common::workload::run(&client, table, 20, 60, 333, 1).await;
     }

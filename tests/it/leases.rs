@@ -9,9 +9,9 @@ use crate::common;
 use std::time::{Duration, Instant};
 
 use common::fleet::{
-    count, fleet_config, owners, signal, terminate, versions, worker, ReportLogs, LEASE, LONG_LEASE,
+    fleet_config, new_lease_table, owners, signal, terminate, versions, wait_for_spread, worker,
+    ReportLogs, LEASE, LONG_LEASE,
 };
-use dynamo_cdc::coordinator::lease::LeaseTable;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn workers_share_shards_and_fail_over_after_sigkill() {
@@ -23,29 +23,21 @@ async fn workers_share_shards_and_fail_over_after_sigkill() {
         common::create_table(&client, table).await;
         common::workload::run(&client, table, 30, 60, 90, 1).await;
     }
-    let lease_table_name = common::unique_table("fleet_leases");
+    let lease_table = new_lease_table(&client, "fleet_leases").await;
+    let leases = &lease_table;
     let schema = common::unique_table("fleet");
     let dir = tempfile::tempdir().expect("temp dir");
     let names: Vec<&str> = tables.iter().map(String::as_str).collect();
-    let config = fleet_config(LEASE, dir.path(), &names, &lease_table_name, &schema);
-    let lease_table = LeaseTable::new(client.clone(), &lease_table_name);
-    lease_table
-        .ensure_exists()
-        .await
-        .expect("create the lease table");
-    let leases = &lease_table;
+    let config = fleet_config(LEASE, dir.path(), &names, lease_table.name(), &schema);
 
     let mut a = worker(&config, dir.path(), "worker-a");
     let mut b = worker(&config, dir.path(), "worker-b");
     let logs = dir.path().to_owned();
     let _report = ReportLogs(logs);
-    common::wait_for_async(
-        "4 leases spread 2 and 2",
+    wait_for_spread(
+        leases,
+        &[("worker-a", 2), ("worker-b", 2)],
         Duration::from_secs(60),
-        move || async move {
-            let owners = owners(leases).await;
-            owners.len() == 4 && count(&owners, "worker-a") == 2 && count(&owners, "worker-b") == 2
-        },
     )
     .await;
 
@@ -61,12 +53,7 @@ async fn workers_share_shards_and_fail_over_after_sigkill() {
             }
         }
     });
-    common::wait_for_async(
-        "worker-b to hold every lease",
-        Duration::from_secs(30),
-        move || async move { count(&owners(leases).await, "worker-b") == 4 },
-    )
-    .await;
+    wait_for_spread(leases, &[("worker-b", 4)], Duration::from_secs(30)).await;
     let failover = killed.elapsed();
     writer.await.expect("writer");
     println!(
@@ -96,7 +83,7 @@ async fn a_sigtermed_worker_hands_its_shards_over_at_once() {
         common::create_table(&client, table).await;
         common::workload::run(&client, table, 10, 20, 98, 1).await;
     }
-    let lease_table = common::fleet::new_lease_table(&client, "handover_leases").await;
+    let lease_table = new_lease_table(&client, "handover_leases").await;
     let leases = &lease_table;
     let dir = tempfile::tempdir().expect("temp dir");
     let names: Vec<&str> = tables.iter().map(String::as_str).collect();
@@ -105,25 +92,17 @@ async fn a_sigtermed_worker_hands_its_shards_over_at_once() {
     let mut a = worker(&config, dir.path(), "worker-a");
     let mut b = worker(&config, dir.path(), "worker-b");
     let _report = ReportLogs(dir.path().to_owned());
-    common::wait_for_async(
-        "one lease each",
+    wait_for_spread(
+        leases,
+        &[("worker-a", 1), ("worker-b", 1)],
         Duration::from_secs(90),
-        move || async move {
-            let owners = owners(leases).await;
-            owners.len() == 2 && count(&owners, "worker-a") == 1 && count(&owners, "worker-b") == 1
-        },
     )
     .await;
     terminate(&mut b);
     let terminated = Instant::now();
     let status = b.wait().expect("reap worker-b");
     assert!(status.success(), "worker-b exited with {status}");
-    common::wait_for_async(
-        "worker-a to hold both leases",
-        Duration::from_secs(25),
-        move || async move { count(&owners(leases).await, "worker-a") == 2 },
-    )
-    .await;
+    wait_for_spread(leases, &[("worker-a", 2)], Duration::from_secs(25)).await;
     let handover = terminated.elapsed();
     println!(
         "handover after SIGTERM: {:.1} s (lease duration {LONG_LEASE})",
@@ -145,7 +124,7 @@ async fn a_stalled_worker_is_fenced_and_nothing_goes_backwards() {
         common::create_table(&client, table).await;
         common::workload::run(&client, table, 20, 40, 95, 1).await;
     }
-    let lease_table = common::fleet::new_lease_table(&client, "zombie_leases").await;
+    let lease_table = new_lease_table(&client, "zombie_leases").await;
     let leases = &lease_table;
     let schema = common::unique_table("zombie");
     let dir = tempfile::tempdir().expect("temp dir");
@@ -154,13 +133,10 @@ async fn a_stalled_worker_is_fenced_and_nothing_goes_backwards() {
     let mut a = worker(&config, dir.path(), "worker-a");
     let mut b = worker(&config, dir.path(), "worker-b");
     let _report = ReportLogs(dir.path().to_owned());
-    common::wait_for_async(
-        "one lease each",
+    wait_for_spread(
+        leases,
+        &[("worker-a", 1), ("worker-b", 1)],
         Duration::from_secs(60),
-        move || async move {
-            let owners = owners(leases).await;
-            owners.len() == 2 && count(&owners, "worker-a") == 1 && count(&owners, "worker-b") == 1
-        },
     )
     .await;
 
@@ -175,12 +151,7 @@ async fn a_stalled_worker_is_fenced_and_nothing_goes_backwards() {
             }
         }
     });
-    common::wait_for_async(
-        "worker-b to hold both leases",
-        Duration::from_secs(30),
-        move || async move { count(&owners(leases).await, "worker-b") == 2 },
-    )
-    .await;
+    wait_for_spread(leases, &[("worker-b", 2)], Duration::from_secs(30)).await;
     writer.await.expect("writer");
     let pg = common::fleet::postgres().await;
     for table in &tables {

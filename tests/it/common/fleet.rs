@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Stdio};
+use std::time::Duration;
 
 use dynamo_cdc::coordinator::lease::LeaseTable;
 
@@ -96,6 +97,22 @@ pub fn count(owners: &BTreeMap<String, Option<String>>, worker: &str) -> usize {
         .values()
         .filter(|o| o.as_deref() == Some(worker))
         .count()
+}
+
+/// Waits until the table holds exactly the leases of `spread`, each worker
+/// in it owning its count (`[("worker-a", 2), ("worker-b", 2)]`).
+pub async fn wait_for_spread(leases: &LeaseTable, spread: &[(&str, usize)], timeout: Duration) {
+    let total: usize = spread.iter().map(|(_, n)| n).sum();
+    let described: Vec<String> = spread.iter().map(|(w, n)| format!("{w} {n}")).collect();
+    super::wait_for_async(
+        format!("{total} leases held as {}", described.join(", ")),
+        timeout,
+        move || async move {
+            let owners = owners(leases).await;
+            owners.len() == total && spread.iter().all(|(w, n)| count(&owners, w) == *n)
+        },
+    )
+    .await;
 }
 
 pub fn terminate(child: &mut Child) {
