@@ -55,6 +55,21 @@ pub enum SinkError {
     },
 }
 
+impl SinkError {
+    /// The fatal error of sink `sink` saying `message`.
+    pub fn fatal(sink: &str, message: impl Into<String>) -> Self {
+        Self::Fatal {
+            sink: sink.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// A maker of sink `sink`'s fatal errors, for `map_err` chains.
+    pub fn fatal_of(sink: &str) -> impl Fn(String) -> Self + Copy + '_ {
+        move |message| Self::fatal(sink, message)
+    }
+}
+
 /// A record the sink refused for good; it goes to the dead-letter file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejected {

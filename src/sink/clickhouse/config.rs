@@ -144,10 +144,7 @@ impl SinkSpec for ClickHouseSinkConfig {
         if !self.columns.is_auto() {
             return Ok(None);
         }
-        let fatal = |message: String| SinkError::Fatal {
-            sink: env.name.to_owned(),
-            message,
-        };
+        let fatal = SinkError::fatal_of(env.name);
         let client = ClickHouseClient::new(
             &self.url,
             &self.user,

@@ -309,10 +309,7 @@ impl ClickHouseSink {
 
 /// A failure of the sink `sink` that retrying cannot fix.
 fn fatal(sink: &str, message: String) -> SinkError {
-    SinkError::Fatal {
-        sink: sink.to_owned(),
-        message,
-    }
+    SinkError::fatal(sink, message)
 }
 
 /// What the server supports, from its version.

@@ -55,10 +55,7 @@ impl ElasticsearchSink {
         env: SinkEnv<'_>,
         config: &ElasticsearchSinkConfig,
     ) -> Result<Self, SinkError> {
-        let fatal = |message: String| SinkError::Fatal {
-            sink: env.name.to_owned(),
-            message,
-        };
+        let fatal = SinkError::fatal_of(env.name);
         let client = EsClient::new(config, env.aws).await.map_err(fatal)?;
         let cluster = client
             .info()
@@ -363,10 +360,7 @@ impl ElasticsearchSink {
         answer: Result<Bytes, RequestError>,
         rejected: &mut Vec<Rejected>,
     ) -> Result<Option<(Vec<Action>, String)>, SinkError> {
-        let fatal = |message: String| SinkError::Fatal {
-            sink: self.name.clone(),
-            message,
-        };
+        let fatal = SinkError::fatal_of(&self.name);
         let body = match answer {
             Ok(body) => body,
             Err(err) if err.transient => return Ok(Some((actions, err.message))),
@@ -507,10 +501,7 @@ async fn open_auto_mapping(
     env: SinkEnv<'_>,
     config: &ElasticsearchSinkConfig,
 ) -> Result<AutoMapping, SinkError> {
-    let fatal = |message: String| SinkError::Fatal {
-        sink: env.name.to_owned(),
-        message,
-    };
+    let fatal = SinkError::fatal_of(env.name);
     let mut reserved = vec![config.deleted_field.as_str()];
     reserved.extend(config.metadata_field.as_deref());
     let mut auto = AutoMapping::new(env.name, config, env.tables, &reserved);

@@ -111,10 +111,7 @@ impl KafkaSink {
     /// Builds the producer (with `exactly_once`, the settings of the
     /// per-shard producers) and, with `create_topics`, creates missing topics.
     pub async fn connect(env: SinkEnv<'_>, config: &KafkaSinkConfig) -> Result<Self, SinkError> {
-        let fatal = |message: String| SinkError::Fatal {
-            sink: env.name.to_owned(),
-            message,
-        };
+        let fatal = SinkError::fatal_of(env.name);
         let client = client_config(config);
         let by_table: HashMap<String, String> = env
             .tables

@@ -180,10 +180,7 @@ impl SinkSpec for PostgresSinkConfig {
         if !self.columns.is_auto() {
             return Ok(None);
         }
-        let fatal = |message: String| SinkError::Fatal {
-            sink: env.name.to_owned(),
-            message,
-        };
+        let fatal = SinkError::fatal_of(env.name);
         let connector =
             super::Connector::new(self.url.expose(), self.ca_file.as_deref()).map_err(fatal)?;
         let (client, connection) = connector.connect().await.map_err(|e| {

@@ -212,10 +212,7 @@ impl PostgresSink {
 
 /// A failure of the sink `sink` that retrying cannot fix.
 fn fatal(sink: &str, message: String) -> SinkError {
-    SinkError::Fatal {
-        sink: sink.to_owned(),
-        message,
-    }
+    SinkError::fatal(sink, message)
 }
 
 /// The target table of `schema`, created first with `create_table`; a

@@ -119,10 +119,7 @@ impl SinkSpec for S3SinkConfig {
         if !self.columns.is_auto() {
             return Ok(None);
         }
-        let fatal = |message: String| SinkError::Fatal {
-            sink: env.name.to_owned(),
-            message,
-        };
+        let fatal = SinkError::fatal_of(env.name);
         let store = bucket_store(self, env.aws).map_err(fatal)?;
         let history = SchemaObjects::new(std::sync::Arc::new(store), &self.bucket, &self.prefix);
         let events = history

@@ -67,10 +67,7 @@ impl S3Sink {
         config: &S3SinkConfig,
         aws: &AwsConfig,
     ) -> Result<Self, SinkError> {
-        let fatal = |message: String| SinkError::Fatal {
-            sink: name.to_owned(),
-            message,
-        };
+        let fatal = SinkError::fatal_of(name);
         let region = region(config, aws).map_err(fatal)?;
         let store = Arc::new(bucket_store(config, aws).map_err(fatal)?);
         let auto = if config.columns.is_auto() {

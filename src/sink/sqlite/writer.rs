@@ -50,10 +50,7 @@ impl SqliteSink {
         config: &SqliteSinkConfig,
         tables: &[TableSchema],
     ) -> Result<Self, SinkError> {
-        let fatal = |message: String| SinkError::Fatal {
-            sink: name.to_owned(),
-            message,
-        };
+        let fatal = SinkError::fatal_of(name);
         let path = &config.path;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
