@@ -87,9 +87,10 @@ cargo fmt --check
 section "cargo clippy --all-targets --locked -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
-# The quickstart's build (the sqlite sink alone) and the bare engine, so that
-# a feature's cfg points cannot rot. The tests need every feature (the default).
-for features in sqlite ""; do
+# The minimal set of the two local sinks, the quickstart's build (the sqlite
+# sink alone) and the bare engine, so that a feature's cfg points cannot rot.
+# The tests need every feature (the default).
+for features in "sqlite,jsonl" sqlite ""; do
     section "cargo clippy --locked --no-default-features --features '$features' --lib --bins -- -D warnings"
     cargo clippy --locked --no-default-features --features "$features" --lib --bins -- -D warnings
 done
