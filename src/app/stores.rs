@@ -131,23 +131,20 @@ impl Stores {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         Ok(object
             .into_stream()
-            .map(move |chunk| {
-                chunk.map_err(|source| StoreError::Object {
-                    bucket: bucket.clone(),
-                    key: key.clone(),
-                    source,
-                })
-            })
+            .map(move |chunk| chunk.map_err(object_error(&bucket, &key)))
             .boxed())
     }
 }
 
-/// The error of reading `key` in `bucket`.
-fn object_error(bucket: &str, key: &str) -> impl FnOnce(object_store::Error) -> StoreError {
-    let (bucket, key) = (bucket.to_owned(), key.to_owned());
+/// The error of reading `key` in `bucket`; the names are copied only when
+/// an error happens.
+fn object_error<'a>(
+    bucket: &'a str,
+    key: &'a str,
+) -> impl FnOnce(object_store::Error) -> StoreError + 'a {
     move |source| StoreError::Object {
-        bucket,
-        key,
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
         source,
     }
 }
